@@ -1,0 +1,141 @@
+/* hutch — run the tool calls of AI agents inside a sandbox.
+ *
+ * The public C API. A caller builds a policy (from a JSON config file, from
+ * key/value settings, or both), describes a command, and calls hutch_run(),
+ * which fills a result. Every function that can fail returns 0 on success and
+ * -1 on failure, with the reason in a caller-provided hutch_error.
+ */
+#ifndef HUTCH_H
+#define HUTCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define HUTCH_API __attribute__((visibility("default")))
+#else
+#define HUTCH_API
+#endif
+
+/* The library's version, e.g. "0.1.0". */
+HUTCH_API const char *hutch_version(void);
+
+/* ---- errors ------------------------------------------------------------ */
+
+typedef enum hutch_status {
+    HUTCH_OK = 0,
+    HUTCH_E_INVALID,     /* a bad argument, flag, config key or value */
+    HUTCH_E_UNSUPPORTED, /* the backend is unavailable or cannot enforce the policy */
+    HUTCH_E_SYSTEM,      /* a system call failed while setting up */
+} hutch_status;
+
+typedef struct hutch_error {
+    hutch_status status;
+    int sys_errno;       /* errno of the failing call, 0 when not a system error */
+    char message[1024];  /* one line: what went wrong and what to do */
+} hutch_error;
+
+HUTCH_API void hutch_error_clear(hutch_error *err);
+
+/* ---- policy ------------------------------------------------------------ */
+
+/* What sandboxed code may do. Opaque; created with defaults that are safe for
+ * the default backend. */
+typedef struct hutch_policy hutch_policy;
+
+HUTCH_API hutch_policy *hutch_policy_new(void);
+HUTCH_API void hutch_policy_free(hutch_policy *policy);
+
+/* Loads a JSON config file (see docs/config.md). Keys not present keep their
+ * current values. Unknown keys and bad values are errors that name the key. */
+HUTCH_API int hutch_policy_load_file(hutch_policy *policy, const char *path,
+                                     hutch_error *err);
+
+/* Same, from a buffer; origin names the source in error messages. */
+HUTCH_API int hutch_policy_load_json(hutch_policy *policy, const char *text,
+                                     size_t len, const char *origin,
+                                     hutch_error *err);
+
+/* Sets one key of the config schema from its text form, e.g.
+ * ("limits.memory", "512m"), ("network.mode", "none"). For list keys the value
+ * is appended; for "env" it is NAME=VALUE. */
+HUTCH_API int hutch_policy_set(hutch_policy *policy, const char *key,
+                               const char *value, hutch_error *err);
+
+/* Checks the relations between keys (e.g. allowed domains with a network
+ * mode that cannot use them). hutch_run() calls it too. */
+HUTCH_API int hutch_policy_validate(const hutch_policy *policy, hutch_error *err);
+
+/* The effective policy as a config document, {"sandbox": {...}}.
+ * Returns a malloc'ed string, or NULL when out of memory. */
+HUTCH_API char *hutch_policy_to_json(const hutch_policy *policy);
+
+/* Non-fatal notes gathered while loading (ignored migration keys, ...). */
+HUTCH_API size_t hutch_policy_warning_count(const hutch_policy *policy);
+HUTCH_API const char *hutch_policy_warning(const hutch_policy *policy, size_t i);
+
+/* ---- commands and results ---------------------------------------------- */
+
+typedef enum hutch_output_mode {
+    HUTCH_OUTPUT_CAPTURE = 0, /* kept in the result, up to limits.outputBytes */
+    HUTCH_OUTPUT_PASS,        /* the command writes to the given fd directly */
+    HUTCH_OUTPUT_RELAY,       /* copied to the given fd, up to limits.outputBytes */
+} hutch_output_mode;
+
+typedef struct hutch_command {
+    const char *const *argv;  /* NULL-terminated; argv[0] is searched in PATH */
+    const char *shell;        /* when set: /bin/sh -c SHELL [argv...] */
+    int stdin_fd;             /* -1: /dev/null */
+    hutch_output_mode stdout_mode, stderr_mode;
+    int stdout_fd, stderr_fd; /* targets of PASS and RELAY */
+    /* -1, or an fd the caller writes a signal number (one byte) to, to send
+     * that signal to every process of the command (e.g. on Ctrl-C). */
+    int cancel_fd;
+} hutch_command;
+
+/* Sets the defaults: no argv, stdin /dev/null, both streams captured. */
+HUTCH_API void hutch_command_init(hutch_command *cmd);
+
+typedef struct hutch_output {
+    char *data;          /* captured bytes (CAPTURE only), NUL-terminated */
+    size_t len;          /* bytes kept in data */
+    uint64_t bytes;      /* bytes the command wrote in total */
+    bool truncated;      /* bytes > what was kept or relayed */
+} hutch_output;
+
+typedef struct hutch_result {
+    char backend[16];    /* the backend that ran the command */
+    bool isolated;       /* false for host and spawn */
+    bool degraded;       /* a fallback backend ran instead of the one asked for */
+    int exit_code;       /* as a shell reports it: code, 128+N on signal N,
+                            124 on timeout, 126/127 not executable/not found */
+    int signal;          /* the signal that ended the command, 0 if none */
+    bool timed_out;
+    bool oom_killed;
+    double duration_ms;
+    hutch_output out, err;
+    char *error;         /* why the command could not be started, else NULL */
+} hutch_result;
+
+/* Runs one command in a fresh sandbox under the policy and waits for it.
+ * Returns -1 only when hutch itself could not do what was asked (the command
+ * did not run); a command that fails is a successful run with exit_code != 0. */
+HUTCH_API int hutch_run(const hutch_policy *policy, const hutch_command *cmd,
+                        hutch_result *result, hutch_error *err);
+
+HUTCH_API void hutch_result_free(hutch_result *result);
+
+/* The result as one compact JSON object (see docs/result.md). Output bytes
+ * that are not UTF-8 become U+FFFD. Returns a malloc'ed string or NULL. */
+HUTCH_API char *hutch_result_to_json(const hutch_result *result);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HUTCH_H */

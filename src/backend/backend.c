@@ -1,0 +1,102 @@
+#include "backend/backend.h"
+
+#include "fields.h"
+
+const struct backend *backend_for(int kind)
+{
+    switch (kind) {
+    case BACKEND_HOST:
+        return &backend_host;
+    case BACKEND_SPAWN:
+        return &backend_spawn;
+    default:
+        return NULL;
+    }
+}
+
+/* Restrictions a policy can ask for, and how to tell that it does. Timeouts,
+ * output limits, environment and working directory every backend applies. */
+static const enum field_id restrictions[] = {
+    F_NET_MODE,      F_FS_DENY_READ,   F_FS_ALLOW_WRITE, F_FS_DENY_WRITE,
+    F_FS_READ_ONLY,  F_FS_TMPFS,       F_FS_READ_ONLY_ROOT,
+    F_LIMIT_MEMORY,  F_LIMIT_CPUS,     F_LIMIT_PIDS,     F_LIMIT_FILE_SIZE,
+    F_USER,
+};
+
+static bool requested(const struct hutch_policy *p, enum field_id id)
+{
+    const struct filesystem_policy *fs = &p->filesystem;
+    switch (id) {
+    case F_NET_MODE:
+        /* The default "none" is for isolating backends; asking for it is explicit. */
+        return p->set[F_NET_MODE] || p->network.mode == NET_ALLOW
+                   ? p->network.mode != NET_HOST
+                   : false;
+    case F_FS_DENY_READ:
+        return fs->deny_read.len > 0;
+    case F_FS_ALLOW_WRITE:
+        return fs->allow_write.len > 0;
+    case F_FS_DENY_WRITE:
+        return fs->deny_write.len > 0;
+    case F_FS_READ_ONLY:
+        return fs->read_only.len > 0;
+    case F_FS_TMPFS:
+        return fs->tmpfs.len > 0;
+    case F_FS_READ_ONLY_ROOT:
+        return fs->read_only_root;
+    case F_LIMIT_MEMORY:
+        return p->limits.memory > 0;
+    case F_LIMIT_CPUS:
+        return p->limits.cpus > 0;
+    case F_LIMIT_PIDS:
+        return p->limits.pids > 0;
+    case F_LIMIT_FILE_SIZE:
+        return p->limits.file_size > 0;
+    case F_USER:
+        return p->user != NULL;
+    default:
+        return false;
+    }
+}
+
+static const char *why_not(enum field_id id)
+{
+    switch (id) {
+    case F_NET_MODE:
+        return "it shares the host's network";
+    case F_LIMIT_MEMORY:
+    case F_LIMIT_FILE_SIZE:
+        return "it applies no resource limits";
+    case F_LIMIT_CPUS:
+    case F_LIMIT_PIDS:
+        return "it has no cgroup to limit CPU or processes";
+    case F_USER:
+        return "it runs as the calling user";
+    default:
+        return "it shares the host's filesystem";
+    }
+}
+
+int backend_check_policy(const struct backend *b, const struct hutch_policy *p,
+                         hutch_error *err)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(restrictions); i++) {
+        enum field_id id = restrictions[i];
+        if (!requested(p, id))
+            continue;
+        bool enforced = false;
+        for (size_t j = 0; j < b->enforces_len; j++)
+            enforced |= b->enforces[j] == id;
+        if (enforced)
+            continue;
+        const struct field *f = &fields[id];
+        char flag[64] = "";
+        if (f->flag)
+            snprintf(flag, sizeof flag, " (--%s)", f->flag);
+        return error_set(err, HUTCH_E_UNSUPPORTED,
+                         "the %s backend cannot enforce %s%s: %s; use --backend native or "
+                         "docker, or remove the setting",
+                         b->name, f->key, flag, why_not(id));
+    }
+    return 0;
+}

@@ -1,0 +1,36 @@
+/* The interface every backend implements. A backend declares which of the
+ * policy's restrictions it can enforce; hutch_run() refuses to start a
+ * command when one that was asked for is not among them (fail closed). */
+#ifndef HUTCH_BACKEND_H
+#define HUTCH_BACKEND_H
+
+#include "error.h"
+#include "policy.h"
+
+struct backend {
+    const char *name;
+    bool isolated;
+    const enum field_id *enforces; /* restrictions this backend applies */
+    size_t enforces_len;
+    /* 0 when the backend can run on this machine; else why not and the fix. */
+    int (*available)(hutch_error *err);
+    int (*run)(const struct hutch_policy *p, const hutch_command *cmd, hutch_result *r,
+               hutch_error *err);
+};
+
+extern const struct backend backend_host;
+extern const struct backend backend_spawn;
+
+/* The backend for a policy's backend kind, or NULL when not in this build. */
+const struct backend *backend_for(int kind);
+
+/* Fails with the first restriction the policy asks for that b cannot apply. */
+int backend_check_policy(const struct backend *b, const struct hutch_policy *p,
+                         hutch_error *err);
+
+/* Runs a command as a child of hutch on the host: shared by host and spawn.
+ * child_setup runs in the child before exec (rlimits). */
+int hostproc_run(const struct hutch_policy *p, const hutch_command *cmd, hutch_result *r,
+                 int (*child_setup)(void *ctx), void *ctx, hutch_error *err);
+
+#endif

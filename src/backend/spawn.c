@@ -1,0 +1,54 @@
+/* spawn: a plain child process with a scrubbed environment, its own process
+ * group (the timeout kills the whole group), no core dumps, and rlimits for
+ * memory (address space) and file size. Same filesystem, network and user as
+ * the caller: it isolates nothing else. */
+#include <sys/resource.h>
+
+#include "backend/backend.h"
+
+struct spawn_limits {
+    uint64_t memory;
+    uint64_t file_size;
+};
+
+static int set_limit(int resource, uint64_t value)
+{
+    struct rlimit rl = {.rlim_cur = value, .rlim_max = value};
+    return setrlimit(resource, &rl);
+}
+
+static int spawn_child_setup(void *ctx)
+{
+    const struct spawn_limits *l = ctx;
+    if (set_limit(RLIMIT_CORE, 0) < 0)
+        return -1;
+    if (l->memory && set_limit(RLIMIT_AS, l->memory) < 0)
+        return -1;
+    if (l->file_size && set_limit(RLIMIT_FSIZE, l->file_size) < 0)
+        return -1;
+    return 0;
+}
+
+static int spawn_available(hutch_error *err)
+{
+    (void)err;
+    return 0;
+}
+
+static int spawn_run(const struct hutch_policy *p, const hutch_command *cmd, hutch_result *r,
+                     hutch_error *err)
+{
+    struct spawn_limits limits = {.memory = p->limits.memory, .file_size = p->limits.file_size};
+    return hostproc_run(p, cmd, r, spawn_child_setup, &limits, err);
+}
+
+static const enum field_id spawn_enforces[] = {F_LIMIT_MEMORY, F_LIMIT_FILE_SIZE};
+
+const struct backend backend_spawn = {
+    .name = "spawn",
+    .isolated = false,
+    .enforces = spawn_enforces,
+    .enforces_len = ARRAY_SIZE(spawn_enforces),
+    .available = spawn_available,
+    .run = spawn_run,
+};

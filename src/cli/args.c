@@ -1,0 +1,53 @@
+#include <stdarg.h>
+
+#include "cli/cli.h"
+#include "error.h"
+
+int cli_error(const char *fmt, ...)
+{
+    char line[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "hutch: %s\n", line);
+    return EXIT_HUTCH_FAILED;
+}
+
+void cli_warn(const char *fmt, ...)
+{
+    char line[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "hutch: warning: %s\n", line);
+}
+
+bool split_long_option(const char *arg, char *name, size_t name_len, const char **value)
+{
+    if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0')
+        return false;
+    const char *eq = strchr(arg + 2, '=');
+    size_t n = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+    if (n >= name_len)
+        n = name_len - 1;
+    memcpy(name, arg + 2, n);
+    name[n] = '\0';
+    *value = eq ? eq + 1 : NULL;
+    return true;
+}
+
+int option_value(int argc, char **argv, int *i, const char *shown, const char *inline_value,
+                 const char **value, hutch_error *err)
+{
+    if (inline_value) {
+        *value = inline_value;
+        return 0;
+    }
+    if (*i + 1 >= argc)
+        return error_set(err, HUTCH_E_INVALID, "%s needs a value", shown);
+    *i += 1;
+    *value = argv[*i];
+    return 0;
+}

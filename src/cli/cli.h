@@ -1,0 +1,56 @@
+/* The command-line interface: a thin layer over libhutch. Each subcommand
+ * lives in its own cmd_*.c; they share flag parsing and messages from here. */
+#ifndef HUTCH_CLI_H
+#define HUTCH_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "hutch.h"
+#include "util.h"
+
+/* Exit status when hutch itself could not do what was asked. */
+#define EXIT_HUTCH_FAILED 125
+
+/* Prints "hutch: MESSAGE" on stderr and returns EXIT_HUTCH_FAILED. */
+int cli_error(const char *fmt, ...) PRINTF_LIKE(1, 2);
+void cli_warn(const char *fmt, ...) PRINTF_LIKE(1, 2);
+
+/* "--name=value" -> name "name", value "value"; "--name" -> value NULL.
+ * Returns false when arg is not a long option. */
+bool split_long_option(const char *arg, char *name, size_t name_len, const char **value);
+
+/* The value of an option: the inline one (--x=v) or the next argument. */
+int option_value(int argc, char **argv, int *i, const char *shown, const char *inline_value,
+                 const char **value, hutch_error *err);
+
+/* POLICY options: collected in order, applied over the config file. */
+struct pending_setting;
+struct policy_args {
+    const char *config_path;
+    bool no_config;
+    struct pending_setting *pending;
+    size_t len, cap;
+};
+
+/* Tries argv[*i] as a POLICY option. Returns 1 when consumed (and advances
+ * *i past its value), 0 when it is not one, -1 on a bad value. */
+int policy_args_parse(struct policy_args *pa, int argc, char **argv, int *i, hutch_error *err);
+
+/* Defaults, then the config file, then the options. Prints load warnings. */
+hutch_policy *policy_args_build(struct policy_args *pa, hutch_error *err);
+
+void policy_args_free(struct policy_args *pa);
+
+/* The config file used when --config is not given (may not exist). */
+char *default_config_path(void);
+
+/* Help texts. */
+void help_overview(FILE *out);
+int help_topic(const char *topic, FILE *out); /* -1 when unknown */
+void help_policy_options(FILE *out);
+
+int cmd_run(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+
+#endif

@@ -1,0 +1,74 @@
+/* hutch config check [FILE] [POLICY] | hutch config path */
+#include "cli/cli.h"
+#include "error.h"
+
+#define EXIT_INVALID 1
+
+static int config_check(int argc, char **argv)
+{
+    struct policy_args pa = {0};
+    hutch_error err = {0};
+    const char *file = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+            policy_args_free(&pa);
+            help_topic("config", stdout);
+            return 0;
+        }
+        if (arg[0] != '-') {
+            if (file) {
+                policy_args_free(&pa);
+                return cli_error("config check takes one FILE, got %s and %s", file, arg);
+            }
+            file = arg;
+            continue;
+        }
+        int r = policy_args_parse(&pa, argc, argv, &i, &err);
+        if (r == 0)
+            snprintf(err.message, sizeof err.message,
+                     "unknown option %s (see 'hutch help config')", arg);
+        if (r <= 0) {
+            policy_args_free(&pa);
+            return cli_error("%s", err.message);
+        }
+    }
+    if (file && pa.config_path) {
+        policy_args_free(&pa);
+        return cli_error("give the file either as FILE or with --config, not both");
+    }
+    if (file)
+        pa.config_path = file;
+    hutch_policy *p = policy_args_build(&pa, &err);
+    policy_args_free(&pa);
+    if (!p) {
+        fprintf(stderr, "hutch: %s\n", err.message);
+        return EXIT_INVALID;
+    }
+    autofree char *text = hutch_policy_to_json(p);
+    hutch_policy_free(p);
+    if (!text)
+        return cli_error("out of memory");
+    printf("%s\n", text);
+    return 0;
+}
+
+int cmd_config(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        help_topic("config", argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_HUTCH_FAILED : 0;
+    }
+    if (strcmp(argv[1], "check") == 0)
+        return config_check(argc - 2, argv + 2);
+    if (strcmp(argv[1], "path") == 0) {
+        if (argc > 2)
+            return cli_error("config path takes no arguments");
+        autofree char *path = default_config_path();
+        if (!path)
+            return cli_error("neither XDG_CONFIG_HOME nor HOME is set: pass --config FILE");
+        printf("%s\n", path);
+        return 0;
+    }
+    return cli_error("unknown config subcommand %s (use check or path)", argv[1]);
+}

@@ -1,0 +1,172 @@
+/* hutch run [POLICY] [--json] [--stdin] [--] COMMAND [ARG...] | -c STRING */
+#include <fcntl.h>
+#include <signal.h>
+
+#include "cli/cli.h"
+#include "error.h"
+#include "policy.h"
+
+static int cancel_write_fd = -1;
+
+static void forward_signal(int sig)
+{
+    int saved = errno;
+    unsigned char byte = (unsigned char)sig;
+    if (cancel_write_fd >= 0)
+        (void)!write(cancel_write_fd, &byte, 1);
+    errno = saved;
+}
+
+/* SIGINT/SIGTERM/SIGHUP reach hutch, not the command's process group: pass
+ * them on through the library's cancel fd. */
+static int install_forwarding(int *read_fd)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
+        return -1;
+    cancel_write_fd = fds[1];
+    *read_fd = fds[0];
+    struct sigaction sa = {.sa_handler = forward_signal};
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    return 0;
+}
+
+struct run_args {
+    struct policy_args policy;
+    bool json;
+    bool pass_stdin;
+    const char *shell;
+    char **command;
+};
+
+/* Returns 1 to go on, 0 when --help was printed, -1 on a usage error. */
+static int parse_run_args(int argc, char **argv, struct run_args *ra, hutch_error *err)
+{
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--") == 0) {
+            i++;
+            break;
+        }
+        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+            help_topic("run", stdout);
+            return 0;
+        }
+        if (strcmp(arg, "--json") == 0) {
+            ra->json = true;
+            continue;
+        }
+        if (strcmp(arg, "--stdin") == 0) {
+            ra->pass_stdin = true;
+            continue;
+        }
+        if (strcmp(arg, "-c") == 0) {
+            if (ra->shell)
+                return error_set(err, HUTCH_E_INVALID, "-c was given twice");
+            if (option_value(argc, argv, &i, "-c", NULL, &ra->shell, err) < 0)
+                return -1;
+            continue;
+        }
+        if (arg[0] != '-' || arg[1] == '\0')
+            break; /* the command starts here */
+        int r = policy_args_parse(&ra->policy, argc, argv, &i, err);
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            return error_set(err, HUTCH_E_INVALID,
+                             "unknown option %s (put the command after --, or see 'hutch help "
+                             "run')",
+                             arg);
+    }
+    ra->command = argv + i;
+    if (!ra->shell && !ra->command[0])
+        return error_set(err, HUTCH_E_INVALID,
+                         "nothing to run: give a command, e.g. hutch run -- echo hi, or -c "
+                         "'SHELL STRING'");
+    if (!ra->shell && ra->command[0][0] == '\0')
+        return error_set(err, HUTCH_E_INVALID, "the command name is empty");
+    return 1;
+}
+
+static void report_live(const hutch_result *r, const hutch_policy *p)
+{
+    if (r->error)
+        fprintf(stderr, "hutch: %s\n", r->error);
+    if (r->timed_out)
+        fprintf(stderr, "hutch: timed out after %.3gs; the command was killed\n",
+                (double)p->limits.timeout_ms / 1000.0);
+    if (r->out.truncated)
+        fprintf(stderr, "hutch: stdout cut at --output-limit (%llu bytes written in all)\n",
+                (unsigned long long)r->out.bytes);
+    if (r->err.truncated)
+        fprintf(stderr, "hutch: stderr cut at --output-limit (%llu bytes written in all)\n",
+                (unsigned long long)r->err.bytes);
+}
+
+static void free_policy(hutch_policy **p)
+{
+    hutch_policy_free(*p);
+}
+
+int cmd_run(int argc, char **argv)
+{
+    struct run_args ra = {0};
+    hutch_error err = {0};
+    int parsed = parse_run_args(argc, argv, &ra, &err);
+    if (parsed <= 0) {
+        policy_args_free(&ra.policy);
+        return parsed == 0 ? 0 : cli_error("%s", err.message);
+    }
+    __attribute__((cleanup(free_policy))) hutch_policy *policy =
+        policy_args_build(&ra.policy, &err);
+    policy_args_free(&ra.policy);
+    if (!policy)
+        return cli_error("%s", err.message);
+
+    if (policy->backend == BACKEND_HOST)
+        cli_warn("the host backend runs the command with no isolation at all");
+
+    hutch_command cmd;
+    hutch_command_init(&cmd);
+    cmd.argv = (const char *const *)ra.command;
+    cmd.shell = ra.shell;
+    cmd.stdin_fd = ra.pass_stdin ? STDIN_FILENO : -1;
+    if (!ra.json) {
+        /* Straight to the terminal unless a limit was asked for. */
+        hutch_output_mode mode =
+            policy_is_set(policy, F_LIMIT_OUTPUT) ? HUTCH_OUTPUT_RELAY : HUTCH_OUTPUT_PASS;
+        cmd.stdout_mode = cmd.stderr_mode = mode;
+        cmd.stdout_fd = STDOUT_FILENO;
+        cmd.stderr_fd = STDERR_FILENO;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    autoclose int cancel_fd = -1;
+    if (install_forwarding(&cancel_fd) == 0)
+        cmd.cancel_fd = cancel_fd;
+
+    hutch_result result;
+    if (hutch_run(policy, &cmd, &result, &err) < 0)
+        return cli_error("%s", err.message);
+    if (result.degraded)
+        cli_warn("the %s backend could not run here; the command ran unisolated with the "
+                 "spawn backend (--fallback spawn)",
+                 backend_name(policy->backend));
+
+    int status = result.exit_code;
+    if (ra.json) {
+        autofree char *text = hutch_result_to_json(&result);
+        if (!text || printf("%s\n", text) < 0 || fflush(stdout) != 0) {
+            hutch_result_free(&result);
+            return cli_error("cannot write the JSON result to stdout");
+        }
+    } else {
+        report_live(&result, policy);
+    }
+    hutch_result_free(&result);
+    return status;
+}

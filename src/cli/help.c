@@ -1,0 +1,168 @@
+/* Help texts, written like manual pages: NAME, SYNOPSIS, DESCRIPTION,
+ * OPTIONS, EXIT STATUS, EXAMPLES. POLICY options come from the field table. */
+#include "cli/cli.h"
+
+void help_overview(FILE *out)
+{
+    fprintf(out,
+            "NAME\n"
+            "    hutch - run the tool calls of AI agents inside a sandbox\n"
+            "\n"
+            "SYNOPSIS\n"
+            "    hutch run [POLICY] [--json] [--stdin] [--] COMMAND [ARG...]\n"
+            "    hutch run [POLICY] [--json] [--stdin] -c 'SHELL STRING'\n"
+            "    hutch config check [FILE] [POLICY]\n"
+            "    hutch config path\n"
+            "    hutch help [COMMAND]\n"
+            "    hutch --version\n"
+            "\n"
+            "DESCRIPTION\n"
+            "    hutch runs commands under a policy that says what they may do:\n"
+            "    filesystem, network, resources, identity and environment. A backend\n"
+            "    enforces the policy; the result is the command's output and exit status,\n"
+            "    or with --json one JSON object.\n"
+            "\n"
+            "COMMANDS\n"
+            "    run       Run one command in a fresh sandbox and wait for it.\n"
+            "    config    Check a config file and print the effective policy.\n"
+            "    help      Show the manual of a command: hutch help run.\n"
+            "\n"
+            "    Policy options are the same for every command: hutch help policy.\n"
+            "    Configuration file format: hutch help config, or docs/config.md.\n"
+            "\n"
+            "EXIT STATUS\n"
+            "    run: the command's own status; 128+N when it died by signal N; 124 when\n"
+            "    the timeout killed it; 126 when it is not executable; 127 when it was not\n"
+            "    found. 125 when hutch itself could not do what was asked (bad option, bad\n"
+            "    config, a protection that cannot be set up); hutch then prints one line\n"
+            "    on stderr that says what is wrong and what to do.\n");
+}
+
+static void help_run(FILE *out)
+{
+    fprintf(out,
+            "NAME\n"
+            "    hutch run - run one command in a fresh sandbox\n"
+            "\n"
+            "SYNOPSIS\n"
+            "    hutch run [POLICY] [--json] [--stdin] [--] COMMAND [ARG...]\n"
+            "    hutch run [POLICY] [--json] [--stdin] -c 'SHELL STRING' [-- NAME ARG...]\n"
+            "\n"
+            "DESCRIPTION\n"
+            "    Runs COMMAND with its arguments exactly as given: no shell is involved, so\n"
+            "    spaces, quotes, $(...) and leading dashes reach the command intact. The\n"
+            "    first argument that is not an option starts the command; -- ends the\n"
+            "    options explicitly. With -c, runs /bin/sh -c 'SHELL STRING'; arguments\n"
+            "    after -- become $0, $1, ...\n"
+            "\n"
+            "    The environment starts empty except PATH, HOME, LANG and TERM (copied\n"
+            "    from hutch's own; PATH defaults to the standard directories and LANG to\n"
+            "    C.UTF-8), plus every --env. Standard input is /dev/null unless --stdin.\n"
+            "\n"
+            "    Without --json the command writes straight to hutch's stdout and stderr\n"
+            "    (terminals stay terminals), and hutch exits with the command's status.\n"
+            "    When --output-limit is given, output is relayed through hutch and cut at\n"
+            "    the limit. With --json, both streams are captured up to --output-limit\n"
+            "    each (default 1m; the rest is counted, not kept) and one JSON object is\n"
+            "    printed: backend, isolated, exit_code, signal, timed_out, oom_killed,\n"
+            "    duration_ms, stdout, stderr, stdout_truncated, stderr_truncated,\n"
+            "    stdout_bytes, stderr_bytes, degraded, error.\n"
+            "\n"
+            "    When the command ends, every process it left in its process group is\n"
+            "    killed. On timeout, the group gets SIGTERM, then SIGKILL 2 seconds later.\n"
+            "    SIGINT, SIGTERM and SIGHUP sent to hutch are forwarded to the group.\n"
+            "\n"
+            "OPTIONS\n"
+            "    -c STRING\n"
+            "        Run STRING with /bin/sh -c.\n"
+            "    --json\n"
+            "        Capture the output and print one JSON result object.\n"
+            "    --stdin\n"
+            "        Give the command hutch's standard input instead of /dev/null.\n"
+            "    -h, --help\n"
+            "        Show this text.\n"
+            "\n"
+            "POLICY OPTIONS\n");
+    help_policy_options(out);
+    fprintf(out,
+            "\n"
+            "BACKENDS\n"
+            "    spawn (default)  A child process with a scrubbed environment, its own\n"
+            "                     process group, no core dumps, and rlimits for --memory\n"
+            "                     (address space) and --file-size. Same filesystem,\n"
+            "                     network and user as the caller: not isolated.\n"
+            "    host             No isolation at all; prints a warning. Environment,\n"
+            "                     timeout and output limits still apply.\n"
+            "    A restriction the backend cannot enforce (e.g. --net none, --ro, --pids\n"
+            "    with spawn) is refused with exit status 125: hutch never pretends.\n"
+            "\n"
+            "EXIT STATUS\n"
+            "    The command's own status; 128+N when it died by signal N; 124 on\n"
+            "    timeout; 126 not executable; 127 not found; 125 when hutch failed.\n"
+            "\n"
+            "EXAMPLES\n"
+            "    hutch run -- echo 'hello, world'\n"
+            "    hutch run --json --timeout 10s -c 'make test'\n"
+            "    hutch run --env DEBUG=1 --workdir /srv/app -- ./check.sh --fast\n");
+}
+
+static void help_config(FILE *out)
+{
+    fprintf(out,
+            "NAME\n"
+            "    hutch config - check a config file and show the effective policy\n"
+            "\n"
+            "SYNOPSIS\n"
+            "    hutch config check [FILE] [POLICY]\n"
+            "    hutch config path\n"
+            "\n"
+            "DESCRIPTION\n"
+            "    check validates FILE (default: the default config file, if it exists),\n"
+            "    applies the POLICY options on top, and prints the effective policy as a\n"
+            "    config document. Every error names the key path, the bad value and the\n"
+            "    expected form, e.g.\n"
+            "        sandbox.limits.memory: \"12q\" is not a size like 512m\n"
+            "    path prints where the default config file is looked for:\n"
+            "    $XDG_CONFIG_HOME/hutch/config.json, else ~/.config/hutch/config.json.\n"
+            "\n"
+            "    The file is JSON: {\"sandbox\": {...}} with the keys listed in\n"
+            "    docs/config.md. Unknown keys are errors. Also accepted as they are: a\n"
+            "    chat-gateway config with {\"agent\": {\"sandbox\": {...}}} and a sandbox\n"
+            "    runtime settings file with top-level \"network\" and \"filesystem\".\n"
+            "\n"
+            "    Sizes: 512m, 1g, 1536k, 1048576 (k/m/g/t are powers of 1024).\n"
+            "    Durations: 30s, 500ms, 5m, 1h; a bare number is seconds.\n"
+            "    CPUs: 0.5, 2. Flags override the file; list flags add to its lists.\n"
+            "\n"
+            "EXIT STATUS\n"
+            "    0 when valid; 1 when the file or an option is invalid (the reason is on\n"
+            "    stderr); 125 for a usage error.\n"
+            "\n"
+            "EXAMPLES\n"
+            "    hutch config check ~/.config/hutch/config.json\n"
+            "    hutch config check --memory 1g --net none\n");
+}
+
+static void help_policy(FILE *out)
+{
+    fprintf(out,
+            "POLICY OPTIONS\n"
+            "    Accepted by every command that runs something. Each sets the config key\n"
+            "    named below it and overrides the config file.\n\n");
+    help_policy_options(out);
+}
+
+int help_topic(const char *topic, FILE *out)
+{
+    if (strcmp(topic, "run") == 0)
+        help_run(out);
+    else if (strcmp(topic, "config") == 0)
+        help_config(out);
+    else if (strcmp(topic, "policy") == 0)
+        help_policy(out);
+    else if (strcmp(topic, "help") == 0)
+        help_overview(out);
+    else
+        return -1;
+    return 0;
+}

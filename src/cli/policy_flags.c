@@ -1,0 +1,136 @@
+/* POLICY options, generated from the field table: every flag sets the same
+ * key as the config file, with the same parser, so they cannot disagree. */
+#include "cli/cli.h"
+#include "error.h"
+#include "fields.h"
+
+struct pending_setting {
+    const struct field *field;
+    const char *value;
+    char shown[64]; /* "--memory" */
+};
+
+int policy_args_parse(struct policy_args *pa, int argc, char **argv, int *i, hutch_error *err)
+{
+    char name[64];
+    const char *inline_value;
+    if (!split_long_option(argv[*i], name, sizeof name, &inline_value))
+        return 0;
+
+    if (strcmp(name, "config") == 0)
+        return option_value(argc, argv, i, "--config", inline_value, &pa->config_path, err) < 0
+                   ? -1
+                   : 1;
+    if (strcmp(name, "no-config") == 0) {
+        if (inline_value)
+            return error_set(err, HUTCH_E_INVALID, "--no-config takes no value");
+        pa->no_config = true;
+        return 1;
+    }
+
+    const struct field *f = field_by_flag(name);
+    if (!f)
+        return 0;
+    char shown[64];
+    snprintf(shown, sizeof shown, "--%s", f->flag);
+    const char *value;
+    if (f->storage == S_BOOL) {
+        if (inline_value && strcmp(inline_value, "true") != 0 && strcmp(inline_value, "false") != 0)
+            return error_set(err, HUTCH_E_INVALID, "%s takes no value (or =true / =false)",
+                             shown);
+        value = inline_value ? inline_value : "true";
+    } else if (option_value(argc, argv, i, shown, inline_value, &value, err) < 0) {
+        return -1;
+    }
+    if (pa->len == pa->cap) {
+        size_t ncap = pa->cap ? pa->cap * 2 : 16;
+        struct pending_setting *n = realloc(pa->pending, ncap * sizeof *n);
+        if (!n)
+            return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+        pa->pending = n;
+        pa->cap = ncap;
+    }
+    struct pending_setting *s = &pa->pending[pa->len++];
+    s->field = f;
+    s->value = value;
+    memcpy(s->shown, shown, sizeof shown);
+    return 1;
+}
+
+char *default_config_path(void)
+{
+    char *path = NULL;
+    const char *xdg = getenv("XDG_CONFIG_HOME");
+    const char *home = getenv("HOME");
+    if (xdg && xdg[0] == '/') {
+        if (asprintf(&path, "%s/hutch/config.json", xdg) < 0)
+            return NULL;
+    } else if (home && home[0] == '/') {
+        if (asprintf(&path, "%s/.config/hutch/config.json", home) < 0)
+            return NULL;
+    }
+    return path;
+}
+
+static void free_policy(hutch_policy **p)
+{
+    hutch_policy_free(*p);
+}
+
+hutch_policy *policy_args_build(struct policy_args *pa, hutch_error *err)
+{
+    __attribute__((cleanup(free_policy))) hutch_policy *p = hutch_policy_new();
+    if (!p) {
+        error_set(err, HUTCH_E_SYSTEM, "out of memory");
+        return NULL;
+    }
+    if (pa->config_path && pa->no_config) {
+        error_set(err, HUTCH_E_INVALID, "--config and --no-config cannot be combined");
+        return NULL;
+    }
+    if (pa->config_path) {
+        if (hutch_policy_load_file(p, pa->config_path, err) < 0)
+            return NULL;
+    } else if (!pa->no_config) {
+        autofree char *path = default_config_path();
+        if (path && access(path, F_OK) == 0 && hutch_policy_load_file(p, path, err) < 0) {
+            size_t used = strlen(err->message);
+            snprintf(err->message + used, sizeof err->message - used,
+                     " (fix the file, or pass --no-config)");
+            return NULL;
+        }
+    }
+    for (size_t i = 0; i < hutch_policy_warning_count(p); i++)
+        cli_warn("%s", hutch_policy_warning(p, i));
+    for (size_t i = 0; i < pa->len; i++) {
+        struct pending_setting *s = &pa->pending[i];
+        if (field_set_text(p, s->field, s->value, s->shown, err) < 0)
+            return NULL;
+    }
+    if (hutch_policy_validate(p, err) < 0)
+        return NULL;
+    return steal_pointer(&p);
+}
+
+void policy_args_free(struct policy_args *pa)
+{
+    free(pa->pending);
+    pa->pending = NULL;
+    pa->len = pa->cap = 0;
+}
+
+void help_policy_options(FILE *out)
+{
+    fprintf(out, "    --config FILE\n"
+                 "        Read the policy from FILE instead of the default config file.\n"
+                 "    --no-config\n"
+                 "        Ignore the default config file.\n");
+    for (size_t i = 0; i < FIELD_COUNT; i++) {
+        const struct field *f = &fields[i];
+        if (!f->flag)
+            continue;
+        fprintf(out, "    --%s%s%s\n        %s\n        Config key: sandbox.%s (%s).\n", f->flag,
+                f->metavar ? " " : "", f->metavar ? f->metavar : "", f->help, f->key,
+                f->expected);
+    }
+}

@@ -1,0 +1,130 @@
+/* The config schema, once: every key of the config file, the flag that sets
+ * it (if any), how its value is stored and checked, and its help text. The
+ * config loader, the CLI flag parser, hutch_policy_set(), `config check` and
+ * the help texts are all driven by this list, so they cannot drift apart.
+ *
+ * X(ID, key, flag, metavar, storage, member, choices, normalize, expected,
+ *   shadow, help)
+ *   key       path below "sandbox" in the config file
+ *   flag      long option without "--", or NULL when config-only
+ *   storage   how the value is kept (fields.h)
+ *   member    the struct hutch_policy member it fills
+ *   normalize checks and canonicalizes a text value, NULL for built-ins
+ *   expected  what a valid value looks like, for error messages
+ *   shadow    a docker.* field the flag also resets (flags beat the file)
+ */
+#ifndef HUTCH_FIELDS_LIST_H
+#define HUTCH_FIELDS_LIST_H
+
+#define HUTCH_FIELDS(X)                                                                        \
+    X(F_BACKEND, "backend", "backend", "NAME", S_ENUM, backend, backend_choices, NULL,         \
+      "one of host, spawn, native, docker", -1,                                                \
+      "Backend that enforces the policy (see the table in README.md).")                        \
+    X(F_FALLBACK, "fallback", "fallback", "NAME", S_ENUM, fallback, fallback_choices, NULL,    \
+      "one of none, spawn", -1,                                                                \
+      "none: fail when the backend cannot run; spawn: run unisolated instead, "                \
+      "with a warning and \"degraded\": true.")                                                \
+    X(F_MODE, "mode", NULL, NULL, S_ENUM, mode, mode_choices, NULL,                            \
+      "one of off, non-main, all", -1,                                                         \
+      "Which sessions are sandboxed: off (none), non-main (all but mainSession), all.")        \
+    X(F_MAIN_SESSION, "mainSession", NULL, NULL, S_STRING, main_session, NULL, norm_nonempty,  \
+      "a session name like main", -1, "The session that mode non-main leaves unsandboxed.")    \
+    X(F_PER_SESSION, "perSession", NULL, NULL, S_BOOL, per_session, NULL, NULL,                \
+      "true or false", -1, "One sandbox and workspace per session key.")                       \
+    X(F_WORKSPACE_ROOT, "workspaceRoot", NULL, NULL, S_STRING, workspace_root, NULL,           \
+      norm_host_path, "a directory like ~/.local/share/hutch/workspaces", -1,                  \
+      "Where session workspaces are created on the host.")                                     \
+    X(F_WORKSPACE, "workspace", "workspace", "DIR", S_STRING, workspace, NULL,                 \
+      norm_host_path_or_empty, "a directory like ~/project", -1,                               \
+      "Host directory the command works in (mounted at /workspace by isolating backends).")    \
+    X(F_WORKDIR, "workdir", "workdir", "DIR", S_STRING, workdir, NULL, norm_nonempty_or_empty, \
+      "a directory like /workspace/src", F_DOCKER_WORKDIR,                                     \
+      "Working directory of the command.")                                                     \
+    X(F_USER, "user", "user", "UID[:GID]", S_STRING, user, NULL, norm_numeric_user,            \
+      "a numeric user like 1000 or 1000:1000", F_DOCKER_USER,                                  \
+      "User and group the command runs as.")                                                   \
+    X(F_ENV, "env", "env", "NAME[=VALUE]", S_ENV, env, NULL, NULL,                             \
+      "NAME=VALUE with NAME made of letters, digits and _", -1,                                \
+      "Adds an environment variable (NAME alone copies hutch's own value).")                   \
+    X(F_INHERIT_ENV, "inheritEnv", "inherit-env", NULL, S_BOOL, inherit_env, NULL, NULL,       \
+      "true or false", -1, "Pass hutch's whole environment instead of a scrubbed one.")        \
+    X(F_LIMIT_MEMORY, "limits.memory", "memory", "SIZE", S_SIZE, limits.memory, NULL, NULL,    \
+      SIZE_EXAMPLE, -1, "Memory limit (0 = none).")                                            \
+    X(F_LIMIT_CPUS, "limits.cpus", "cpus", "N", S_CPUS, limits.cpus, NULL, NULL, CPUS_EXAMPLE, \
+      -1, "CPU limit in cores, fractions allowed (0 = none).")                                 \
+    X(F_LIMIT_PIDS, "limits.pids", "pids", "N", S_COUNT, limits.pids, NULL, NULL,              \
+      COUNT_EXAMPLE, -1, "Most processes and threads at once (0 = none).")                     \
+    X(F_LIMIT_TIMEOUT, "limits.timeoutSeconds", "timeout", "DURATION", S_DURATION,             \
+      limits.timeout_ms, NULL, NULL, DURATION_EXAMPLE, -1,                                     \
+      "Wall-clock limit; a bare number is seconds (0 = none).")                                \
+    X(F_LIMIT_OUTPUT, "limits.outputBytes", "output-limit", "SIZE", S_SIZE,                    \
+      limits.output_bytes, NULL, NULL, SIZE_EXAMPLE, -1,                                       \
+      "Output kept per stream; the rest is counted, not kept.")                                \
+    X(F_LIMIT_FILE_SIZE, "limits.fileSize", "file-size", "SIZE", S_SIZE, limits.file_size,     \
+      NULL, NULL, SIZE_EXAMPLE, -1, "Largest file the command may write (0 = none).")          \
+    X(F_NET_MODE, "network.mode", "net", "MODE", S_ENUM, network.mode, net_choices, NULL,      \
+      "one of none, host, bridge, allow (flag: allow:DOMAIN[,DOMAIN...])", F_DOCKER_NETWORK,   \
+      "Network access: none, host, bridge, or allow:DOMAIN,... for an allowlist.")             \
+    X(F_NET_ALLOWED, "network.allowedDomains", NULL, NULL, S_LIST, network.allowed_domains,    \
+      NULL, norm_domain, "a domain like example.com or *.example.com", -1,                     \
+      "Domains reachable in network mode allow.")                                              \
+    X(F_NET_DENIED, "network.deniedDomains", NULL, NULL, S_LIST, network.denied_domains,       \
+      NULL, norm_domain, "a domain like example.com or *.example.com", -1,                     \
+      "Domains never reachable; deny wins over allow.")                                        \
+    X(F_FS_DENY_READ, "filesystem.denyRead", "deny-read", "PATH", S_LIST,                      \
+      filesystem.deny_read, NULL, norm_host_path, "a path like ~/.ssh", -1,                    \
+      "Hide a path, even below an allowed mount.")                                             \
+    X(F_FS_ALLOW_WRITE, "filesystem.allowWrite", "rw", "SRC[:DST]", S_LIST,                    \
+      filesystem.allow_write, NULL, norm_mount, "a mount like ~/data or ~/data:/data", -1,     \
+      "Mount a host path read-write.")                                                         \
+    X(F_FS_DENY_WRITE, "filesystem.denyWrite", "deny-write", "PATH", S_LIST,                   \
+      filesystem.deny_write, NULL, norm_host_path, "a path like ~/project/.git", -1,           \
+      "Keep a path read-only inside a writable mount.")                                        \
+    X(F_FS_READ_ONLY, "filesystem.readOnly", "ro", "SRC[:DST]", S_LIST, filesystem.read_only,  \
+      NULL, norm_mount, "a mount like /opt/tools or /opt/tools:/tools", -1,                    \
+      "Mount a host path read-only.")                                                          \
+    X(F_FS_TMPFS, "filesystem.tmpfs", "tmpfs", "PATH", S_LIST, filesystem.tmpfs, NULL,         \
+      norm_tmpfs, "an absolute path like /scratch", -1, "Mount an empty tmpfs at a path.")     \
+    X(F_FS_READ_ONLY_ROOT, "filesystem.readOnlyRoot", "read-only-root", NULL, S_BOOL,          \
+      filesystem.read_only_root, NULL, NULL, "true or false", F_DOCKER_READ_ONLY_ROOT,         \
+      "Make the sandbox's root filesystem read-only.")                                         \
+    X(F_DOCKER_IMAGE, "docker.image", "image", "IMAGE", S_STRING, docker.image, NULL,          \
+      norm_image, "an image like hutch-sandbox:bookworm-slim", -1, "Image for docker runs.")   \
+    X(F_DOCKER_PREFIX, "docker.containerPrefix", NULL, NULL, S_STRING,                         \
+      docker.container_prefix, NULL, norm_container_prefix,                                    \
+      "up to 40 letters, digits, '_', '.', '-' like hutch-sbx-", -1,                           \
+      "Prefix of the containers hutch creates.")                                               \
+    X(F_DOCKER_WORKDIR, "docker.workdir", NULL, NULL, S_STRING, docker.workdir, NULL,          \
+      norm_sandbox_path_or_empty, "an absolute path like /workspace", -1,                      \
+      "Working directory inside docker containers (default: workdir, else /workspace).")       \
+    X(F_DOCKER_READ_ONLY_ROOT, "docker.readOnlyRoot", NULL, NULL, S_BOOL,                      \
+      docker.read_only_root, NULL, NULL, "true or false", -1,                                  \
+      "Read-only root filesystem for docker containers.")                                      \
+    X(F_DOCKER_TMPFS, "docker.tmpfs", NULL, NULL, S_LIST, docker.tmpfs, NULL, norm_tmpfs,      \
+      "an absolute path like /tmp", -1, "tmpfs mounts of docker containers.")                  \
+    X(F_DOCKER_NETWORK, "docker.network", NULL, NULL, S_STRING, docker.network, NULL,          \
+      norm_docker_network, "none, bridge, host or a network name", -1,                         \
+      "Container network (default: from network.mode).")                                      \
+    X(F_DOCKER_USER, "docker.user", NULL, NULL, S_STRING, docker.user, NULL, norm_docker_user, \
+      "a user like 1000:1000", -1, "Container user (default: user, else 1000:1000).")          \
+    X(F_DOCKER_CAP_DROP, "docker.capDrop", NULL, NULL, S_LIST, docker.cap_drop, NULL,          \
+      norm_capability, "ALL or a capability like NET_RAW", -1, "Capabilities to drop.")        \
+    X(F_DOCKER_ENV, "docker.env", NULL, NULL, S_ENV, docker.env, NULL, NULL,                   \
+      "an object of NAME: \"VALUE\" strings", -1, "Extra environment in docker containers.")   \
+    X(F_DOCKER_SETUP, "docker.setupCommand", NULL, NULL, S_STRING, docker.setup_command, NULL, \
+      norm_any, "a shell command", -1, "Runs once after a session container is created.")      \
+    X(F_DOCKER_RUNTIME, "docker.runtime", "runtime", "NAME", S_STRING, docker.runtime, NULL,   \
+      norm_runtime, "an OCI runtime name like runsc", -1, "OCI runtime, e.g. runsc (gVisor).") \
+    X(F_DOCKER_HOST, "docker.host", NULL, NULL, S_STRING, docker.host, NULL, norm_docker_host, \
+      "unix:///path/docker.sock or tcp://host:port", -1,                                       \
+      "Docker engine address (default: DOCKER_HOST, else /var/run/docker.sock).")              \
+    X(F_TOOLS_ALLOW, "tools.allow", NULL, NULL, S_LIST, tools.allow, NULL, norm_tool_name,     \
+      "a tool name like bash", -1, "Tools offered (empty: every tool not denied).")            \
+    X(F_TOOLS_DENY, "tools.deny", NULL, NULL, S_LIST, tools.deny, NULL, norm_tool_name,        \
+      "a tool name like bash", -1, "Tools refused; deny wins over allow.")                     \
+    X(F_PRUNE_IDLE, "prune.idleHours", NULL, NULL, S_NUMBER, prune.idle_hours, NULL, NULL,     \
+      NUMBER_EXAMPLE, -1, "Remove sandboxes idle this long (0 = never).")                      \
+    X(F_PRUNE_AGE, "prune.maxAgeDays", NULL, NULL, S_NUMBER, prune.max_age_days, NULL, NULL,   \
+      NUMBER_EXAMPLE, -1, "Remove sandboxes older than this (0 = never).")
+
+#endif

@@ -1,0 +1,139 @@
+#include "supervise.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+/* Reads at most this many chunks per stream per wake-up, so a flood on one
+ * stream cannot starve the other. */
+#define PULLS_PER_WAKEUP 16
+
+static int ms_until(double deadline, double now)
+{
+    if (deadline <= now)
+        return 0;
+    double d = deadline - now;
+    return d > 1e9 ? 1000000000 : (int)d + 1;
+}
+
+static void pull_stream(int *fd, struct sink *sink, int devnull)
+{
+    for (int i = 0; i < PULLS_PER_WAKEUP && *fd >= 0; i++) {
+        long n = sink_pull(sink, *fd, devnull);
+        if (n > 0)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        close_fd(fd); /* end of file, or an error reading: either way, done */
+    }
+}
+
+int supervise(const struct supervise_spec *spec, struct supervise_outcome *outcome,
+              hutch_error *err)
+{
+    memset(outcome, 0, sizeof *outcome);
+    autoclose int devnull = TEMP_FAILURE_RETRY(open("/dev/null", O_WRONLY | O_CLOEXEC));
+    int out_fd = spec->out_fd, err_fd = spec->err_fd, cancel_fd = spec->cancel_fd;
+    bool reaped = false;
+    double start = monotonic_ms();
+    double deadline = spec->timeout_ms ? start + (double)spec->timeout_ms : 0;
+    double kill_at = 0, drain_until = 0;
+
+    for (;;) {
+        struct pollfd pfd[4];
+        int n = 0, i_out = -1, i_err = -1, i_pid = -1, i_cancel = -1;
+        if (out_fd >= 0)
+            pfd[i_out = n++] = (struct pollfd){.fd = out_fd, .events = POLLIN};
+        if (err_fd >= 0)
+            pfd[i_err = n++] = (struct pollfd){.fd = err_fd, .events = POLLIN};
+        if (!reaped) {
+            pfd[i_pid = n++] = (struct pollfd){.fd = spec->pidfd, .events = POLLIN};
+            if (cancel_fd >= 0)
+                pfd[i_cancel = n++] = (struct pollfd){.fd = cancel_fd, .events = POLLIN};
+        }
+        if (n == 0)
+            break;
+
+        double now = monotonic_ms();
+        int wait_ms = -1;
+        if (!reaped && deadline && !outcome->timed_out)
+            wait_ms = ms_until(deadline, now);
+        if (kill_at) {
+            int k = ms_until(kill_at, now);
+            wait_ms = wait_ms < 0 || k < wait_ms ? k : wait_ms;
+        }
+        if (reaped) {
+            /* Something outside the process group (e.g. a setsid escapee)
+             * may hold the pipes open forever: stop waiting for EOF. */
+            if (now >= drain_until)
+                break;
+            int d = ms_until(drain_until, now);
+            wait_ms = wait_ms < 0 || d < wait_ms ? d : wait_ms;
+        }
+
+        int r = poll(pfd, (nfds_t)n, wait_ms);
+        if (r < 0 && errno != EINTR) {
+            int e = errno;
+            close_fd(&out_fd);
+            close_fd(&err_fd);
+            return error_sys(err, e, "poll failed while waiting for the command");
+        }
+        now = monotonic_ms();
+        if (r > 0) {
+            if (i_out >= 0 && pfd[i_out].revents)
+                pull_stream(&out_fd, spec->out, devnull);
+            if (i_err >= 0 && pfd[i_err].revents)
+                pull_stream(&err_fd, spec->err, devnull);
+            if (i_cancel >= 0 && pfd[i_cancel].revents) {
+                unsigned char sig;
+                ssize_t got = TEMP_FAILURE_RETRY(read(cancel_fd, &sig, 1));
+                if (got == 1 && sig > 0 && sig < NSIG) {
+                    spec->signal_all(spec->ctx, sig);
+                    outcome->forwarded = sig;
+                    if (!kill_at)
+                        kill_at = now + (double)spec->grace_ms;
+                } else if (got == 0 || (got < 0 && errno != EAGAIN)) {
+                    cancel_fd = -1;
+                }
+            }
+            if (i_pid >= 0 && pfd[i_pid].revents) {
+                /* Kill whatever the command left running before reaping, so
+                 * the group id cannot be reused while we still signal it. */
+                spec->signal_all(spec->ctx, SIGKILL);
+                siginfo_t si = {0};
+                if (TEMP_FAILURE_RETRY(waitid((idtype_t)P_PIDFD, (id_t)spec->pidfd, &si,
+                                              WEXITED)) < 0) {
+                    int e = errno;
+                    close_fd(&out_fd);
+                    close_fd(&err_fd);
+                    return error_sys(err, e, "cannot collect the command's exit status");
+                }
+                outcome->exited = si.si_code == CLD_EXITED;
+                if (outcome->exited)
+                    outcome->code = si.si_status;
+                else
+                    outcome->signal = si.si_status;
+                reaped = true;
+                kill_at = 0;
+                drain_until = now + (double)spec->drain_ms;
+            }
+        }
+        if (!reaped && deadline && !outcome->timed_out && now >= deadline) {
+            outcome->timed_out = true;
+            spec->signal_all(spec->ctx, SIGTERM);
+            kill_at = now + (double)spec->grace_ms;
+        }
+        if (!reaped && kill_at && now >= kill_at) {
+            spec->signal_all(spec->ctx, SIGKILL);
+            kill_at = 0;
+        }
+    }
+    close_fd(&out_fd);
+    close_fd(&err_fd);
+    return 0;
+}

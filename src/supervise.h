@@ -1,0 +1,39 @@
+/* Waiting for a command: drains stdout and stderr concurrently into their
+ * sinks, enforces the wall-clock timeout (SIGTERM to every process, SIGKILL
+ * after a grace period), forwards cancel signals, and reaps. Backends differ
+ * only in how "every process" is signalled (a process group, a pid
+ * namespace, a container), which they pass as signal_all. */
+#ifndef HUTCH_SUPERVISE_H
+#define HUTCH_SUPERVISE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "capture.h"
+#include "error.h"
+
+struct supervise_spec {
+    int pidfd;                /* the command's main process */
+    int out_fd, err_fd;       /* pipe read ends (closed on return), or -1 */
+    struct sink *out, *err;
+    uint64_t timeout_ms;      /* 0: none */
+    uint64_t grace_ms;        /* SIGTERM to SIGKILL */
+    uint64_t drain_ms;        /* how long to wait for pipe EOF after exit */
+    int cancel_fd;            /* -1, or readable byte = signal to forward */
+    void (*signal_all)(void *ctx, int sig);
+    void *ctx;
+};
+
+struct supervise_outcome {
+    bool exited;     /* else killed by signal */
+    int code;        /* exit code when exited */
+    int signal;      /* terminating signal when !exited */
+    bool timed_out;
+    int forwarded;   /* last signal forwarded from cancel_fd, 0 if none */
+};
+
+int supervise(const struct supervise_spec *spec, struct supervise_outcome *outcome,
+              hutch_error *err);
+
+#endif

@@ -1,0 +1,72 @@
+#include "util.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+
+int write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = TEMP_FAILURE_RETRY(write(fd, p, len));
+        if (n < 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int read_file_bounded(const char *path, size_t max, char **out, size_t *out_len)
+{
+    autoclose int fd = TEMP_FAILURE_RETRY(open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -1;
+    if (S_ISDIR(st.st_mode)) {
+        errno = EISDIR;
+        return -1;
+    }
+    size_t cap = 4096, len = 0;
+    autofree char *buf = malloc(cap + 1);
+    if (!buf)
+        return -1;
+    for (;;) {
+        if (len == cap) {
+            if (cap >= max + 1) {
+                errno = EFBIG;
+                return -1;
+            }
+            size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+            char *nbuf = realloc(buf, ncap + 1);
+            if (!nbuf)
+                return -1;
+            buf = nbuf;
+            cap = ncap;
+        }
+        ssize_t n = TEMP_FAILURE_RETRY(read(fd, buf + len, cap - len));
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    if (len > max) {
+        errno = EFBIG;
+        return -1;
+    }
+    buf[len] = '\0';
+    *out = steal_pointer(&buf);
+    if (out_len)
+        *out_len = len;
+    return 0;
+}
+
+double monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
