@@ -273,16 +273,13 @@ static int norm_capability(const char *in, char **out)
     return 0;
 }
 
-/* SRC[:DST]: SRC a host path, DST an absolute path inside the sandbox. The
- * split is at the last ':' followed by '/', so DST must be absolute. */
+/* SRC[:DST]: SRC a host path, DST an absolute path inside the sandbox. A
+ * colon always starts DST, so host paths with a colon cannot be mounted. */
 static int norm_mount(const char *in, char **out)
 {
     if (*in == '\0')
         return -1;
-    const char *split = NULL;
-    for (const char *c = in; (c = strchr(c, ':')) != NULL; c++)
-        if (c[1] == '/')
-            split = c;
+    const char *split = strrchr(in, ':');
     autofree char *src_text = split ? strndup(in, (size_t)(split - in)) : strdup(in);
     if (!src_text)
         return -1;

@@ -33,4 +33,9 @@ int backend_check_policy(const struct backend *b, const struct hutch_policy *p,
 int hostproc_run(const struct hutch_policy *p, const hutch_command *cmd, hutch_result *r,
                  int (*child_setup)(void *ctx), void *ctx, hutch_error *err);
 
+/* Chooses the backend hutch_run() will use: the policy's, or spawn when it
+ * cannot run and the policy allows that fallback (degraded). */
+int run_prepare(const struct hutch_policy *p, const struct backend **chosen, bool *degraded,
+                hutch_error *err);
+
 #endif

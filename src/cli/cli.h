@@ -50,6 +50,18 @@ void help_overview(FILE *out);
 int help_topic(const char *topic, FILE *out); /* -1 when unknown */
 void help_policy_options(FILE *out);
 
+/* Options of hutch run. */
+struct run_args {
+    struct policy_args policy;
+    bool json;
+    bool pass_stdin;
+    const char *shell;
+    char **command; /* points into argv */
+};
+
+/* Returns 1 to go on, 0 when --help was printed, -1 on a usage error. */
+int run_args_parse(int argc, char **argv, struct run_args *ra, hutch_error *err);
+
 int cmd_run(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 

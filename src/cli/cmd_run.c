@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 #include "error.h"
+#include "backend/backend.h"
 #include "policy.h"
 
 static int cancel_write_fd = -1;
@@ -35,16 +36,7 @@ static int install_forwarding(int *read_fd)
     return 0;
 }
 
-struct run_args {
-    struct policy_args policy;
-    bool json;
-    bool pass_stdin;
-    const char *shell;
-    char **command;
-};
-
-/* Returns 1 to go on, 0 when --help was printed, -1 on a usage error. */
-static int parse_run_args(int argc, char **argv, struct run_args *ra, hutch_error *err)
+int run_args_parse(int argc, char **argv, struct run_args *ra, hutch_error *err)
 {
     int i = 1;
     for (; i < argc; i++) {
@@ -117,7 +109,7 @@ int cmd_run(int argc, char **argv)
 {
     struct run_args ra = {0};
     hutch_error err = {0};
-    int parsed = parse_run_args(argc, argv, &ra, &err);
+    int parsed = run_args_parse(argc, argv, &ra, &err);
     if (parsed <= 0) {
         policy_args_free(&ra.policy);
         return parsed == 0 ? 0 : cli_error("%s", err.message);
@@ -128,7 +120,16 @@ int cmd_run(int argc, char **argv)
     if (!policy)
         return cli_error("%s", err.message);
 
-    if (policy->backend == BACKEND_HOST)
+    /* Refuse before warning or starting anything. */
+    const struct backend *backend;
+    bool degraded;
+    if (run_prepare(policy, &backend, &degraded, &err) < 0)
+        return cli_error("%s", err.message);
+    if (degraded)
+        cli_warn("the %s backend cannot run here; running unisolated with the spawn backend "
+                 "(--fallback spawn)",
+                 backend_name(policy->backend));
+    else if (!backend->isolated && policy->backend == BACKEND_HOST)
         cli_warn("the host backend runs the command with no isolation at all");
 
     hutch_command cmd;
@@ -152,10 +153,6 @@ int cmd_run(int argc, char **argv)
     hutch_result result;
     if (hutch_run(policy, &cmd, &result, &err) < 0)
         return cli_error("%s", err.message);
-    if (result.degraded)
-        cli_warn("the %s backend could not run here; the command ran unisolated with the "
-                 "spawn backend (--fallback spawn)",
-                 backend_name(policy->backend));
 
     int status = result.exit_code;
     if (ra.json) {

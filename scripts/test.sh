@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Runs the whole test suite and ends with one line "N passed, N failed, N skipped":
+#   1. unit tests (C, TAP) and integration tests (pytest, the real binary) as the caller
+#   2. the integration tests again as an unprivileged user (when run as root)
+#   3. unit and integration tests again under AddressSanitizer + UndefinedBehaviorSanitizer
+#   4. a short libFuzzer pass over the parsers
+# Installs what it needs first (scripts/setup.sh). Benchmarks are not run here (see bench/).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+python=/usr/bin/python3
+
+bash scripts/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
+
+results=$(mktemp -d /tmp/hutch-results.XXXXXX)
+chmod 755 "$results"
+steps_file="$results/steps"
+: > "$steps_file"
+
+# step NAME JUNIT-FILE COMMAND...: runs a step, records its status for the summary.
+step() {
+  local name=$1 junit=$2
+  shift 2
+  echo "==> $name" >&2
+  "$@"
+  local rc=$?
+  echo "$name $rc $junit" >> "$steps_file"
+  [ $rc -eq 0 ] || echo "==> $name FAILED (exit $rc)" >&2
+}
+
+pytest_args=(-q -p no:cacheprovider -o console_output_style=classic)
+
+run_unit() {  # BUILD_DIR JUNIT
+  meson test -C "$1" --suite unit --print-errorlogs >&2
+  local rc=$?
+  cp "$1/meson-logs/testlog.junit.xml" "$2" 2>/dev/null
+  return $rc
+}
+
+# ---- 1. as the caller -------------------------------------------------------
+step "unit" "$results/unit.xml" run_unit build "$results/unit.xml"
+step "integration" "$results/integration.xml" \
+  env HUTCH_BIN="$repo/build/hutch" "$python" -m pytest "${pytest_args[@]}" \
+  --junitxml="$results/integration.xml" tests/integration
+
+# ---- 2. as an unprivileged user ---------------------------------------------
+if [ "$(id -u)" -eq 0 ]; then
+  user=hutch-test
+  id -u "$user" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$user"
+  # A copy the user can read and write, wherever this checkout lives.
+  stage=$(mktemp -d /tmp/hutch-unpriv.XXXXXX)
+  cp -a build tests docs README.md "$stage/" 2>/dev/null
+  mkdir -p "$stage/home"
+  chown -R "$user:" "$stage"
+  chmod 755 "$stage"
+  step "integration-unprivileged" "$results/integration-unprivileged.xml" \
+    runuser -u "$user" -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$stage/home" LANG=C.UTF-8 \
+      HUTCH_REPO="$stage" HUTCH_BIN="$stage/build/hutch" \
+      "$python" -m pytest "${pytest_args[@]}" --junitxml="$stage/junit.xml" "$stage/tests/integration"
+  cp "$stage/junit.xml" "$results/integration-unprivileged.xml" 2>/dev/null
+  rm -rf "$stage"
+fi
+
+# ---- 3. sanitizers ------------------------------------------------------------
+if [ ! -f build-asan/build.ninja ]; then
+  meson setup build-asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+fi
+if ninja -C build-asan >/dev/null; then
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+  export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  step "unit-asan" "$results/unit-asan.xml" run_unit build-asan "$results/unit-asan.xml"
+  step "integration-asan" "$results/integration-asan.xml" \
+    env HUTCH_BIN="$repo/build-asan/hutch" HUTCH_SANITIZED=1 "$python" -m pytest "${pytest_args[@]}" \
+    --junitxml="$results/integration-asan.xml" tests/integration
+  unset ASAN_OPTIONS UBSAN_OPTIONS
+else
+  echo "build-asan 1 -" >> "$steps_file"
+fi
+
+# ---- 4. fuzzing -----------------------------------------------------------------
+if [ ! -f build-fuzz/build.ninja ]; then
+  CC=clang meson setup build-fuzz --buildtype=debug -Dfuzz=true \
+    -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+fi
+if ninja -C build-fuzz >/dev/null; then
+  for target in config units; do
+    corpus=$(mktemp -d)
+    step "fuzz-$target" - build-fuzz/tests/fuzz/fuzz_$target -max_total_time="${HUTCH_FUZZ_SECONDS:-20}" \
+      -print_final_stats=0 "$corpus" "tests/fuzz/seeds/$target"
+    rm -rf "$corpus"
+  done
+else
+  echo "build-fuzz 1 -" >> "$steps_file"
+fi
+
+"$python" scripts/summarize.py "$steps_file"

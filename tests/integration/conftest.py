@@ -1,0 +1,96 @@
+"""Shared helpers for the integration tests: they drive the real hutch binary.
+
+HUTCH_BIN      the binary under test (default: build/hutch of this checkout)
+HUTCH_SANITIZED=1  the binary is an ASan/UBSan build: memory ceilings are not
+               checked (the sanitizer's shadow memory dominates), all else is.
+"""
+import json
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+REPO = pathlib.Path(os.environ.get("HUTCH_REPO", pathlib.Path(__file__).resolve().parents[2]))
+HUTCH = os.environ.get("HUTCH_BIN", str(REPO / "build" / "hutch"))
+BUILD_DIR = pathlib.Path(HUTCH).parent
+SANITIZED = os.environ.get("HUTCH_SANITIZED") == "1"
+
+RESULT_KEYS = {
+    "backend", "isolated", "exit_code", "signal", "timed_out", "oom_killed",
+    "duration_ms", "stdout", "stderr", "stdout_truncated", "stderr_truncated",
+    "stdout_bytes", "stderr_bytes", "degraded", "error",
+}
+
+
+class Hutch:
+    def __init__(self, env, tmp):
+        self.env = env
+        self.tmp = tmp
+
+    def run(self, *args, input=None, env=None, timeout=120, check=None, cwd=None):
+        full_env = dict(self.env)
+        if env:
+            full_env.update(env)
+        proc = subprocess.run(
+            [HUTCH, *args], input=input, capture_output=True, env=full_env,
+            timeout=timeout, cwd=cwd,
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
+        if check is not None:
+            assert proc.returncode == check, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
+        return proc
+
+    def run_json(self, *args, **kw):
+        """hutch run --json ARGS: returns (result dict, process)."""
+        proc = self.run("run", "--json", *args, **kw)
+        assert proc.stdout, (proc.returncode, proc.stderr)
+        result = json.loads(proc.stdout)
+        assert set(result) == RESULT_KEYS
+        assert proc.returncode == result["exit_code"]
+        return result, proc
+
+
+@pytest.fixture
+def hutch(tmp_path):
+    """A hutch with an empty config home, so no user config interferes."""
+    config_home = tmp_path / "config-home"
+    config_home.mkdir()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", str(tmp_path)),
+        "LANG": "C.UTF-8",
+        "XDG_CONFIG_HOME": str(config_home),
+    }
+    for name in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    return Hutch(env, tmp_path)
+
+
+def one_line_error(proc):
+    """hutch's own failures: exit 125, nothing on stdout, one line on stderr
+    (warnings about other things may come before it, on their own lines)."""
+    assert proc.returncode == 125, (proc.returncode, proc.stdout, proc.stderr)
+    assert proc.stdout == b""
+    lines = [l for l in proc.stderr.decode().strip().splitlines()
+             if not l.startswith("hutch: warning: ")]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("hutch: ")
+    return lines[0]
+
+
+def processes_matching(needle):
+    """pids whose command line contains needle (needle: a unique marker)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if needle.encode() in cmdline:
+            found.append(int(entry))
+    return found

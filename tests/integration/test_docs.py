@@ -1,0 +1,139 @@
+"""Runs the examples of README.md and docs/*.md, so the docs cannot rot.
+
+Runnable examples are fenced blocks with the info string `console`:
+    $ command            a command, run by bash (a line ending in \\ or a
+                         heredoc continues it)
+    expected output      compared line by line; `...` alone matches any lines,
+                         `...` inside a line matches any text
+Every block runs in a fresh directory with `hutch` on PATH and no user config.
+"""
+import os
+import pathlib
+import re
+import subprocess
+
+import pytest
+
+from conftest import HUTCH, REPO
+
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+
+
+def console_blocks():
+    for doc in DOCS:
+        lines = doc.read_text().splitlines()
+        i = 0
+        while i < len(lines):
+            if lines[i].strip() == "```console":
+                start = i + 1
+                end = start
+                while end < len(lines) and lines[end].strip() != "```":
+                    end += 1
+                yield pytest.param(lines[start:end], id=f"{doc.name}:{start}")
+                i = end
+            i += 1
+
+
+def parse(block):
+    """[(command, [expected lines])]"""
+    steps = []
+    i = 0
+    while i < len(block):
+        line = block[i]
+        assert line.startswith("$ "), f"expected a '$ command' line, got {line!r}"
+        command = line[2:]
+        i += 1
+        heredoc = re.search(r"<<-?'?(\w+)'?", command)
+        while command.endswith("\\") and i < len(block):
+            command += "\n" + block[i]
+            i += 1
+        if heredoc:
+            terminator = heredoc.group(1)
+            while i < len(block):
+                command += "\n" + block[i]
+                i += 1
+                if block[i - 1] == terminator:
+                    break
+        expected = []
+        while i < len(block) and not block[i].startswith("$ "):
+            expected.append(block[i])
+            i += 1
+        steps.append((command, expected))
+    return steps
+
+
+def matches(expected, actual):
+    pattern = ""
+    for line in expected:
+        if line == "...":
+            pattern += r"(?:.*\n)*?"
+        else:
+            pattern += ".*".join(re.escape(part) for part in line.split("...")) + r"\n"
+    return re.fullmatch(pattern, actual) is not None
+
+
+@pytest.mark.parametrize("block", list(console_blocks()))
+def test_doc_example(block, tmp_path):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "hutch").symlink_to(HUTCH)
+    work = tmp_path / "work"
+    work.mkdir()
+    (tmp_path / "config").mkdir()
+    env = {
+        "PATH": f"{bindir}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": os.environ.get("HOME", str(tmp_path)),
+        "LANG": "C.UTF-8",
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "HUTCH_REPO": str(REPO),
+    }
+    for name in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    # One bash for the whole block, so $? and variables carry over; a record
+    # separator byte between the steps splits the output.
+    steps = parse(block)
+    script = "".join(f"{command}\n__rc=$?; printf '\\036'; (exit $__rc)\n"
+                     for command, _ in steps)
+    proc = subprocess.run(["bash", "-c", script], cwd=work, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+    outputs = proc.stdout.decode().split("\x1e")
+    for (command, expected), actual in zip(steps, outputs):
+        if actual and not actual.endswith("\n"):
+            actual += "\n"
+        assert matches(expected, actual), (
+            f"\n$ {command}\n--- expected ---\n" + "\n".join(expected) +
+            f"\n--- actual ---\n{actual}")
+
+
+def test_every_config_key_is_documented():
+    """docs/config.md lists every key of the schema (taken from hutch itself)."""
+    import json
+    proc = subprocess.run([HUTCH, "config", "check", "--no-config"], capture_output=True,
+                          check=True)
+    doc = (REPO / "docs" / "config.md").read_text()
+
+    def keys(obj, prefix=""):
+        for k, v in obj.items():
+            path = f"{prefix}{k}"
+            if isinstance(v, dict) and k not in ("env",):
+                yield from keys(v, path + ".")
+            else:
+                yield path
+
+    missing = [k for k in keys(json.loads(proc.stdout)["sandbox"]) if f"`{k}`" not in doc]
+    assert missing == []
+
+
+def test_library_doc_example_compiles_and_runs(tmp_path):
+    """The C program in docs/library.md, built against the public header."""
+    text = (REPO / "docs" / "library.md").read_text()
+    source = text.split("```c\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "example.c").write_text(source)
+    build = pathlib.Path(HUTCH).parent
+    subprocess.run(["cc", "-std=c11", "-Wall", "-Werror", "-o", str(tmp_path / "example"),
+                    str(tmp_path / "example.c"), f"-I{REPO / 'include'}", f"-L{build}", "-lhutch",
+                    f"-Wl,-rpath,{build}"], check=True)
+    proc = subprocess.run([str(tmp_path / "example")], capture_output=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"exit 0, 17 bytes: hello from Linux\n"

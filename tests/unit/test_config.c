@@ -1,0 +1,290 @@
+#include <stdlib.h>
+
+#include "fields.h"
+#include "hutch.h"
+#include "policy.h"
+#include "tap.h"
+
+static hutch_error err;
+
+static hutch_policy *load(const char *json)
+{
+    hutch_policy *p = hutch_policy_new();
+    hutch_error_clear(&err);
+    if (hutch_policy_load_json(p, json, strlen(json), "t.json", &err) < 0) {
+        hutch_policy_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static void load_fails(const char *json, const char *message, const char *what)
+{
+    hutch_policy *p = load(json);
+    CHECK(p == NULL, "%s: refused", what);
+    CHECK_STR(err.message, message, "%s: message", what);
+    CHECK(err.status == HUTCH_E_INVALID, "%s: status is HUTCH_E_INVALID", what);
+    hutch_policy_free(p);
+}
+
+static const char *design_example =
+    "{\"sandbox\": {\"backend\": \"docker\", \"mode\": \"non-main\", \"mainSession\": \"main\","
+    " \"perSession\": true, \"workspaceRoot\": \"~/.local/share/hutch/workspaces\","
+    " \"fallback\": \"none\","
+    " \"limits\": {\"memory\": \"512m\", \"cpus\": 1.0, \"pids\": 256,"
+    "   \"timeoutSeconds\": 1800, \"outputBytes\": 51200},"
+    " \"network\": {\"mode\": \"none\", \"allowedDomains\": [], \"deniedDomains\": []},"
+    " \"filesystem\": {\"denyRead\": [\"~/.ssh\", \"~/.aws\"], \"allowWrite\": [],"
+    "   \"denyWrite\": [], \"readOnly\": []},"
+    " \"docker\": {\"image\": \"hutch-sandbox:bookworm-slim\", \"containerPrefix\": \"hutch-sbx-\","
+    "   \"workdir\": \"/workspace\", \"readOnlyRoot\": true, \"tmpfs\": [\"/tmp\", \"/var/tmp\", \"/run\"],"
+    "   \"network\": \"none\", \"user\": \"1000:1000\", \"capDrop\": [\"ALL\"],"
+    "   \"env\": {\"LANG\": \"C.UTF-8\"}, \"setupCommand\": \"\", \"runtime\": \"\", \"host\": \"\"},"
+    " \"tools\": {\"allow\": [\"bash\", \"process\", \"read\", \"write\", \"edit\"],"
+    "   \"deny\": [\"browser\", \"canvas\", \"nodes\", \"cron\", \"discord\", \"gateway\"]},"
+    " \"prune\": {\"idleHours\": 24, \"maxAgeDays\": 7}}}";
+
+static void test_design_example(void)
+{
+    setenv("HOME", "/home/tester", 1);
+    hutch_policy *p = load(design_example);
+    CHECK(p != NULL, "the DESIGN.md example loads (%s)", err.message);
+    if (!p)
+        return;
+    CHECK(p->backend == BACKEND_DOCKER, "backend docker");
+    CHECK(p->mode == MODE_NON_MAIN, "mode non-main");
+    CHECK(p->limits.memory == 512u * 1024 * 1024, "memory 512m");
+    CHECK(p->limits.cpus == 1.0, "cpus 1");
+    CHECK(p->limits.pids == 256, "pids 256");
+    CHECK(p->limits.timeout_ms == 1800000, "timeout 1800 s");
+    CHECK(p->limits.output_bytes == 51200, "outputBytes 51200");
+    CHECK(p->filesystem.deny_read.len == 2, "two denyRead paths");
+    CHECK_STR(p->filesystem.deny_read.items[0], "/home/tester/.ssh", "~ is expanded");
+    CHECK_STR(p->workspace_root, "/home/tester/.local/share/hutch/workspaces", "workspaceRoot");
+    CHECK(p->docker.runtime == NULL, "empty runtime means none");
+    CHECK_STR(p->docker.network, "none", "docker.network");
+    CHECK(p->tools.deny.len == 6, "six denied tools");
+    CHECK(p->set[F_LIMIT_MEMORY] && !p->set[F_LIMIT_FILE_SIZE], "explicit keys are tracked");
+
+    /* The effective config loads back to the same document. */
+    char *once = hutch_policy_to_json(p);
+    hutch_policy *q = load(once);
+    CHECK(q != NULL, "to_json output loads back (%s)", err.message);
+    char *twice = q ? hutch_policy_to_json(q) : NULL;
+    CHECK_STR(twice, once, "to_json round-trips");
+    free(once);
+    free(twice);
+    hutch_policy_free(q);
+    hutch_policy_free(p);
+}
+
+static void test_errors(void)
+{
+    load_fails("{\"sandbox\": {\"limits\": {\"memory\": \"12q\"}}}",
+               "t.json: sandbox.limits.memory: \"12q\" is not a size like 512m", "bad size");
+    load_fails("{\"sandbox\": {\"limits\": {\"memroy\": 1}}}",
+               "t.json: sandbox.limits.memroy: unknown key (known keys here: memory, cpus, pids, "
+               "timeoutSeconds, outputBytes, fileSize)",
+               "misspelt key");
+    load_fails("{\"sandbox\": {\"colour\": 1}}",
+               "t.json: sandbox.colour: unknown key (known keys here: backend, fallback, mode, "
+               "mainSession, perSession, workspaceRoot, workspace, workdir, user, env, "
+               "inheritEnv, limits, network, filesystem, docker, tools, prune)",
+               "unknown top key");
+    load_fails("{\"sandbox\": {\"perSession\": \"yes\"}}",
+               "t.json: sandbox.perSession: \"yes\" is not true or false", "bool as string");
+    load_fails("{\"sandbox\": {\"tools\": {\"allow\": [\"bash\", 1]}}}",
+               "t.json: sandbox.tools.allow[1]: 1 is not a tool name like bash", "list item type");
+    load_fails("{\"sandbox\": {\"tools\": {\"allow\": \"bash\"}}}",
+               "t.json: sandbox.tools.allow: \"bash\" is not a list of strings", "list as string");
+    load_fails("{\"sandbox\": {\"limits\": 5}}",
+               "t.json: sandbox.limits: expected an object with keys among: memory, cpus, pids, "
+               "timeoutSeconds, outputBytes, fileSize",
+               "group as number");
+    load_fails("{\"sandbox\": {\"backend\": \"vm\"}}",
+               "t.json: sandbox.backend: \"vm\" is not one of host, spawn, native, docker",
+               "bad enum");
+    load_fails("{\"sandbox\": {\"limits\": {\"pids\": -3}}}",
+               "t.json: sandbox.limits.pids: -3 is not a whole number like 256", "negative count");
+    load_fails("{\"sandbox\": {\"limits\": {\"cpus\": 2000}}}",
+               "t.json: sandbox.limits.cpus: 2000 is not a CPU count like 0.5 or 2", "too many cpus");
+    load_fails("{\"sandbox\": {\"limits\": {\"timeoutSeconds\": \"soon\"}}}",
+               "t.json: sandbox.limits.timeoutSeconds: \"soon\" is not a duration like 30s, 500ms "
+               "or 5m",
+               "bad duration");
+    load_fails("{\"sandbox\": {\"env\": {\"1X\": \"v\"}}}",
+               "t.json: sandbox.env: \"1X\" is not NAME=VALUE with NAME made of letters, digits "
+               "and _",
+               "bad env name");
+    load_fails("{\"sandbox\": {\"env\": {\"X\": \"a\\u0000b\"}}}",
+               "t.json:1:36: invalid JSON: \\u0000 is not allowed without JSON_ALLOW_NUL near "
+               "'\"a\\u0000b\"'",
+               "NUL in a JSON string");
+    load_fails("{\"sandbox\": {\"docker\": {\"network\": \"container:abc\"}}}",
+               "t.json: sandbox.docker.network: \"container:abc\" is not none, bridge, host or a "
+               "network name",
+               "joining another container's network");
+    load_fails("{\"sandbox\": {\"network\": {\"mode\": \"none\", \"allowedDomains\": [\"a.com\"]}}}",
+               "t.json: network.allowedDomains is set but network.mode is \"none\": use mode "
+               "\"allow\" (flag: --net allow:DOMAIN[,DOMAIN...]) or drop the domains",
+               "allowlist with mode none");
+    load_fails("{\"sandbox\": {\"network\": {\"mode\": \"allow\"}}}",
+               "t.json: network.mode is \"allow\" but network.allowedDomains is empty: list the "
+               "domains, or use mode \"none\"",
+               "mode allow without domains");
+    load_fails("{\"sandbox\": {\"network\": {\"allowedDomains\": [\"*.com\"]}}}",
+               "t.json: sandbox.network.allowedDomains[0]: \"*.com\" is not a domain like "
+               "example.com or *.example.com",
+               "wildcard top-level domain");
+    load_fails("{\"sandbox\": {\"network\": {\"allowedDomains\": [\"10.0.0.1\"]}}}",
+               "t.json: sandbox.network.allowedDomains[0]: \"10.0.0.1\" is not a domain like "
+               "example.com or *.example.com",
+               "IP literal as domain");
+    load_fails("{\"sandbox\": {\"filesystem\": {\"readOnly\": [\"/src:relative\"]}}}",
+               "t.json: sandbox.filesystem.readOnly[0]: \"/src:relative\" is not a mount like "
+               "/opt/tools or /opt/tools:/tools",
+               "relative mount destination");
+    load_fails("{\"sandbox\": {\"limits\": {}, \"limits\": {}}}",
+               "t.json:1:35: invalid JSON: duplicate object key near '\"limits\"'", "duplicate key");
+    load_fails("{\"sandbox\": {", "t.json:1:13: invalid JSON: string or '}' expected near end of file",
+               "truncated JSON");
+    load_fails("[1]", "t.json: the top level must be an object like {\"sandbox\": {...}}",
+               "array at the top");
+    load_fails("{\"sandbx\": {}}",
+               "t.json: sandbx: unknown top-level key: expected {\"sandbox\": {...}} (see docs/config.md)",
+               "misspelt top-level key");
+    load_fails("{\"sandbox\": {}, \"extra\": 1}",
+               "t.json: extra: unknown top-level key (hutch reads only \"sandbox\")",
+               "extra top-level key");
+}
+
+static void test_normalization(void)
+{
+    setenv("HOME", "/home/tester", 1);
+    hutch_policy *p = load("{\"sandbox\": {\"network\": {\"allowedDomains\": [\"Example.COM.\","
+                           " \"*.npmjs.org\"]}, \"filesystem\": {\"readOnly\": "
+                           "[\"~/data:/data\", \"/a/./b/../c\"], \"tmpfs\": [\"/scratch:size=64m\"]},"
+                           " \"limits\": {\"timeoutSeconds\": 1.5, \"outputBytes\": \"64k\"}}}");
+    CHECK(p != NULL, "normalization sample loads (%s)", err.message);
+    if (!p)
+        return;
+    CHECK(p->network.mode == NET_ALLOW, "an allowlist without a mode means mode allow");
+    CHECK_STR(p->network.allowed_domains.items[0], "example.com", "domain lower-cased, dot dropped");
+    CHECK_STR(p->network.allowed_domains.items[1], "*.npmjs.org", "wildcard kept");
+    CHECK_STR(p->filesystem.read_only.items[0], "/home/tester/data:/data", "mount with ~ and DST");
+    CHECK_STR(p->filesystem.read_only.items[1], "/a/c", "lexical . and ..");
+    CHECK_STR(p->filesystem.tmpfs.items[0], "/scratch:size=64m", "tmpfs options kept");
+    CHECK(p->limits.timeout_ms == 1500, "fractional timeoutSeconds");
+    CHECK(p->limits.output_bytes == 65536, "outputBytes as a size string");
+    hutch_policy_free(p);
+}
+
+static void test_gateway_shape(void)
+{
+    hutch_policy *p = load("{\"agent\": {\"model\": \"some-model\", \"sandbox\": {\"mode\": "
+                           "\"non-main\", \"perSession\": false, \"docker\": {\"pidsLimit\": 64,"
+                           " \"memory\": \"1g\", \"cpus\": 0.5, \"binds\": [\"/srv/a:/a:ro\","
+                           " \"/srv/b:/b\"]}}}, \"channels\": {\"slack\": {}}}");
+    CHECK(p != NULL, "gateway shape loads (%s)", err.message);
+    if (!p)
+        return;
+    CHECK(p->mode == MODE_NON_MAIN, "gateway: mode");
+    CHECK(!p->per_session, "gateway: perSession");
+    CHECK(p->limits.pids == 64, "gateway: docker.pidsLimit -> limits.pids");
+    CHECK(p->limits.memory == 1073741824, "gateway: docker.memory -> limits.memory");
+    CHECK(p->limits.cpus == 0.5, "gateway: docker.cpus -> limits.cpus");
+    CHECK(p->filesystem.read_only.len == 1 && p->filesystem.allow_write.len == 1,
+          "gateway: binds become read-only and read-write mounts");
+    hutch_policy_free(p);
+
+    p = load("{\"agents\": {\"defaults\": {\"sandbox\": {\"scope\": \"session\"}}}}");
+    CHECK(p && p->per_session, "gateway: agents.defaults.sandbox with scope session");
+    hutch_policy_free(p);
+
+    load_fails("{\"agent\": {\"sandbox\": {\"docker\": {\"imgae\": \"x\"}}}}",
+               "t.json: agent.sandbox.docker.imgae: unknown key (known keys here: image, "
+               "containerPrefix, workdir, readOnlyRoot, tmpfs, network, user, capDrop, env, "
+               "setupCommand, runtime, host)",
+               "gateway: unknown keys inside the sandbox section are errors");
+}
+
+static void test_runtime_settings_shape(void)
+{
+    setenv("HOME", "/home/tester", 1);
+    hutch_policy *p = load("{\"network\": {\"allowedDomains\": [\"github.com\", \"*.npmjs.org\"],"
+                           " \"deniedDomains\": [\"evil.github.com\"], \"allowLocalBinding\": true},"
+                           " \"filesystem\": {\"denyRead\": [\"~/.ssh\"], \"allowWrite\": [\"/tmp\"],"
+                           " \"denyWrite\": [\"/tmp/keep\"]}, \"enableWeakerNestedSandbox\": false}");
+    CHECK(p != NULL, "runtime settings shape loads (%s)", err.message);
+    if (!p)
+        return;
+    CHECK(p->network.mode == NET_ALLOW && p->network.allowed_domains.len == 2,
+          "runtime: allowedDomains become an allowlist");
+    CHECK(p->network.denied_domains.len == 1, "runtime: deniedDomains");
+    CHECK_STR(p->filesystem.deny_read.items[0], "/home/tester/.ssh", "runtime: denyRead");
+    CHECK_STR(p->filesystem.allow_write.items[0], "/tmp", "runtime: allowWrite");
+    CHECK(hutch_policy_warning_count(p) == 2, "runtime: ignored settings are warnings");
+    CHECK_CONTAINS(hutch_policy_warning(p, 0), "network.allowLocalBinding is ignored",
+                   "runtime: warning names the key");
+    hutch_policy_free(p);
+
+    p = load("{\"network\": {\"allowedDomains\": []}, \"filesystem\": {\"denyRead\": []}}");
+    CHECK(p && p->network.mode == NET_NONE, "runtime: an empty allowlist means no network");
+    hutch_policy_free(p);
+
+    load_fails("{\"network\": {\"allowedDomains\": []}, \"credentials\": {}}",
+               "t.json: credentials: not supported: list credential files under "
+               "filesystem.denyRead (the sandbox environment is empty by default)",
+               "runtime: credentials");
+    load_fails("{\"network\": {\"allowedDomain\": []}}",
+               "t.json: network.allowedDomain: unknown key (known keys here: allowedDomains, "
+               "deniedDomains, allowUnixSockets, allowAllUnixSockets, allowLocalBinding, "
+               "allowMachLookup, httpProxyPort, socksProxyPort, mitmProxy, parentProxy, "
+               "strictAllowlist)",
+               "runtime: misspelt key");
+}
+
+static void test_set(void)
+{
+    hutch_policy *p = hutch_policy_new();
+    hutch_error_clear(&err);
+    CHECK(hutch_policy_set(p, "limits.memory", "1g", &err) == 0 &&
+              p->limits.memory == 1073741824,
+          "set limits.memory");
+    CHECK(hutch_policy_set(p, "sandbox.limits.pids", "12", &err) == 0 && p->limits.pids == 12,
+          "set accepts the sandbox. prefix");
+    CHECK(hutch_policy_set(p, "filesystem.denyRead", "/etc/shadow", &err) == 0 &&
+              hutch_policy_set(p, "filesystem.denyRead", "/root", &err) == 0 &&
+              p->filesystem.deny_read.len == 2,
+          "set appends to lists");
+    CHECK(hutch_policy_set(p, "env", "A=1=2", &err) == 0 &&
+              strcmp(p->env.items[0], "A=1=2") == 0,
+          "env value may contain =");
+    CHECK(hutch_policy_set(p, "network.mode", "allow:a.example.com,B.example.org", &err) == 0 &&
+              p->network.mode == NET_ALLOW && p->network.allowed_domains.len == 2,
+          "network.mode allow:LIST");
+    CHECK(hutch_policy_set(p, "network.mode", "none", &err) == 0 &&
+              p->network.allowed_domains.len == 0,
+          "network.mode none drops the allowlist");
+    CHECK(hutch_policy_set(p, "network.mode", "allow", &err) < 0, "bare allow is refused");
+    CHECK(hutch_policy_set(p, "limits.memroy", "1g", &err) < 0, "unknown key refused");
+    CHECK_CONTAINS(err.message, "limits.memroy: unknown key (known keys: backend,",
+                   "unknown key message lists the keys");
+    CHECK(hutch_policy_set(p, "user", "1000:abc", &err) < 0, "non-numeric user refused");
+    CHECK(hutch_policy_set(p, "docker.user", "1000:1000", &err) == 0 &&
+              hutch_policy_set(p, "user", "1001", &err) == 0 && p->docker.user == NULL,
+          "the general user overrides docker.user when set like a flag");
+    CHECK(hutch_policy_validate(p, &err) == 0, "policy validates");
+    hutch_policy_free(p);
+}
+
+int main(void)
+{
+    test_design_example();
+    test_errors();
+    test_normalization();
+    test_gateway_shape();
+    test_runtime_settings_shape();
+    test_set();
+    return tap_done();
+}
