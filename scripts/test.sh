@@ -49,7 +49,7 @@ if [ "$(id -u)" -eq 0 ]; then
   id -u "$user" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$user"
   # A copy the user can read and write, wherever this checkout lives.
   stage=$(mktemp -d /tmp/hutch-unpriv.XXXXXX)
-  cp -a build tests docs README.md "$stage/" 2>/dev/null
+  cp -a build include examples tests docs README.md "$stage/" 2>/dev/null
   mkdir -p "$stage/home"
   chown -R "$user:" "$stage"
   chmod 755 "$stage"

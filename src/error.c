@@ -11,7 +11,8 @@ void hutch_error_clear(hutch_error *err)
     err->message[0] = '\0';
 }
 
-static void set_message(hutch_error *err, const char *fmt, va_list ap)
+static __attribute__((format(printf, 2, 0))) void set_message(hutch_error *err, const char *fmt,
+                                                            va_list ap)
 {
     vsnprintf(err->message, sizeof err->message, fmt, ap);
     /* Messages are one line whatever the caller passed in. */

@@ -453,7 +453,8 @@ void field_group_children(const char *group, char *buf, size_t len)
 
 /* ---- setting values ----------------------------------------------------- */
 
-#define FIELD_PTR(p, f, type) ((type *)((char *)(p) + (f)->offset))
+#define FIELD_PTR(p, f, type) ((type *)(void *)((char *)(p) + (f)->offset))
+#define FIELD_CPTR(p, f, type) ((const type *)(const void *)((const char *)(p) + (f)->offset))
 
 void quote_for_message(const char *text, size_t len, char *buf, size_t buflen)
 {
@@ -847,41 +848,40 @@ int field_set_json(struct hutch_policy *p, const struct field *f, json_t *value,
 
 json_t *field_to_json(const struct hutch_policy *p, const struct field *f)
 {
-    const void *base = p;
     switch (f->storage) {
     case S_ENUM:
-        return json_string(f->choices[*(const int *)((const char *)base + f->offset)]);
+        return json_string(f->choices[*FIELD_CPTR(p, f, int)]);
     case S_STRING: {
-        const char *s = *(char *const *)((const char *)base + f->offset);
+        const char *s = *FIELD_CPTR(p, f, char *);
         return json_string(s ? s : "");
     }
     case S_BOOL:
-        return json_boolean(*(const bool *)((const char *)base + f->offset));
+        return json_boolean(*FIELD_CPTR(p, f, bool));
     case S_SIZE: {
         char buf[32];
-        format_size(*(const uint64_t *)((const char *)base + f->offset), buf, sizeof buf);
+        format_size(*FIELD_CPTR(p, f, uint64_t), buf, sizeof buf);
         return json_string(buf);
     }
     case S_DURATION: {
-        uint64_t ms = *(const uint64_t *)((const char *)base + f->offset);
+        uint64_t ms = *FIELD_CPTR(p, f, uint64_t);
         if (ms % 1000 == 0)
             return json_integer((json_int_t)(ms / 1000));
         return json_real((double)ms / 1000.0);
     }
     case S_COUNT:
-        return json_integer((json_int_t) * (const uint64_t *)((const char *)base + f->offset));
+        return json_integer((json_int_t)*FIELD_CPTR(p, f, uint64_t));
     case S_CPUS:
     case S_NUMBER:
-        return json_real(*(const double *)((const char *)base + f->offset));
+        return json_real(*FIELD_CPTR(p, f, double));
     case S_LIST: {
-        const struct strlist *list = (const struct strlist *)((const char *)base + f->offset);
+        const struct strlist *list = FIELD_CPTR(p, f, struct strlist);
         json_t *arr = json_array();
         for (size_t i = 0; arr && i < list->len; i++)
             json_array_append_new(arr, json_string(list->items[i]));
         return arr;
     }
     case S_ENV: {
-        const struct strlist *list = (const struct strlist *)((const char *)base + f->offset);
+        const struct strlist *list = FIELD_CPTR(p, f, struct strlist);
         json_t *obj = json_object();
         for (size_t i = 0; obj && i < list->len; i++) {
             const char *eq = strchr(list->items[i], '=');

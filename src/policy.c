@@ -75,7 +75,7 @@ void hutch_policy_free(hutch_policy *p)
         return;
     for (size_t i = 0; i < FIELD_COUNT; i++) {
         const struct field *f = &fields[i];
-        void *slot = (char *)p + f->offset;
+        void *slot = (void *)((char *)p + f->offset);
         if (f->storage == S_STRING)
             free(*(char **)slot);
         else if (f->storage == S_LIST || f->storage == S_ENV)

@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from conftest import HUTCH, REPO
+from conftest import HUTCH, REPO, SANITIZED
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 
@@ -131,7 +131,8 @@ def test_library_doc_example_compiles_and_runs(tmp_path):
     source = text.split("```c\n", 1)[1].split("```", 1)[0]
     (tmp_path / "example.c").write_text(source)
     build = pathlib.Path(HUTCH).parent
-    subprocess.run(["cc", "-std=c11", "-Wall", "-Werror", "-o", str(tmp_path / "example"),
+    sanitize = ["-fsanitize=address,undefined"] if SANITIZED else []
+    subprocess.run(["cc", "-std=c11", "-Wall", "-Werror", *sanitize, "-o", str(tmp_path / "example"),
                     str(tmp_path / "example.c"), f"-I{REPO / 'include'}", f"-L{build}", "-lhutch",
                     f"-Wl,-rpath,{build}"], check=True)
     proc = subprocess.run([str(tmp_path / "example")], capture_output=True, timeout=30)
