@@ -138,3 +138,19 @@ def test_library_doc_example_compiles_and_runs(tmp_path):
     proc = subprocess.run([str(tmp_path / "example")], capture_output=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == b"exit 0, 17 bytes: hello from Linux\n"
+
+
+def test_readme_first_command():
+    """The README's first command: setup (run by CI itself before the tests,
+    see scripts/test.sh) and a first sandboxed command."""
+    text = (REPO / "README.md").read_text()
+    first = text.split("```sh\n", 1)[1].split("```", 1)[0].strip()
+    setup, command = first.split(" && ", 1)
+    assert setup == "./scripts/setup.sh"
+    assert command.startswith("./build/hutch run ")
+    proc = subprocess.run(["bash", "-c", command.replace("./build/hutch", HUTCH, 1)],
+                          cwd=REPO, capture_output=True, timeout=30,
+                          env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"})
+    assert proc.returncode == 0, proc.stderr
+    assert re.fullmatch(rb"Hello from hutch! I am \S+ in /\S*, and I can see \d+ environment "
+                        rb"variables\.\n", proc.stdout), proc.stdout
