@@ -117,6 +117,7 @@ typedef struct hutch_result {
     int signal;          /* the signal that ended the command, 0 if none */
     bool timed_out;
     bool oom_killed;
+    char limits_via[16]; /* how limits were applied: cgroup-v2, cgroup-v1, rlimit, none */
     double duration_ms;
     hutch_output out, err;
     char *error;         /* why the command could not be started, else NULL */

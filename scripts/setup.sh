@@ -6,10 +6,10 @@ cd "$(dirname "$0")/.."
 
 packages=(
   build-essential meson ninja-build pkg-config
-  libjansson-dev
+  libjansson-dev libseccomp-dev
   clang libclang-rt-14-dev
   python3 python3-pytest
-  passwd util-linux procps
+  passwd util-linux procps time
 )
 
 missing=()

@@ -53,7 +53,7 @@ int command_env(const struct hutch_policy *p, enum env_view view, struct strlist
             copy_var(env, "LANG", "C.UTF-8") | copy_var(env, "TERM", NULL);
     } else {
         r = strlist_set_env(env, "PATH", 4, DEFAULT_PATH) |
-            strlist_set_env(env, "HOME", 4, "/workspace") | copy_var(env, "LANG", "C.UTF-8") |
+            strlist_set_env(env, "HOME", 4, "/tmp") | copy_var(env, "LANG", "C.UTF-8") |
             copy_var(env, "TERM", NULL);
     }
     for (size_t i = 0; i < p->env.len && r == 0; i++) {

@@ -62,6 +62,9 @@
       "Output kept per stream; the rest is counted, not kept.")                                \
     X(F_LIMIT_FILE_SIZE, "limits.fileSize", "file-size", "SIZE", S_SIZE, limits.file_size,     \
       NULL, NULL, SIZE_EXAMPLE, -1, "Largest file the command may write (0 = none).")          \
+    X(F_LIMIT_RLIMIT_FALLBACK, "limits.rlimitFallback", "rlimit-fallback", NULL, S_BOOL,       \
+      limits.rlimit_fallback, NULL, NULL, "true or false", -1,                                 \
+      "Without a cgroup, limit memory as address space (RLIMIT_AS) instead of refusing.")      \
     X(F_NET_MODE, "network.mode", "net", "MODE", S_ENUM, network.mode, net_choices, NULL,      \
       "one of none, host, bridge, allow (flag: allow:DOMAIN[,DOMAIN...])", F_DOCKER_NETWORK,   \
       "Network access: none, host, bridge, or allow:DOMAIN,... for an allowlist.")             \

@@ -43,7 +43,7 @@ hutch_policy *hutch_policy_new(void)
     struct hutch_policy *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
-    p->backend = BACKEND_SPAWN;
+    p->backend = BACKEND_NATIVE;
     p->fallback = FALLBACK_NONE;
     p->mode = MODE_ALL;
     p->main_session = strdup("main");
@@ -52,6 +52,7 @@ hutch_policy *hutch_policy_new(void)
     p->limits.timeout_ms = 1800 * 1000;
     p->limits.output_bytes = 1024 * 1024;
     p->network.mode = NET_NONE;
+    p->filesystem.read_only_root = true;
     p->docker.image = strdup("hutch-sandbox:bookworm-slim");
     p->docker.container_prefix = strdup("hutch-sbx-");
     p->docker.read_only_root = true;

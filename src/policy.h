@@ -31,6 +31,7 @@ struct limits {
     uint64_t timeout_ms;   /* wall clock, 0 = none */
     uint64_t output_bytes; /* kept per stream */
     uint64_t file_size;    /* largest file the command may write, 0 = no limit */
+    bool rlimit_fallback;  /* no cgroup: memory as RLIMIT_AS instead of refusing */
 };
 
 struct network_policy {

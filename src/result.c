@@ -39,6 +39,7 @@ char *hutch_result_to_json(const hutch_result *r)
     json_object_set_new(obj, "signal", r->signal ? json_integer(r->signal) : json_null());
     json_object_set_new(obj, "timed_out", json_boolean(r->timed_out));
     json_object_set_new(obj, "oom_killed", json_boolean(r->oom_killed));
+    json_object_set_new(obj, "limits_via", json_string(r->limits_via[0] ? r->limits_via : "none"));
     json_object_set_new(obj, "duration_ms", json_real((double)(long long)(r->duration_ms * 1000.0 + 0.5) / 1000.0));
     json_object_set_new(obj, "stdout", output_text(&r->out));
     json_object_set_new(obj, "stderr", output_text(&r->err));

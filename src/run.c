@@ -15,7 +15,7 @@ int run_prepare(const struct hutch_policy *p, const struct backend **chosen, boo
     if (!b) {
         error_set(&why, HUTCH_E_UNSUPPORTED,
                   "the %s backend is not available in this version of hutch (available: "
-                  "spawn, host)",
+                  "native, spawn, host)",
                   backend_name(p->backend));
     } else if (b->available(&why) == 0) {
         /* Asked-for restrictions the backend cannot apply are refused even

@@ -9,6 +9,8 @@ const struct backend *backend_for(int kind)
         return &backend_host;
     case BACKEND_SPAWN:
         return &backend_spawn;
+    case BACKEND_NATIVE:
+        return &backend_native;
     default:
         return NULL;
     }
@@ -43,7 +45,9 @@ static bool requested(const struct hutch_policy *p, enum field_id id)
     case F_FS_TMPFS:
         return fs->tmpfs.len > 0;
     case F_FS_READ_ONLY_ROOT:
-        return fs->read_only_root;
+        /* On by default for the backends that build a root; asked for only
+         * when given explicitly. */
+        return p->set[F_FS_READ_ONLY_ROOT] && fs->read_only_root;
     case F_LIMIT_MEMORY:
         return p->limits.memory > 0;
     case F_LIMIT_CPUS:
@@ -80,6 +84,8 @@ static const char *why_not(enum field_id id)
 int backend_check_policy(const struct backend *b, const struct hutch_policy *p,
                          hutch_error *err)
 {
+    if (b->check && b->check(p, err) < 0)
+        return -1;
     for (size_t i = 0; i < ARRAY_SIZE(restrictions); i++) {
         enum field_id id = restrictions[i];
         if (!requested(p, id))

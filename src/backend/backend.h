@@ -14,12 +14,16 @@ struct backend {
     size_t enforces_len;
     /* 0 when the backend can run on this machine; else why not and the fix. */
     int (*available)(hutch_error *err);
+    /* Optional: refuses policies the field list cannot describe (a value the
+     * backend cannot enforce, e.g. one network mode of several). */
+    int (*check)(const struct hutch_policy *p, hutch_error *err);
     int (*run)(const struct hutch_policy *p, const hutch_command *cmd, hutch_result *r,
                hutch_error *err);
 };
 
 extern const struct backend backend_host;
 extern const struct backend backend_spawn;
+extern const struct backend backend_native;
 
 /* The backend for a policy's backend kind, or NULL when not in this build. */
 const struct backend *backend_for(int kind);

@@ -64,5 +64,6 @@ int run_args_parse(int argc, char **argv, struct run_args *ra, hutch_error *err)
 
 int cmd_run(int argc, char **argv);
 int cmd_config(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 
 #endif

@@ -13,6 +13,7 @@ void help_overview(FILE *out)
             "    hutch run [POLICY] [--json] [--stdin] -c 'SHELL STRING'\n"
             "    hutch config check [FILE] [POLICY]\n"
             "    hutch config path\n"
+            "    hutch doctor [--json]\n"
             "    hutch help [COMMAND]\n"
             "    hutch --version\n"
             "\n"
@@ -25,6 +26,7 @@ void help_overview(FILE *out)
             "COMMANDS\n"
             "    run       Run one command in a fresh sandbox and wait for it.\n"
             "    config    Check a config file and print the effective policy.\n"
+            "    doctor    Show what works on this machine, and why not.\n"
             "    help      Show the manual of a command: hutch help run.\n"
             "\n"
             "    Policy options are the same for every command: hutch help policy.\n"
@@ -87,7 +89,14 @@ static void help_run(FILE *out)
     fprintf(out,
             "\n"
             "BACKENDS\n"
-            "    spawn (default)  A child process with a scrubbed environment, its own\n"
+            "    native (default) Linux namespaces (user, mount, pid, net, ipc, uts,\n"
+            "                     cgroup), a root built from read-only binds of /usr and\n"
+            "                     /etc (secrets hidden), /workspace read-write, fresh /proc,\n"
+            "                     /dev and /tmp; seccomp, Landlock, no capabilities, cgroup\n"
+            "                     limits. Works unprivileged. The workspace is --workspace\n"
+            "                     DIR, else an empty tmpfs. As root, commands run as\n"
+            "                     nobody (65534) unless --user is given.\n"
+            "    spawn            A child process with a scrubbed environment, its own\n"
             "                     process group, no core dumps, and rlimits for --memory\n"
             "                     (address space) and --file-size. Same filesystem,\n"
             "                     network and user as the caller: not isolated.\n"
@@ -143,6 +152,26 @@ static void help_config(FILE *out)
             "    hutch config check --memory 1g --net none\n");
 }
 
+static void help_doctor(FILE *out)
+{
+    fprintf(out,
+            "NAME\n"
+            "    hutch doctor - show what works on this machine, and why not\n"
+            "\n"
+            "SYNOPSIS\n"
+            "    hutch doctor [--json]\n"
+            "\n"
+            "DESCRIPTION\n"
+            "    Probes, as the calling user: the native backend (a real sandbox runs\n"
+            "    /bin/true), the spawn backend, the seccomp filter, the kernel's Landlock\n"
+            "    ABI, and cgroups (layout, controllers, and whether a cgroup with memory,\n"
+            "    pids and CPU limits can be created). Each line says ok or no, and for\n"
+            "    no, why and what to do.\n"
+            "\n"
+            "EXIT STATUS\n"
+            "    0 when the native backend works here, 1 when it does not.\n");
+}
+
 static void help_policy(FILE *out)
 {
     fprintf(out,
@@ -160,6 +189,8 @@ int help_topic(const char *topic, FILE *out)
         help_config(out);
     else if (strcmp(topic, "policy") == 0)
         help_policy(out);
+    else if (strcmp(topic, "doctor") == 0)
+        help_doctor(out);
     else if (strcmp(topic, "help") == 0)
         help_overview(out);
     else

@@ -21,7 +21,7 @@ int main(int argc, char **argv)
             return 0;
         }
         if (help_topic(argv[2], stdout) < 0)
-            return cli_error("no help for '%s' (commands: run, config; topics: policy)",
+            return cli_error("no help for '%s' (commands: run, config, doctor; topics: policy)",
                              argv[2]);
         return 0;
     }
@@ -29,5 +29,7 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "config") == 0)
         return cmd_config(argc - 1, argv + 1);
+    if (strcmp(cmd, "doctor") == 0)
+        return cmd_doctor(argc - 1, argv + 1);
     return cli_error("unknown command '%s' (see 'hutch --help')", cmd);
 }

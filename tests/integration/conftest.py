@@ -17,7 +17,7 @@ BUILD_DIR = pathlib.Path(HUTCH).parent
 SANITIZED = os.environ.get("HUTCH_SANITIZED") == "1"
 
 RESULT_KEYS = {
-    "backend", "isolated", "exit_code", "signal", "timed_out", "oom_killed",
+    "backend", "isolated", "exit_code", "signal", "timed_out", "oom_killed", "limits_via",
     "duration_ms", "stdout", "stderr", "stdout_truncated", "stderr_truncated",
     "stdout_bytes", "stderr_bytes", "degraded", "error",
 }
@@ -49,6 +49,15 @@ class Hutch:
         assert set(result) == RESULT_KEYS
         assert proc.returncode == result["exit_code"]
         return result, proc
+
+
+ROOT = os.geteuid() == 0
+
+
+@pytest.fixture(params=["native", "spawn"])
+def backend(request):
+    """Runs a test once per backend that shares the behaviour under test."""
+    return request.param
 
 
 @pytest.fixture

@@ -64,7 +64,7 @@ def test_config_check_prints_effective_policy(hutch, tmp_path):
     assert doc["limits"]["memory"] == "2g"
     assert doc["limits"]["cpus"] == 0.5
     assert doc["tools"]["deny"] == ["browser"]
-    assert doc["backend"] == "spawn" and doc["network"]["mode"] == "none"
+    assert doc["backend"] == "native" and doc["network"]["mode"] == "none"
     # The printed document is itself a valid config.
     again = write(tmp_path / "again.json", proc.stdout.decode())
     proc2 = hutch.run("config", "check", again, check=0)
@@ -112,8 +112,10 @@ def test_sandbox_runtime_settings_are_accepted(hutch, tmp_path):
     assert doc["network"]["allowedDomains"] == ["github.com", "*.npmjs.org"]
     assert doc["filesystem"]["allowWrite"] == ["/tmp"]
     assert "network.allowLocalBinding is ignored" in proc.stderr.decode()
-    # spawn cannot enforce an allowlist: running under it fails closed.
+    # No backend in this version enforces an allowlist: running fails closed.
     line = one_line_error(hutch.run("run", "--config", cfg, "--", "true"))
+    assert "cannot enforce a domain allowlist" in line
+    line = one_line_error(hutch.run("run", "--backend", "spawn", "--config", cfg, "--", "true"))
     assert "cannot enforce network.mode" in line
 
 
@@ -124,7 +126,7 @@ def test_library_example(hutch, tmp_path):
                           env=hutch.env, timeout=30)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout.decode()
-    assert "backend=spawn isolated=0 exit_code=0 stdout_bytes=17" in out
+    assert "backend=native isolated=1 exit_code=0 stdout_bytes=17" in out
     assert "stdout=hi from libhutch" in out
     assert '"exit_code":0' in out
     bad = write(tmp_path / "bad.json", {"sandbox": {"limits": {"memory": "12q"}}})

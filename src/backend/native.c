@@ -1,0 +1,348 @@
+/* native: the policy enforced with kernel features alone — namespaces, a root
+ * filesystem built from an explicit list of binds, seccomp, Landlock,
+ * capabilities dropped, cgroup limits. Works unprivileged through user
+ * namespaces. Each kernel feature lives in src/native/; this file decides
+ * what to ask of them and turns the outcome into a result. */
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include "backend/backend.h"
+#include "command.h"
+#include "native/cgroup.h"
+#include "native/landlock.h"
+#include "native/plan.h"
+#include "native/sandbox.h"
+#include "native/setup.h"
+#include "result.h"
+
+#define KILL_GRACE_MS 2000
+#define DRAIN_MS 500
+/* When hutch runs as root, commands run as nobody unless --user says otherwise. */
+#define ROOT_DEFAULT_ID 65534
+
+static int read_sysctl(const char *path, long *value)
+{
+    autofree char *text = NULL;
+    if (read_file_bounded(path, 64, &text, NULL) < 0)
+        return -1;
+    *value = strtol(text, NULL, 10);
+    return 0;
+}
+
+static int native_available(hutch_error *err)
+{
+    long v;
+    if (read_sysctl("/proc/sys/user/max_user_namespaces", &v) == 0 && v == 0)
+        return error_set(err, HUTCH_E_UNSUPPORTED,
+                         "user namespaces are disabled (user.max_user_namespaces = 0): raise it "
+                         "with sysctl -w user.max_user_namespaces=10000, or use --backend docker");
+    if (geteuid() != 0 && read_sysctl("/proc/sys/kernel/unprivileged_userns_clone", &v) == 0 &&
+        v == 0)
+        return error_set(err, HUTCH_E_UNSUPPORTED,
+                         "unprivileged user namespaces are disabled "
+                         "(kernel.unprivileged_userns_clone = 0): enable them with sysctl -w "
+                         "kernel.unprivileged_userns_clone=1, run hutch as root, or use "
+                         "--backend docker");
+    return 0;
+}
+
+static int native_check(const struct hutch_policy *p, hutch_error *err)
+{
+    if (p->network.mode == NET_BRIDGE)
+        return error_set(err, HUTCH_E_UNSUPPORTED,
+                         "the native backend has no bridge network: use --net none (loopback "
+                         "only), --net host, or --backend docker");
+    if (p->network.mode == NET_ALLOW)
+        return error_set(err, HUTCH_E_UNSUPPORTED,
+                         "the native backend cannot enforce a domain allowlist in this version: "
+                         "use --net none or --net host");
+    return 0;
+}
+
+/* ---- identity -------------------------------------------------------------- */
+
+struct identity {
+    uid_t uid, outside_uid;
+    gid_t gid, outside_gid;
+    bool privileged;
+};
+
+static void choose_identity(const struct hutch_policy *p, struct identity *id)
+{
+    id->privileged = geteuid() == 0;
+    id->outside_uid = geteuid();
+    id->outside_gid = getegid();
+    if (id->privileged)
+        id->uid = id->gid = ROOT_DEFAULT_ID;
+    else {
+        id->uid = id->outside_uid;
+        id->gid = id->outside_gid;
+    }
+    if (p->user) {
+        char *end;
+        id->uid = (uid_t)strtoul(p->user, &end, 10);
+        id->gid = *end == ':' ? (gid_t)strtoul(end + 1, NULL, 10) : id->uid;
+    }
+    if (id->privileged) {
+        /* root maps the sandbox's ids onto the same host ids. */
+        id->outside_uid = id->uid;
+        id->outside_gid = id->gid;
+    }
+}
+
+/* ---- the workspace ------------------------------------------------------------ */
+
+static bool writable_by(const struct stat *st, uid_t uid, gid_t gid)
+{
+    if (st->st_uid == uid)
+        return st->st_mode & S_IWUSR;
+    if (st->st_gid == gid)
+        return st->st_mode & S_IWGRP;
+    return st->st_mode & S_IWOTH;
+}
+
+/* The host directory behind /workspace, or NULL for a fresh tmpfs. */
+static int resolve_workspace(const struct hutch_policy *p, const struct identity *id,
+                             char **out, hutch_error *err)
+{
+    *out = NULL;
+    if (!p->workspace)
+        return 0;
+    char real[PATH_MAX];
+    struct stat st;
+    if (!realpath(p->workspace, real) || stat(real, &st) < 0)
+        return error_sys(err, errno, "workspace (--workspace) %s", p->workspace);
+    if (!S_ISDIR(st.st_mode))
+        return error_set(err, HUTCH_E_INVALID, "workspace (--workspace) %s is not a directory",
+                         p->workspace);
+    if (id->privileged && !writable_by(&st, id->uid, id->gid))
+        return error_set(err, HUTCH_E_INVALID,
+                         "the workspace %s is not writable by uid %u, the sandbox's user: "
+                         "chown it, or pass --user UID:GID of its owner",
+                         real, (unsigned)id->uid);
+    *out = strdup(real);
+    return *out ? 0 : error_set(err, HUTCH_E_SYSTEM, "out of memory");
+}
+
+/* ---- limits ------------------------------------------------------------------- */
+
+struct run_limits {
+    struct cgroup_run cgroup;
+    uint64_t rlimit_nproc, rlimit_as;
+    const char *via;
+};
+
+/* cgroup first; without one, pids fall back to RLIMIT_NPROC (counted per user
+ * namespace, so exact), memory to RLIMIT_AS only when asked, CPU never. */
+static int prepare_limits(const struct hutch_policy *p, struct run_limits *l, hutch_error *err)
+{
+    memset(l, 0, sizeof *l);
+    l->cgroup.dir_fd = -1;
+    l->via = "none";
+    struct cgroup_want want = {p->limits.memory, p->limits.pids, p->limits.cpus};
+    if (!want.memory && !want.pids && !want.cpus)
+        return 0;
+    struct cgroup_system sys;
+    cgroup_detect(&sys);
+    if (cgroup_run_create(&sys, &want, &l->cgroup, err) < 0) {
+        cgroup_run_destroy(&l->cgroup);
+        return -1;
+    }
+    if (l->cgroup.version != CGROUP_NONE) {
+        l->via = cgroup_version_name(l->cgroup.version);
+        return 0;
+    }
+    const char *reason = l->cgroup.reason;
+    if (want.cpus)
+        return error_set(err, HUTCH_E_UNSUPPORTED,
+                         "limits.cpus (--cpus) needs a cgroup and none can be created here (%s): "
+                         "run hutch as root or in a delegated cgroup v2 subtree, or remove the "
+                         "CPU limit",
+                         reason);
+    if (want.memory && !p->limits.rlimit_fallback)
+        return error_set(err, HUTCH_E_UNSUPPORTED,
+                         "limits.memory (--memory) needs a cgroup and none can be created here "
+                         "(%s): run hutch as root or in a delegated cgroup v2 subtree, or pass "
+                         "--rlimit-fallback to limit address space with RLIMIT_AS instead",
+                         reason);
+    l->rlimit_as = want.memory;
+    l->rlimit_nproc = want.pids;
+    l->via = "rlimit";
+    return 0;
+}
+
+/* ---- running ------------------------------------------------------------------ */
+
+static void signal_sandbox(void *ctx, int sig)
+{
+    const struct sandbox *sb = ctx;
+    /* init forwards catchable signals to every process; SIGKILL to init
+     * tears down the whole pid namespace. */
+    (void)syscall(SYS_pidfd_send_signal, sb->pidfd, sig, NULL, 0);
+}
+
+static char *inside_workdir(const struct hutch_policy *p)
+{
+    char *out = NULL;
+    if (!p->workdir)
+        return strdup("/workspace");
+    if (p->workdir[0] == '/')
+        return strdup(p->workdir);
+    return asprintf(&out, "/workspace/%s", p->workdir) < 0 ? NULL : out;
+}
+
+static void cleanup_strlist(struct strlist *l)
+{
+    strlist_clear(l);
+}
+
+static void cleanup_io(struct command_io *io)
+{
+    command_io_free(io);
+}
+
+static void cleanup_plan(struct plan *pl)
+{
+    plan_free(pl);
+}
+
+static void cleanup_limits(struct run_limits *l)
+{
+    cgroup_run_destroy(&l->cgroup);
+}
+
+static void cleanup_sandbox(struct sandbox *sb)
+{
+    sandbox_close(sb);
+}
+
+static int setup_failed(const struct sandbox *sb, hutch_result *r, const char *argv0,
+                        hutch_error *err)
+{
+    switch (sb->failed_stage) {
+    case STAGE_EXEC:
+        return result_exec_failed(r, argv0, sb->failed_errno) < 0
+                   ? error_set(err, HUTCH_E_SYSTEM, "out of memory")
+                   : 0;
+    case STAGE_WORKDIR:
+        return error_set(err, HUTCH_E_INVALID,
+                         "cannot enter the working directory %s inside the sandbox: %s",
+                         sb->failed_what, strerror(sb->failed_errno));
+    default:
+        return error_set(err, HUTCH_E_SYSTEM,
+                         "the native sandbox could not be set up: %s: %s (see 'hutch doctor')",
+                         sb->failed_what, strerror(sb->failed_errno));
+    }
+}
+
+static int native_run(const struct hutch_policy *p, const hutch_command *cmd, hutch_result *r,
+                      hutch_error *err)
+{
+    struct identity id;
+    choose_identity(p, &id);
+
+    __attribute__((cleanup(cleanup_strlist))) struct strlist argv = {0};
+    __attribute__((cleanup(cleanup_strlist))) struct strlist env = {0};
+    if (command_argv(cmd, &argv, err) < 0 || command_env(p, ENV_SANDBOX, &env, err) < 0)
+        return -1;
+    autofree char *workdir = inside_workdir(p);
+    if (!workdir)
+        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+
+    autofree char *workspace = NULL;
+    if (resolve_workspace(p, &id, &workspace, err) < 0)
+        return -1;
+    __attribute__((cleanup(cleanup_plan))) struct plan plan = {0};
+    if (plan_build(p, workspace, id.uid, id.gid, &plan, err) < 0)
+        return -1;
+    __attribute__((cleanup(cleanup_limits))) struct run_limits limits = {.cgroup.dir_fd = -1};
+    if (prepare_limits(p, &limits, err) < 0)
+        return -1;
+    __attribute__((cleanup(cleanup_io))) struct command_io io = {0};
+    if (command_io_open(&io, cmd, p->limits.output_bytes, err) < 0)
+        return -1;
+
+    struct sandbox_spec spec = {
+        .plan = &plan,
+        .argv = argv.items,
+        .envp = env.items,
+        .workdir = workdir,
+        .uid = id.uid,
+        .gid = id.gid,
+        .outside_uid = id.outside_uid,
+        .outside_gid = id.outside_gid,
+        .privileged = id.privileged,
+        .new_net = p->network.mode != NET_HOST,
+        .stdin_fd = io.child_in,
+        .stdout_fd = io.child_out,
+        .stderr_fd = io.child_err,
+        .landlock_abi = landlock_abi(),
+        .rlimit_nproc = limits.rlimit_nproc,
+        .rlimit_as = limits.rlimit_as,
+        .rlimit_fsize = p->limits.file_size,
+        .cgroup = &limits.cgroup,
+        .changed_signals = sandbox_changed_signals(),
+        .cmdline_len = sandbox_cmdline_len(),
+    };
+    double start = monotonic_ms();
+    __attribute__((cleanup(cleanup_sandbox))) struct sandbox sb = {.pidfd = -1, .report_fd = -1};
+    if (sandbox_start(&spec, &sb, err) < 0)
+        return -1;
+    command_io_close_child_ends(&io);
+    if (sb.failed_stage) {
+        if (setup_failed(&sb, r, argv.items[0], err) < 0)
+            return -1;
+        r->duration_ms = monotonic_ms() - start;
+        result_take_output(r, &io);
+        return 0;
+    }
+
+    struct supervise_spec sup = {
+        .pidfd = sb.pidfd,
+        .out_fd = steal_fd(&io.out_read),
+        .err_fd = steal_fd(&io.err_read),
+        .out = &io.out,
+        .err = &io.err,
+        .timeout_ms = p->limits.timeout_ms,
+        .grace_ms = KILL_GRACE_MS,
+        .drain_ms = DRAIN_MS,
+        .cancel_fd = cmd->cancel_fd,
+        .signal_all = signal_sandbox,
+        .ctx = &sb,
+    };
+    struct supervise_outcome outcome;
+    if (supervise(&sup, &outcome, err) < 0) {
+        signal_sandbox(&sb, SIGKILL);
+        return -1;
+    }
+    r->duration_ms = monotonic_ms() - start;
+    struct sandbox_report report;
+    if (sandbox_read_report(&sb, &report) == 0) {
+        outcome.exited = report.exited;
+        outcome.code = report.code;
+        outcome.signal = report.signal;
+    }
+    result_apply_outcome(r, &outcome);
+    r->oom_killed = cgroup_run_oom_killed(&limits.cgroup);
+    snprintf(r->limits_via, sizeof r->limits_via, "%s", limits.via);
+    result_take_output(r, &io);
+    return 0;
+}
+
+static const enum field_id native_enforces[] = {
+    F_NET_MODE,     F_FS_DENY_READ, F_FS_ALLOW_WRITE, F_FS_DENY_WRITE, F_FS_READ_ONLY,
+    F_FS_TMPFS,     F_FS_READ_ONLY_ROOT, F_LIMIT_MEMORY, F_LIMIT_CPUS,  F_LIMIT_PIDS,
+    F_LIMIT_FILE_SIZE, F_USER,
+};
+
+const struct backend backend_native = {
+    .name = "native",
+    .isolated = true,
+    .enforces = native_enforces,
+    .enforces_len = ARRAY_SIZE(native_enforces),
+    .available = native_available,
+    .check = native_check,
+    .run = native_run,
+};

@@ -1,0 +1,151 @@
+/* hutch doctor [--json]: what works on this machine, and why not. Every
+ * check is a real probe (a sandbox is started, a cgroup created), not a
+ * guess from version numbers. */
+#include <jansson.h>
+#include <sys/utsname.h>
+
+#include "cli/cli.h"
+#include "native/cgroup.h"
+#include "native/landlock.h"
+#include "native/seccomp.h"
+#include "policy.h"
+
+struct check {
+    const char *name;
+    bool ok;
+    char detail[1024];
+};
+
+static void probe_backend(struct check *c, const char *backend)
+{
+    hutch_policy *p = hutch_policy_new();
+    hutch_error err = {0};
+    hutch_result r;
+    hutch_command cmd;
+    hutch_command_init(&cmd);
+    const char *argv[] = {"true", NULL};
+    cmd.argv = argv;
+    c->name = backend;
+    if (!p || hutch_policy_set(p, "backend", backend, &err) < 0 ||
+        hutch_policy_set(p, "limits.timeoutSeconds", "10", &err) < 0 ||
+        hutch_run(p, &cmd, &r, &err) < 0) {
+        c->ok = false;
+        snprintf(c->detail, sizeof c->detail, "%s", err.message[0] ? err.message : "out of memory");
+    } else {
+        c->ok = r.exit_code == 0;
+        snprintf(c->detail, sizeof c->detail, "%s: ran /bin/true in %.1f ms (exit %d)",
+                 r.isolated ? "isolated" : "not isolated", r.duration_ms, r.exit_code);
+        hutch_result_free(&r);
+    }
+    hutch_policy_free(p);
+}
+
+static void probe_cgroups(struct check *c, const struct cgroup_system *sys)
+{
+    c->name = "cgroups";
+    size_t used = (size_t)snprintf(c->detail, sizeof c->detail, "layout %s",
+                                   cgroup_layout_name(sys->layout));
+    for (int i = 0; i < CG_COUNT; i++) {
+        const char *where = sys->v2_has[i]             ? "v2"
+                            : sys->v1_mount[i][0] != '\0' ? "v1"
+                                                          : "missing";
+        used += (size_t)snprintf(c->detail + used, sizeof c->detail - used, "; %s: %s",
+                                 cgroup_controller_name(i), where);
+    }
+    /* A real attempt, as this user, with every limit. */
+    struct cgroup_want want = {.memory = 64 << 20, .pids = 64, .cpus = 1};
+    struct cgroup_run run;
+    hutch_error err = {0};
+    int r = cgroup_run_create(sys, &want, &run, &err);
+    if (r == 0 && run.version != CGROUP_NONE) {
+        c->ok = true;
+        snprintf(c->detail + used, sizeof c->detail - used,
+                 "; limits for this user via %s", cgroup_version_name(run.version));
+    } else {
+        c->ok = false;
+        snprintf(c->detail + used, sizeof c->detail - used,
+                 "; no cgroup for this user (%s): --pids falls back to RLIMIT_NPROC, --memory "
+                 "needs --rlimit-fallback, --cpus is refused; run as root or in a delegated "
+                 "cgroup v2 subtree for all limits",
+                 r < 0 ? err.message : run.reason);
+    }
+    cgroup_run_destroy(&run);
+}
+
+int cmd_doctor(int argc, char **argv)
+{
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = true;
+        else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+            return help_topic("doctor", stdout), 0;
+        else
+            return cli_error("unknown option %s (see 'hutch help doctor')", argv[i]);
+    }
+    struct check checks[6];
+    size_t n = 0;
+    memset(checks, 0, sizeof checks);
+
+    probe_backend(&checks[n++], "native");
+    probe_backend(&checks[n++], "spawn");
+
+    struct check *sc = &checks[n++];
+    sc->name = "seccomp";
+    sc->ok = true;
+    snprintf(sc->detail, sizeof sc->detail,
+             "filter of %u instructions, built at compile time with libseccomp",
+             seccomp_filter_length());
+
+    struct check *ll = &checks[n++];
+    int abi = landlock_abi();
+    ll->name = "landlock";
+    ll->ok = abi > 0;
+    if (abi > 0)
+        snprintf(ll->detail, sizeof ll->detail, "ABI %d%s", abi,
+                 abi >= 6 ? " (writes, abstract unix sockets and signals confined)"
+                 : abi >= 3 ? " (writes confined)"
+                            : " (writes confined; truncate not covered before ABI 3)");
+    else
+        snprintf(ll->detail, sizeof ll->detail,
+                 "not available (the kernel lacks it or lsm= omits landlock): the read-only "
+                 "mounts still protect the host, without this second layer");
+
+    struct cgroup_system sys;
+    cgroup_detect(&sys);
+    probe_cgroups(&checks[n++], &sys);
+
+    struct check *dk = &checks[n++];
+    dk->name = "docker";
+    dk->ok = false;
+    snprintf(dk->detail, sizeof dk->detail, "the docker backend is not in this version");
+
+    struct utsname u;
+    uname(&u);
+    if (json) {
+        json_t *root = json_object();
+        json_object_set_new(root, "version", json_string(hutch_version()));
+        json_object_set_new(root, "kernel", json_string(u.release));
+        json_object_set_new(root, "uid", json_integer((json_int_t)geteuid()));
+        json_t *list = json_object();
+        for (size_t i = 0; i < n; i++) {
+            json_t *c = json_object();
+            json_object_set_new(c, "ok", json_boolean(checks[i].ok));
+            json_object_set_new(c, "detail", json_string(checks[i].detail));
+            json_object_set_new(list, checks[i].name, c);
+        }
+        json_object_set_new(root, "checks", list);
+        autofree char *text = json_dumps(root, JSON_INDENT(2));
+        json_decref(root);
+        if (text)
+            printf("%s\n", text);
+    } else {
+        printf("hutch %s on Linux %s (%s), running as uid %u%s\n\n", hutch_version(), u.release,
+               u.machine, (unsigned)geteuid(), geteuid() == 0 ? " (root)" : "");
+        for (size_t i = 0; i < n; i++)
+            printf("%-8s %-4s %s\n", checks[i].name, checks[i].ok ? "ok" : "no",
+                   checks[i].detail);
+    }
+    /* Ready when the default backend works. */
+    return checks[0].ok ? 0 : 1;
+}
