@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite and ends with one line "N passed, N failed, N skipped":
-#   1. unit tests (C, TAP) and integration tests (pytest, the real binary) as the caller
+#   1. unit tests (C, TAP), integration tests and the security suite of escape
+#      attempts (pytest, the real binary) as the caller
 #   2. the integration tests again as an unprivileged user (when run as root)
 #   3. unit and integration tests again under AddressSanitizer + UndefinedBehaviorSanitizer
 #   4. a short libFuzzer pass over the parsers
@@ -41,7 +42,7 @@ run_unit() {  # BUILD_DIR JUNIT
 step "unit" "$results/unit.xml" run_unit build "$results/unit.xml"
 step "integration" "$results/integration.xml" \
   env HUTCH_BIN="$repo/build/hutch" "$python" -m pytest "${pytest_args[@]}" \
-  --junitxml="$results/integration.xml" tests/integration
+  --junitxml="$results/integration.xml" tests/integration tests/security
 
 # ---- 2. as an unprivileged user ---------------------------------------------
 if [ "$(id -u)" -eq 0 ]; then
@@ -56,7 +57,8 @@ if [ "$(id -u)" -eq 0 ]; then
   step "integration-unprivileged" "$results/integration-unprivileged.xml" \
     runuser -u "$user" -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$stage/home" LANG=C.UTF-8 \
       HUTCH_REPO="$stage" HUTCH_BIN="$stage/build/hutch" \
-      "$python" -m pytest "${pytest_args[@]}" --junitxml="$stage/junit.xml" "$stage/tests/integration"
+      "$python" -m pytest "${pytest_args[@]}" --junitxml="$stage/junit.xml" \
+      "$stage/tests/integration" "$stage/tests/security"
   cp "$stage/junit.xml" "$results/integration-unprivileged.xml" 2>/dev/null
   rm -rf "$stage"
 fi
@@ -71,7 +73,7 @@ if ninja -C build-asan >/dev/null; then
   step "unit-asan" "$results/unit-asan.xml" run_unit build-asan "$results/unit-asan.xml"
   step "integration-asan" "$results/integration-asan.xml" \
     env HUTCH_BIN="$repo/build-asan/hutch" HUTCH_SANITIZED=1 "$python" -m pytest "${pytest_args[@]}" \
-    --junitxml="$results/integration-asan.xml" tests/integration
+    --junitxml="$results/integration-asan.xml" tests/integration tests/security
   unset ASAN_OPTIONS UBSAN_OPTIONS
 else
   echo "build-asan 1 -" >> "$steps_file"

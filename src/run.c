@@ -49,7 +49,19 @@ int hutch_run(const hutch_policy *p, const hutch_command *cmd, hutch_result *r,
         return -1;
     if (b->run(p, cmd, r, err) < 0) {
         hutch_result_free(r);
-        return -1;
+        /* A backend that turns out unable to run here (no user namespaces
+         * inside a container, say) falls back like an unavailable one. */
+        if (err->status != HUTCH_E_UNSUPPORTED || p->fallback != FALLBACK_SPAWN || degraded ||
+            b == &backend_spawn)
+            return -1;
+        hutch_error_clear(err);
+        memset(r, 0, sizeof *r);
+        b = &backend_spawn;
+        degraded = true;
+        if (b->run(p, cmd, r, err) < 0) {
+            hutch_result_free(r);
+            return -1;
+        }
     }
     snprintf(r->backend, sizeof r->backend, "%s", b->name);
     r->isolated = b->isolated;

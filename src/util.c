@@ -64,6 +64,15 @@ int read_file_bounded(const char *path, size_t max, char **out, size_t *out_len)
     return 0;
 }
 
+int read_sysctl(const char *path, long *value)
+{
+    autofree char *text = NULL;
+    if (read_file_bounded(path, 64, &text, NULL) < 0)
+        return -1;
+    *value = strtol(text, NULL, 10);
+    return 0;
+}
+
 double monotonic_ms(void)
 {
     struct timespec ts;

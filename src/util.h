@@ -78,6 +78,9 @@ int write_all(int fd, const void *buf, size_t len);
 /* Reads a whole regular file of at most max bytes; NUL-terminated. */
 int read_file_bounded(const char *path, size_t max, char **out, size_t *out_len);
 
+/* A number from a /proc/sys file; -1 when it cannot be read. */
+int read_sysctl(const char *path, long *value);
+
 /* Milliseconds on CLOCK_MONOTONIC. */
 double monotonic_ms(void);
 

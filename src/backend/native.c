@@ -22,15 +22,6 @@
 /* When hutch runs as root, commands run as nobody unless --user says otherwise. */
 #define ROOT_DEFAULT_ID 65534
 
-static int read_sysctl(const char *path, long *value)
-{
-    autofree char *text = NULL;
-    if (read_file_bounded(path, 64, &text, NULL) < 0)
-        return -1;
-    *value = strtol(text, NULL, 10);
-    return 0;
-}
-
 static int native_available(hutch_error *err)
 {
     long v;

@@ -153,6 +153,10 @@ int cmd_run(int argc, char **argv)
     hutch_result result;
     if (hutch_run(policy, &cmd, &result, &err) < 0)
         return cli_error("%s", err.message);
+    if (result.degraded && !degraded)
+        cli_warn("the %s backend could not run here; the command ran unisolated with the "
+                 "spawn backend (--fallback spawn)",
+                 backend_name(policy->backend));
 
     int status = result.exit_code;
     if (ra.json) {

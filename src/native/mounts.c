@@ -155,7 +155,7 @@ int mounts_apply(const struct plan *plan, int status_fd)
                                 MOUNT_ATTR_NOEXEC,
                        false) < 0)
         return setup_fail(status_fd, STAGE_INIT_FAILED, errno, "make the staging root read-only");
-    if (mount("tmpfs", STAGE_NEW_ROOT, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0)
+    if (mount("tmpfs", STAGE_NEW_ROOT, "tmpfs", MS_NOSUID | MS_NODEV, plan->root_options) < 0)
         return setup_fail(status_fd, STAGE_INIT_FAILED, errno, "mount the sandbox's root tmpfs");
 
     for (size_t i = 0; i < plan->len; i++)

@@ -367,6 +367,9 @@ int plan_build(const struct hutch_policy *p, const char *workspace, uid_t uid, g
     pl->read_only_root = p->filesystem.read_only_root;
     struct builder b = {.plan = pl, .err = err};
     snprintf(b.owner, sizeof b.owner, "mode=0755,uid=%u,gid=%u", (unsigned)uid, (unsigned)gid);
+    /* A writable root is the sandbox user's to write. */
+    snprintf(pl->root_options, sizeof pl->root_options, "%s",
+             pl->read_only_root ? "mode=0755" : b.owner);
     int r = build_ops(&b, p, workspace);
     for (size_t i = 0; i < b.n_binds; i++) {
         free(b.binds[i].host);

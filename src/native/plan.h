@@ -43,6 +43,7 @@ struct plan {
     struct mount_op *ops;
     size_t len, cap;
     bool read_only_root;
+    char root_options[64]; /* mount options of the root tmpfs */
     /* Inside paths where Landlock lets the command write. */
     struct strlist writable_dirs;
     struct strlist writable_files;

@@ -337,11 +337,18 @@ static int map_ids(const struct sandbox_spec *spec, pid_t pid, hutch_error *err)
 
 static int namespaces_unavailable(int e, hutch_error *err)
 {
-    const char *fix = "run hutch as root, or use --backend docker";
-    if (access("/proc/sys/kernel/unprivileged_userns_clone", F_OK) == 0)
+    const char *fix = "inside a container, its seccomp profile or missing privileges forbid "
+                      "them: run hutch on the host, use --backend docker, or --fallback spawn";
+    long v;
+    if (read_sysctl("/proc/sys/user/max_user_namespaces", &v) == 0 && v == 0)
+        fix = "raise user.max_user_namespaces with sysctl, or use --backend docker";
+    else if (geteuid() != 0 &&
+             read_sysctl("/proc/sys/kernel/unprivileged_userns_clone", &v) == 0 && v == 0)
         fix = "enable them with sysctl -w kernel.unprivileged_userns_clone=1, run hutch as root, "
               "or use --backend docker";
-    else if (access("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", F_OK) == 0)
+    else if (geteuid() != 0 &&
+             read_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", &v) == 0 &&
+             v == 1)
         fix = "allow them with sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 (or an "
               "AppArmor profile for hutch), run hutch as root, or use --backend docker";
     return error_set(err, HUTCH_E_UNSUPPORTED,
@@ -424,7 +431,7 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, hutch_err
         close(status[0]);
         close(report[0]);
         if (clone_errno == EPERM || clone_errno == ENOSPC || clone_errno == EUSERS ||
-            clone_errno == EACCES)
+            clone_errno == EACCES || clone_errno == ENOSYS)
             return namespaces_unavailable(clone_errno, err);
         return error_sys(err, clone_errno, "cannot create the sandbox's namespaces");
     }

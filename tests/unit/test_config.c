@@ -84,7 +84,7 @@ static void test_errors(void)
                "t.json: sandbox.limits.memory: \"12q\" is not a size like 512m", "bad size");
     load_fails("{\"sandbox\": {\"limits\": {\"memroy\": 1}}}",
                "t.json: sandbox.limits.memroy: unknown key (known keys here: memory, cpus, pids, "
-               "timeoutSeconds, outputBytes, fileSize)",
+               "timeoutSeconds, outputBytes, fileSize, rlimitFallback)",
                "misspelt key");
     load_fails("{\"sandbox\": {\"colour\": 1}}",
                "t.json: sandbox.colour: unknown key (known keys here: backend, fallback, mode, "
@@ -99,7 +99,7 @@ static void test_errors(void)
                "t.json: sandbox.tools.allow: \"bash\" is not a list of strings", "list as string");
     load_fails("{\"sandbox\": {\"limits\": 5}}",
                "t.json: sandbox.limits: expected an object with keys among: memory, cpus, pids, "
-               "timeoutSeconds, outputBytes, fileSize",
+               "timeoutSeconds, outputBytes, fileSize, rlimitFallback",
                "group as number");
     load_fails("{\"sandbox\": {\"backend\": \"vm\"}}",
                "t.json: sandbox.backend: \"vm\" is not one of host, spawn, native, docker",

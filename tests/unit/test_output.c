@@ -95,7 +95,7 @@ static void test_result_json(void)
     json_t *obj = text ? json_loads(text, 0, &jerr) : NULL;
     CHECK(obj != NULL, "result JSON parses");
     const char *keys[] = {"backend", "isolated", "exit_code", "signal", "timed_out",
-                          "oom_killed", "duration_ms", "stdout", "stderr", "stdout_truncated",
+                          "oom_killed", "limits_via", "duration_ms", "stdout", "stderr", "stdout_truncated",
                           "stderr_truncated", "stdout_bytes", "stderr_bytes", "degraded", "error"};
     for (size_t i = 0; obj && i < sizeof keys / sizeof keys[0]; i++)
         CHECK(json_object_get(obj, keys[i]) != NULL, "result has %s", keys[i]);

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-REPO = pathlib.Path(os.environ.get("HUTCH_REPO", pathlib.Path(__file__).resolve().parents[2]))
+REPO = pathlib.Path(os.environ.get("HUTCH_REPO", pathlib.Path(__file__).resolve().parents[1]))
 HUTCH = os.environ.get("HUTCH_BIN", str(REPO / "build" / "hutch"))
 BUILD_DIR = pathlib.Path(HUTCH).parent
 SANITIZED = os.environ.get("HUTCH_SANITIZED") == "1"
@@ -103,3 +103,13 @@ def processes_matching(needle):
         if needle.encode() in cmdline:
             found.append(int(entry))
     return found
+
+
+def run_native(hutch, *args, **kw):
+    """hutch run --json --backend native ARGS: (result, process)."""
+    return hutch.run_json("--backend", "native", *args, **kw)
+
+
+def sandbox_python(hutch, code, *flags, **kw):
+    """Runs a Python snippet in a native sandbox; returns (result, process)."""
+    return run_native(hutch, *flags, "--", "python3", "-c", code, **kw)

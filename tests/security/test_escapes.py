@@ -1,0 +1,316 @@
+"""Escape attempts against the native backend. Every one of them must fail.
+Runs as root and as an unprivileged user (scripts/test.sh runs both)."""
+import errno
+import json
+import os
+import pathlib
+import socket
+import threading
+import time
+import uuid
+
+import pytest
+
+from conftest import ROOT, processes_matching, run_native, sandbox_python
+
+CANARY = "hutch-canary-" + uuid.uuid4().hex
+
+
+@pytest.fixture
+def ssh_canary():
+    """A private key planted in the caller's real ~/.ssh."""
+    home = pathlib.Path(os.path.expanduser("~"))
+    ssh = home / ".ssh"
+    created_dir = not ssh.exists()
+    ssh.mkdir(mode=0o700, exist_ok=True)
+    key = ssh / f"id_{CANARY}"
+    key.write_text(CANARY + "\n")
+    yield key
+    key.unlink()
+    if created_dir:
+        ssh.rmdir()
+
+
+def test_ssh_keys_of_the_caller_are_not_there(hutch, ssh_canary):
+    result, _ = run_native(hutch, "--", "sh", "-c",
+                           f"cat {ssh_canary}; ls -a {ssh_canary.parent}; ls /root /home; "
+                           f"grep -rs {CANARY} /etc /tmp /workspace /usr/local; echo done")
+    assert CANARY not in result["stdout"].replace(str(ssh_canary), "")
+    assert "No such file or directory" in result["stderr"]
+    assert result["stdout"].endswith("done\n")
+
+
+def test_etc_shadow_is_hidden(hutch):
+    result, _ = run_native(hutch, "--", "sh", "-c",
+                           "cat /etc/shadow /etc/gshadow; wc -c < /etc/shadow; ls /etc/ssl/private")
+    assert "root:" not in result["stdout"]
+    assert result["stderr"].count("Permission denied") >= 3
+
+
+@pytest.mark.skipif(not ROOT, reason="planting a file in /etc/ssh needs root")
+def test_planted_ssh_host_key_is_hidden(hutch):
+    key = pathlib.Path(f"/etc/ssh/ssh_host_{CANARY}_key")
+    key.parent.mkdir(exist_ok=True)
+    key.write_text(CANARY)
+    try:
+        result, _ = run_native(hutch, "--", "cat", str(key))
+    finally:
+        key.unlink()
+    assert CANARY not in result["stdout"] and result["exit_code"] != 0
+
+
+def test_deny_read_hides_a_path_under_an_allowed_mount(hutch, tmp_path):
+    data = tmp_path / "data"
+    (data / "secrets").mkdir(parents=True)
+    (data / "token").write_text(CANARY)
+    (data / "secrets" / "key").write_text(CANARY)
+    (data / "public").write_text("ok")
+    for p in (tmp_path, data, data / "secrets"):
+        os.chmod(p, 0o755)
+    result, _ = run_native(hutch, "--ro", f"{data}:/data", "--deny-read", str(data / "token"),
+                           "--deny-read", str(data / "secrets"), "--", "sh", "-c",
+                           "cat /data/public; cat /data/token; ls /data/secrets; cat /data/secrets/key")
+    assert result["stdout"] == "ok"
+    assert CANARY not in result["stdout"] + result["stderr"]
+    assert result["stderr"].count("Permission denied") == 3
+
+
+def test_writes_outside_the_workspace_fail(hutch):
+    marker = f"/tmp/{CANARY}"
+    result, _ = run_native(hutch, "--", "sh", "-c",
+                           f"for p in /usr/x /etc/x /x /bin/x /proc/x /dev/x; do "
+                           f"touch $p 2>/dev/null && echo WROTE $p; done; touch {marker} && echo tmp-ok")
+    assert "WROTE" not in result["stdout"]
+    assert result["stdout"] == "tmp-ok\n"
+    assert not os.path.exists(marker), "the sandbox's /tmp must not be the host's"
+
+
+def test_deny_write_inside_a_writable_mount(hutch, tmp_path):
+    out = tmp_path / "out"
+    (out / "keep").mkdir(parents=True)
+    for p in (tmp_path, out, out / "keep"):
+        os.chmod(p, 0o777)
+    result, _ = run_native(hutch, "--rw", f"{out}:/out", "--deny-write", str(out / "keep"),
+                           "--", "sh", "-c", "echo a > /out/a && echo a-ok; echo b > /out/keep/b")
+    assert result["stdout"] == "a-ok\n"
+    assert "Read-only file system" in result["stderr"]
+    assert not (out / "keep" / "b").exists()
+
+
+SYSCALL_PROBE = """
+import ctypes, errno, json
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+results = {}
+for name, nr in %s:
+    ctypes.set_errno(0)
+    r = libc.syscall(ctypes.c_long(nr), 0, 0, 0, 0, 0, 0)
+    results[name] = errno.errorcode.get(ctypes.get_errno(), str(ctypes.get_errno())) if r < 0 else "ok"
+print(json.dumps(results))
+"""
+
+# x86_64 numbers. NULL arguments: a blocked call fails with EPERM or ENOSYS,
+# an allowed one with EFAULT or EINVAL.
+DANGEROUS = [("mount", 165), ("umount2", 166), ("pivot_root", 155), ("chroot", 161),
+             ("unshare", 272), ("setns", 308), ("ptrace", 101), ("bpf", 321),
+             ("keyctl", 250), ("add_key", 248), ("request_key", 249),
+             ("io_uring_setup", 425), ("io_uring_enter", 426), ("io_uring_register", 427),
+             ("perf_event_open", 298), ("userfaultfd", 323), ("kexec_load", 246),
+             ("init_module", 175), ("finit_module", 313), ("delete_module", 176),
+             ("process_vm_readv", 310), ("process_vm_writev", 311), ("open_by_handle_at", 304),
+             ("fsopen", 430), ("open_tree", 428), ("move_mount", 429), ("mount_setattr", 442),
+             ("swapon", 167), ("reboot", 169), ("settimeofday", 164), ("acct", 163),
+             ("kcmp", 312), ("pidfd_getfd", 438), ("syslog", 103), ("sethostname", 170),
+             ("clone3", 435)]
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="syscall numbers are x86_64's")
+def test_dangerous_syscalls_are_blocked(hutch):
+    result, _ = sandbox_python(hutch, SYSCALL_PROBE % (DANGEROUS + [("uname", 63)]))
+    outcomes = json.loads(result["stdout"])
+    assert outcomes.pop("uname") == "EFAULT", "the probe must reach the kernel for allowed calls"
+    assert {name: v for name, v in outcomes.items() if v not in ("EPERM", "ENOSYS")} == {}
+
+
+def test_clone_with_new_namespaces_is_blocked(hutch):
+    code = ("import ctypes, os\n"
+            "libc = ctypes.CDLL(None, use_errno=True)\n"
+            "print(libc.unshare(0x10000000), ctypes.get_errno())\n"          # CLONE_NEWUSER
+            "print(libc.unshare(0x40000000), ctypes.get_errno())\n")         # CLONE_NEWNET
+    result, _ = sandbox_python(hutch, code)
+    lines = result["stdout"].split("\n")
+    assert lines[:2] == [f"-1 {errno.EPERM}"] * 2, result
+
+
+def test_terminal_injection_is_blocked(hutch):
+    code = ("import fcntl, os, termios, ctypes\n"
+            "m, s = os.openpty()\n"
+            "for req in (termios.TIOCSTI, termios.TIOCSTI | (1 << 32), 0x541C):\n"
+            "    try:\n"
+            "        ctypes.CDLL(None, use_errno=True)\n"
+            "        libc = ctypes.CDLL(None, use_errno=True); libc.syscall.restype = ctypes.c_long\n"
+            "        r = libc.syscall(ctypes.c_long(16), s, ctypes.c_ulong(req), b'x')\n"
+            "        print(r, ctypes.get_errno())\n"
+            "    except OSError as e:\n"
+            "        print('err', e.errno)\n")
+    result, _ = sandbox_python(hutch, code)
+    assert result["stdout"].split("\n")[:3] == [f"-1 {errno.EPERM}"] * 3, result
+
+
+def test_capabilities_and_privileges_are_gone(hutch):
+    result, _ = run_native(hutch, "--", "grep", "-E",
+                           "^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):",
+                           "/proc/self/status")
+    fields = dict(line.split(":\t") for line in result["stdout"].splitlines())
+    assert {k: v for k, v in fields.items() if k.startswith("Cap")} == {
+        k: "0000000000000000" for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")}
+    assert fields["NoNewPrivs"] == "1" and fields["Seccomp"] == "2"
+
+
+def test_setuid_binaries_do_not_raise_privileges(hutch):
+    result, _ = run_native(hutch, "--", "sh", "-c",
+                           "ls -l /usr/bin/su | cut -c1-10; su -c 'id -u' root </dev/null; "
+                           "python3 -c 'import os; os.setuid(0)'; echo end")
+    assert result["stdout"].startswith("-rwsr-xr-x")
+    assert "\n0\n" not in result["stdout"] and result["stdout"].endswith("end\n")
+    # uid 0 is not even representable in the sandbox's user namespace.
+    assert "PermissionError" in result["stderr"] or "Invalid argument" in result["stderr"]
+
+
+def test_init_cannot_be_inspected_or_used(hutch):
+    result, _ = run_native(hutch, "--", "sh", "-c",
+                           "cat /proc/1/environ; ls /proc/1/root/; cat /proc/1/exe > /dev/null; "
+                           "tr -d '\\0' < /proc/1/cmdline | wc -c; kill -9 1; echo alive")
+    assert result["stderr"].count("Permission denied") >= 3
+    assert result["stdout"].split() == ["0", "alive"]
+
+
+def test_host_processes_are_invisible(hutch):
+    result, _ = run_native(hutch, "--", "sh", "-c", f"ls /proc | grep -E '^[0-9]+$'; kill -0 {os.getpid()}")
+    pids = [int(p) for p in result["stdout"].split()]
+    assert max(pids) < 50 and os.getpid() not in pids
+    assert result["exit_code"] != 0  # kill -0 of a host pid fails
+
+
+def test_host_environment_is_not_passed(hutch):
+    result, _ = run_native(hutch, "--", "sh", "-c", "env; cat /proc/*/environ 2>/dev/null",
+                           env={"HUTCH_SECRET_CANARY": CANARY})
+    assert CANARY not in result["stdout"]
+
+
+def test_symlinks_in_the_workspace_resolve_inside(hutch, tmp_path, ssh_canary):
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "link").symlink_to(ssh_canary)
+    (ws / "up").symlink_to("/etc/shadow")
+    os.chmod(ws, 0o777)
+    os.chmod(tmp_path, 0o755)
+    result, _ = run_native(hutch, "--workspace", str(ws), "--", "sh", "-c",
+                           "cat /workspace/link; cat /workspace/up; cat /workspace/../etc/shadow")
+    assert CANARY not in result["stdout"] and "root:" not in result["stdout"]
+
+
+def test_mounts_cannot_be_undone(hutch):
+    result, _ = run_native(hutch, "--", "sh", "-c",
+                           "umount /etc/shadow; umount -l /etc/shadow; mount -o remount,rw /usr; "
+                           "mount -t tmpfs x /tmp/x; cat /etc/shadow | head -c 5; echo end")
+    assert result["stdout"] == "end\n"
+    assert "root:" not in result["stdout"]
+
+
+def _tcp_server():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    threading.Thread(target=lambda: server.accept(), daemon=True).start()
+    return server
+
+
+def test_no_network_egress(hutch):
+    server = _tcp_server()
+    port = server.getsockname()[1]
+    code = ("import socket\n"
+            "for addr in [('127.0.0.1', %d), ('1.1.1.1', 53), ('10.0.0.1', 80)]:\n"
+            "    try:\n        socket.create_connection(addr, timeout=2); print('CONNECTED')\n"
+            "    except OSError as e:\n        print(type(e).__name__)\n"
+            "try:\n    socket.getaddrinfo('example.com', 80); print('RESOLVED')\n"
+            "except OSError as e:\n    print('no-dns')\n" % port)
+    result, _ = sandbox_python(hutch, code, timeout=30)
+    server.close()
+    assert "CONNECTED" not in result["stdout"] and "RESOLVED" not in result["stdout"]
+    assert result["stdout"].split()[0] == "ConnectionRefusedError"
+
+
+def test_host_unix_sockets_are_out_of_reach(hutch, tmp_path):
+    path = tmp_path / "host.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))
+    listener.listen()
+    abstract = socket.socket(socket.AF_UNIX)
+    abstract.bind("\0" + CANARY)
+    abstract.listen()
+    code = ("import socket, sys\n"
+            "for addr in sys.argv[1:]:\n"
+            "    s = socket.socket(socket.AF_UNIX)\n"
+            "    try:\n        s.connect(addr.replace('@', '\\0')); print('CONNECTED')\n"
+            "    except OSError as e:\n        print(e.errno)\n")
+    targets = [str(path), "/var/run/docker.sock", "/run/dbus/system_bus_socket", "@" + CANARY]
+    result, _ = run_native(hutch, "--", "python3", "-c", code, *targets)
+    assert "CONNECTED" not in result["stdout"]
+    assert result["stdout"].split() == [str(errno.ENOENT)] * 3 + [str(errno.ECONNREFUSED)]
+    # Sharing the host's network, Landlock (ABI 6+) still refuses abstract sockets.
+    result, _ = run_native(hutch, "--net", "host", "--", "python3", "-c", code, "@" + CANARY)
+    assert result["stdout"].split() == [str(errno.EPERM)], result
+    listener.close()
+    abstract.close()
+
+
+def test_fork_bomb_is_contained(hutch):
+    marker = f"bomb-{CANARY}"
+    start = time.monotonic()
+    result, _ = run_native(hutch, "--pids", "64", "--timeout", "3", "--", "sh", "-c",
+                           "b() { b | b & }; b; sleep 60", marker, timeout=60)
+    assert time.monotonic() - start < 15
+    assert result["timed_out"] is True
+    time.sleep(0.2)
+    assert processes_matching(marker) == []
+
+
+def test_escapees_die_with_the_sandbox(hutch):
+    marker = "771.5"
+    result, _ = run_native(hutch, "--timeout", "1", "--", "sh", "-c",
+                           f"setsid sleep {marker} & (sleep {marker} &) ; "
+                           f"nohup sleep {marker} >/dev/null 2>&1 & sleep 100")
+    assert result["timed_out"] is True
+    assert processes_matching(f"sleep {marker}") == []
+
+
+def test_memory_bomb_is_contained(hutch):
+    bomb = "a = []\nwhile True: a.append(bytearray(10 ** 6))"
+    flags = ["--memory", "96m"] + ([] if ROOT else ["--rlimit-fallback"])
+    result, _ = sandbox_python(hutch, bomb, *flags, timeout=60)
+    assert result["exit_code"] != 0
+    if ROOT:
+        assert result["oom_killed"] is True and result["signal"] == 9
+    else:
+        assert "MemoryError" in result["stderr"]
+
+
+def test_no_extra_file_descriptors(hutch, tmp_path):
+    # An fd hutch's caller leaves open (without close-on-exec) must not
+    # reach the command.
+    leak = tmp_path / "leak"
+    leak.write_text(CANARY)
+    fd = os.open(leak, os.O_RDONLY)
+    os.set_inheritable(fd, True)
+    try:
+        import subprocess
+        from conftest import HUTCH
+        proc = subprocess.run([HUTCH, "run", "--json", "--", "sh", "-c",
+                               f"ls /proc/self/fd; cat /proc/self/fd/{fd}"],
+                              capture_output=True, pass_fds=(fd,), env=hutch.env)
+    finally:
+        os.close(fd)
+    result = json.loads(proc.stdout)
+    assert result["stdout"].split() == ["0", "1", "2", "3"]  # 3: ls's own directory
+    assert CANARY not in result["stdout"]

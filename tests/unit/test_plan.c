@@ -1,0 +1,138 @@
+/* The native sandbox's mount plan and cgroup parsing: pure logic, no
+ * namespaces needed. */
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hutch.h"
+#include "native/cgroup.h"
+#include "native/plan.h"
+#include "policy.h"
+#include "tap.h"
+
+static char dir[64];
+
+static void make_tree(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/hutch-plan-XXXXXX");
+    if (!mkdtemp(dir))
+        abort();
+    char path[256];
+    snprintf(path, sizeof path, "%s/data", dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/data/secret", dir);
+    FILE *f = fopen(path, "w");
+    if (f)
+        fclose(f);
+    snprintf(path, sizeof path, "%s/data/keys", dir);
+    mkdir(path, 0755);
+}
+
+static char *describe(hutch_policy *p, const char *workspace, hutch_error *err)
+{
+    struct plan plan;
+    if (plan_build(p, workspace, 1000, 1000, &plan, err) < 0)
+        return NULL;
+    char *text = plan_describe(&plan);
+    plan_free(&plan);
+    return text;
+}
+
+static void test_default_plan(void)
+{
+    hutch_policy *p = hutch_policy_new();
+    hutch_error err = {0};
+    char *text = describe(p, NULL, &err);
+    CHECK(text != NULL, "default plan builds (%s)", err.message);
+    CHECK_CONTAINS(text, "bind ro /usr <- /usr\n", "usr is a read-only bind");
+    CHECK_CONTAINS(text, "bind ro /etc <- /etc\n", "etc is a read-only bind");
+    CHECK_CONTAINS(text, "proc /proc\n", "fresh proc");
+    CHECK_CONTAINS(text, "device /dev/null <- /dev/null\n", "dev/null bound");
+    CHECK_CONTAINS(text, "devpts /dev/pts\n", "private devpts");
+    CHECK_CONTAINS(text, "symlink /dev/ptmx <- pts/ptmx\n", "ptmx link");
+    CHECK_CONTAINS(text, "tmpfs /tmp (mode=1777)\n", "tmp is a tmpfs");
+    CHECK_CONTAINS(text, "tmpfs /workspace (mode=0755,uid=1000,gid=1000)\n",
+                   "no workspace given: a tmpfs owned by the sandbox user");
+    CHECK_CONTAINS(text, "mask /etc/shadow\n", "shadow is hidden");
+    CHECK_CONTAINS(text, "root read-only\n", "the root is read-only by default");
+    CHECK(strstr(text, "/home") == NULL && strstr(text, "/root") == NULL,
+          "no home directories in the plan");
+    free(text);
+    hutch_policy_free(p);
+}
+
+static void test_user_mounts_and_masks(void)
+{
+    hutch_policy *p = hutch_policy_new();
+    hutch_error err = {0};
+    char spec[256], secret[256], keys[256];
+    snprintf(spec, sizeof spec, "%s/data:/opt/deep/data", dir);
+    snprintf(secret, sizeof secret, "%s/data/secret", dir);
+    snprintf(keys, sizeof keys, "%s/data/keys", dir);
+    hutch_policy_set(p, "filesystem.readOnly", spec, &err);
+    hutch_policy_set(p, "filesystem.denyRead", secret, &err);
+    hutch_policy_set(p, "filesystem.denyRead", "/opt/deep/data/keys", &err);
+    hutch_policy_set(p, "filesystem.denyRead", "/nonexistent/anywhere", &err);
+    hutch_policy_set(p, "filesystem.tmpfs", "/scratch:size=8m", &err);
+    char *text = describe(p, dir, &err);
+    CHECK(text != NULL, "plan with mounts builds (%s)", err.message);
+    if (!text)
+        return;
+    char expect[512];
+    snprintf(expect, sizeof expect, "bind rw /workspace <- %s\n", dir);
+    CHECK_CONTAINS(text, expect, "workspace bound read-write");
+    CHECK_CONTAINS(text, "mkdir /opt\nmkdir /opt/deep\nbind ro /opt/deep/data", "parents created once, before the bind");
+    CHECK_CONTAINS(text, "mask /opt/deep/data/secret\n", "a host path is hidden where it is visible");
+    CHECK_CONTAINS(text, "mask /workspace/data/secret\n", "... in every place it is visible");
+    CHECK_CONTAINS(text, "mask /opt/deep/data/keys\n", "a path inside the sandbox can be hidden too");
+    CHECK(strstr(text, "nonexistent") == NULL, "paths that are not visible need no mask");
+    CHECK_CONTAINS(text, "tmpfs /scratch (mode=0755,uid=1000,gid=1000,size=8m)\n", "tmpfs options kept");
+    const char *mask = strstr(text, "mask /opt");
+    const char *bind = strstr(text, "bind ro /opt/deep/data");
+    CHECK(mask && bind && mask > bind, "masks come after the mounts they cover");
+    free(text);
+    hutch_policy_free(p);
+
+    p = hutch_policy_new();
+    hutch_policy_set(p, "filesystem.readOnly", "/nonexistent-hutch:/x", &err);
+    CHECK(describe(p, NULL, &err) == NULL, "a missing mount source fails");
+    CHECK_STR(err.message,
+              "filesystem.readOnly (--ro): cannot mount /nonexistent-hutch: No such file or directory",
+              "the error names the setting and the path");
+    hutch_policy_free(p);
+
+    p = hutch_policy_new();
+    hutch_policy_set(p, "filesystem.readOnlyRoot", "false", &err);
+    text = describe(p, NULL, &err);
+    CHECK_CONTAINS(text, "root writable\n", "a writable root on request");
+    free(text);
+    hutch_policy_free(p);
+}
+
+static void test_cgroup_parse(void)
+{
+    struct cgroup_system sys;
+    memset(&sys, 0, sizeof sys);
+    cgroup_parse_self(&sys, "12:pids:/user.slice\n4:memory:/a/b\n2:cpu,cpuacct:/c\n0::/user.slice/x.scope\n");
+    CHECK_STR(sys.v2_own, "/user.slice/x.scope", "v2 path from the 0:: line");
+    CHECK_STR(sys.v1_own[CG_MEMORY], "/a/b", "v1 memory path");
+    CHECK_STR(sys.v1_own[CG_PIDS], "/user.slice", "v1 pids path");
+    CHECK_STR(sys.v1_own[CG_CPU], "/c", "cpu found in a joint cpu,cpuacct hierarchy");
+    memset(&sys, 0, sizeof sys);
+    cgroup_parse_self(&sys, "0::/\n");
+    CHECK_STR(sys.v2_own, "/", "unified root");
+    CHECK(sys.v1_own[CG_MEMORY][0] == '\0', "no v1 on a unified system");
+}
+
+int main(void)
+{
+    make_tree();
+    test_default_plan();
+    test_user_mounts_and_masks();
+    test_cgroup_parse();
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        return 1;
+    return tap_done();
+}
