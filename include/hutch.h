@@ -96,6 +96,12 @@ typedef struct hutch_command {
     /* -1, or an fd the caller writes a signal number (one byte) to, to send
      * that signal to every process of the command (e.g. on Ctrl-C). */
     int cancel_fd;
+    /* For processes about to exit (the hutch command does this): return as
+     * soon as every process of the sandbox is gone, and let the kernel finish
+     * tearing the sandbox's namespaces down afterwards. The sandbox's init is
+     * then reaped by a later hutch_run() or when the caller exits. Ignored
+     * when the run has a cgroup, which can only be removed once empty. */
+    bool detach_teardown;
 } hutch_command;
 
 /* Sets the defaults: no argv, stdin /dev/null, both streams captured. */

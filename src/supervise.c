@@ -39,14 +39,15 @@ int supervise(const struct supervise_spec *spec, struct supervise_outcome *outco
     memset(outcome, 0, sizeof *outcome);
     autoclose int devnull = TEMP_FAILURE_RETRY(open("/dev/null", O_WRONLY | O_CLOEXEC));
     int out_fd = spec->out_fd, err_fd = spec->err_fd, cancel_fd = spec->cancel_fd;
+    int exit_fd = spec->on_exit_fd ? spec->exit_fd : -1;
     bool reaped = false;
     double start = monotonic_ms();
     double deadline = spec->timeout_ms ? start + (double)spec->timeout_ms : 0;
     double kill_at = 0, drain_until = 0;
 
     for (;;) {
-        struct pollfd pfd[4];
-        int n = 0, i_out = -1, i_err = -1, i_pid = -1, i_cancel = -1;
+        struct pollfd pfd[5];
+        int n = 0, i_out = -1, i_err = -1, i_pid = -1, i_cancel = -1, i_exit = -1;
         if (out_fd >= 0)
             pfd[i_out = n++] = (struct pollfd){.fd = out_fd, .events = POLLIN};
         if (err_fd >= 0)
@@ -55,6 +56,8 @@ int supervise(const struct supervise_spec *spec, struct supervise_outcome *outco
             pfd[i_pid = n++] = (struct pollfd){.fd = spec->pidfd, .events = POLLIN};
             if (cancel_fd >= 0)
                 pfd[i_cancel = n++] = (struct pollfd){.fd = cancel_fd, .events = POLLIN};
+            if (exit_fd >= 0)
+                pfd[i_exit = n++] = (struct pollfd){.fd = exit_fd, .events = POLLIN};
         }
         if (n == 0)
             break;
@@ -99,6 +102,16 @@ int supervise(const struct supervise_spec *spec, struct supervise_outcome *outco
                         kill_at = now + (double)spec->grace_ms;
                 } else if (got == 0 || (got < 0 && errno != EAGAIN)) {
                     cancel_fd = -1;
+                }
+            }
+            if (i_exit >= 0 && pfd[i_exit].revents && !reaped) {
+                exit_fd = -1;
+                if (spec->on_exit_fd(spec->ctx, outcome) == 1) {
+                    /* Nothing left to wait for: the main process is reaped later. */
+                    reaped = true;
+                    kill_at = 0;
+                    drain_until = now + (double)spec->drain_ms;
+                    continue;
                 }
             }
             if (i_pid >= 0 && pfd[i_pid].revents) {

@@ -13,6 +13,8 @@
 #include "capture.h"
 #include "error.h"
 
+struct supervise_outcome;
+
 struct supervise_spec {
     int pidfd;                /* the command's main process */
     int out_fd, err_fd;       /* pipe read ends (closed on return), or -1 */
@@ -23,6 +25,11 @@ struct supervise_spec {
     int cancel_fd;            /* -1, or readable byte = signal to forward */
     void (*signal_all)(void *ctx, int sig);
     void *ctx;
+    /* Optional (-1 when unused): readable when the command has ended, before
+     * the main process is reaped. on_exit_fd fills the outcome and returns 1
+     * when nothing is left to wait for, 0 to go on waiting for pidfd. */
+    int exit_fd;
+    int (*on_exit_fd)(void *ctx, struct supervise_outcome *outcome);
 };
 
 struct supervise_outcome {

@@ -22,20 +22,12 @@
 /* When hutch runs as root, commands run as nobody unless --user says otherwise. */
 #define ROOT_DEFAULT_ID 65534
 
+/* Nothing is probed before a run: a failing clone3 says precisely what is
+ * missing (namespaces_unavailable() in sandbox.c), and costs nothing when
+ * everything works. */
 static int native_available(hutch_error *err)
 {
-    long v;
-    if (read_sysctl("/proc/sys/user/max_user_namespaces", &v) == 0 && v == 0)
-        return error_set(err, HUTCH_E_UNSUPPORTED,
-                         "user namespaces are disabled (user.max_user_namespaces = 0): raise it "
-                         "with sysctl -w user.max_user_namespaces=10000, or use --backend docker");
-    if (geteuid() != 0 && read_sysctl("/proc/sys/kernel/unprivileged_userns_clone", &v) == 0 &&
-        v == 0)
-        return error_set(err, HUTCH_E_UNSUPPORTED,
-                         "unprivileged user namespaces are disabled "
-                         "(kernel.unprivileged_userns_clone = 0): enable them with sysctl -w "
-                         "kernel.unprivileged_userns_clone=1, run hutch as root, or use "
-                         "--backend docker");
+    (void)err;
     return 0;
 }
 
@@ -81,6 +73,44 @@ static void choose_identity(const struct hutch_policy *p, struct identity *id)
         id->outside_uid = id->uid;
         id->outside_gid = id->gid;
     }
+}
+
+/* ---- reaching bind sources as the sandbox's user ---------------------------- */
+
+static bool may_search(const struct stat *st, uid_t uid, gid_t gid)
+{
+    if (st->st_uid == uid)
+        return st->st_mode & S_IXUSR;
+    if (st->st_gid == gid)
+        return st->st_mode & S_IXGRP;
+    return st->st_mode & S_IXOTH;
+}
+
+/* True when uid:gid can look up every bind source of the plan, so that root
+ * can set the sandbox up as that user directly (no nested namespace). */
+static bool reachable_by(const struct plan *plan, uid_t uid, gid_t gid)
+{
+    const size_t strip = strlen(STAGE_OLD_ROOT);
+    for (size_t i = 0; i < plan->len; i++) {
+        const struct mount_op *op = &plan->ops[i];
+        if (op->kind != OP_BIND && op->kind != OP_DEVICE)
+            continue;
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s", op->src + strip);
+        /* Every directory on the way, from the root down, must be searchable. */
+        for (char *slash = path; slash; slash = strchr(slash + 1, '/')) {
+            char saved = slash[1];
+            slash[1] = '\0';
+            struct stat st;
+            bool ok = stat(path, &st) == 0 && (!S_ISDIR(st.st_mode) || may_search(&st, uid, gid));
+            slash[1] = saved;
+            if (!ok)
+                return false;
+            if (saved == '\0')
+                break;
+        }
+    }
+    return true;
 }
 
 /* ---- the workspace ------------------------------------------------------------ */
@@ -166,12 +196,36 @@ static int prepare_limits(const struct hutch_policy *p, struct run_limits *l, hu
 
 /* ---- running ------------------------------------------------------------------ */
 
+struct watch {
+    struct sandbox *sb;
+    bool detach;         /* may return before init's teardown */
+    bool got_report;
+    bool detached;
+    struct sandbox_report report;
+};
+
 static void signal_sandbox(void *ctx, int sig)
 {
-    const struct sandbox *sb = ctx;
+    const struct watch *w = ctx;
     /* init forwards catchable signals to every process; SIGKILL to init
      * tears down the whole pid namespace. */
-    (void)syscall(SYS_pidfd_send_signal, sb->pidfd, sig, NULL, 0);
+    if (!w->detached)
+        (void)syscall(SYS_pidfd_send_signal, w->sb->pidfd, sig, NULL, 0);
+}
+
+/* init's report arrived: the command is done. When the sandbox is empty and
+ * the caller allows it, the run is over now; init's teardown goes on alone. */
+static int on_report(void *ctx, struct supervise_outcome *outcome)
+{
+    struct watch *w = ctx;
+    w->got_report = sandbox_read_report(w->sb, &w->report) == 0;
+    if (!w->got_report || !w->detach || !w->report.empty)
+        return 0;
+    outcome->exited = w->report.exited;
+    outcome->code = w->report.code;
+    outcome->signal = w->report.signal;
+    w->detached = true;
+    return 1;
 }
 
 static char *inside_workdir(const struct hutch_policy *p)
@@ -231,6 +285,7 @@ static int setup_failed(const struct sandbox *sb, hutch_result *r, const char *a
 static int native_run(const struct hutch_policy *p, const hutch_command *cmd, hutch_result *r,
                       hutch_error *err)
 {
+    sandbox_reap_finished();
     struct identity id;
     choose_identity(p, &id);
 
@@ -264,7 +319,9 @@ static int native_run(const struct hutch_policy *p, const hutch_command *cmd, hu
         .gid = id.gid,
         .outside_uid = id.outside_uid,
         .outside_gid = id.outside_gid,
-        .privileged = id.privileged,
+        .userns = !id.privileged                    ? USERNS_CALLER
+                  : reachable_by(&plan, id.uid, id.gid) ? USERNS_ROOT_DIRECT
+                                                        : USERNS_ROOT_NESTED,
         .new_net = p->network.mode != NET_HOST,
         .stdin_fd = io.child_in,
         .stdout_fd = io.child_out,
@@ -290,6 +347,10 @@ static int native_run(const struct hutch_policy *p, const hutch_command *cmd, hu
         return 0;
     }
 
+    struct watch watch = {
+        .sb = &sb,
+        .detach = cmd->detach_teardown && limits.cgroup.version == CGROUP_NONE,
+    };
     struct supervise_spec sup = {
         .pidfd = sb.pidfd,
         .out_fd = steal_fd(&io.out_read),
@@ -301,19 +362,23 @@ static int native_run(const struct hutch_policy *p, const hutch_command *cmd, hu
         .drain_ms = DRAIN_MS,
         .cancel_fd = cmd->cancel_fd,
         .signal_all = signal_sandbox,
-        .ctx = &sb,
+        .ctx = &watch,
+        .exit_fd = sb.report_fd,
+        .on_exit_fd = on_report,
     };
     struct supervise_outcome outcome;
     if (supervise(&sup, &outcome, err) < 0) {
-        signal_sandbox(&sb, SIGKILL);
+        signal_sandbox(&watch, SIGKILL);
         return -1;
     }
     r->duration_ms = monotonic_ms() - start;
-    struct sandbox_report report;
-    if (sandbox_read_report(&sb, &report) == 0) {
-        outcome.exited = report.exited;
-        outcome.code = report.code;
-        outcome.signal = report.signal;
+    if (watch.detached) {
+        sandbox_reap_later(sb.pid);
+    } else if (watch.got_report || sandbox_read_report(&sb, &watch.report) == 0) {
+        /* init reported the command's own status; init's is always 0. */
+        outcome.exited = watch.report.exited;
+        outcome.code = watch.report.code;
+        outcome.signal = watch.report.signal;
     }
     result_apply_outcome(r, &outcome);
     r->oom_killed = cgroup_run_oom_killed(&limits.cgroup);

@@ -137,6 +137,7 @@ int cmd_run(int argc, char **argv)
     cmd.argv = (const char *const *)ra.command;
     cmd.shell = ra.shell;
     cmd.stdin_fd = ra.pass_stdin ? STDIN_FILENO : -1;
+    cmd.detach_teardown = true; /* hutch exits right after the run */
     if (!ra.json) {
         /* Straight to the terminal unless a limit was asked for. */
         hutch_output_mode mode =

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
 #include <linux/close_range.h>
 #include <linux/sched.h>
 #include <net/if.h>
@@ -98,15 +99,17 @@ static void forward_to_all(int sig)
     errno = saved;
 }
 
-/* Unprivileged: the namespace maps only the caller, as the sandbox's uid;
- * switch to it, keeping the namespace's capabilities for the mounts. As root
- * the first namespace maps every id onto itself, so that setup reads the
- * host with root's reach (bind sources in 0700 directories); init stays
- * uid 0 there until nest_user_namespace(). */
+/* The namespace maps only the sandbox's user: switch to it, keeping the
+ * namespace's capabilities for the mounts. In the nested mode the first
+ * namespace maps every id onto itself, so that setup reads the host with
+ * root's reach (bind sources in 0700 directories); init stays uid 0 there
+ * until nest_user_namespace(). */
 static int become_setup_user(const struct sandbox_spec *spec)
 {
-    if (spec->privileged)
-        return setgroups(0, NULL);
+    if (spec->userns != USERNS_CALLER && setgroups(0, NULL) < 0)
+        return -1;
+    if (spec->userns == USERNS_ROOT_NESTED)
+        return 0;
     if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || setresgid(spec->gid, spec->gid, spec->gid) < 0 ||
         setresuid(spec->uid, spec->uid, spec->uid) < 0 || caps_raise_effective() < 0)
         return -1;
@@ -219,7 +222,7 @@ static void __attribute__((noreturn)) init_main(const struct sandbox_spec *spec,
     }
     if (mounts_apply(spec->plan, STATUS_FD) < 0)
         _exit(1);
-    if (spec->privileged && nest_user_namespace(spec) < 0) {
+    if (spec->userns == USERNS_ROOT_NESTED && nest_user_namespace(spec) < 0) {
         setup_fail(STATUS_FD, STAGE_INIT_FAILED, errno,
                    "enter a user namespace for uid %u gid %u", (unsigned)spec->uid,
                    (unsigned)spec->gid);
@@ -239,6 +242,10 @@ static void __attribute__((noreturn)) init_main(const struct sandbox_spec *spec,
     struct setup_message forked = {.stage = STAGE_FORKED};
     (void)!write(STATUS_FD, &forked, sizeof forked);
     close(STATUS_FD);
+    /* The output pipes reach end of file when the command's side closes. */
+    close(0);
+    close(1);
+    close(2);
 
     /* init keeps nothing it could be abused for. */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -260,6 +267,13 @@ static void __attribute__((noreturn)) init_main(const struct sandbox_spec *spec,
                 .code = WIFEXITED(status) ? WEXITSTATUS(status) : 0,
                 .signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0,
             };
+            /* Reap what already ended; anything still running or a child of
+             * ours makes the sandbox non-empty. */
+            int other;
+            pid_t r;
+            while ((r = waitpid(-1, &other, WNOHANG)) > 0)
+                ;
+            report.empty = r < 0 && errno == ECHILD;
             (void)!write(REPORT_FD, &report, sizeof report);
             /* Leaving kills every other process of the namespace. */
             _exit(0);
@@ -314,7 +328,7 @@ static int write_proc_file(pid_t pid, const char *file, const char *text)
 static int map_ids(const struct sandbox_spec *spec, pid_t pid, hutch_error *err)
 {
     char map[64];
-    if (spec->privileged) {
+    if (spec->userns == USERNS_ROOT_NESTED) {
         /* Every id onto itself for setup; see become_setup_user(). */
         if (write_proc_file(pid, "uid_map", "0 0 4294967295\n") < 0 ||
             write_proc_file(pid, "gid_map", "0 0 4294967295\n") < 0)
@@ -326,7 +340,7 @@ static int map_ids(const struct sandbox_spec *spec, pid_t pid, hutch_error *err)
         return error_sys(err, errno, "cannot map uid %u to %u in the sandbox's user namespace",
                          (unsigned)spec->uid, (unsigned)spec->outside_uid);
     /* Unprivileged mappings require setgroups to be disabled first. */
-    if (!spec->privileged && write_proc_file(pid, "setgroups", "deny") < 0)
+    if (spec->userns == USERNS_CALLER && write_proc_file(pid, "setgroups", "deny") < 0)
         return error_sys(err, errno, "cannot disable setgroups in the sandbox");
     snprintf(map, sizeof map, "%u %u 1\n", (unsigned)spec->gid, (unsigned)spec->outside_gid);
     if (write_proc_file(pid, "gid_map", map) < 0)
@@ -473,6 +487,41 @@ int sandbox_read_report(struct sandbox *sb, struct sandbox_report *report)
         (void)fcntl(sb->report_fd, F_SETFL, flags | O_NONBLOCK);
     ssize_t n = TEMP_FAILURE_RETRY(read(sb->report_fd, report, sizeof *report));
     return n == (ssize_t)sizeof *report ? 0 : -1;
+}
+
+/* Inits that returned early (detach_teardown) and still need reaping. A
+ * library cannot leave zombies behind forever: each run reaps the finished
+ * ones first. */
+static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
+static pid_t pending[64];
+static size_t pending_len;
+
+void sandbox_reap_later(pid_t init)
+{
+    pthread_mutex_lock(&pending_lock);
+    if (pending_len < ARRAY_SIZE(pending)) {
+        pending[pending_len++] = init;
+        init = 0;
+    }
+    pthread_mutex_unlock(&pending_lock);
+    if (init) { /* the list is full: wait for this one now */
+        int status;
+        (void)TEMP_FAILURE_RETRY(waitpid(init, &status, 0));
+    }
+}
+
+void sandbox_reap_finished(void)
+{
+    pthread_mutex_lock(&pending_lock);
+    size_t kept = 0;
+    for (size_t i = 0; i < pending_len; i++) {
+        int status;
+        pid_t r = waitpid(pending[i], &status, WNOHANG);
+        if (r == 0)
+            pending[kept++] = pending[i];
+    }
+    pending_len = kept;
+    pthread_mutex_unlock(&pending_lock);
 }
 
 void sandbox_close(struct sandbox *sb)

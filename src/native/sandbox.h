@@ -21,7 +21,13 @@ struct sandbox_spec {
     const char *workdir;   /* inside the sandbox */
     uid_t uid, outside_uid;
     gid_t gid, outside_gid;
-    bool privileged;       /* hutch runs as root: maps are not limited to our ids */
+    enum userns_mode {
+        USERNS_CALLER,      /* unprivileged: the sandbox's uid maps onto the caller */
+        USERNS_ROOT_DIRECT, /* root: the sandbox's uid maps onto the same host uid */
+        USERNS_ROOT_NESTED, /* root, with bind sources only root can reach: every id
+                               maps onto itself for setup, and the command goes into
+                               a nested namespace that maps its uid alone */
+    } userns;
     bool new_net;          /* a network namespace with only loopback */
     int stdin_fd, stdout_fd, stderr_fd;
     int landlock_abi;
@@ -46,6 +52,7 @@ struct sandbox_report {
     int exited; /* 1: exit code in code; 0: killed by signal */
     int code;
     int signal;
+    int empty;  /* 1: no other process was left in the sandbox */
 };
 
 struct sandbox {
@@ -66,5 +73,10 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, hutch_err
 int sandbox_read_report(struct sandbox *sb, struct sandbox_report *report);
 
 void sandbox_close(struct sandbox *sb);
+
+/* Remembers a sandbox whose init is still tearing down, to reap it later;
+ * reaps the ones that have finished. */
+void sandbox_reap_later(pid_t init);
+void sandbox_reap_finished(void);
 
 #endif

@@ -7,16 +7,23 @@
 
 #include "seccomp_bpf.h"
 
+#define LEN(a) ((unsigned short)(sizeof(a) / sizeof((a)[0])))
+
+static int load(const struct sock_filter *program, unsigned short len)
+{
+    struct sock_fprog prog = {.len = len, .filter = (struct sock_filter *)program};
+    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+}
+
 int seccomp_lock_down(void)
 {
-    struct sock_fprog prog = {
-        .len = (unsigned short)(sizeof hutch_seccomp_program / sizeof hutch_seccomp_program[0]),
-        .filter = (struct sock_filter *)hutch_seccomp_program,
-    };
-    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+    /* Stacked filters: every one must allow a call. */
+    if (load(hutch_seccomp_arguments, LEN(hutch_seccomp_arguments)) < 0)
+        return -1;
+    return load(hutch_seccomp_calls, LEN(hutch_seccomp_calls));
 }
 
 unsigned seccomp_filter_length(void)
 {
-    return (unsigned)(sizeof hutch_seccomp_program / sizeof hutch_seccomp_program[0]);
+    return LEN(hutch_seccomp_calls) + LEN(hutch_seccomp_arguments);
 }
