@@ -32,9 +32,13 @@ int caps_raise_effective(void)
 int caps_drop_all(void)
 {
     /* The bounding set first: dropping needs CAP_SETPCAP, which goes below. */
-    for (int cap = 0; cap < 64; cap++)
-        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
-            return -1;
+    for (int cap = 0; cap < 64; cap++) {
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0)
+            continue;
+        if (errno == EINVAL)
+            break; /* past the kernel's last capability */
+        return -1;
+    }
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
         return -1;
     /* uid 0 inside gets no capabilities from exec, and nothing can undo it. */
