@@ -2,6 +2,14 @@
 
 #include <fcntl.h>
 
+#include "supervise.h"
+
+/* SIGTERM first, SIGKILL this much later. */
+#define KILL_GRACE_MS 2000
+/* How long to wait for the output pipes' end of file once the command is
+ * gone (something outside the sandbox's reach may hold them). */
+#define DRAIN_MS 500
+
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 void hutch_command_init(hutch_command *cmd)
@@ -139,4 +147,19 @@ void command_io_free(struct command_io *io)
     close_fd(&io->err_read);
     sink_free(&io->out);
     sink_free(&io->err);
+}
+
+void command_io_supervise(struct command_io *io, const struct hutch_policy *p,
+                          const hutch_command *cmd, struct supervise_spec *sup)
+{
+    memset(sup, 0, sizeof *sup);
+    sup->out_fd = steal_fd(&io->out_read);
+    sup->err_fd = steal_fd(&io->err_read);
+    sup->out = &io->out;
+    sup->err = &io->err;
+    sup->timeout_ms = p->limits.timeout_ms;
+    sup->grace_ms = KILL_GRACE_MS;
+    sup->drain_ms = DRAIN_MS;
+    sup->cancel_fd = cmd->cancel_fd;
+    sup->exit_fd = -1;
 }

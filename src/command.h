@@ -35,5 +35,14 @@ int command_io_open(struct command_io *io, const hutch_command *cmd, uint64_t li
 void command_io_close_child_ends(struct command_io *io);
 
 void command_io_free(struct command_io *io);
+#define auto_command_io __attribute__((cleanup(command_io_free)))
+
+struct supervise_spec;
+
+/* Fills what every backend supervises the same way: the output pipes and
+ * sinks, the timeout with its grace period, the cancel fd. The backend adds
+ * the process to watch and how to signal it. */
+void command_io_supervise(struct command_io *io, const struct hutch_policy *p,
+                          const hutch_command *cmd, struct supervise_spec *sup);
 
 #endif

@@ -17,6 +17,7 @@ int strlist_push_owned(struct strlist *list, char *s);
 int strlist_copy(struct strlist *dst, const struct strlist *src);
 bool strlist_contains(const struct strlist *list, const char *s);
 void strlist_clear(struct strlist *list);
+#define autostrlist __attribute__((cleanup(strlist_clear)))
 
 /* For environment lists of NAME=VALUE: the index of NAME, or -1. */
 long strlist_find_env(const struct strlist *list, const char *name, size_t name_len);

@@ -9,24 +9,10 @@
 #include "process.h"
 #include "result.h"
 
-#define KILL_GRACE_MS 2000
-#define DRAIN_MS 500
-
 static void signal_group(void *ctx, int sig)
 {
     pid_t pgid = *(pid_t *)ctx;
     (void)kill(-pgid, sig);
-}
-
-static void cleanup_strlist(struct strlist *l)
-{
-    strlist_clear(l);
-}
-#define autostrlist __attribute__((cleanup(cleanup_strlist)))
-
-static void cleanup_io(struct command_io *io)
-{
-    command_io_free(io);
 }
 
 /* --workdir is relative to the workspace when one is given. */
@@ -53,7 +39,7 @@ int hostproc_run(const struct hutch_policy *p, const hutch_command *cmd, hutch_r
     if ((p->workdir || p->workspace) && !workdir)
         return error_set(err, HUTCH_E_SYSTEM, "out of memory");
 
-    __attribute__((cleanup(cleanup_io))) struct command_io io = {0};
+    auto_command_io struct command_io io = {0};
     if (command_io_open(&io, cmd, p->limits.output_bytes, err) < 0)
         return -1;
 
@@ -93,19 +79,11 @@ int hostproc_run(const struct hutch_policy *p, const hutch_command *cmd, hutch_r
         return 0;
     }
 
-    struct supervise_spec sup = {
-        .pidfd = pidfd,
-        .out_fd = steal_fd(&io.out_read),
-        .err_fd = steal_fd(&io.err_read),
-        .out = &io.out,
-        .err = &io.err,
-        .timeout_ms = p->limits.timeout_ms,
-        .grace_ms = KILL_GRACE_MS,
-        .drain_ms = DRAIN_MS,
-        .cancel_fd = cmd->cancel_fd,
-        .signal_all = signal_group,
-        .ctx = &pid,
-    };
+    struct supervise_spec sup;
+    command_io_supervise(&io, p, cmd, &sup);
+    sup.pidfd = pidfd;
+    sup.signal_all = signal_group;
+    sup.ctx = &pid;
     struct supervise_outcome outcome;
     int rc = supervise(&sup, &outcome, err);
     if (take_terminal)

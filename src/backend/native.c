@@ -17,8 +17,6 @@
 #include "native/setup.h"
 #include "result.h"
 
-#define KILL_GRACE_MS 2000
-#define DRAIN_MS 500
 /* When hutch runs as root, commands run as nobody unless --user says otherwise. */
 #define ROOT_DEFAULT_ID 65534
 
@@ -77,13 +75,15 @@ static void choose_identity(const struct hutch_policy *p, struct identity *id)
 
 /* ---- reaching bind sources as the sandbox's user ---------------------------- */
 
-static bool may_search(const struct stat *st, uid_t uid, gid_t gid)
+/* The owner, group or other permission bit that applies to uid:gid;
+ * user_bit is S_IRUSR, S_IWUSR or S_IXUSR. */
+static bool permits(const struct stat *st, uid_t uid, gid_t gid, mode_t user_bit)
 {
     if (st->st_uid == uid)
-        return st->st_mode & S_IXUSR;
+        return st->st_mode & user_bit;
     if (st->st_gid == gid)
-        return st->st_mode & S_IXGRP;
-    return st->st_mode & S_IXOTH;
+        return st->st_mode & (user_bit >> 3);
+    return st->st_mode & (user_bit >> 6);
 }
 
 /* True when uid:gid can look up every bind source of the plan, so that root
@@ -102,7 +102,7 @@ static bool reachable_by(const struct plan *plan, uid_t uid, gid_t gid)
             char saved = slash[1];
             slash[1] = '\0';
             struct stat st;
-            bool ok = stat(path, &st) == 0 && (!S_ISDIR(st.st_mode) || may_search(&st, uid, gid));
+            bool ok = stat(path, &st) == 0 && (!S_ISDIR(st.st_mode) || permits(&st, uid, gid, S_IXUSR));
             slash[1] = saved;
             if (!ok)
                 return false;
@@ -114,15 +114,6 @@ static bool reachable_by(const struct plan *plan, uid_t uid, gid_t gid)
 }
 
 /* ---- the workspace ------------------------------------------------------------ */
-
-static bool writable_by(const struct stat *st, uid_t uid, gid_t gid)
-{
-    if (st->st_uid == uid)
-        return st->st_mode & S_IWUSR;
-    if (st->st_gid == gid)
-        return st->st_mode & S_IWGRP;
-    return st->st_mode & S_IWOTH;
-}
 
 /* The host directory behind /workspace, or NULL for a fresh tmpfs. */
 static int resolve_workspace(const struct hutch_policy *p, const struct identity *id,
@@ -138,7 +129,7 @@ static int resolve_workspace(const struct hutch_policy *p, const struct identity
     if (!S_ISDIR(st.st_mode))
         return error_set(err, HUTCH_E_INVALID, "workspace (--workspace) %s is not a directory",
                          p->workspace);
-    if (id->privileged && !writable_by(&st, id->uid, id->gid))
+    if (id->privileged && !permits(&st, id->uid, id->gid, S_IWUSR))
         return error_set(err, HUTCH_E_INVALID,
                          "the workspace %s is not writable by uid %u, the sandbox's user: "
                          "chown it, or pass --user UID:GID of its owner",
@@ -238,16 +229,6 @@ static char *inside_workdir(const struct hutch_policy *p)
     return asprintf(&out, "/workspace/%s", p->workdir) < 0 ? NULL : out;
 }
 
-static void cleanup_strlist(struct strlist *l)
-{
-    strlist_clear(l);
-}
-
-static void cleanup_io(struct command_io *io)
-{
-    command_io_free(io);
-}
-
 static void cleanup_plan(struct plan *pl)
 {
     plan_free(pl);
@@ -289,8 +270,8 @@ static int native_run(const struct hutch_policy *p, const hutch_command *cmd, hu
     struct identity id;
     choose_identity(p, &id);
 
-    __attribute__((cleanup(cleanup_strlist))) struct strlist argv = {0};
-    __attribute__((cleanup(cleanup_strlist))) struct strlist env = {0};
+    autostrlist struct strlist argv = {0};
+    autostrlist struct strlist env = {0};
     if (command_argv(cmd, &argv, err) < 0 || command_env(p, ENV_SANDBOX, &env, err) < 0)
         return -1;
     autofree char *workdir = inside_workdir(p);
@@ -306,7 +287,7 @@ static int native_run(const struct hutch_policy *p, const hutch_command *cmd, hu
     __attribute__((cleanup(cleanup_limits))) struct run_limits limits = {.cgroup.dir_fd = -1};
     if (prepare_limits(p, &limits, err) < 0)
         return -1;
-    __attribute__((cleanup(cleanup_io))) struct command_io io = {0};
+    auto_command_io struct command_io io = {0};
     if (command_io_open(&io, cmd, p->limits.output_bytes, err) < 0)
         return -1;
 
@@ -351,21 +332,13 @@ static int native_run(const struct hutch_policy *p, const hutch_command *cmd, hu
         .sb = &sb,
         .detach = cmd->detach_teardown && limits.cgroup.version == CGROUP_NONE,
     };
-    struct supervise_spec sup = {
-        .pidfd = sb.pidfd,
-        .out_fd = steal_fd(&io.out_read),
-        .err_fd = steal_fd(&io.err_read),
-        .out = &io.out,
-        .err = &io.err,
-        .timeout_ms = p->limits.timeout_ms,
-        .grace_ms = KILL_GRACE_MS,
-        .drain_ms = DRAIN_MS,
-        .cancel_fd = cmd->cancel_fd,
-        .signal_all = signal_sandbox,
-        .ctx = &watch,
-        .exit_fd = sb.report_fd,
-        .on_exit_fd = on_report,
-    };
+    struct supervise_spec sup;
+    command_io_supervise(&io, p, cmd, &sup);
+    sup.pidfd = sb.pidfd;
+    sup.signal_all = signal_sandbox;
+    sup.ctx = &watch;
+    sup.exit_fd = sb.report_fd;
+    sup.on_exit_fd = on_report;
     struct supervise_outcome outcome;
     if (supervise(&sup, &outcome, err) < 0) {
         signal_sandbox(&watch, SIGKILL);
