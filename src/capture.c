@@ -72,6 +72,22 @@ long sink_pull(struct sink *s, int pipe_fd, int devnull_fd)
     return n;
 }
 
+void sink_push(struct sink *s, const char *data, size_t len)
+{
+    uint64_t kept = s->mode == HUTCH_OUTPUT_CAPTURE ? s->len : s->total;
+    uint64_t room = s->limit > kept ? s->limit - kept : 0;
+    size_t take = room < len ? (size_t)room : len;
+    if (take && s->mode == HUTCH_OUTPUT_CAPTURE) {
+        if (grow(s, s->len + take) == 0) {
+            memcpy(s->buf + s->len, data, take);
+            s->len += take;
+        }
+    } else if (take && !s->target_closed && write_all(s->fd, data, take) < 0) {
+        s->target_closed = true;
+    }
+    s->total += len;
+}
+
 void sink_finish(struct sink *s, hutch_output *out)
 {
     out->bytes = s->total;

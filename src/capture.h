@@ -26,6 +26,10 @@ void sink_init(struct sink *s, hutch_output_mode mode, int fd, uint64_t limit);
  * end of file, -1 with errno EAGAIN when nothing is ready, -1 on error. */
 long sink_pull(struct sink *s, int pipe_fd, int devnull_fd);
 
+/* Moves bytes that arrived some other way (a demultiplexed stream) into the
+ * sink, under the same limit. */
+void sink_push(struct sink *s, const char *data, size_t len);
+
 /* Hands the kept bytes to out (NUL-terminated) and resets the sink. */
 void sink_finish(struct sink *s, hutch_output *out);
 

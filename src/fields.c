@@ -233,6 +233,17 @@ static int norm_container_prefix(const char *in, char **out)
     return dup_or_null(in, out);
 }
 
+static int norm_container_name(const char *in, char **out)
+{
+    if (*in == '\0') {
+        *out = NULL;
+        return 0;
+    }
+    if (strlen(in) > 128 || !isalnum((unsigned char)in[0]) || !all_chars_in(in, "_.-"))
+        return -1;
+    return dup_or_null(in, out);
+}
+
 static int norm_runtime(const char *in, char **out)
 {
     if (*in == '\0') {
@@ -511,6 +522,9 @@ static void infer_from(struct hutch_policy *p, const struct field *f)
 {
     if (f->id == F_NET_ALLOWED && !p->set[F_NET_MODE])
         p->network.mode = p->network.allowed_domains.len ? NET_ALLOW : NET_NONE;
+    /* An adopted container implies the docker backend. */
+    if (f->id == F_DOCKER_CONTAINER && p->docker.container && !p->set[F_BACKEND])
+        p->backend = BACKEND_DOCKER;
 }
 
 static int set_enum(struct hutch_policy *p, const struct field *f, const char *text,
@@ -574,9 +588,31 @@ static int set_env_entry(struct strlist *env, const char *name, size_t name_len,
     return 0;
 }
 
+/* --sandbox docker:NAME adopts a container; --sandbox host runs on the host. */
+static int set_sandbox_target(struct hutch_policy *p, const char *text, const char **name)
+{
+    *name = text;
+    if (strcmp(text, "host") == 0) {
+        p->backend = BACKEND_HOST;
+        p->set[F_BACKEND] = true;
+        *name = "";
+    } else if (strncmp(text, "docker:", 7) == 0) {
+        *name = text + 7;
+        if (**name == '\0')
+            return -1;
+    }
+    if (**name) {
+        p->backend = BACKEND_DOCKER;
+        p->set[F_BACKEND] = true;
+    }
+    return 0;
+}
+
 int field_set_text(struct hutch_policy *p, const struct field *f, const char *text,
                    const char *where, hutch_error *err)
 {
+    if (f->id == F_DOCKER_CONTAINER && set_sandbox_target(p, text, &text) < 0)
+        return invalid_text(f, "docker:", where, err);
     switch (f->storage) {
     case S_ENUM:
         if (f->id == F_NET_MODE && strncmp(text, "allow:", 6) == 0) {

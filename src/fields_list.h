@@ -97,6 +97,10 @@
       docker.container_prefix, NULL, norm_container_prefix,                                    \
       "up to 40 letters, digits, '_', '.', '-' like hutch-sbx-", -1,                           \
       "Prefix of the containers hutch creates.")                                               \
+    X(F_DOCKER_CONTAINER, "docker.container", "sandbox", "docker:NAME|host", S_STRING,        \
+      docker.container, NULL, norm_container_name,                                             \
+      "a container name like my-agent (flag: docker:NAME, or host)", -1,                       \
+      "Run in this existing container, adopted: hutch never stops or removes it.")             \
     X(F_DOCKER_WORKDIR, "docker.workdir", NULL, NULL, S_STRING, docker.workdir, NULL,          \
       norm_sandbox_path_or_empty, "an absolute path like /workspace", -1,                      \
       "Working directory inside docker containers (default: workdir, else /workspace).")       \

@@ -135,6 +135,11 @@ int hutch_policy_validate(const hutch_policy *p, hutch_error *err)
                          "network.allowedDomains is set but network.mode is \"%s\": use mode "
                          "\"allow\" (flag: --net allow:DOMAIN[,DOMAIN...]) or drop the domains",
                          net_mode_name(net->mode));
+    if (p->docker.container && p->backend != BACKEND_DOCKER)
+        return error_set(err, HUTCH_E_INVALID,
+                         "docker.container names a container to adopt, which needs the docker "
+                         "backend, but backend is \"%s\": drop one of the two",
+                         backend_name(p->backend));
     if (p->limits.output_bytes > (uint64_t)1 << 30)
         return error_set(err, HUTCH_E_INVALID,
                          "limits.outputBytes: at most 1g of output can be kept per stream; "

@@ -53,6 +53,7 @@ struct filesystem_policy {
  * (network, user, workdir, readOnlyRoot), a set docker value wins for docker. */
 struct docker_policy {
     char *image;
+    char *container; /* an existing container to run in (adopted), or NULL */
     char *container_prefix;
     char *workdir;
     bool read_only_root;

@@ -14,7 +14,7 @@ int run_prepare(const struct hutch_policy *p, const struct backend **chosen, boo
     *degraded = false;
     if (!b) {
         error_set(&why, HUTCH_E_UNSUPPORTED,
-                  "the %s backend is not available in this version of hutch (available: "
+                  "the %s backend is not available in this build of hutch (available: "
                   "native, spawn, host)",
                   backend_name(p->backend));
     } else if (b->available(&why) == 0) {

@@ -11,6 +11,10 @@ const struct backend *backend_for(int kind)
         return &backend_spawn;
     case BACKEND_NATIVE:
         return &backend_native;
+#ifndef HUTCH_NO_DOCKER
+    case BACKEND_DOCKER:
+        return &backend_docker;
+#endif
     default:
         return NULL;
     }
@@ -25,7 +29,7 @@ static const enum field_id restrictions[] = {
     F_USER,
 };
 
-static bool requested(const struct hutch_policy *p, enum field_id id)
+bool policy_requests(const struct hutch_policy *p, enum field_id id)
 {
     const struct filesystem_policy *fs = &p->filesystem;
     switch (id) {
@@ -88,7 +92,7 @@ int backend_check_policy(const struct backend *b, const struct hutch_policy *p,
         return -1;
     for (size_t i = 0; i < ARRAY_SIZE(restrictions); i++) {
         enum field_id id = restrictions[i];
-        if (!requested(p, id))
+        if (!policy_requests(p, id))
             continue;
         bool enforced = false;
         for (size_t j = 0; j < b->enforces_len; j++)

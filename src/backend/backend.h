@@ -24,6 +24,12 @@ struct backend {
 extern const struct backend backend_host;
 extern const struct backend backend_spawn;
 extern const struct backend backend_native;
+#ifndef HUTCH_NO_DOCKER
+extern const struct backend backend_docker;
+#endif
+
+/* True when the policy asks for the restriction behind field id. */
+bool policy_requests(const struct hutch_policy *p, enum field_id id);
 
 /* The backend for a policy's backend kind, or NULL when not in this build. */
 const struct backend *backend_for(int kind);

@@ -41,6 +41,7 @@ int policy_args_parse(struct policy_args *pa, int argc, char **argv, int *i, hut
 hutch_policy *policy_args_build(struct policy_args *pa, hutch_error *err);
 
 void policy_args_free(struct policy_args *pa);
+#define auto_policy_args __attribute__((cleanup(policy_args_free)))
 
 /* The config file used when --config is not given (may not exist). */
 char *default_config_path(void);
@@ -62,8 +63,25 @@ struct run_args {
 /* Returns 1 to go on, 0 when --help was printed, -1 on a usage error. */
 int run_args_parse(int argc, char **argv, struct run_args *ra, hutch_error *err);
 
+/* main's argv, for handing the whole command to hutch-docker. */
+extern char **cli_argv;
+
+/* Replaces this process with hutch-docker, given the same arguments;
+ * returns only on failure (with the exit status to use). */
+int cli_exec_docker_helper(void);
+bool cli_docker_helper_present(void);
+
+/* True in builds that have the docker backend themselves. */
+#ifdef HUTCH_NO_DOCKER
+#define CLI_HAS_DOCKER false
+#else
+#define CLI_HAS_DOCKER true
+#endif
+
 int cmd_run(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
+int cmd_image(int argc, char **argv);
+int cmd_skill(int argc, char **argv);
 
 #endif

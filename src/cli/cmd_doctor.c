@@ -5,6 +5,10 @@
 #include <sys/utsname.h>
 
 #include "cli/cli.h"
+#ifndef HUTCH_NO_DOCKER
+#include "docker/build.h"
+#include "docker/engine.h"
+#endif
 #include "native/cgroup.h"
 #include "native/landlock.h"
 #include "native/seccomp.h"
@@ -72,6 +76,54 @@ static void probe_cgroups(struct check *c, const struct cgroup_system *sys)
     cgroup_run_destroy(&run);
 }
 
+#ifndef HUTCH_NO_DOCKER
+/* The engine answers, in which API version, with which runtimes, and
+ * whether the default image is there. */
+static void probe_docker(struct check *c)
+{
+    c->name = "docker";
+    hutch_policy *p = hutch_policy_new();
+    hutch_error err = {0};
+    struct engine e = {0};
+    if (!p || engine_open(&e, p->docker.host, &err) < 0) {
+        snprintf(c->detail, sizeof c->detail, "%s", err.message[0] ? err.message : "out of memory");
+        hutch_policy_free(p);
+        return;
+    }
+    long status = 0;
+    json_t *info = NULL;
+    size_t used = (size_t)snprintf(c->detail, sizeof c->detail, "engine at %s, API %s",
+                                   e.address, e.api_version);
+    if (engine_call(&e, "GET", "/info", NULL, &status, &info, &err) == 0 && status == 200) {
+        const char *name = json_string_value(json_object_get(info, "Name"));
+        const char *version = json_string_value(json_object_get(info, "ServerVersion"));
+        used += (size_t)snprintf(c->detail + used, sizeof c->detail - used, " (%s %s)",
+                                 name ? name : "engine", version ? version : "?");
+        json_t *runtimes = json_object_get(info, "Runtimes");
+        const char *key;
+        json_t *value;
+        used += (size_t)snprintf(c->detail + used, sizeof c->detail - used, "; runtimes:");
+        json_object_foreach(runtimes, key, value)
+            used += (size_t)snprintf(c->detail + used, sizeof c->detail - used, " %s", key);
+    }
+    json_decref(info);
+    int image = docker_image_exists(&e, p->docker.image, &err);
+    engine_close(&e);
+    if (image == 1) {
+        struct check run;
+        probe_backend(&run, "docker");
+        c->ok = run.ok;
+        snprintf(c->detail + used, sizeof c->detail - used, "; image %s: %s", p->docker.image,
+                 run.detail);
+    } else
+        snprintf(c->detail + used, sizeof c->detail - used,
+                 "; image %s missing: build it with scripts/bootstrap-image.sh (offline) or "
+                 "hutch image build images -t %s, or pass --image",
+                 p->docker.image, p->docker.image);
+    hutch_policy_free(p);
+}
+#endif
+
 int cmd_doctor(int argc, char **argv)
 {
     bool json = false;
@@ -83,6 +135,10 @@ int cmd_doctor(int argc, char **argv)
         else
             return cli_error("unknown option %s (see 'hutch help doctor')", argv[i]);
     }
+    /* Docker probes need libcurl, which lives in the companion; the same
+     * probes of the other backends run there too. */
+    if (!CLI_HAS_DOCKER && cli_docker_helper_present())
+        return cli_exec_docker_helper();
     struct check checks[6];
     size_t n = 0;
     memset(checks, 0, sizeof checks);
@@ -115,10 +171,14 @@ int cmd_doctor(int argc, char **argv)
     cgroup_detect(&sys);
     probe_cgroups(&checks[n++], &sys);
 
+#ifdef HUTCH_NO_DOCKER
     struct check *dk = &checks[n++];
     dk->name = "docker";
-    dk->ok = false;
-    snprintf(dk->detail, sizeof dk->detail, "the docker backend is not in this version");
+    snprintf(dk->detail, sizeof dk->detail,
+             "the hutch-docker companion is not installed next to hutch: reinstall hutch with it");
+#else
+    probe_docker(&checks[n++]);
+#endif
 
     struct utsname u;
     uname(&u);

@@ -120,6 +120,9 @@ int cmd_run(int argc, char **argv)
     if (!policy)
         return cli_error("%s", err.message);
 
+    if (policy->backend == BACKEND_DOCKER && !CLI_HAS_DOCKER)
+        return cli_exec_docker_helper();
+
     /* Refuse before warning or starting anything. */
     const struct backend *backend;
     bool degraded;

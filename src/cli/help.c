@@ -13,6 +13,8 @@ void help_overview(FILE *out)
             "    hutch run [POLICY] [--json] [--stdin] -c 'SHELL STRING'\n"
             "    hutch config check [FILE] [POLICY]\n"
             "    hutch config path\n"
+            "    hutch image build DIR [-t TAG] | ls [--all] | rm NAME...\n"
+            "    hutch skill build DIR | run DIR ACTION [--args JSON] [POLICY]\n"
             "    hutch doctor [--json]\n"
             "    hutch help [COMMAND]\n"
             "    hutch --version\n"
@@ -26,6 +28,8 @@ void help_overview(FILE *out)
             "COMMANDS\n"
             "    run       Run one command in a fresh sandbox and wait for it.\n"
             "    config    Check a config file and print the effective policy.\n"
+            "    image     Build, list and remove images for the docker backend.\n"
+            "    skill     Build and run a skill: a directory with a Dockerfile.\n"
             "    doctor    Show what works on this machine, and why not.\n"
             "    help      Show the manual of a command: hutch help run.\n"
             "\n"
@@ -96,6 +100,14 @@ static void help_run(FILE *out)
             "                     limits. Works unprivileged. The workspace is --workspace\n"
             "                     DIR, else an empty tmpfs. As root, commands run as\n"
             "                     nobody (65534) unless --user is given.\n"
+            "    docker           A fresh container per command through the Docker Engine\n"
+            "                     API (--image, default hutch-sandbox:bookworm-slim):\n"
+            "                     no network, all capabilities dropped, no-new-privileges,\n"
+            "                     read-only root with a tmpfs /tmp, user 1000, limits by\n"
+            "                     the engine; removed afterwards, also on timeout or\n"
+            "                     error. --runtime runsc for gVisor. --sandbox\n"
+            "                     docker:NAME runs in an existing container instead and\n"
+            "                     never stops or removes it.\n"
             "    spawn            A child process with a scrubbed environment, its own\n"
             "                     process group, no core dumps, and rlimits for --memory\n"
             "                     (address space) and --file-size. Same filesystem,\n"
@@ -165,11 +177,80 @@ static void help_doctor(FILE *out)
             "    Probes, as the calling user: the native backend (a real sandbox runs\n"
             "    /bin/true), the spawn backend, the seccomp filter, the kernel's Landlock\n"
             "    ABI, and cgroups (layout, controllers, and whether a cgroup with memory,\n"
-            "    pids and CPU limits can be created). Each line says ok or no, and for\n"
+            "    pids and CPU limits can be created), and the Docker engine (reachable,\n"
+            "    API version, runtimes, default image present, a container runs\n"
+            "    /bin/true). Each line says ok or no, and for\n"
             "    no, why and what to do.\n"
             "\n"
             "EXIT STATUS\n"
             "    0 when the native backend works here, 1 when it does not.\n");
+}
+
+static void help_image(FILE *out)
+{
+    fprintf(out,
+            "NAME\n"
+            "    hutch image - build, list and remove images for the docker backend\n"
+            "\n"
+            "SYNOPSIS\n"
+            "    hutch image build DIR [-t TAG] [-f DOCKERFILE] [--no-cache] [-q]\n"
+            "    hutch image ls [--all] [--json]\n"
+            "    hutch image rm NAME...\n"
+            "\n"
+            "DESCRIPTION\n"
+            "    build tars DIR (leaving out what its .dockerignore names), sends it to the\n"
+            "    engine and prints the build's progress; a failed step is shown with the\n"
+            "    engine's message and exit status 125. The image is tagged TAG (default\n"
+            "    hutch-image:latest) and labelled hutch.managed=true. The Dockerfile's\n"
+            "    FROM must be available locally or from a registry the engine reaches.\n"
+            "\n"
+            "    ls lists the images hutch built (all images with --all). rm removes\n"
+            "    images by tag or ID.\n"
+            "\n"
+            "    The engine is docker.host from the config, else DOCKER_HOST, else\n"
+            "    /var/run/docker.sock. --config FILE and --no-config are accepted.\n"
+            "\n"
+            "    The default sandbox image, hutch-sandbox:bookworm-slim, comes from\n"
+            "    images/Dockerfile.sandbox (needs a registry for debian:bookworm-slim)\n"
+            "    or, offline, from scripts/bootstrap-image.sh (debootstrap + import).\n"
+            "\n"
+            "EXAMPLES\n"
+            "    hutch image build images -f Dockerfile.sandbox -t hutch-sandbox:bookworm-slim\n"
+            "    hutch image ls\n"
+            "    hutch image rm hutch-image:latest\n");
+}
+
+static void help_skill(FILE *out)
+{
+    fprintf(out,
+            "NAME\n"
+            "    hutch skill - build and run a skill in a container\n"
+            "\n"
+            "SYNOPSIS\n"
+            "    hutch skill build DIR [-f DOCKERFILE]\n"
+            "    hutch skill run DIR ACTION [--args JSON] [--json] [-v] [POLICY]\n"
+            "\n"
+            "DESCRIPTION\n"
+            "    A skill is a directory with a Dockerfile. Its image is tagged\n"
+            "    hutch-skill-NAME:DIGEST, where DIGEST hashes the files the build sees\n"
+            "    (after .dockerignore), so it is rebuilt only when they change. build\n"
+            "    builds it ahead of time and prints the tag.\n"
+            "\n"
+            "    run starts an ephemeral container of that image with the docker\n"
+            "    backend's safe defaults and POLICY on top, runs ACTION (as the argument\n"
+            "    of the image's ENTRYPOINT if it has one, else as the command) with JSON\n"
+            "    (default {}) on its standard input, and prints one JSON object:\n"
+            "        {\"status\": \"ok\" | \"error\", \"output\": ..., \"error\": ...}\n"
+            "    output is the action's stdout, parsed when it is JSON, else a string;\n"
+            "    error is null, or its stderr (or the exit status) when it failed. With\n"
+            "    --json the result fields of hutch run are added. -v shows the build.\n"
+            "\n"
+            "EXIT STATUS\n"
+            "    The action's status; 125 when hutch could not build or run it.\n"
+            "\n"
+            "EXAMPLES\n"
+            "    hutch skill run ./weather forecast --args '{\"city\": \"Oslo\"}'\n"
+            "    hutch skill build ./weather\n");
 }
 
 static void help_policy(FILE *out)
@@ -191,6 +272,10 @@ int help_topic(const char *topic, FILE *out)
         help_policy(out);
     else if (strcmp(topic, "doctor") == 0)
         help_doctor(out);
+    else if (strcmp(topic, "image") == 0)
+        help_image(out);
+    else if (strcmp(topic, "skill") == 0)
+        help_skill(out);
     else if (strcmp(topic, "help") == 0)
         help_overview(out);
     else

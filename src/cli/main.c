@@ -2,6 +2,7 @@
 
 int main(int argc, char **argv)
 {
+    cli_argv = argv;
     if (argc < 2) {
         help_overview(stderr);
         return EXIT_HUTCH_FAILED;
@@ -21,7 +22,7 @@ int main(int argc, char **argv)
             return 0;
         }
         if (help_topic(argv[2], stdout) < 0)
-            return cli_error("no help for '%s' (commands: run, config, doctor; topics: policy)",
+            return cli_error("no help for '%s' (commands: run, config, image, skill, doctor; topics: policy)",
                              argv[2]);
         return 0;
     }
@@ -31,5 +32,13 @@ int main(int argc, char **argv)
         return cmd_config(argc - 1, argv + 1);
     if (strcmp(cmd, "doctor") == 0)
         return cmd_doctor(argc - 1, argv + 1);
+    if (strcmp(cmd, "image") == 0 || strcmp(cmd, "skill") == 0) {
+#ifdef HUTCH_NO_DOCKER
+        return cli_exec_docker_helper();
+#else
+        return strcmp(cmd, "image") == 0 ? cmd_image(argc - 1, argv + 1)
+                                         : cmd_skill(argc - 1, argv + 1);
+#endif
+    }
     return cli_error("unknown command '%s' (see 'hutch --help')", cmd);
 }

@@ -1,0 +1,79 @@
+/* docker: containers through the Docker Engine HTTP API (never the docker
+ * CLI), ephemeral ones that hutch creates and removes, or an existing one
+ * it adopts (--sandbox docker:NAME). The engine work is in src/docker/. */
+#include "backend/backend.h"
+#include "docker/engine.h"
+#include "docker/run.h"
+#include "fields.h"
+
+static int docker_available(hutch_error *err)
+{
+    (void)err;
+    return 0; /* the engine is pinged by each run, which says what is wrong */
+}
+
+/* An adopted container keeps the settings its owner gave it: hutch cannot
+ * add limits or mounts to it, so asking for them is refused. */
+static int check_adopted(const struct hutch_policy *p, hutch_error *err)
+{
+    static const enum field_id own[] = {F_NET_MODE,     F_FS_DENY_READ,  F_FS_ALLOW_WRITE,
+                                        F_FS_DENY_WRITE, F_FS_READ_ONLY,  F_FS_TMPFS,
+                                        F_FS_READ_ONLY_ROOT, F_LIMIT_MEMORY, F_LIMIT_CPUS,
+                                        F_LIMIT_PIDS,   F_LIMIT_FILE_SIZE};
+    for (size_t i = 0; i < ARRAY_SIZE(own); i++) {
+        if (!policy_requests(p, own[i]))
+            continue;
+        const struct field *f = &fields[own[i]];
+        char flag[64] = "";
+        if (f->flag)
+            snprintf(flag, sizeof flag, " (--%s)", f->flag);
+        return error_set(err, HUTCH_E_UNSUPPORTED,
+                         "the adopted container %s keeps its own settings: hutch cannot apply "
+                         "%s%s to it; remove the setting, or let hutch create a container "
+                         "(without --sandbox)",
+                         p->docker.container, f->key, flag);
+    }
+    return 0;
+}
+
+static int docker_check(const struct hutch_policy *p, hutch_error *err)
+{
+    if (p->network.mode == NET_ALLOW)
+        return error_set(err, HUTCH_E_UNSUPPORTED,
+                         "the docker backend cannot enforce a domain allowlist in this version: "
+                         "use --net none, bridge or host");
+    return p->docker.container ? check_adopted(p, err) : 0;
+}
+
+static int docker_run(const struct hutch_policy *p, const hutch_command *cmd, hutch_result *r,
+                      hutch_error *err)
+{
+    struct engine e;
+    if (engine_open(&e, p->docker.host, err) < 0)
+        return -1;
+    int rc = p->docker.container ? docker_run_adopted(&e, p, cmd, r, err)
+                                 : docker_run_ephemeral(&e, p, cmd, "run", r, err);
+    engine_close(&e);
+    if (rc == 0 && !p->docker.container) {
+        r->isolated = true;
+        snprintf(r->limits_via, sizeof r->limits_via, "%s",
+                 p->limits.memory || p->limits.cpus > 0 || p->limits.pids ? "docker" : "none");
+    }
+    return rc;
+}
+
+static const enum field_id docker_enforces[] = {
+    F_NET_MODE,      F_FS_DENY_READ, F_FS_ALLOW_WRITE, F_FS_DENY_WRITE,  F_FS_READ_ONLY,
+    F_FS_TMPFS,      F_FS_READ_ONLY_ROOT, F_LIMIT_MEMORY, F_LIMIT_CPUS, F_LIMIT_PIDS,
+    F_LIMIT_FILE_SIZE, F_USER,
+};
+
+const struct backend backend_docker = {
+    .name = "docker",
+    .isolated = true,
+    .enforces = docker_enforces,
+    .enforces_len = ARRAY_SIZE(docker_enforces),
+    .available = docker_available,
+    .check = docker_check,
+    .run = docker_run,
+};

@@ -1,0 +1,306 @@
+#include "docker/container.h"
+
+#include <limits.h>
+#include <sys/stat.h>
+
+#include "fields.h"
+
+/* tmpfs as hutch mounts it: writable, executable (compilers and pip build in
+ * /tmp), no setuid or devices. */
+#define TMPFS_OPTIONS "rw,nosuid,nodev,exec,mode=1777"
+
+int docker_settings_resolve(const struct hutch_policy *p, struct docker_settings *s,
+                            hutch_error *err)
+{
+    memset(s, 0, sizeof *s);
+    s->image = p->docker.image;
+    if (p->docker.network) {
+        s->network = p->docker.network;
+    } else {
+        switch (p->network.mode) {
+        case NET_HOST:
+            s->network = "host";
+            break;
+        case NET_BRIDGE:
+            s->network = "bridge";
+            break;
+        case NET_ALLOW:
+            return error_set(err, HUTCH_E_UNSUPPORTED,
+                             "the docker backend cannot enforce a domain allowlist in this "
+                             "version: use --net none, bridge or host");
+        default:
+            s->network = "none";
+        }
+    }
+    s->user = p->docker.user ? p->docker.user : p->user ? p->user : "1000:1000";
+    if (p->docker.workdir)
+        snprintf(s->workdir, sizeof s->workdir, "%s", p->docker.workdir);
+    else if (p->workdir && p->workdir[0] == '/')
+        snprintf(s->workdir, sizeof s->workdir, "%s", p->workdir);
+    else if (p->workdir)
+        snprintf(s->workdir, sizeof s->workdir, "/workspace/%s", p->workdir);
+    else
+        snprintf(s->workdir, sizeof s->workdir, "/workspace");
+    if (p->set[F_DOCKER_READ_ONLY_ROOT])
+        s->read_only_root = p->docker.read_only_root;
+    else if (p->set[F_FS_READ_ONLY_ROOT])
+        s->read_only_root = p->filesystem.read_only_root;
+    else
+        s->read_only_root = p->docker.read_only_root;
+    return 0;
+}
+
+json_t *container_labels(const char *kind)
+{
+    char host[256] = "", owner[300];
+    gethostname(host, sizeof host - 1);
+    snprintf(owner, sizeof owner, "%s:%d", host, (int)getpid());
+    return json_pack("{s:s, s:s, s:s, s:s}", "hutch.managed", "true", "hutch.kind", kind,
+                     "hutch.owner", owner, "hutch.version", HUTCH_VERSION_STRING);
+}
+
+static json_t *string_array(char *const *items)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && items && items[i]; i++)
+        json_array_append_new(a, json_string(items[i]));
+    return a;
+}
+
+/* A mount that bind-mounts source at target. */
+static json_t *bind_mount(const char *source, const char *target, bool read_only)
+{
+    return json_pack("{s:s, s:s, s:s, s:b}", "Type", "bind", "Source", source, "Target",
+                     target, "ReadOnly", read_only);
+}
+
+struct visible {
+    char host[PATH_MAX];
+    char inside[PATH_MAX];
+};
+
+struct mounts {
+    json_t *list;
+    json_t *tmpfs;
+    struct visible binds[64];
+    size_t n_binds;
+    const char *engine_socket;
+    hutch_error *err;
+};
+
+/* The engine's socket is root on the host for whoever can connect to it, and
+ * a read-only mount does not stop connect(): no bind may show it. */
+static int refuse_engine_socket(struct mounts *m, const char *real_source, const char *what)
+{
+    const char *sockets[] = {m->engine_socket, "/var/run/docker.sock", "/run/docker.sock",
+                             "/run/podman/podman.sock"};
+    for (size_t i = 0; i < ARRAY_SIZE(sockets); i++) {
+        char real[PATH_MAX];
+        if (!sockets[i] || !*sockets[i] || !realpath(sockets[i], real))
+            continue;
+        size_t n = strlen(real_source);
+        if (strcmp(real_source, "/") == 0 ||
+            (strncmp(real, real_source, n) == 0 && (real[n] == '/' || real[n] == '\0')))
+            return error_set(m->err, HUTCH_E_INVALID,
+                             "%s %s would show the container engine's socket %s, which gives "
+                             "root on the host: mount a directory that does not contain it",
+                             what, real_source, real);
+    }
+    return 0;
+}
+
+static int add_bind(struct mounts *m, const char *spec, bool writable, const struct field *f)
+{
+    const char *colon = strchr(spec, ':');
+    char src[PATH_MAX];
+    snprintf(src, sizeof src, "%.*s", colon ? (int)(colon - spec) : (int)strlen(spec), spec);
+    const char *inside = colon ? colon + 1 : src;
+    char real[PATH_MAX];
+    if (!realpath(src, real))
+        return error_sys(m->err, errno, "%s (--%s): cannot mount %s", f->key, f->flag, src);
+    char what[128];
+    snprintf(what, sizeof what, "%s (--%s)", f->key, f->flag);
+    if (refuse_engine_socket(m, real, what) < 0)
+        return -1;
+    json_array_append_new(m->list, bind_mount(real, inside, !writable));
+    if (m->n_binds < ARRAY_SIZE(m->binds)) {
+        snprintf(m->binds[m->n_binds].host, PATH_MAX, "%s", real);
+        snprintf(m->binds[m->n_binds].inside, PATH_MAX, "%s", inside);
+        m->n_binds++;
+    }
+    return 0;
+}
+
+/* Hides (deny-read) or freezes (deny-write) a path where a bind shows it. */
+static int restrict_path(struct mounts *m, const char *path, bool hide)
+{
+    char real[PATH_MAX];
+    const char *host = realpath(path, real) ? real : path;
+    for (size_t i = 0; i < m->n_binds; i++) {
+        const struct visible *v = &m->binds[i];
+        size_t n = strlen(v->host);
+        const char *rest = NULL;
+        if (strncmp(host, v->host, n) == 0 && (host[n] == '\0' || host[n] == '/'))
+            rest = host + n;
+        if (!rest)
+            continue;
+        char inside[PATH_MAX * 2];
+        snprintf(inside, sizeof inside, "%s%s", v->inside, rest);
+        struct stat st;
+        if (lstat(host, &st) < 0)
+            continue;
+        if (!hide)
+            json_array_append_new(m->list, bind_mount(host, inside, true));
+        else if (S_ISDIR(st.st_mode))
+            json_object_set_new(m->tmpfs, inside, json_string("ro,nosuid,nodev,noexec,mode=000"));
+        else
+            json_array_append_new(m->list, bind_mount("/dev/null", inside, true));
+    }
+    return 0;
+}
+
+/* Docker ignores a tmpfs's mode when the image has the directory (it keeps
+ * the directory's mode, with root as owner), so a non-root user could not
+ * write to /workspace or to an image's 0755 /tmp. Owning the tmpfs works:
+ * "uid=U,gid=G" for a numeric user "U[:G]". */
+static void owner_options(const char *user, char *out, size_t len)
+{
+    out[0] = '\0';
+    char *end;
+    errno = 0;
+    unsigned long uid = strtoul(user, &end, 10);
+    if (end == user || errno || (*end && *end != ':'))
+        return;
+    if (*end == ':') {
+        const char *g = end + 1;
+        unsigned long gid = strtoul(g, &end, 10);
+        if (end == g || *end)
+            return;
+        snprintf(out, len, ",uid=%lu,gid=%lu", uid, gid);
+    } else {
+        snprintf(out, len, ",uid=%lu", uid);
+    }
+}
+
+static void add_tmpfs(json_t *tmpfs, const char *spec, const char *owner)
+{
+    const char *colon = strchr(spec, ':');
+    char path[PATH_MAX], options[512];
+    snprintf(path, sizeof path, "%.*s", colon ? (int)(colon - spec) : (int)strlen(spec), spec);
+    snprintf(options, sizeof options, "%s%s%s%s", TMPFS_OPTIONS, owner, colon ? "," : "",
+             colon ? colon + 1 : "");
+    json_object_set_new(tmpfs, path, json_string(options));
+}
+
+static int build_mounts(const struct hutch_policy *p, const struct docker_settings *s,
+                        struct mounts *m)
+{
+    const struct filesystem_policy *fs = &p->filesystem;
+    char owner[64];
+    owner_options(s->user, owner, sizeof owner);
+    if (p->workspace) {
+        char real[PATH_MAX];
+        if (!realpath(p->workspace, real))
+            return error_sys(m->err, errno, "workspace (--workspace) %s", p->workspace);
+        if (refuse_engine_socket(m, real, "workspace (--workspace)") < 0)
+            return -1;
+        json_array_append_new(m->list, bind_mount(real, "/workspace", false));
+        snprintf(m->binds[0].host, PATH_MAX, "%s", real);
+        snprintf(m->binds[0].inside, PATH_MAX, "/workspace");
+        m->n_binds = 1;
+    } else {
+        add_tmpfs(m->tmpfs, "/workspace", owner);
+    }
+    for (size_t i = 0; i < fs->read_only.len; i++)
+        if (add_bind(m, fs->read_only.items[i], false, &fields[F_FS_READ_ONLY]) < 0)
+            return -1;
+    for (size_t i = 0; i < fs->allow_write.len; i++)
+        if (add_bind(m, fs->allow_write.items[i], true, &fields[F_FS_ALLOW_WRITE]) < 0)
+            return -1;
+    for (size_t i = 0; i < p->docker.tmpfs.len; i++)
+        add_tmpfs(m->tmpfs, p->docker.tmpfs.items[i], owner);
+    for (size_t i = 0; i < fs->tmpfs.len; i++)
+        add_tmpfs(m->tmpfs, fs->tmpfs.items[i], owner);
+    for (size_t i = 0; i < fs->deny_write.len; i++)
+        restrict_path(m, fs->deny_write.items[i], false);
+    for (size_t i = 0; i < fs->deny_read.len; i++)
+        restrict_path(m, fs->deny_read.items[i], true);
+    return 0;
+}
+
+json_t *container_config(const struct hutch_policy *p, const struct container_request *req,
+                         hutch_error *err)
+{
+    struct docker_settings s;
+    if (docker_settings_resolve(p, &s, err) < 0)
+        return NULL;
+    struct mounts m = {.list = json_array(), .tmpfs = json_object(),
+                       .engine_socket = req->engine_socket, .err = err};
+    if (build_mounts(p, &s, &m) < 0) {
+        json_decref(m.list);
+        json_decref(m.tmpfs);
+        return NULL;
+    }
+
+    json_t *host = json_object();
+    json_object_set_new(host, "Mounts", m.list);
+    json_object_set_new(host, "Tmpfs", m.tmpfs);
+    json_object_set_new(host, "ReadonlyRootfs", json_boolean(s.read_only_root));
+    json_object_set_new(host, "NetworkMode", json_string(s.network));
+    json_t *caps = json_array();
+    for (size_t i = 0; i < p->docker.cap_drop.len; i++)
+        json_array_append_new(caps, json_string(p->docker.cap_drop.items[i]));
+    json_object_set_new(host, "CapDrop", caps);
+    json_object_set_new(host, "CapAdd", json_array());
+    json_object_set_new(host, "SecurityOpt", json_pack("[s]", "no-new-privileges"));
+    json_object_set_new(host, "Privileged", json_false());
+    json_object_set_new(host, "Init", json_true());
+    json_object_set_new(host, "LogConfig", json_pack("{s:s, s:{}}", "Type", "none", "Config"));
+    if (p->limits.memory) {
+        /* No swap: MemorySwap is memory plus swap. */
+        json_object_set_new(host, "Memory", json_integer((json_int_t)p->limits.memory));
+        json_object_set_new(host, "MemorySwap", json_integer((json_int_t)p->limits.memory));
+    }
+    if (p->limits.cpus > 0)
+        json_object_set_new(host, "NanoCpus",
+                            json_integer((json_int_t)(p->limits.cpus * 1e9)));
+    if (p->limits.pids)
+        json_object_set_new(host, "PidsLimit", json_integer((json_int_t)p->limits.pids));
+    json_t *ulimits = json_pack("[{s:s, s:i, s:i}]", "Name", "core", "Soft", 0, "Hard", 0);
+    if (p->limits.file_size)
+        json_array_append_new(ulimits, json_pack("{s:s, s:I, s:I}", "Name", "fsize", "Soft",
+                                                 (json_int_t)p->limits.file_size, "Hard",
+                                                 (json_int_t)p->limits.file_size));
+    json_object_set_new(host, "Ulimits", ulimits);
+    if (p->docker.runtime)
+        json_object_set_new(host, "Runtime", json_string(p->docker.runtime));
+
+    json_t *env = string_array(req->envp);
+    for (size_t i = 0; i < p->docker.env.len; i++) {
+        /* docker.env comes under the policy's own env, which flags extend. */
+        const char *entry = p->docker.env.items[i];
+        size_t name_len = (size_t)(strchr(entry, '=') - entry);
+        bool overridden = strlist_find_env(&p->env, entry, name_len) >= 0;
+        if (!overridden)
+            json_array_append_new(env, json_string(entry));
+    }
+
+    json_t *config = json_object();
+    json_object_set_new(config, "Image", json_string(s.image));
+    if (!req->keep_entrypoint)
+        json_object_set_new(config, "Entrypoint", json_array());
+    json_object_set_new(config, "Cmd", string_array(req->argv));
+    json_object_set_new(config, "Env", env);
+    json_object_set_new(config, "WorkingDir", json_string(s.workdir));
+    json_object_set_new(config, "User", json_string(s.user));
+    json_object_set_new(config, "Labels", container_labels(req->kind));
+    json_object_set_new(config, "Tty", json_false());
+    json_object_set_new(config, "AttachStdout", json_true());
+    json_object_set_new(config, "AttachStderr", json_true());
+    json_object_set_new(config, "AttachStdin", json_boolean(req->open_stdin));
+    json_object_set_new(config, "OpenStdin", json_boolean(req->open_stdin));
+    json_object_set_new(config, "StdinOnce", json_boolean(req->open_stdin));
+    json_object_set_new(config, "NetworkDisabled", json_boolean(strcmp(s.network, "none") == 0));
+    json_object_set_new(config, "HostConfig", host);
+    return config;
+}

@@ -1,0 +1,41 @@
+/* The policy as a Docker container: the JSON for POST /containers/create.
+ * Pure: it reads the host filesystem only to resolve mount sources. */
+#ifndef HUTCH_DOCKER_CONTAINER_H
+#define HUTCH_DOCKER_CONTAINER_H
+
+#include <jansson.h>
+
+#include "error.h"
+#include "policy.h"
+#include "strlist.h"
+
+struct container_request {
+    const char *kind;          /* label hutch.kind: run, skill, session */
+    char *const *argv;         /* the command, as executed */
+    char *const *envp;         /* NAME=VALUE */
+    bool open_stdin;
+    bool keep_entrypoint;      /* skills: ACTION is the ENTRYPOINT's argument */
+    const char *engine_socket; /* never mounted into the container; may be "" */
+};
+
+/* The settings docker actually applies, after docker.* keys, flags and
+ * defaults are resolved (docs/docker.md). */
+struct docker_settings {
+    const char *image;
+    const char *network;  /* none, host, bridge or a network name */
+    const char *user;
+    char workdir[4096];
+    bool read_only_root;
+};
+
+int docker_settings_resolve(const struct hutch_policy *p, struct docker_settings *s,
+                            hutch_error *err);
+
+/* The create body; NULL with err set when the policy cannot be expressed. */
+json_t *container_config(const struct hutch_policy *p, const struct container_request *req,
+                         hutch_error *err);
+
+/* The labels every container hutch creates carries. */
+json_t *container_labels(const char *kind);
+
+#endif

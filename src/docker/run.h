@@ -1,0 +1,27 @@
+/* Running commands in containers: ephemeral ones hutch creates and removes,
+ * and existing ("adopted") ones it only executes in. */
+#ifndef HUTCH_DOCKER_RUN_H
+#define HUTCH_DOCKER_RUN_H
+
+#include "docker/engine.h"
+#include "policy.h"
+
+/* Create, attach, start, stream, wait, inspect, remove — the container is
+ * removed in every case: success, timeout, engine error, cancel. */
+int docker_run_ephemeral(struct engine *e, const struct hutch_policy *p, const hutch_command *cmd,
+                         const char *kind, hutch_result *r, hutch_error *err);
+
+/* The same for a skill: the image's ENTRYPOINT stays, ACTION is its argument. */
+int docker_run_skill(struct engine *e, const struct hutch_policy *p, const hutch_command *cmd,
+                     hutch_result *r, hutch_error *err);
+
+/* exec in the existing container p->docker.container, never stopping or
+ * removing it. */
+int docker_run_adopted(struct engine *e, const struct hutch_policy *p, const hutch_command *cmd,
+                       hutch_result *r, hutch_error *err);
+
+/* Removes run containers whose hutch process on this host is gone (killed,
+ * or cut off when the engine went away). */
+void docker_remove_stale(struct engine *e);
+
+#endif

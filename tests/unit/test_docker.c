@@ -1,0 +1,359 @@
+/* The docker backend's pure parts: the attach stream's frame parser, the
+ * .dockerignore matcher, build-context packing and its digest, and the
+ * container create body made from a policy. No engine needed. */
+#include <archive.h>
+#include <archive_entry.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "docker/container.h"
+#include "docker/context.h"
+#include "docker/frames.h"
+#include "hutch.h"
+#include "policy.h"
+#include "tap.h"
+
+/* ---- frames ---------------------------------------------------------------------- */
+
+struct collected {
+    char out[256], err[256];
+    size_t out_len, err_len;
+    int pieces;
+};
+
+static void collect(void *ctx, int stream, const char *data, size_t len)
+{
+    struct collected *c = ctx;
+    char *buf = stream == 2 ? c->err : c->out;
+    size_t *n = stream == 2 ? &c->err_len : &c->out_len;
+    memcpy(buf + *n, data, len);
+    *n += len;
+    c->pieces++;
+}
+
+static size_t frame(char *buf, int stream, const char *payload)
+{
+    size_t len = strlen(payload);
+    unsigned char header[8] = {(unsigned char)stream, 0, 0, 0, (unsigned char)(len >> 24),
+                               (unsigned char)(len >> 16), (unsigned char)(len >> 8),
+                               (unsigned char)len};
+    memcpy(buf, header, 8);
+    memcpy(buf + 8, payload, len);
+    return 8 + len;
+}
+
+static void test_frames(void)
+{
+    char stream[512];
+    size_t n = 0;
+    n += frame(stream + n, 1, "hello ");
+    n += frame(stream + n, 2, "oops\n");
+    n += frame(stream + n, 1, "");
+    n += frame(stream + n, 1, "world\n");
+
+    struct frame_parser p;
+    struct collected whole = {0};
+    frame_parser_init(&p);
+    CHECK(frame_parser_feed(&p, stream, n, collect, &whole) == 0, "a whole stream parses");
+    CHECK(whole.out_len == 12 && memcmp(whole.out, "hello world\n", 12) == 0,
+          "stdout frames are joined in order");
+    CHECK(whole.err_len == 5 && memcmp(whole.err, "oops\n", 5) == 0, "stderr frame separated");
+
+    /* The same bytes one at a time: headers and payloads split anywhere. */
+    struct collected bytewise = {0};
+    frame_parser_init(&p);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++)
+        rc |= frame_parser_feed(&p, stream + i, 1, collect, &bytewise);
+    CHECK(rc == 0 && bytewise.out_len == 12 && memcmp(bytewise.out, "hello world\n", 12) == 0 &&
+              bytewise.err_len == 5,
+          "byte-by-byte feeding gives the same streams");
+    CHECK(bytewise.pieces == 17, "payload is handed on as it comes, never held (%d pieces)",
+          bytewise.pieces);
+
+    struct collected bad = {0};
+    char junk[16] = {7, 0, 0, 0, 0, 0, 0, 1, 'x'};
+    frame_parser_init(&p);
+    CHECK(frame_parser_feed(&p, junk, 9, collect, &bad) < 0 && bad.pieces == 0,
+          "an unknown stream number is malformed");
+    char nonzero[9] = {1, 1, 0, 0, 0, 0, 0, 1, 'x'};
+    frame_parser_init(&p);
+    CHECK(frame_parser_feed(&p, nonzero, 9, collect, &bad) < 0,
+          "non-zero padding bytes are malformed");
+    CHECK(frame_parser_feed(&p, stream, n, collect, &bad) < 0 && bad.pieces == 0,
+          "a malformed stream stays failed");
+}
+
+/* ---- .dockerignore ------------------------------------------------------------------ */
+
+static void test_ignore(void)
+{
+    struct ignore_rules rules;
+    CHECK(ignore_parse("# comment\n"
+                       "*.log\n"
+                       "!keep.log\n"
+                       "node_modules\n"
+                       "./build//out/\n"
+                       "**/secret*\n"
+                       "  docs/*.md  \r\n"
+                       "\n",
+                       &rules) == 0,
+          ".dockerignore parses");
+    CHECK(rules.patterns.len == 6, "comments and blank lines are skipped (%zu patterns)",
+          rules.patterns.len);
+    CHECK(ignore_excluded(&rules, "debug.log"), "*.log excludes debug.log");
+    CHECK(!ignore_excluded(&rules, "keep.log"), "!keep.log re-includes it (last match wins)");
+    CHECK(!ignore_excluded(&rules, "src/debug.log"), "*.log is anchored at the context root");
+    CHECK(ignore_excluded(&rules, "node_modules"), "a directory pattern excludes it");
+    CHECK(ignore_excluded(&rules, "node_modules/a/b.js"), "... and everything below it");
+    CHECK(ignore_excluded(&rules, "build/out/x"), "./ and // and a trailing / are cleaned");
+    CHECK(!ignore_excluded(&rules, "build/outer"), "a pattern matches whole segments");
+    CHECK(ignore_excluded(&rules, "secret.txt") && ignore_excluded(&rules, "a/b/secret.key"),
+          "** spans any number of directories, also none");
+    CHECK(ignore_excluded(&rules, "docs/intro.md"), "surrounding whitespace is trimmed");
+    CHECK(!ignore_excluded(&rules, "docs/sub/intro.md"), "* does not cross /");
+    CHECK(!ignore_excluded(&rules, "Dockerfile"), "unmatched paths stay");
+    ignore_free(&rules);
+}
+
+/* ---- build contexts ------------------------------------------------------------------- */
+
+static char ctxdir[64];
+
+static void write_text(const char *rel, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", ctxdir, rel);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        abort();
+    fputs(text, f);
+    fclose(f);
+}
+
+/* The tar's member names, newline-separated. */
+static void members(FILE *tar, char *out, size_t len)
+{
+    out[0] = '\0';
+    struct archive *a = archive_read_new();
+    archive_read_support_format_tar(a);
+    if (archive_read_open_FILE(a, tar) != ARCHIVE_OK)
+        abort();
+    struct archive_entry *entry;
+    size_t used = 0;
+    while (archive_read_next_header(a, &entry) == ARCHIVE_OK)
+        used += (size_t)snprintf(out + used, len - used, "%s\n", archive_entry_pathname(entry));
+    archive_read_free(a);
+}
+
+static void test_context(void)
+{
+    snprintf(ctxdir, sizeof ctxdir, "/tmp/hutch-context-XXXXXX");
+    if (!mkdtemp(ctxdir))
+        abort();
+    char path[256];
+    snprintf(path, sizeof path, "%s/app", ctxdir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/cache", ctxdir);
+    mkdir(path, 0755);
+    write_text("Dockerfile", "FROM scratch\nCOPY app /app\n");
+    write_text(".dockerignore", "cache\n*.pem\nDockerfile\n");
+    write_text("app/main.sh", "echo hi\n");
+    write_text("cache/big", "junk\n");
+    write_text("key.pem", "secret\n");
+    snprintf(path, sizeof path, "%s/outside", ctxdir);
+    CHECK(symlink("/etc/passwd", path) == 0, "a symlink pointing out of the context");
+
+    struct build_context ctx;
+    hutch_error err = {0};
+    CHECK(context_pack(ctxdir, "Dockerfile", &ctx, &err) == 0, "context packs (%s)", err.message);
+    char names[2048];
+    members(ctx.tar, names, sizeof names);
+    CHECK_CONTAINS(names, "app/main.sh\n", "files are packed");
+    CHECK_CONTAINS(names, "Dockerfile\n", "the Dockerfile always goes in, even when ignored");
+    CHECK_CONTAINS(names, ".dockerignore\n", ".dockerignore goes in");
+    CHECK(strstr(names, "cache") == NULL, "an ignored directory is left out");
+    CHECK(strstr(names, "key.pem") == NULL, "an ignored file is left out");
+    CHECK_CONTAINS(names, "outside\n", "a symlink is packed as a link, not followed");
+    char first[65];
+    memcpy(first, ctx.digest, sizeof first);
+    CHECK(strlen(first) == 64, "the digest is hex SHA-256");
+    context_close(&ctx);
+
+    CHECK(context_pack(ctxdir, "Dockerfile", &ctx, &err) == 0 &&
+              strcmp(ctx.digest, first) == 0,
+          "same contents, same digest");
+    context_close(&ctx);
+    write_text("cache/big", "other junk\n");
+    CHECK(context_pack(ctxdir, "Dockerfile", &ctx, &err) == 0 &&
+              strcmp(ctx.digest, first) == 0,
+          "a change in an ignored file keeps the digest");
+    context_close(&ctx);
+    write_text("app/main.sh", "echo bye\n");
+    CHECK(context_pack(ctxdir, "Dockerfile", &ctx, &err) == 0 &&
+              strcmp(ctx.digest, first) != 0,
+          "a change in a packed file changes the digest");
+    context_close(&ctx);
+
+    CHECK(context_pack(ctxdir, "Nope", &ctx, &err) < 0 && strstr(err.message, "-f FILE"),
+          "a missing Dockerfile says how to name another (%s)", err.message);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", ctxdir);
+    CHECK(system(cmd) == 0, "cleaned up");
+}
+
+/* ---- the create body -------------------------------------------------------------------- */
+
+static json_t *make_config(hutch_policy *p, hutch_error *err)
+{
+    char *argv[] = {"echo", "hi", NULL};
+    char *envp[] = {"PATH=/usr/bin:/bin", "HOME=/tmp", NULL};
+    struct container_request req = {.kind = "run", .argv = argv, .envp = envp,
+                                    .engine_socket = ""};
+    return container_config(p, &req, err);
+}
+
+static const char *tmpfs_of(json_t *config, const char *path)
+{
+    return json_string_value(
+        json_object_get(json_object_get(json_object_get(config, "HostConfig"), "Tmpfs"), path));
+}
+
+static void test_default_container(void)
+{
+    hutch_policy *p = hutch_policy_new();
+    hutch_error err = {0};
+    json_t *c = make_config(p, &err);
+    CHECK(c != NULL, "default policy makes a container (%s)", err.message);
+    json_t *host = json_object_get(c, "HostConfig");
+    CHECK_STR(json_string_value(json_object_get(c, "Image")), "hutch-sandbox:bookworm-slim",
+              "default image");
+    CHECK_STR(json_string_value(json_object_get(host, "NetworkMode")), "none", "no network");
+    CHECK(json_is_true(json_object_get(c, "NetworkDisabled")), "network disabled");
+    CHECK_STR(json_string_value(json_array_get(json_object_get(host, "CapDrop"), 0)), "ALL",
+              "every capability dropped");
+    CHECK(json_array_size(json_object_get(host, "CapAdd")) == 0, "none added");
+    CHECK_STR(json_string_value(json_array_get(json_object_get(host, "SecurityOpt"), 0)),
+              "no-new-privileges", "no-new-privileges");
+    CHECK(json_is_false(json_object_get(host, "Privileged")), "not privileged");
+    CHECK(json_is_true(json_object_get(host, "ReadonlyRootfs")), "read-only root");
+    CHECK_STR(json_string_value(json_object_get(c, "User")), "1000:1000", "non-root user");
+    CHECK_STR(json_string_value(json_object_get(c, "WorkingDir")), "/workspace", "workdir");
+    CHECK_CONTAINS(tmpfs_of(c, "/tmp"), "uid=1000,gid=1000", "/tmp is owned by the user");
+    CHECK_CONTAINS(tmpfs_of(c, "/workspace"), "nosuid,nodev",
+                   "no workspace given: a tmpfs, without setuid or devices");
+    CHECK(json_array_size(json_object_get(host, "Mounts")) == 0, "no bind mounts by default");
+    CHECK(json_object_get(host, "Memory") == NULL, "no memory limit unless asked");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(c, "Labels"), "hutch.managed")),
+              "true", "labelled as hutch's");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(c, "Labels"), "hutch.kind")),
+              "run", "labelled with its kind");
+    CHECK(json_array_size(json_object_get(c, "Entrypoint")) == 0,
+          "the image's entrypoint does not wrap the command");
+    CHECK_STR(json_string_value(json_array_get(json_object_get(c, "Cmd"), 1)), "hi",
+              "argv is passed as is");
+    json_decref(c);
+    hutch_policy_free(p);
+}
+
+static void set(hutch_policy *p, const char *key, const char *value)
+{
+    hutch_error err = {0};
+    if (hutch_policy_set(p, key, value, &err) < 0) {
+        printf("# %s\n", err.message);
+        abort();
+    }
+}
+
+static void test_limits_and_mounts(void)
+{
+    hutch_policy *p = hutch_policy_new();
+    hutch_error err = {0};
+    set(p, "limits.memory", "256m");
+    set(p, "limits.cpus", "1.5");
+    set(p, "limits.pids", "64");
+    set(p, "limits.fileSize", "1m");
+    set(p, "network.mode", "bridge");
+    set(p, "workspace", "/usr/share");
+    set(p, "filesystem.readOnly", "/usr/lib:/lib-view");
+    set(p, "filesystem.denyRead", "/usr/share/doc");
+    set(p, "docker.user", "2000:3000");
+    set(p, "docker.runtime", "runsc");
+    set(p, "env", "A=1");
+    set(p, "docker.env", "A=from-docker");
+    set(p, "docker.env", "B=2");
+    json_t *c = make_config(p, &err);
+    CHECK(c != NULL, "limits and mounts make a container (%s)", err.message);
+    json_t *host = json_object_get(c, "HostConfig");
+    CHECK(json_integer_value(json_object_get(host, "Memory")) == 256 << 20, "memory limit");
+    CHECK(json_integer_value(json_object_get(host, "MemorySwap")) == 256 << 20,
+          "MemorySwap equals Memory: no swap");
+    CHECK(json_integer_value(json_object_get(host, "NanoCpus")) == 1500000000, "NanoCpus");
+    CHECK(json_integer_value(json_object_get(host, "PidsLimit")) == 64, "PidsLimit");
+    CHECK_STR(json_string_value(json_object_get(host, "NetworkMode")), "bridge", "bridge");
+    CHECK_STR(json_string_value(json_object_get(host, "Runtime")), "runsc", "runtime");
+    CHECK_STR(json_string_value(json_object_get(c, "User")), "2000:3000", "docker.user");
+    CHECK_CONTAINS(tmpfs_of(c, "/tmp"), "uid=2000,gid=3000", "tmpfs owned by that user");
+    autofree char *text = json_dumps(host, JSON_COMPACT | JSON_SORT_KEYS);
+    CHECK_CONTAINS(text, "\"Name\":\"fsize\"", "file size as an ulimit");
+    CHECK_CONTAINS(text, "\"Source\":\"/usr/share\",\"Target\":\"/workspace\",\"Type\":\"bind\"",
+                   "workspace bound read-write");
+    CHECK_CONTAINS(text, "\"ReadOnly\":true,\"Source\":\"/usr/lib\",\"Target\":\"/lib-view\"",
+                   "readOnly bound read-only at its target");
+    CHECK_CONTAINS(text, "\"/workspace/doc\":\"ro,nosuid,nodev,noexec,mode=000\"",
+                   "a denied directory under a bind is covered by an empty tmpfs");
+    autofree char *env = json_dumps(json_object_get(c, "Env"), JSON_COMPACT);
+    CHECK(strstr(env, "A=from-docker") == NULL, "env beats docker.env (%s)", env);
+    CHECK_CONTAINS(env, "\"B=2\"", "docker.env adds its variables");
+    json_decref(c);
+    hutch_policy_free(p);
+}
+
+static void test_refusals(void)
+{
+    hutch_policy *p = hutch_policy_new();
+    hutch_error err = {0};
+    set(p, "network.allowedDomains", "example.com");
+    CHECK(make_config(p, &err) == NULL && strstr(err.message, "allowlist"),
+          "a domain allowlist is refused, not ignored (%s)", err.message);
+    hutch_policy_free(p);
+
+    char dir[64], sock[128];
+    snprintf(dir, sizeof dir, "/tmp/hutch-sock-XXXXXX");
+    if (!mkdtemp(dir))
+        abort();
+    snprintf(sock, sizeof sock, "%s/engine.sock", dir);
+    FILE *f = fopen(sock, "w");
+    if (f)
+        fclose(f);
+    p = hutch_policy_new();
+    set(p, "filesystem.readOnly", dir);
+    char *argv[] = {"true", NULL};
+    char *envp[] = {NULL};
+    struct container_request req = {.kind = "run", .argv = argv, .envp = envp,
+                                    .engine_socket = sock};
+    err = (hutch_error){0};
+    CHECK(container_config(p, &req, &err) == NULL && strstr(err.message, "engine's socket"),
+          "a read-only bind that shows the engine's socket is refused (%s)", err.message);
+    hutch_policy_free(p);
+    p = hutch_policy_new();
+    set(p, "workspace", dir);
+    err = (hutch_error){0};
+    CHECK(container_config(p, &req, &err) == NULL && strstr(err.message, "--workspace"),
+          "so is a workspace that holds it (%s)", err.message);
+    hutch_policy_free(p);
+    unlink(sock);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    test_frames();
+    test_ignore();
+    test_context();
+    test_default_container();
+    test_limits_and_mounts();
+    test_refusals();
+    return tap_done();
+}
