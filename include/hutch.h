@@ -127,6 +127,7 @@ typedef struct hutch_result {
     double duration_ms;
     hutch_output out, err;
     char *error;         /* why the command could not be started, else NULL */
+    char *degraded_reason; /* when degraded: why the asked-for backend did not run */
 } hutch_result;
 
 /* Runs one command in a fresh sandbox under the policy and waits for it.

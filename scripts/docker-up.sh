@@ -30,10 +30,30 @@ if [ ! -f "$daemon_json" ] || ! grep -q runsc "$daemon_json"; then
   reload=true
 fi
 
+# A daemon is alive when its pid file names a process that is not a zombie.
+# One that died hard leaves its pid file behind, and a stale one stops the
+# next start (dockerd's, or the containerd it manages: a 30 s wait).
+alive() {
+  local pid state
+  pid=$(cat "$1" 2>/dev/null) || return 1
+  state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+dockerd_alive() { alive /var/run/docker.pid; }
+start_dockerd() {
+  "${as_root[@]}" rm -f /var/run/docker.pid
+  alive /var/run/docker/containerd/containerd.pid ||
+    "${as_root[@]}" rm -f /var/run/docker/containerd/containerd.pid
+  "${as_root[@]}" sh -c 'nohup dockerd >>/var/log/hutch-dockerd.log 2>&1 &'
+}
+wait_ping() { for _ in $(seq 150); do ping && return 0; sleep 0.2; done; return 1; }
+
 if ! ping; then
-  "${as_root[@]}" sh -c 'nohup dockerd >/var/log/hutch-dockerd.log 2>&1 &'
-  for _ in $(seq 100); do ping && break; sleep 0.2; done
-  ping || { echo "docker: dockerd did not start; see /var/log/hutch-dockerd.log" >&2; exit 1; }
+  dockerd_alive || start_dockerd
+  if ! wait_ping; then
+    dockerd_alive || { start_dockerd; wait_ping; } ||
+      { echo "docker: dockerd did not start; see /var/log/hutch-dockerd.log" >&2; exit 1; }
+  fi
 elif $reload; then
   "${as_root[@]}" pkill -HUP -x dockerd || true
   sleep 1

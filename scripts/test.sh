@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs the whole test suite and ends with one line "N passed, N failed, N skipped":
+#   0. starts a Docker engine and builds the test images (scripts/docker-up.sh,
+#      scripts/bootstrap-image.sh)
 #   1. unit tests (C, TAP), integration tests and the security suite of escape
-#      attempts (pytest, the real binary) as the caller
+#      attempts (pytest, the real binary) as the caller; the docker backend's
+#      tests also against Podman (scripts/podman-up.sh)
 #   2. the integration tests again as an unprivileged user (when run as root)
 #   3. unit and integration tests again under AddressSanitizer + UndefinedBehaviorSanitizer
 #   4. a short libFuzzer pass over the parsers
@@ -31,6 +34,10 @@ step() {
 
 pytest_args=(-q -p no:cacheprovider -o console_output_style=classic)
 
+# The docker backend's tests need an engine and local images (no registry).
+step "docker-engine" - bash scripts/docker-up.sh
+step "docker-image" - bash scripts/bootstrap-image.sh
+
 run_unit() {  # BUILD_DIR JUNIT
   meson test -C "$1" --suite unit --print-errorlogs >&2
   local rc=$?
@@ -44,10 +51,25 @@ step "integration" "$results/integration.xml" \
   env HUTCH_BIN="$repo/build/hutch" "$python" -m pytest "${pytest_args[@]}" \
   --junitxml="$results/integration.xml" tests/integration tests/security
 
+# The docker backend's tests again, against Podman's Docker-compatible API.
+if [ "$(id -u)" -eq 0 ]; then
+  echo "==> podman-engine" >&2
+  if podman_host=$(bash scripts/podman-up.sh); then
+    echo "podman-engine 0 -" >> "$steps_file"
+    step "integration-podman" "$results/integration-podman.xml" \
+      env HUTCH_BIN="$repo/build/hutch" DOCKER_HOST="$podman_host" "$python" -m pytest \
+      "${pytest_args[@]}" --junitxml="$results/integration-podman.xml" tests/integration/test_docker.py
+  else
+    echo "podman-engine 1 -" >> "$steps_file"
+  fi
+fi
+
 # ---- 2. as an unprivileged user ---------------------------------------------
 if [ "$(id -u)" -eq 0 ]; then
   user=hutch-test
   id -u "$user" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$user"
+  # Users reach the Docker engine through the docker group, as they would.
+  getent group docker >/dev/null && usermod -aG docker "$user"
   # A copy the user can read and write, wherever this checkout lives.
   stage=$(mktemp -d /tmp/hutch-unpriv.XXXXXX)
   cp -a build include examples tests docs README.md "$stage/" 2>/dev/null

@@ -11,6 +11,7 @@ void hutch_result_free(hutch_result *r)
     free(r->out.data);
     free(r->err.data);
     free(r->error);
+    free(r->degraded_reason);
     memset(r, 0, sizeof *r);
 }
 

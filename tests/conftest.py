@@ -71,7 +71,7 @@ def hutch(tmp_path):
         "LANG": "C.UTF-8",
         "XDG_CONFIG_HOME": str(config_home),
     }
-    for name in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+    for name in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "DOCKER_HOST"):
         if name in os.environ:
             env[name] = os.environ[name]
     return Hutch(env, tmp_path)

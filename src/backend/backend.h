@@ -12,8 +12,9 @@ struct backend {
     bool isolated;
     const enum field_id *enforces; /* restrictions this backend applies */
     size_t enforces_len;
-    /* 0 when the backend can run on this machine; else why not and the fix. */
-    int (*available)(hutch_error *err);
+    /* 0 when the backend can run on this machine for this policy; else why
+     * not and the fix. Cheap: called before every run. */
+    int (*available)(const struct hutch_policy *p, hutch_error *err);
     /* Optional: refuses policies the field list cannot describe (a value the
      * backend cannot enforce, e.g. one network mode of several). */
     int (*check)(const struct hutch_policy *p, hutch_error *err);
@@ -44,8 +45,9 @@ int hostproc_run(const struct hutch_policy *p, const hutch_command *cmd, hutch_r
                  int (*child_setup)(void *ctx), void *ctx, hutch_error *err);
 
 /* Chooses the backend hutch_run() will use: the policy's, or spawn when it
- * cannot run and the policy allows that fallback (degraded). */
+ * cannot run and the policy allows that fallback (degraded; *why then says
+ * what is missing). */
 int run_prepare(const struct hutch_policy *p, const struct backend **chosen, bool *degraded,
-                hutch_error *err);
+                hutch_error *why, hutch_error *err);
 
 #endif

@@ -6,10 +6,12 @@
 #include "docker/run.h"
 #include "fields.h"
 
-static int docker_available(hutch_error *err)
+/* Something listens on the engine's socket: a connect(), no request, so
+ * that a missing engine is known before the run (and --fallback spawn warns
+ * before the command's output). The run's /_ping says the rest. */
+static int docker_available(const struct hutch_policy *p, hutch_error *err)
 {
-    (void)err;
-    return 0; /* the engine is pinged by each run, which says what is wrong */
+    return engine_reachable(p->docker.host, err);
 }
 
 /* An adopted container keeps the settings its owner gave it: hutch cannot

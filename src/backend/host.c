@@ -2,8 +2,9 @@
  * of the policy apply. Must be asked for explicitly. */
 #include "backend/backend.h"
 
-static int host_available(hutch_error *err)
+static int host_available(const struct hutch_policy *p, hutch_error *err)
 {
+    (void)p;
     (void)err;
     return 0;
 }

@@ -23,8 +23,9 @@
 /* Nothing is probed before a run: a failing clone3 says precisely what is
  * missing (namespaces_unavailable() in sandbox.c), and costs nothing when
  * everything works. */
-static int native_available(hutch_error *err)
+static int native_available(const struct hutch_policy *p, hutch_error *err)
 {
+    (void)p;
     (void)err;
     return 0;
 }

@@ -29,8 +29,9 @@ static int spawn_child_setup(void *ctx)
     return 0;
 }
 
-static int spawn_available(hutch_error *err)
+static int spawn_available(const struct hutch_policy *p, hutch_error *err)
 {
+    (void)p;
     (void)err;
     return 0;
 }

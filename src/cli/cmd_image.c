@@ -82,6 +82,24 @@ static void print_size(int64_t bytes, char *buf, size_t len)
         snprintf(buf, len, "%.1fkB", (double)bytes / 1e3);
 }
 
+/* Podman names images built from a short name docker.io/library/NAME; show
+ * them as Docker does. */
+static const char *short_tag(const char *tag)
+{
+    static const char prefix[] = "docker.io/library/";
+    return tag && strncmp(tag, prefix, sizeof prefix - 1) == 0 ? tag + sizeof prefix - 1 : tag;
+}
+
+static json_t *short_tags(json_t *tags)
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *tag;
+    json_array_foreach(tags, i, tag)
+        json_array_append_new(out, json_string(short_tag(json_string_value(tag))));
+    return out;
+}
+
 static int image_ls(int argc, char **argv)
 {
     auto_policy_args struct policy_args pa = {0};
@@ -116,7 +134,8 @@ static int image_ls(int argc, char **argv)
         json_array_foreach(reply, i, img) {
             json_t *tags = json_object_get(img, "RepoTags");
             json_array_append_new(
-                out, json_pack("{s:O, s:O, s:O, s:O}", "tags", tags ? tags : json_null(), "id",
+                out, json_pack("{s:o, s:O, s:O, s:O}", "tags",
+                               json_is_array(tags) ? short_tags(tags) : json_null(), "id",
                                json_object_get(img, "Id"), "size", json_object_get(img, "Size"),
                                "created", json_object_get(img, "Created")));
         }
@@ -138,7 +157,8 @@ static int image_ls(int argc, char **argv)
             json_t *tags = json_object_get(img, "RepoTags");
             size_t n = json_array_size(tags);
             for (size_t j = 0; j < (n ? n : 1); j++) {
-                const char *tag = n ? json_string_value(json_array_get(tags, j)) : "<none>";
+                const char *tag = n ? short_tag(json_string_value(json_array_get(tags, j)))
+                                    : "<none>";
                 printf("%-44s %-14.12s %10s  %s\n", tag ? tag : "<none>", id ? id : "?", size,
                        created);
             }

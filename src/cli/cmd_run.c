@@ -126,12 +126,12 @@ int cmd_run(int argc, char **argv)
     /* Refuse before warning or starting anything. */
     const struct backend *backend;
     bool degraded;
-    if (run_prepare(policy, &backend, &degraded, &err) < 0)
+    hutch_error why;
+    if (run_prepare(policy, &backend, &degraded, &why, &err) < 0)
         return cli_error("%s", err.message);
     if (degraded)
-        cli_warn("the %s backend cannot run here; running unisolated with the spawn backend "
-                 "(--fallback spawn)",
-                 backend_name(policy->backend));
+        cli_warn("%s; running unisolated with the spawn backend (--fallback spawn)",
+                 why.message);
     else if (!backend->isolated && policy->backend == BACKEND_HOST)
         cli_warn("the host backend runs the command with no isolation at all");
 
@@ -158,9 +158,8 @@ int cmd_run(int argc, char **argv)
     if (hutch_run(policy, &cmd, &result, &err) < 0)
         return cli_error("%s", err.message);
     if (result.degraded && !degraded)
-        cli_warn("the %s backend could not run here; the command ran unisolated with the "
-                 "spawn backend (--fallback spawn)",
-                 backend_name(policy->backend));
+        cli_warn("%s; the command ran unisolated with the spawn backend (--fallback spawn)",
+                 result.degraded_reason ? result.degraded_reason : "the backend could not run");
 
     int status = result.exit_code;
     if (ra.json) {

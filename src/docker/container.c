@@ -162,10 +162,15 @@ static int restrict_path(struct mounts *m, const char *path, bool hide)
 /* Docker ignores a tmpfs's mode when the image has the directory (it keeps
  * the directory's mode, with root as owner), so a non-root user could not
  * write to /workspace or to an image's 0755 /tmp. Owning the tmpfs works:
- * "uid=U,gid=G" for a numeric user "U[:G]". */
-static void owner_options(const char *user, char *out, size_t len)
+ * "uid=U,gid=G" for a numeric user "U[:G]" with Docker; Podman rejects
+ * those and has "U" (owned by the container's user) instead. */
+static void owner_options(const char *user, bool podman, char *out, size_t len)
 {
     out[0] = '\0';
+    if (podman) {
+        snprintf(out, len, ",U");
+        return;
+    }
     char *end;
     errno = 0;
     unsigned long uid = strtoul(user, &end, 10);
@@ -193,11 +198,11 @@ static void add_tmpfs(json_t *tmpfs, const char *spec, const char *owner)
 }
 
 static int build_mounts(const struct hutch_policy *p, const struct docker_settings *s,
-                        struct mounts *m)
+                        bool podman, struct mounts *m)
 {
     const struct filesystem_policy *fs = &p->filesystem;
     char owner[64];
-    owner_options(s->user, owner, sizeof owner);
+    owner_options(s->user, podman, owner, sizeof owner);
     if (p->workspace) {
         char real[PATH_MAX];
         if (!realpath(p->workspace, real))
@@ -236,7 +241,7 @@ json_t *container_config(const struct hutch_policy *p, const struct container_re
         return NULL;
     struct mounts m = {.list = json_array(), .tmpfs = json_object(),
                        .engine_socket = req->engine_socket, .err = err};
-    if (build_mounts(p, &s, &m) < 0) {
+    if (build_mounts(p, &s, req->podman, &m) < 0) {
         json_decref(m.list);
         json_decref(m.tmpfs);
         return NULL;
@@ -266,7 +271,13 @@ json_t *container_config(const struct hutch_policy *p, const struct container_re
                             json_integer((json_int_t)(p->limits.cpus * 1e9)));
     if (p->limits.pids)
         json_object_set_new(host, "PidsLimit", json_integer((json_int_t)p->limits.pids));
-    json_t *ulimits = json_pack("[{s:s, s:i, s:i}]", "Name", "core", "Soft", 0, "Hard", 0);
+    /* Podman replaces every ulimit not named with its own maximum as soon as
+     * one is named, which fails where the engine may not raise limits: there
+     * core dumps are left to containers.conf unless a file size is asked. */
+    json_t *ulimits = json_array();
+    if (!req->podman || p->limits.file_size)
+        json_array_append_new(ulimits,
+                              json_pack("{s:s, s:i, s:i}", "Name", "core", "Soft", 0, "Hard", 0));
     if (p->limits.file_size)
         json_array_append_new(ulimits, json_pack("{s:s, s:I, s:I}", "Name", "fsize", "Soft",
                                                  (json_int_t)p->limits.file_size, "Hard",

@@ -16,6 +16,7 @@ struct container_request {
     bool open_stdin;
     bool keep_entrypoint;      /* skills: ACTION is the ENTRYPOINT's argument */
     const char *engine_socket; /* never mounted into the container; may be "" */
+    bool podman;               /* the engine is Podman: its tmpfs options differ */
 };
 
 /* The settings docker actually applies, after docker.* keys, flags and

@@ -99,13 +99,26 @@ static void prepare(struct engine *e, const char *method, const char *url, long 
         c->easy_setopt(e->handle, CURLOPT_UNIX_SOCKET_PATH, e->unix_path);
 }
 
+static int permission_denied(struct engine *e, hutch_error *err)
+{
+    return error_set(err, HUTCH_E_UNSUPPORTED,
+                     "no permission to use the Docker engine's socket %s: add this user to the "
+                     "docker group (usermod -aG docker USER, then log in again)",
+                     e->address);
+}
+
 static int transport_error(struct engine *e, CURLcode code, hutch_error *err)
 {
+    e->broken = true;
+    long os_errno = 0;
+    if (code == CURLE_COULDNT_CONNECT &&
+        e->curl->easy_getinfo(e->handle, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK &&
+        (os_errno == EACCES || os_errno == EPERM))
+        return permission_denied(e, err);
     if (code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST ||
         code == CURLE_OPERATION_TIMEDOUT)
         return error_set(err, HUTCH_E_UNSUPPORTED,
-                         "Docker engine not reachable at %s: start dockerd or set DOCKER_HOST, "
-                         "or pass --fallback spawn to run without isolation",
+                         "Docker engine not reachable at %s: start dockerd or set DOCKER_HOST",
                          e->address);
     return error_set(err, HUTCH_E_SYSTEM, "talking to the Docker engine at %s: %s", e->address,
                      e->curl->easy_strerror(code));
@@ -113,6 +126,7 @@ static int transport_error(struct engine *e, CURLcode code, hutch_error *err)
 
 struct ping_headers {
     char version[16];
+    bool libpod; /* Podman's compatible API says so in every answer */
 };
 
 static size_t read_header(char *line, size_t size, size_t n, void *userdata)
@@ -120,6 +134,9 @@ static size_t read_header(char *line, size_t size, size_t n, void *userdata)
     struct ping_headers *h = userdata;
     size_t len = size * n;
     static const char name[] = "api-version:";
+    static const char libpod[] = "libpod-api-version:";
+    if (len > sizeof libpod && strncasecmp(line, libpod, sizeof libpod - 1) == 0)
+        h->libpod = true;
     if (len > sizeof name && strncasecmp(line, name, sizeof name - 1) == 0) {
         const char *v = line + sizeof name - 1;
         while (*v == ' ')
@@ -176,14 +193,14 @@ int engine_open(struct engine *e, const char *host, hutch_error *err)
                     ? transport_error(e, code, err)
                     : error_set(err, HUTCH_E_UNSUPPORTED,
                                 "Docker engine at %s answered %ld to /_ping: is it a Docker "
-                                "engine? Start dockerd or set DOCKER_HOST, or pass --fallback "
-                                "spawn to run without isolation",
+                                "engine? Start dockerd or set DOCKER_HOST",
                                 e->address, status);
         engine_close(e);
         return r;
     }
     /* Speak the engine's version, capped at ours; an engine that does not
      * say is assumed to speak the oldest we know. */
+    e->podman = headers.libpod;
     const char *v = headers.version[0] ? headers.version : ENGINE_API_MIN;
     snprintf(e->api_version, sizeof e->api_version, "%s",
              version_cmp(v, ENGINE_API_MAX) > 0 ? ENGINE_API_MAX : v);
@@ -203,6 +220,23 @@ void engine_close(struct engine *e)
     if (e->handle && e->curl)
         e->curl->easy_cleanup(e->handle);
     e->handle = NULL;
+}
+
+static int connect_engine(struct engine *e, hutch_error *err);
+
+int engine_reachable(const char *host, hutch_error *err)
+{
+    struct engine e;
+    memset(&e, 0, sizeof e);
+    if (parse_address(&e, host, err) < 0)
+        return -1;
+    if (!e.unix_path[0])
+        return 0;
+    int fd = connect_engine(&e, err);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return 0;
 }
 
 int engine_call(struct engine *e, const char *method, const char *path, json_t *body,
@@ -348,7 +382,10 @@ static int connect_engine(struct engine *e, hutch_error *err)
         struct sockaddr_un addr = {.sun_family = AF_UNIX};
         snprintf(addr.sun_path, sizeof addr.sun_path, "%s", e->unix_path);
         if (TEMP_FAILURE_RETRY(connect(fd, (struct sockaddr *)&addr, sizeof addr)) < 0) {
+            int saved = errno;
             close(fd);
+            if (saved == EACCES || saved == EPERM)
+                return permission_denied(e, err);
             return error_set(err, HUTCH_E_UNSUPPORTED,
                              "Docker engine not reachable at %s: start dockerd or set DOCKER_HOST",
                              e->address);
@@ -402,10 +439,12 @@ static int read_head(int fd, char *head, size_t cap, size_t *len)
     }
 }
 
-int engine_hijack(struct engine *e, const char *path, json_t *body, int *fd_out,
-                  hutch_error *err)
+int engine_hijack(struct engine *e, const char *path, json_t *body, const char *what,
+                  int *fd_out, hutch_error *err)
 {
-    autofree char *text = body ? json_dumps(body, JSON_COMPACT) : strdup("{}");
+    /* No body means none at all: Podman reads an attach request's body as
+     * the container's standard input. */
+    autofree char *text = body ? json_dumps(body, JSON_COMPACT) : strdup("");
     if (!text)
         return error_set(err, HUTCH_E_SYSTEM, "out of memory");
     int fd = connect_engine(e, err);
@@ -413,19 +452,21 @@ int engine_hijack(struct engine *e, const char *path, json_t *body, int *fd_out,
         return -1;
     char request[8192];
     int n = snprintf(request, sizeof request,
-                     "POST /v%s%s HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\n"
+                     "POST /v%s%s HTTP/1.1\r\nHost: docker\r\n%s"
                      "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: %zu\r\n\r\n",
-                     e->api_version, path, strlen(text));
+                     e->api_version, path, body ? "Content-Type: application/json\r\n" : "",
+                     strlen(text));
     if (n < 0 || (size_t)n >= sizeof request || write_all(fd, request, (size_t)n) < 0 ||
         write_all(fd, text, strlen(text)) < 0) {
         close(fd);
-        return error_set(err, HUTCH_E_SYSTEM, "cannot send %s to the Docker engine", path);
+        return error_set(err, HUTCH_E_SYSTEM, "%s: cannot send the request to the Docker engine",
+                         what);
     }
     char head[16384];
     size_t head_len;
     if (read_head(fd, head, sizeof head, &head_len) < 0) {
         close(fd);
-        return error_set(err, HUTCH_E_SYSTEM, "no answer from the Docker engine to %s", path);
+        return error_set(err, HUTCH_E_SYSTEM, "%s: no answer from the Docker engine", what);
     }
     int status = 0;
     sscanf(head, "HTTP/1.%*d %d", &status);
@@ -451,7 +492,7 @@ int engine_hijack(struct engine *e, const char *path, json_t *body, int *fd_out,
     json_t *reply = json_loads(body_text, 0, NULL);
     if (!reply)
         reply = json_pack("{s:s}", "message", body_text);
-    engine_failed(status, reply, err, "%s", path);
+    engine_failed(status, reply, err, "%s", what);
     json_decref(reply);
     return -1;
 }

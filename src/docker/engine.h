@@ -22,6 +22,8 @@ struct engine {
     char tcp_host[256];
     int tcp_port;
     char api_version[16];
+    bool podman;          /* Podman's Docker-compatible API (some options differ) */
+    bool broken;          /* a call failed to reach the engine or to read its answer */
     char address[300];    /* for messages: the socket path or tcp://host:port */
     char base[320];       /* "http://docker/v1.41" */
 };
@@ -31,6 +33,11 @@ struct engine {
  * missing engine fails with a message that names the address and the fixes. */
 int engine_open(struct engine *e, const char *host, hutch_error *err);
 void engine_close(struct engine *e);
+
+/* Without libcurl: 0 when something accepts connections on the engine's unix
+ * socket (TCP engines are assumed there); else the same message as
+ * engine_open. */
+int engine_reachable(const char *host, hutch_error *err);
 
 /* One request with an optional JSON body; *reply gets the parsed JSON answer
  * (NULL when empty). Returns 0 with the HTTP status in *status, whatever it
@@ -48,9 +55,10 @@ int engine_stream(struct engine *e, const char *method, const char *path, FILE *
                   const char *content_type, void (*on_line)(void *ctx, json_t *line),
                   void *ctx, long *status, hutch_error *err);
 
-/* POSTs body to path and takes over the connection (attach, exec start):
- * *fd is the raw stream. */
-int engine_hijack(struct engine *e, const char *path, json_t *body, int *fd, hutch_error *err);
+/* POSTs body (or nothing) to path and takes over the connection (attach,
+ * exec start): *fd is the raw stream. what names the step in messages. */
+int engine_hijack(struct engine *e, const char *path, json_t *body, const char *what, int *fd,
+                  hutch_error *err);
 
 /* Percent-encodes text for a URL query component. */
 void engine_escape(const char *text, char *out, size_t len);

@@ -184,14 +184,14 @@ static void random_suffix(char *buf, size_t len)
              bytes[4], bytes[5]);
 }
 
-/* docker.setupCommand runs in each new container before its command, with
+/* docker.setupCommand runs (in a subshell) in each new container before its command, with
  * its output on stderr so that the command's stdout stays its own. A failed
  * setup does not run the command. */
 static int setup_wrapper(const char *setup, struct strlist *argv, hutch_error *err)
 {
     autofree char *script = NULL;
     if (asprintf(&script,
-                 "{\n%s\n} >&2 || { status=$?; echo \"hutch: docker.setupCommand failed with "
+                 "(\n%s\n) >&2 || { status=$?; echo \"hutch: docker.setupCommand failed with "
                  "status $status\" >&2; exit 125; }\nexec \"$@\"",
                  setup) < 0)
         return error_set(err, HUTCH_E_SYSTEM, "out of memory");
@@ -199,6 +199,34 @@ static int setup_wrapper(const char *setup, struct strlist *argv, hutch_error *e
         strlist_push(argv, script) < 0 || strlist_push(argv, "hutch-setup") < 0)
         return error_set(err, HUTCH_E_SYSTEM, "out of memory");
     return 0;
+}
+
+/* An engine may accept a runtime it then ignores (Podman's compatible API
+ * does): a container that would not run on the runtime asked for is
+ * refused, not run on another. */
+static int check_runtime(struct engine *e, const char *id, const char *want, hutch_error *err)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/containers/%s/json", id);
+    long status;
+    json_t *reply = NULL;
+    if (engine_call(e, "GET", path, NULL, &status, &reply, err) < 0)
+        return -1;
+    const char *got =
+        json_string_value(json_object_get(json_object_get(reply, "HostConfig"), "Runtime"));
+    int r = 0;
+    if (status != 200)
+        r = engine_failed(status, reply, err, "cannot inspect the new container");
+    else if (!got || strcmp(got, want) != 0)
+        r = error_set(err, HUTCH_E_INVALID,
+                      "the engine at %s did not apply the runtime %s (the container would run "
+                      "on %s)%s",
+                      e->address, want, got ? got : "its default",
+                      e->podman ? ": Podman's Docker-compatible API ignores it; set runtime in "
+                                  "containers.conf instead, and leave docker.runtime empty"
+                                : "");
+    json_decref(reply);
+    return r;
 }
 
 static int create_container(struct engine *e, const struct hutch_policy *p,
@@ -219,6 +247,7 @@ static int create_container(struct engine *e, const struct hutch_policy *p,
         .open_stdin = cmd->stdin_fd >= 0,
         .keep_entrypoint = keep_entrypoint,
         .engine_socket = e->unix_path,
+        .podman = e->podman,
     };
     json_t *config = container_config(p, &req, err);
     if (!config)
@@ -241,6 +270,10 @@ static int create_container(struct engine *e, const struct hutch_policy *p,
     if (r == 0)
         snprintf(c->id, sizeof c->id, "%s", id);
     json_decref(reply);
+    if (r == 0 && p->docker.runtime && check_runtime(e, c->id, p->docker.runtime, err) < 0) {
+        remove_container(e, c->id);
+        r = -1;
+    }
     return r;
 }
 
@@ -270,12 +303,25 @@ static int container_outcome(struct container *c, bool timed_out, hutch_result *
     return 0;
 }
 
-static int engine_lost(struct engine *e, hutch_error *err)
+static int engine_lost(struct engine *e, bool adopted, hutch_error *err)
 {
-    return error_set(err, HUTCH_E_SYSTEM,
-                     "the Docker engine at %s went away during the run: the container may "
-                     "remain, and hutch removes it on its next docker run once the engine is back",
-                     e->address);
+    return error_set(err, HUTCH_E_SYSTEM, "the Docker engine at %s went away during the run%s",
+                     e->address,
+                     adopted ? ": the command's outcome is unknown"
+                             : ": the container may remain, and hutch removes it on its next "
+                               "docker run once the engine is back");
+}
+
+/* After the command started, a failure must not look like an unavailable
+ * backend: --fallback spawn would run the command a second time, unisolated.
+ * A broken connection (or an engine that no longer answers) is the engine
+ * going away; anything else keeps the engine's message. */
+static int failed_after_start(struct engine *e, bool adopted, bool lost, hutch_error *err)
+{
+    if (lost || e->broken)
+        return engine_lost(e, adopted, err);
+    err->status = HUTCH_E_SYSTEM;
+    return -1;
 }
 
 static int run_container(struct engine *e, const struct hutch_policy *p,
@@ -292,7 +338,7 @@ static int run_container(struct engine *e, const struct hutch_policy *p,
     snprintf(path, sizeof path, "/containers/%s/attach?stream=1&stdout=1&stderr=1%s", c.id,
              cmd->stdin_fd >= 0 ? "&stdin=1" : "");
     autoclose int stream = -1;
-    if (engine_hijack(e, path, NULL, &stream, err) < 0) {
+    if (engine_hijack(e, path, NULL, "cannot attach to the container", &stream, err) < 0) {
         remove_container(e, c.id);
         return -1;
     }
@@ -321,8 +367,8 @@ static int run_container(struct engine *e, const struct hutch_policy *p,
     run_pump(&pump);
     r->duration_ms = monotonic_ms() - start;
     int rc = container_outcome(&c, pump.timed_out, r, err);
-    if (rc < 0 && pump.lost)
-        rc = engine_lost(e, err);
+    if (rc < 0)
+        rc = failed_after_start(e, false, pump.lost, err);
     finish_output(&pump, r);
     remove_container(e, c.id);
     return rc;
@@ -345,20 +391,29 @@ int docker_run_skill(struct engine *e, const struct hutch_policy *p, const hutch
 struct exec_kill {
     struct engine *e;
     const char *container;
-    char marker[64]; /* where the wrapper wrote the command's pid */
+    const char *user;   /* the command's, so that the killer may signal it */
+    char token[32];     /* in the environment of the command and its children */
 };
 
 /* An exec'd process cannot be signalled through the API: a second exec
- * does it, with the pid the first one wrote down. */
+ * signals every process whose environment carries the run's token (the
+ * command and whatever it started), and leaves nothing behind. */
 static void kill_exec(void *ctx, int sig)
 {
     struct exec_kill *k = ctx;
-    char script[256];
-    snprintf(script, sizeof script, "kill -%d \"$(cat %s)\" 2>/dev/null", sig, k->marker);
+    char script[512];
+    snprintf(script, sizeof script,
+             "for p in /proc/[0-9]*; do "
+             "tr '\\0' '\\n' < $p/environ 2>/dev/null | grep -qx 'HUTCH_EXEC=%s' && "
+             "kill -%d ${p#/proc/} 2>/dev/null; done; exit 0",
+             k->token, sig);
     json_t *body = json_pack("{s:[s,s,s], s:b, s:b}", "Cmd", "/bin/sh", "-c", script,
                              "AttachStdout", 0, "AttachStderr", 0);
-    char path[512];
-    snprintf(path, sizeof path, "/containers/%s/exec", k->container);
+    if (k->user)
+        json_object_set_new(body, "User", json_string(k->user));
+    char escaped[512], path[640];
+    engine_escape_path(k->container, escaped, sizeof escaped);
+    snprintf(path, sizeof path, "/containers/%s/exec", escaped);
     long status;
     json_t *reply = NULL;
     hutch_error ignored;
@@ -415,19 +470,15 @@ int docker_run_adopted(struct engine *e, const struct hutch_policy *p, const hut
     autostrlist struct strlist argv = {0};
     if (command_argv(cmd, &argv, err) < 0)
         return -1;
-    struct exec_kill killer = {.e = e, .container = name};
-    char token[16];
-    random_suffix(token, sizeof token);
-    snprintf(killer.marker, sizeof killer.marker, "/tmp/.hutch-exec-%s", token);
-    /* The wrapper notes its pid (for kill_exec), then becomes the command. */
-    char script[160];
-    snprintf(script, sizeof script, "echo $$ > %s 2>/dev/null; exec \"$@\"", killer.marker);
-    json_t *cmdline = json_pack("[s,s,s,s]", "/bin/sh", "-c", script, "hutch");
+    struct exec_kill killer = {.e = e, .container = name, .user = p->user};
+    random_suffix(killer.token, sizeof killer.token);
+    json_t *cmdline = json_array();
     for (size_t i = 0; i < argv.len; i++)
         json_array_append_new(cmdline, json_string(argv.items[i]));
     json_t *env = json_array();
     for (size_t i = 0; i < p->env.len; i++)
         json_array_append_new(env, json_string(p->env.items[i]));
+    json_array_append_new(env, json_sprintf("HUTCH_EXEC=%s", killer.token));
     json_t *body = json_pack("{s:o, s:o, s:b, s:b, s:b, s:b}", "Cmd", cmdline, "Env", env,
                              "AttachStdout", 1, "AttachStderr", 1, "AttachStdin",
                              cmd->stdin_fd >= 0, "Tty", 0);
@@ -457,7 +508,8 @@ int docker_run_adopted(struct engine *e, const struct hutch_policy *p, const hut
     json_t *start = json_pack("{s:b, s:b}", "Detach", 0, "Tty", 0);
     autoclose int stream = -1;
     double began = monotonic_ms();
-    rc = engine_hijack(e, path, start, &stream, err);
+    rc = engine_hijack(e, path, start, "cannot start the command in the container", &stream,
+                       err);
     json_decref(start);
     if (rc < 0)
         return -1;
@@ -489,8 +541,8 @@ int docker_run_adopted(struct engine *e, const struct hutch_policy *p, const hut
     else if (rc == 0)
         rc = engine_failed(status, reply, err, "cannot read the exit status");
     json_decref(reply);
-    if (rc < 0 && pump.lost)
-        rc = engine_lost(e, err);
+    if (rc < 0)
+        rc = failed_after_start(e, true, pump.lost, err);
     finish_output(&pump, r);
     r->isolated = isolated;
     return rc;

@@ -303,19 +303,6 @@ def test_spawn_file_size_limit(hutch, tmp_path):
     assert target.stat().st_size <= 1024
 
 
-def test_unavailable_backend_fails_closed(hutch):
-    line = one_line_error(hutch.run("run", "--backend", "docker", "--", "true"))
-    assert "the docker backend is not available" in line
-    assert "--fallback spawn" in line
-
-
-def test_fallback_runs_degraded(hutch):
-    result, proc = hutch.run_json("--backend", "docker", "--fallback", "spawn", "--", "echo", "hi")
-    assert result["degraded"] is True and result["backend"] == "spawn"
-    assert result["stdout"] == "hi\n"
-    assert "running unisolated with the spawn backend" in proc.stderr.decode()
-
-
 # ---- usage errors ----------------------------------------------------------
 
 @pytest.mark.parametrize("args,expected", [

@@ -203,8 +203,8 @@ static void test_gateway_shape(void)
 
     load_fails("{\"agent\": {\"sandbox\": {\"docker\": {\"imgae\": \"x\"}}}}",
                "t.json: agent.sandbox.docker.imgae: unknown key (known keys here: image, "
-               "containerPrefix, workdir, readOnlyRoot, tmpfs, network, user, capDrop, env, "
-               "setupCommand, runtime, host)",
+               "containerPrefix, container, workdir, readOnlyRoot, tmpfs, network, user, "
+               "capDrop, env, setupCommand, runtime, host)",
                "gateway: unknown keys inside the sandbox section are errors");
 }
 

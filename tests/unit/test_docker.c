@@ -347,6 +347,29 @@ static void test_refusals(void)
     rmdir(dir);
 }
 
+static void test_podman_options(void)
+{
+    hutch_policy *p = hutch_policy_new();
+    hutch_error err = {0};
+    char *argv[] = {"true", NULL};
+    char *envp[] = {NULL};
+    struct container_request req = {.kind = "run", .argv = argv, .envp = envp,
+                                    .engine_socket = "", .podman = true};
+    json_t *c = container_config(p, &req, &err);
+    CHECK(c != NULL, "a Podman container (%s)", err.message);
+    CHECK_CONTAINS(tmpfs_of(c, "/tmp"), ",U", "Podman: tmpfs owned with U");
+    CHECK(strstr(tmpfs_of(c, "/tmp"), "uid=") == NULL, "Podman: no uid= (it rejects it)");
+    CHECK(json_array_size(json_object_get(json_object_get(c, "HostConfig"), "Ulimits")) == 0,
+          "Podman: no ulimit named unless asked (it would raise all the others)");
+    json_decref(c);
+    set(p, "limits.fileSize", "1m");
+    c = container_config(p, &req, &err);
+    CHECK(json_array_size(json_object_get(json_object_get(c, "HostConfig"), "Ulimits")) == 2,
+          "Podman: a file size names fsize, and core with it");
+    json_decref(c);
+    hutch_policy_free(p);
+}
+
 int main(void)
 {
     test_frames();
@@ -355,5 +378,6 @@ int main(void)
     test_default_container();
     test_limits_and_mounts();
     test_refusals();
+    test_podman_options();
     return tap_done();
 }

@@ -1,0 +1,595 @@
+"""The docker backend against a real engine: hardened ephemeral containers,
+adopted containers, images, skills, the engine going away, and fallback.
+
+The engine is started by scripts/docker-up.sh (the script CI uses), which
+also builds the small test image hutch-test-busybox; the default image
+hutch-sandbox:bookworm-slim comes from scripts/bootstrap-image.sh. Runs as
+root and as an unprivileged member of the docker group (scripts/test.sh). The
+tests talk to the engine themselves only to look: everything hutch does goes
+through the real binary."""
+import http.client
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import time
+import urllib.parse
+
+import pytest
+
+from conftest import HUTCH, REPO, ROOT, one_line_error
+
+# DOCKER_HOST=unix://... runs the same tests against another engine, such
+# as Podman's Docker-compatible socket (docs/docker.md, "Podman").
+SOCKET = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix("unix://")
+BUSYBOX = "hutch-test-busybox:latest"
+DEBIAN = "hutch-sandbox:bookworm-slim"
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout=60):
+        super().__init__("docker", timeout=timeout)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+def engine(method, path, body=None, expect=None):
+    """One Engine API call: (status, parsed JSON or None)."""
+    conn = UnixHTTPConnection(SOCKET)
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                 headers=headers)
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    if expect is not None:
+        assert resp.status == expect, (method, path, resp.status, data[:500])
+    try:
+        return resp.status, json.loads(data) if data else None
+    except ValueError:
+        return resp.status, data
+
+
+def is_podman():
+    conn = UnixHTTPConnection(SOCKET)
+    conn.request("GET", "/_ping")
+    podman = conn.getresponse().getheader("Libpod-Api-Version") is not None
+    conn.close()
+    return podman
+
+
+def engine_ok():
+    try:
+        return engine("GET", "/_ping")[0] == 200
+    except OSError:
+        return False
+
+
+def hutch_containers(kind=None):
+    labels = ["hutch.managed=true"] + ([f"hutch.kind={kind}"] if kind else [])
+    query = urllib.parse.quote(json.dumps({"label": labels}))
+    _, items = engine("GET", f"/containers/json?all=1&filters={query}", expect=200)
+    return items
+
+
+def owned_by(pid):
+    """The containers a hutch process (by pid) created."""
+    host = socket.gethostname()
+    return [c for c in hutch_containers() if c["Labels"].get("hutch.owner") == f"{host}:{pid}"]
+
+
+def wait_for(predicate, timeout=20, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def docker_engine():
+    """Starts the engine and builds the test images when this runs as root;
+    an unprivileged run relies on the root pass of scripts/test.sh."""
+    if ROOT and not engine_ok() and "DOCKER_HOST" not in os.environ:
+        subprocess.run(["bash", str(REPO / "scripts" / "docker-up.sh")], check=True,
+                       stdin=subprocess.DEVNULL)
+    if ROOT and engine("GET", f"/images/{DEBIAN}/json")[0] != 200:
+        subprocess.run(["bash", str(REPO / "scripts" / "bootstrap-image.sh")], check=True,
+                       stdin=subprocess.DEVNULL)
+    assert engine_ok(), f"no Docker engine at {SOCKET}: run scripts/docker-up.sh as root"
+    global PODMAN
+    PODMAN = is_podman()
+    yield
+
+
+PODMAN = False
+
+
+def docker_only(what):
+    if PODMAN:
+        pytest.skip(f"Podman: {what} (docs/docker.md, Podman)")
+
+
+@pytest.fixture
+def no_leftovers():
+    """Checks that the test left no container of this run's kind behind."""
+    before = {c["Id"] for c in hutch_containers()}
+    yield
+    after = wait_for(lambda: not [c for c in hutch_containers() if c["Id"] not in before], 10)
+    assert after, [c["Names"] for c in hutch_containers() if c["Id"] not in before]
+
+
+def run_docker(hutch, *args, **kw):
+    """hutch run --json --backend docker ARGS."""
+    return hutch.run_json("--backend", "docker", *args, **kw)
+
+
+def run_busybox(hutch, *args, **kw):
+    return run_docker(hutch, "--image", BUSYBOX, *args, **kw)
+
+
+# ---- ephemeral runs --------------------------------------------------------------------
+
+def test_ordinary_work_in_the_default_image(hutch, no_leftovers):
+    result, _ = run_docker(hutch, "--", "sh", "-c",
+                           "cd /workspace && git init -q r && cd r && echo hi > a && "
+                           "git add a && git -c user.name=A -c user.email=a@example.com "
+                           "commit -qm first && git log --format=%s && "
+                           "python3 -c 'print(6*7)' && echo '{\"a\":1}' | jq .a && id -u")
+    assert result["exit_code"] == 0, result
+    assert result["stdout"] == "first\n42\n1\n1000\n"
+    assert result["backend"] == "docker" and result["isolated"] is True
+    assert result["degraded"] is False
+
+
+def test_exit_codes_and_signals(hutch, no_leftovers):
+    result, _ = run_busybox(hutch, "--", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert (result["exit_code"], result["stdout"], result["stderr"]) == (3, "out\n", "err\n")
+    result, _ = run_busybox(hutch, "--", "sh", "-c", "kill -TERM $$")
+    assert result["exit_code"] == 143 and result["signal"] == 15, result
+
+
+def test_command_not_found_is_127(hutch, no_leftovers):
+    docker_only("a command that is not found exits 1")
+    result, _ = run_busybox(hutch, "--", "no-such-command")
+    assert result["exit_code"] == 127, result
+    assert "no-such-command" in result["stderr"]
+
+
+def test_argv_and_stdin_arrive_intact(hutch, no_leftovers):
+    weird = ["a b", "$(id)", "--flag", "'quoted'", "ünïcode", ""]
+    result, _ = run_busybox(hutch, "--", "printf", "[%s]\\n", *weird)
+    assert result["stdout"] == "".join(f"[{w}]\n" for w in weird)
+    data = b"line one\nline two\n" * 5000
+    result, _ = run_busybox(hutch, "--stdin", "--", "sh", "-c", "wc -c; echo done",
+                            input=data)
+    assert result["stdout"] == f"{len(data)}\ndone\n", result
+
+
+def test_live_mode_streams_and_exits_with_the_status(hutch, no_leftovers):
+    proc = hutch.run("run", "--backend", "docker", "--image", BUSYBOX, "--", "sh", "-c",
+                     "echo to-out; echo to-err >&2; exit 7")
+    assert proc.returncode == 7
+    assert proc.stdout == b"to-out\n" and proc.stderr == b"to-err\n"
+
+
+def test_output_limit(hutch, no_leftovers):
+    result, _ = run_busybox(hutch, "--output-limit", "1k", "--", "sh", "-c",
+                            "head -c 1000000 /dev/zero | tr '\\0' x")
+    assert result["stdout_truncated"] is True and result["stdout_bytes"] == 1000000
+    assert len(result["stdout"]) == 1024
+
+
+def test_the_container_is_hardened_as_asked(hutch, tmp_path, no_leftovers):
+    """Inspects the live container: every requested setting, and nothing more."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "note").write_text("read me")
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    os.chmod(workspace, 0o777)
+    proc = subprocess.Popen(
+        [HUTCH, "run", "--backend", "docker", "--image", BUSYBOX, "--memory", "96m",
+         "--cpus", "0.5", "--pids", "40", "--workspace", str(workspace),
+         "--ro", f"{data}:/data", "--env", "MARK=1", "--", "sleep", "30"],
+        env=hutch.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE)
+    try:
+        mine = wait_for(lambda: [c for c in owned_by(proc.pid) if c["State"] == "running"])
+        assert len(mine) == 1, hutch_containers()
+        _, info = engine("GET", f"/containers/{mine[0]['Id']}/json", expect=200)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+    host, config = info["HostConfig"], info["Config"]
+    if not PODMAN:  # Podman lists the capabilities it dropped instead
+        assert host["CapDrop"] == ["ALL"]
+    assert not host["CapAdd"]
+    assert "no-new-privileges" in host["SecurityOpt"]
+    assert host["Privileged"] is False
+    assert host["ReadonlyRootfs"] is True
+    assert host["Memory"] == 96 << 20 and host["MemorySwap"] == 96 << 20
+    assert host["NanoCpus"] == 500_000_000
+    assert host["PidsLimit"] == 40
+    assert host["NetworkMode"] == "none"
+    assert config["User"] == "1000:1000"
+    assert host["Init"] is True
+    # target: (source, read-only); Podman reports the same mounts as Binds.
+    binds = {m["Target"]: (m["Source"], m.get("ReadOnly", False)) for m in host.get("Mounts") or []}
+    for spec in host.get("Binds") or []:
+        assert PODMAN, spec
+        source, target, options = spec.split(":")
+        binds[target] = (source, "ro" in options.split(","))
+    assert binds == {"/workspace": (str(workspace.resolve()), False),
+                     "/data": (str(data.resolve()), True)}
+    mounted = [m.get("Source", "") for m in info["Mounts"]]
+    assert not [s for s in mounted if "docker.sock" in s]
+    assert set(host["Tmpfs"]) == {"/tmp", "/var/tmp", "/run"}
+    assert not host.get("Devices")
+    assert host.get("PidMode") in ("", "private", None)
+    assert host.get("IpcMode") != "host" and host.get("UTSMode") != "host"
+    assert config["Labels"]["hutch.managed"] == "true" and config["Labels"]["hutch.kind"] == "run"
+    assert "MARK=1" in config["Env"]
+    assert not [e for e in config["Env"] if e.startswith(("DOCKER_", "XDG_CONFIG_HOME"))]
+
+
+def test_inside_the_container(hutch, tmp_path, no_leftovers):
+    """What the command sees: no capabilities, no new privileges, a read-only
+    root, writable scratch, no engine socket, only loopback."""
+    result, _ = run_busybox(hutch, "--", "sh", "-c",
+                            "grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status; "
+                            "touch /usr/x 2>/dev/null && echo root-writable; "
+                            "touch /tmp/a /workspace/b /var/tmp/c && echo scratch-ok; "
+                            "ls /var/run/docker.sock /run/docker.sock 2>/dev/null; "
+                            "cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '")
+    lines = result["stdout"].split("\n")
+    assert "CapEff:\t0000000000000000" in lines, result
+    assert "CapBnd:\t0000000000000000" in lines
+    assert "NoNewPrivs:\t1" in lines
+    assert "root-writable" not in lines
+    assert "scratch-ok" in lines
+    assert not [l for l in lines if "docker.sock" in l]
+    assert [l for l in lines[lines.index("scratch-ok") + 1:] if l] == ["lo"]
+
+
+def test_network_none_reaches_nothing(hutch, no_leftovers):
+    code = ("import socket\n"
+            "for host, port in [('1.1.1.1', 53), ('172.17.0.1', 2375), ('127.0.0.1', 1)]:\n"
+            "    s = socket.socket(); s.settimeout(2)\n"
+            "    try:\n"
+            "        s.connect((host, port)); print('reached', host)\n"
+            "    except OSError as e:\n"
+            "        print('blocked', host, e.errno)\n"
+            "try:\n"
+            "    socket.getaddrinfo('example.com', 80); print('resolved')\n"
+            "except OSError:\n"
+            "    print('no dns')\n")
+    result, _ = run_docker(hutch, "--", "python3", "-c", code)
+    assert result["exit_code"] == 0, result
+    assert "reached" not in result["stdout"], result["stdout"]
+    assert "no dns" in result["stdout"]
+
+
+def test_bridge_network_is_honoured(hutch, no_leftovers):
+    result, _ = run_busybox(hutch, "--net", "bridge", "--", "sh", "-c",
+                            "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort")
+    assert result["stdout"].split() == ["eth0", "lo"], result
+
+
+def test_memory_limit_reports_oom(hutch, no_leftovers):
+    docker_only("its compatible API does not report State.OOMKilled")
+    result, _ = run_docker(hutch, "--memory", "48m", "--", "python3", "-c",
+                           "b = bytearray(400 << 20); print('survived')")
+    assert result["oom_killed"] is True, result
+    assert result["exit_code"] == 137 and result["signal"] == 9
+    assert result["limits_via"] == "docker"
+    assert "survived" not in result["stdout"]
+
+
+def test_pids_limit(hutch, no_leftovers):
+    code = ("import os, time\n"
+            "n = 0\n"
+            "for i in range(60):\n"
+            "    try:\n"
+            "        if os.fork() == 0:\n"
+            "            time.sleep(5); os._exit(0)\n"
+            "        n += 1\n"
+            "    except OSError:\n"
+            "        break\n"
+            "print(n)\n")
+    result, _ = run_docker(hutch, "--pids", "20", "--", "python3", "-c", code)
+    assert result["exit_code"] == 0, result
+    assert 5 <= int(result["stdout"]) < 20, result
+
+
+def test_timeout_leaves_no_container(hutch, no_leftovers):
+    start = time.monotonic()
+    result, _ = run_busybox(hutch, "--timeout", "1s", "--", "sh", "-c",
+                            "trap '' TERM; echo started; sleep 60")
+    elapsed = time.monotonic() - start
+    assert result["timed_out"] is True and result["exit_code"] == 124, result
+    assert result["stdout"] == "started\n"
+    assert elapsed < 10, elapsed
+
+
+def test_ctrl_c_removes_the_container(hutch, no_leftovers):
+    proc = subprocess.Popen([HUTCH, "run", "--backend", "docker", "--image", BUSYBOX, "--",
+                             "sleep", "300"], env=hutch.env, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    assert wait_for(lambda: [c for c in owned_by(proc.pid) if c["State"] == "running"])
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=20) == 130
+    assert owned_by(proc.pid) == []
+
+
+def test_runsc_runtime(hutch, no_leftovers):
+    if PODMAN:
+        line = one_line_error(hutch.run("run", "--backend", "docker", "--image", BUSYBOX,
+                                        "--runtime", "runsc", "--", "true"))
+        assert "did not apply the runtime runsc" in line and "containers.conf" in line
+        return
+    _, info = engine("GET", "/info", expect=200)
+    assert "runsc" in info["Runtimes"], "scripts/docker-up.sh registers runsc"
+    result, _ = run_busybox(hutch, "--runtime", "runsc", "--", "sh", "-c",
+                            "dmesg 2>/dev/null | head -1; echo in-gvisor")
+    assert result["exit_code"] == 0, result
+    assert "gVisor" in result["stdout"] and "in-gvisor" in result["stdout"]
+
+
+def test_engine_errors_are_passed_on(hutch, no_leftovers):
+    line = one_line_error(hutch.run("run", "--backend", "docker", "--image", BUSYBOX,
+                                    "--runtime", "no-such-runtime", "--", "true"))
+    assert "no-such-runtime" in line, line
+
+
+def test_missing_image_names_both_ways_to_get_it(hutch):
+    line = one_line_error(hutch.run("run", "--backend", "docker", "--image",
+                                    "hutch-nope:latest", "--", "true"))
+    assert "hutch-nope:latest" in line
+    assert "scripts/bootstrap-image.sh" in line and "hutch image build" in line
+
+
+def test_engine_socket_is_never_mounted(hutch):
+    line = one_line_error(hutch.run("run", "--backend", "docker", "--image", BUSYBOX,
+                                    "--ro", "/var/run", "--", "true"))
+    assert "gives root on the host" in line
+
+
+def test_setup_command_runs_before_the_command(hutch, tmp_path, no_leftovers):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"sandbox": {"backend": "docker", "docker": {
+        "image": BUSYBOX, "setupCommand": "echo preparing; echo ready > /tmp/state"}}}))
+    result, _ = hutch.run_json("--config", str(config), "--", "cat", "/tmp/state")
+    assert result["stdout"] == "ready\n" and result["stderr"] == "preparing\n", result
+    config.write_text(json.dumps({"sandbox": {"backend": "docker", "docker": {
+        "image": BUSYBOX, "setupCommand": "exit 4"}}}))
+    result, _ = hutch.run_json("--config", str(config), "--", "echo", "not run")
+    assert result["exit_code"] == 125 and result["stdout"] == ""
+    assert "docker.setupCommand failed with status 4" in result["stderr"]
+
+
+# ---- adopted containers ------------------------------------------------------------------
+
+@pytest.fixture
+def adopted():
+    name = f"hutch-adopted-{os.getpid()}"
+    engine("DELETE", f"/containers/{name}?force=true")
+    engine("POST", f"/containers/create?name={name}",
+           {"Image": BUSYBOX, "Cmd": ["sleep", "3600"]}, expect=201)
+    engine("POST", f"/containers/{name}/start", expect=204)
+    yield name
+    engine("DELETE", f"/containers/{name}?force=true")
+
+
+def test_adopted_container_keeps_its_state(hutch, adopted):
+    result, _ = hutch.run_json("--sandbox", f"docker:{adopted}", "--", "sh", "-c",
+                               "echo installed > /tmp/tool; hostname")
+    assert result["exit_code"] == 0 and result["backend"] == "docker", result
+    result, _ = hutch.run_json("--sandbox", f"docker:{adopted}", "--", "cat", "/tmp/tool")
+    assert result["stdout"] == "installed\n", result
+    _, info = engine("GET", f"/containers/{adopted}/json", expect=200)
+    assert info["State"]["Running"] is True
+
+
+def test_adopted_timeout_kills_the_command_not_the_container(hutch, adopted):
+    result, _ = hutch.run_json("--sandbox", f"docker:{adopted}", "--timeout", "1s", "--",
+                               "sh", "-c", "sleep 77.5 & sleep 77.5; echo never")
+    assert result["timed_out"] is True and result["exit_code"] == 124, result
+    procs = wait_for(lambda: "77.5" not in hutch.run(
+        "run", "--sandbox", f"docker:{adopted}", "--", "sh", "-c",
+        "cat /proc/[0-9]*/cmdline | tr '\\0' ' '").stdout.decode(), 10)
+    assert procs, "the command's processes were killed"
+    _, info = engine("GET", f"/containers/{adopted}/json", expect=200)
+    assert info["State"]["Running"] is True
+
+
+def test_adopted_missing_and_stopped(hutch, adopted):
+    line = one_line_error(hutch.run("run", "--sandbox", "docker:hutch-no-such-box", "--", "true"))
+    assert "hutch-no-such-box does not exist" in line
+    engine("POST", f"/containers/{adopted}/stop?t=0", expect=204)
+    line = one_line_error(hutch.run("run", "--sandbox", f"docker:{adopted}", "--", "true"))
+    assert "is stopped" in line and f"docker start {adopted}" in line
+    _, info = engine("GET", f"/containers/{adopted}/json", expect=200)
+    assert info["State"]["Running"] is False, "hutch never starts a container it did not create"
+
+
+def test_adopted_refuses_restrictions_it_cannot_apply(hutch, adopted):
+    line = one_line_error(hutch.run("run", "--sandbox", f"docker:{adopted}", "--memory", "1g",
+                                    "--", "true"))
+    assert "keeps its own settings" in line and "--memory" in line
+
+
+# ---- images -----------------------------------------------------------------------------
+
+def test_image_build_ls_rm(hutch, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {BUSYBOX}\nCOPY hello.txt /hello.txt\n"
+                                    "RUN echo built-step\n")
+    (ctx / "hello.txt").write_text("hello from the image\n")
+    (ctx / "secret.key").write_text("never sent\n")
+    (ctx / ".dockerignore").write_text("*.key\n")
+    tag = f"hutch-test-built:{os.getpid()}"
+    proc = hutch.run("image", "build", str(ctx), "-t", tag, check=0)
+    assert b"built-step" in proc.stdout, "the build's progress is shown"
+    try:
+        result, _ = hutch.run_json("--backend", "docker", "--image", tag, "--", "sh", "-c",
+                                   "cat /hello.txt; ls /secret.key 2>&1 | head -1")
+        assert result["stdout"].startswith("hello from the image\n"), result
+        listing = hutch.run("image", "ls", check=0).stdout.decode()
+        assert tag in listing
+        listed = json.loads(hutch.run("image", "ls", "--json", check=0).stdout)
+        assert [i for i in listed if tag in (i["tags"] or [])]
+    finally:
+        proc = hutch.run("image", "rm", tag, check=0)
+    assert engine("GET", f"/images/{tag}/json")[0] == 404
+
+
+def test_image_build_error_is_shown(hutch, tmp_path):
+    (tmp_path / "Dockerfile").write_text(f"FROM {BUSYBOX}\nRUN echo about to fail; exit 3\n")
+    proc = hutch.run("image", "build", str(tmp_path), "-t", "hutch-test-broken:1")
+    assert proc.returncode == 125
+    assert b"about to fail" in proc.stdout
+    assert (b"returned a non-zero code: 3" in proc.stderr or  # Docker
+            b"exit status 3" in proc.stderr), proc.stderr      # Podman
+
+
+def test_image_build_needs_a_dockerfile(hutch, tmp_path):
+    line = one_line_error(hutch.run("image", "build", str(tmp_path)))
+    assert "no Dockerfile" in line
+
+
+# ---- skills ------------------------------------------------------------------------------
+
+@pytest.fixture
+def skill(tmp_path):
+    d = tmp_path / "greeter"
+    d.mkdir()
+    (d / "Dockerfile").write_text(f"FROM {BUSYBOX}\nCOPY greet fail /usr/local/bin/\n")
+    (d / "greet").write_text("#!/bin/sh\nread -r args\n"
+                             "name=$(echo \"$args\" | sed -n 's/.*\"name\": *\"\\([^\"]*\\)\".*/\\1/p')\n"
+                             "echo \"{\\\"greeting\\\": \\\"hello, $name\\\"}\"\n")
+    (d / "fail").write_text("#!/bin/sh\necho 'no luck' >&2\nexit 2\n")
+    os.chmod(d / "greet", 0o755)
+    os.chmod(d / "fail", 0o755)
+    return d
+
+
+def test_skill_run_with_args(hutch, skill, no_leftovers):
+    proc = hutch.run("skill", "run", str(skill), "greet", "--args", '{"name": "Ada"}', check=0)
+    assert json.loads(proc.stdout) == {"status": "ok", "output": {"greeting": "hello, Ada"},
+                                       "error": None}
+    proc = hutch.run("skill", "run", str(skill), "greet", "--args", '{"name": "Bo"}', "--json",
+                     check=0)
+    full = json.loads(proc.stdout)
+    assert full["output"] == {"greeting": "hello, Bo"}
+    assert full["backend"] == "docker" and full["exit_code"] == 0 and full["isolated"] is True
+    proc = hutch.run("skill", "run", str(skill), "fail", check=2)
+    assert json.loads(proc.stdout) == {"status": "error", "output": "", "error": "no luck\n"}
+
+
+def test_skill_is_rebuilt_only_when_it_changes(hutch, skill):
+    first = hutch.run("skill", "build", str(skill), check=0)
+    tag = first.stdout.decode().strip()
+    again = hutch.run("skill", "build", str(skill), check=0)
+    assert again.stdout.decode().strip() == tag and b"up to date" in again.stderr
+    (skill / "greet").write_text(f"#!/bin/sh\necho changed # {time.time()}\n")
+    changed = hutch.run("skill", "build", str(skill), check=0)
+    new_tag = changed.stdout.decode().strip()
+    assert new_tag != tag and b"built" in changed.stderr
+    proc = hutch.run("skill", "run", str(skill), "greet", check=0)
+    assert json.loads(proc.stdout)["output"] == "changed\n"
+    for t in (tag, new_tag):
+        engine("DELETE", f"/images/{t}?force=true")
+
+
+def test_skill_bad_args(hutch, skill):
+    line = one_line_error(hutch.run("skill", "run", str(skill), "greet", "--args", "{nope"))
+    assert "--args is not JSON" in line
+    line = one_line_error(hutch.run("skill", "run", str(skill)))
+    assert "needs DIR and ACTION" in line
+
+
+# ---- the engine unavailable ----------------------------------------------------------------
+
+def test_unreachable_engine_fails_closed(hutch, tmp_path):
+    sock = tmp_path / "nothing.sock"
+    line = one_line_error(hutch.run("run", "--backend", "docker", "--", "true",
+                                    env={"DOCKER_HOST": f"unix://{sock}"}))
+    assert line == (f"hutch: Docker engine not reachable at {sock}: start dockerd or set "
+                    "DOCKER_HOST, or pass --fallback spawn to run without isolation")
+    line = one_line_error(hutch.run("run", "--backend", "docker", "--", "true",
+                                    env={"DOCKER_HOST": "tcp://127.0.0.1:1"}))
+    assert "not reachable at tcp://127.0.0.1:1" in line
+
+
+def test_fallback_spawn_when_the_engine_is_unreachable(hutch, tmp_path):
+    result, proc = hutch.run_json("--backend", "docker", "--fallback", "spawn", "--", "echo",
+                                  "hi", env={"DOCKER_HOST": f"unix://{tmp_path}/none.sock"})
+    assert result["degraded"] is True and result["backend"] == "spawn"
+    assert result["isolated"] is False and result["stdout"] == "hi\n"
+    assert proc.stderr.decode().startswith(
+        "hutch: warning: Docker engine not reachable at "), proc.stderr
+    assert "unisolated with the spawn backend" in proc.stderr.decode()
+
+
+def test_fallback_is_unused_when_the_engine_works(hutch, no_leftovers):
+    result, proc = run_busybox(hutch, "--fallback", "spawn", "--", "echo", "hi")
+    assert result["degraded"] is False and result["backend"] == "docker"
+    assert proc.stderr == b""
+
+
+def test_socket_without_permission(hutch, tmp_path):
+    if ROOT:
+        pytest.skip("root connects to any socket; the unprivileged pass checks this")
+    path = tmp_path / "locked.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(1)
+    os.chmod(path, 0)
+    try:
+        line = one_line_error(hutch.run("run", "--backend", "docker", "--", "true",
+                                        env={"DOCKER_HOST": f"unix://{path}"}))
+    finally:
+        listener.close()
+    assert "permission" in line.lower() and "docker group" in line, line
+
+
+def test_doctor_reports_the_engine(hutch):
+    proc = hutch.run("doctor", "--json")
+    docker = json.loads(proc.stdout)["checks"]["docker"]
+    assert docker["ok"] is True, docker
+    assert "API 1." in docker["detail"] and "runsc" in docker["detail"]
+
+
+@pytest.mark.skipif(not ROOT, reason="stopping dockerd needs root")
+def test_engine_stopped_mid_run(hutch):
+    """dockerd dies while a command runs: a clean error, and the container
+    left behind is removed by the next run once the engine is back."""
+    docker_only("this test stops dockerd")
+    proc = subprocess.Popen([HUTCH, "run", "--backend", "docker", "--image", BUSYBOX, "--",
+                             "sleep", "300"], env=hutch.env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert wait_for(lambda: [c for c in owned_by(proc.pid) if c["State"] == "running"])
+        subprocess.run(["pkill", "-KILL", "-x", "dockerd"], check=True)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        subprocess.run(["bash", str(REPO / "scripts" / "docker-up.sh")], check=True,
+                       stdin=subprocess.DEVNULL)
+    assert proc.returncode == 125, (proc.returncode, out, err)
+    assert out == b""
+    message = err.decode().strip().splitlines()[-1]
+    assert "went away" in message and "removes it on its next docker run" in message, message
+    result, _ = run_busybox(hutch, "--", "true")
+    assert result["exit_code"] == 0
+    assert wait_for(lambda: owned_by(proc.pid) == [], 20), owned_by(proc.pid)
