@@ -9,7 +9,7 @@ as_root=(); [ "$(id -u)" -eq 0 ] || as_root=(sudo)
 export DEBIAN_FRONTEND=noninteractive
 
 need=()
-for p in docker.io busybox-static runsc debootstrap curl; do
+for p in docker.io busybox-static runsc debootstrap curl socat; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -63,6 +63,10 @@ struct run_args {
 /* Returns 1 to go on, 0 when --help was printed, -1 on a usage error. */
 int run_args_parse(int argc, char **argv, struct run_args *ra, hutch_error *err);
 
+/* Passes SIGINT, SIGTERM and SIGHUP on as signal-number bytes on a pipe:
+ * *read_fd is for hutch_command.cancel_fd. */
+int cli_forward_signals(int *read_fd);
+
 /* main's argv, for handing the whole command to hutch-docker. */
 extern char **cli_argv;
 

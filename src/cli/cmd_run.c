@@ -1,40 +1,10 @@
 /* hutch run [POLICY] [--json] [--stdin] [--] COMMAND [ARG...] | -c STRING */
-#include <fcntl.h>
 #include <signal.h>
 
 #include "cli/cli.h"
 #include "error.h"
 #include "backend/backend.h"
 #include "policy.h"
-
-static int cancel_write_fd = -1;
-
-static void forward_signal(int sig)
-{
-    int saved = errno;
-    unsigned char byte = (unsigned char)sig;
-    if (cancel_write_fd >= 0)
-        (void)!write(cancel_write_fd, &byte, 1);
-    errno = saved;
-}
-
-/* SIGINT/SIGTERM/SIGHUP reach hutch, not the command's process group: pass
- * them on through the library's cancel fd. */
-static int install_forwarding(int *read_fd)
-{
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
-        return -1;
-    cancel_write_fd = fds[1];
-    *read_fd = fds[0];
-    struct sigaction sa = {.sa_handler = forward_signal};
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    return 0;
-}
 
 int run_args_parse(int argc, char **argv, struct run_args *ra, hutch_error *err)
 {
@@ -151,7 +121,7 @@ int cmd_run(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     autoclose int cancel_fd = -1;
-    if (install_forwarding(&cancel_fd) == 0)
+    if (cli_forward_signals(&cancel_fd) == 0)
         cmd.cancel_fd = cancel_fd;
 
     hutch_result result;

@@ -192,6 +192,10 @@ static int skill_run(int argc, char **argv)
         cmd.stdin_fd = stdin_fd;
         snprintf(result.backend, sizeof result.backend, "docker");
         result.isolated = true;
+        /* Ctrl-C stops the action; its container is still removed. */
+        autoclose int cancel_fd = -1;
+        if (cli_forward_signals(&cancel_fd) == 0)
+            cmd.cancel_fd = cancel_fd;
         r = docker_run_skill(&e, p, &cmd, &result, &err);
     }
     engine_close(&e);

@@ -478,8 +478,10 @@ def skill(tmp_path):
                              "name=$(echo \"$args\" | sed -n 's/.*\"name\": *\"\\([^\"]*\\)\".*/\\1/p')\n"
                              "echo \"{\\\"greeting\\\": \\\"hello, $name\\\"}\"\n")
     (d / "fail").write_text("#!/bin/sh\necho 'no luck' >&2\nexit 2\n")
-    os.chmod(d / "greet", 0o755)
-    os.chmod(d / "fail", 0o755)
+    (d / "slow").write_text("#!/bin/sh\nsleep 300\n")
+    for name in ("greet", "fail", "slow"):
+        os.chmod(d / name, 0o755)
+    (d / "Dockerfile").write_text(f"FROM {BUSYBOX}\nCOPY greet fail slow /usr/local/bin/\n")
     return d
 
 
@@ -494,6 +496,21 @@ def test_skill_run_with_args(hutch, skill, no_leftovers):
     assert full["backend"] == "docker" and full["exit_code"] == 0 and full["isolated"] is True
     proc = hutch.run("skill", "run", str(skill), "fail", check=2)
     assert json.loads(proc.stdout) == {"status": "error", "output": "", "error": "no luck\n"}
+
+
+def test_skill_ctrl_c_removes_its_container(hutch, skill, no_leftovers):
+    hutch.run("skill", "build", str(skill), check=0)
+    proc = subprocess.Popen([HUTCH, "skill", "run", str(skill), "slow"], env=hutch.env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            start_new_session=True)
+    assert wait_for(lambda: [c for c in owned_by(proc.pid) if c["State"] == "running"])
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=20)
+    # SIGINT reaches the script's shell, which waits for its sleep: SIGKILL
+    # follows two seconds later.
+    assert proc.returncode in (130, 137)
+    assert json.loads(out)["status"] == "error"
+    assert owned_by(proc.pid) == []
 
 
 def test_skill_is_rebuilt_only_when_it_changes(hutch, skill):
@@ -561,6 +578,31 @@ def test_socket_without_permission(hutch, tmp_path):
     finally:
         listener.close()
     assert "permission" in line.lower() and "docker group" in line, line
+
+
+def test_engine_over_tcp(hutch, tmp_path, no_leftovers):
+    """DOCKER_HOST=tcp://: the same calls and hijacked streams over TCP (socat
+    relays a loopback port to the engine's socket for the test's length)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    relay = subprocess.Popen(["socat", f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork",
+                              f"UNIX-CONNECT:{SOCKET}"], stderr=subprocess.DEVNULL)
+    try:
+        def up():
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+        assert wait_for(up, 10)
+        result, _ = run_busybox(hutch, "--stdin", "--", "sh", "-c", "cat; echo over-tcp >&2",
+                                input=b"piped in\n", env={"DOCKER_HOST": f"tcp://127.0.0.1:{port}"})
+    finally:
+        relay.kill()
+        relay.wait()
+    assert result["exit_code"] == 0, result
+    assert result["stdout"] == "piped in\n" and result["stderr"] == "over-tcp\n"
 
 
 def test_doctor_reports_the_engine(hutch):
