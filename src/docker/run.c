@@ -349,9 +349,10 @@ static int run_container(struct engine *e, const struct hutch_policy *p,
     if (engine_call(e, "POST", path, NULL, &status, &reply, err) < 0 ||
         (status != 204 && status != 304 &&
          engine_failed(status, reply, err, "cannot start the container") < 0)) {
+        /* The engine may have started it before the answer was lost. */
         json_decref(reply);
         remove_container(e, c.id);
-        return -1;
+        return failed_after_start(e, false, false, err);
     }
     json_decref(reply);
 
@@ -512,7 +513,7 @@ int docker_run_adopted(struct engine *e, const struct hutch_policy *p, const hut
                        err);
     json_decref(start);
     if (rc < 0)
-        return -1;
+        return failed_after_start(e, true, false, err);
     struct pump pump = {
         .stream = stream,
         .stdin_fd = cmd->stdin_fd,
