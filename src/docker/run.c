@@ -184,9 +184,9 @@ static void random_suffix(char *buf, size_t len)
              bytes[4], bytes[5]);
 }
 
-/* docker.setupCommand runs (in a subshell) in each new container before its command, with
- * its output on stderr so that the command's stdout stays its own. A failed
- * setup does not run the command. */
+/* docker.setupCommand runs in a subshell of each new container before its
+ * command, with its output on stderr so that the command's stdout stays its
+ * own. A failed setup does not run the command. */
 static int setup_wrapper(const char *setup, struct strlist *argv, hutch_error *err)
 {
     autofree char *script = NULL;
