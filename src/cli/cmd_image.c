@@ -192,6 +192,9 @@ static int image_rm(int argc, char **argv)
         json_t *reply = NULL;
         if (engine_call(&e, "DELETE", path, NULL, &status, &reply, &err) < 0)
             r = -1;
+        else if (status == 404)
+            status_out = cli_error("there is no image %s: see hutch image ls --all for the names",
+                                   names.items[i]);
         else if (status != 200)
             status_out = (engine_failed(status, reply, &err, "cannot remove %s", names.items[i]),
                           cli_error("%s", err.message));

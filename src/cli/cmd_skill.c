@@ -172,6 +172,11 @@ static int skill_run(int argc, char **argv)
     hutch_policy *p = policy_args_build(&pa, &err);
     if (!p)
         return cli_error("%s", err.message);
+    if (p->docker.container) {
+        hutch_policy_free(p);
+        return cli_error("a skill runs in a container of its own image: --sandbox (docker.container) "
+                         "does not apply; remove it");
+    }
     struct engine e = {0};
     char tag[256];
     bool built;

@@ -548,6 +548,22 @@ def test_unreachable_engine_fails_closed(hutch, tmp_path):
     assert "not reachable at tcp://127.0.0.1:1" in line
 
 
+def test_tls_engines_are_refused_not_spoken_to_in_plain_text(hutch):
+    line = one_line_error(hutch.run("run", "--backend", "docker", "--", "true",
+                                    env={"DOCKER_HOST": "tcp://127.0.0.1:2376",
+                                         "DOCKER_TLS_VERIFY": "1"}))
+    assert "DOCKER_TLS_VERIFY" in line and "unix socket" in line
+
+
+def test_image_and_skill_usage_errors(hutch, skill):
+    line = one_line_error(hutch.run("image", "rm", "hutch-no-such-image:1"))
+    assert line == ("hutch: there is no image hutch-no-such-image:1: see hutch image ls --all "
+                    "for the names")
+    line = one_line_error(hutch.run("skill", "run", str(skill), "greet", "--sandbox",
+                                    "docker:anything"))
+    assert "--sandbox (docker.container) does not apply" in line
+
+
 def test_fallback_spawn_when_the_engine_is_unreachable(hutch, tmp_path):
     result, proc = hutch.run_json("--backend", "docker", "--fallback", "spawn", "--", "echo",
                                   "hi", env={"DOCKER_HOST": f"unix://{tmp_path}/none.sock"})
