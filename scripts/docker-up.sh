@@ -44,7 +44,8 @@ start_dockerd() {
   "${as_root[@]}" rm -f /var/run/docker.pid
   alive /var/run/docker/containerd/containerd.pid ||
     "${as_root[@]}" rm -f /var/run/docker/containerd/containerd.pid
-  "${as_root[@]}" sh -c 'nohup dockerd >>/var/log/hutch-dockerd.log 2>&1 &'
+  # From /: dockerd outlives this checkout (CI clones into /tmp and removes it).
+  "${as_root[@]}" sh -c 'cd / && nohup dockerd >>/var/log/hutch-dockerd.log 2>&1 &'
 }
 wait_ping() { for _ in $(seq 150); do ping && return 0; sleep 0.2; done; return 1; }
 

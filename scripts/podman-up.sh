@@ -19,10 +19,22 @@ fi
 dir=/run/hutch-podman
 sock=$dir/podman.sock
 ping() { curl -fsS --max-time 2 --unix-socket "$sock" http://d/_ping >/dev/null 2>&1; }
+# A service started from a checkout that was deleted since (CI clones into
+# /tmp) has lost its working directory, and conmon then fails every
+# container: replace it.
+for pid in $(pgrep -f "podman system service .*unix://$sock" || true); do
+  if readlink "/proc/$pid/cwd" 2>/dev/null | grep -q ' (deleted)$'; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do ping || break; sleep 0.1; done
+  fi
+done
 if ! ping; then
   mkdir -p "$dir"
-  CONTAINERS_CONF=$(pwd)/scripts/podman/containers.conf \
-    nohup podman system service --time=0 "unix://$sock" >>/var/log/hutch-podman.log 2>&1 &
+  # Its own copy of the config and / as its directory: nothing that the
+  # checkout's removal would pull from under it.
+  cp scripts/podman/containers.conf "$dir/containers.conf"
+  (cd / && CONTAINERS_CONF=$dir/containers.conf \
+    nohup podman system service --time=0 "unix://$sock" >>/var/log/hutch-podman.log 2>&1 &)
   for _ in $(seq 100); do ping && break; sleep 0.2; done
   ping || { echo "podman: the API service did not start; see /var/log/hutch-podman.log" >&2; exit 1; }
 fi
