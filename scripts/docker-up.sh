@@ -45,7 +45,10 @@ start_dockerd() {
   alive /var/run/docker/containerd/containerd.pid ||
     "${as_root[@]}" rm -f /var/run/docker/containerd/containerd.pid
   # From /: dockerd outlives this checkout (CI clones into /tmp and removes it).
-  "${as_root[@]}" sh -c 'cd / && nohup dockerd >>/var/log/hutch-dockerd.log 2>&1 &'
+  # In its own session with every descriptor on the log: a daemon that kept
+  # our stdout would hold up whoever reads it ($(...), a CI runner) forever.
+  "${as_root[@]}" setsid -f sh -c 'cd / && exec dockerd </dev/null >>/var/log/hutch-dockerd.log 2>&1' \
+    </dev/null >/dev/null 2>&1
 }
 wait_ping() { for _ in $(seq 150); do ping && return 0; sleep 0.2; done; return 1; }
 

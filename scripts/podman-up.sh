@@ -31,18 +31,21 @@ done
 if ! ping; then
   mkdir -p "$dir"
   # Its own copy of the config and / as its directory: nothing that the
-  # checkout's removal would pull from under it.
+  # checkout's removal would pull from under it. Its own session, and every
+  # descriptor on the log: callers read this script's stdout with $(...),
+  # which would otherwise wait for the service to end.
   cp scripts/podman/containers.conf "$dir/containers.conf"
-  (cd / && CONTAINERS_CONF=$dir/containers.conf \
-    nohup podman system service --time=0 "unix://$sock" >>/var/log/hutch-podman.log 2>&1 &)
+  CONTAINERS_CONF=$dir/containers.conf setsid -f sh -c \
+    'cd / && exec podman system service --time=0 "$1"' sh "unix://$sock" \
+    </dev/null >>/var/log/hutch-podman.log 2>&1
   for _ in $(seq 100); do ping && break; sleep 0.2; done
   ping || { echo "podman: the API service did not start; see /var/log/hutch-podman.log" >&2; exit 1; }
 fi
 
 for image in hutch-test-busybox:latest hutch-sandbox:bookworm-slim; do
   if ! curl -fsS --unix-socket "$sock" "http://d/images/$image/json" >/dev/null 2>&1; then
-    curl -fsS --unix-socket /var/run/docker.sock "http://d/images/$image/get" |
-      curl -fsS --unix-socket "$sock" -X POST -H 'Content-Type: application/x-tar' \
+    curl -fsS --max-time 300 --unix-socket /var/run/docker.sock "http://d/images/$image/get" |
+      curl -fsS --max-time 300 --unix-socket "$sock" -X POST -H 'Content-Type: application/x-tar' \
         --data-binary @- http://d/images/load >/dev/null
   fi
 done

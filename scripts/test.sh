@@ -21,18 +21,25 @@ chmod 755 "$results"
 steps_file="$results/steps"
 : > "$steps_file"
 
-# step NAME JUNIT-FILE COMMAND...: runs a step, records its status for the summary.
+# step NAME JUNIT-FILE COMMAND...: runs a step, records its status for the
+# summary. No step may take more than HUTCH_STEP_SECONDS: a hang fails that
+# step and the rest still run (CI stops everything at 90 minutes).
 step() {
   local name=$1 junit=$2
   shift 2
   echo "==> $name" >&2
-  "$@"
+  if [ "$(type -t "$1")" = function ]; then  # timeout runs programs, not functions
+    set -- bash -c "$(declare -f "$1")"'; "$@"' bash "$@"
+  fi
+  timeout -k 30 "${HUTCH_STEP_SECONDS:-1200}" "$@"
   local rc=$?
+  [ $rc -eq 124 ] && echo "==> $name timed out after ${HUTCH_STEP_SECONDS:-1200} s" >&2
   echo "$name $rc $junit" >> "$steps_file"
   [ $rc -eq 0 ] || echo "==> $name FAILED (exit $rc)" >&2
 }
 
-pytest_args=(-q -p no:cacheprovider -o console_output_style=classic)
+# A test that hangs fails after 300 s instead of holding up the whole run.
+pytest_args=(-q -p no:cacheprovider -o console_output_style=classic --timeout=300)
 
 # The docker backend's tests need an engine and local images (no registry).
 step "docker-engine" - bash scripts/docker-up.sh
@@ -54,7 +61,7 @@ step "integration" "$results/integration.xml" \
 # The docker backend's tests again, against Podman's Docker-compatible API.
 if [ "$(id -u)" -eq 0 ]; then
   echo "==> podman-engine" >&2
-  if podman_host=$(bash scripts/podman-up.sh); then
+  if podman_host=$(timeout -k 30 900 bash scripts/podman-up.sh); then
     echo "podman-engine 0 -" >> "$steps_file"
     step "integration-podman" "$results/integration-podman.xml" \
       env HUTCH_BIN="$repo/build/hutch" DOCKER_HOST="$podman_host" "$python" -m pytest \
