@@ -34,6 +34,11 @@
     X(F_WORKSPACE_ROOT, "workspaceRoot", NULL, NULL, S_STRING, workspace_root, NULL,           \
       norm_host_path, "a directory like ~/.local/share/hutch/workspaces", -1,                  \
       "Where session workspaces are created on the host.")                                     \
+    X(F_SETUP, "setupCommand", "setup-command", "COMMAND", S_STRING, setup_command, NULL,      \
+      norm_any, "a shell command", -1,                                                         \
+      "Runs once in a new session's sandbox (docker.setupCommand wins for docker).")           \
+    X(F_AUTO_CREATE, "autoCreate", NULL, NULL, S_BOOL, auto_create, NULL, NULL,                \
+      "true or false", -1, "hutch exec creates a session it does not know yet.")              \
     X(F_WORKSPACE, "workspace", "workspace", "DIR", S_STRING, workspace, NULL,                 \
       norm_host_path_or_empty, "a directory like ~/project", -1,                               \
       "Host directory the command works in (mounted at /workspace by isolating backends).")    \

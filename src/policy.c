@@ -28,8 +28,14 @@ static char *default_workspace_root(void)
     char *out = NULL;
     const char *data = getenv("XDG_DATA_HOME");
     const char *home = getenv("HOME");
+    const char *state = getenv("HUTCH_STATE_DIR");
     int r;
-    if (data && data[0] == '/')
+    /* Beside the session state: root's in /var/lib/hutch. */
+    if (state && state[0] == '/')
+        r = asprintf(&out, "%s/workspaces", state);
+    else if (geteuid() == 0)
+        r = asprintf(&out, "/var/lib/hutch/workspaces");
+    else if (data && data[0] == '/')
         r = asprintf(&out, "%s/hutch/workspaces", data);
     else if (home && home[0] == '/')
         r = asprintf(&out, "%s/.local/share/hutch/workspaces", home);
@@ -48,6 +54,7 @@ hutch_policy *hutch_policy_new(void)
     p->mode = MODE_ALL;
     p->main_session = strdup("main");
     p->per_session = true;
+    p->auto_create = true;
     p->workspace_root = default_workspace_root();
     p->limits.timeout_ms = 1800 * 1000;
     p->limits.output_bytes = 1024 * 1024;

@@ -74,6 +74,8 @@ struct hutch_policy {
     char *main_session;
     bool per_session;
     char *workspace_root;
+    char *setup_command; /* once, in a new session's sandbox */
+    bool auto_create;    /* hutch exec creates unknown sessions */
     char *workspace;
     char *workdir;
     char *user;

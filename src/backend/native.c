@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 
 #include "backend/backend.h"
+#include "backend/native.h"
 #include "command.h"
 #include "native/cgroup.h"
 #include "native/landlock.h"
@@ -17,8 +18,6 @@
 #include "native/setup.h"
 #include "result.h"
 
-/* When hutch runs as root, commands run as nobody unless --user says otherwise. */
-#define ROOT_DEFAULT_ID 65534
 
 /* Nothing is probed before a run: a failing clone3 says precisely what is
  * missing (namespaces_unavailable() in sandbox.c), and costs nothing when
@@ -45,13 +44,7 @@ static int native_check(const struct hutch_policy *p, hutch_error *err)
 
 /* ---- identity -------------------------------------------------------------- */
 
-struct identity {
-    uid_t uid, outside_uid;
-    gid_t gid, outside_gid;
-    bool privileged;
-};
-
-static void choose_identity(const struct hutch_policy *p, struct identity *id)
+void native_choose_identity(const struct hutch_policy *p, struct native_identity *id)
 {
     id->privileged = geteuid() == 0;
     id->outside_uid = geteuid();
@@ -89,7 +82,7 @@ static bool permits(const struct stat *st, uid_t uid, gid_t gid, mode_t user_bit
 
 /* True when uid:gid can look up every bind source of the plan, so that root
  * can set the sandbox up as that user directly (no nested namespace). */
-static bool reachable_by(const struct plan *plan, uid_t uid, gid_t gid)
+bool native_reachable_by(const struct plan *plan, uid_t uid, gid_t gid)
 {
     const size_t strip = strlen(STAGE_OLD_ROOT);
     for (size_t i = 0; i < plan->len; i++) {
@@ -117,7 +110,7 @@ static bool reachable_by(const struct plan *plan, uid_t uid, gid_t gid)
 /* ---- the workspace ------------------------------------------------------------ */
 
 /* The host directory behind /workspace, or NULL for a fresh tmpfs. */
-static int resolve_workspace(const struct hutch_policy *p, const struct identity *id,
+static int resolve_workspace(const struct hutch_policy *p, const struct native_identity *id,
                              char **out, hutch_error *err)
 {
     *out = NULL;
@@ -141,20 +134,15 @@ static int resolve_workspace(const struct hutch_policy *p, const struct identity
 
 /* ---- limits ------------------------------------------------------------------- */
 
-struct run_limits {
-    struct cgroup_run cgroup;
-    uint64_t rlimit_nproc, rlimit_as;
-    const char *via;
-};
-
 /* cgroup first; without one, pids fall back to RLIMIT_NPROC (counted per user
  * namespace, so exact), memory to RLIMIT_AS only when asked, CPU never. */
-static int prepare_limits(const struct hutch_policy *p, struct run_limits *l, hutch_error *err)
+int native_prepare_limits(const struct hutch_policy *p, const char *cgroup_name,
+                          struct native_limits *l, hutch_error *err)
 {
     memset(l, 0, sizeof *l);
     l->cgroup.dir_fd = -1;
     l->via = "none";
-    struct cgroup_want want = {p->limits.memory, p->limits.pids, p->limits.cpus};
+    struct cgroup_want want = {p->limits.memory, p->limits.pids, p->limits.cpus, cgroup_name};
     if (!want.memory && !want.pids && !want.cpus)
         return 0;
     struct cgroup_system sys;
@@ -235,7 +223,7 @@ static void cleanup_plan(struct plan *pl)
     plan_free(pl);
 }
 
-static void cleanup_limits(struct run_limits *l)
+static void cleanup_limits(struct native_limits *l)
 {
     cgroup_run_destroy(&l->cgroup);
 }
@@ -268,8 +256,8 @@ static int native_run(const struct hutch_policy *p, const hutch_command *cmd, hu
                       hutch_error *err)
 {
     sandbox_reap_finished();
-    struct identity id;
-    choose_identity(p, &id);
+    struct native_identity id;
+    native_choose_identity(p, &id);
 
     autostrlist struct strlist argv = {0};
     autostrlist struct strlist env = {0};
@@ -285,8 +273,8 @@ static int native_run(const struct hutch_policy *p, const hutch_command *cmd, hu
     __attribute__((cleanup(cleanup_plan))) struct plan plan = {0};
     if (plan_build(p, workspace, id.uid, id.gid, &plan, err) < 0)
         return -1;
-    __attribute__((cleanup(cleanup_limits))) struct run_limits limits = {.cgroup.dir_fd = -1};
-    if (prepare_limits(p, &limits, err) < 0)
+    __attribute__((cleanup(cleanup_limits))) struct native_limits limits = {.cgroup.dir_fd = -1};
+    if (native_prepare_limits(p, NULL, &limits, err) < 0)
         return -1;
     auto_command_io struct command_io io = {0};
     if (command_io_open(&io, cmd, p->limits.output_bytes, err) < 0)
@@ -302,7 +290,7 @@ static int native_run(const struct hutch_policy *p, const hutch_command *cmd, hu
         .outside_uid = id.outside_uid,
         .outside_gid = id.outside_gid,
         .userns = !id.privileged                    ? USERNS_CALLER
-                  : reachable_by(&plan, id.uid, id.gid) ? USERNS_ROOT_DIRECT
+                  : native_reachable_by(&plan, id.uid, id.gid) ? USERNS_ROOT_DIRECT
                                                         : USERNS_ROOT_NESTED,
         .new_net = p->network.mode != NET_HOST,
         .stdin_fd = io.child_in,

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "hutch.h"
 #include "util.h"
 
@@ -41,6 +43,15 @@ int policy_args_parse(struct policy_args *pa, int argc, char **argv, int *i, hut
 hutch_policy *policy_args_build(struct policy_args *pa, hutch_error *err);
 
 void policy_args_free(struct policy_args *pa);
+
+/* The options as [{"flag": NAME, "value": V}...], to keep in a session
+ * record; a relative --workspace is made absolute. */
+json_t *policy_args_to_json(const struct policy_args *pa);
+/* Appends options kept that way; their strings must outlive pa's use. */
+int policy_args_add_json(struct policy_args *pa, const json_t *list, hutch_error *err);
+/* The field id and the flag as typed of the i-th option, or -1 / NULL. */
+int policy_args_field_at(const struct policy_args *pa, size_t i);
+const char *policy_args_shown_at(const struct policy_args *pa, size_t i);
 #define auto_policy_args __attribute__((cleanup(policy_args_free)))
 
 /* The config file used when --config is not given (may not exist). */
@@ -87,5 +98,14 @@ int cmd_config(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_skill(int argc, char **argv);
+int cmd_session(int argc, char **argv);
+int cmd_session_shell(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
+
+/* After a run: the result's notes on stderr (hutch run and exec). */
+void cli_report_live(const hutch_result *r, const hutch_policy *p);
+/* Prints a result as JSON on stdout; 0, or an exit status on failure. */
+int cli_print_result(const hutch_result *r);
 
 #endif

@@ -55,7 +55,7 @@ int run_args_parse(int argc, char **argv, struct run_args *ra, hutch_error *err)
     return 1;
 }
 
-static void report_live(const hutch_result *r, const hutch_policy *p)
+void cli_report_live(const hutch_result *r, const hutch_policy *p)
 {
     if (r->error)
         fprintf(stderr, "hutch: %s\n", r->error);
@@ -68,6 +68,14 @@ static void report_live(const hutch_result *r, const hutch_policy *p)
     if (r->err.truncated)
         fprintf(stderr, "hutch: stderr cut at --output-limit (%llu bytes written in all)\n",
                 (unsigned long long)r->err.bytes);
+}
+
+int cli_print_result(const hutch_result *r)
+{
+    autofree char *text = hutch_result_to_json(r);
+    if (!text || printf("%s\n", text) < 0 || fflush(stdout) != 0)
+        return cli_error("cannot write the JSON result to stdout");
+    return 0;
 }
 
 static void free_policy(hutch_policy **p)
@@ -133,13 +141,13 @@ int cmd_run(int argc, char **argv)
 
     int status = result.exit_code;
     if (ra.json) {
-        autofree char *text = hutch_result_to_json(&result);
-        if (!text || printf("%s\n", text) < 0 || fflush(stdout) != 0) {
+        int failed = cli_print_result(&result);
+        if (failed) {
             hutch_result_free(&result);
-            return cli_error("cannot write the JSON result to stdout");
+            return failed;
         }
     } else {
-        report_live(&result, policy);
+        cli_report_live(&result, policy);
     }
     hutch_result_free(&result);
     return status;

@@ -11,6 +11,9 @@ void help_overview(FILE *out)
             "SYNOPSIS\n"
             "    hutch run [POLICY] [--json] [--stdin] [--] COMMAND [ARG...]\n"
             "    hutch run [POLICY] [--json] [--stdin] -c 'SHELL STRING'\n"
+            "    hutch exec KEY [OPTIONS] [--] COMMAND [ARG...] | -c 'SHELL STRING'\n"
+            "    hutch session create|start|stop|rm|status|stats|shell KEY | ls\n"
+            "    hutch prune [--dry-run] [--workspaces]\n"
             "    hutch config check [FILE] [POLICY]\n"
             "    hutch config path\n"
             "    hutch image build DIR [-t TAG] | ls [--all] | rm NAME...\n"
@@ -27,6 +30,9 @@ void help_overview(FILE *out)
             "\n"
             "COMMANDS\n"
             "    run       Run one command in a fresh sandbox and wait for it.\n"
+            "    exec      Run a command in a session: a sandbox kept between calls.\n"
+            "    session   Create, inspect, stop and remove sessions.\n"
+            "    prune     Remove the sandboxes of idle or old sessions.\n"
             "    config    Check a config file and print the effective policy.\n"
             "    image     Build, list and remove images for the docker backend.\n"
             "    skill     Build and run a skill: a directory with a Dockerfile.\n"
@@ -253,6 +259,96 @@ static void help_skill(FILE *out)
             "    hutch skill build ./weather\n");
 }
 
+static void help_exec(FILE *out)
+{
+    fprintf(out,
+            "NAME\n"
+            "    hutch exec - run a command in a session\n"
+            "\n"
+            "SYNOPSIS\n"
+            "    hutch exec KEY [--json] [--stdin] [OPTIONS] [--] COMMAND [ARG...]\n"
+            "    hutch exec KEY [--json] [--stdin] [OPTIONS] -c 'SHELL STRING'\n"
+            "\n"
+            "DESCRIPTION\n"
+            "    Runs COMMAND in the sandbox of session KEY, which persists between calls:\n"
+            "    files written outside /workspace stay until the session is removed, and\n"
+            "    /workspace is the session's workspace directory on the host. A session\n"
+            "    that does not exist yet is created with the config file's policy (unless\n"
+            "    autoCreate is false); one whose config changed is recreated, with a notice\n"
+            "    (the workspace is kept); one whose sandbox is gone is started again.\n"
+            "\n"
+            "    The command is started by the session's agent, hutch-init, with hutch's\n"
+            "    own standard streams (or capture pipes with --json): no copying.\n"
+            "    Output, exit status and --json result are those of hutch run.\n"
+            "\n"
+            "OPTIONS\n"
+            "    Per-run options only: --timeout, --output-limit, --file-size, --env,\n"
+            "    --inherit-env, --workdir, --config, --no-config. Settings fixed at\n"
+            "    creation (mounts, network, limits, backend, image...) go to\n"
+            "    hutch session create.\n"
+            "\n"
+            "EXIT STATUS\n"
+            "    As hutch run: the command's status, 124 on timeout, 125 when hutch failed.\n"
+            "\n"
+            "EXAMPLES\n"
+            "    hutch exec chat-42 -- ls -la\n"
+            "    hutch exec chat-42 --json --timeout 30 -c 'pip list | wc -l'\n");
+}
+
+static void help_session(FILE *out)
+{
+    fprintf(out,
+            "NAME\n"
+            "    hutch session - manage sessions: sandboxes kept between calls\n"
+            "\n"
+            "SYNOPSIS\n"
+            "    hutch session create KEY [--workspace DIR] [POLICY] [--json]\n"
+            "    hutch session start KEY | stop KEY | rm KEY [--workspaces]\n"
+            "    hutch session status KEY [--json] | stats KEY [--json] | ls [--json]\n"
+            "    hutch session shell KEY\n"
+            "\n"
+            "DESCRIPTION\n"
+            "    create makes the session's sandbox now (hutch exec would on first use)\n"
+            "    and keeps POLICY for it; setupCommand runs once in it. A session is one\n"
+            "    container (docker backend) or one set of namespaces (native), with the\n"
+            "    agent hutch-init as its PID 1, and a workspace directory under\n"
+            "    workspaceRoot (or --workspace) mounted at /workspace.\n"
+            "\n"
+            "    stop ends the sandbox's processes; the next use starts it again. rm\n"
+            "    removes the sandbox and the record; --workspaces also the workspace\n"
+            "    directory, when hutch made it. Adopted containers (--sandbox docker:NAME)\n"
+            "    are never stopped or removed, only forgotten.\n"
+            "\n"
+            "    status shows one session (running, stopped, broken, failed and why);\n"
+            "    ls all of them; stats the processes, memory and CPU time in its sandbox\n"
+            "    now; shell opens an interactive shell on a pseudo terminal.\n"
+            "\n"
+            "    State lives in $HUTCH_STATE_DIR, else /var/lib/hutch for root, else\n"
+            "    $XDG_STATE_HOME/hutch (docs/sessions.md).\n"
+            "\n"
+            "EXAMPLES\n"
+            "    hutch session create chat-42 --memory 512m\n"
+            "    hutch session ls\n"
+            "    hutch session rm chat-42 --workspaces\n");
+}
+
+static void help_prune(FILE *out)
+{
+    fprintf(out,
+            "NAME\n"
+            "    hutch prune - remove the sandboxes of idle or old sessions\n"
+            "\n"
+            "SYNOPSIS\n"
+            "    hutch prune [--dry-run] [--workspaces] [--json] [--quiet] [--config FILE]\n"
+            "\n"
+            "DESCRIPTION\n"
+            "    Removes every session idle longer than prune.idleHours or older than\n"
+            "    prune.maxAgeDays (0 disables a rule). Workspaces are kept unless\n"
+            "    --workspaces is given; adopted containers are never pruned. --dry-run\n"
+            "    only lists them. hutch exec runs a pass by itself at most every 5\n"
+            "    minutes (HUTCH_NO_AUTO_PRUNE=1 turns that off).\n");
+}
+
 static void help_policy(FILE *out)
 {
     fprintf(out,
@@ -276,6 +372,12 @@ int help_topic(const char *topic, FILE *out)
         help_image(out);
     else if (strcmp(topic, "skill") == 0)
         help_skill(out);
+    else if (strcmp(topic, "exec") == 0)
+        help_exec(out);
+    else if (strcmp(topic, "session") == 0)
+        help_session(out);
+    else if (strcmp(topic, "prune") == 0)
+        help_prune(out);
     else if (strcmp(topic, "help") == 0)
         help_overview(out);
     else

@@ -22,7 +22,7 @@ int main(int argc, char **argv)
             return 0;
         }
         if (help_topic(argv[2], stdout) < 0)
-            return cli_error("no help for '%s' (commands: run, config, image, skill, doctor; topics: policy)",
+            return cli_error("no help for '%s' (commands: run, exec, session, prune, config, image, skill, doctor; topics: policy)",
                              argv[2]);
         return 0;
     }
@@ -30,6 +30,12 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "config") == 0)
         return cmd_config(argc - 1, argv + 1);
+    if (strcmp(cmd, "exec") == 0)
+        return cmd_exec(argc - 1, argv + 1);
+    if (strcmp(cmd, "session") == 0)
+        return cmd_session(argc - 1, argv + 1);
+    if (strcmp(cmd, "prune") == 0)
+        return cmd_prune(argc - 1, argv + 1);
     if (strcmp(cmd, "doctor") == 0)
         return cmd_doctor(argc - 1, argv + 1);
     if (strcmp(cmd, "image") == 0 || strcmp(cmd, "skill") == 0) {

@@ -1,5 +1,7 @@
 /* POLICY options, generated from the field table: every flag sets the same
  * key as the config file, with the same parser, so they cannot disagree. */
+#include <limits.h>
+
 #include "cli/cli.h"
 #include "error.h"
 #include "fields.h"
@@ -110,6 +112,61 @@ hutch_policy *policy_args_build(struct policy_args *pa, hutch_error *err)
     if (hutch_policy_validate(p, err) < 0)
         return NULL;
     return steal_pointer(&p);
+}
+
+json_t *policy_args_to_json(const struct policy_args *pa)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < pa->len; i++) {
+        const struct pending_setting *s = &pa->pending[i];
+        const char *value = s->value;
+        char real[PATH_MAX];
+        /* A relative workspace means the caller's directory at creation. */
+        if (s->field->id == F_WORKSPACE && value[0] && realpath(value, real))
+            value = real;
+        json_array_append_new(list, json_pack("{s:s, s:s}", "flag", s->field->flag, "value", value));
+    }
+    return list;
+}
+
+int policy_args_add_json(struct policy_args *pa, const json_t *list, hutch_error *err)
+{
+    size_t i;
+    const json_t *item;
+    json_array_foreach(list, i, item)
+    {
+        const char *flag = json_string_value(json_object_get(item, "flag"));
+        const char *value = json_string_value(json_object_get(item, "value"));
+        const struct field *f = flag ? field_by_flag(flag) : NULL;
+        if (!f || !value)
+            return error_set(err, HUTCH_E_INVALID,
+                             "the session record holds a setting this hutch does not know "
+                             "(%s): remove the session and create it again",
+                             flag ? flag : "?");
+        if (pa->len == pa->cap) {
+            size_t ncap = pa->cap ? pa->cap * 2 : 16;
+            struct pending_setting *n = realloc(pa->pending, ncap * sizeof *n);
+            if (!n)
+                return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+            pa->pending = n;
+            pa->cap = ncap;
+        }
+        struct pending_setting *s = &pa->pending[pa->len++];
+        s->field = f;
+        s->value = value; /* lives as long as list */
+        snprintf(s->shown, sizeof s->shown, "--%s", f->flag);
+    }
+    return 0;
+}
+
+int policy_args_field_at(const struct policy_args *pa, size_t i)
+{
+    return i < pa->len ? (int)pa->pending[i].field->id : -1;
+}
+
+const char *policy_args_shown_at(const struct policy_args *pa, size_t i)
+{
+    return i < pa->len ? pa->pending[i].shown : NULL;
 }
 
 void policy_args_free(struct policy_args *pa)

@@ -160,8 +160,12 @@ static bool file_exists(const char *dir, const char *file)
     return access(path, F_OK) == 0;
 }
 
-static void run_name(char *buf, size_t len)
+static void run_name(const struct cgroup_want *w, char *buf, size_t len)
 {
+    if (w->name) {
+        snprintf(buf, len, "%s", w->name);
+        return;
+    }
     static atomic_uint counter;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -283,8 +287,10 @@ static int create_v2(const struct cgroup_system *sys, const struct cgroup_want *
         return 0;
     }
     char name[64];
-    run_name(name, sizeof name);
+    run_name(w, name, sizeof name);
     snprintf(run->dirs[0], sizeof run->dirs[0], "%s/%s", parent, name);
+    if (w->name) /* a session's, left behind by one that died: empty, so removable */
+        (void)rmdir(run->dirs[0]);
     if (mkdir(run->dirs[0], 0755) < 0) {
         snprintf(run->reason, sizeof run->reason, "cannot create %s: %s", run->dirs[0],
                  strerror(errno));
@@ -305,12 +311,14 @@ static int create_v1(const struct cgroup_system *sys, const struct cgroup_want *
                      struct cgroup_run *run, hutch_error *err)
 {
     char name[64];
-    run_name(name, sizeof name);
+    run_name(w, name, sizeof name);
     for (int c = 0; c < CG_COUNT; c++) {
         if (!wants(w, c))
             continue;
         const char *own = strcmp(sys->v1_own[c], "/") == 0 ? "" : sys->v1_own[c];
         snprintf(run->dirs[c], sizeof run->dirs[c], "%s%s/%s", sys->v1_mount[c], own, name);
+        if (w->name)
+            (void)rmdir(run->dirs[c]);
         if (mkdir(run->dirs[c], 0755) < 0) {
             snprintf(run->reason, sizeof run->reason, "cannot create %s: %s", run->dirs[c],
                      strerror(errno));

@@ -29,6 +29,7 @@ struct cgroup_want {
     uint64_t memory; /* bytes, 0 = no limit */
     uint64_t pids;   /* 0 = no limit */
     double cpus;     /* 0 = no limit */
+    const char *name; /* the cgroup's name (a session's), or NULL for a fresh one */
 };
 
 struct cgroup_run {

@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <sys/stat.h>
 
+#include "agent/proto.h"
 #include "fields.h"
 
 /* What programs need from the host, read-only. Merged-/usr systems have
@@ -319,7 +320,20 @@ static int add_tmpfs(struct builder *b, const char *spec)
 
 /* The order matters: later mounts land on top of earlier ones, so masks and
  * read-only overrides come last. */
-static int build_ops(struct builder *b, const struct hutch_policy *p, const char *workspace)
+/* A session's agent: its binary read-only at AGENT_BINARY_PATH, and its
+ * runtime directory (where it makes its socket) writable at AGENT_RUNTIME_DIR. */
+static int add_agent(struct builder *b, const struct plan_agent *agent)
+{
+    if (!agent)
+        return 0;
+    if (bind(b, agent->runtime_dir, AGENT_RUNTIME_DIR, true, true) < 0 ||
+        bind(b, agent->binary, AGENT_BINARY_PATH, false, false) < 0)
+        return -1;
+    return strlist_push(&b->plan->writable_dirs, AGENT_RUNTIME_DIR) < 0 ? oom(b->err) : 0;
+}
+
+static int build_ops(struct builder *b, const struct hutch_policy *p, const char *workspace,
+                     const struct plan_agent *agent)
 {
     struct plan *pl = b->plan;
     const struct filesystem_policy *fs = &p->filesystem;
@@ -335,6 +349,8 @@ static int build_ops(struct builder *b, const struct hutch_policy *p, const char
         return -1;
     if (strlist_push(&pl->writable_dirs, "/workspace") < 0)
         return oom(b->err);
+    if (add_agent(b, agent) < 0)
+        return -1;
     for (size_t i = 0; i < fs->read_only.len; i++)
         if (add_user_mount(b, fs->read_only.items[i], false, &fields[F_FS_READ_ONLY]) < 0)
             return -1;
@@ -363,6 +379,13 @@ static int build_ops(struct builder *b, const struct hutch_policy *p, const char
 int plan_build(const struct hutch_policy *p, const char *workspace, uid_t uid, gid_t gid,
                struct plan *pl, hutch_error *err)
 {
+    return plan_build_session(p, workspace, NULL, uid, gid, pl, err);
+}
+
+int plan_build_session(const struct hutch_policy *p, const char *workspace,
+                       const struct plan_agent *agent, uid_t uid, gid_t gid, struct plan *pl,
+                       hutch_error *err)
+{
     memset(pl, 0, sizeof *pl);
     pl->read_only_root = p->filesystem.read_only_root;
     struct builder b = {.plan = pl, .err = err};
@@ -370,7 +393,7 @@ int plan_build(const struct hutch_policy *p, const char *workspace, uid_t uid, g
     /* A writable root is the sandbox user's to write. */
     snprintf(pl->root_options, sizeof pl->root_options, "%s",
              pl->read_only_root ? "mode=0755" : b.owner);
-    int r = build_ops(&b, p, workspace);
+    int r = build_ops(&b, p, workspace, agent);
     for (size_t i = 0; i < b.n_binds; i++) {
         free(b.binds[i].host);
         free(b.binds[i].inside);

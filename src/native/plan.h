@@ -55,6 +55,17 @@ struct plan {
 int plan_build(const struct hutch_policy *p, const char *workspace, uid_t uid, gid_t gid,
                struct plan *plan, hutch_error *err);
 
+/* A session's agent, mounted into its sandbox (see src/agent/proto.h). */
+struct plan_agent {
+    const char *runtime_dir; /* host directory for the agent's socket */
+    const char *binary;      /* host path of hutch-init */
+};
+
+/* plan_build() for a session sandbox: the same, plus the agent's mounts. */
+int plan_build_session(const struct hutch_policy *p, const char *workspace,
+                       const struct plan_agent *agent, uid_t uid, gid_t gid, struct plan *plan,
+                       hutch_error *err);
+
 void plan_free(struct plan *plan);
 
 /* One line per operation, for debugging and tests. */

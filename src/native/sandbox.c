@@ -197,8 +197,9 @@ static void __attribute__((noreturn)) init_main(const struct sandbox_spec *spec,
         setup_fail(status_fd, STAGE_INIT_FAILED, errno, "arrange file descriptors");
         _exit(1);
     }
-    /* If hutch dies, so does the sandbox. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    /* If hutch dies, so does the sandbox (a session's outlives it). */
+    if (!spec->command_is_init)
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (spec->cmdline_len)
         memset(program_invocation_name, 0, spec->cmdline_len);
     prctl(PR_SET_NAME, "hutch-init", 0, 0, 0);
@@ -228,6 +229,10 @@ static void __attribute__((noreturn)) init_main(const struct sandbox_spec *spec,
                    (unsigned)spec->gid);
         _exit(1);
     }
+
+    /* A session's agent is PID 1 itself: it reaps and serves from then on. */
+    if (spec->command_is_init)
+        command_main(spec);
 
     /* vfork: the command shares init's memory until it execs, so nothing is
      * copied; init waits meanwhile, which it would do anyway. */
@@ -374,10 +379,11 @@ static int namespaces_unavailable(int e, hutch_error *err)
                      strerror(e), fix);
 }
 
-static void read_messages(struct sandbox *sb, int status_fd)
+static void read_messages(struct sandbox *sb, int status_fd, bool command_is_init)
 {
     struct setup_message m;
-    bool forked = false;
+    /* An init that became the command closed the pipe by executing it. */
+    bool forked = command_is_init;
     for (;;) {
         ssize_t n = TEMP_FAILURE_RETRY(read(status_fd, &m, sizeof m));
         if (n != (ssize_t)sizeof m)
@@ -470,7 +476,7 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, hutch_err
         sandbox_close(sb);
         return -1;
     }
-    read_messages(sb, status[0]);
+    read_messages(sb, status[0], spec->command_is_init);
     close(status[0]);
     if (sb->failed_stage) {
         /* The command never ran: collect what is left. */

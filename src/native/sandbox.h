@@ -37,6 +37,10 @@ struct sandbox_spec {
     const struct cgroup_run *cgroup;
     uint64_t changed_signals; /* bit N-1: signal N is caught or ignored by the caller */
     size_t cmdline_len;       /* bytes of the caller's argv area (see sandbox_cmdline_len) */
+    /* Sessions: the command (hutch-init) replaces init as PID 1 and outlives
+     * the caller; nothing reports on it. sandbox_start() returns once it was
+     * executed. */
+    bool command_is_init;
 };
 
 /* Length of the caller's command line, which init wipes from its copy of

@@ -1,0 +1,414 @@
+#include "agent/client.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+/* How long a RUN may wait for AT_STARTED: the agent answers right after a
+ * vfork and exec, so only a hung or hostile agent takes this long. */
+#define START_TIMEOUT_MS 60000
+/* How long sending a request may stall on a full socket. */
+#define SEND_TIMEOUT_MS 30000
+
+/* ---- bounded I/O --------------------------------------------------------------- */
+
+static int remaining_ms(double deadline)
+{
+    if (deadline < 0)
+        return -1;
+    double left = deadline - monotonic_ms();
+    return left <= 0 ? 0 : (int)left + 1;
+}
+
+/* Waits for events on fd until deadline (-1: forever). 1 ready, 0 timed out, -1 error. */
+static int wait_fd(int fd, short events, double deadline)
+{
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = events};
+        int r = poll(&p, 1, remaining_ms(deadline));
+        if (r < 0 && errno == EINTR)
+            continue;
+        return r < 0 ? -1 : r;
+    }
+}
+
+/* Sends all of buf; fds (if any) ride on the first byte that leaves. */
+static int send_request(struct agent_conn *c, const uint8_t *buf, size_t len, const int *fds,
+                        int nfds, hutch_error *err)
+{
+    double deadline = monotonic_ms() + SEND_TIMEOUT_MS;
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(3 * sizeof(int))];
+    } control;
+    size_t off = 0;
+    while (off < len) {
+        struct iovec iov = {.iov_base = (void *)(buf + off), .iov_len = len - off};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+        if (off == 0 && nfds > 0) {
+            memset(&control, 0, sizeof control);
+            mh.msg_control = control.buf;
+            mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+            struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+            cm->cmsg_level = SOL_SOCKET;
+            cm->cmsg_type = SCM_RIGHTS;
+            cm->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+            memcpy(CMSG_DATA(cm), fds, (size_t)nfds * sizeof(int));
+        }
+        ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            off += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno != EAGAIN)
+            return error_sys(err, errno, "cannot send to hutch-init");
+        int r = wait_fd(c->fd, POLLOUT, deadline);
+        if (r < 0)
+            return error_sys(err, errno, "cannot send to hutch-init");
+        if (r == 0)
+            return error_set(err, HUTCH_E_SYSTEM, "hutch-init does not take requests (timed out)");
+    }
+    return 0;
+}
+
+/* Reads exactly len bytes. 1 done, 0 clean end of stream before any byte, -1 error. */
+static int recv_exact(struct agent_conn *c, uint8_t *buf, size_t len, double deadline,
+                      hutch_error *err)
+{
+    size_t got = 0;
+    while (got < len) {
+        /* The agent sends no descriptors: recv() discards any it tries to. */
+        ssize_t n = recv(c->fd, buf + got, len - got, MSG_DONTWAIT);
+        if (n > 0) {
+            got += (size_t)n;
+            continue;
+        }
+        if (n == 0) {
+            if (got == 0)
+                return 0;
+            return error_set(err, HUTCH_E_SYSTEM, "hutch-init closed the connection mid-message");
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == ECONNRESET && got == 0)
+            return 0;
+        if (errno != EAGAIN)
+            return error_sys(err, errno, "cannot read from hutch-init");
+        int r = wait_fd(c->fd, POLLIN, deadline);
+        if (r < 0)
+            return error_sys(err, errno, "cannot read from hutch-init");
+        if (r == 0)
+            return error_set(err, HUTCH_E_SYSTEM, "hutch-init did not answer in time");
+    }
+    return 1;
+}
+
+/* Copies text from the agent for a message: bounded, printable only. */
+static void sanitize(struct agent_str s, char *out, size_t size)
+{
+    size_t n = s.len < size - 1 ? s.len : size - 1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s.s[i];
+        out[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+    }
+    out[n] = '\0';
+}
+
+/* Turns an AT_ERROR into err. */
+static int agent_refused(const struct agent_msg *m, const char *what, hutch_error *err)
+{
+    char text[256];
+    sanitize(m->message, text, sizeof text);
+    if (m->error_kind == AE_VERSION)
+        return error_set(err, HUTCH_E_UNSUPPORTED,
+                         "hutch-init speaks protocol version %llu, this hutch speaks %d: restart "
+                         "the session",
+                         (unsigned long long)m->version, AGENT_VERSION);
+    int r = error_set(err, HUTCH_E_SYSTEM, "hutch-init refused %s (%s): %s", what,
+                      agent_error_name((int)m->error_kind), text[0] ? text : "no reason given");
+    if (err && m->has_errno && m->err_no > 0 && m->err_no < 4096)
+        err->sys_errno = (int)m->err_no;
+    return r;
+}
+
+/* Reads one message. *body must be freed by the caller; msg with agent_msg_free(). */
+static int read_message(struct agent_conn *c, double deadline, const char *what,
+                        struct agent_msg *msg, uint8_t **body, hutch_error *err)
+{
+    *body = NULL;
+    memset(msg, 0, sizeof *msg);
+    uint8_t raw[AGENT_HEADER_SIZE];
+    int r = recv_exact(c, raw, sizeof raw, deadline, err);
+    if (r < 0)
+        return -1;
+    if (r == 0)
+        return error_set(err, HUTCH_E_SYSTEM,
+                         "hutch-init closed the connection while waiting for %s", what);
+    struct agent_header h;
+    int kind = agent_header_parse(raw, &h);
+    if (kind == AE_VERSION)
+        return error_set(err, HUTCH_E_UNSUPPORTED,
+                         "hutch-init speaks protocol version %u, this hutch speaks %d: restart "
+                         "the session",
+                         (unsigned)h.version, AGENT_VERSION);
+    if (kind)
+        return error_set(err, HUTCH_E_SYSTEM, "hutch-init sent a bad reply (%s) to %s",
+                         agent_error_name(kind), what);
+    if (h.length) {
+        *body = malloc(h.length);
+        if (!*body)
+            return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+        r = recv_exact(c, *body, h.length, deadline, err);
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            return error_set(err, HUTCH_E_SYSTEM, "hutch-init closed the connection mid-message");
+    }
+    kind = agent_msg_parse(h.type, *body, h.length, msg);
+    if (kind)
+        return error_set(err, HUTCH_E_SYSTEM, "hutch-init sent a bad reply (%s) to %s",
+                         agent_error_name(kind), what);
+    return 0;
+}
+
+/* Sends a request with no fields and reads the reply of the wanted type. */
+static int simple_request(struct agent_conn *c, enum agent_type type, enum agent_type reply,
+                          int timeout_ms, const char *what, struct agent_msg *msg,
+                          uint8_t **body, hutch_error *err)
+{
+    *body = NULL;
+    memset(msg, 0, sizeof *msg);
+    if (c->fd < 0)
+        return error_set(err, HUTCH_E_INVALID, "not connected to hutch-init");
+    struct agent_buf b = {0};
+    agent_msg_begin(&b, type);
+    if (agent_msg_end(&b) < 0) {
+        agent_buf_free(&b);
+        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    }
+    int r = send_request(c, b.data, b.len, NULL, 0, err);
+    agent_buf_free(&b);
+    if (r < 0)
+        return -1;
+    double deadline = timeout_ms < 0 ? -1 : monotonic_ms() + timeout_ms;
+    if (read_message(c, deadline, what, msg, body, err) < 0)
+        return -1;
+    if (msg->type == AT_ERROR)
+        return agent_refused(msg, what, err);
+    if (msg->type != reply)
+        return error_set(err, HUTCH_E_SYSTEM, "hutch-init sent message type %u in reply to %s",
+                         (unsigned)msg->type, what);
+    return 0;
+}
+
+/* ---- connecting ------------------------------------------------------------------ */
+
+int agent_connect(const char *socket_path, uid_t expected_uid, struct agent_conn *c,
+                  hutch_error *err)
+{
+    c->fd = -1;
+    /* The sandbox can write the runtime directory: never follow what it put there. */
+    autoclose int path_fd =
+        TEMP_FAILURE_RETRY(open(socket_path, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (path_fd < 0) {
+        if (errno == ENOENT)
+            return error_set(err, HUTCH_E_UNSUPPORTED, "nothing listens on %s", socket_path);
+        return error_sys(err, errno, "cannot open %s", socket_path);
+    }
+    struct stat st;
+    if (fstat(path_fd, &st) < 0)
+        return error_sys(err, errno, "cannot inspect %s", socket_path);
+    if (!S_ISSOCK(st.st_mode))
+        return error_set(err, HUTCH_E_SYSTEM, "%s is not a socket: the session may have been "
+                         "tampered with; remove it", socket_path);
+    if (expected_uid != (uid_t)-1 && st.st_uid != expected_uid)
+        return error_set(err, HUTCH_E_SYSTEM,
+                         "%s belongs to uid %u, not %u: the session may have been tampered "
+                         "with; remove it",
+                         socket_path, (unsigned)st.st_uid, (unsigned)expected_uid);
+
+    autoclose int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return error_sys(err, errno, "cannot create a socket");
+    /* Through the descriptor: the socket checked above, however long its path. */
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    snprintf(addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d", path_fd);
+    /* A stuck agent with a full backlog would block connect() for ever. */
+    struct timeval tv = {.tv_sec = 10};
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (TEMP_FAILURE_RETRY(connect(fd, (struct sockaddr *)&addr, sizeof addr)) < 0) {
+        if (errno == ECONNREFUSED || errno == ENOENT)
+            return error_set(err, HUTCH_E_UNSUPPORTED, "nothing listens on %s", socket_path);
+        if (errno == EAGAIN)
+            return error_set(err, HUTCH_E_SYSTEM, "hutch-init at %s does not accept connections",
+                             socket_path);
+        return error_sys(err, errno, "cannot connect to %s", socket_path);
+    }
+    struct timeval none = {0};
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none);
+    c->fd = steal_fd(&fd);
+    return 0;
+}
+
+void agent_close(struct agent_conn *c)
+{
+    close_fd(&c->fd);
+}
+
+int agent_hello(struct agent_conn *c, int timeout_ms, struct agent_hello *out, hutch_error *err)
+{
+    struct agent_msg m;
+    autofree uint8_t *body = NULL;
+    memset(out, 0, sizeof *out);
+    int r = simple_request(c, AT_HELLO, AT_HELLO_OK, timeout_ms, "HELLO", &m, &body, err);
+    if (r == 0) {
+        out->version = m.version;
+        out->pid = m.pid;
+        sanitize(m.features, out->features, sizeof out->features);
+    }
+    agent_msg_free(&m);
+    return r;
+}
+
+int agent_stats(struct agent_conn *c, int timeout_ms, struct agent_stats *out, hutch_error *err)
+{
+    struct agent_msg m;
+    autofree uint8_t *body = NULL;
+    memset(out, 0, sizeof *out);
+    int r = simple_request(c, AT_STATS, AT_STATS_OK, timeout_ms, "STATS", &m, &body, err);
+    if (r == 0) {
+        out->pids = m.pids;
+        out->memory = m.memory;
+        out->cpu_usec = m.cpu_usec;
+    }
+    agent_msg_free(&m);
+    return r;
+}
+
+/* ---- runs ------------------------------------------------------------------------ */
+
+static void encode_run(struct agent_buf *b, const struct agent_run_request *req)
+{
+    agent_msg_begin(b, AT_RUN);
+    for (char *const *a = req->argv; *a; a++)
+        agent_put_str(b, AF_ARG, *a);
+    for (char *const *e = req->envp; e && *e; e++)
+        agent_put_str(b, AF_ENV, *e);
+    if (req->cwd)
+        agent_put_str(b, AF_CWD, req->cwd);
+    if (req->timeout_ms)
+        agent_put_u64(b, AF_TIMEOUT_MS, req->timeout_ms);
+    if (req->grace_ms)
+        agent_put_u64(b, AF_GRACE_MS, req->grace_ms);
+    if (req->file_size)
+        agent_put_u64(b, AF_FILE_SIZE, req->file_size);
+    if (req->tty)
+        agent_put_u64(b, AF_TTY, 1);
+}
+
+int agent_run_start(struct agent_conn *c, const struct agent_run_request *req,
+                    struct agent_run_start *out, hutch_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (c->fd < 0)
+        return error_set(err, HUTCH_E_INVALID, "not connected to hutch-init");
+    if (!req->argv || !req->argv[0])
+        return error_set(err, HUTCH_E_INVALID, "no command to run");
+    size_t nargs = 0, nenv = 0;
+    for (char *const *a = req->argv; *a; a++)
+        nargs++;
+    for (char *const *e = req->envp; e && *e; e++) {
+        nenv++;
+        if (!strchr(*e, '='))
+            return error_set(err, HUTCH_E_INVALID, "environment entry %s has no '='", *e);
+    }
+    if (nargs > AGENT_MAX_ARGS || nenv > AGENT_MAX_ENV)
+        return error_set(err, HUTCH_E_INVALID,
+                         "too many arguments or environment variables (at most %d and %d)",
+                         AGENT_MAX_ARGS, AGENT_MAX_ENV);
+    if (req->cwd && req->cwd[0] != '/')
+        return error_set(err, HUTCH_E_INVALID, "the working directory %s is not absolute",
+                         req->cwd);
+
+    struct agent_buf b = {0};
+    encode_run(&b, req);
+    if (agent_msg_end(&b) < 0) {
+        agent_buf_free(&b);
+        return error_set(err, HUTCH_E_INVALID,
+                         "the command and its environment are too large (more than %u bytes)",
+                         AGENT_MAX_BODY);
+    }
+    int r = send_request(c, b.data, b.len, req->stdio, 3, err);
+    agent_buf_free(&b);
+    if (r < 0)
+        return -1;
+
+    struct agent_msg m;
+    autofree uint8_t *body = NULL;
+    r = read_message(c, monotonic_ms() + START_TIMEOUT_MS, "RUN", &m, &body, err);
+    if (r == 0) {
+        if (m.type == AT_STARTED) {
+            out->started = true;
+            out->pid = m.pid;
+        } else if (m.type == AT_ERROR && (m.error_kind == AE_EXEC || m.error_kind == AE_CWD)) {
+            /* The command's own problem: reported like a failed exec. */
+            out->cwd_failed = m.error_kind == AE_CWD;
+            out->exec_errno = m.has_errno && m.err_no > 0 && m.err_no < 4096 ? (int)m.err_no
+                                                                            : ENOEXEC;
+        } else if (m.type == AT_ERROR) {
+            r = agent_refused(&m, "to run the command", err);
+        } else {
+            r = error_set(err, HUTCH_E_SYSTEM, "hutch-init sent message type %u in reply to RUN",
+                          (unsigned)m.type);
+        }
+    }
+    agent_msg_free(&m);
+    return r;
+}
+
+int agent_run_signal(struct agent_conn *c, int sig, hutch_error *err)
+{
+    if (sig < 1 || sig > 64)
+        return error_set(err, HUTCH_E_INVALID, "%d is not a signal number", sig);
+    if (c->fd < 0)
+        return error_set(err, HUTCH_E_INVALID, "not connected to hutch-init");
+    struct agent_buf b = {0};
+    agent_msg_begin(&b, AT_SIGNAL);
+    agent_put_i64(&b, AF_SIGNAL, sig);
+    int r = agent_msg_end(&b) < 0 ? error_set(err, HUTCH_E_SYSTEM, "out of memory")
+                                   : send_request(c, b.data, b.len, NULL, 0, err);
+    agent_buf_free(&b);
+    return r;
+}
+
+int agent_run_wait(struct agent_conn *c, struct agent_exit *out, hutch_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (c->fd < 0)
+        return error_set(err, HUTCH_E_INVALID, "not connected to hutch-init");
+    struct agent_msg m;
+    autofree uint8_t *body = NULL;
+    int r = read_message(c, -1, "the command's exit", &m, &body, err);
+    if (r == 0) {
+        if (m.type == AT_EXITED) {
+            /* agent_msg_parse checked: one of the two, in range. */
+            out->exited = m.has_code;
+            out->code = m.has_code ? (int)m.code : 0;
+            out->signal = m.has_signal ? (int)m.signal : 0;
+            out->timed_out = m.timed_out == 1;
+        } else if (m.type == AT_ERROR) {
+            r = agent_refused(&m, "the run", err);
+        } else {
+            r = error_set(err, HUTCH_E_SYSTEM,
+                          "hutch-init sent message type %u while the command ran",
+                          (unsigned)m.type);
+        }
+    }
+    agent_msg_free(&m);
+    return r;
+}

@@ -1,0 +1,696 @@
+/* hutch-init: PID 1 of every session sandbox. It reaps every child and
+ * serves the host's requests (proto.h, docs/agent.md) on a unix socket, in
+ * one thread around one poll(). Bad input gets an AT_ERROR and a closed
+ * connection; the agent itself never dies of it. */
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include "agent/agent.h"
+#include "util.h"
+
+#ifndef HUTCH_VERSION_STRING
+#define HUTCH_VERSION_STRING "unknown"
+#endif
+
+#define MAX_CONNS 256
+#define MAX_RUNS 256
+/* Reads per connection per wake-up, so that one busy peer cannot starve the rest. */
+#define READS_PER_WAKEUP 16
+/* A connection with no complete request for this long is dropped. */
+#define IDLE_MS 60000.0
+/* How long SIGTERM gets to end everything before SIGKILL, at shutdown. */
+#define STOP_GRACE_MS 3000.0
+/* A pause before accepting again when out of descriptors. */
+#define ACCEPT_PAUSE_MS 100.0
+
+struct conn {
+    int fd; /* -1: a free slot */
+    uint8_t head[AGENT_HEADER_SIZE];
+    size_t head_got;
+    struct agent_header h;
+    uint8_t *body; /* allocated only while a body is read */
+    size_t body_got;
+    int fds[3];
+    int nfds;
+    bool extra_fds; /* more descriptors came than any request carries */
+    double idle_at; /* dropped then, unless a run is going */
+    bool running;
+    struct run run;
+};
+
+static struct conn conns[MAX_CONNS];
+static int nconns, nruns;
+static struct agent_buf out; /* replies are built here */
+static bool whole_sandbox;   /* PID 1: every process in /proc is ours */
+
+static int listen_fd = -1;
+static const char *socket_path = AGENT_SOCKET_PATH;
+static struct stat socket_identity; /* to unlink only our own socket at exit */
+static double accept_paused_until;
+
+static bool stopping;
+static double stop_kill_at;
+
+/* ---- replies ------------------------------------------------------------------- */
+
+static void conn_close(struct conn *c);
+
+/* Replies are small and the peer reads them: a send that does not go
+ * through at once means a broken peer, which loses its connection. */
+static bool send_out(struct conn *c)
+{
+    if (agent_msg_end(&out) < 0)
+        return false;
+    ssize_t n = TEMP_FAILURE_RETRY(send(c->fd, out.data, out.len, MSG_NOSIGNAL | MSG_DONTWAIT));
+    return n == (ssize_t)out.len;
+}
+
+static PRINTF_LIKE(4, 5) void reply_error(struct conn *c, int kind, int err, const char *fmt, ...)
+{
+    char text[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    agent_msg_begin(&out, AT_ERROR);
+    agent_put_u64(&out, AF_ERROR_KIND, (uint64_t)kind);
+    if (err)
+        agent_put_i64(&out, AF_ERRNO, err);
+    if (kind == AE_VERSION)
+        agent_put_u64(&out, AF_VERSION, AGENT_VERSION);
+    agent_put_str(&out, AF_MESSAGE, text);
+    (void)send_out(c);
+}
+
+/* An error ends the connection (and any run on it). */
+#define FAIL(c, kind, err, ...)                                                                    \
+    do {                                                                                           \
+        reply_error((c), (kind), (err), __VA_ARGS__);                                              \
+        conn_close(c);                                                                             \
+    } while (0)
+
+/* ---- connections ------------------------------------------------------------------ */
+
+static void drop_request(struct conn *c)
+{
+    free(c->body);
+    c->body = NULL;
+    c->head_got = c->body_got = 0;
+    for (int i = 0; i < c->nfds; i++)
+        close_fd(&c->fds[i]);
+    c->nfds = 0;
+    c->extra_fds = false;
+}
+
+static void conn_close(struct conn *c)
+{
+    if (c->fd < 0)
+        return;
+    if (c->running) {
+        /* The host went away (Ctrl-C, or it died): the run is cancelled. */
+        run_signal(&c->run, SIGKILL);
+        c->running = false;
+        nruns--;
+    }
+    drop_request(c);
+    close_fd(&c->fd);
+    nconns--;
+}
+
+static void handle_run(struct conn *c, const struct agent_msg *m)
+{
+    if (nruns >= MAX_RUNS) {
+        FAIL(c, AE_BUSY, 0, "%d commands run already: try again when one ends", MAX_RUNS);
+        return;
+    }
+    struct run_failure f;
+    int r = run_start(&c->run, m, c->fds, &f);
+    c->nfds = 0; /* run_start closed them */
+    if (r < 0) {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "%.*s", (int)(m->args[0].len < 100 ? m->args[0].len : 100),
+                 m->args[0].s);
+        if (f.kind == AE_CWD)
+            FAIL(c, f.kind, f.err, "cannot enter %.*s: %s", (int)(m->cwd.len < 100 ? m->cwd.len : 100),
+                 m->cwd.s, strerror(f.err));
+        else if (f.kind == AE_EXEC)
+            FAIL(c, f.kind, f.err, "cannot run %s: %s", cmd, strerror(f.err));
+        else
+            FAIL(c, f.kind, f.err, "cannot start %s: %s", cmd, strerror(f.err));
+        return;
+    }
+    c->running = true;
+    c->idle_at = 0;
+    nruns++;
+    agent_msg_begin(&out, AT_STARTED);
+    agent_put_u64(&out, AF_PID, (uint64_t)c->run.pid);
+    if (!send_out(c))
+        conn_close(c);
+}
+
+static void handle_message(struct conn *c)
+{
+    struct agent_msg m;
+    int kind = agent_msg_parse(c->h.type, c->body, c->h.length, &m);
+    int want_fds = c->h.type == AT_RUN ? 3 : 0;
+    if (kind == AE_MALFORMED)
+        FAIL(c, kind, 0, "malformed message: a field is truncated, has the wrong size, repeats, "
+                         "or holds NUL, or there are too many arguments");
+    else if (kind == AE_BAD_REQUEST && c->h.type == AT_RUN)
+        FAIL(c, kind, 0, "RUN needs at least one AF_ARG, an absolute AF_CWD and NAME=VALUE "
+                         "environment entries");
+    else if (kind == AE_BAD_REQUEST)
+        FAIL(c, kind, 0, "SIGNAL needs AF_SIGNAL, a signal number from 1 to 64");
+    else if (kind)
+        FAIL(c, kind, kind == AE_SYSTEM ? ENOMEM : 0, "cannot decode the request: %s",
+             agent_error_name(kind));
+    else if (c->nfds != want_fds || c->extra_fds)
+        FAIL(c, AE_FDS, 0, "this request carries %d descriptors, not %d", c->nfds, want_fds);
+    else if (c->h.type == AT_HELLO) {
+        agent_msg_begin(&out, AT_HELLO_OK);
+        agent_put_u64(&out, AF_VERSION, AGENT_VERSION);
+        agent_put_u64(&out, AF_PID, (uint64_t)getpid());
+        agent_put_str(&out, AF_FEATURES, "run signal stats");
+        if (!send_out(c))
+            conn_close(c);
+    } else if (c->h.type == AT_STATS) {
+        struct sandbox_stats st;
+        stats_collect(whole_sandbox, &st);
+        agent_msg_begin(&out, AT_STATS_OK);
+        agent_put_u64(&out, AF_PIDS, st.pids);
+        agent_put_u64(&out, AF_MEMORY, st.memory);
+        agent_put_u64(&out, AF_CPU_USEC, st.cpu_usec);
+        if (!send_out(c))
+            conn_close(c);
+    } else if (c->h.type == AT_RUN) {
+        handle_run(c, &m);
+    } else if (c->h.type == AT_SIGNAL && c->running) {
+        run_signal(&c->run, (int)m.signal);
+    } else {
+        FAIL(c, AE_BAD_REQUEST, 0, "SIGNAL is only valid on the connection of a running command");
+    }
+    agent_msg_free(&m);
+    if (c->fd >= 0) {
+        drop_request(c);
+        if (!c->running)
+            c->idle_at = monotonic_ms() + IDLE_MS;
+    }
+}
+
+static void handle_header(struct conn *c)
+{
+    int kind = agent_header_parse(c->head, &c->h);
+    if (kind == AE_MALFORMED) {
+        FAIL(c, kind, 0, "bad magic: this socket speaks the hutch agent protocol");
+        return;
+    }
+    if (kind == AE_VERSION) {
+        FAIL(c, kind, 0, "protocol version %u is not spoken here, only %d", (unsigned)c->h.version,
+             AGENT_VERSION);
+        return;
+    }
+    if (kind == AE_TOO_LARGE) {
+        FAIL(c, kind, 0, "a body of %u bytes is over the limit of %u", (unsigned)c->h.length,
+             AGENT_MAX_BODY);
+        return;
+    }
+    uint16_t t = c->h.type;
+    if (t != AT_HELLO && t != AT_RUN && t != AT_SIGNAL && t != AT_STATS) {
+        FAIL(c, AE_UNKNOWN_TYPE, 0, "unknown request type %u", (unsigned)t);
+        return;
+    }
+    if (c->running && t != AT_SIGNAL) {
+        FAIL(c, AE_BAD_REQUEST, 0, "only SIGNAL may follow RUN on a connection");
+        return;
+    }
+    if (c->h.length == 0) {
+        handle_message(c);
+        return;
+    }
+    c->body = malloc(c->h.length);
+    if (!c->body)
+        FAIL(c, AE_SYSTEM, ENOMEM, "out of memory for a request of %u bytes",
+             (unsigned)c->h.length);
+}
+
+/* Keeps up to three passed descriptors; closes any beyond that. */
+static void take_fds(struct conn *c, struct msghdr *mh)
+{
+    if (mh->msg_flags & MSG_CTRUNC)
+        c->extra_fds = true; /* the kernel closed what did not fit */
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
+            if (c->nfds < 3 && !c->running) {
+                c->fds[c->nfds++] = fd;
+            } else {
+                close(fd);
+                c->extra_fds = true;
+            }
+        }
+    }
+}
+
+static void conn_readable(struct conn *c)
+{
+    for (int i = 0; i < READS_PER_WAKEUP && c->fd >= 0; i++) {
+        bool in_head = c->head_got < AGENT_HEADER_SIZE;
+        uint8_t *dst = in_head ? c->head + c->head_got : c->body + c->body_got;
+        size_t want = in_head ? AGENT_HEADER_SIZE - c->head_got : c->h.length - c->body_got;
+        union {
+            struct cmsghdr align;
+            char buf[CMSG_SPACE(8 * sizeof(int))];
+        } control;
+        struct iovec iov = {.iov_base = dst, .iov_len = want};
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = control.buf,
+                            .msg_controllen = sizeof control.buf};
+        ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n >= 0)
+            take_fds(c, &mh);
+        if (n <= 0) {
+            conn_close(c); /* the peer left, or the connection broke */
+            return;
+        }
+        if (in_head) {
+            c->head_got += (size_t)n;
+            if (c->head_got == AGENT_HEADER_SIZE)
+                handle_header(c);
+        } else {
+            c->body_got += (size_t)n;
+            if (c->body_got == c->h.length)
+                handle_message(c);
+        }
+    }
+}
+
+static void accept_all(void)
+{
+    for (;;) {
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                accept_paused_until = monotonic_ms() + ACCEPT_PAUSE_MS;
+            return;
+        }
+        struct conn *c = NULL;
+        for (int i = 0; i < MAX_CONNS && !c; i++)
+            if (conns[i].fd < 0)
+                c = &conns[i];
+        if (!c) {
+            struct conn busy = {.fd = fd};
+            reply_error(&busy, AE_BUSY, 0, "%d connections are open already", MAX_CONNS);
+            close(fd);
+            continue;
+        }
+        memset(c, 0, sizeof *c);
+        c->fd = fd;
+        c->idle_at = monotonic_ms() + IDLE_MS;
+        nconns++;
+    }
+}
+
+/* ---- children -------------------------------------------------------------------- */
+
+static struct conn *run_of(pid_t pid)
+{
+    for (int i = 0; i < MAX_CONNS; i++)
+        if (conns[i].fd >= 0 && conns[i].running && conns[i].run.pid == pid)
+            return &conns[i];
+    return NULL;
+}
+
+/* Reaps every child that has exited: runs, and as PID 1 every orphan. */
+static void reap(void)
+{
+    for (;;) {
+        siginfo_t si = {0};
+        /* Looked at first without reaping: a run leader stays a zombie while
+         * its group is killed, so the group id cannot be reused meanwhile. */
+        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
+            return;
+        struct conn *c = run_of(si.si_pid);
+        if (c) {
+            /* Background children would keep the caller's pipes open. */
+            (void)kill(-c->run.pid, SIGKILL);
+            if (c->run.timed_out)
+                run_signal(&c->run, SIGKILL);
+        }
+        int status;
+        if (TEMP_FAILURE_RETRY(waitpid(si.si_pid, &status, 0)) < 0 || !c)
+            continue;
+        c->running = false;
+        nruns--;
+        agent_msg_begin(&out, AT_EXITED);
+        if (WIFEXITED(status))
+            agent_put_i64(&out, AF_CODE, WEXITSTATUS(status));
+        else
+            agent_put_i64(&out, AF_SIGNAL, WTERMSIG(status));
+        agent_put_u64(&out, AF_TIMED_OUT, c->run.timed_out);
+        (void)send_out(c);
+        conn_close(c);
+    }
+}
+
+static bool children_left(void)
+{
+    siginfo_t si = {0};
+    return waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == 0;
+}
+
+/* ---- the socket -------------------------------------------------------------------- */
+
+/* The address of path, through /proc/self/fd when path is longer than
+ * sun_path allows. *dir_fd is the directory kept open for that, or -1. */
+static int socket_address(const char *path, struct sockaddr_un *addr, int *dir_fd)
+{
+    memset(addr, 0, sizeof *addr);
+    addr->sun_family = AF_UNIX;
+    *dir_fd = -1;
+    if (strlen(path) < sizeof addr->sun_path) {
+        memcpy(addr->sun_path, path, strlen(path) + 1);
+        return 0;
+    }
+    const char *slash = strrchr(path, '/');
+    if (!slash || strlen(slash + 1) > 64) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    char dir[PATH_MAX];
+    size_t dlen = slash == path ? 1 : (size_t)(slash - path);
+    if (dlen >= sizeof dir) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(dir, path, dlen);
+    dir[dlen] = '\0';
+    *dir_fd = TEMP_FAILURE_RETRY(open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (*dir_fd < 0)
+        return -1;
+    snprintf(addr->sun_path, sizeof addr->sun_path, "/proc/self/fd/%d/%s", *dir_fd, slash + 1);
+    return 0;
+}
+
+static bool someone_listens(const struct sockaddr_un *addr)
+{
+    autoclose int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    return fd >= 0 && connect(fd, (const struct sockaddr *)addr, sizeof *addr) == 0;
+}
+
+static int open_socket(void)
+{
+    struct sockaddr_un addr;
+    autoclose int dir_fd = -1;
+    if (socket_address(socket_path, &addr, &dir_fd) < 0) {
+        fprintf(stderr, "hutch-init: cannot use %s as a socket path: %s\n", socket_path,
+                strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (lstat(socket_path, &st) == 0) {
+        /* A stale socket of an earlier agent goes; anything else stays. */
+        if (!S_ISSOCK(st.st_mode)) {
+            fprintf(stderr, "hutch-init: %s exists and is not a socket\n", socket_path);
+            return -1;
+        }
+        if (someone_listens(&addr)) {
+            fprintf(stderr, "hutch-init: another agent listens on %s\n", socket_path);
+            return -1;
+        }
+        (void)unlink(socket_path);
+    }
+    autoclose int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        fprintf(stderr, "hutch-init: cannot create a socket: %s\n", strerror(errno));
+        return -1;
+    }
+    /* Mode 0666: the runtime directory, not the socket, decides who gets in. */
+    mode_t old = umask(0111);
+    int r = bind(fd, (struct sockaddr *)&addr, sizeof addr);
+    int bind_errno = errno;
+    umask(old);
+    if (r < 0 || listen(fd, 128) < 0 || lstat(socket_path, &socket_identity) < 0) {
+        fprintf(stderr, "hutch-init: cannot listen on %s: %s\n", socket_path,
+                strerror(r < 0 ? bind_errno : errno));
+        return -1;
+    }
+    listen_fd = steal_fd(&fd);
+    return 0;
+}
+
+static void remove_socket(void)
+{
+    close_fd(&listen_fd);
+    struct stat st;
+    if (lstat(socket_path, &st) == 0 && st.st_ino == socket_identity.st_ino &&
+        st.st_dev == socket_identity.st_dev)
+        (void)unlink(socket_path);
+}
+
+/* ---- start and stop ---------------------------------------------------------------- */
+
+static void begin_stop(void)
+{
+    if (stopping)
+        return;
+    stopping = true;
+    stop_kill_at = monotonic_ms() + STOP_GRACE_MS;
+    remove_socket(); /* no new clients */
+    for (int i = 0; i < MAX_CONNS; i++) {
+        if (conns[i].fd < 0)
+            continue;
+        if (conns[i].running)
+            run_signal(&conns[i].run, SIGTERM); /* its host still hears how it ended */
+        else
+            conn_close(&conns[i]);
+    }
+    if (whole_sandbox)
+        (void)kill(-1, SIGTERM);
+}
+
+static void kill_everything(void)
+{
+    for (int i = 0; i < MAX_CONNS; i++)
+        if (conns[i].fd >= 0 && conns[i].running)
+            run_signal(&conns[i].run, SIGKILL);
+    if (whole_sandbox)
+        (void)kill(-1, SIGKILL);
+}
+
+static void read_signals(int sig_fd)
+{
+    struct signalfd_siginfo si;
+    while (TEMP_FAILURE_RETRY(read(sig_fd, &si, sizeof si)) == (ssize_t)sizeof si) {
+        if (si.ssi_signo == SIGCHLD)
+            reap();
+        else
+            begin_stop();
+    }
+    reap(); /* SIGCHLDs merge: look anyway */
+}
+
+/* 0, 1 and 2 open (on /dev/null if need be), every other inherited fd closed:
+ * descriptors passed in later then never land on 0-2. */
+static void tidy_fds(void)
+{
+    int fd;
+    while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd <= 2)
+        ;
+    if (fd > 2)
+        close(fd);
+    if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0)
+        for (fd = 3; fd < 65536; fd++)
+            (void)close(fd);
+}
+
+static void usage(FILE *to)
+{
+    fprintf(to, "Usage: hutch-init [--socket PATH]\n"
+                "The agent of a hutch session sandbox: run as its PID 1, it reaps children and\n"
+                "serves the host's requests on a unix socket (default " AGENT_SOCKET_PATH ").\n"
+                "  --socket PATH  listen on PATH\n"
+                "  --version      print the version and the protocol version\n"
+                "  --help         print this help\n");
+}
+
+static void parse_args(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"socket", required_argument, NULL, 's'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    opterr = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "+", options, NULL)) != -1) {
+        switch (opt) {
+        case 's':
+            if (!*optarg) {
+                fprintf(stderr, "hutch-init: --socket needs a path\n");
+                exit(2);
+            }
+            socket_path = optarg;
+            break;
+        case 'V':
+            printf("hutch-init %s (protocol %d)\n", HUTCH_VERSION_STRING, AGENT_VERSION);
+            exit(0);
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            if (optopt == 's')
+                fprintf(stderr, "hutch-init: --socket needs a path\n");
+            else
+                fprintf(stderr, "hutch-init: unknown option %s (see hutch-init --help)\n",
+                        argv[optind - 1]);
+            exit(2);
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "hutch-init: unexpected argument %s (see hutch-init --help)\n",
+                argv[optind]);
+        exit(2);
+    }
+}
+
+/* Blocks the signals the loop reads from a signalfd. */
+static int signal_fd(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+        return -1;
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+static int min_timeout(int a, int b)
+{
+    return a < 0 ? b : b < 0 ? a : a < b ? a : b;
+}
+
+static int ms_until(double at, double now)
+{
+    double d = at - now;
+    return d <= 0 ? 0 : d > 1e9 ? 1000000000 : (int)d + 1;
+}
+
+int main(int argc, char **argv)
+{
+    parse_args(argc, argv);
+    tidy_fds();
+    signal(SIGPIPE, SIG_IGN);
+    whole_sandbox = getpid() == 1;
+    /* Outside a sandbox (tests), orphans of runs still come back to us. */
+    if (!whole_sandbox)
+        (void)prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    /* Connections with three passed fds each need more than 1024. */
+    if (getrlimit(RLIMIT_NOFILE, &run_nofile) == 0 && run_nofile.rlim_cur < 4096) {
+        struct rlimit more = run_nofile;
+        more.rlim_cur = more.rlim_max < 4096 ? more.rlim_max : 4096;
+        (void)setrlimit(RLIMIT_NOFILE, &more);
+    }
+    for (int i = 0; i < MAX_CONNS; i++)
+        conns[i].fd = -1;
+
+    autoclose int sig_fd = signal_fd();
+    if (sig_fd < 0) {
+        fprintf(stderr, "hutch-init: cannot set up signal handling: %s\n", strerror(errno));
+        return 1;
+    }
+    if (open_socket() < 0)
+        return 1;
+
+    static struct pollfd pfd[2 + MAX_CONNS];
+    static int pfd_conn[2 + MAX_CONNS];
+    for (;;) {
+        double now = monotonic_ms();
+        int timeout = -1;
+        for (int i = 0; i < MAX_CONNS; i++) {
+            struct conn *c = &conns[i];
+            if (c->fd < 0)
+                continue;
+            if (c->running)
+                timeout = min_timeout(timeout, run_tick(&c->run, now));
+            else if (now >= c->idle_at)
+                conn_close(c);
+            else
+                timeout = min_timeout(timeout, ms_until(c->idle_at, now));
+        }
+        if (stopping) {
+            if (!children_left())
+                break;
+            if (now >= stop_kill_at) {
+                kill_everything();
+                break;
+            }
+            timeout = min_timeout(timeout, ms_until(stop_kill_at, now));
+        }
+
+        nfds_t n = 0;
+        pfd[n++] = (struct pollfd){.fd = sig_fd, .events = POLLIN};
+        bool accepting = listen_fd >= 0 && now >= accept_paused_until;
+        if (listen_fd >= 0 && !accepting)
+            timeout = min_timeout(timeout, ms_until(accept_paused_until, now));
+        pfd[n++] = (struct pollfd){.fd = accepting ? listen_fd : -1, .events = POLLIN};
+        for (int i = 0; i < MAX_CONNS; i++) {
+            if (conns[i].fd < 0)
+                continue;
+            pfd_conn[n] = i;
+            pfd[n++] = (struct pollfd){.fd = conns[i].fd, .events = POLLIN};
+        }
+        if (poll(pfd, n, timeout) < 0 && errno != EINTR) {
+            fprintf(stderr, "hutch-init: poll failed: %s\n", strerror(errno));
+            return 1;
+        }
+        if (pfd[0].revents)
+            read_signals(sig_fd);
+        if (pfd[1].revents && listen_fd >= 0)
+            accept_all();
+        for (nfds_t i = 2; i < n; i++)
+            if (pfd[i].revents)
+                conn_readable(&conns[pfd_conn[i]]);
+    }
+
+    /* Stopping: whatever SIGKILL hit goes in moments; reap it, briefly. */
+    double give_up = monotonic_ms() + 1000.0;
+    while (children_left() && monotonic_ms() < give_up) {
+        reap();
+        struct pollfd p = {.fd = sig_fd, .events = POLLIN};
+        (void)poll(&p, 1, 50);
+        struct signalfd_siginfo si;
+        while (read(sig_fd, &si, sizeof si) > 0)
+            ;
+    }
+    reap();
+    for (int i = 0; i < MAX_CONNS; i++)
+        conn_close(&conns[i]);
+    agent_buf_free(&out);
+    return 0;
+}

@@ -1,0 +1,115 @@
+/* hutch exec KEY [--json] [--stdin] [per-run options] [--] COMMAND... | -c STRING */
+#include <signal.h>
+
+#include "backend/backend.h"
+#include "cli/cli.h"
+#include "cli/session_common.h"
+#include "error.h"
+#include "policy.h"
+
+static void free_policy(hutch_policy **p)
+{
+    hutch_policy_free(*p);
+}
+
+/* Runs through hutch_run: unsandboxed sessions (mode off, mainSession
+ * under non-main) on the host in their workspace, and containers only the
+ * Engine API reaches (adopted ones, a TCP engine's). */
+static int run_elsewhere(struct session *s, hutch_policy *p, hutch_command *cmd,
+                         hutch_result *r, hutch_error *err)
+{
+    const char *backend = record_str(s->record, "backend");
+    if (strcmp(backend, "host") == 0) {
+        if (hutch_policy_set(p, "backend", "host", err) < 0 ||
+            hutch_policy_set(p, "workspace", record_str(s->record, "workspace"), err) < 0)
+            return -1;
+        cli_warn("session %s runs on the host, unsandboxed (sandbox mode %s)", s->key,
+                 p->mode == MODE_OFF ? "off" : "non-main: it is the main session");
+    } else if (hutch_policy_set(p, "docker.container", record_str(s->record, "container_name"),
+                                err) < 0) {
+        return -1;
+    }
+    int rc = hutch_run(p, cmd, r, err);
+    if (rc == 0 && strcmp(backend, "docker") == 0 && !record_bool(s->record, "adopted"))
+        snprintf(r->limits_via, sizeof r->limits_via, "docker");
+    return rc;
+}
+
+int cmd_exec(int argc, char **argv)
+{
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        help_topic("exec", stdout);
+        return 0;
+    }
+    if (argc < 2 || argv[1][0] == '-')
+        return cli_error("hutch exec needs a session key first: hutch exec KEY -- COMMAND "
+                         "(see 'hutch help exec')");
+    const char *key = argv[1];
+    struct run_args ra = {0};
+    hutch_error err = {0};
+    /* The same options as hutch run, after the key. */
+    int parsed = run_args_parse(argc - 1, argv + 1, &ra, &err);
+    if (parsed <= 0) {
+        policy_args_free(&ra.policy);
+        return parsed == 0 ? 0 : cli_error("%s", err.message);
+    }
+    auto_policy_args struct policy_args call = ra.policy;
+    if (refuse_session_settings(&call, "hutch exec", &err) < 0)
+        return cli_error("%s", err.message);
+
+    auto_session struct session s;
+    if (session_open(&s, key, &err) < 0 || session_lock(&s, &err) < 0)
+        return cli_error("%s", err.message);
+    __attribute__((cleanup(free_policy))) hutch_policy *policy = session_policy(&s, &call, &err);
+    if (!policy)
+        return cli_error("%s", err.message);
+    autofree char *config = absolute_config_path(call.config_path);
+    struct session_use use = {.create_if_missing = policy->auto_create, .config_path = config};
+    struct agent_conn conn = {.fd = -1};
+    if (session_ensure(&s, policy, &use, &conn, &err) < 0) {
+        if (err.status == HUTCH_E_UNSUPPORTED && !CLI_HAS_DOCKER) {
+            session_unlock(&s);
+            return cli_exec_docker_helper();
+        }
+        return cli_error("%s", err.message);
+    }
+    session_unlock(&s);
+    if (conn.fd < 0 && !CLI_HAS_DOCKER && strcmp(record_str(s.record, "backend"), "docker") == 0)
+        return cli_exec_docker_helper();
+    maybe_prune_in_background();
+
+    hutch_command cmd;
+    hutch_command_init(&cmd);
+    cmd.argv = (const char *const *)ra.command;
+    cmd.shell = ra.shell;
+    cmd.stdin_fd = ra.pass_stdin ? STDIN_FILENO : -1;
+    cmd.detach_teardown = true;
+    if (!ra.json) {
+        hutch_output_mode mode =
+            policy_is_set(policy, F_LIMIT_OUTPUT) ? HUTCH_OUTPUT_RELAY : HUTCH_OUTPUT_PASS;
+        cmd.stdout_mode = cmd.stderr_mode = mode;
+        cmd.stdout_fd = STDOUT_FILENO;
+        cmd.stderr_fd = STDERR_FILENO;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    autoclose int cancel_fd = -1;
+    if (cli_forward_signals(&cancel_fd) == 0)
+        cmd.cancel_fd = cancel_fd;
+
+    hutch_result result;
+    int rc = conn.fd >= 0 ? session_exec(&s, policy, &conn, &cmd, &result, &err)
+                          : run_elsewhere(&s, policy, &cmd, &result, &err);
+    agent_close(&conn);
+    if (rc < 0)
+        return cli_error("%s", err.message);
+    int status = result.exit_code;
+    if (ra.json) {
+        int failed = cli_print_result(&result);
+        if (failed)
+            status = failed;
+    } else {
+        cli_report_live(&result, policy);
+    }
+    hutch_result_free(&result);
+    return status;
+}

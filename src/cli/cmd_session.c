@@ -1,0 +1,310 @@
+/* hutch session create|start|stop|rm|status|ls|stats|shell */
+#include <time.h>
+
+#include "cli/cli.h"
+#include "cli/session_common.h"
+#include "error.h"
+#include "policy.h"
+
+static void free_policy(hutch_policy **p)
+{
+    hutch_policy_free(*p);
+}
+
+static void format_time(double t, char *buf, size_t len)
+{
+    time_t secs = (time_t)t;
+    struct tm tm;
+    if (t <= 0 || !localtime_r(&secs, &tm) || !strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm))
+        snprintf(buf, len, "-");
+}
+
+/* Options every subcommand shares: --json, --help, POLICY (where allowed). */
+struct session_args {
+    const char *key;
+    bool json;
+    bool workspaces;
+    struct policy_args policy;
+};
+
+static int parse(const char *sub, int argc, char **argv, bool want_key, bool policy_ok,
+                 bool workspaces_ok, struct session_args *sa, hutch_error *err)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            help_topic("session", stdout);
+            return 0;
+        }
+        if (strcmp(arg, "--json") == 0) {
+            sa->json = true;
+            continue;
+        }
+        if (workspaces_ok && strcmp(arg, "--workspaces") == 0) {
+            sa->workspaces = true;
+            continue;
+        }
+        if (arg[0] == '-' && arg[1]) {
+            int r = policy_ok ? policy_args_parse(&sa->policy, argc, argv, &i, err) : 0;
+            if (r < 0)
+                return -1;
+            if (r == 0)
+                return error_set(err, HUTCH_E_INVALID,
+                                 "hutch session %s does not take %s (see 'hutch help session')",
+                                 sub, arg);
+            continue;
+        }
+        if (want_key && !sa->key) {
+            sa->key = arg;
+            continue;
+        }
+        return error_set(err, HUTCH_E_INVALID, "unexpected argument '%s' for hutch session %s",
+                         arg, sub);
+    }
+    if (want_key && !sa->key)
+        return error_set(err, HUTCH_E_INVALID,
+                         "hutch session %s needs a session key: hutch session %s KEY", sub, sub);
+    return 1;
+}
+
+/* ---- create / start ------------------------------------------------------------ */
+
+static int bring_up(const char *sub, struct session_args *sa, bool create)
+{
+    hutch_error err = {0};
+    auto_session struct session s;
+    if (session_open(&s, sa->key, &err) < 0 || session_lock(&s, &err) < 0)
+        return cli_error("%s", err.message);
+    if (!create) {
+        if (!s.record)
+            return cli_error("no session %s: create it with 'hutch session create %s'", sa->key,
+                             sa->key);
+        if (refuse_session_settings(&sa->policy, "hutch session start", &err) < 0)
+            return cli_error("%s", err.message);
+        const char *state = record_str(s.record, "state");
+        if (state && strcmp(state, "stopped") == 0)
+            record_set_str(s.record, "state", "running"); /* probed and started below */
+    }
+    /* A new session keeps the options it was created with (not --config,
+     * which is kept as the path it names). */
+    __attribute__((cleanup(free_policy))) hutch_policy *policy =
+        session_policy(&s, &sa->policy, &err);
+    json_t *args = create ? policy_args_to_json(&sa->policy) : NULL;
+    if (!policy) {
+        json_decref(args);
+        return cli_error("%s", err.message);
+    }
+    autofree char *config = absolute_config_path(sa->policy.config_path);
+    struct session_use use = {
+        .create_if_missing = create,
+        .fail_if_exists = create,
+        .create_args = args,
+        .config_path = config,
+    };
+    struct agent_conn conn = {.fd = -1};
+    int r = session_ensure(&s, policy, &use, &conn, &err);
+    json_decref(args);
+    agent_close(&conn);
+    if (r < 0) {
+        if (err.status == HUTCH_E_UNSUPPORTED && !CLI_HAS_DOCKER) {
+            session_unlock(&s);
+            return cli_exec_docker_helper();
+        }
+        return cli_error("%s", err.message);
+    }
+    if (sa->json) {
+        autofree char *text = json_dumps(s.record, JSON_COMPACT | JSON_SORT_KEYS);
+        printf("%s\n", text ? text : "{}");
+    } else {
+        fprintf(stderr, "hutch: session %s %s (%s; workspace %s)\n", sa->key,
+                create ? "created" : "running", record_str(s.record, "backend"),
+                record_str(s.record, "workspace"));
+    }
+    (void)sub;
+    return 0;
+}
+
+/* ---- stop / rm ---------------------------------------------------------------- */
+
+static bool needs_helper(const struct session *s)
+{
+    return !CLI_HAS_DOCKER && s->record &&
+           !session_backend_named(record_str(s->record, "backend"));
+}
+
+static int tear_down(struct session_args *sa, bool remove)
+{
+    hutch_error err = {0};
+    auto_session struct session s;
+    if (session_open(&s, sa->key, &err) < 0 || session_lock(&s, &err) < 0)
+        return cli_error("%s", err.message);
+    if (needs_helper(&s)) {
+        session_unlock(&s);
+        return cli_exec_docker_helper();
+    }
+    int r = remove ? session_remove(&s, sa->workspaces, &err) : session_stop(&s, &err);
+    if (r < 0)
+        return cli_error("%s", err.message);
+    fprintf(stderr, "hutch: session %s %s\n", sa->key,
+            remove ? (sa->workspaces ? "removed with its workspace" : "removed (workspace kept)")
+                   : "stopped");
+    return 0;
+}
+
+/* ---- status / ls ------------------------------------------------------------------ */
+
+static json_t *describe(struct session *s)
+{
+    char detail[600];
+    enum session_state state = session_probe(s, detail, sizeof detail);
+    json_t *out = json_deep_copy(s->record);
+    json_object_set_new(out, "state", json_string(session_state_name(state)));
+    json_object_set_new(out, "detail", json_string(detail));
+    json_object_set_new(out, "socket", json_string(s->socket_path));
+    json_object_set_new(out, "state_dir", json_string(s->dir));
+    json_object_del(out, "create_args");
+    return out;
+}
+
+static int status(struct session_args *sa)
+{
+    hutch_error err = {0};
+    auto_session struct session s;
+    if (session_open(&s, sa->key, &err) < 0 || session_load(&s, &err) < 0)
+        return cli_error("%s", err.message);
+    if (!s.record)
+        return cli_error("no session %s (see 'hutch session ls')", sa->key);
+    json_t *d = describe(&s);
+    if (sa->json) {
+        autofree char *text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+        printf("%s\n", text ? text : "{}");
+    } else {
+        char created[32], used[32];
+        format_time(record_num(d, "created_at"), created, sizeof created);
+        format_time(record_num(d, "last_used_at"), used, sizeof used);
+        printf("session    %s\nstate      %s (%s)\nbackend    %s\nworkspace  %s\n"
+               "created    %s\nlast used  %s\nexecs      %.0f\n",
+               sa->key, record_str(d, "state"), record_str(d, "detail"),
+               record_str(d, "backend"), record_str(d, "workspace"), created, used,
+               record_num(d, "exec_count"));
+        if (record_str(d, "container_name"))
+            printf("container  %s%s\n", record_str(d, "container_name"),
+                   record_bool(d, "adopted") ? " (adopted: never stopped or removed)" : "");
+        if (record_str(d, "failure"))
+            printf("failure    %s\n", record_str(d, "failure"));
+    }
+    json_decref(d);
+    return 0;
+}
+
+static int list(struct session_args *sa)
+{
+    hutch_error err = {0};
+    char **keys;
+    size_t n;
+    if (session_list(&keys, &n, &err) < 0)
+        return cli_error("%s", err.message);
+    json_t *all = json_array();
+    for (size_t i = 0; i < n; i++) {
+        struct session s;
+        if (session_open(&s, keys[i], &err) == 0 && session_load(&s, &err) == 0 && s.record)
+            json_array_append_new(all, describe(&s));
+        session_close(&s);
+        free(keys[i]);
+    }
+    free(keys);
+    if (sa->json) {
+        autofree char *text = json_dumps(all, JSON_COMPACT);
+        printf("%s\n", text ? text : "[]");
+    } else {
+        printf("%-24s %-8s %-8s %-19s %-19s %s\n", "KEY", "BACKEND", "STATE", "CREATED",
+               "LAST USED", "WORKSPACE");
+        size_t i;
+        json_t *d;
+        json_array_foreach(all, i, d)
+        {
+            char created[32], used[32];
+            format_time(record_num(d, "created_at"), created, sizeof created);
+            format_time(record_num(d, "last_used_at"), used, sizeof used);
+            printf("%-24s %-8s %-8s %-19s %-19s %s\n", record_str(d, "key"),
+                   record_str(d, "backend"), record_str(d, "state"), created, used,
+                   record_str(d, "workspace"));
+        }
+    }
+    json_decref(all);
+    return 0;
+}
+
+static int stats(struct session_args *sa)
+{
+    hutch_error err = {0};
+    auto_session struct session s;
+    if (session_open(&s, sa->key, &err) < 0 || session_load(&s, &err) < 0)
+        return cli_error("%s", err.message);
+    if (!s.record)
+        return cli_error("no session %s (see 'hutch session ls')", sa->key);
+    const struct session_backend *b = session_backend_named(record_str(s.record, "backend"));
+    struct session_stats st = {0};
+    if (!b && !CLI_HAS_DOCKER && session_uses_agent(&s)) {
+        if (session_agent_stats(&s, &st, &err) < 0)
+            return cli_error("session %s: %s", sa->key, err.message);
+    } else if (!b) {
+        return cli_exec_docker_helper();
+    } else if (b->stats(&s, &st, &err) < 0) {
+        return cli_error("session %s: %s", sa->key, err.message);
+    }
+    if (sa->json) {
+        printf("{\"key\":");
+        json_t *k = json_string(sa->key);
+        autofree char *kt = json_dumps(k, JSON_ENCODE_ANY);
+        json_decref(k);
+        printf("%s,\"pids\":%llu,\"memory_bytes\":%llu,\"cpu_seconds\":%.6f,\"memory_via\":\"%s\"}\n",
+               kt ? kt : "null", (unsigned long long)st.pids, (unsigned long long)st.memory,
+               (double)st.cpu_usec / 1e6, st.memory_via ? st.memory_via : "agent");
+    } else {
+        printf("pids    %llu\nmemory  %.1f MiB (%s)\ncpu     %.3f s\n",
+               (unsigned long long)st.pids, (double)st.memory / (1024.0 * 1024.0),
+               st.memory_via ? st.memory_via : "agent", (double)st.cpu_usec / 1e6);
+    }
+    return 0;
+}
+
+int cmd_session(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        help_topic("session", argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_HUTCH_FAILED : 0;
+    }
+    const char *sub = argv[1];
+    struct session_args sa = {0};
+    hutch_error err = {0};
+    bool create = strcmp(sub, "create") == 0, start = strcmp(sub, "start") == 0;
+    bool rm = strcmp(sub, "rm") == 0, ls = strcmp(sub, "ls") == 0;
+    bool known = create || start || rm || ls || strcmp(sub, "stop") == 0 ||
+                 strcmp(sub, "status") == 0 || strcmp(sub, "stats") == 0 ||
+                 strcmp(sub, "shell") == 0;
+    if (!known)
+        return cli_error("unknown session command '%s' (create, start, stop, rm, status, ls, "
+                         "stats, shell)",
+                         sub);
+    if (strcmp(sub, "shell") == 0)
+        return cmd_session_shell(argc - 1, argv + 1);
+    int r = parse(sub, argc - 1, argv + 1, !ls, create || start, rm, &sa, &err);
+    if (r <= 0) {
+        policy_args_free(&sa.policy);
+        return r == 0 ? 0 : cli_error("%s", err.message);
+    }
+    int status_code;
+    if (create || start)
+        status_code = bring_up(sub, &sa, create);
+    else if (rm || strcmp(sub, "stop") == 0)
+        status_code = tear_down(&sa, rm);
+    else if (ls)
+        status_code = list(&sa);
+    else if (strcmp(sub, "stats") == 0)
+        status_code = stats(&sa);
+    else
+        status_code = status(&sa);
+    policy_args_free(&sa.policy);
+    return status_code;
+}

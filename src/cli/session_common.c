@@ -1,0 +1,82 @@
+/* What hutch exec and hutch session share: a session's policy (the config
+ * file, then the options it was created with, then this call's options),
+ * handing docker sessions to hutch-docker, and the automatic prune pass. */
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "cli/cli.h"
+#include "cli/session_common.h"
+#include "error.h"
+#include "fields.h"
+
+hutch_policy *session_policy(const struct session *s, struct policy_args *call, hutch_error *err)
+{
+    auto_policy_args struct policy_args pa = {0};
+    const json_t *rec = s->record;
+    pa.config_path = call->config_path ? call->config_path : record_str(rec, "config");
+    pa.no_config = call->no_config;
+    if (pa.config_path && pa.no_config)
+        pa.config_path = call->config_path;
+    if (rec && policy_args_add_json(&pa, json_object_get(rec, "create_args"), err) < 0)
+        return NULL;
+    /* This call's own options come last: they win. */
+    json_t *mine = policy_args_to_json(call);
+    int r = policy_args_add_json(&pa, mine, err);
+    hutch_policy *p = r < 0 ? NULL : policy_args_build(&pa, err);
+    json_decref(mine);
+    return p;
+}
+
+int refuse_session_settings(const struct policy_args *call, const char *command,
+                            hutch_error *err)
+{
+    for (size_t i = 0; i < call->len; i++) {
+        int id = policy_args_field_at(call, i);
+        if (id >= 0 && !session_per_run_field((enum field_id)id))
+            return error_set(err, HUTCH_E_INVALID,
+                             "%s is fixed when a session is created, so %s does not take it: "
+                             "pass it to 'hutch session create', or set it in the config file "
+                             "(the session is then recreated)",
+                             policy_args_shown_at(call, i), command);
+    }
+    return 0;
+}
+
+char *absolute_config_path(const char *path)
+{
+    if (!path)
+        return NULL;
+    char real[PATH_MAX];
+    return strdup(realpath(path, real) ? real : path);
+}
+
+void maybe_prune_in_background(void)
+{
+    if (getenv("HUTCH_NO_AUTO_PRUNE") || !prune_due(300))
+        return;
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n < 0)
+        return;
+    self[n] = '\0';
+    /* Detached twice over: nobody waits for it, and it outlives us. */
+    pid_t child = fork();
+    if (child == 0) {
+        if (fork() != 0)
+            _exit(0);
+        setsid();
+        int null_fd = open("/dev/null", O_RDWR);
+        if (null_fd >= 0) {
+            dup2(null_fd, 0);
+            dup2(null_fd, 1);
+            dup2(null_fd, 2);
+        }
+        char *argv[] = {self, (char *)"prune", (char *)"--quiet", NULL};
+        execv(self, argv);
+        _exit(127);
+    }
+    if (child > 0)
+        (void)TEMP_FAILURE_RETRY(waitpid(child, NULL, 0));
+}

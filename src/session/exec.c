@@ -1,0 +1,224 @@
+/* Running a command in a session: the agent forks it inside the sandbox
+ * with the descriptors hutch passes (the caller's own, or hutch's capture
+ * pipes), so output flows with no copying through the agent. */
+#include <signal.h>
+
+#include "command.h"
+#include "result.h"
+#include "session/session.h"
+#include "supervise.h"
+
+#define SETUP_OUTPUT_LIMIT (16 * 1024)
+
+static char *inside_workdir(const struct hutch_policy *p, bool docker)
+{
+    const char *dir = docker && p->docker.workdir ? p->docker.workdir : p->workdir;
+    char *out = NULL;
+    if (!dir)
+        return strdup("/workspace");
+    if (dir[0] == '/')
+        return strdup(dir);
+    return asprintf(&out, "/workspace/%s", dir) < 0 ? NULL : out;
+}
+
+struct exec_watch {
+    struct agent_conn *conn;
+    bool done, lost;
+    struct agent_exit exit;
+    char lost_why[256];
+};
+
+static void signal_run(void *ctx, int sig)
+{
+    struct exec_watch *w = ctx;
+    if (!w->done)
+        (void)agent_run_signal(w->conn, sig, NULL);
+}
+
+static int on_agent_reply(void *ctx, struct supervise_outcome *outcome)
+{
+    struct exec_watch *w = ctx;
+    hutch_error e = {0};
+    w->done = true;
+    if (agent_run_wait(w->conn, &w->exit, &e) < 0) {
+        w->lost = true;
+        snprintf(w->lost_why, sizeof w->lost_why, "%s", e.message);
+        return 1;
+    }
+    outcome->exited = w->exit.exited;
+    outcome->code = w->exit.code;
+    outcome->signal = w->exit.signal;
+    outcome->timed_out = w->exit.timed_out;
+    return 1;
+}
+
+int session_exec(struct session *s, const struct hutch_policy *p, struct agent_conn *conn,
+                 const hutch_command *cmd, hutch_result *r, hutch_error *err)
+{
+    memset(r, 0, sizeof *r);
+    const char *backend = record_str(s->record, "backend") ?: "native";
+    bool docker = strcmp(backend, "docker") == 0;
+    autostrlist struct strlist argv = {0};
+    autostrlist struct strlist env = {0};
+    if (command_argv(cmd, &argv, err) < 0 || command_env(p, ENV_SANDBOX, &env, err) < 0)
+        return -1;
+    if (docker)
+        for (size_t i = 0; i < p->docker.env.len; i++)
+            if (strlist_push(&env, p->docker.env.items[i]) < 0)
+                return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    autofree char *workdir = inside_workdir(p, docker);
+    if (!workdir)
+        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    auto_command_io struct command_io io = {0};
+    if (command_io_open(&io, cmd, p->limits.output_bytes, err) < 0)
+        return -1;
+
+    struct agent_run_request req = {
+        .argv = argv.items,
+        .envp = env.items,
+        .cwd = workdir,
+        .timeout_ms = p->limits.timeout_ms,
+        .grace_ms = 2000,
+        .file_size = p->limits.file_size,
+        .stdio = {io.child_in, io.child_out, io.child_err},
+    };
+    double start = monotonic_ms();
+    struct agent_run_start started;
+    if (agent_run_start(conn, &req, &started, err) < 0)
+        return -1;
+    command_io_close_child_ends(&io);
+    snprintf(r->backend, sizeof r->backend, "%s", backend);
+    r->isolated = true;
+    snprintf(r->limits_via, sizeof r->limits_via, "%s",
+             docker ? "docker" : record_str(s->record, "limits_via") ?: "none");
+    if (!started.started) {
+        if (started.cwd_failed)
+            return error_set(err, HUTCH_E_INVALID,
+                             "cannot enter the working directory %s in session %s: %s", workdir,
+                             s->key, strerror(started.exec_errno));
+        if (result_exec_failed(r, argv.items[0], started.exec_errno) < 0)
+            return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+        r->duration_ms = monotonic_ms() - start;
+        result_take_output(r, &io);
+        return 0;
+    }
+
+    struct exec_watch watch = {.conn = conn};
+    struct supervise_spec sup;
+    command_io_supervise(&io, p, cmd, &sup);
+    sup.timeout_ms = 0; /* the agent keeps the time and reports timed_out */
+    sup.pidfd = -1;
+    sup.signal_all = signal_run;
+    sup.ctx = &watch;
+    sup.exit_fd = conn->fd;
+    sup.on_exit_fd = on_agent_reply;
+    struct supervise_outcome outcome;
+    if (supervise(&sup, &outcome, err) < 0)
+        return -1;
+    if (watch.lost)
+        return error_set(err, HUTCH_E_SYSTEM,
+                         "the agent of session %s went away during the command (%s); the next "
+                         "use restarts the session",
+                         s->key, watch.lost_why);
+    r->duration_ms = monotonic_ms() - start;
+    result_apply_outcome(r, &outcome);
+    result_take_output(r, &io);
+    return 0;
+}
+
+int session_run_setup(struct session *s, const struct hutch_policy *p, hutch_error *err)
+{
+    const char *setup = p->setup_command;
+    if (strcmp(record_str(s->record, "backend") ?: "", "docker") == 0 && p->docker.setup_command &&
+        *p->docker.setup_command)
+        setup = p->docker.setup_command;
+    if (!setup || !*setup)
+        return 0;
+    struct agent_conn conn;
+    if (agent_connect(s->socket_path, (uid_t)-1, &conn, err) < 0)
+        return -1;
+    hutch_command cmd;
+    hutch_command_init(&cmd);
+    cmd.shell = setup;
+    hutch_result r;
+    int rc = session_exec(s, p, &conn, &cmd, &r, err);
+    agent_close(&conn);
+    if (rc < 0) {
+        error_prefix(err, "setupCommand");
+        return -1;
+    }
+    if (r.exit_code != 0) {
+        /* The end of the output says most about what went wrong. */
+        const char *out = r.err.len ? r.err.data : r.out.data ? r.out.data : "";
+        size_t len = strlen(out);
+        const char *tail = len > 600 ? out + len - 600 : out;
+        record_set_str(s->record, "setup_output", r.out.data ? r.out.data : "");
+        error_set(err, HUTCH_E_INVALID, "setupCommand failed with exit code %d%s: %s",
+                  r.exit_code, r.timed_out ? " (timed out)" : "", tail);
+        hutch_result_free(&r);
+        return -1;
+    }
+    hutch_result_free(&r);
+    (void)SETUP_OUTPUT_LIMIT;
+    return 0;
+}
+
+int session_agent_stats(struct session *s, struct session_stats *st, hutch_error *err)
+{
+    struct agent_conn conn;
+    if (agent_connect(s->socket_path, (uid_t)-1, &conn, err) < 0)
+        return -1;
+    struct agent_stats as;
+    int r = agent_stats(&conn, 5000, &as, err);
+    agent_close(&conn);
+    if (r < 0)
+        return -1;
+    st->pids = as.pids;
+    st->memory = as.memory;
+    st->cpu_usec = as.cpu_usec;
+    st->memory_via = "agent";
+    return 0;
+}
+
+/* ---- unsandboxed sessions ------------------------------------------------------ */
+
+static int host_create(struct session *s, const struct hutch_policy *p, hutch_error *err)
+{
+    (void)s;
+    (void)p;
+    (void)err;
+    return 0;
+}
+
+static int host_stop(struct session *s, hutch_error *err)
+{
+    (void)s;
+    (void)err;
+    return 0;
+}
+
+static enum session_state host_probe(struct session *s, char *detail, size_t len)
+{
+    (void)s;
+    snprintf(detail, len, "no sandbox: runs on the host");
+    return SESSION_RUNNING;
+}
+
+static int host_stats(struct session *s, struct session_stats *st, hutch_error *err)
+{
+    (void)st;
+    return error_set(err, HUTCH_E_INVALID,
+                     "session %s runs on the host (sandbox mode %s): it has no sandbox to "
+                     "measure",
+                     s->key, "off or non-main");
+}
+
+const struct session_backend session_backend_host = {
+    .name = "host",
+    .create = host_create,
+    .start = host_create,
+    .stop = host_stop,
+    .remove = host_stop,
+    .probe = host_probe,
+    .stats = host_stats,
+};

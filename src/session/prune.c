@@ -1,0 +1,40 @@
+/* When sessions are pruned: idle longer than prune.idleHours, or older than
+ * prune.maxAgeDays (0 disables either rule). Adopted containers never are. */
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "session/session.h"
+
+const char *prune_reason(double now, double created_at, double last_used_at, double idle_hours,
+                         double max_age_days, bool adopted, char *buf, size_t len)
+{
+    if (adopted)
+        return NULL;
+    double idle = (now - last_used_at) / 3600.0;
+    double age = (now - created_at) / 86400.0;
+    if (idle_hours > 0 && idle >= idle_hours) {
+        snprintf(buf, len, "idle %.1f h (prune.idleHours %g)", idle, idle_hours);
+        return buf;
+    }
+    if (max_age_days > 0 && age >= max_age_days) {
+        snprintf(buf, len, "%.1f days old (prune.maxAgeDays %g)", age, max_age_days);
+        return buf;
+    }
+    return NULL;
+}
+
+bool prune_due(double interval_seconds)
+{
+    char root[PATH_MAX - 32], stamp[PATH_MAX];
+    if (session_state_root(root, sizeof root, NULL) < 0)
+        return false;
+    snprintf(stamp, sizeof stamp, "%s/last-prune", root);
+    struct stat st;
+    if (stat(stamp, &st) == 0 && session_now() - (double)st.st_mtime < interval_seconds)
+        return false;
+    /* Whoever touches it first runs the pass; the others see it fresh. */
+    autoclose int fd = TEMP_FAILURE_RETRY(open(stamp, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+    if (fd < 0)
+        return false;
+    return futimens(fd, NULL) == 0;
+}

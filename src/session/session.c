@@ -1,0 +1,353 @@
+/* The session lifecycle: which backend a session gets, when its sandbox is
+ * created, recreated or restarted, and how a use is recorded. */
+#include <sys/stat.h>
+
+#include "fields.h"
+#include "session/session.h"
+
+const char *session_state_name(enum session_state s)
+{
+    static const char *const names[] = {"missing", "running", "stopped", "broken", "failed"};
+    return names[s];
+}
+
+const struct session_backend *session_backend_named(const char *name)
+{
+    if (!name)
+        return NULL;
+    if (strcmp(name, "native") == 0)
+        return &session_backend_native;
+    if (strcmp(name, "host") == 0)
+        return &session_backend_host;
+#ifndef HUTCH_NO_DOCKER
+    if (strcmp(name, "docker") == 0)
+        return &session_backend_docker;
+#endif
+    return NULL;
+}
+
+bool session_uses_agent(const struct session *s)
+{
+    return s->record && strcmp(record_str(s->record, "backend") ?: "", "host") != 0 &&
+           !record_bool(s->record, "adopted") &&
+           strcmp(record_str(s->record, "exec_via") ?: "agent", "agent") == 0;
+}
+
+const char *session_backend_for_policy(const struct hutch_policy *p, const char *key)
+{
+    if (p->mode == MODE_OFF)
+        return "host";
+    if (p->mode == MODE_NON_MAIN && p->main_session && strcmp(key, p->main_session) == 0)
+        return "host";
+    switch (p->backend) {
+    case BACKEND_NATIVE:
+        return "native";
+    case BACKEND_DOCKER:
+        return "docker";
+    default: /* host and spawn isolate nothing: an unsandboxed session */
+        return "host";
+    }
+}
+
+/* Settings that every exec may give anew; the rest is fixed at creation. */
+bool session_per_run_field(enum field_id id)
+{
+    switch (id) {
+    case F_LIMIT_TIMEOUT:
+    case F_LIMIT_OUTPUT:
+    case F_LIMIT_FILE_SIZE:
+    case F_ENV:
+    case F_INHERIT_ENV:
+    case F_WORKDIR:
+    case F_DOCKER_WORKDIR:
+    case F_DOCKER_ENV:
+    case F_FALLBACK:
+    case F_MODE:
+    case F_MAIN_SESSION:
+    case F_PER_SESSION:
+    case F_AUTO_CREATE:
+    case F_TOOLS_ALLOW:
+    case F_TOOLS_DENY:
+    case F_PRUNE_IDLE:
+    case F_PRUNE_AGE:
+    case F_DOCKER_HOST:
+        return true;
+    default:
+        return false;
+    }
+}
+
+void session_config_hash(const struct hutch_policy *p, char out[17])
+{
+    json_t *obj = json_object();
+    for (size_t i = 0; i < FIELD_COUNT; i++)
+        if (!session_per_run_field(fields[i].id))
+            json_object_set_new(obj, fields[i].key, field_to_json(p, &fields[i]));
+    char *text = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(obj);
+    snprintf(out, 17, "%016llx",
+             (unsigned long long)(text ? hash64(text, strlen(text)) : 0));
+    free(text);
+}
+
+int session_workspace(const struct session *s, const struct hutch_policy *p, char *out,
+                      size_t len, bool *owned, hutch_error *err)
+{
+    if (p->workspace) {
+        char real[PATH_MAX];
+        struct stat st;
+        if (!realpath(p->workspace, real) || stat(real, &st) < 0)
+            return error_sys(err, errno, "workspace (--workspace) %s", p->workspace);
+        if (!S_ISDIR(st.st_mode))
+            return error_set(err, HUTCH_E_INVALID, "workspace (--workspace) %s is not a directory",
+                             p->workspace);
+        snprintf(out, len, "%s", real);
+        *owned = false;
+        return 0;
+    }
+    if (!p->workspace_root)
+        return error_set(err, HUTCH_E_INVALID, "workspaceRoot is not set: set it in the config");
+    snprintf(out, len, "%s/%s", p->workspace_root, s->name);
+    *owned = true;
+    return 0;
+}
+
+enum session_state session_probe(struct session *s, char *detail, size_t len)
+{
+    detail[0] = '\0';
+    if (!s->record)
+        return SESSION_MISSING;
+    const char *state = record_str(s->record, "state");
+    if (state && strcmp(state, "failed") == 0) {
+        snprintf(detail, len, "%s", record_str(s->record, "failure") ?: "creation failed");
+        return SESSION_FAILED;
+    }
+    if (state && strcmp(state, "stopped") == 0) {
+        snprintf(detail, len, "stopped");
+        return SESSION_STOPPED;
+    }
+    const struct session_backend *b = session_backend_named(record_str(s->record, "backend"));
+    if (!b) {
+        /* docker in the static build: the agent's socket is the only witness. */
+        struct agent_conn c;
+        hutch_error e;
+        if (agent_connect(s->socket_path, (uid_t)-1, &c, &e) == 0) {
+            agent_close(&c);
+            return SESSION_RUNNING;
+        }
+        snprintf(detail, len, "the agent does not answer (%s)", e.message);
+        return SESSION_BROKEN;
+    }
+    return b->probe(s, detail, len);
+}
+
+/* Creates the record of a new session (not yet saved). */
+static int new_record(struct session *s, const struct hutch_policy *p, const char *backend,
+                      const struct session_use *use, hutch_error *err)
+{
+    char workspace[PATH_MAX];
+    bool owned;
+    if (session_workspace(s, p, workspace, sizeof workspace, &owned, err) < 0)
+        return -1;
+    char hash[17];
+    session_config_hash(p, hash);
+    double now = session_now();
+    json_t *rec = json_pack("{s:i, s:s, s:s, s:s, s:s, s:f, s:f, s:i, s:s, s:s, s:b}",
+                            "version", 1, "key", s->key, "name", s->name, "backend", backend,
+                            "state", "creating", "created_at", now, "last_used_at", now,
+                            "exec_count", 0, "config_hash", hash, "workspace", workspace,
+                            "workspace_owned", owned);
+    if (!rec)
+        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    if (use->create_args)
+        json_object_set(rec, "create_args", use->create_args);
+    if (use->config_path)
+        json_object_set_new(rec, "config", json_string(use->config_path));
+    if (p->docker.container && strcmp(backend, "docker") == 0)
+        json_object_set_new(rec, "adopted", json_true());
+    json_decref(s->record);
+    s->record = rec;
+    return 0;
+}
+
+/* Makes the sandbox of a record in state "creating"; on failure the record
+ * says "failed" with the reason and no sandbox is left. */
+static int create_sandbox(struct session *s, const struct session_backend *b,
+                          const struct hutch_policy *p, hutch_error *err)
+{
+    const char *ws = record_str(s->record, "workspace");
+    if (record_bool(s->record, "workspace_owned") && mkdir(ws, 0700) < 0 && errno != EEXIST) {
+        /* the root may not exist yet */
+        char parent[PATH_MAX];
+        snprintf(parent, sizeof parent, "%s", ws);
+        char *slash = strrchr(parent, '/');
+        if (slash)
+            *slash = '\0';
+        for (char *c = strchr(parent + 1, '/');; c = strchr(c + 1, '/')) {
+            if (c)
+                *c = '\0';
+            (void)mkdir(parent, 0755);
+            if (!c)
+                break;
+            *c = '/';
+        }
+        if (mkdir(ws, 0700) < 0 && errno != EEXIST)
+            return error_sys(err, errno, "cannot create the workspace %s", ws);
+    }
+    s->created_now = true;
+    if (b->create(s, p, err) == 0) {
+        record_set_str(s->record, "state", "running");
+        json_object_del(s->record, "failure");
+        return session_save(s, NULL) < 0 ? -1 : 0;
+    }
+    record_set_str(s->record, "state", "failed");
+    record_set_str(s->record, "failure", err->message);
+    (void)session_save(s, NULL);
+    return -1;
+}
+
+static int bring_up(struct session *s, const struct hutch_policy *p, const struct session_use *use,
+                    const char *backend, bool unchanged, struct agent_conn *conn, hutch_error *err);
+static int record_use(struct session *s, struct agent_conn *conn, hutch_error *err);
+
+int session_ensure(struct session *s, const struct hutch_policy *p, const struct session_use *use,
+                   struct agent_conn *conn, hutch_error *err)
+{
+    conn->fd = -1;
+    if (s->record && use->fail_if_exists)
+        return error_set(err, HUTCH_E_INVALID,
+                         "session %s already exists: use it with 'hutch exec %s', or remove it "
+                         "first with 'hutch session rm %s'",
+                         s->key, s->key, s->key);
+    if (!s->record && !use->create_if_missing)
+        return error_set(err, HUTCH_E_INVALID,
+                         "no session %s: create it with 'hutch session create %s' (autoCreate is "
+                         "off)",
+                         s->key, s->key);
+
+    const char *backend = s->record ? record_str(s->record, "backend")
+                                    : session_backend_for_policy(p, s->key);
+    /* The fast path: the agent answers and nothing changed. */
+    char hash[17];
+    session_config_hash(p, hash);
+    const char *state = s->record ? record_str(s->record, "state") : NULL;
+    bool same_config = s->record && strcmp(record_str(s->record, "config_hash") ?: "", hash) == 0;
+    bool wanted_backend = strcmp(backend ?: "", session_backend_for_policy(p, s->key)) == 0;
+    if (!(s->record && same_config && wanted_backend && state && strcmp(state, "running") == 0 &&
+          session_uses_agent(s) &&
+          agent_connect(s->socket_path, (uid_t)-1, conn, NULL) == 0) &&
+        bring_up(s, p, use, backend, same_config && wanted_backend, conn, err) < 0)
+        return -1;
+    return record_use(s, conn, err);
+}
+
+static int bring_up(struct session *s, const struct hutch_policy *p, const struct session_use *use,
+                    const char *backend, bool unchanged, struct agent_conn *conn, hutch_error *err)
+{
+    const char *state = s->record ? record_str(s->record, "state") : NULL;
+    const struct session_backend *b = session_backend_named(backend);
+    if (!b)
+        return error_set(err, HUTCH_E_UNSUPPORTED,
+                         "the %s backend is not available in this build of hutch",
+                         backend ?: "(unknown)");
+
+    if (!s->record) {
+        if (new_record(s, p, backend, use, err) < 0 || create_sandbox(s, b, p, err) < 0)
+            return -1;
+    } else if (!unchanged || (state && strcmp(state, "failed") == 0)) {
+        /* A failed creation is tried again on the next use: the cause (an
+         * engine that was down, a network needed by setupCommand) may be gone. */
+        if (!unchanged)
+            fprintf(stderr,
+                    "hutch: the configuration of session %s changed; recreating its sandbox "
+                    "(the workspace is kept)\n",
+                    s->key);
+        hutch_error ignored;
+        (void)b->remove(s, &ignored);
+        json_t *args = json_incref(json_object_get(s->record, "create_args"));
+        const char *cfg = record_str(s->record, "config");
+        autofree char *config = cfg ? strdup(cfg) : NULL;
+        struct session_use again = {.create_args = args, .config_path = config};
+        double created = record_num(s->record, "created_at");
+        double count = record_num(s->record, "exec_count");
+        backend = session_backend_for_policy(p, s->key);
+        b = session_backend_named(backend);
+        int r = !b ? error_set(err, HUTCH_E_UNSUPPORTED,
+                               "the %s backend is not available in this build of hutch", backend)
+                   : new_record(s, p, backend, &again, err);
+        json_decref(args);
+        if (r < 0)
+            return -1;
+        record_set_num(s->record, "created_at", created);
+        json_object_set_new(s->record, "exec_count", json_integer((json_int_t)count));
+        if (create_sandbox(s, b, p, err) < 0)
+            return -1;
+    } else {
+        char detail[512];
+        enum session_state now = b->probe(s, detail, sizeof detail);
+        if (now != SESSION_RUNNING) {
+            if (now == SESSION_BROKEN)
+                fprintf(stderr, "hutch: session %s was broken (%s); restarting it\n", s->key,
+                        detail);
+            s->created_now = true;
+            if (b->start(s, p, err) < 0)
+                return -1;
+            record_set_str(s->record, "state", "running");
+        }
+    }
+    if (session_uses_agent(s) && agent_connect(s->socket_path, (uid_t)-1, conn, err) < 0)
+        return -1;
+    return 0;
+}
+
+static int record_use(struct session *s, struct agent_conn *conn, hutch_error *err)
+{
+    record_set_num(s->record, "last_used_at", session_now());
+    json_object_set_new(s->record, "exec_count",
+                        json_integer((json_int_t)record_num(s->record, "exec_count") + 1));
+    if (session_save(s, err) < 0) {
+        agent_close(conn);
+        return -1;
+    }
+    return 0;
+}
+
+int session_stop(struct session *s, hutch_error *err)
+{
+    if (!s->record)
+        return error_set(err, HUTCH_E_INVALID, "no session %s (see 'hutch session ls')", s->key);
+    const struct session_backend *b = session_backend_named(record_str(s->record, "backend"));
+    if (!b)
+        return error_set(err, HUTCH_E_UNSUPPORTED,
+                         "the %s backend is not available in this build of hutch",
+                         record_str(s->record, "backend") ?: "(unknown)");
+    if (b->stop(s, err) < 0)
+        return -1;
+    const char *state = record_str(s->record, "state");
+    if (!state || strcmp(state, "failed") != 0)
+        record_set_str(s->record, "state", "stopped");
+    return session_save(s, err);
+}
+
+int session_remove(struct session *s, bool workspace, hutch_error *err)
+{
+    if (!s->record)
+        return error_set(err, HUTCH_E_INVALID, "no session %s (see 'hutch session ls')", s->key);
+    const struct session_backend *b = session_backend_named(record_str(s->record, "backend"));
+    if (!b)
+        return error_set(err, HUTCH_E_UNSUPPORTED,
+                         "the %s backend is not available in this build of hutch",
+                         record_str(s->record, "backend") ?: "(unknown)");
+    if (b->remove(s, err) < 0)
+        return -1;
+    const char *ws = record_str(s->record, "workspace");
+    if (workspace && ws && record_bool(s->record, "workspace_owned")) {
+        autofree char *copy = strdup(ws);
+        if (!copy)
+            return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+        if (session_forget(s, err) < 0)
+            return -1;
+        return remove_tree(copy, err);
+    }
+    return session_forget(s, err);
+}

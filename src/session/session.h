@@ -1,0 +1,183 @@
+/* Sessions: named sandboxes that persist between calls, each served by its
+ * agent (hutch-init, src/agent/). This layer keeps the state records, the
+ * per-session lock and the lifecycle (create on first use, recreate when
+ * the configuration changed or the sandbox is gone, stop, remove, prune);
+ * each backend makes and tears down its own kind of sandbox behind
+ * struct session_backend. docs/sessions.md describes the behaviour. */
+#ifndef HUTCH_SESSION_H
+#define HUTCH_SESSION_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent/client.h"
+#include "error.h"
+#include "policy.h"
+#include "session/naming.h"
+
+enum session_state {
+    SESSION_MISSING,  /* no record */
+    SESSION_RUNNING,  /* the agent answers */
+    SESSION_STOPPED,  /* stopped on purpose, or gone (a reboot): started on next use */
+    SESSION_BROKEN,   /* the sandbox exists but its agent does not answer */
+    SESSION_FAILED,   /* creation or setupCommand failed; the record says why */
+};
+const char *session_state_name(enum session_state s);
+
+struct session {
+    char *key;
+    char name[SESSION_NAME_MAX + 1];
+    char dir[PATH_MAX];         /* <state>/sessions/<name>: record, lock, logs */
+    char runtime_dir[PATH_MAX]; /* <dir>/run: mounted at /.hutch in the sandbox */
+    char socket_path[PATH_MAX + 32];
+    int lock_fd;                /* -1 when not locked */
+    json_t *record;             /* NULL: no record */
+    bool created_now;           /* this call created or recreated the sandbox */
+};
+
+struct session_stats {
+    uint64_t pids, memory, cpu_usec;
+    const char *memory_via; /* "cgroup", "agent" */
+};
+
+/* What each kind of session sandbox provides. The record (s->record) holds
+ * whatever the backend needs to find its sandbox again. */
+struct session_backend {
+    const char *name;
+    /* Makes the sandbox, starts its agent and waits until it answers. */
+    int (*create)(struct session *s, const struct hutch_policy *p, hutch_error *err);
+    /* Brings a stopped sandbox back (docker: the same container; native:
+     * new namespaces over the same workspace). */
+    int (*start)(struct session *s, const struct hutch_policy *p, hutch_error *err);
+    int (*stop)(struct session *s, hutch_error *err);
+    /* Stops and deletes the sandbox (never the workspace). */
+    int (*remove)(struct session *s, hutch_error *err);
+    /* Running, stopped or broken, with a one-line detail for status. */
+    enum session_state (*probe)(struct session *s, char *detail, size_t len);
+    int (*stats)(struct session *s, struct session_stats *st, hutch_error *err);
+};
+
+extern const struct session_backend session_backend_native;
+extern const struct session_backend session_backend_host;
+#ifndef HUTCH_NO_DOCKER
+extern const struct session_backend session_backend_docker;
+#endif
+
+/* The backend named in a record or a policy; NULL when not in this build
+ * (docker in the static hutch: the caller hands over to hutch-docker). */
+const struct session_backend *session_backend_named(const char *name);
+
+/* ---- state on disk (store.c) ---------------------------------------------- */
+
+/* $HUTCH_STATE_DIR, else /var/lib/hutch for root, else
+ * $XDG_STATE_HOME/hutch (~/.local/state/hutch). */
+int session_state_root(char *out, size_t len, hutch_error *err);
+
+/* Fills s for key (no I/O but the state root's creation). */
+int session_open(struct session *s, const char *key, hutch_error *err);
+void session_close(struct session *s);
+#define auto_session __attribute__((cleanup(session_close)))
+
+/* The per-session lock (flock on <dir>/lock), held until session_close or
+ * session_unlock. Loads the record once locked. */
+int session_lock(struct session *s, hutch_error *err);
+void session_unlock(struct session *s);
+
+/* Reads the record without locking (records are replaced atomically). */
+int session_load(struct session *s, hutch_error *err);
+/* Writes the record atomically (temp file + rename); needs the lock. */
+int session_save(struct session *s, hutch_error *err);
+/* Deletes the record and the session's state directory (not the workspace). */
+int session_forget(struct session *s, hutch_error *err);
+
+/* Every session key that has a record, sorted by key. */
+int session_list(char ***keys, size_t *n, hutch_error *err);
+
+/* Record accessors. */
+const char *record_str(const json_t *rec, const char *name);
+double record_num(const json_t *rec, const char *name);
+bool record_bool(const json_t *rec, const char *name);
+int record_set_str(json_t *rec, const char *name, const char *value);
+int record_set_num(json_t *rec, const char *name, double value);
+
+double session_now(void);
+
+/* Removes a directory tree without following symlinks (the sandbox may have
+ * planted some). */
+int remove_tree(const char *path, hutch_error *err);
+
+/* ---- lifecycle (session.c) -------------------------------------------------- */
+
+/* Commands go through the agent's socket (not for host sessions, adopted
+ * containers, or containers of a TCP engine: those use the Engine API). */
+bool session_uses_agent(const struct session *s);
+
+/* The backend a session of this policy gets under the sandbox mode:
+ * "host" for mode off and for mainSession under non-main, else the
+ * policy's backend (host/spawn policies give unsandboxed sessions). */
+const char *session_backend_for_policy(const struct hutch_policy *p, const char *key);
+
+/* Settings every exec may give anew (timeout, output limit, env, workdir,
+ * file size...); the others are fixed when the session is created. */
+bool session_per_run_field(enum field_id id);
+
+/* Fingerprint of the settings fixed at creation (per-run ones such as the
+ * timeout, output limit, env and workdir are left out). */
+void session_config_hash(const struct hutch_policy *p, char out[17]);
+
+/* Where the session's workspace is: the policy's --workspace, else
+ * <workspaceRoot>/<name>. owned: hutch made it (prune --workspaces may
+ * delete only those). */
+int session_workspace(const struct session *s, const struct hutch_policy *p, char *out,
+                      size_t len, bool *owned, hutch_error *err);
+
+struct session_use {
+    bool create_if_missing; /* exec: autoCreate; create: true */
+    bool fail_if_exists;    /* session create */
+    json_t *create_args;    /* stored in a new record (stolen), may be NULL */
+    const char *config_path;
+};
+
+/* With the lock held: makes sure the session's sandbox is up under policy
+ * p, creating, recreating (configuration changed, with a notice on stderr)
+ * or restarting it as needed, and records the use (last used time, exec
+ * count). On success, conn is connected to the agent (or -1 for host
+ * sessions). HUTCH_E_UNSUPPORTED with s->record's backend "docker" means
+ * this build cannot reach the engine: hand over to hutch-docker. */
+int session_ensure(struct session *s, const struct hutch_policy *p, const struct session_use *use,
+                   struct agent_conn *conn, hutch_error *err);
+
+/* State as seen now, with a detail line. */
+enum session_state session_probe(struct session *s, char *detail, size_t len);
+
+int session_stop(struct session *s, hutch_error *err);
+/* Removes the sandbox and the record; the workspace too when asked and
+ * hutch made it. Adopted containers are only forgotten. */
+int session_remove(struct session *s, bool workspace, hutch_error *err);
+
+/* Runs cmd in the session through its agent (conn from session_ensure). */
+int session_exec(struct session *s, const struct hutch_policy *p, struct agent_conn *conn,
+                 const hutch_command *cmd, hutch_result *r, hutch_error *err);
+
+/* Waits until the session's agent answers HELLO. */
+int session_wait_for_agent(struct session *s, int timeout_ms, hutch_error *err);
+
+/* Runs the policy's setupCommand (docker.setupCommand for docker) once in a
+ * new sandbox; a failure is an error carrying the command's output. */
+int session_run_setup(struct session *s, const struct hutch_policy *p, hutch_error *err);
+
+/* Processes, memory and CPU of the sandbox, as its agent counts them. */
+int session_agent_stats(struct session *s, struct session_stats *st, hutch_error *err);
+
+/* ---- prune (prune.c) ---------------------------------------------------------- */
+
+/* Why a session would be pruned now ("idle 30h > 24h"), or NULL. Pure. */
+const char *prune_reason(double now, double created_at, double last_used_at, double idle_hours,
+                         double max_age_days, bool adopted, char *buf, size_t len);
+
+/* True at most once per interval: touches <state>/last-prune. */
+bool prune_due(double interval_seconds);
+
+#endif

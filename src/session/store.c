@@ -1,0 +1,296 @@
+/* Session state on disk: one directory per session under the state root,
+ * holding the record (record.json, replaced atomically), the lock file and
+ * the agent's log, and the runtime directory the sandbox sees. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "session/session.h"
+
+double session_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int mkdir_p(const char *path, mode_t mode, hutch_error *err)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *slash = strchr(buf + 1, '/');; slash = strchr(slash + 1, '/')) {
+        if (slash)
+            *slash = '\0';
+        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+            return error_sys(err, errno, "cannot create %s", buf);
+        if (!slash)
+            return 0;
+        *slash = '/';
+    }
+}
+
+int session_state_root(char *out, size_t len, hutch_error *err)
+{
+    const char *dir = getenv("HUTCH_STATE_DIR");
+    if (dir && dir[0] == '/')
+        snprintf(out, len, "%s", dir);
+    else if (geteuid() == 0)
+        snprintf(out, len, "/var/lib/hutch");
+    else if ((dir = getenv("XDG_STATE_HOME")) && dir[0] == '/')
+        snprintf(out, len, "%s/hutch", dir);
+    else if ((dir = getenv("HOME")) && dir[0] == '/')
+        snprintf(out, len, "%s/.local/state/hutch", dir);
+    else
+        return error_set(err, HUTCH_E_INVALID,
+                         "no place for session state: set HOME, XDG_STATE_HOME or "
+                         "HUTCH_STATE_DIR to an absolute path");
+    return 0;
+}
+
+int session_open(struct session *s, const char *key, hutch_error *err)
+{
+    memset(s, 0, sizeof *s);
+    s->lock_fd = -1;
+    if (session_key_check(key, err) < 0)
+        return -1;
+    if (!(s->key = strdup(key)))
+        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    session_name(key, s->name, sizeof s->name);
+    char root[PATH_MAX - 128];
+    if (session_state_root(root, sizeof root, err) < 0)
+        return -1;
+    snprintf(s->dir, sizeof s->dir, "%s/sessions/%s", root, s->name);
+    snprintf(s->runtime_dir, sizeof s->runtime_dir, "%s/run", s->dir);
+    snprintf(s->socket_path, sizeof s->socket_path, "%s/%s", s->runtime_dir, AGENT_SOCKET_NAME);
+    return 0;
+}
+
+void session_close(struct session *s)
+{
+    session_unlock(s);
+    json_decref(s->record);
+    s->record = NULL;
+    free(s->key);
+    s->key = NULL;
+}
+
+int session_load(struct session *s, hutch_error *err)
+{
+    json_decref(s->record);
+    s->record = NULL;
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/record.json", s->dir);
+    autofree char *text = NULL;
+    size_t len = 0;
+    if (read_file_bounded(path, 1 << 20, &text, &len) < 0) {
+        if (errno == ENOENT)
+            return 0;
+        return error_sys(err, errno, "cannot read the session record %s", path);
+    }
+    json_error_t jerr;
+    s->record = json_loadb(text, len, 0, &jerr);
+    if (!json_is_object(s->record)) {
+        json_decref(s->record);
+        s->record = NULL;
+        return error_set(err, HUTCH_E_INVALID,
+                         "the session record %s is damaged (%s): remove the session with "
+                         "'hutch session rm' and create it again",
+                         path, jerr.text);
+    }
+    return 0;
+}
+
+int session_lock(struct session *s, hutch_error *err)
+{
+    if (s->lock_fd >= 0)
+        return session_load(s, err);
+    if (mkdir_p(s->dir, 0700, err) < 0)
+        return -1;
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/lock", s->dir);
+    int fd = TEMP_FAILURE_RETRY(open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (fd < 0)
+        return error_sys(err, errno, "cannot open the session lock %s", path);
+    if (TEMP_FAILURE_RETRY(flock(fd, LOCK_EX)) < 0) {
+        int e = errno;
+        close(fd);
+        return error_sys(err, e, "cannot lock the session (%s)", path);
+    }
+    s->lock_fd = fd;
+    /* The session may have been removed (and its directory with it) while
+     * we waited: recreate the directory we now hold the lock of. */
+    return mkdir_p(s->dir, 0700, err) < 0 ? -1 : session_load(s, err);
+}
+
+void session_unlock(struct session *s)
+{
+    close_fd(&s->lock_fd);
+}
+
+int session_save(struct session *s, hutch_error *err)
+{
+    if (!s->record)
+        return 0;
+    char path[PATH_MAX + 16], tmp[PATH_MAX + 48];
+    snprintf(path, sizeof path, "%s/record.json", s->dir);
+    snprintf(tmp, sizeof tmp, "%s/.record.%d.tmp", s->dir, (int)getpid());
+    autofree char *text = json_dumps(s->record, JSON_INDENT(2) | JSON_SORT_KEYS);
+    if (!text)
+        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    autoclose int fd =
+        TEMP_FAILURE_RETRY(open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (fd < 0)
+        return error_sys(err, errno, "cannot write the session record %s", tmp);
+    if (write_all(fd, text, strlen(text)) < 0 || write_all(fd, "\n", 1) < 0) {
+        int e = errno;
+        unlink(tmp);
+        return error_sys(err, e, "cannot write the session record %s", tmp);
+    }
+    if (rename(tmp, path) < 0) {
+        int e = errno;
+        unlink(tmp);
+        return error_sys(err, e, "cannot replace the session record %s", path);
+    }
+    return 0;
+}
+
+int session_forget(struct session *s, hutch_error *err)
+{
+    json_decref(s->record);
+    s->record = NULL;
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/record.json", s->dir);
+    if (unlink(path) < 0 && errno != ENOENT)
+        return error_sys(err, errno, "cannot remove the session record %s", path);
+    /* Everything else but the lock, which other callers may hold open. */
+    autoclose int dfd = TEMP_FAILURE_RETRY(open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dfd < 0)
+        return 0;
+    DIR *d = fdopendir(dup(dfd));
+    if (!d)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+            strcmp(e->d_name, "lock") == 0)
+            continue;
+        char child[PATH_MAX * 2];
+        snprintf(child, sizeof child, "%s/%s", s->dir, e->d_name);
+        if (remove_tree(child, err) < 0) {
+            closedir(d);
+            return -1;
+        }
+    }
+    closedir(d);
+    return 0;
+}
+
+static int compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int session_list(char ***keys, size_t *n, hutch_error *err)
+{
+    *keys = NULL;
+    *n = 0;
+    char root[PATH_MAX - 64], dir[PATH_MAX];
+    if (session_state_root(root, sizeof root, err) < 0)
+        return -1;
+    snprintf(dir, sizeof dir, "%s/sessions", root);
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : error_sys(err, errno, "cannot list %s", dir);
+    size_t cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[PATH_MAX * 2];
+        snprintf(path, sizeof path, "%s/%s/record.json", dir, e->d_name);
+        json_t *rec = json_load_file(path, 0, NULL);
+        const char *key = json_string_value(json_object_get(rec, "key"));
+        if (key) {
+            if (*n == cap) {
+                cap = cap ? cap * 2 : 16;
+                char **grown = realloc(*keys, cap * sizeof *grown);
+                if (!grown) {
+                    json_decref(rec);
+                    closedir(d);
+                    return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+                }
+                *keys = grown;
+            }
+            (*keys)[(*n)++] = strdup(key);
+        }
+        json_decref(rec);
+    }
+    closedir(d);
+    if (*n)
+        qsort(*keys, *n, sizeof **keys, compare_strings);
+    return 0;
+}
+
+const char *record_str(const json_t *rec, const char *name)
+{
+    return json_string_value(json_object_get(rec, name));
+}
+
+double record_num(const json_t *rec, const char *name)
+{
+    return json_number_value(json_object_get(rec, name));
+}
+
+bool record_bool(const json_t *rec, const char *name)
+{
+    return json_is_true(json_object_get(rec, name));
+}
+
+int record_set_str(json_t *rec, const char *name, const char *value)
+{
+    return json_object_set_new(rec, name, value ? json_string(value) : json_null());
+}
+
+int record_set_num(json_t *rec, const char *name, double value)
+{
+    return json_object_set_new(rec, name, json_real(value));
+}
+
+/* ---- removing trees without following links ------------------------------------ */
+
+static int remove_at(int at, const char *name, const char *shown, int depth, hutch_error *err)
+{
+    if (unlinkat(at, name, 0) == 0 || errno == ENOENT)
+        return 0;
+    if (errno != EISDIR && errno != EPERM)
+        return error_sys(err, errno, "cannot remove %s", shown);
+    if (depth > 256)
+        return error_set(err, HUTCH_E_SYSTEM, "cannot remove %s: nested too deeply", shown);
+    int fd = TEMP_FAILURE_RETRY(
+        openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (fd < 0)
+        return error_sys(err, errno, "cannot remove %s", shown);
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return error_sys(err, errno, "cannot remove %s", shown);
+    }
+    struct dirent *e;
+    int r = 0;
+    while (r == 0 && (e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        r = remove_at(dirfd(d), e->d_name, shown, depth + 1, err);
+    }
+    closedir(d);
+    if (r == 0 && unlinkat(at, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+        return error_sys(err, errno, "cannot remove %s", shown);
+    return r;
+}
+
+int remove_tree(const char *path, hutch_error *err)
+{
+    return remove_at(AT_FDCWD, path, path, 0, err);
+}
