@@ -1,4 +1,4 @@
-/* AT_STATS: tasks, resident memory and CPU time from /proc/PID/stat. */
+/* AT_STATS: tasks, resident memory and CPU time from /proc/PID/stat and status. */
 #include <dirent.h>
 #include <fcntl.h>
 
@@ -7,7 +7,7 @@
 
 struct proc_entry {
     pid_t pid, ppid;
-    uint64_t threads, rss_pages, ticks;
+    uint64_t threads, ticks;
     bool counted;
 };
 
@@ -33,10 +33,9 @@ static bool read_stat(int proc_fd, const char *pid, struct proc_entry *out)
     if (!*p)
         return false;
     p++; /* field 3, the state: one letter */
-    /* Then 4 (ppid), 14-17 (utime stime cutime cstime), 20 (num_threads),
-     * 24 (rss, in pages). */
+    /* Then 4 (ppid), 14-17 (utime stime cutime cstime), 20 (num_threads). */
     uint64_t ticks = 0;
-    for (int field = 4; field <= 24; field++) {
+    for (int field = 4; field <= 20; field++) {
         char *end;
         long long v = strtoll(p, &end, 10);
         if (end == p)
@@ -48,12 +47,31 @@ static bool read_stat(int proc_fd, const char *pid, struct proc_entry *out)
             ticks += u;
         else if (field == 20)
             out->threads = u;
-        else if (field == 24)
-            out->rss_pages = u;
         p = end;
     }
     out->ticks = ticks;
     return true;
+}
+
+/* Resident bytes from VmRSS in /proc/PID/status: the rss of /proc/PID/stat
+ * is the kernel's per-CPU approximation, which says 0 for small processes. */
+static uint64_t read_rss(int proc_fd, const char *pid)
+{
+    char path[64];
+    static char buf[4096];
+    snprintf(path, sizeof path, "%s/status", pid);
+    autoclose int fd = TEMP_FAILURE_RETRY(openat(proc_fd, path, O_RDONLY | O_CLOEXEC));
+    if (fd < 0)
+        return 0;
+    ssize_t n = TEMP_FAILURE_RETRY(read(fd, buf, sizeof buf - 1));
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *line = strstr(buf, "\nVmRSS:");
+    if (!line)
+        return 0; /* a kernel thread, or a zombie */
+    long long kib = strtoll(line + strlen("\nVmRSS:"), NULL, 10);
+    return kib > 0 ? (uint64_t)kib * 1024 : 0;
 }
 
 static int by_pid(const void *a, const void *b)
@@ -94,7 +112,6 @@ void stats_collect(bool whole, struct sandbox_stats *out)
         if (read_stat(dirfd(proc), e->d_name, &pe))
             all[n++] = pe;
     }
-    closedir(proc);
 
     /* Not PID 1 (a test, or an agent beside others): only our own tree. */
     if (!whole && n) {
@@ -114,17 +131,18 @@ void stats_collect(bool whole, struct sandbox_stats *out)
         }
     }
 
-    long hz = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+    long hz = sysconf(_SC_CLK_TCK);
     if (hz <= 0)
         hz = 100;
-    if (page <= 0)
-        page = 4096;
     for (size_t i = 0; i < n; i++) {
         if (!whole && !all[i].counted)
             continue;
+        char pid[16];
+        snprintf(pid, sizeof pid, "%d", (int)all[i].pid);
         out->pids += all[i].threads;
-        out->memory += all[i].rss_pages * (uint64_t)page;
+        out->memory += read_rss(dirfd(proc), pid);
         out->cpu_usec += all[i].ticks * 1000000u / (uint64_t)hz;
     }
+    closedir(proc);
     free(all);
 }

@@ -174,6 +174,9 @@ static int status(struct session_args *sa)
         return cli_error("%s", err.message);
     if (!s.record)
         return cli_error("no session %s (see 'hutch session ls')", sa->key);
+    /* The engine knows more than the agent's socket tells. */
+    if (needs_helper(&s))
+        return cli_exec_docker_helper();
     json_t *d = describe(&s);
     if (sa->json) {
         autofree char *text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);

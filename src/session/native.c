@@ -206,8 +206,8 @@ static int native_create(struct session *s, const struct hutch_policy *p, hutch_
         return error_set(err, HUTCH_E_SYSTEM, "%s", st.message);
     }
 
-    record_set_num(s->record, "init_pid", st.init);
-    record_set_num(s->record, "init_start", (double)start_time_of(st.init));
+    json_object_set_new(s->record, "init_pid", json_integer(st.init));
+    json_object_set_new(s->record, "init_start", json_integer((json_int_t)start_time_of(st.init)));
     record_set_str(s->record, "limits_via", limits.via);
     json_t *dirs = json_array();
     for (int c = 0; c < CG_COUNT; c++)

@@ -133,12 +133,17 @@ enum session_state session_probe(struct session *s, char *detail, size_t len)
         hutch_error e;
         if (agent_connect(s->socket_path, (uid_t)-1, &c, &e) == 0) {
             agent_close(&c);
+            snprintf(detail, len, "its agent answers");
             return SESSION_RUNNING;
         }
         snprintf(detail, len, "the agent does not answer (%s)", e.message);
         return SESSION_BROKEN;
     }
-    return b->probe(s, detail, len);
+    enum session_state now = b->probe(s, detail, len);
+    /* Gone without being stopped: killed, crashed, or the machine rebooted. */
+    if (now == SESSION_STOPPED && state && strcmp(state, "running") == 0)
+        now = SESSION_BROKEN;
+    return now;
 }
 
 /* Creates the record of a new session (not yet saved). */
@@ -200,6 +205,9 @@ static int create_sandbox(struct session *s, const struct session_backend *b,
         json_object_del(s->record, "failure");
         return session_save(s, NULL) < 0 ? -1 : 0;
     }
+    /* Never half-ready: whatever was made goes. */
+    hutch_error ignored;
+    (void)b->remove(s, &ignored);
     record_set_str(s->record, "state", "failed");
     record_set_str(s->record, "failure", err->message);
     (void)session_save(s, NULL);
@@ -284,7 +292,7 @@ static int bring_up(struct session *s, const struct hutch_policy *p, const struc
             return -1;
     } else {
         char detail[512];
-        enum session_state now = b->probe(s, detail, sizeof detail);
+        enum session_state now = session_probe(s, detail, sizeof detail);
         if (now != SESSION_RUNNING) {
             if (now == SESSION_BROKEN)
                 fprintf(stderr, "hutch: session %s was broken (%s); restarting it\n", s->key,

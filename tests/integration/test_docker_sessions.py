@@ -1,0 +1,216 @@
+"""Docker sessions against a real engine: one container per session with
+hutch-init as PID 1, its lifecycle, surviving container and dockerd
+restarts, the agent killed, concurrency, prune, adopted containers, and the
+Engine API path over TCP. The engine comes from scripts/docker-up.sh."""
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import HUTCH, REPO, ROOT, one_line_error
+from test_docker import BUSYBOX, DEBIAN, SOCKET, engine, engine_ok, is_podman, wait_for
+from test_sessions import Sessions, age
+
+
+@pytest.fixture(scope="module", autouse=True)
+def docker_engine():
+    if ROOT and not engine_ok() and "DOCKER_HOST" not in os.environ:
+        subprocess.run(["bash", str(REPO / "scripts" / "docker-up.sh")], check=True,
+                       stdin=subprocess.DEVNULL)
+    if ROOT and engine("GET", f"/images/{DEBIAN}/json")[0] != 200:
+        subprocess.run(["bash", str(REPO / "scripts" / "bootstrap-image.sh")], check=True,
+                       stdin=subprocess.DEVNULL)
+    assert engine_ok(), f"no Docker engine at {SOCKET}: run scripts/docker-up.sh as root"
+    yield
+
+
+@pytest.fixture
+def sessions(hutch, tmp_path):
+    s = Sessions(hutch, tmp_path)
+    config = tmp_path / "docker.json"
+    config.write_text(json.dumps({"sandbox": {"backend": "docker"}}))
+    s.config = str(config)
+    yield s
+    s.cleanup()
+
+
+def inspect(name):
+    status, info = engine("GET", f"/containers/{name}/json")
+    return info if status == 200 else None
+
+
+def test_docker_session_lifecycle(sessions):
+    proc = sessions.run("session", "create", "d1", "--config", sessions.config, check=0)
+    status = sessions.status("d1")
+    assert status["backend"] == "docker" and status["state"] == "running", status
+    name = status["container_name"]
+    assert name.startswith("hutch-sbx-d1-") and len(name) <= 63
+    info = inspect(name)
+    host = info["HostConfig"]
+    assert info["Path"] == "/.hutch-init" and info["State"]["Pid"] > 0
+    # Podman lists every capability where Docker says ALL.
+    assert host["ReadonlyRootfs"] is True
+    assert host["CapDrop"] == ["ALL"] or len(host["CapDrop"]) >= 13, host["CapDrop"]
+    assert "no-new-privileges" in host["SecurityOpt"] and host["NetworkMode"] == "none"
+    assert info["Config"]["Labels"]["hutch.kind"] == "session"
+    assert info["Config"]["Labels"]["hutch.session"] == "d1"
+    mounts = {m["Destination"]: m for m in info["Mounts"]}
+    assert mounts["/.hutch-init"]["RW"] is False and mounts["/workspace"]["RW"] is True
+
+    result, _ = sessions.exec_json("d1", "--", "sh", "-c",
+                                   "cat /proc/1/cmdline | tr '\\0' ' '; echo; id -u; "
+                                   "echo w > /workspace/w; echo t > /tmp/t")
+    assert result["exit_code"] == 0, result
+    assert result["backend"] == "docker" and result["isolated"] is True
+    first, uid = result["stdout"].splitlines()
+    assert first.startswith("/.hutch-init") and uid == ("1000" if ROOT else str(os.getuid()))
+    result, _ = sessions.exec_json("d1", "--", "cat", "/tmp/t", "/workspace/w")
+    assert result["stdout"] == "t\nw\n"
+    assert (pathlib.Path(status["workspace"]) / "w").read_text() == "w\n"
+
+    sessions.run("session", "stop", "d1", check=0)
+    assert inspect(name)["State"]["Running"] is False
+    assert sessions.status("d1")["state"] == "stopped"
+    result, _ = sessions.exec_json("d1", "--", "cat", "/workspace/w")
+    assert result["stdout"] == "w\n" and inspect(name)["State"]["Running"] is True
+    proc = sessions.run("session", "stats", "d1", "--json", check=0)
+    assert json.loads(proc.stdout)["pids"] >= 1
+    sessions.run("session", "rm", "d1", check=0)
+    assert inspect(name) is None
+    assert (pathlib.Path(status["workspace"]) / "w").exists()
+
+
+def test_docker_exec_results(sessions):
+    sessions.run("session", "create", "r", "--config", sessions.config, check=0)
+    result, proc = sessions.exec_json("r", "-c", "echo out; echo err >&2; exit 4")
+    assert (result["exit_code"], result["stdout"], result["stderr"]) == (4, "out\n", "err\n")
+    result, _ = sessions.exec_json("r", "--", "no-such-command")
+    assert result["exit_code"] == 127
+    result, _ = sessions.exec_json("r", "--timeout", "1", "--", "sleep", "30")
+    assert result["timed_out"] is True and result["exit_code"] == 124
+    proc = sessions.run("exec", "r", "--stdin", "--", "cat", input=b"in\n")
+    assert proc.stdout == b"in\n" and proc.returncode == 0
+
+
+def test_docker_setup_command_runs_once(sessions, tmp_path):
+    config = tmp_path / "setup.json"
+    config.write_text(json.dumps({"sandbox": {"backend": "docker", "docker": {
+        "setupCommand": "echo once >> /workspace/setup.log"}}}))
+    for _ in range(3):
+        sessions.run("exec", "su", "--config", str(config), "--", "true", check=0)
+    assert (pathlib.Path(sessions.status("su")["workspace"]) / "setup.log").read_text() == "once\n"
+    config.write_text(json.dumps({"sandbox": {"backend": "docker", "docker": {
+        "setupCommand": "echo no-network-here >&2; exit 2"}}}))
+    proc = sessions.run("session", "create", "sf", "--config", str(config))
+    assert proc.returncode == 125 and "no-network-here" in one_line_error(proc)
+    status = sessions.status("sf")
+    assert status["state"] == "failed"
+    assert not [c for c in engine("GET", "/containers/json?all=1")[1]
+                if c["Labels"].get("hutch.session") == "sf"]
+
+
+def test_32_concurrent_execs_on_a_docker_session(sessions):
+    sessions.run("session", "create", "many", "--config", sessions.config, check=0)
+    procs = [subprocess.Popen([HUTCH, "exec", "many", "--json", "--", "echo", str(i)],
+                              env=sessions.hutch.env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for i in range(32)]
+    for i, p in enumerate(procs):
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, (i, out, err)
+        assert json.loads(out)["stdout"] == f"{i}\n"
+    assert sessions.status("many")["exec_count"] == 33  # create + 32
+
+
+def test_container_restart_and_agent_killed(sessions):
+    sessions.run("session", "create", "rs", "--config", sessions.config, check=0)
+    name = sessions.status("rs")["container_name"]
+    engine("POST", f"/containers/{name}/restart?t=1", expect=204)
+    result, _ = sessions.exec_json("rs", "--", "echo", "after restart")
+    assert result["stdout"] == "after restart\n", result
+    # The agent is PID 1: killing it stops the container; hutch says so, and
+    # the next use brings it back.
+    engine("POST", f"/containers/{name}/kill?signal=KILL", expect=204)
+    assert wait_for(lambda: not inspect(name)["State"]["Running"])
+    status = sessions.status("rs")
+    assert status["state"] == "broken" and "exited" in status["detail"], status
+    proc = sessions.run("exec", "rs", "--", "echo", "back", check=0)
+    assert proc.stdout == b"back\n" and "restarting" in proc.stderr.decode()
+
+
+@pytest.mark.skipif(not ROOT, reason="restarting dockerd needs root")
+def test_installed_tools_survive_a_dockerd_restart(sessions):
+    if "DOCKER_HOST" in os.environ or is_podman():
+        pytest.skip("restarts the Docker engine of this machine")
+    sessions.run("session", "create", "keep", "--config", sessions.config, "--user", "0:0",
+                 "--read-only-root=false", check=0)
+    sessions.run("exec", "keep", "-c", "printf '#!/bin/sh\\necho tool works\\n' > "
+                 "/usr/local/bin/mytool && chmod +x /usr/local/bin/mytool", check=0)
+    subprocess.run(["pkill", "-TERM", "-x", "dockerd"], check=True)
+    assert wait_for(lambda: not engine_ok(), 30)
+    subprocess.run(["bash", str(REPO / "scripts" / "docker-up.sh")], check=True,
+                   stdin=subprocess.DEVNULL)
+    proc = sessions.run("exec", "keep", "--", "mytool", check=0)
+    assert proc.stdout == b"tool works\n"
+
+
+def test_adopted_container_session(sessions):
+    name = f"hutch-test-adopt-{os.getpid()}"
+    engine("POST", f"/containers/create?name={name}",
+           {"Image": BUSYBOX, "Cmd": ["sleep", "3600"], "Labels": {"test": "adopt"}},
+           expect=201)
+    try:
+        engine("POST", f"/containers/{name}/start", expect=204)
+        sessions.run("session", "create", "ad", "--config", sessions.config, "--sandbox",
+                     f"docker:{name}", check=0)
+        result, _ = sessions.exec_json("ad", "-c", "echo hello > /tmp/x; cat /tmp/x")
+        assert result["stdout"] == "hello\n", result
+        assert sessions.status("ad")["adopted"] is True
+        proc = sessions.run("session", "stop", "ad")
+        assert proc.returncode == 125 and "never stops" in one_line_error(proc)
+        age(sessions, "ad", last_used_at=10000, created_at=10000)
+        sessions.run("prune", check=0)
+        assert [s["key"] for s in sessions.ls()] == ["ad"]
+        sessions.run("session", "rm", "ad", check=0)
+        assert inspect(name)["State"]["Running"] is True
+    finally:
+        engine("DELETE", f"/containers/{name}?force=true")
+
+
+def test_prune_removes_docker_containers_not_workspaces(sessions):
+    sessions.run("session", "create", "old", "--config", sessions.config, check=0)
+    status = sessions.status("old")
+    age(sessions, "old", last_used_at=100)
+    sessions.run("prune", check=0)
+    assert sessions.ls() == [] and inspect(status["container_name"]) is None
+    assert pathlib.Path(status["workspace"]).is_dir()
+
+
+def test_exec_over_a_tcp_engine_uses_the_engine_api(sessions):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    relay = subprocess.Popen(["socat", f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork",
+                              f"UNIX-CONNECT:{SOCKET}"], stderr=subprocess.DEVNULL)
+    try:
+        def up():
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+        assert wait_for(up, 10)
+        env = {"DOCKER_HOST": f"tcp://127.0.0.1:{port}"}
+        sessions.run("session", "create", "tcp", "--config", sessions.config, env=env, check=0)
+        assert sessions.status("tcp")["exec_via"] == "engine"
+        result, _ = sessions.exec_json("tcp", "-c", "echo via-api; cat /proc/1/cmdline", env=env)
+        assert result["stdout"].startswith("via-api\n/.hutch-init"), result
+        assert result["isolated"] is True and result["backend"] == "docker"
+        sessions.run("session", "rm", "tcp", env=env, check=0)
+    finally:
+        relay.kill()
+        relay.wait()

@@ -1,0 +1,431 @@
+"""Sessions on the native backend, through the real binary: the lifecycle,
+state records and locking, recreation, setupCommand, modes, prune, the
+agent going away, and isolation between sessions. Runs as root and as an
+unprivileged user (scripts/test.sh). Docker sessions: test_docker_sessions.py."""
+import json
+import os
+import pathlib
+import pty
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import HUTCH, ROOT, one_line_error
+
+
+class Sessions:
+    """hutch with its own state directory; removes every session at the end."""
+
+    def __init__(self, hutch, tmp_path):
+        self.hutch = hutch
+        self.state = tmp_path / "state"
+        hutch.env["HUTCH_STATE_DIR"] = str(self.state)
+        hutch.env["HUTCH_NO_AUTO_PRUNE"] = "1"
+
+    def run(self, *args, **kw):
+        return self.hutch.run(*args, **kw)
+
+    def exec_json(self, key, *args, **kw):
+        proc = self.run("exec", key, "--json", *args, **kw)
+        assert proc.stdout, (proc.returncode, proc.stderr)
+        return json.loads(proc.stdout), proc
+
+    def status(self, key):
+        proc = self.run("session", "status", key, "--json", check=0)
+        return json.loads(proc.stdout)
+
+    def ls(self):
+        return json.loads(self.run("session", "ls", "--json", check=0).stdout)
+
+    def record_path(self, key):
+        return pathlib.Path(self.status(key)["state_dir"]) / "record.json"
+
+    def cleanup(self):
+        for s in self.ls():
+            self.run("session", "rm", s["key"])
+
+
+@pytest.fixture
+def sessions(hutch, tmp_path):
+    s = Sessions(hutch, tmp_path)
+    yield s
+    s.cleanup()
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def wait_for(predicate, timeout=10, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
+
+
+def test_exec_creates_the_session_and_it_persists(sessions):
+    result, _ = sessions.exec_json("chat-1", "--", "sh", "-c", "echo kept > /tmp/mark; "
+                                   "echo ws > /workspace/file; hostname")
+    assert result["exit_code"] == 0 and result["stdout"] == "hutch\n", result
+    assert result["backend"] == "native" and result["isolated"] is True
+    status = sessions.status("chat-1")
+    assert status["state"] == "running" and status["backend"] == "native"
+    assert status["exec_count"] == 1
+    workspace = pathlib.Path(status["workspace"])
+    assert workspace.parent == sessions.state / "workspaces"
+    assert workspace.name.startswith("chat-1-") and (workspace / "file").read_text() == "ws\n"
+    # The same sandbox serves the next call: /tmp is still there.
+    result, _ = sessions.exec_json("chat-1", "--", "cat", "/tmp/mark", "/workspace/file")
+    assert result["stdout"] == "kept\nws\n", result
+    assert sessions.status("chat-1")["exec_count"] == 2
+    assert sessions.status("chat-1")["init_pid"] == status["init_pid"]
+
+
+def test_stop_start_and_rm(sessions):
+    sessions.run("session", "create", "k", check=0)
+    sessions.run("exec", "k", "--", "sh", "-c", "echo t > /tmp/t; echo w > /workspace/w", check=0)
+    init = sessions.status("k")["init_pid"]
+    proc = sessions.run("session", "stop", "k", check=0)
+    assert "stopped" in proc.stderr.decode()
+    assert wait_for(lambda: not alive(init))
+    assert sessions.status("k")["state"] == "stopped"
+    # The next use starts a new sandbox over the same workspace.
+    result, _ = sessions.exec_json("k", "-c", "cat /workspace/w; ls /tmp")
+    assert result["stdout"] == "w\n", result
+    sessions.run("session", "stop", "k", check=0)
+    sessions.run("session", "start", "k", check=0)
+    assert sessions.status("k")["state"] == "running"
+    workspace = pathlib.Path(sessions.status("k")["workspace"])
+    init = sessions.status("k")["init_pid"]
+    proc = sessions.run("session", "rm", "k", check=0)
+    assert "workspace kept" in proc.stderr.decode()
+    assert wait_for(lambda: not alive(init))
+    assert sessions.ls() == [] and (workspace / "w").exists()
+    # --workspaces removes what hutch made.
+    sessions.run("exec", "k", "--", "true", check=0)
+    sessions.run("session", "rm", "k", "--workspaces", check=0)
+    assert not workspace.exists()
+
+
+def test_create_keeps_its_options_and_exec_refuses_them(sessions, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "in.txt").write_text("from the host\n")
+    if ROOT:
+        os.chmod(tmp_path, 0o755)
+        os.chmod(data, 0o755)
+        os.chmod(data / "in.txt", 0o644)
+    sessions.run("session", "create", "opts", "--ro", f"{data}:/data", "--pids", "64", check=0)
+    result, _ = sessions.exec_json("opts", "--", "cat", "/data/in.txt")
+    assert result["stdout"] == "from the host\n", result
+    proc = sessions.run("session", "create", "opts")
+    assert proc.returncode == 125 and "already exists" in one_line_error(proc)
+    proc = sessions.run("exec", "opts", "--memory", "1g", "--", "true")
+    line = one_line_error(proc)
+    assert proc.returncode == 125 and "--memory" in line and "session create" in line, line
+    # Per-run options are fine.
+    result, _ = sessions.exec_json("opts", "--env", "X=1", "--workdir", "/data", "--", "sh", "-c",
+                                   "echo $X; pwd")
+    assert result["stdout"] == "1\n/data\n", result
+
+
+def test_results_exit_codes_and_timeout(sessions):
+    result, proc = sessions.exec_json("r", "-c", "echo out; echo err >&2; exit 3")
+    assert (result["exit_code"], result["stdout"], result["stderr"]) == (3, "out\n", "err\n")
+    assert proc.returncode == 3
+    result, _ = sessions.exec_json("r", "--", "no-such-command")
+    assert result["exit_code"] == 127
+    result, _ = sessions.exec_json("r", "-c", "kill -TERM $$")
+    assert result["exit_code"] == 143 and result["signal"] == 15
+    start = time.monotonic()
+    result, _ = sessions.exec_json("r", "--timeout", "1", "-c", "sleep 30 & sleep 30")
+    assert result["timed_out"] is True and result["exit_code"] == 124
+    assert time.monotonic() - start < 10
+    # Nothing of the run is left in the session.
+    result, _ = sessions.exec_json("r", "-c", "ps -eo comm | grep -c sleep || true")
+    assert result["stdout"].strip() == "0", result
+    # Live mode: straight to our pipes, hutch exits with the status.
+    proc = sessions.run("exec", "r", "--", "sh", "-c", "echo live; exit 5")
+    assert proc.returncode == 5 and proc.stdout == b"live\n"
+    # stdin passes through only when asked.
+    proc = sessions.run("exec", "r", "--stdin", "--", "cat", input=b"piped\n")
+    assert proc.stdout == b"piped\n"
+    proc = sessions.run("exec", "r", "--", "cat", input=b"not passed\n")
+    assert proc.stdout == b""
+
+
+def test_output_limit_applies(sessions):
+    result, _ = sessions.exec_json("big", "--output-limit", "1000", "-c", "head -c 1000000 /dev/zero")
+    assert result["stdout_truncated"] is True and result["stdout_bytes"] == 1000000
+    assert len(result["stdout"]) == 1000
+
+
+def test_bad_input_is_refused_with_one_line(sessions):
+    for args, words in [
+        (("exec",), "session key"),
+        (("exec", "k"), "nothing to run"),
+        (("exec", "bad\x01key", "--", "true"), "control character"),
+        (("session", "frobnicate", "k"), "unknown session command"),
+        (("session", "status", "nope"), "no session nope"),
+        (("session", "stop", "nope"), "no session nope"),
+        (("session", "create"), "needs a session key"),
+        (("session", "rm", "k", "--bogus"), "--bogus"),
+        (("prune", "--bogus"), "--bogus"),
+    ]:
+        proc = sessions.run(*args)
+        line = one_line_error(proc)
+        assert proc.returncode == 125 and words in line, (args, line)
+
+
+def test_config_change_recreates_with_a_notice(sessions, tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"sandbox": {"filesystem": {"tmpfs": ["/scratch"]}}}))
+    sessions.run("exec", "cfg", "--config", str(config), "--", "sh", "-c",
+                 "echo 1 > /tmp/t; echo w > /workspace/w; test -d /scratch", check=0)
+    first = sessions.status("cfg")["init_pid"]
+    # Unchanged: the same sandbox, no notice.
+    proc = sessions.run("exec", "cfg", "--", "cat", "/tmp/t", check=0)
+    assert proc.stderr == b""
+    config.write_text(json.dumps({"sandbox": {"filesystem": {"tmpfs": ["/other"]}}}))
+    proc = sessions.run("exec", "cfg", "--", "sh", "-c",
+                        "cat /workspace/w; test -d /other && ! test -e /tmp/t", check=0)
+    assert proc.stdout == b"w\n"
+    assert "configuration of session cfg changed" in proc.stderr.decode()
+    assert sessions.status("cfg")["init_pid"] != first
+    assert wait_for(lambda: not alive(first))
+
+
+def test_setup_command_runs_once_and_failure_is_recorded(sessions, tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"sandbox": {
+        "setupCommand": "echo ran >> /workspace/setup.log"}}))
+    for _ in range(3):
+        sessions.run("exec", "setup", "--config", str(config), "--", "true", check=0)
+    ws = pathlib.Path(sessions.status("setup")["workspace"])
+    assert (ws / "setup.log").read_text() == "ran\n"
+
+    config.write_text(json.dumps({"sandbox": {
+        "setupCommand": "echo missing-package >&2; exit 3"}}))
+    proc = sessions.run("session", "create", "broken-setup", "--config", str(config))
+    line = one_line_error(proc)
+    assert proc.returncode == 125
+    assert "setupCommand failed with exit code 3" in line and "missing-package" in line, line
+    status = sessions.status("broken-setup")
+    assert status["state"] == "failed" and "missing-package" in status["failure"]
+    assert "init_pid" not in status or not alive(status["init_pid"])
+    # Never half-ready: exec does not run in it, it tries again and says why.
+    proc = sessions.run("exec", "broken-setup", "--", "echo", "ran")
+    assert proc.returncode == 125 and b"ran" not in proc.stdout
+    assert "missing-package" in one_line_error(proc)
+
+
+def test_32_concurrent_execs_on_one_session(sessions):
+    """All succeed, one sandbox serves them, and every use is counted."""
+    procs = [subprocess.Popen([HUTCH, "exec", "many", "--json", "--", "sh", "-c", f"echo {i}"],
+                              env=sessions.hutch.env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for i in range(32)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    for i, (p, (out, err)) in enumerate(zip(procs, outputs)):
+        assert p.returncode == 0, (i, out, err)
+        assert json.loads(out)["stdout"] == f"{i}\n"
+    status = sessions.status("many")
+    assert status["exec_count"] == 32, status
+    assert len(sessions.ls()) == 1
+
+
+def test_the_agent_killed_is_reported_and_recovered(sessions):
+    sessions.run("exec", "victim", "--", "sh", "-c", "echo w > /workspace/w", check=0)
+    init = sessions.status("victim")["init_pid"]
+    os.kill(init, signal.SIGKILL)
+    assert wait_for(lambda: not alive(init))
+    status = sessions.status("victim")
+    assert status["state"] == "broken", status
+    assert "gone" in status["detail"]
+    proc = sessions.run("exec", "victim", "--", "cat", "/workspace/w", check=0)
+    assert proc.stdout == b"w\n"
+    assert "broken" in proc.stderr.decode() and "restarting" in proc.stderr.decode()
+    assert sessions.status("victim")["state"] == "running"
+
+
+def agent_message(type_, fields=b""):
+    return struct.pack("=IHHI", 0x48435448, 1, type_, len(fields)) + fields
+
+
+def test_malformed_agent_requests_do_not_hurt_the_session(sessions):
+    sessions.run("exec", "m", "--", "true", check=0)
+    path = sessions.status("m")["socket"]
+    bad = [
+        b"garbage that is not a message at all",
+        struct.pack("=IHHI", 0xdeadbeef, 1, 1, 0),
+        struct.pack("=IHHI", 0x48435448, 99, 1, 0),
+        struct.pack("=IHHI", 0x48435448, 1, 2, 0x7fffffff),
+        agent_message(77),
+        agent_message(2, struct.pack("=HHI", 1, 0, 100) + b"short"),
+    ]
+    # Through an O_PATH descriptor, as hutch does: the path may be longer
+    # than a socket address can hold.
+    path_fd = os.open(path, os.O_PATH)
+    for payload in bad:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect(f"/proc/self/fd/{path_fd}")
+            s.sendall(payload)
+            s.shutdown(socket.SHUT_WR)
+            try:
+                while s.recv(4096):
+                    pass
+            except OSError:
+                pass
+    os.close(path_fd)
+    result, _ = sessions.exec_json("m", "--", "echo", "still serving")
+    assert result["stdout"] == "still serving\n"
+    assert sessions.status("m")["state"] == "running"
+
+
+def test_two_sessions_see_nothing_of_each_other(sessions):
+    sessions.run("exec", "alice", "-c", "echo secret > /workspace/alice.txt; "
+                 "echo tmp > /tmp/alice-tmp; setsid sleep 300 >/dev/null 2>&1 & sleep 0.3", check=0)
+    a = sessions.status("alice")
+    result, _ = sessions.exec_json("bob", "-c", "ls -a /workspace /tmp; ps -eo comm")
+    out = result["stdout"]
+    assert "alice" not in out and "sleep" not in out, out
+    # Alice's host paths do not exist in Bob's sandbox at all.
+    for path in (a["workspace"], a["state_dir"], a["socket"]):
+        result, _ = sessions.exec_json("bob", "--", "ls", path)
+        assert result["exit_code"] != 0 and "No such file" in result["stderr"], result
+    # Alice's own sleep is still there: it was hers, not killed by Bob's run.
+    result, _ = sessions.exec_json("alice", "-c", "ps -eo comm | grep -c sleep")
+    assert result["stdout"].strip() == "1", result
+    # Bob cannot reach Alice's agent: only his own socket is in /.hutch.
+    result, _ = sessions.exec_json("bob", "--", "ls", "/.hutch")
+    assert result["stdout"] == "agent.sock\n"
+
+
+def test_stats(sessions):
+    sessions.run("exec", "st", "-c", "setsid sleep 300 >/dev/null 2>&1 & sleep 0.3", check=0)
+    proc = sessions.run("session", "stats", "st", "--json", check=0)
+    stats = json.loads(proc.stdout)
+    assert stats["pids"] >= 2, stats
+    assert stats["memory_bytes"] > 0 and stats["cpu_seconds"] >= 0
+    proc = sessions.run("session", "stats", "st", check=0)
+    assert b"pids" in proc.stdout and b"memory" in proc.stdout
+
+
+def test_modes(sessions, tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"sandbox": {"mode": "non-main", "mainSession": "main"}}))
+    result, proc = sessions.exec_json("main", "--config", str(config), "--", "hostname")
+    assert result["backend"] == "host" and result["isolated"] is False
+    assert result["stdout"] == socket.gethostname() + "\n"
+    assert "unsandboxed" in proc.stderr.decode()
+    result, _ = sessions.exec_json("other", "--config", str(config), "--", "hostname")
+    assert result["backend"] == "native" and result["stdout"] == "hutch\n"
+    config.write_text(json.dumps({"sandbox": {"mode": "off"}}))
+    result, _ = sessions.exec_json("loose", "--config", str(config), "--", "pwd")
+    assert result["isolated"] is False
+    assert result["stdout"].strip() == sessions.status("loose")["workspace"]
+    config.write_text(json.dumps({"sandbox": {"autoCreate": False}}))
+    proc = sessions.run("exec", "unknown", "--config", str(config), "--", "true")
+    assert proc.returncode == 125 and "hutch session create unknown" in one_line_error(proc)
+
+
+def age(sessions, key, **fields):
+    path = sessions.record_path(key)
+    record = json.loads(path.read_text())
+    now = time.time()
+    for name, hours in fields.items():
+        record[name] = now - hours * 3600
+    path.write_text(json.dumps(record))
+
+
+def test_prune_idle_and_old(sessions):
+    for key in ("fresh", "idle", "old"):
+        sessions.run("exec", key, "--", "true", check=0)
+    age(sessions, "idle", last_used_at=30)
+    age(sessions, "old", created_at=8 * 24)
+    inits = {s["key"]: s["init_pid"] for s in sessions.ls()}
+    proc = sessions.run("prune", "--dry-run", check=0)
+    out = proc.stdout.decode()
+    assert "would prune idle: idle 30" in out and "would prune old" in out, out
+    assert "fresh" not in out and len(sessions.ls()) == 3
+    proc = sessions.run("prune", "--json", check=0)
+    pruned = {p["key"] for p in json.loads(proc.stdout)["pruned"]}
+    assert pruned == {"idle", "old"}
+    assert [s["key"] for s in sessions.ls()] == ["fresh"]
+    assert wait_for(lambda: not alive(inits["idle"]) and not alive(inits["old"]))
+    workspaces = sorted(p.name.split("-")[0] for p in (sessions.state / "workspaces").iterdir())
+    assert workspaces == ["fresh", "idle", "old"]  # kept without --workspaces
+    # 0 disables a rule.
+    config = sessions.hutch.tmp / "config.json"
+    config.write_text(json.dumps({"sandbox": {"prune": {"idleHours": 0, "maxAgeDays": 0}}}))
+    age(sessions, "fresh", last_used_at=1000, created_at=100000)
+    assert b"nothing to prune" in sessions.run("prune", "--config", str(config), check=0).stdout
+    sessions.run("prune", "--workspaces", check=0)
+    assert sessions.ls() == [] and not any(
+        p.name.startswith("fresh") for p in (sessions.state / "workspaces").iterdir())
+
+
+def test_automatic_prune_pass(sessions):
+    sessions.run("exec", "stale", "--", "true", check=0)
+    age(sessions, "stale", last_used_at=48)
+    del sessions.hutch.env["HUTCH_NO_AUTO_PRUNE"]
+    sessions.run("exec", "active", "--", "true", check=0)
+    assert wait_for(lambda: [s["key"] for s in sessions.ls()] == ["active"], 20), sessions.ls()
+    # At most every 5 minutes: a second stale session stays for now.
+    sessions.run("exec", "stale2", "--", "true", check=0)
+    age(sessions, "stale2", last_used_at=48)
+    sessions.run("exec", "active", "--", "true", check=0)
+    time.sleep(1)
+    assert "stale2" in [s["key"] for s in sessions.ls()]
+
+
+def test_session_shell_on_a_pty(sessions):
+    sessions.run("session", "create", "sh1", check=0)
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(HUTCH, [HUTCH, "session", "shell", "sh1"], sessions.hutch.env)
+    out = b""
+    os.write(fd, b"[ -t 0 ] && echo on-a-terminal; echo shell-$((6*7))\n")
+    deadline = time.monotonic() + 20
+    while b"shell-42" not in out and time.monotonic() < deadline:
+        try:
+            out += os.read(fd, 4096)
+        except OSError:
+            break
+    os.write(fd, b"exit 7\n")
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    assert b"shell-42" in out and b"\non-a-terminal" in out.replace(b"\r", b""), out
+    assert os.WEXITSTATUS(status) == 7
+
+
+def test_long_and_odd_keys(sessions):
+    key = "slack:T01/C02 thread #" + "x" * 200
+    result, _ = sessions.exec_json(key, "--", "true")
+    status = sessions.status(key)
+    name = pathlib.Path(status["workspace"]).name
+    assert len(name) <= 49 and all(c.isalnum() or c in "-_." for c in name), name
+    assert status["key"] == key
+    assert [s["key"] for s in sessions.ls()] == [key]
