@@ -8,6 +8,7 @@ import json
 import os
 import pathlib
 import subprocess
+import time
 
 import pytest
 
@@ -113,3 +114,44 @@ def run_native(hutch, *args, **kw):
 def sandbox_python(hutch, code, *flags, **kw):
     """Runs a Python snippet in a native sandbox; returns (result, process)."""
     return run_native(hutch, *flags, "--", "python3", "-c", code, **kw)
+
+
+class Sessions:
+    """hutch with its own state directory; removes every session at the end."""
+
+    def __init__(self, hutch, tmp_path):
+        self.hutch = hutch
+        self.state = tmp_path / "state"
+        hutch.env["HUTCH_STATE_DIR"] = str(self.state)
+        hutch.env["HUTCH_NO_AUTO_PRUNE"] = "1"
+
+    def run(self, *args, **kw):
+        return self.hutch.run(*args, **kw)
+
+    def exec_json(self, key, *args, **kw):
+        proc = self.run("exec", key, "--json", *args, **kw)
+        assert proc.stdout, (proc.returncode, proc.stderr)
+        return json.loads(proc.stdout), proc
+
+    def status(self, key):
+        proc = self.run("session", "status", key, "--json", check=0)
+        return json.loads(proc.stdout)
+
+    def ls(self):
+        return json.loads(self.run("session", "ls", "--json", check=0).stdout)
+
+    def record_path(self, key):
+        return pathlib.Path(self.status(key)["state_dir"]) / "record.json"
+
+    def cleanup(self):
+        for s in self.ls():
+            self.run("session", "rm", s["key"])
+
+
+def age(sessions, key, **fields):
+    path = sessions.record_path(key)
+    record = json.loads(path.read_text())
+    now = time.time()
+    for name, hours in fields.items():
+        record[name] = now - hours * 3600
+    path.write_text(json.dumps(record))

@@ -11,9 +11,8 @@ import time
 
 import pytest
 
-from conftest import HUTCH, REPO, ROOT, one_line_error
+from conftest import HUTCH, REPO, ROOT, Sessions, age, one_line_error
 from test_docker import BUSYBOX, DEBIAN, SOCKET, engine, engine_ok, is_podman, wait_for
-from test_sessions import Sessions, age
 
 
 @pytest.fixture(scope="module", autouse=True)
