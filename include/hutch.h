@@ -142,6 +142,23 @@ HUTCH_API void hutch_result_free(hutch_result *result);
  * that are not UTF-8 become U+FFFD. Returns a malloc'ed string or NULL. */
 HUTCH_API char *hutch_result_to_json(const hutch_result *result);
 
+/* ---- sessions (docs/sessions.md) ----------------------------------------- */
+
+/* Runs cmd in the session named key: a sandbox kept between calls, created
+ * on first use under policy (when autoCreate allows), recreated when the
+ * policy's session settings changed, started again when it is gone. State
+ * lives under $HUTCH_STATE_DIR (else /var/lib/hutch for root, else
+ * $XDG_STATE_HOME/hutch). Per-run settings (timeout, output limit, env,
+ * workdir) apply to this call only. Safe to call from several processes at
+ * once. Returns like hutch_run(). */
+HUTCH_API int hutch_session_exec(const hutch_policy *policy, const char *key,
+                                 const hutch_command *cmd, hutch_result *result,
+                                 hutch_error *err);
+
+/* Stops and removes the session's sandbox and record; its workspace too
+ * when remove_workspace is non-zero and hutch made it. */
+HUTCH_API int hutch_session_remove(const char *key, int remove_workspace, hutch_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -35,9 +34,31 @@ static int wait_fd(int fd, short events, double deadline)
     }
 }
 
+static int read_message(struct agent_conn *c, double deadline, const char *what,
+                        struct agent_msg *msg, uint8_t **body, hutch_error *err);
+static int agent_refused(const struct agent_msg *m, const char *what, hutch_error *err);
+
+/* The agent may have refused and closed before reading our request (it
+ * answers AE_BUSY at accept time): its AT_ERROR says more than EPIPE. */
+static int send_failed(struct agent_conn *c, int errnum, const char *what, hutch_error *err)
+{
+    if (errnum == EPIPE || errnum == ECONNRESET) {
+        struct agent_msg m;
+        autofree uint8_t *body = NULL;
+        if (read_message(c, monotonic_ms() + 100, what, &m, &body, NULL) == 0 &&
+            m.type == AT_ERROR) {
+            int r = agent_refused(&m, what, err);
+            agent_msg_free(&m);
+            return r;
+        }
+        agent_msg_free(&m);
+    }
+    return error_sys(err, errnum, "cannot send %s to hutch-init", what);
+}
+
 /* Sends all of buf; fds (if any) ride on the first byte that leaves. */
 static int send_request(struct agent_conn *c, const uint8_t *buf, size_t len, const int *fds,
-                        int nfds, hutch_error *err)
+                        int nfds, const char *what, hutch_error *err)
 {
     double deadline = monotonic_ms() + SEND_TIMEOUT_MS;
     union {
@@ -66,12 +87,13 @@ static int send_request(struct agent_conn *c, const uint8_t *buf, size_t len, co
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno != EAGAIN)
-            return error_sys(err, errno, "cannot send to hutch-init");
+            return send_failed(c, errno, what, err);
         int r = wait_fd(c->fd, POLLOUT, deadline);
         if (r < 0)
-            return error_sys(err, errno, "cannot send to hutch-init");
+            return error_sys(err, errno, "cannot send %s to hutch-init", what);
         if (r == 0)
-            return error_set(err, HUTCH_E_SYSTEM, "hutch-init does not take requests (timed out)");
+            return error_set(err, HUTCH_E_SYSTEM, "hutch-init does not take %s (timed out)",
+                             what);
     }
     return 0;
 }
@@ -191,7 +213,7 @@ static int simple_request(struct agent_conn *c, enum agent_type type, enum agent
         agent_buf_free(&b);
         return error_set(err, HUTCH_E_SYSTEM, "out of memory");
     }
-    int r = send_request(c, b.data, b.len, NULL, 0, err);
+    int r = send_request(c, b.data, b.len, NULL, 0, what, err);
     agent_buf_free(&b);
     if (r < 0)
         return -1;
@@ -343,7 +365,7 @@ int agent_run_start(struct agent_conn *c, const struct agent_run_request *req,
                          "the command and its environment are too large (more than %u bytes)",
                          AGENT_MAX_BODY);
     }
-    int r = send_request(c, b.data, b.len, req->stdio, 3, err);
+    int r = send_request(c, b.data, b.len, req->stdio, 3, "RUN", err);
     agent_buf_free(&b);
     if (r < 0)
         return -1;
@@ -381,7 +403,7 @@ int agent_run_signal(struct agent_conn *c, int sig, hutch_error *err)
     agent_msg_begin(&b, AT_SIGNAL);
     agent_put_i64(&b, AF_SIGNAL, sig);
     int r = agent_msg_end(&b) < 0 ? error_set(err, HUTCH_E_SYSTEM, "out of memory")
-                                   : send_request(c, b.data, b.len, NULL, 0, err);
+                                   : send_request(c, b.data, b.len, NULL, 0, "SIGNAL", err);
     agent_buf_free(&b);
     return r;
 }

@@ -242,10 +242,10 @@ int run_start(struct run *r, const struct agent_msg *msg, int fds[3], struct run
 
 /* Whether the process's initial environment holds exactly the entry needle.
  * Streams the file: environments can be megabytes. */
-static bool environ_has(int dirfd, const char *pid, const char *needle, size_t nlen)
+static bool environ_has(int dirfd, long pid, const char *needle, size_t nlen)
 {
     char path[64];
-    snprintf(path, sizeof path, "%s/environ", pid);
+    snprintf(path, sizeof path, "%ld/environ", pid);
     autoclose int fd = TEMP_FAILURE_RETRY(openat(dirfd, path, O_RDONLY | O_CLOEXEC));
     if (fd < 0)
         return false;
@@ -291,7 +291,7 @@ static void signal_tagged(const char *id, int sig)
         autoclose int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
         if (pidfd < 0 && errno != ENOSYS)
             continue;
-        if (!environ_has(dirfd(proc), e->d_name, needle, (size_t)nlen))
+        if (!environ_has(dirfd(proc), pid, needle, (size_t)nlen))
             continue;
         /* Without pidfds (before Linux 5.3) the plain kill is all there is. */
         if (pidfd < 0 || (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 &&

@@ -13,10 +13,10 @@ struct proc_entry {
 
 /* Parses /proc/PID/stat. The command name may hold spaces and ')', so the
  * fields are read after its last ')'. */
-static bool read_stat(int proc_fd, const char *pid, struct proc_entry *out)
+static bool read_stat(int proc_fd, pid_t pid, struct proc_entry *out)
 {
     char path[64], buf[2048];
-    snprintf(path, sizeof path, "%s/stat", pid);
+    snprintf(path, sizeof path, "%d/stat", (int)pid);
     autoclose int fd = TEMP_FAILURE_RETRY(openat(proc_fd, path, O_RDONLY | O_CLOEXEC));
     if (fd < 0)
         return false;
@@ -55,11 +55,11 @@ static bool read_stat(int proc_fd, const char *pid, struct proc_entry *out)
 
 /* Resident bytes from VmRSS in /proc/PID/status: the rss of /proc/PID/stat
  * is the kernel's per-CPU approximation, which says 0 for small processes. */
-static uint64_t read_rss(int proc_fd, const char *pid)
+static uint64_t read_rss(int proc_fd, pid_t pid)
 {
     char path[64];
     static char buf[4096];
-    snprintf(path, sizeof path, "%s/status", pid);
+    snprintf(path, sizeof path, "%d/status", (int)pid);
     autoclose int fd = TEMP_FAILURE_RETRY(openat(proc_fd, path, O_RDONLY | O_CLOEXEC));
     if (fd < 0)
         return 0;
@@ -109,7 +109,7 @@ void stats_collect(bool whole, struct sandbox_stats *out)
             cap = ncap;
         }
         struct proc_entry pe = {.pid = (pid_t)pid};
-        if (read_stat(dirfd(proc), e->d_name, &pe))
+        if (read_stat(dirfd(proc), pe.pid, &pe))
             all[n++] = pe;
     }
 
@@ -137,10 +137,8 @@ void stats_collect(bool whole, struct sandbox_stats *out)
     for (size_t i = 0; i < n; i++) {
         if (!whole && !all[i].counted)
             continue;
-        char pid[16];
-        snprintf(pid, sizeof pid, "%d", (int)all[i].pid);
         out->pids += all[i].threads;
-        out->memory += read_rss(dirfd(proc), pid);
+        out->memory += read_rss(dirfd(proc), all[i].pid);
         out->cpu_usec += all[i].ticks * 1000000u / (uint64_t)hz;
     }
     closedir(proc);

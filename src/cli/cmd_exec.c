@@ -63,6 +63,14 @@ int cmd_exec(int argc, char **argv)
     __attribute__((cleanup(free_policy))) hutch_policy *policy = session_policy(&s, &call, &err);
     if (!policy)
         return cli_error("%s", err.message);
+    if (!policy->per_session && strcmp(key, SHARED_SESSION_KEY) != 0) {
+        /* perSession false: every key shares one sandbox and workspace. */
+        session_close(&s);
+        hutch_policy_free(policy);
+        if (session_open(&s, SHARED_SESSION_KEY, &err) < 0 || session_lock(&s, &err) < 0 ||
+            !(policy = session_policy(&s, &call, &err)))
+            return cli_error("%s", err.message);
+    }
     autofree char *config = absolute_config_path(call.config_path);
     struct session_use use = {.create_if_missing = policy->auto_create, .config_path = config};
     struct agent_conn conn = {.fd = -1};

@@ -1,28 +1,49 @@
 #include "session/agent_binary.h"
 
+#include <dlfcn.h>
 #include <limits.h>
 
+#ifndef HUTCH_LIBEXECDIR
+#define HUTCH_LIBEXECDIR "/usr/local/libexec/hutch"
+#endif
+
+static bool try_dir(const char *dir, char *out, size_t len)
+{
+    snprintf(out, len, "%s/hutch-init", dir);
+    return access(out, X_OK) == 0;
+}
+
+/* Looked for next to the program (the hutch command, in the build
+ * directory or bin/), next to libhutch (a program using the library from
+ * the build directory), then where it is installed. HUTCH_INIT overrides. */
 int agent_binary_path(char *out, size_t len, hutch_error *err)
 {
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n < 0)
-        return error_sys(err, errno, "cannot find hutch's own path (/proc/self/exe)");
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    *slash = '\0';
-    snprintf(out, len, "%s/hutch-init", self);
-    if (access(out, X_OK) == 0)
-        return 0;
-    snprintf(out, len, "%s/../libexec/hutch/hutch-init", self);
-    if (access(out, X_OK) == 0) {
-        char real[PATH_MAX];
-        if (realpath(out, real))
-            snprintf(out, len, "%s", real);
-        return 0;
+    const char *forced = getenv("HUTCH_INIT");
+    if (forced && forced[0] == '/') {
+        snprintf(out, len, "%s", forced);
+        return access(out, X_OK) == 0
+                   ? 0
+                   : error_sys(err, errno, "HUTCH_INIT names %s, which cannot be run", forced);
     }
+    char dir[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
+    if (n > 0) {
+        dir[n] = '\0';
+        *strrchr(dir, '/') = '\0';
+        if (try_dir(dir, out, len))
+            return 0;
+    }
+    Dl_info info;
+    if (dladdr((void *)agent_binary_path, &info) && info.dli_fname &&
+        realpath(info.dli_fname, dir)) {
+        *strrchr(dir, '/') = '\0';
+        if (try_dir(dir, out, len))
+            return 0;
+    }
+    if (try_dir(HUTCH_LIBEXECDIR, out, len))
+        return 0;
     return error_set(err, HUTCH_E_UNSUPPORTED,
-                     "sessions need hutch-init, which is neither in %s nor in "
-                     "%s/../libexec/hutch: reinstall hutch with it",
-                     self, self);
+                     "sessions need hutch-init, which is neither next to this program nor in "
+                     "%s: reinstall hutch with it, or point HUTCH_INIT at it",
+                     HUTCH_LIBEXECDIR);
 }

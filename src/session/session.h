@@ -17,6 +17,9 @@
 #include "policy.h"
 #include "session/naming.h"
 
+/* With perSession false, every key is this one session. */
+#define SHARED_SESSION_KEY "shared"
+
 enum session_state {
     SESSION_MISSING,  /* no record */
     SESSION_RUNNING,  /* the agent answers */

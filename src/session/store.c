@@ -106,11 +106,14 @@ int session_lock(struct session *s, hutch_error *err)
 {
     if (s->lock_fd >= 0)
         return session_load(s, err);
-    if (mkdir_p(s->dir, 0700, err) < 0)
-        return -1;
     char path[PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/lock", s->dir);
     int fd = TEMP_FAILURE_RETRY(open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (fd < 0 && errno == ENOENT) { /* a new session: its directory first */
+        if (mkdir_p(s->dir, 0700, err) < 0)
+            return -1;
+        fd = TEMP_FAILURE_RETRY(open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    }
     if (fd < 0)
         return error_sys(err, errno, "cannot open the session lock %s", path);
     if (TEMP_FAILURE_RETRY(flock(fd, LOCK_EX)) < 0) {
@@ -119,9 +122,9 @@ int session_lock(struct session *s, hutch_error *err)
         return error_sys(err, e, "cannot lock the session (%s)", path);
     }
     s->lock_fd = fd;
-    /* The session may have been removed (and its directory with it) while
-     * we waited: recreate the directory we now hold the lock of. */
-    return mkdir_p(s->dir, 0700, err) < 0 ? -1 : session_load(s, err);
+    /* Removing a session leaves its directory and lock (session_forget), so
+     * the record read now is the one this lock guards. */
+    return session_load(s, err);
 }
 
 void session_unlock(struct session *s)
@@ -143,7 +146,9 @@ int session_save(struct session *s, hutch_error *err)
         TEMP_FAILURE_RETRY(open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (fd < 0)
         return error_sys(err, errno, "cannot write the session record %s", tmp);
-    if (write_all(fd, text, strlen(text)) < 0 || write_all(fd, "\n", 1) < 0) {
+    size_t len = strlen(text);
+    text[len] = '\n'; /* over the terminator: written with its length */
+    if (write_all(fd, text, len + 1) < 0) {
         int e = errno;
         unlink(tmp);
         return error_sys(err, e, "cannot write the session record %s", tmp);

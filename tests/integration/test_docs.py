@@ -86,6 +86,9 @@ def test_doc_example(block, tmp_path):
         "LANG": "C.UTF-8",
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
         "HUTCH_REPO": str(REPO),
+        # Sessions an example makes live in the test's own state directory.
+        "HUTCH_STATE_DIR": str(tmp_path / "state"),
+        "HUTCH_NO_AUTO_PRUNE": "1",
     }
     for name in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
         if name in os.environ:
@@ -97,6 +100,10 @@ def test_doc_example(block, tmp_path):
                      for command, _ in steps)
     proc = subprocess.run(["bash", "-c", script], cwd=work, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+    for line in subprocess.run([HUTCH, "session", "ls", "--json"], env=env, capture_output=True,
+                               ).stdout.decode().splitlines():
+        for session in __import__("json").loads(line or "[]"):
+            subprocess.run([HUTCH, "session", "rm", session["key"]], env=env, capture_output=True)
     outputs = proc.stdout.decode().split("\x1e")
     for (command, expected), actual in zip(steps, outputs):
         if actual and not actual.endswith("\n"):
@@ -138,6 +145,23 @@ def test_library_doc_example_compiles_and_runs(tmp_path):
     proc = subprocess.run([str(tmp_path / "example")], capture_output=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == b"exit 0, 17 bytes: hello from Linux\n"
+
+
+def test_library_session_example_compiles_and_runs(tmp_path):
+    """The session program in docs/library.md: two calls share a sandbox."""
+    text = (REPO / "docs" / "library.md").read_text()
+    source = text.split("```c\n")[2].split("```", 1)[0]
+    (tmp_path / "session.c").write_text(source)
+    build = pathlib.Path(HUTCH).parent
+    sanitize = ["-fsanitize=address,undefined"] if SANITIZED else []
+    subprocess.run(["cc", "-std=c11", "-Wall", "-Werror", *sanitize, "-o", str(tmp_path / "session"),
+                    str(tmp_path / "session.c"), f"-I{REPO / 'include'}", f"-L{build}", "-lhutch",
+                    f"-Wl,-rpath,{build}"], check=True)
+    env = dict(os.environ, HUTCH_STATE_DIR=str(tmp_path / "state"), HUTCH_NO_AUTO_PRUNE="1")
+    proc = subprocess.run([str(tmp_path / "session")], capture_output=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"native 42\n", (proc.stdout, proc.stderr)
+    assert not (tmp_path / "state" / "workspaces" / "lib-demo").exists()
 
 
 def test_readme_first_command():

@@ -307,6 +307,10 @@ def test_modes(sessions, tmp_path):
     result, _ = sessions.exec_json("loose", "--config", str(config), "--", "pwd")
     assert result["isolated"] is False
     assert result["stdout"].strip() == sessions.status("loose")["workspace"]
+    config.write_text(json.dumps({"sandbox": {"perSession": False}}))
+    sessions.run("exec", "a", "--config", str(config), "-c", "echo shared > /workspace/f", check=0)
+    result, _ = sessions.exec_json("b", "--config", str(config), "--", "cat", "/workspace/f")
+    assert result["stdout"] == "shared\n" and "shared" in [s["key"] for s in sessions.ls()]
     config.write_text(json.dumps({"sandbox": {"autoCreate": False}}))
     proc = sessions.run("exec", "unknown", "--config", str(config), "--", "true")
     assert proc.returncode == 125 and "hutch session create unknown" in one_line_error(proc)

@@ -1,0 +1,60 @@
+/* The public session calls of libhutch (include/hutch.h). */
+#include "session/session.h"
+
+HUTCH_API int hutch_session_exec(const hutch_policy *p, const char *key, const hutch_command *cmd,
+                                 hutch_result *r, hutch_error *err)
+{
+    hutch_error_clear(err);
+    memset(r, 0, sizeof *r);
+    if (!p || !key || !cmd)
+        return error_set(err, HUTCH_E_INVALID,
+                         "hutch_session_exec: policy, key and command are required");
+    if (hutch_policy_validate(p, err) < 0)
+        return -1;
+    struct session s;
+    if (session_open(&s, p->per_session ? key : SHARED_SESSION_KEY, err) < 0 ||
+        session_lock(&s, err) < 0) {
+        session_close(&s);
+        return -1;
+    }
+    struct session_use use = {.create_if_missing = p->auto_create};
+    struct agent_conn conn = {.fd = -1};
+    int rc = session_ensure(&s, p, &use, &conn, err);
+    session_unlock(&s);
+    if (rc == 0 && conn.fd >= 0) {
+        rc = session_exec(&s, p, &conn, cmd, r, err);
+    } else if (rc == 0) {
+        /* Unsandboxed sessions and containers only the Engine API reaches. */
+        autofree char *text = hutch_policy_to_json(p);
+        hutch_policy *q = hutch_policy_new();
+        bool host = strcmp(record_str(s.record, "backend") ?: "", "host") == 0;
+        rc = !text || !q ? error_set(err, HUTCH_E_SYSTEM, "out of memory")
+                         : hutch_policy_load_json(q, text, strlen(text), "session", err);
+        if (rc == 0 && host)
+            rc = hutch_policy_set(q, "backend", "host", err) < 0 ||
+                         hutch_policy_set(q, "workspace", record_str(s.record, "workspace"),
+                                          err) < 0
+                     ? -1
+                     : 0;
+        else if (rc == 0)
+            rc = hutch_policy_set(q, "docker.container", record_str(s.record, "container_name"),
+                                  err);
+        if (rc == 0)
+            rc = hutch_run(q, cmd, r, err);
+        hutch_policy_free(q);
+    }
+    agent_close(&conn);
+    session_close(&s);
+    return rc;
+}
+
+HUTCH_API int hutch_session_remove(const char *key, int remove_workspace, hutch_error *err)
+{
+    hutch_error_clear(err);
+    struct session s;
+    int rc = session_open(&s, key, err) == 0 && session_lock(&s, err) == 0
+                 ? session_remove(&s, remove_workspace != 0, err)
+                 : -1;
+    session_close(&s);
+    return rc;
+}
