@@ -399,6 +399,12 @@ static long read_counter(const char *dir, const char *file, const char *key)
     return -1;
 }
 
+long cgroup_dir_oom_kills(const char *dir)
+{
+    long n = read_counter(dir, "memory.events", "oom_kill");
+    return n >= 0 ? n : read_counter(dir, "memory.oom_control", "oom_kill");
+}
+
 bool cgroup_run_oom_killed(const struct cgroup_run *run)
 {
     if (run->version == CGROUP_V2)

@@ -58,6 +58,10 @@ int cgroup_run_attach(const struct cgroup_run *run, pid_t pid, hutch_error *err)
 /* True when the kernel's OOM killer killed a process of the run. */
 bool cgroup_run_oom_killed(const struct cgroup_run *run);
 
+/* OOM kills so far in the cgroup directory dir (v2 or v1 memory), or -1
+ * when it has no such counter. */
+long cgroup_dir_oom_kills(const char *dir);
+
 /* Removes the run's cgroups (their processes must be gone). */
 void cgroup_run_destroy(struct cgroup_run *run);
 

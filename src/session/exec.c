@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include "command.h"
+#include "native/cgroup.h"
 #include "result.h"
 #include "session/session.h"
 #include "supervise.h"
@@ -52,6 +53,21 @@ static int on_agent_reply(void *ctx, struct supervise_outcome *outcome)
     return 1;
 }
 
+/* The session's OOM kill count: a run that raised it was killed for memory. */
+static long oom_kills(const struct session *s)
+{
+    long total = -1;
+    size_t i;
+    json_t *dir;
+    json_array_foreach(json_object_get(s->record, "cgroup_dirs"), i, dir)
+    {
+        long n = json_string_value(dir) ? cgroup_dir_oom_kills(json_string_value(dir)) : -1;
+        if (n >= 0)
+            total = total < 0 ? n : total + n;
+    }
+    return total;
+}
+
 int session_exec(struct session *s, const struct hutch_policy *p, struct agent_conn *conn,
                  const hutch_command *cmd, hutch_result *r, hutch_error *err)
 {
@@ -82,6 +98,7 @@ int session_exec(struct session *s, const struct hutch_policy *p, struct agent_c
         .file_size = p->limits.file_size,
         .stdio = {io.child_in, io.child_out, io.child_err},
     };
+    long oom_before = oom_kills(s);
     double start = monotonic_ms();
     struct agent_run_start started;
     if (agent_run_start(conn, &req, &started, err) < 0)
@@ -122,6 +139,7 @@ int session_exec(struct session *s, const struct hutch_policy *p, struct agent_c
                          s->key, watch.lost_why);
     r->duration_ms = monotonic_ms() - start;
     result_apply_outcome(r, &outcome);
+    r->oom_killed = oom_before >= 0 && outcome.signal == SIGKILL && oom_kills(s) > oom_before;
     result_take_output(r, &io);
     return 0;
 }

@@ -825,3 +825,68 @@ def test_sigterm_when_idle_is_quick(tmp_path):
     t0 = time.monotonic()
     assert a.stop() == 0
     assert time.monotonic() - t0 < 2
+
+
+# ---- as PID 1 ---------------------------------------------------------------
+
+def test_as_pid_1(tmp_path):
+    """In a pid namespace of its own, as in a session sandbox: it reaps every
+    orphan, counts the whole namespace, and on SIGTERM ends everything."""
+    path = tmp_path / "agent.sock"
+    log = open(tmp_path / "agent.log", "wb")
+    outer = subprocess.Popen(["unshare", "--user", "--map-root-user", "--pid", "--fork",
+                              "--mount-proc", str(AGENT), "--socket", str(path)],
+                             stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    try:
+        wait_for(lambda: path.exists() or outer.poll() is not None)
+        if outer.poll() is not None:
+            pytest.skip("no user and pid namespaces here: " + (tmp_path / "agent.log").read_text())
+
+        class InNamespace(Agent):
+            def __init__(self):
+                self.path = path
+
+        a = InNamespace()
+        sock = a.request(message(AT_HELLO))
+        assert read_reply(sock)[AF_PID] == 1
+        sock.close()
+
+        r = run(a, ["sh", "-c", "echo $$ $HUTCH_RUN; setsid sleep 0.4 </dev/null >/dev/null 2>&1 & "
+                    "sleep 0.2"])
+        assert r["stdout"] == "2 1.1\n", r
+        # The escapee outlived its run, then died an orphan of PID 1: reaped.
+        time.sleep(1.0)
+        sock = a.request(message(AT_STATS))
+        stats = read_reply(sock)
+        assert stats[AF_PIDS] == 1, "only the agent is left: no zombies"
+        assert stats[AF_MEMORY] > 0
+        sock.close()
+
+        # SIGTERM: every process gets it (kill -1), the stubborn get SIGKILL
+        # 3 s later, and the agent exits 0.
+        r = run(a, ["sh", "-c", "setsid sleep 7007.1 </dev/null >/dev/null 2>&1 & sleep 0.2"])
+        assert r["code"] == 0 and len(alive("7007.1")) == 1  # an orphan, of no run
+        run_sock, first, out_r, err_r = start(a, ["sh", "-c", "trap '' TERM; sleep 7007.2"])
+        assert first.type == AT_STARTED
+        wait_for(lambda: len(alive("7007.")) == 2)
+        sock = a.request(message(AT_STATS))
+        assert read_reply(sock)[AF_PIDS] >= 4  # the agent, sh, two sleeps
+        sock.close()
+        children = pathlib.Path(f"/proc/{outer.pid}/task/{outer.pid}/children").read_text()
+        t0 = time.monotonic()
+        os.kill(int(children.split()[0]), signal.SIGTERM)
+        assert not wait_gone("7007.1", timeout=2)
+        exited = read_reply(run_sock)
+        assert exited.type == AT_EXITED and exited[AF_SIGNAL] == signal.SIGKILL
+        assert 2.5 < time.monotonic() - t0 < 10
+        assert outer.wait(timeout=15) == 0
+        assert not wait_gone("7007.")
+        assert not path.exists()
+        for fd in (out_r, err_r):
+            os.close(fd)
+        run_sock.close()
+    finally:
+        if outer.poll() is None:
+            outer.kill()
+            outer.wait()
+        log.close()

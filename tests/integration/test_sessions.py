@@ -392,3 +392,18 @@ def test_long_and_odd_keys(sessions):
     assert len(name) <= 49 and all(c.isalnum() or c in "-_." for c in name), name
     assert status["key"] == key
     assert [s["key"] for s in sessions.ls()] == [key]
+
+
+@pytest.mark.skipif(not ROOT, reason="cgroups for an unprivileged user need a delegated v2 subtree")
+def test_session_memory_limit_and_oom(sessions):
+    sessions.run("session", "create", "mem", "--memory", "64m", check=0)
+    result, _ = sessions.exec_json("mem", "--", "python3", "-c",
+                                   "x = bytearray(300 * 1024 * 1024); print('survived')")
+    assert result["oom_killed"] is True and result["exit_code"] == 137, result
+    assert result["limits_via"].startswith("cgroup")
+    result, _ = sessions.exec_json("mem", "--", "echo", "still here")
+    assert result["stdout"] == "still here\n" and result["oom_killed"] is False
+    cgroups = sessions.status("mem")["cgroup_dirs"]
+    assert cgroups and all(os.path.isdir(d) for d in cgroups)
+    sessions.run("session", "rm", "mem", check=0)
+    assert wait_for(lambda: not any(os.path.isdir(d) for d in cgroups))
