@@ -14,18 +14,20 @@
 /* ---- runs (runs.c) ----------------------------------------------------------- */
 
 struct run {
-    pid_t pid;         /* the leader; also its process group and session (setsid) */
-    char id[32];       /* HUTCH_RUN's value: "<agent pid>.<counter>" */
-    double term_at;    /* monotonic ms: SIGTERM for the timeout; 0 = none */
-    double kill_at;    /* monotonic ms: SIGKILL after the grace; 0 = none */
+    pid_t pid;      /* the leader; also its process group and session (setsid) */
+    char id[32];    /* HUTCH_RUN's value: "<agent pid>.<counter>" */
+    double term_at; /* monotonic ms: SIGTERM for the timeout; 0 = none */
+    double kill_at; /* monotonic ms: SIGKILL after the grace; 0 = none */
     uint64_t grace_ms;
     bool timed_out;
 };
 
-/* Why a run did not start: an AE_* kind and an errno. */
+/* Why a run did not start: an AE_* kind, an errno, and for AE_SYSTEM the
+ * step that failed. */
 struct run_failure {
     int kind;
     int err;
+    const char *step;
 };
 
 /* The soft RLIMIT_NOFILE the agent found: its commands get it back. */

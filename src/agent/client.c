@@ -19,7 +19,7 @@ static int remaining_ms(double deadline)
     if (deadline < 0)
         return -1;
     double left = deadline - monotonic_ms();
-    return left <= 0 ? 0 : (int)left + 1;
+    return left <= 0 ? 0 : left > 1e9 ? 1000000000 : (int)left + 1;
 }
 
 /* Waits for events on fd until deadline (-1: forever). 1 ready, 0 timed out, -1 error. */
@@ -92,8 +92,7 @@ static int send_request(struct agent_conn *c, const uint8_t *buf, size_t len, co
         if (r < 0)
             return error_sys(err, errno, "cannot send %s to hutch-init", what);
         if (r == 0)
-            return error_set(err, HUTCH_E_SYSTEM, "hutch-init does not take %s (timed out)",
-                             what);
+            return error_set(err, HUTCH_E_SYSTEM, "hutch-init does not take %s (timed out)", what);
     }
     return 0;
 }
@@ -200,8 +199,8 @@ static int read_message(struct agent_conn *c, double deadline, const char *what,
 
 /* Sends a request with no fields and reads the reply of the wanted type. */
 static int simple_request(struct agent_conn *c, enum agent_type type, enum agent_type reply,
-                          int timeout_ms, const char *what, struct agent_msg *msg,
-                          uint8_t **body, hutch_error *err)
+                          int timeout_ms, const char *what, struct agent_msg *msg, uint8_t **body,
+                          hutch_error *err)
 {
     *body = NULL;
     memset(msg, 0, sizeof *msg);
@@ -235,8 +234,7 @@ int agent_connect(const char *socket_path, uid_t expected_uid, struct agent_conn
 {
     c->fd = -1;
     /* The sandbox can write the runtime directory: never follow what it put there. */
-    autoclose int path_fd =
-        TEMP_FAILURE_RETRY(open(socket_path, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    autoclose int path_fd = TEMP_FAILURE_RETRY(open(socket_path, O_PATH | O_NOFOLLOW | O_CLOEXEC));
     if (path_fd < 0) {
         if (errno == ENOENT)
             return error_set(err, HUTCH_E_UNSUPPORTED, "nothing listens on %s", socket_path);
@@ -246,8 +244,10 @@ int agent_connect(const char *socket_path, uid_t expected_uid, struct agent_conn
     if (fstat(path_fd, &st) < 0)
         return error_sys(err, errno, "cannot inspect %s", socket_path);
     if (!S_ISSOCK(st.st_mode))
-        return error_set(err, HUTCH_E_SYSTEM, "%s is not a socket: the session may have been "
-                         "tampered with; remove it", socket_path);
+        return error_set(err, HUTCH_E_SYSTEM,
+                         "%s is not a socket: the session may have been "
+                         "tampered with; remove it",
+                         socket_path);
     if (expected_uid != (uid_t)-1 && st.st_uid != expected_uid)
         return error_set(err, HUTCH_E_SYSTEM,
                          "%s belongs to uid %u, not %u: the session may have been tampered "
@@ -264,6 +264,9 @@ int agent_connect(const char *socket_path, uid_t expected_uid, struct agent_conn
     struct timeval tv = {.tv_sec = 10};
     (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     if (TEMP_FAILURE_RETRY(connect(fd, (struct sockaddr *)&addr, sizeof addr)) < 0) {
+        if (errno == ENOENT && access("/proc/self/fd", F_OK) < 0)
+            return error_sys(err, ENOENT, "cannot connect to %s through /proc/self/fd",
+                             socket_path);
         if (errno == ECONNREFUSED || errno == ENOENT)
             return error_set(err, HUTCH_E_UNSUPPORTED, "nothing listens on %s", socket_path);
         if (errno == EAGAIN)
@@ -380,8 +383,8 @@ int agent_run_start(struct agent_conn *c, const struct agent_run_request *req,
         } else if (m.type == AT_ERROR && (m.error_kind == AE_EXEC || m.error_kind == AE_CWD)) {
             /* The command's own problem: reported like a failed exec. */
             out->cwd_failed = m.error_kind == AE_CWD;
-            out->exec_errno = m.has_errno && m.err_no > 0 && m.err_no < 4096 ? (int)m.err_no
-                                                                            : ENOEXEC;
+            out->exec_errno =
+                m.has_errno && m.err_no > 0 && m.err_no < 4096 ? (int)m.err_no : ENOEXEC;
         } else if (m.type == AT_ERROR) {
             r = agent_refused(&m, "to run the command", err);
         } else {
@@ -403,7 +406,7 @@ int agent_run_signal(struct agent_conn *c, int sig, hutch_error *err)
     agent_msg_begin(&b, AT_SIGNAL);
     agent_put_i64(&b, AF_SIGNAL, sig);
     int r = agent_msg_end(&b) < 0 ? error_set(err, HUTCH_E_SYSTEM, "out of memory")
-                                   : send_request(c, b.data, b.len, NULL, 0, "SIGNAL", err);
+                                  : send_request(c, b.data, b.len, NULL, 0, "SIGNAL", err);
     agent_buf_free(&b);
     return r;
 }

@@ -2,7 +2,9 @@
  * hutch-init and asking it to run a command with the caller's descriptors.
  * Everything the agent sends is untrusted: the sandbox can replace the
  * agent or its socket, so replies are bounded and checked, and the socket
- * is opened without following symlinks. */
+ * is opened without following symlinks. One connection takes any number of
+ * agent_hello()/agent_stats(), then at most one run; the agent drops a
+ * connection idle for 60 s. */
 #ifndef HUTCH_AGENT_CLIENT_H
 #define HUTCH_AGENT_CLIENT_H
 
@@ -58,9 +60,11 @@ struct agent_run_start {
     bool cwd_failed;  /* !started: the working directory could not be entered */
 };
 
-/* Sends RUN and waits for AT_STARTED or AT_ERROR. AE_EXEC and AE_CWD come
- * back as 0 with started false (the command's problem, reported like a
- * failed exec); any other refusal is -1 with the agent's message. */
+/* Sends RUN and waits (at most 60 s) for AT_STARTED or AT_ERROR. AE_EXEC
+ * and AE_CWD come back as 0 with started false (the command's problem,
+ * reported like a failed exec; exec_errno holds the errno of either); any
+ * other refusal is -1 with the agent's message. Closing the connection
+ * before AT_EXITED cancels the run (SIGKILL). */
 int agent_run_start(struct agent_conn *c, const struct agent_run_request *req,
                     struct agent_run_start *out, hutch_error *err);
 

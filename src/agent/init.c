@@ -41,9 +41,8 @@ struct conn {
     struct agent_header h;
     uint8_t *body; /* allocated only while a body is read */
     size_t body_got;
-    int fds[3];
-    int nfds;
-    bool extra_fds; /* more descriptors came than any request carries */
+    int fds[3]; /* the first three passed; any more are closed at once */
+    int nfds, fds_seen;
     double idle_at; /* dropped then, unless a run is going */
     bool running;
     struct run run;
@@ -109,8 +108,7 @@ static void drop_request(struct conn *c)
     c->head_got = c->body_got = 0;
     for (int i = 0; i < c->nfds; i++)
         close_fd(&c->fds[i]);
-    c->nfds = 0;
-    c->extra_fds = false;
+    c->nfds = c->fds_seen = 0;
 }
 
 static void conn_close(struct conn *c)
@@ -142,12 +140,13 @@ static void handle_run(struct conn *c, const struct agent_msg *m)
         snprintf(cmd, sizeof cmd, "%.*s", (int)(m->args[0].len < 100 ? m->args[0].len : 100),
                  m->args[0].s);
         if (f.kind == AE_CWD)
-            FAIL(c, f.kind, f.err, "cannot enter %.*s: %s", (int)(m->cwd.len < 100 ? m->cwd.len : 100),
-                 m->cwd.s, strerror(f.err));
+            FAIL(c, f.kind, f.err, "cannot enter %.*s: %s",
+                 (int)(m->cwd.len < 100 ? m->cwd.len : 100), m->cwd.s, strerror(f.err));
         else if (f.kind == AE_EXEC)
             FAIL(c, f.kind, f.err, "cannot run %s: %s", cmd, strerror(f.err));
         else
-            FAIL(c, f.kind, f.err, "cannot start %s: %s", cmd, strerror(f.err));
+            FAIL(c, f.kind, f.err, "cannot start %s: %s failed: %s", cmd, f.step ? f.step : "setup",
+                 strerror(f.err));
         return;
     }
     c->running = true;
@@ -165,18 +164,20 @@ static void handle_message(struct conn *c)
     int kind = agent_msg_parse(c->h.type, c->body, c->h.length, &m);
     int want_fds = c->h.type == AT_RUN ? 3 : 0;
     if (kind == AE_MALFORMED)
-        FAIL(c, kind, 0, "malformed message: a field is truncated, has the wrong size, repeats, "
-                         "or holds NUL, or there are too many arguments");
+        FAIL(c, kind, 0,
+             "malformed message: a field is truncated, has the wrong size, repeats, "
+             "or holds NUL, or there are too many arguments");
     else if (kind == AE_BAD_REQUEST && c->h.type == AT_RUN)
-        FAIL(c, kind, 0, "RUN needs at least one AF_ARG, an absolute AF_CWD and NAME=VALUE "
-                         "environment entries");
+        FAIL(c, kind, 0,
+             "RUN needs at least one AF_ARG, an absolute AF_CWD and NAME=VALUE "
+             "environment entries");
     else if (kind == AE_BAD_REQUEST)
         FAIL(c, kind, 0, "SIGNAL needs AF_SIGNAL, a signal number from 1 to 64");
     else if (kind)
         FAIL(c, kind, kind == AE_SYSTEM ? ENOMEM : 0, "cannot decode the request: %s",
              agent_error_name(kind));
-    else if (c->nfds != want_fds || c->extra_fds)
-        FAIL(c, AE_FDS, 0, "this request carries %d descriptors, not %d", c->nfds, want_fds);
+    else if (c->fds_seen != want_fds)
+        FAIL(c, AE_FDS, 0, "this request carries %d descriptors, not %d", c->fds_seen, want_fds);
     else if (c->h.type == AT_HELLO) {
         agent_msg_begin(&out, AT_HELLO_OK);
         agent_put_u64(&out, AF_VERSION, AGENT_VERSION);
@@ -248,7 +249,7 @@ static void handle_header(struct conn *c)
 static void take_fds(struct conn *c, struct msghdr *mh)
 {
     if (mh->msg_flags & MSG_CTRUNC)
-        c->extra_fds = true; /* the kernel closed what did not fit */
+        c->fds_seen = 99; /* more than fit: the kernel closed the rest */
     for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
         if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
             continue;
@@ -256,12 +257,12 @@ static void take_fds(struct conn *c, struct msghdr *mh)
         for (size_t i = 0; i < n; i++) {
             int fd;
             memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
-            if (c->nfds < 3 && !c->running) {
+            if (c->fds_seen < 99)
+                c->fds_seen++;
+            if (c->nfds < 3 && !c->running)
                 c->fds[c->nfds++] = fd;
-            } else {
+            else
                 close(fd);
-                c->extra_fds = true;
-            }
         }
     }
 }
@@ -505,8 +506,11 @@ static void read_signals(int sig_fd)
     while (TEMP_FAILURE_RETRY(read(sig_fd, &si, sizeof si)) == (ssize_t)sizeof si) {
         if (si.ssi_signo == SIGCHLD)
             reap();
-        else
+        else if (!whole_sandbox || si.ssi_pid == 0)
             begin_stop();
+        /* As PID 1, a stop signal counts only from outside the sandbox (the
+         * engine, the host, the kernel: no pid here), so that a command
+         * cannot stop its own session. */
     }
     reap(); /* SIGCHLDs merge: look anyway */
 }

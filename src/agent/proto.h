@@ -10,7 +10,9 @@
  * NUL. Integer fields are exactly 8 bytes (u64 / i64). Repeated tags
  * (AF_ARG, AF_ENV) keep their order. A RUN request carries exactly three
  * file descriptors (stdin, stdout, stderr) as SCM_RIGHTS ancillary data on
- * its first byte. docs/agent.md is the reference. */
+ * its first byte. A connection carries any number of HELLO and STATS, then
+ * at most one RUN, after which only SIGNAL; an AT_ERROR reply closes it.
+ * docs/agent.md is the reference. */
 #ifndef HUTCH_AGENT_PROTO_H
 #define HUTCH_AGENT_PROTO_H
 
@@ -141,9 +143,14 @@ struct agent_msg {
 
 /* Decodes a body of the given type. Unknown tags are skipped (newer
  * peers may add some); a known tag with a wrong size, a string with NUL,
- * a truncated field or too many args/env entries is AE_MALFORMED. Checks
- * the fields each type requires (RUN: at least one AF_ARG). 0, or an enum
- * agent_error; msg must be freed with agent_msg_free() either way. */
+ * a truncated field, a repeated non-repeatable tag, a boolean other than
+ * 0/1 or too many args/env entries is AE_MALFORMED. Checks the fields each
+ * type requires (AE_BAD_REQUEST): RUN at least one AF_ARG, an absolute
+ * AF_CWD, NAME=VALUE env entries; SIGNAL a number in 1..64; EXITED exactly
+ * one of AF_CODE (0..255) and AF_SIGNAL; STARTED a pid; HELLO_OK a version
+ * and pid; ERROR a kind. grace_ms is 2000 when AF_GRACE_MS is absent. The
+ * reserved u16 of a field is ignored. 0, or an enum agent_error (AE_SYSTEM
+ * when out of memory); msg must be freed with agent_msg_free() either way. */
 int agent_msg_parse(uint16_t type, const uint8_t *body, size_t len, struct agent_msg *msg);
 void agent_msg_free(struct agent_msg *msg);
 

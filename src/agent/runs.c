@@ -26,7 +26,7 @@ struct exec_plan {
     bool tty;
 };
 
-enum stage { STAGE_NONE, STAGE_SETUP, STAGE_CWD, STAGE_EXEC };
+enum stage { STAGE_NONE, STAGE_SETSID, STAGE_FDS, STAGE_TTY, STAGE_RLIMIT, STAGE_CWD, STAGE_EXEC };
 
 /* Written by the vfork child (which shares our memory) before it exits. */
 static volatile struct {
@@ -111,20 +111,24 @@ static void __attribute__((noreturn)) child_exec(const struct exec_plan *p)
 
     /* A session and process group of its own: the run is signalled as one. */
     if (setsid() < 0)
-        child_fail(STAGE_SETUP);
-    /* The passed fds are above 2 (the agent keeps 0-2 open), so no dup2
-     * overwrites a source still to be copied. */
+        child_fail(STAGE_SETSID);
+    /* Above 2 first, so that no dup2 overwrites a source still to be copied
+     * (the agent keeps 0-2 open, but may have started without them). */
+    int moved[3];
     for (int i = 0; i < 3; i++)
-        if (dup2(p->fds[i], i) < 0)
-            child_fail(STAGE_SETUP);
+        if ((moved[i] = fcntl(p->fds[i], F_DUPFD, 3)) < 0)
+            child_fail(STAGE_FDS);
+    for (int i = 0; i < 3; i++)
+        if (dup2(moved[i], i) < 0)
+            child_fail(STAGE_FDS);
     if (p->tty && ioctl(0, TIOCSCTTY, 0) < 0)
-        child_fail(STAGE_SETUP);
+        child_fail(STAGE_TTY);
     close_from_3();
     (void)setrlimit(RLIMIT_NOFILE, &run_nofile);
     if (p->file_size) {
         struct rlimit fs = {.rlim_cur = p->file_size, .rlim_max = p->file_size};
         if (setrlimit(RLIMIT_FSIZE, &fs) < 0)
-            child_fail(STAGE_SETUP);
+            child_fail(STAGE_RLIMIT);
     }
     if (p->cwd && chdir(p->cwd) < 0)
         child_fail(STAGE_CWD);
@@ -207,7 +211,7 @@ int run_start(struct run *r, const struct agent_msg *msg, int fds[3], struct run
     if (!block) {
         for (int i = 0; i < 3; i++)
             close_fd(&fds[i]);
-        *f = (struct run_failure){.kind = AE_SYSTEM, .err = ENOMEM};
+        *f = (struct run_failure){.kind = AE_SYSTEM, .err = ENOMEM, .step = "allocate"};
         return -1;
     }
 
@@ -221,14 +225,26 @@ int run_start(struct run *r, const struct agent_msg *msg, int fds[3], struct run
     for (int i = 0; i < 3; i++)
         close_fd(&fds[i]);
     if (pid < 0) {
-        *f = (struct run_failure){.kind = AE_SYSTEM, .err = fork_errno};
+        *f = (struct run_failure){.kind = AE_SYSTEM, .err = fork_errno, .step = "vfork"};
         return -1;
     }
     if (child_failure.stage != STAGE_NONE) {
         int status;
         (void)TEMP_FAILURE_RETRY(waitpid(pid, &status, 0));
-        int kinds[] = {[STAGE_SETUP] = AE_SYSTEM, [STAGE_CWD] = AE_CWD, [STAGE_EXEC] = AE_EXEC};
-        *f = (struct run_failure){.kind = kinds[child_failure.stage], .err = child_failure.err};
+        static const char *const steps[] = {
+            [STAGE_SETSID] = "setsid",
+            [STAGE_FDS] = "put the passed descriptors on 0-2",
+            [STAGE_TTY] = "make fd 0 the controlling terminal",
+            [STAGE_RLIMIT] = "set the file size limit",
+        };
+        enum stage stage = (enum stage)child_failure.stage;
+        *f = (struct run_failure){
+            .kind = stage == STAGE_CWD    ? AE_CWD
+                    : stage == STAGE_EXEC ? AE_EXEC
+                                          : AE_SYSTEM,
+            .err = child_failure.err,
+            .step = stage < ARRAY_SIZE(steps) ? steps[stage] : NULL,
+        };
         return -1;
     }
     r->pid = pid;
@@ -294,8 +310,8 @@ static void signal_tagged(const char *id, int sig)
         if (!environ_has(dirfd(proc), pid, needle, (size_t)nlen))
             continue;
         /* Without pidfds (before Linux 5.3) the plain kill is all there is. */
-        if (pidfd < 0 || (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 &&
-                          errno == ENOSYS))
+        if (pidfd < 0 ||
+            (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 && errno == ENOSYS))
             (void)kill((pid_t)pid, sig);
     }
     closedir(proc);

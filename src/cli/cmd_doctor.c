@@ -5,6 +5,8 @@
 #include <sys/utsname.h>
 
 #include "cli/cli.h"
+#include "session/agent_binary.h"
+#include "session/session.h"
 #ifndef HUTCH_NO_DOCKER
 #include "docker/build.h"
 #include "docker/engine.h"
@@ -139,7 +141,7 @@ int cmd_doctor(int argc, char **argv)
      * probes of the other backends run there too. */
     if (!CLI_HAS_DOCKER && cli_docker_helper_present())
         return cli_exec_docker_helper();
-    struct check checks[6];
+    struct check checks[7];
     size_t n = 0;
     memset(checks, 0, sizeof checks);
 
@@ -179,6 +181,20 @@ int cmd_doctor(int argc, char **argv)
 #else
     probe_docker(&checks[n++]);
 #endif
+
+    /* Sessions need the agent binary and a place for their state. */
+    struct check *ss = &checks[n++];
+    ss->name = "sessions";
+    char agent[PATH_MAX], state[PATH_MAX - 64];
+    hutch_error serr;
+    if (agent_binary_path(agent, sizeof agent, &serr) < 0) {
+        snprintf(ss->detail, sizeof ss->detail, "%s", serr.message);
+    } else if (session_state_root(state, sizeof state, &serr) < 0) {
+        snprintf(ss->detail, sizeof ss->detail, "%s", serr.message);
+    } else {
+        ss->ok = true;
+        snprintf(ss->detail, sizeof ss->detail, "agent %s; state in %s", agent, state);
+    }
 
     struct utsname u;
     uname(&u);

@@ -63,12 +63,11 @@ static void encode(const struct agent_msg *m, struct agent_buf *b)
 static void check_same(const struct agent_msg *a, const struct agent_msg *b)
 {
     if (a->type != b->type || a->nargs != b->nargs || a->nenv != b->nenv ||
-        !same_str(a->cwd, b->cwd) || a->timeout_ms != b->timeout_ms ||
-        a->grace_ms != b->grace_ms || a->file_size != b->file_size || a->tty != b->tty ||
-        a->has_signal != b->has_signal || a->signal != b->signal || a->has_pid != b->has_pid ||
-        a->pid != b->pid || a->has_code != b->has_code || a->code != b->code ||
-        a->has_version != b->has_version || a->version != b->version ||
-        a->has_errno != b->has_errno || a->err_no != b->err_no ||
+        !same_str(a->cwd, b->cwd) || a->timeout_ms != b->timeout_ms || a->grace_ms != b->grace_ms ||
+        a->file_size != b->file_size || a->tty != b->tty || a->has_signal != b->has_signal ||
+        a->signal != b->signal || a->has_pid != b->has_pid || a->pid != b->pid ||
+        a->has_code != b->has_code || a->code != b->code || a->has_version != b->has_version ||
+        a->version != b->version || a->has_errno != b->has_errno || a->err_no != b->err_no ||
         a->timed_out != b->timed_out || a->pids != b->pids || a->memory != b->memory ||
         a->cpu_usec != b->cpu_usec || a->error_kind != b->error_kind ||
         !same_str(a->features, b->features) || !same_str(a->message, b->message))

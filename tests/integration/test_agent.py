@@ -4,6 +4,7 @@ The agent runs here as an ordinary process (not PID 1, so it makes itself a
 child subreaper), and the tests speak its protocol (src/agent/proto.h,
 docs/agent.md) directly. Runs as root and as an unprivileged user."""
 import errno
+import json
 import os
 import pathlib
 import signal
@@ -145,6 +146,7 @@ class Agent:
                 assert self.proc.poll() is None, self.log_text()
                 assert time.monotonic() < deadline, "hutch-init did not start listening"
                 time.sleep(0.01)
+        self.wait_idle_fds()  # done with that probe
 
     def log_text(self):
         self.log.flush()
@@ -336,10 +338,13 @@ def test_bad_flags_are_one_line_and_exit_2(args):
 
 
 def test_file_is_static():
-    # Runs in any image: no dynamic loader, no libc needed there.
-    with open(AGENT, "rb") as f:
-        elf = f.read()
-    assert b".interp" not in elf and b"ld-linux" not in elf
+    # Runs in any image: no program interpreter (dynamic loader) to find there.
+    elf = AGENT.read_bytes()
+    assert elf[:4] == b"\x7fELF" and elf[4] == 2  # 64-bit
+    phoff, = struct.unpack_from("=Q", elf, 0x20)
+    phentsize, phnum = struct.unpack_from("=HH", elf, 0x36)
+    types = [struct.unpack_from("=I", elf, phoff + i * phentsize)[0] for i in range(phnum)]
+    assert 3 not in types, "PT_INTERP: dynamically linked"
 
 
 def test_socket_is_0666_and_stale_socket_replaced(tmp_path):
@@ -444,7 +449,6 @@ def test_death_by_signal(agent):
 def test_args_arrive_intact(agent):
     args = ["a b", '"quoted"', "$(id)", "", "*", "new\nline", "ünïcødé", "-x"]
     r = run(agent, ["python3", "-c", "import json, sys; print(json.dumps(sys.argv[1:]))", *args])
-    import json
     assert json.loads(r["stdout"]) == args
 
 
@@ -480,6 +484,19 @@ def test_bad_cwd(agent, tmp_path):
     reply = refused(agent, ["true"], cwd="/no/such/dir")
     assert reply[AF_ERROR_KIND] == AE_CWD and reply[AF_ERRNO] == errno.ENOENT
     assert run(agent, ["pwd"], cwd=str(tmp_path))["stdout"] == f"{tmp_path}\n"
+
+
+def test_clean_process_state(agent):
+    # The command itself, not a shell (which blocks signals while it waits).
+    r = run(agent, ["cat", "/proc/self/status", "/proc/self/stat"])
+    status = dict(l.split(":", 1) for l in r["stdout"].splitlines() if ":" in l)
+    # Python (which started the agent) ignores SIGPIPE: the command must not.
+    assert int(status["SigBlk"], 16) == 0 and int(status["SigIgn"], 16) == 0, status
+    stat = r["stdout"].splitlines()[-1]
+    pgid, sid = stat[stat.rindex(")") + 2:].split()[2:4]
+    assert int(pgid) == int(sid) == r["pid"]  # its own process group and session
+    # Nothing but 0-2 crosses into the command (3 is ls's own directory).
+    assert run(agent, ["ls", "/proc/self/fd"])["stdout"].split() == ["0", "1", "2", "3"]
 
 
 def test_environment_is_exactly_the_requests(agent):
@@ -860,6 +877,13 @@ def test_as_pid_1(tmp_path):
         stats = read_reply(sock)
         assert stats[AF_PIDS] == 1, "only the agent is left: no zombies"
         assert stats[AF_MEMORY] > 0
+        sock.close()
+
+        # A command cannot stop its own session's agent.
+        assert run(a, ["sh", "-c", "kill -TERM 1 && kill -INT 1 && kill -HUP 1"])["code"] == 0
+        time.sleep(0.2)
+        sock = a.request(message(AT_HELLO))
+        assert read_reply(sock).type == AT_HELLO_OK
         sock.close()
 
         # SIGTERM: every process gets it (kill -1), the stubborn get SIGKILL

@@ -134,8 +134,7 @@ static void test_real_agent(void)
     struct agent_run_request req = {.argv = sleeper, .envp = env, .stdio = {null, null, null}};
     CHECK(agent_run_start(&c, &req, &st, &err) == 0 && st.started, "a sleep starts");
     CHECK(agent_run_signal(&c, SIGINT, &err) == 0, "signal sent");
-    CHECK(agent_run_wait(&c, &ex, &err) == 0 && !ex.exited && ex.signal == SIGINT &&
-              !ex.timed_out,
+    CHECK(agent_run_wait(&c, &ex, &err) == 0 && !ex.exited && ex.signal == SIGINT && !ex.timed_out,
           "and the run dies of it");
     CHECK(agent_run_signal(&c, 0, &err) == -1 && err.status == HUTCH_E_INVALID,
           "signal 0 is refused before sending");
@@ -276,8 +275,7 @@ static void test_hostile_agent(void)
     struct agent_conn busy = {.fd = sp[0]};
     struct agent_hello bh;
     CHECK(agent_hello(&busy, 300, &bh, &err) == -1 && strstr(err.message, "busy"),
-          "a refusal sent before the request was read is reported, not EPIPE (%s)",
-          err.message);
+          "a refusal sent before the request was read is reported, not EPIPE (%s)", err.message);
     agent_close(&busy);
 
     char features[600];

@@ -87,8 +87,7 @@ static void test_round_trips(void)
     agent_put_u64(&b, AF_TTY, 1);
     int r = decode(&b, &m);
     CHECK(r == 0, "RUN round trip (%d)", r);
-    CHECK(m.nargs == 3 && str_is(m.args[0], "sh") && str_is(m.args[1], "-c") &&
-              m.args[2].len == 0,
+    CHECK(m.nargs == 3 && str_is(m.args[0], "sh") && str_is(m.args[1], "-c") && m.args[2].len == 0,
           "RUN args in order, the empty one kept");
     CHECK(m.nenv == 2 && str_is(m.env[0], "A=1") && str_is(m.env[1], "PATH=/bin"),
           "RUN environment in order");
@@ -140,8 +139,7 @@ static void test_round_trips(void)
     agent_put_u64(&b, AF_PIDS, 7);
     agent_put_u64(&b, AF_MEMORY, 1ull << 40);
     agent_put_u64(&b, AF_CPU_USEC, 123456789);
-    CHECK(decode(&b, &m) == 0 && m.pids == 7 && m.memory == 1ull << 40 &&
-              m.cpu_usec == 123456789,
+    CHECK(decode(&b, &m) == 0 && m.pids == 7 && m.memory == 1ull << 40 && m.cpu_usec == 123456789,
           "STATS_OK round trip");
     agent_msg_free(&m);
 
