@@ -851,8 +851,9 @@ def test_as_pid_1(tmp_path):
     orphan, counts the whole namespace, and on SIGTERM ends everything."""
     path = tmp_path / "agent.sock"
     log = open(tmp_path / "agent.log", "wb")
+    # --kill-child: a failing test leaves no agent behind.
     outer = subprocess.Popen(["unshare", "--user", "--map-root-user", "--pid", "--fork",
-                              "--mount-proc", str(AGENT), "--socket", str(path)],
+                              "--kill-child", "--mount-proc", str(AGENT), "--socket", str(path)],
                              stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     try:
         wait_for(lambda: path.exists() or outer.poll() is not None)

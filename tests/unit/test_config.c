@@ -88,7 +88,8 @@ static void test_errors(void)
                "misspelt key");
     load_fails("{\"sandbox\": {\"colour\": 1}}",
                "t.json: sandbox.colour: unknown key (known keys here: backend, fallback, mode, "
-               "mainSession, perSession, workspaceRoot, workspace, workdir, user, env, "
+               "mainSession, perSession, workspaceRoot, setupCommand, autoCreate, workspace, workdir, "
+               "user, env, "
                "inheritEnv, limits, network, filesystem, docker, tools, prune)",
                "unknown top key");
     load_fails("{\"sandbox\": {\"perSession\": \"yes\"}}",
