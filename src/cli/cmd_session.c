@@ -69,7 +69,7 @@ static int parse(const char *sub, int argc, char **argv, bool want_key, bool pol
 
 /* ---- create / start ------------------------------------------------------------ */
 
-static int bring_up(const char *sub, struct session_args *sa, bool create)
+static int bring_up(struct session_args *sa, bool create)
 {
     hutch_error err = {0};
     auto_session struct session s;
@@ -120,7 +120,6 @@ static int bring_up(const char *sub, struct session_args *sa, bool create)
                 create ? "created" : "running", record_str(s.record, "backend"),
                 record_str(s.record, "workspace"));
     }
-    (void)sub;
     return 0;
 }
 
@@ -299,7 +298,7 @@ int cmd_session(int argc, char **argv)
     }
     int status_code;
     if (create || start)
-        status_code = bring_up(sub, &sa, create);
+        status_code = bring_up(&sa, create);
     else if (rm || strcmp(sub, "stop") == 0)
         status_code = tear_down(&sa, rm);
     else if (ls)

@@ -9,7 +9,8 @@
 #include "session/session.h"
 #include "supervise.h"
 
-#define SETUP_OUTPUT_LIMIT (16 * 1024)
+/* Of a failed setupCommand's output, the record keeps the end. */
+#define SETUP_OUTPUT_KEPT 4096
 
 static char *inside_workdir(const struct hutch_policy *p, bool docker)
 {
@@ -170,14 +171,16 @@ int session_run_setup(struct session *s, const struct hutch_policy *p, hutch_err
         const char *out = r.err.len ? r.err.data : r.out.data ? r.out.data : "";
         size_t len = strlen(out);
         const char *tail = len > 600 ? out + len - 600 : out;
-        record_set_str(s->record, "setup_output", r.out.data ? r.out.data : "");
+        const char *all = r.out.data ? r.out.data : "";
+        size_t all_len = strlen(all);
+        record_set_str(s->record, "setup_output",
+                       all_len > SETUP_OUTPUT_KEPT ? all + all_len - SETUP_OUTPUT_KEPT : all);
         error_set(err, HUTCH_E_INVALID, "setupCommand failed with exit code %d%s: %s",
                   r.exit_code, r.timed_out ? " (timed out)" : "", tail);
         hutch_result_free(&r);
         return -1;
     }
     hutch_result_free(&r);
-    (void)SETUP_OUTPUT_LIMIT;
     return 0;
 }
 

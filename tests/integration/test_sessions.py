@@ -407,3 +407,24 @@ def test_session_memory_limit_and_oom(sessions):
     assert cgroups and all(os.path.isdir(d) for d in cgroups)
     sessions.run("session", "rm", "mem", check=0)
     assert wait_for(lambda: not any(os.path.isdir(d) for d in cgroups))
+
+
+def test_ctrl_c_reaches_the_command_and_hutch_dying_cancels_it(sessions):
+    sessions.run("session", "create", "cc", check=0)
+    proc = subprocess.Popen([HUTCH, "exec", "cc", "--", "sh", "-c", "echo up; exec sleep 60"],
+                            env=sessions.hutch.env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline() == b"up\n"
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=20)
+    assert proc.returncode == 130, proc.stderr.read()
+    # hutch killed outright: the agent sees the connection go and ends the run.
+    proc = subprocess.Popen([HUTCH, "exec", "cc", "--", "sh", "-c", "echo up; exec sleep 61"],
+                            env=sessions.hutch.env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline() == b"up\n"
+    proc.kill()
+    proc.wait()
+    result = wait_for(lambda: sessions.exec_json("cc", "-c", "ps -eo args | grep -c '^sleep 6' || true")[0]
+                      ["stdout"].strip() == "0", 10)
+    assert result
