@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
   build-essential meson ninja-build pkg-config
-  libjansson-dev libseccomp-dev libcurl4-openssl-dev libarchive-dev
+  libjansson-dev libseccomp-dev libcurl4-openssl-dev libarchive-dev libmicrohttpd-dev
   clang libclang-rt-14-dev musl-tools
   python3 python3-pytest python3-pytest-timeout
   passwd util-linux procps time

@@ -1,6 +1,7 @@
 #include "agent/client.h"
 
 #include <fcntl.h>
+#include <jansson.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -436,4 +437,144 @@ int agent_run_wait(struct agent_conn *c, struct agent_exit *out, hutch_error *er
     }
     agent_msg_free(&m);
     return r;
+}
+
+/* ---- tool calls ------------------------------------------------------------------ */
+
+static bool absolute_path(const char *p)
+{
+    return p && p[0] == '/';
+}
+
+int agent_tool_send(struct agent_conn *c, const struct agent_tool_request *req, hutch_error *err)
+{
+    if (c->fd < 0)
+        return error_set(err, HUTCH_E_INVALID, "not connected to hutch-init");
+    if (!req->name || !*req->name || !req->args_json)
+        return error_set(err, HUTCH_E_INVALID, "a tool call needs a tool name and arguments");
+    if (req->n_read_roots == 0 || !req->read_roots)
+        return error_set(err, HUTCH_E_INVALID, "a tool call needs the workspace as first root");
+    if (req->n_read_roots > AGENT_MAX_ROOTS || req->n_write_roots > AGENT_MAX_ROOTS)
+        return error_set(err, HUTCH_E_INVALID, "too many roots (at most %d of each kind)",
+                         AGENT_MAX_ROOTS);
+    for (size_t i = 0; i < req->n_read_roots; i++)
+        if (!absolute_path(req->read_roots[i]))
+            return error_set(err, HUTCH_E_INVALID, "the root %s is not absolute",
+                             req->read_roots[i] ? req->read_roots[i] : "(null)");
+    for (size_t i = 0; i < req->n_write_roots; i++)
+        if (!req->write_roots || !absolute_path(req->write_roots[i]))
+            return error_set(err, HUTCH_E_INVALID, "a writable root is not absolute");
+    if (req->output_dir && !absolute_path(req->output_dir))
+        return error_set(err, HUTCH_E_INVALID, "the output directory %s is not absolute",
+                         req->output_dir);
+    size_t nenv = 0;
+    for (char *const *e = req->envp; e && *e; e++) {
+        if (!strchr(*e, '='))
+            return error_set(err, HUTCH_E_INVALID, "environment entry %s has no '='", *e);
+        nenv++;
+    }
+    if (nenv > AGENT_MAX_ENV)
+        return error_set(err, HUTCH_E_INVALID, "too many environment variables (at most %d)",
+                         AGENT_MAX_ENV);
+
+    struct agent_buf b = {0};
+    agent_msg_begin(&b, AT_TOOL);
+    agent_put_str(&b, AF_TOOL, req->name);
+    agent_put_str(&b, AF_ARGS, req->args_json);
+    for (size_t i = 0; i < req->n_read_roots; i++)
+        agent_put_str(&b, AF_ROOT_READ, req->read_roots[i]);
+    for (size_t i = 0; i < req->n_write_roots; i++)
+        agent_put_str(&b, AF_ROOT_WRITE, req->write_roots[i]);
+    for (char *const *e = req->envp; e && *e; e++)
+        agent_put_str(&b, AF_ENV, *e);
+    if (req->timeout_ms)
+        agent_put_u64(&b, AF_TIMEOUT_MS, req->timeout_ms);
+    if (req->output_dir)
+        agent_put_str(&b, AF_OUTPUT_DIR, req->output_dir);
+    if (req->content_fd >= 0)
+        agent_put_u64(&b, AF_CONTENT_FD, 1);
+    if (agent_msg_end(&b) < 0) {
+        agent_buf_free(&b);
+        return error_set(err, HUTCH_E_INVALID,
+                         "the tool call is too large (more than %u bytes): pass large content "
+                         "as a descriptor",
+                         AGENT_MAX_BODY);
+    }
+    int fd = req->content_fd;
+    int r = send_request(c, b.data, b.len, fd >= 0 ? &fd : NULL, fd >= 0 ? 1 : 0, "TOOL", err);
+    agent_buf_free(&b);
+    return r;
+}
+
+int agent_tool_wait(struct agent_conn *c, char **result_json, hutch_error *err)
+{
+    *result_json = NULL;
+    if (c->fd < 0)
+        return error_set(err, HUTCH_E_INVALID, "not connected to hutch-init");
+    char *text = NULL;
+    size_t len = 0;
+    for (;;) {
+        struct agent_msg m;
+        autofree uint8_t *body = NULL;
+        if (read_message(c, -1, "the tool's result", &m, &body, err) < 0) {
+            agent_msg_free(&m);
+            free(text);
+            return -1;
+        }
+        if (m.type == AT_ERROR) {
+            int r = agent_refused(&m, "the tool call", err);
+            agent_msg_free(&m);
+            free(text);
+            return r;
+        }
+        if (m.type != AT_TOOL_RESULT) {
+            agent_msg_free(&m);
+            free(text);
+            return error_set(err, HUTCH_E_SYSTEM,
+                             "hutch-init sent message type %u in reply to a tool call",
+                             (unsigned)m.type);
+        }
+        /* Bounded: a sandbox cannot make the host hold more than this. */
+        if (m.result.len > AGENT_MAX_RESULT - len) {
+            agent_msg_free(&m);
+            free(text);
+            return error_set(err, HUTCH_E_SYSTEM, "the tool's result is over %u MiB",
+                             AGENT_MAX_RESULT >> 20);
+        }
+        char *grown = realloc(text, len + m.result.len + 1);
+        if (!grown) {
+            agent_msg_free(&m);
+            free(text);
+            return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+        }
+        text = grown;
+        if (m.result.len)
+            memcpy(text + len, m.result.s, m.result.len);
+        len += m.result.len;
+        text[len] = '\0';
+        bool more = m.more;
+        agent_msg_free(&m);
+        if (!more)
+            break;
+    }
+    json_error_t jerr;
+    json_t *parsed = json_loadb(text, len, 0, &jerr);
+    bool object = json_is_object(parsed);
+    json_decref(parsed);
+    if (!object) {
+        free(text);
+        return error_set(err, HUTCH_E_SYSTEM, "hutch-init sent a tool result that is not a JSON "
+                                              "object");
+    }
+    *result_json = text;
+    return 0;
+}
+
+int agent_tool(struct agent_conn *c, const struct agent_tool_request *req, char **result_json,
+               hutch_error *err)
+{
+    *result_json = NULL;
+    if (agent_tool_send(c, req, err) < 0)
+        return -1;
+    return agent_tool_wait(c, result_json, err);
 }

@@ -3,12 +3,13 @@
  * Everything the agent sends is untrusted: the sandbox can replace the
  * agent or its socket, so replies are bounded and checked, and the socket
  * is opened without following symlinks. One connection takes any number of
- * agent_hello()/agent_stats(), then at most one run; the agent drops a
- * connection idle for 60 s. */
+ * agent_hello()/agent_stats(), then at most one run or one tool call; the
+ * agent drops a connection idle for 60 s. */
 #ifndef HUTCH_AGENT_CLIENT_H
 #define HUTCH_AGENT_CLIENT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -81,5 +82,36 @@ struct agent_exit {
 /* Reads AT_EXITED (blocks; the fd is pollable: c->fd becomes readable when
  * it arrives). -1 with err when the connection ends first. */
 int agent_run_wait(struct agent_conn *c, struct agent_exit *out, hutch_error *err);
+
+/* ---- tool calls ------------------------------------------------------------------ */
+
+struct agent_tool_request {
+    const char *name;                /* bash, read, write, edit, process */
+    const char *args_json;           /* its arguments: a JSON object, as text */
+    char *const *envp;               /* bash's environment (NULL-terminated); NULL: none */
+    uint64_t timeout_ms;             /* bash's timeout; 0: none */
+    const char *const *read_roots;   /* inside the sandbox; the first is the workspace */
+    size_t n_read_roots;             /* at least 1 */
+    const char *const *write_roots;  /* roots write and edit may change */
+    size_t n_write_roots;
+    const char *output_dir;          /* bash's logs; NULL: the agent's default,
+                                        AGENT_OUTPUT_DIR */
+    int content_fd;                  /* write: its content, read to its end; -1: none */
+};
+
+/* Sends a TOOL request (with content_fd, when there is one). Then the
+ * caller may poll c->fd (readable: the result is there) and watch for its
+ * own cancellation meanwhile: closing the connection cancels the call,
+ * killing any command it runs. */
+int agent_tool_send(struct agent_conn *c, const struct agent_tool_request *req, hutch_error *err);
+
+/* Reads the result (blocks until it is all there): *result_json is the
+ * JSON text of an object, at most AGENT_MAX_RESULT bytes, malloc'ed. It is
+ * checked to be a JSON object and nothing more: the sandbox wrote it. */
+int agent_tool_wait(struct agent_conn *c, char **result_json, hutch_error *err);
+
+/* agent_tool_send() then agent_tool_wait(). */
+int agent_tool(struct agent_conn *c, const struct agent_tool_request *req, char **result_json,
+               hutch_error *err);
 
 #endif

@@ -1,7 +1,10 @@
 /* hutch-init: PID 1 of every session sandbox. It reaps every child and
  * serves the host's requests (proto.h, docs/agent.md) on a unix socket, in
  * one thread around one poll(). Bad input gets an AT_ERROR and a closed
- * connection; the agent itself never dies of it. */
+ * connection; the agent itself never dies of it. Tool calls that may take
+ * long (read, write, edit, bash) run in a forked worker each, which
+ * answers on the connection itself; the loop only reaps it, and kills it
+ * when the host hangs up. */
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
@@ -17,6 +20,8 @@
 #include <sys/wait.h>
 
 #include "agent/agent.h"
+#include "proctag.h"
+#include "tools/tools.h"
 #include "util.h"
 
 #ifndef HUTCH_VERSION_STRING
@@ -33,6 +38,16 @@
 #define STOP_GRACE_MS 3000.0
 /* A pause before accepting again when out of descriptors. */
 #define ACCEPT_PAUSE_MS 100.0
+/* Tool calls in worker processes at once. */
+#define MAX_WORKERS 64
+/* A cancelled worker stops on its own (bash kills its command); after
+ * this long it is killed. */
+#define WORKER_GRACE_MS 3000.0
+/* A worker that cannot hand its result over for this long gives up. */
+#define WORKER_SEND_MS 60000
+/* Worker exit statuses: the result went out / nothing went out. */
+#define WORKER_SENT 0
+#define WORKER_FAILED 3
 
 struct conn {
     int fd; /* -1: a free slot */
@@ -43,13 +58,20 @@ struct conn {
     size_t body_got;
     int fds[3]; /* the first three passed; any more are closed at once */
     int nfds, fds_seen;
-    double idle_at; /* dropped then, unless a run is going */
+    double idle_at; /* dropped then, unless a run or tool call is going */
     bool running;
     struct run run;
+    /* A tool call: in a worker process, or its result being sent from here. */
+    pid_t worker;        /* 0: none */
+    bool cancelled;      /* the host hung up: no longer polled */
+    double worker_kill_at;
+    char tag[48];        /* HUTCH_RUN of the tool's commands */
+    uint8_t *pending;    /* a result still to send (from the loop) */
+    size_t pending_len, pending_off;
 };
 
 static struct conn conns[MAX_CONNS];
-static int nconns, nruns;
+static int nconns, nruns, nworkers;
 static struct agent_buf out; /* replies are built here */
 static bool whole_sandbox;   /* PID 1: every process in /proc is ours */
 
@@ -64,6 +86,16 @@ static double stop_kill_at;
 /* ---- replies ------------------------------------------------------------------- */
 
 static void conn_close(struct conn *c);
+
+/* Signals every process of a tool call's commands (HUTCH_RUN=tag). */
+static void kill_tagged(const char *tag, int sig)
+{
+    if (!tag[0])
+        return;
+    char entry[sizeof "HUTCH_RUN=" + 48];
+    snprintf(entry, sizeof entry, "HUTCH_RUN=%s", tag);
+    proctag_signal(entry, sig);
+}
 
 /* Replies are small and the peer reads them: a send that does not go
  * through at once means a broken peer, which loses its connection. */
@@ -121,6 +153,15 @@ static void conn_close(struct conn *c)
         c->running = false;
         nruns--;
     }
+    if (c->worker) {
+        (void)kill(c->worker, SIGKILL);
+        kill_tagged(c->tag, SIGKILL);
+        c->worker = 0;
+        nworkers--;
+    }
+    free(c->pending);
+    c->pending = NULL;
+    c->pending_len = c->pending_off = 0;
     drop_request(c);
     close_fd(&c->fd);
     nconns--;
@@ -158,11 +199,293 @@ static void handle_run(struct conn *c, const struct agent_msg *m)
         conn_close(c);
 }
 
+/* ---- tool calls --------------------------------------------------------------------- */
+
+/* A piece of a result per AT_TOOL_RESULT, with room for the fields' headers. */
+#define RESULT_PIECE (AGENT_MAX_BODY - 64)
+
+static unsigned long long tool_counter;
+
+/* The JSON text of a result as AT_TOOL_RESULT messages, back to back. */
+static uint8_t *encode_result(const char *json, size_t len, size_t *out_len)
+{
+    size_t pieces = len / RESULT_PIECE + 1;
+    size_t cap = len + pieces * (AGENT_HEADER_SIZE + 3 * AGENT_FIELD_HEADER_SIZE + 8);
+    autofree uint8_t *all = malloc(cap);
+    if (!all)
+        return NULL;
+    struct agent_buf b = {0};
+    size_t off = 0, n = 0;
+    do {
+        size_t piece = len - off < RESULT_PIECE ? len - off : RESULT_PIECE;
+        agent_msg_begin(&b, AT_TOOL_RESULT);
+        agent_put_strn(&b, AF_RESULT, json + off, piece);
+        off += piece;
+        if (off < len)
+            agent_put_u64(&b, AF_MORE, 1);
+        if (agent_msg_end(&b) < 0 || n + b.len > cap) {
+            agent_buf_free(&b);
+            return NULL;
+        }
+        memcpy(all + n, b.data, b.len);
+        n += b.len;
+    } while (off < len);
+    agent_buf_free(&b);
+    *out_len = n;
+    return steal_pointer(&all);
+}
+
+static char *put_str(char **at, struct agent_str v)
+{
+    char *s = *at;
+    memcpy(s, v.s, v.len);
+    s[v.len] = '\0';
+    *at += v.len + 1;
+    return s;
+}
+
+/* The tool environment of a TOOL request: its strings, NUL-terminated, in
+ * one block (returned; env points into it). */
+static char *tool_env_of(const struct agent_msg *m, struct tool_env *env)
+{
+    size_t nptr = m->nroots_read + m->nroots_write + m->nenv + 1;
+    size_t bytes = nptr * sizeof(char *) + m->output_dir.len + 1;
+    for (size_t i = 0; i < m->nroots_read; i++)
+        bytes += m->roots_read[i].len + 1;
+    for (size_t i = 0; i < m->nroots_write; i++)
+        bytes += m->roots_write[i].len + 1;
+    for (size_t i = 0; i < m->nenv; i++)
+        bytes += m->env[i].len + 1;
+    /* Bounded by AGENT_MAX_BODY and the field limits: no overflow. */
+    char *block = malloc(bytes);
+    if (!block)
+        return NULL;
+    char **ptrs = (char **)(void *)block;
+    char *s = block + nptr * sizeof(char *);
+    size_t k = 0;
+    for (size_t i = 0; i < m->nroots_read; i++)
+        ptrs[k++] = put_str(&s, m->roots_read[i]);
+    for (size_t i = 0; i < m->nroots_write; i++)
+        ptrs[k++] = put_str(&s, m->roots_write[i]);
+    char **envp = ptrs + k;
+    for (size_t i = 0; i < m->nenv; i++)
+        ptrs[k++] = put_str(&s, m->env[i]);
+    ptrs[k] = NULL;
+    memset(env, 0, sizeof *env);
+    env->roots.workspace = ptrs[0];
+    env->roots.readable = (const char *const *)ptrs;
+    env->roots.n_readable = m->nroots_read;
+    env->roots.writable = (const char *const *)ptrs + m->nroots_read;
+    env->roots.n_writable = m->nroots_write;
+    env->envp = envp;
+    env->output_dir = m->output_dir.s ? put_str(&s, m->output_dir) : AGENT_OUTPUT_DIR;
+    env->timeout_ms = m->timeout_ms;
+    env->cancel_fd = -1;
+    return block;
+}
+
+/* Sends what is pending of a result from the loop; the connection closes
+ * once it is all out (or broken). */
+static void flush_pending(struct conn *c)
+{
+    while (c->pending_off < c->pending_len) {
+        ssize_t n = send(c->fd, c->pending + c->pending_off, c->pending_len - c->pending_off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return; /* POLLOUT brings us back */
+        if (n <= 0)
+            break;
+        c->pending_off += (size_t)n;
+    }
+    conn_close(c);
+}
+
+/* {"ok": false, "error": "the arguments are not valid JSON ..."}. */
+static json_t *bad_args(const json_error_t *e)
+{
+    char text[256];
+    /* jansson quotes the input: keep it printable ASCII. */
+    snprintf(text, sizeof text, "the arguments are not valid JSON (line %d, column %d): %s",
+             e->line, e->column, e->text);
+    for (char *p = text; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+            *p = '?';
+    return json_pack("{s:b, s:s}", "ok", 0, "error", text);
+}
+
+/* Answers a tool call from the loop (process, background bash: quick). */
+static void answer_here(struct conn *c, json_t *result)
+{
+    autofree char *text = result ? json_dumps(result, JSON_COMPACT) : NULL;
+    json_decref(result);
+    if (text)
+        c->pending = encode_result(text, strlen(text), &c->pending_len);
+    if (!c->pending) {
+        FAIL(c, AE_SYSTEM, ENOMEM, "out of memory for the result of a tool call");
+        return;
+    }
+    c->pending_off = 0;
+    c->idle_at = monotonic_ms() + IDLE_MS; /* a host that never reads is dropped */
+    flush_pending(c);
+}
+
+/* Closes every descriptor from 3 up but keep[0..1] (-1 for none). */
+static void close_all_but(int a, int b)
+{
+    if (a > b) {
+        int t = a;
+        a = b;
+        b = t;
+    }
+    int from = 3;
+    int keep[2] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        if (keep[i] < from)
+            continue;
+        if (keep[i] > from && syscall(SYS_close_range, (unsigned)from, (unsigned)keep[i] - 1, 0U) < 0)
+            for (int fd = from; fd < keep[i]; fd++)
+                (void)close(fd);
+        from = keep[i] + 1;
+    }
+    if (syscall(SYS_close_range, (unsigned)from, ~0U, 0U) < 0)
+        for (int fd = from; fd < 65536; fd++)
+            (void)close(fd);
+}
+
+/* Sends all of buf, waiting for room; gives up after WORKER_SEND_MS
+ * without progress (a host that does not read). */
+static int send_waiting(int fd, const uint8_t *buf, size_t len)
+{
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = send(fd, buf + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            off += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno != EAGAIN)
+            return -1;
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        int r = poll(&p, 1, WORKER_SEND_MS);
+        if (r == 0 || (r < 0 && errno != EINTR))
+            return -1;
+    }
+    return 0;
+}
+
+/* The worker: a fork of the agent that runs one tool call and answers on
+ * the connection itself. The host hanging up is its cancellation. */
+static void __attribute__((noreturn)) worker_main(int fd, const char *name, json_t *args,
+                                                  int content_fd, struct tool_env *env)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    /* Should the agent die, its workers go with it. */
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    /* Nothing of the agent's: not its socket, nor other hosts' connections
+     * (whose hang-up must not wait for us), nor process pipes. */
+    close_all_but(fd, content_fd);
+    env->cancel_fd = fd;
+    json_t *result = NULL;
+    (void)tool_run(name, args, content_fd, env, &result);
+    char *text = result ? json_dumps(result, JSON_COMPACT) : NULL;
+    size_t len = 0;
+    uint8_t *msgs = text ? encode_result(text, strlen(text), &len) : NULL;
+    if (!msgs)
+        _exit(WORKER_FAILED);
+    _exit(send_waiting(fd, msgs, len) == 0 ? WORKER_SENT : WORKER_SENT + 1);
+}
+
+static void handle_tool(struct conn *c, const struct agent_msg *m)
+{
+    struct tool_env env;
+    autofree char *block = tool_env_of(m, &env);
+    autofree char *name = agent_str_dup(m->tool);
+    if (!block || !name) {
+        FAIL(c, AE_SYSTEM, ENOMEM, "out of memory for a tool call");
+        return;
+    }
+    snprintf(c->tag, sizeof c->tag, "%ld.t%llu", (long)getpid(), ++tool_counter);
+    env.tag = c->tag;
+    json_error_t jerr;
+    json_t *args = json_loadb(m->tool_args.s, m->tool_args.len, JSON_ALLOW_NUL, &jerr);
+    if (!args) {
+        answer_here(c, bad_args(&jerr));
+        return;
+    }
+    /* The process table lives here, and those calls are quick; the rest
+     * may take long and goes to a worker. */
+    bool here = strcmp(name, "process") == 0 ||
+                (strcmp(name, "bash") == 0 && json_is_object(args) &&
+                 json_is_true(json_object_get(args, "background")));
+    if (here) {
+        json_t *result = NULL;
+        (void)tool_run(name, args, -1, &env, &result);
+        json_decref(args);
+        answer_here(c, result);
+        return;
+    }
+    if (nworkers >= MAX_WORKERS) {
+        json_decref(args);
+        FAIL(c, AE_BUSY, 0, "%d tool calls run already: try again when one ends", MAX_WORKERS);
+        return;
+    }
+    int content_fd = m->content_fd && c->nfds == 1 ? c->fds[0] : -1;
+    pid_t pid = fork();
+    if (pid == 0)
+        worker_main(c->fd, name, args, content_fd, &env);
+    int fork_errno = errno;
+    json_decref(args);
+    if (pid < 0) {
+        FAIL(c, AE_SYSTEM, fork_errno, "cannot start the tool call: fork failed: %s",
+             strerror(fork_errno));
+        return;
+    }
+    c->worker = pid;
+    nworkers++;
+}
+
+/* The host hung up (or sent something) during a tool call: cancelled. */
+static void cancel_tool(struct conn *c)
+{
+    if (c->pending) {
+        conn_close(c);
+        return;
+    }
+    /* bash kills its command and write removes its temporary file, each
+     * on its own when it sees the hang-up; anything else finishes or is
+     * killed when the grace is over. */
+    c->cancelled = true;
+    c->worker_kill_at = monotonic_ms() + WORKER_GRACE_MS;
+}
+
+static struct conn *worker_of(pid_t pid)
+{
+    for (int i = 0; i < MAX_CONNS; i++)
+        if (conns[i].fd >= 0 && conns[i].worker == pid)
+            return &conns[i];
+    return NULL;
+}
+
+static void worker_done(struct conn *c, int status)
+{
+    c->worker = 0;
+    nworkers--;
+    if (!c->cancelled && WIFEXITED(status) && WEXITSTATUS(status) == WORKER_FAILED)
+        reply_error(c, AE_SYSTEM, ENOMEM, "the tool call failed: out of memory");
+    conn_close(c);
+}
+
 static void handle_message(struct conn *c)
 {
     struct agent_msg m;
     int kind = agent_msg_parse(c->h.type, c->body, c->h.length, &m);
-    int want_fds = c->h.type == AT_RUN ? 3 : 0;
+    int want_fds = c->h.type == AT_RUN ? 3 : c->h.type == AT_TOOL && m.content_fd ? 1 : 0;
     if (kind == AE_MALFORMED)
         FAIL(c, kind, 0,
              "malformed message: a field is truncated, has the wrong size, repeats, "
@@ -171,6 +494,10 @@ static void handle_message(struct conn *c)
         FAIL(c, kind, 0,
              "RUN needs at least one AF_ARG, an absolute AF_CWD and NAME=VALUE "
              "environment entries");
+    else if (kind == AE_BAD_REQUEST && c->h.type == AT_TOOL)
+        FAIL(c, kind, 0,
+             "TOOL needs AF_TOOL, AF_ARGS, at least one AF_ROOT_READ, absolute roots and "
+             "output directory, and NAME=VALUE environment entries");
     else if (kind == AE_BAD_REQUEST)
         FAIL(c, kind, 0, "SIGNAL needs AF_SIGNAL, a signal number from 1 to 64");
     else if (kind)
@@ -182,7 +509,7 @@ static void handle_message(struct conn *c)
         agent_msg_begin(&out, AT_HELLO_OK);
         agent_put_u64(&out, AF_VERSION, AGENT_VERSION);
         agent_put_u64(&out, AF_PID, (uint64_t)getpid());
-        agent_put_str(&out, AF_FEATURES, "run signal stats");
+        agent_put_str(&out, AF_FEATURES, "run signal stats tools");
         if (!send_out(c))
             conn_close(c);
     } else if (c->h.type == AT_STATS) {
@@ -196,6 +523,8 @@ static void handle_message(struct conn *c)
             conn_close(c);
     } else if (c->h.type == AT_RUN) {
         handle_run(c, &m);
+    } else if (c->h.type == AT_TOOL) {
+        handle_tool(c, &m);
     } else if (c->h.type == AT_SIGNAL && c->running) {
         run_signal(&c->run, (int)m.signal);
     } else {
@@ -204,7 +533,7 @@ static void handle_message(struct conn *c)
     agent_msg_free(&m);
     if (c->fd >= 0) {
         drop_request(c);
-        if (!c->running)
+        if (!c->running && !c->worker && !c->pending)
             c->idle_at = monotonic_ms() + IDLE_MS;
     }
 }
@@ -227,7 +556,7 @@ static void handle_header(struct conn *c)
         return;
     }
     uint16_t t = c->h.type;
-    if (t != AT_HELLO && t != AT_RUN && t != AT_SIGNAL && t != AT_STATS) {
+    if (t != AT_HELLO && t != AT_RUN && t != AT_SIGNAL && t != AT_STATS && t != AT_TOOL) {
         FAIL(c, AE_UNKNOWN_TYPE, 0, "unknown request type %u", (unsigned)t);
         return;
     }
@@ -269,6 +598,16 @@ static void take_fds(struct conn *c, struct msghdr *mh)
 
 static void conn_readable(struct conn *c)
 {
+    if (c->worker || c->pending) {
+        /* Nothing may follow TOOL: a byte, the end of the stream or an
+         * error all mean the host gave up on the call. */
+        char byte;
+        ssize_t n = recv(c->fd, &byte, 1, MSG_DONTWAIT | MSG_PEEK);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        cancel_tool(c);
+        return;
+    }
     for (int i = 0; i < READS_PER_WAKEUP && c->fd >= 0; i++) {
         bool in_head = c->head_got < AGENT_HEADER_SIZE;
         uint8_t *dst = in_head ? c->head + c->head_got : c->body + c->body_got;
@@ -358,10 +697,21 @@ static void reap(void)
             (void)kill(-c->run.pid, SIGKILL);
             if (c->run.timed_out)
                 run_signal(&c->run, SIGKILL);
+        } else if (tool_process_has(si.si_pid)) {
+            /* An exited background process: nothing of its group runs on. */
+            (void)kill(-si.si_pid, SIGKILL);
         }
         int status;
-        if (TEMP_FAILURE_RETRY(waitpid(si.si_pid, &status, 0)) < 0 || !c)
+        if (TEMP_FAILURE_RETRY(waitpid(si.si_pid, &status, 0)) < 0)
             continue;
+        if (!c) {
+            struct conn *w = worker_of(si.si_pid);
+            if (w)
+                worker_done(w, status);
+            else
+                tool_process_exited(si.si_pid, status);
+            continue;
+        }
         c->running = false;
         nruns--;
         agent_msg_begin(&out, AT_EXITED);
@@ -482,20 +832,31 @@ static void begin_stop(void)
     for (int i = 0; i < MAX_CONNS; i++) {
         if (conns[i].fd < 0)
             continue;
-        if (conns[i].running)
+        if (conns[i].running) {
             run_signal(&conns[i].run, SIGTERM); /* its host still hears how it ended */
-        else
+        } else if (conns[i].worker) {
+            (void)kill(conns[i].worker, SIGTERM);
+            kill_tagged(conns[i].tag, SIGTERM);
+        } else {
             conn_close(&conns[i]);
+        }
     }
+    tool_process_signal_all(SIGTERM);
     if (whole_sandbox)
         (void)kill(-1, SIGTERM);
 }
 
 static void kill_everything(void)
 {
-    for (int i = 0; i < MAX_CONNS; i++)
+    for (int i = 0; i < MAX_CONNS; i++) {
         if (conns[i].fd >= 0 && conns[i].running)
             run_signal(&conns[i].run, SIGKILL);
+        if (conns[i].fd >= 0 && conns[i].worker) {
+            (void)kill(conns[i].worker, SIGKILL);
+            kill_tagged(conns[i].tag, SIGKILL);
+        }
+    }
+    tool_process_signal_all(SIGKILL);
     if (whole_sandbox)
         (void)kill(-1, SIGKILL);
 }
@@ -631,7 +992,7 @@ int main(int argc, char **argv)
     if (open_socket() < 0)
         return 1;
 
-    static struct pollfd pfd[2 + MAX_CONNS];
+    static struct pollfd pfd[2 + MAX_CONNS + TOOL_PROCESS_MAX];
     static int pfd_conn[2 + MAX_CONNS];
     for (;;) {
         double now = monotonic_ms();
@@ -640,9 +1001,18 @@ int main(int argc, char **argv)
             struct conn *c = &conns[i];
             if (c->fd < 0)
                 continue;
-            if (c->running)
+            if (c->running) {
                 timeout = min_timeout(timeout, run_tick(&c->run, now));
-            else if (now >= c->idle_at)
+            } else if (c->worker) {
+                /* A cancelled worker that did not end in time. */
+                if (c->worker_kill_at && now >= c->worker_kill_at) {
+                    c->worker_kill_at = 0;
+                    (void)kill(c->worker, SIGKILL);
+                    kill_tagged(c->tag, SIGKILL);
+                } else if (c->worker_kill_at) {
+                    timeout = min_timeout(timeout, ms_until(c->worker_kill_at, now));
+                }
+            } else if (now >= c->idle_at)
                 conn_close(c);
             else
                 timeout = min_timeout(timeout, ms_until(c->idle_at, now));
@@ -657,6 +1027,8 @@ int main(int argc, char **argv)
             timeout = min_timeout(timeout, ms_until(stop_kill_at, now));
         }
 
+        timeout = min_timeout(timeout, tool_process_tick());
+
         nfds_t n = 0;
         pfd[n++] = (struct pollfd){.fd = sig_fd, .events = POLLIN};
         bool accepting = listen_fd >= 0 && now >= accept_paused_until;
@@ -664,11 +1036,14 @@ int main(int argc, char **argv)
             timeout = min_timeout(timeout, ms_until(accept_paused_until, now));
         pfd[n++] = (struct pollfd){.fd = accepting ? listen_fd : -1, .events = POLLIN};
         for (int i = 0; i < MAX_CONNS; i++) {
-            if (conns[i].fd < 0)
+            if (conns[i].fd < 0 || conns[i].cancelled)
                 continue;
             pfd_conn[n] = i;
-            pfd[n++] = (struct pollfd){.fd = conns[i].fd, .events = POLLIN};
+            pfd[n++] = (struct pollfd){.fd = conns[i].fd,
+                                       .events = POLLIN | (conns[i].pending ? POLLOUT : 0)};
         }
+        nfds_t nconn_end = n;
+        n += (nfds_t)tool_process_pollfds(pfd + n, TOOL_PROCESS_MAX);
         if (poll(pfd, n, timeout) < 0 && errno != EINTR) {
             fprintf(stderr, "hutch-init: poll failed: %s\n", strerror(errno));
             return 1;
@@ -677,9 +1052,16 @@ int main(int argc, char **argv)
             read_signals(sig_fd);
         if (pfd[1].revents && listen_fd >= 0)
             accept_all();
-        for (nfds_t i = 2; i < n; i++)
-            if (pfd[i].revents)
-                conn_readable(&conns[pfd_conn[i]]);
+        for (nfds_t i = 2; i < nconn_end; i++) {
+            struct conn *c = &conns[pfd_conn[i]];
+            if (!pfd[i].revents || c->fd != pfd[i].fd)
+                continue;
+            if (c->pending && (pfd[i].revents & POLLOUT))
+                flush_pending(c);
+            if (c->fd >= 0 && (pfd[i].revents & ~POLLOUT))
+                conn_readable(c);
+        }
+        tool_process_events(pfd + nconn_end, (int)(n - nconn_end));
     }
 
     /* Stopping: whatever SIGKILL hit goes in moments; reap it, briefly. */
@@ -695,6 +1077,7 @@ int main(int argc, char **argv)
     reap();
     for (int i = 0; i < MAX_CONNS; i++)
         conn_close(&conns[i]);
+    tool_process_forget_all();
     agent_buf_free(&out);
     return 0;
 }

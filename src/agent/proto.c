@@ -54,7 +54,11 @@ void agent_msg_begin(struct agent_buf *b, enum agent_type type)
 
 static void put_field(struct agent_buf *b, enum agent_tag tag, const void *data, size_t len)
 {
-    if (len > AGENT_MAX_BODY || !buf_reserve(b, AGENT_FIELD_HEADER_SIZE + len))
+    if (len > AGENT_MAX_BODY) {
+        b->failed = true; /* never a message that silently lacks a field */
+        return;
+    }
+    if (!buf_reserve(b, AGENT_FIELD_HEADER_SIZE + len))
         return;
     uint16_t t = (uint16_t)tag, reserved = 0;
     uint32_t l = (uint32_t)len;
@@ -83,6 +87,15 @@ void agent_put_str(struct agent_buf *b, enum agent_tag tag, const char *s)
         return;
     }
     put_field(b, tag, s, strlen(s));
+}
+
+void agent_put_strn(struct agent_buf *b, enum agent_tag tag, const char *s, size_t len)
+{
+    if ((!s && len) || (len && memchr(s, '\0', len))) {
+        b->failed = true;
+        return;
+    }
+    put_field(b, tag, s, len);
 }
 
 int agent_msg_end(struct agent_buf *b)
@@ -129,6 +142,12 @@ static enum field_kind kind_of(uint16_t tag)
     case AF_CWD:
     case AF_FEATURES:
     case AF_MESSAGE:
+    case AF_TOOL:
+    case AF_ARGS:
+    case AF_ROOT_READ:
+    case AF_ROOT_WRITE:
+    case AF_RESULT:
+    case AF_OUTPUT_DIR:
         return FK_STR;
     case AF_TIMEOUT_MS:
     case AF_GRACE_MS:
@@ -141,6 +160,8 @@ static enum field_kind kind_of(uint16_t tag)
     case AF_MEMORY:
     case AF_CPU_USEC:
     case AF_ERROR_KIND:
+    case AF_CONTENT_FD:
+    case AF_MORE:
         return FK_U64;
     case AF_SIGNAL:
     case AF_CODE:
@@ -158,10 +179,12 @@ static bool known_type(uint16_t type)
     case AT_RUN:
     case AT_SIGNAL:
     case AT_STATS:
+    case AT_TOOL:
     case AT_HELLO_OK:
     case AT_STARTED:
     case AT_EXITED:
     case AT_STATS_OK:
+    case AT_TOOL_RESULT:
     case AT_ERROR:
         return true;
     default:
@@ -192,11 +215,15 @@ static bool next_field(const uint8_t *body, size_t len, size_t *off, struct fiel
 
 /* First pass: every field fits, known tags have the right shape, and the
  * repeated ones stay within their limits. Counts them for the second pass. */
-static int check_fields(const uint8_t *body, size_t len, size_t *nargs, size_t *nenv)
+struct counts {
+    size_t args, env, roots_read, roots_write;
+};
+
+static int check_fields(const uint8_t *body, size_t len, struct counts *n)
 {
     uint32_t seen = 0; /* bit per non-repeated tag, to refuse duplicates */
     size_t off = 0;
-    *nargs = *nenv = 0;
+    memset(n, 0, sizeof *n);
     while (off < len) {
         struct field f;
         if (!next_field(body, len, &off, &f))
@@ -215,10 +242,16 @@ static int check_fields(const uint8_t *body, size_t len, size_t *nargs, size_t *
             break;
         }
         if (f.tag == AF_ARG) {
-            if (++*nargs > AGENT_MAX_ARGS)
+            if (++n->args > AGENT_MAX_ARGS)
                 return AE_MALFORMED;
         } else if (f.tag == AF_ENV) {
-            if (++*nenv > AGENT_MAX_ENV)
+            if (++n->env > AGENT_MAX_ENV)
+                return AE_MALFORMED;
+        } else if (f.tag == AF_ROOT_READ) {
+            if (++n->roots_read > AGENT_MAX_ROOTS)
+                return AE_MALFORMED;
+        } else if (f.tag == AF_ROOT_WRITE) {
+            if (++n->roots_write > AGENT_MAX_ROOTS)
                 return AE_MALFORMED;
         } else {
             uint32_t bit = 1u << f.tag; /* known tags are all below 32 */
@@ -325,6 +358,34 @@ static int fill_fields(const uint8_t *body, size_t len, struct agent_msg *msg, b
         case AF_MESSAGE:
             msg->message = get_str(&f);
             break;
+        case AF_TOOL:
+            msg->tool = get_str(&f);
+            break;
+        case AF_ARGS:
+            msg->tool_args = get_str(&f);
+            break;
+        case AF_ROOT_READ:
+            msg->roots_read[msg->nroots_read++] = get_str(&f);
+            break;
+        case AF_ROOT_WRITE:
+            msg->roots_write[msg->nroots_write++] = get_str(&f);
+            break;
+        case AF_CONTENT_FD:
+            if (get_u64(&f) > 1)
+                return AE_MALFORMED;
+            msg->content_fd = get_u64(&f) == 1;
+            break;
+        case AF_RESULT:
+            msg->result = get_str(&f);
+            break;
+        case AF_MORE:
+            if (get_u64(&f) > 1)
+                return AE_MALFORMED;
+            msg->more = get_u64(&f) == 1;
+            break;
+        case AF_OUTPUT_DIR:
+            msg->output_dir = get_str(&f);
+            break;
         default:
             break;
         }
@@ -332,19 +393,43 @@ static int fill_fields(const uint8_t *body, size_t len, struct agent_msg *msg, b
     return 0;
 }
 
+static bool absolute(struct agent_str s)
+{
+    return s.len > 0 && s.s[0] == '/';
+}
+
+static bool env_entries_ok(const struct agent_msg *msg)
+{
+    for (size_t i = 0; i < msg->nenv; i++)
+        if (!memchr(msg->env[i].s, '=', msg->env[i].len))
+            return false;
+    return true;
+}
+
 /* The fields each type cannot do without, and values that make no sense. */
 static int check_required(const struct agent_msg *msg, bool has_kind)
 {
     switch (msg->type) {
+    case AT_TOOL:
+        if (!msg->tool.s || msg->tool.len == 0 || !msg->tool_args.s || msg->nroots_read == 0)
+            return AE_BAD_REQUEST;
+        for (size_t i = 0; i < msg->nroots_read; i++)
+            if (!absolute(msg->roots_read[i]))
+                return AE_BAD_REQUEST;
+        for (size_t i = 0; i < msg->nroots_write; i++)
+            if (!absolute(msg->roots_write[i]))
+                return AE_BAD_REQUEST;
+        if (msg->output_dir.s && !absolute(msg->output_dir))
+            return AE_BAD_REQUEST;
+        return env_entries_ok(msg) ? 0 : AE_BAD_REQUEST;
+    case AT_TOOL_RESULT:
+        return msg->result.s ? 0 : AE_BAD_REQUEST;
     case AT_RUN:
         if (msg->nargs == 0)
             return AE_BAD_REQUEST;
-        if (msg->cwd.s && (msg->cwd.len == 0 || msg->cwd.s[0] != '/'))
+        if (msg->cwd.s && !absolute(msg->cwd))
             return AE_BAD_REQUEST;
-        for (size_t i = 0; i < msg->nenv; i++)
-            if (!memchr(msg->env[i].s, '=', msg->env[i].len))
-                return AE_BAD_REQUEST;
-        return 0;
+        return env_entries_ok(msg) ? 0 : AE_BAD_REQUEST;
     case AT_SIGNAL:
         if (!msg->has_signal || msg->signal < 1 || msg->signal > 64)
             return AE_BAD_REQUEST;
@@ -378,13 +463,17 @@ int agent_msg_parse(uint16_t type, const uint8_t *body, size_t len, struct agent
         return AE_UNKNOWN_TYPE;
     if (len > AGENT_MAX_BODY || (len && !body))
         return AE_TOO_LARGE;
-    size_t nargs, nenv;
-    int r = check_fields(body, len, &nargs, &nenv);
+    struct counts n;
+    int r = check_fields(body, len, &n);
     if (r)
         return r;
-    if (nargs && !(msg->args = calloc(nargs, sizeof *msg->args)))
+    if (n.args && !(msg->args = calloc(n.args, sizeof *msg->args)))
         return AE_SYSTEM;
-    if (nenv && !(msg->env = calloc(nenv, sizeof *msg->env)))
+    if (n.env && !(msg->env = calloc(n.env, sizeof *msg->env)))
+        return AE_SYSTEM;
+    if (n.roots_read && !(msg->roots_read = calloc(n.roots_read, sizeof *msg->roots_read)))
+        return AE_SYSTEM;
+    if (n.roots_write && !(msg->roots_write = calloc(n.roots_write, sizeof *msg->roots_write)))
         return AE_SYSTEM;
     bool has_kind = false;
     r = fill_fields(body, len, msg, &has_kind);
@@ -397,8 +486,10 @@ void agent_msg_free(struct agent_msg *msg)
 {
     free(msg->args);
     free(msg->env);
-    msg->args = msg->env = NULL;
-    msg->nargs = msg->nenv = 0;
+    free(msg->roots_read);
+    free(msg->roots_write);
+    msg->args = msg->env = msg->roots_read = msg->roots_write = NULL;
+    msg->nargs = msg->nenv = msg->nroots_read = msg->nroots_write = 0;
 }
 
 char *agent_str_dup(struct agent_str s)

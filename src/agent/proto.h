@@ -8,11 +8,13 @@
  * Integers are in the machine's own byte order (both ends run on one
  * kernel). Strings are not NUL-terminated on the wire and may not contain
  * NUL. Integer fields are exactly 8 bytes (u64 / i64). Repeated tags
- * (AF_ARG, AF_ENV) keep their order. A RUN request carries exactly three
- * file descriptors (stdin, stdout, stderr) as SCM_RIGHTS ancillary data on
- * its first byte. A connection carries any number of HELLO and STATS, then
- * at most one RUN, after which only SIGNAL; an AT_ERROR reply closes it.
- * docs/agent.md is the reference. */
+ * (AF_ARG, AF_ENV, AF_ROOT_READ, AF_ROOT_WRITE) keep their order. A RUN
+ * request carries exactly three file descriptors (stdin, stdout, stderr)
+ * as SCM_RIGHTS ancillary data on its first byte; a TOOL request one (the
+ * content of write) when AF_CONTENT_FD is 1, else none. A connection
+ * carries any number of HELLO and STATS, then at most one RUN, after which
+ * only SIGNAL, or one TOOL, after which nothing; an AT_ERROR reply closes
+ * it. docs/agent.md is the reference. */
 #ifndef HUTCH_AGENT_PROTO_H
 #define HUTCH_AGENT_PROTO_H
 
@@ -28,6 +30,13 @@
 #define AGENT_MAX_BODY (1024u * 1024u)
 #define AGENT_MAX_ARGS 65536
 #define AGENT_MAX_ENV 4096
+/* AF_ROOT_READ and AF_ROOT_WRITE fields, each. */
+#define AGENT_MAX_ROOTS 256
+/* A tool result may span several AT_TOOL_RESULT messages (AF_MORE); the
+ * host takes at most this much in all (a 5 MiB image is 6.7 MiB of base64). */
+#define AGENT_MAX_RESULT (16u * 1024u * 1024u)
+/* Where bash tools keep their output logs unless AF_OUTPUT_DIR says. */
+#define AGENT_OUTPUT_DIR "/tmp/hutch-output"
 /* Inside the sandbox: the runtime directory and the agent's socket. */
 #define AGENT_RUNTIME_DIR "/.hutch"
 #define AGENT_SOCKET_NAME "agent.sock"
@@ -43,11 +52,15 @@ enum agent_type {
                       AT_EXITED, or AT_ERROR */
     AT_SIGNAL = 3, /* on a RUN connection after AT_STARTED: AF_SIGNAL; no reply */
     AT_STATS = 4,  /* empty body; reply AT_STATS_OK */
+    AT_TOOL = 5,   /* AF_TOOL, AF_ARGS, AF_ROOT_READ+, AF_ROOT_WRITE*, AF_ENV*,
+                      AF_TIMEOUT_MS?, AF_OUTPUT_DIR?, AF_CONTENT_FD? (then 1 fd).
+                      Reply AT_TOOL_RESULT (one or more), or AT_ERROR */
     /* agent -> host */
     AT_HELLO_OK = 101, /* AF_VERSION, AF_PID (the agent's own), AF_FEATURES */
     AT_STARTED = 102,  /* AF_PID of the command, inside the sandbox */
     AT_EXITED = 103,   /* AF_CODE or AF_SIGNAL, AF_TIMED_OUT */
     AT_STATS_OK = 104, /* AF_PIDS, AF_MEMORY, AF_CPU_USEC */
+    AT_TOOL_RESULT = 105, /* AF_RESULT (a piece of the JSON result), AF_MORE? */
     AT_ERROR = 199,    /* AF_ERROR_KIND, AF_ERRNO?, AF_MESSAGE */
 };
 
@@ -71,6 +84,14 @@ enum agent_tag {
     AF_ERROR_KIND = 17, /* u64: enum agent_error */
     AF_ERRNO = 18,      /* i64 */
     AF_MESSAGE = 19,    /* string: for a person */
+    AF_TOOL = 20,       /* string: the tool's name (bash, read, write, edit, process) */
+    AF_ARGS = 21,       /* string: its arguments, a JSON object */
+    AF_ROOT_READ = 22,  /* string, repeated: roots read may use; the first is the workspace */
+    AF_ROOT_WRITE = 23, /* string, repeated: roots write and edit may use */
+    AF_CONTENT_FD = 24, /* u64 0/1: the request carries write's content as a descriptor */
+    AF_RESULT = 25,     /* string: the JSON result, or a piece of it */
+    AF_MORE = 26,       /* u64 0/1: another AT_TOOL_RESULT continues AF_RESULT */
+    AF_OUTPUT_DIR = 27, /* string: absolute directory for bash's output logs */
 };
 
 enum agent_error {
@@ -79,11 +100,11 @@ enum agent_error {
     AE_TOO_LARGE = 3,   /* body over AGENT_MAX_BODY */
     AE_UNKNOWN_TYPE = 4,
     AE_BAD_REQUEST = 5, /* well-formed, but missing or contradictory fields */
-    AE_FDS = 6,         /* RUN without exactly three descriptors */
+    AE_FDS = 6,         /* RUN without exactly three descriptors (TOOL: one with AF_CONTENT_FD) */
     AE_EXEC = 7,        /* the command could not be executed; AF_ERRNO says why */
     AE_CWD = 8,         /* the working directory could not be entered; AF_ERRNO */
     AE_SYSTEM = 9,      /* fork or another system call of the agent failed; AF_ERRNO */
-    AE_BUSY = 10,       /* too many connections or runs at once */
+    AE_BUSY = 10,       /* too many connections, runs or tool calls at once */
 };
 
 /* ---- encoding: a growable buffer ----------------------------------------- */
@@ -100,6 +121,8 @@ void agent_put_u64(struct agent_buf *b, enum agent_tag tag, uint64_t v);
 void agent_put_i64(struct agent_buf *b, enum agent_tag tag, int64_t v);
 /* s must not contain NUL (the field is dropped and b->failed set if it does). */
 void agent_put_str(struct agent_buf *b, enum agent_tag tag, const char *s);
+/* The same for len bytes of s, which need not be NUL-terminated. */
+void agent_put_strn(struct agent_buf *b, enum agent_tag tag, const char *s, size_t len);
 /* Writes the body length into the header; -1 when b->failed. */
 int agent_msg_end(struct agent_buf *b);
 void agent_buf_free(struct agent_buf *b);
@@ -139,14 +162,23 @@ struct agent_msg {
     int64_t signal, code, err_no;
     uint64_t pid, version, timed_out, pids, memory, cpu_usec, error_kind;
     struct agent_str features, message;
+    /* AT_TOOL and AT_TOOL_RESULT */
+    struct agent_str tool, tool_args, output_dir, result;
+    struct agent_str *roots_read; /* allocated: nroots_read entries */
+    size_t nroots_read;
+    struct agent_str *roots_write; /* allocated: nroots_write entries */
+    size_t nroots_write;
+    bool content_fd, more;
 };
 
 /* Decodes a body of the given type. Unknown tags are skipped (newer
  * peers may add some); a known tag with a wrong size, a string with NUL,
  * a truncated field, a repeated non-repeatable tag, a boolean other than
- * 0/1 or too many args/env entries is AE_MALFORMED. Checks the fields each
+ * 0/1 or too many args/env/root entries is AE_MALFORMED. Checks the fields each
  * type requires (AE_BAD_REQUEST): RUN at least one AF_ARG, an absolute
- * AF_CWD, NAME=VALUE env entries; SIGNAL a number in 1..64; EXITED exactly
+ * AF_CWD, NAME=VALUE env entries; TOOL a non-empty AF_TOOL, AF_ARGS, at
+ * least one AF_ROOT_READ, absolute roots and AF_OUTPUT_DIR, NAME=VALUE env
+ * entries; TOOL_RESULT AF_RESULT; SIGNAL a number in 1..64; EXITED exactly
  * one of AF_CODE (0..255) and AF_SIGNAL; STARTED a pid; HELLO_OK a version
  * and pid; ERROR a kind. grace_ms is 2000 when AF_GRACE_MS is absent. The
  * reserved u16 of a field is ignored. 0, or an enum agent_error (AE_SYSTEM

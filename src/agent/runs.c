@@ -1,5 +1,4 @@
 /* Starting a run with vfork + execve, and signalling its processes. */
-#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -8,6 +7,7 @@
 #include <sys/wait.h>
 
 #include "agent/agent.h"
+#include "proctag.h"
 #include "util.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -257,73 +257,14 @@ int run_start(struct run *r, const struct agent_msg *msg, int fds[3], struct run
 
 /* ---- signalling ------------------------------------------------------------------ */
 
-/* Whether the process's initial environment holds exactly the entry needle.
- * Streams the file: environments can be megabytes. */
-static bool environ_has(int dirfd, long pid, const char *needle, size_t nlen)
-{
-    char path[64];
-    snprintf(path, sizeof path, "%ld/environ", pid);
-    autoclose int fd = TEMP_FAILURE_RETRY(openat(dirfd, path, O_RDONLY | O_CLOEXEC));
-    if (fd < 0)
-        return false;
-    static char buf[4096];
-    size_t matched = 0;
-    bool matching = true; /* the current entry is still a prefix of needle */
-    for (;;) {
-        ssize_t n = TEMP_FAILURE_RETRY(read(fd, buf, sizeof buf));
-        if (n <= 0)
-            break;
-        for (ssize_t i = 0; i < n; i++) {
-            if (buf[i] == '\0') {
-                if (matching && matched == nlen)
-                    return true;
-                matched = 0;
-                matching = true;
-            } else if (matching && matched < nlen && buf[i] == needle[matched]) {
-                matched++;
-            } else {
-                matching = false;
-            }
-        }
-    }
-    return matching && matched == nlen;
-}
-
-/* Signals every process tagged HUTCH_RUN=id. Through a pidfd opened before
- * the environment is read, so a pid reused meanwhile is never signalled. */
-static void signal_tagged(const char *id, int sig)
-{
-    char needle[sizeof RUN_TAG + 32];
-    int nlen = snprintf(needle, sizeof needle, RUN_TAG "%s", id);
-    DIR *proc = opendir("/proc");
-    if (!proc)
-        return;
-    pid_t self = getpid();
-    struct dirent *e;
-    while ((e = readdir(proc))) {
-        char *end;
-        long pid = strtol(e->d_name, &end, 10);
-        if (*end || pid <= 0 || pid == self)
-            continue;
-        autoclose int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
-        if (pidfd < 0 && errno != ENOSYS)
-            continue;
-        if (!environ_has(dirfd(proc), pid, needle, (size_t)nlen))
-            continue;
-        /* Without pidfds (before Linux 5.3) the plain kill is all there is. */
-        if (pidfd < 0 ||
-            (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 && errno == ENOSYS))
-            (void)kill((pid_t)pid, sig);
-    }
-    closedir(proc);
-}
-
 void run_signal(const struct run *r, int sig)
 {
     if (r->pid <= 0)
         return;
     (void)kill(-r->pid, sig);
-    signal_tagged(r->id, sig);
+    char entry[sizeof RUN_TAG + sizeof r->id];
+    snprintf(entry, sizeof entry, RUN_TAG "%s", r->id);
+    proctag_signal(entry, sig);
 }
 
 static int ms_until(double at, double now)

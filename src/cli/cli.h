@@ -102,6 +102,8 @@ int cmd_session(int argc, char **argv);
 int cmd_session_shell(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
+int cmd_tool(int argc, char **argv);
+int cmd_mcp(int argc, char **argv);
 
 /* After a run: the result's notes on stderr (hutch run and exec). */
 void cli_report_live(const hutch_result *r, const hutch_policy *p);

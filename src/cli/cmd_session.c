@@ -1,4 +1,5 @@
 /* hutch session create|start|stop|rm|status|ls|stats|shell */
+#include <fcntl.h>
 #include <time.h>
 
 #include "cli/cli.h"
@@ -271,6 +272,38 @@ static int stats(struct session_args *sa)
     return 0;
 }
 
+/* The audit log: printed as it is, then (--follow) what is appended. */
+static int show_log(const char *key, bool follow)
+{
+    hutch_error err = {0};
+    auto_session struct session s;
+    if (session_open(&s, key, &err) < 0 || session_load(&s, &err) < 0)
+        return cli_error("%s", err.message);
+    if (!s.record && !follow)
+        return cli_error("no session %s (see 'hutch session ls')", key);
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/audit.log", s.dir);
+    autoclose int fd = -1;
+    off_t at = 0;
+    char buf[65536];
+    for (;;) {
+        if (fd < 0)
+            fd = TEMP_FAILURE_RETRY(open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+        ssize_t n = fd >= 0 ? TEMP_FAILURE_RETRY(pread(fd, buf, sizeof buf, at)) : 0;
+        if (n > 0) {
+            if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
+                return cli_error("cannot write to stdout");
+            at += n;
+            continue;
+        }
+        if (!follow)
+            return 0;
+        fflush(stdout);
+        struct timespec pause = {0, 200 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+}
+
 int cmd_session(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -284,13 +317,29 @@ int cmd_session(int argc, char **argv)
     bool rm = strcmp(sub, "rm") == 0, ls = strcmp(sub, "ls") == 0;
     bool known = create || start || rm || ls || strcmp(sub, "stop") == 0 ||
                  strcmp(sub, "status") == 0 || strcmp(sub, "stats") == 0 ||
-                 strcmp(sub, "shell") == 0;
+                 strcmp(sub, "shell") == 0 || strcmp(sub, "log") == 0;
     if (!known)
         return cli_error("unknown session command '%s' (create, start, stop, rm, status, ls, "
-                         "stats, shell)",
+                         "stats, shell, log)",
                          sub);
     if (strcmp(sub, "shell") == 0)
         return cmd_session_shell(argc - 1, argv + 1);
+    if (strcmp(sub, "log") == 0) {
+        bool follow = false;
+        const char *key = NULL;
+        for (int i = 2; i < argc; i++) {
+            if (strcmp(argv[i], "--follow") == 0 || strcmp(argv[i], "-f") == 0)
+                follow = true;
+            else if (argv[i][0] != '-' && !key)
+                key = argv[i];
+            else
+                return cli_error("unexpected argument '%s': hutch session log KEY [--follow]",
+                                 argv[i]);
+        }
+        if (!key)
+            return cli_error("hutch session log needs a session key: hutch session log KEY");
+        return show_log(key, follow);
+    }
     int r = parse(sub, argc - 1, argv + 1, !ls, create || start, rm, &sa, &err);
     if (r <= 0) {
         policy_args_free(&sa.policy);

@@ -13,6 +13,9 @@ void help_overview(FILE *out)
             "    hutch run [POLICY] [--json] [--stdin] -c 'SHELL STRING'\n"
             "    hutch exec KEY [OPTIONS] [--] COMMAND [ARG...] | -c 'SHELL STRING'\n"
             "    hutch session create|start|stop|rm|status|stats|shell KEY | ls\n"
+            "    hutch tool KEY NAME ['JSON' | -] [--content-from FILE|-]\n"
+            "    hutch session log KEY [--follow]\n"
+            "    hutch mcp [--session KEY] [--http PORT] [--config FILE]\n"
             "    hutch prune [--dry-run] [--workspaces]\n"
             "    hutch config check [FILE] [POLICY]\n"
             "    hutch config path\n"
@@ -32,6 +35,8 @@ void help_overview(FILE *out)
             "    run       Run one command in a fresh sandbox and wait for it.\n"
             "    exec      Run a command in a session: a sandbox kept between calls.\n"
             "    session   Create, inspect, stop and remove sessions.\n"
+            "    tool      Call an agent tool (bash, read, write, edit, process) in a session.\n"
+            "    mcp       Serve the tools to an MCP client, on stdio or local HTTP.\n"
             "    prune     Remove the sandboxes of idle or old sessions.\n"
             "    config    Check a config file and print the effective policy.\n"
             "    image     Build, list and remove images for the docker backend.\n"
@@ -306,6 +311,7 @@ static void help_session(FILE *out)
             "    hutch session start KEY | stop KEY | rm KEY [--workspaces]\n"
             "    hutch session status KEY [--json] | stats KEY [--json] | ls [--json]\n"
             "    hutch session shell KEY\n"
+            "    hutch session log KEY [--follow]\n"
             "\n"
             "DESCRIPTION\n"
             "    create makes the session's sandbox now (hutch exec would on first use)\n"
@@ -321,7 +327,8 @@ static void help_session(FILE *out)
             "\n"
             "    status shows one session (running, stopped, broken, failed and why);\n"
             "    ls all of them; stats the processes, memory and CPU time in its sandbox\n"
-            "    now; shell opens an interactive shell on a pseudo terminal.\n"
+            "    now; shell opens an interactive shell on a pseudo terminal; log prints the\n"
+            "    audit log of tool calls, one JSON line each (--follow waits for more).\n"
             "\n"
             "    State lives in $HUTCH_STATE_DIR, else /var/lib/hutch for root, else\n"
             "    $XDG_STATE_HOME/hutch (docs/sessions.md).\n"
@@ -330,6 +337,81 @@ static void help_session(FILE *out)
             "    hutch session create chat-42 --memory 512m\n"
             "    hutch session ls\n"
             "    hutch session rm chat-42 --workspaces\n");
+}
+
+static void help_tool(FILE *out)
+{
+    fprintf(out,
+            "NAME\n"
+            "    hutch tool - call an agent tool in a session\n"
+            "\n"
+            "SYNOPSIS\n"
+            "    hutch tool KEY NAME ['JSON' | -] [--content-from FILE|-] [--config FILE]\n"
+            "\n"
+            "DESCRIPTION\n"
+            "    Calls tool NAME (bash, read, write, edit, process) with the JSON object of\n"
+            "    arguments (from stdin with -) inside session KEY, creating the session when\n"
+            "    needed, and prints the result as one JSON object: {\"ok\": true, \"text\":\n"
+            "    ...} or {\"ok\": false, \"error\": ...}. Arguments are checked against the\n"
+            "    tool's schema: unknown fields are refused, numbers are clamped to the\n"
+            "    policy, and nothing in them can change the sandbox. tools.allow and\n"
+            "    tools.deny decide which tools exist. Every call is appended to the\n"
+            "    session's audit log (hutch session log KEY). --content-from streams the\n"
+            "    content of a write from a file or stdin, of any size. docs/tools.md.\n"
+            "\n"
+            "EXIT STATUS\n"
+            "    0 when the tool succeeded, 1 when it reported a failure, 125 when hutch\n"
+            "    could not call it (unknown or denied tool, bad JSON, no session).\n"
+            "\n"
+            "EXAMPLES\n"
+            "    hutch tool chat-42 write '{\"path\": \"notes.txt\", \"content\": \"hi\\n\"}'\n"
+            "    hutch tool chat-42 read '{\"path\": \"notes.txt\"}'\n"
+            "    hutch tool chat-42 bash '{\"command\": \"ls -la\"}'\n");
+}
+
+static void help_mcp(FILE *out)
+{
+    fprintf(out,
+            "NAME\n"
+            "    hutch mcp - serve the agent tools to an MCP client\n"
+            "\n"
+            "SYNOPSIS\n"
+            "    hutch mcp [--session KEY] [--config FILE] [--http PORT] [OPTIONS]\n"
+            "\n"
+            "DESCRIPTION\n"
+            "    A Model Context Protocol server (revision 2025-11-25; 2025-06-18 and\n"
+            "    2025-03-26 too) whose tools, bash, read, write, edit and process, run in\n"
+            "    the sandbox of session KEY (default: mcp), as hutch tool runs them: the\n"
+            "    session is created on the first call, tools.allow and tools.deny decide\n"
+            "    which tools are listed, and arguments cannot change the sandbox.\n"
+            "\n"
+            "    By default it speaks on stdin and stdout, one JSON-RPC message per line;\n"
+            "    stdout carries nothing else, messages go to stderr. Calls run\n"
+            "    concurrently; notifications/cancelled kills a call's processes, and a\n"
+            "    call with a progressToken gets notifications/progress every second. At\n"
+            "    the end of stdin, running calls finish and are answered; SIGTERM or\n"
+            "    SIGINT cancels them. With --http, it serves streamable HTTP at\n"
+            "    http://127.0.0.1:PORT/mcp instead (PORT 0 picks a free port; the URL is\n"
+            "    printed on stderr): loopback only, and requests whose Origin or Host is\n"
+            "    not a loopback name are refused (403). Any local user can reach that\n"
+            "    port: prefer stdio on shared machines. docs/mcp.md.\n"
+            "\n"
+            "OPTIONS\n"
+            "    --session KEY\n"
+            "        The session the tools run in (default: mcp).\n"
+            "    --http PORT\n"
+            "        Serve streamable HTTP on 127.0.0.1:PORT instead of stdio.\n"
+            "    --config FILE, --no-config, and the per-run options of hutch exec\n"
+            "        (--timeout, --output-limit, --env...) apply to every call.\n"
+            "\n"
+            "EXIT STATUS\n"
+            "    0 when stdin ends or a signal stops the server; 125 when it cannot start.\n"
+            "\n"
+            "EXAMPLES\n"
+            "    hutch mcp --session my-agent\n"
+            "    hutch mcp --session my-agent --http 8765\n"
+            "    MCP client config: {\"mcpServers\": {\"hutch\": {\"command\": \"hutch\",\n"
+            "                        \"args\": [\"mcp\", \"--session\", \"my-agent\"]}}}\n");
 }
 
 static void help_prune(FILE *out)
@@ -374,8 +456,12 @@ int help_topic(const char *topic, FILE *out)
         help_skill(out);
     else if (strcmp(topic, "exec") == 0)
         help_exec(out);
+    else if (strcmp(topic, "mcp") == 0)
+        help_mcp(out);
     else if (strcmp(topic, "session") == 0)
         help_session(out);
+    else if (strcmp(topic, "tool") == 0)
+        help_tool(out);
     else if (strcmp(topic, "prune") == 0)
         help_prune(out);
     else if (strcmp(topic, "help") == 0)

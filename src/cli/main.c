@@ -22,7 +22,7 @@ int main(int argc, char **argv)
             return 0;
         }
         if (help_topic(argv[2], stdout) < 0)
-            return cli_error("no help for '%s' (commands: run, exec, session, prune, config, image, skill, doctor; topics: policy)",
+            return cli_error("no help for '%s' (commands: run, exec, session, tool, mcp, prune, config, image, skill, doctor; topics: policy)",
                              argv[2]);
         return 0;
     }
@@ -34,10 +34,20 @@ int main(int argc, char **argv)
         return cmd_exec(argc - 1, argv + 1);
     if (strcmp(cmd, "session") == 0)
         return cmd_session(argc - 1, argv + 1);
+    if (strcmp(cmd, "tool") == 0)
+        return cmd_tool(argc - 1, argv + 1);
     if (strcmp(cmd, "prune") == 0)
         return cmd_prune(argc - 1, argv + 1);
     if (strcmp(cmd, "doctor") == 0)
         return cmd_doctor(argc - 1, argv + 1);
+    if (strcmp(cmd, "mcp") == 0) {
+        /* The MCP server lives in hutch-docker, with the HTTP library. */
+#ifdef HUTCH_NO_DOCKER
+        return cli_exec_docker_helper();
+#else
+        return cmd_mcp(argc - 1, argv + 1);
+#endif
+    }
     if (strcmp(cmd, "image") == 0 || strcmp(cmd, "skill") == 0) {
 #ifdef HUTCH_NO_DOCKER
         return cli_exec_docker_helper();

@@ -35,6 +35,13 @@ SEEDS = {
     "exited_signal": message(103, (8, 9), (11, 1)),
     "stats_ok": message(104, (14, 3), (15, 1 << 20), (16, 12345)),
     "error": message(199, (17, 7), (18, 2), (19, "cannot run x: No such file or directory")),
+    "tool": message(5, (20, "bash"), (21, '{"command": "ls"}'), (22, "/workspace"), (22, "/tmp"),
+                    (23, "/workspace"), (2, "PATH=/usr/bin:/bin"), (4, 30000),
+                    (27, "/tmp/hutch-output"), (24, 0)),
+    "tool_write": message(5, (20, "write"), (21, '{"path": "a.txt"}'), (22, "/workspace"),
+                          (24, 1)),
+    "tool_result": message(105, (25, '{"ok":true,"text":"hi"}')),
+    "tool_result_more": message(105, (25, '{"ok":true,'), (26, 1)),
 }
 
 if __name__ == "__main__":

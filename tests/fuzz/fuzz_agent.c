@@ -58,6 +58,20 @@ static void encode(const struct agent_msg *m, struct agent_buf *b)
         put_str(b, AF_FEATURES, m->features);
     if (m->message.s)
         put_str(b, AF_MESSAGE, m->message);
+    if (m->tool.s)
+        put_str(b, AF_TOOL, m->tool);
+    if (m->tool_args.s)
+        put_str(b, AF_ARGS, m->tool_args);
+    for (size_t i = 0; i < m->nroots_read; i++)
+        put_str(b, AF_ROOT_READ, m->roots_read[i]);
+    for (size_t i = 0; i < m->nroots_write; i++)
+        put_str(b, AF_ROOT_WRITE, m->roots_write[i]);
+    if (m->output_dir.s)
+        put_str(b, AF_OUTPUT_DIR, m->output_dir);
+    if (m->result.s)
+        put_str(b, AF_RESULT, m->result);
+    agent_put_u64(b, AF_CONTENT_FD, m->content_fd);
+    agent_put_u64(b, AF_MORE, m->more);
 }
 
 static void check_same(const struct agent_msg *a, const struct agent_msg *b)
@@ -70,8 +84,18 @@ static void check_same(const struct agent_msg *a, const struct agent_msg *b)
         a->version != b->version || a->has_errno != b->has_errno || a->err_no != b->err_no ||
         a->timed_out != b->timed_out || a->pids != b->pids || a->memory != b->memory ||
         a->cpu_usec != b->cpu_usec || a->error_kind != b->error_kind ||
-        !same_str(a->features, b->features) || !same_str(a->message, b->message))
+        !same_str(a->features, b->features) || !same_str(a->message, b->message) ||
+        !same_str(a->tool, b->tool) || !same_str(a->tool_args, b->tool_args) ||
+        !same_str(a->output_dir, b->output_dir) || !same_str(a->result, b->result) ||
+        a->nroots_read != b->nroots_read || a->nroots_write != b->nroots_write ||
+        a->content_fd != b->content_fd || a->more != b->more)
         abort();
+    for (size_t i = 0; i < a->nroots_read; i++)
+        if (!same_str(a->roots_read[i], b->roots_read[i]))
+            abort();
+    for (size_t i = 0; i < a->nroots_write; i++)
+        if (!same_str(a->roots_write[i], b->roots_write[i]))
+            abort();
     for (size_t i = 0; i < a->nargs; i++)
         if (!same_str(a->args[i], b->args[i]))
             abort();

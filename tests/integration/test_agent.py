@@ -392,7 +392,7 @@ def test_hello(agent):
     assert reply.type == AT_HELLO_OK
     assert reply[AF_VERSION] == 1
     assert reply[AF_PID] == agent.pid
-    assert reply[AF_FEATURES].split() == ["run", "signal", "stats"]
+    assert reply[AF_FEATURES].split() == ["run", "signal", "stats", "tools"]
     # The connection stays open for more requests.
     sock.sendall(message(AT_STATS))
     assert read_reply(sock).type == AT_STATS_OK

@@ -95,7 +95,7 @@ static void test_real_agent(void)
     CHECK(agent_hello(&c, 5000, &hello, &err) == 0, "hello (%s)", err.message);
     CHECK(hello.version == AGENT_VERSION && hello.pid == (uint64_t)agent_pid,
           "hello: version and the agent's pid");
-    CHECK_STR(hello.features, "run signal stats", "hello: features");
+    CHECK_STR(hello.features, "run signal stats tools", "hello: features");
 
     struct agent_stats stats;
     CHECK(agent_stats(&c, 5000, &stats, &err) == 0 && stats.pids >= 1 && stats.memory > 0,
@@ -298,15 +298,194 @@ static void test_hostile_agent(void)
     agent_buf_free(&b);
 }
 
+/* ---- tool calls ------------------------------------------------------------------ */
+
+static int tool(const char *name, const char *args, const char *ws, int content_fd, char **out,
+                hutch_error *err)
+{
+    struct agent_conn c;
+    if (agent_connect(sock_path, getuid(), &c, err) < 0)
+        return -1;
+    const char *roots[] = {ws};
+    char out_dir[300];
+    snprintf(out_dir, sizeof out_dir, "%s/out", dir);
+    char *env[] = {"PATH=/usr/bin:/bin", NULL};
+    struct agent_tool_request req = {.name = name,
+                                     .args_json = args,
+                                     .envp = env,
+                                     .timeout_ms = 10000,
+                                     .read_roots = roots,
+                                     .n_read_roots = 1,
+                                     .write_roots = roots,
+                                     .n_write_roots = 1,
+                                     .output_dir = out_dir,
+                                     .content_fd = content_fd};
+    int r = agent_tool(&c, &req, out, err);
+    agent_close(&c);
+    return r;
+}
+
+static void test_real_tools(void)
+{
+    hutch_error err = {0};
+    char ws[300];
+    snprintf(ws, sizeof ws, "%s/ws", dir);
+    mkdir(ws, 0700);
+    char *out = NULL;
+    int p[2];
+    CHECK(pipe2(p, O_CLOEXEC) == 0, "pipe");
+    (void)!write(p[1], "from a pipe\n", 12);
+    close(p[1]);
+    CHECK(tool("write", "{\"path\": \"d/f.txt\"}", ws, p[0], &out, &err) == 0,
+          "tool: write with content from a descriptor (%s)", err.message);
+    close(p[0]);
+    CHECK_CONTAINS(out, "\"text\":\"Wrote 12 bytes to d/f.txt\"", "tool: its result");
+    free(out);
+    out = NULL;
+    CHECK(tool("read", "{\"path\": \"d/f.txt\"}", ws, -1, &out, &err) == 0 && out,
+          "tool: read");
+    CHECK_CONTAINS(out, "\"text\":\"from a pipe\\n\"", "tool: what was written");
+    free(out);
+    out = NULL;
+    CHECK(tool("bash", "{\"command\": \"echo $PATH; exit 2\"}", ws, -1, &out, &err) == 0,
+          "tool: bash");
+    CHECK_CONTAINS(out, "\"text\":\"/usr/bin:/bin\\n\\nExit code 2\"", "tool: bash's output");
+    free(out);
+    out = NULL;
+    CHECK(tool("read", "{\"path\": \"/etc/passwd\"}", ws, -1, &out, &err) == 0 &&
+              strstr(out, "\"ok\":false"),
+          "tool: a refusal is a result, not an error");
+    free(out);
+    out = NULL;
+
+    /* Checked before anything is sent. */
+    struct agent_conn c = {.fd = -1};
+    const char *rel[] = {"ws"};
+    struct agent_tool_request bad = {.name = "read", .args_json = "{}", .read_roots = rel,
+                                     .n_read_roots = 1, .content_fd = -1};
+    CHECK(agent_tool_send(&c, &bad, &err) == -1, "tool: not connected");
+    CHECK(agent_connect(sock_path, getuid(), &c, &err) == 0, "connect");
+    CHECK(agent_tool_send(&c, &bad, &err) == -1 && strstr(err.message, "not absolute"),
+          "tool: relative roots are refused: %s", err.message);
+    bad.n_read_roots = 0;
+    CHECK(agent_tool_send(&c, &bad, &err) == -1 && strstr(err.message, "workspace"),
+          "tool: no root is refused");
+    agent_close(&c);
+
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf %s/ws %s/out", dir, dir);
+    (void)!system(cmd);
+}
+
+/* A fake agent answers a tool call with bytes (from a child: they may be
+ * more than a socket buffer holds). */
+static int fake_tool(const void *bytes, size_t len, char **out, hutch_error *err)
+{
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(sv[0]);
+        size_t off = 0;
+        while (off < len) {
+            ssize_t n = write(sv[1], (const char *)bytes + off, len - off);
+            if (n <= 0)
+                break;
+            off += (size_t)n;
+        }
+        _exit(0);
+    }
+    close(sv[1]);
+    struct agent_conn c = {.fd = sv[0]};
+    int r = agent_tool_wait(&c, out, err);
+    agent_close(&c);
+    waitpid(pid, NULL, 0);
+    return r;
+}
+
+static void put_piece(uint8_t **all, size_t *len, const char *s, size_t n, bool more)
+{
+    struct agent_buf b = {0};
+    agent_msg_begin(&b, AT_TOOL_RESULT);
+    agent_put_strn(&b, AF_RESULT, s, n);
+    if (more)
+        agent_put_u64(&b, AF_MORE, 1);
+    agent_msg_end(&b);
+    *all = realloc(*all, *len + b.len);
+    memcpy(*all + *len, b.data, b.len);
+    *len += b.len;
+    agent_buf_free(&b);
+}
+
+static void test_hostile_tool_results(void)
+{
+    hutch_error err = {0};
+    char *out = NULL;
+    uint8_t *all = NULL;
+    size_t len = 0;
+    put_piece(&all, &len, "{\"ok\":", 6, true);
+    put_piece(&all, &len, "true,\"text\":\"x\"}", 16, false);
+    CHECK(fake_tool(all, len, &out, &err) == 0, "tool result: pieces are joined (%s)",
+          err.message);
+    CHECK_STR(out, "{\"ok\":true,\"text\":\"x\"}", "tool result: as one text");
+    free(out);
+    out = NULL;
+    free(all);
+    all = NULL;
+    len = 0;
+
+    put_piece(&all, &len, "[1, 2]", 6, false);
+    CHECK(fake_tool(all, len, &out, &err) == -1 && !out && strstr(err.message, "not a JSON object"),
+          "tool result: not an object is refused");
+    free(all);
+    all = NULL;
+    len = 0;
+
+    put_piece(&all, &len, "{\"ok\":", 6, true);
+    CHECK(fake_tool(all, len, &out, &err) == -1 && !out, "tool result: cut after a piece");
+    free(all);
+    all = NULL;
+    len = 0;
+
+    /* 17 pieces of 1 MiB: past AGENT_MAX_RESULT. */
+    size_t piece = AGENT_MAX_BODY - 64;
+    char *big = malloc(piece);
+    memset(big, ' ', piece);
+    for (int i = 0; i < 17; i++)
+        put_piece(&all, &len, big, piece, true);
+    CHECK(fake_tool(all, len, &out, &err) == -1 && !out && strstr(err.message, "over 16 MiB"),
+          "tool result: more than 16 MiB is refused (%s)", err.message);
+    free(big);
+    free(all);
+    all = NULL;
+    len = 0;
+
+    struct agent_buf b = {0};
+    agent_msg_begin(&b, AT_STARTED);
+    agent_put_u64(&b, AF_PID, 3);
+    agent_msg_end(&b);
+    CHECK(fake_tool(b.data, b.len, &out, &err) == -1 && strstr(err.message, "message type 102"),
+          "tool result: another reply type is refused");
+    agent_msg_begin(&b, AT_ERROR);
+    agent_put_u64(&b, AF_ERROR_KIND, AE_BUSY);
+    agent_put_str(&b, AF_MESSAGE, "64 tool calls run already");
+    agent_msg_end(&b);
+    CHECK(fake_tool(b.data, b.len, &out, &err) == -1 && strstr(err.message, "64 tool calls"),
+          "tool result: an AT_ERROR is an error with its message");
+    agent_buf_free(&b);
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
     test_hostile_agent();
+    test_hostile_tool_results();
     if (argc < 2 || start_agent(argv[1]) < 0) {
         CHECK(0, "hutch-init starts (%s)", argc < 2 ? "no path given" : argv[1]);
         return tap_done();
     }
     test_real_agent();
+    test_real_tools();
     test_connect_checks();
     stop_agent();
     return tap_done();

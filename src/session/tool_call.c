@@ -1,0 +1,374 @@
+/* Calling a tool in a session from the host (tool_call.h): policy, schema,
+ * clamping, the session, the agent, the audit log. */
+#include "session/tool_call.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "agent/client.h"
+#include "command.h"
+#include "session/session.h"
+#include "session/tool_schema.h"
+#include "strlist.h"
+#include "tools/tools.h"
+
+/* Arguments longer than this are logged as their size. */
+#define AUDIT_INLINE_MAX 1024
+/* Largest result accepted from the agent, and where bash keeps outputs. */
+#define SANDBOX_OUTPUT_DIR "/tmp/hutch-output"
+
+bool tool_offered(const struct hutch_policy *p, const char *name)
+{
+    if (!name || !tool_def_named(name) || strlist_contains(&p->tools.deny, name))
+        return false;
+    return p->tools.allow.len == 0 || strlist_contains(&p->tools.allow, name);
+}
+
+json_t *tool_catalog(const struct hutch_policy *p)
+{
+    json_t *list = json_array();
+    size_t n;
+    const struct tool_def *defs = tool_defs(&n);
+    for (size_t i = 0; i < n; i++) {
+        if (!tool_offered(p, defs[i].name))
+            continue;
+        json_t *annotations = json_pack(
+            "{s:s, s:b, s:b, s:b, s:b}", "title", defs[i].title, "readOnlyHint",
+            defs[i].read_only, "destructiveHint", defs[i].destructive, "idempotentHint",
+            defs[i].idempotent, "openWorldHint", 0);
+        json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:o, s:o}", "name", defs[i].name,
+                                              "title", defs[i].title, "description",
+                                              defs[i].description, "inputSchema",
+                                              tool_def_schema(&defs[i]), "annotations",
+                                              annotations));
+    }
+    return list;
+}
+
+static json_t *failure(const char *fmt, ...) PRINTF_LIKE(1, 2);
+static json_t *failure(const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
+}
+
+/* ---- roots --------------------------------------------------------------------- */
+
+/* DST of a SRC[:DST] mount: where the sandbox sees it. */
+static const char *mount_inside(const char *spec, char *buf, size_t len)
+{
+    const char *colon = strchr(spec, ':');
+    snprintf(buf, len, "%s", colon ? colon + 1 : spec);
+    char *opts = strchr(buf, ':'); /* tmpfs options */
+    if (opts)
+        *opts = '\0';
+    return buf;
+}
+
+struct roots {
+    struct strlist readable, writable;
+};
+
+static int add_root(struct strlist *l, const char *path)
+{
+    return strlist_contains(l, path) ? 0 : strlist_push(l, path);
+}
+
+static int sandbox_roots(const struct hutch_policy *p, bool docker, struct roots *r)
+{
+    char buf[4096];
+    int rc = add_root(&r->readable, "/workspace") | add_root(&r->writable, "/workspace");
+    const struct strlist *tmpfs = docker ? &p->docker.tmpfs : &p->filesystem.tmpfs;
+    if (!docker)
+        rc |= add_root(&r->readable, "/tmp") | add_root(&r->writable, "/tmp");
+    for (size_t i = 0; i < tmpfs->len; i++) {
+        mount_inside(tmpfs->items[i], buf, sizeof buf);
+        rc |= add_root(&r->readable, buf) | add_root(&r->writable, buf);
+    }
+    for (size_t i = 0; i < p->filesystem.allow_write.len; i++) {
+        mount_inside(p->filesystem.allow_write.items[i], buf, sizeof buf);
+        rc |= add_root(&r->readable, buf) | add_root(&r->writable, buf);
+    }
+    for (size_t i = 0; i < p->filesystem.read_only.len; i++)
+        rc |= add_root(&r->readable, mount_inside(p->filesystem.read_only.items[i], buf,
+                                                  sizeof buf));
+    return rc;
+}
+
+/* ---- the audit log ----------------------------------------------------------------- */
+
+static json_t *redacted(const json_t *args)
+{
+    json_t *copy = json_deep_copy(args);
+    const char *key;
+    json_t *value;
+    json_object_foreach(copy, key, value)
+    {
+        if (json_is_string(value) &&
+            (strcmp(key, "content") == 0 || json_string_length(value) > AUDIT_INLINE_MAX))
+            json_object_set_new(copy, key,
+                                json_pack("{s:I}", "bytes", (json_int_t)json_string_length(value)));
+    }
+    json_t *edits = json_object_get(copy, "edits");
+    size_t i;
+    json_t *e;
+    json_array_foreach(edits, i, e)
+    {
+        json_t *r = redacted(e);
+        json_array_set_new(edits, i, r);
+    }
+    return copy;
+}
+
+static void audit(const struct session *s, const char *name, const json_t *args,
+                  const json_t *result, double ms)
+{
+    char path[PATH_MAX + 16], when[40];
+    snprintf(path, sizeof path, "%s/audit.log", s->dir);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(when + n, sizeof when - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    const char *text = json_string_value(json_object_get(result, "error"))
+                           ?: json_string_value(json_object_get(result, "text")) ?: "";
+    char summary[201];
+    snprintf(summary, sizeof summary, "%s", text);
+    json_t *line = json_pack("{s:s, s:s, s:s, s:o, s:b, s:s, s:f}", "time", when, "session",
+                             s->key, "tool", name, "args", redacted(args ? args : json_null()),
+                             "ok", json_is_true(json_object_get(result, "ok")), "summary",
+                             summary, "duration_ms", ms);
+    json_t *code = json_object_get(result, "exit_code");
+    if (code)
+        json_object_set(line, "exit_code", code);
+    char *out = json_dumps(line, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_decref(line);
+    if (!out)
+        return;
+    size_t len = strlen(out);
+    out[len] = '\n';
+    /* One write with O_APPEND: concurrent callers never interleave lines. */
+    int fd = TEMP_FAILURE_RETRY(
+        open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (fd >= 0) {
+        (void)!write(fd, out, len + 1);
+        close(fd);
+    }
+    free(out);
+}
+
+/* ---- running ------------------------------------------------------------------------- */
+
+/* write's inline content travels as a descriptor, never in the request. */
+static int content_memfd(const char *content, size_t len)
+{
+    int fd = memfd_create("hutch-content", MFD_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    if (write_all(fd, content, len) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static json_t *through_agent(struct session *s, struct agent_conn *conn, const char *name,
+                             json_t *args, int content_fd, const struct hutch_policy *p,
+                             uint64_t timeout_ms, const struct tool_call_opts *opts)
+{
+    bool docker = strcmp(record_str(s->record, "backend") ?: "", "docker") == 0;
+    struct roots roots = {0};
+    autostrlist struct strlist env = {0};
+    hutch_error err = {0};
+    if (sandbox_roots(p, docker, &roots) < 0 || command_env(p, ENV_SANDBOX, &env, &err) < 0) {
+        strlist_clear(&roots.readable);
+        strlist_clear(&roots.writable);
+        return failure("%s", err.message[0] ? err.message : "out of memory");
+    }
+    if (docker)
+        for (size_t i = 0; i < p->docker.env.len; i++)
+            strlist_push(&env, p->docker.env.items[i]);
+    autofree char *args_text = json_dumps(args, JSON_COMPACT);
+    struct agent_tool_request req = {
+        .name = name,
+        .args_json = args_text,
+        .envp = env.items,
+        .timeout_ms = timeout_ms,
+        .read_roots = (const char *const *)roots.readable.items,
+        .n_read_roots = roots.readable.len,
+        .write_roots = (const char *const *)roots.writable.items,
+        .n_write_roots = roots.writable.len,
+        .content_fd = content_fd,
+    };
+    int rc = args_text ? agent_tool_send(conn, &req, &err) : -1;
+    strlist_clear(&roots.readable);
+    strlist_clear(&roots.writable);
+    if (rc < 0)
+        return failure("the session's agent refused the call: %s", err.message);
+    double start = monotonic_ms();
+    for (;;) {
+        struct pollfd pfd[2] = {{.fd = conn->fd, .events = POLLIN},
+                                {.fd = opts ? opts->cancel_fd : -1, .events = POLLIN}};
+        int r = poll(pfd, 2, 1000);
+        if (r < 0 && errno != EINTR)
+            return failure("cannot wait for the agent: %s", strerror(errno));
+        if (r > 0 && pfd[1].revents) {
+            /* Closing the connection makes the agent kill the call. */
+            agent_close(conn);
+            return failure("cancelled");
+        }
+        if (r > 0 && pfd[0].revents)
+            break;
+        if (opts && opts->progress)
+            opts->progress(opts->ctx, monotonic_ms() - start);
+    }
+    autofree char *text = NULL;
+    if (agent_tool_wait(conn, &text, &err) < 0)
+        return failure("the session's agent did not answer the call: %s", err.message);
+    json_error_t jerr;
+    json_t *result = json_loads(text, 0, &jerr);
+    if (!json_is_object(result)) {
+        json_decref(result);
+        return failure("the session's agent sent a result that is not a JSON object");
+    }
+    return result;
+}
+
+/* Unsandboxed sessions (mode off, mainSession under non-main): the same
+ * tool code, in this process, confined to the session's workspace. */
+static json_t *in_process(struct session *s, const char *name, json_t *args, int content_fd,
+                          const struct hutch_policy *p, uint64_t timeout_ms)
+{
+    if (strcmp(name, "process") == 0 || json_is_true(json_object_get(args, "background")))
+        return failure("session %s runs on the host without an agent: background processes "
+                       "need a sandboxed session",
+                       s->key);
+    const char *ws = record_str(s->record, "workspace");
+    char output_dir[PATH_MAX + 16];
+    snprintf(output_dir, sizeof output_dir, "%s/output", s->dir);
+    (void)mkdir(output_dir, 0700);
+    autostrlist struct strlist env = {0};
+    hutch_error err = {0};
+    if (command_env(p, ENV_HOST, &env, &err) < 0)
+        return failure("%s", err.message);
+    const char *roots[] = {ws};
+    struct tool_env tenv = {
+        .roots = {.workspace = ws, .readable = roots, .n_readable = 1, .writable = roots,
+                  .n_writable = 1},
+        .envp = env.items,
+        .output_dir = output_dir,
+        .timeout_ms = timeout_ms,
+    };
+    json_t *result = NULL;
+    if (tool_run(name, args, content_fd, &tenv, &result) < 0 || !result)
+        return failure("out of memory");
+    return result;
+}
+
+int tool_call(const struct hutch_policy *p, const char *key, const char *name, json_t *args,
+              const struct tool_call_opts *opts, json_t **result, bool *unknown_tool,
+              hutch_error *err)
+{
+    *result = NULL;
+    *unknown_tool = false;
+    if (!tool_offered(p, name)) {
+        *unknown_tool = true;
+        if (name && tool_def_named(name))
+            return error_set(err, HUTCH_E_INVALID,
+                             "the tool %s is not offered here (tools.allow / tools.deny)", name);
+        return error_set(err, HUTCH_E_INVALID,
+                         "unknown tool %s: the tools are bash, read, write, edit, process",
+                         name ? name : "(none)");
+    }
+    const struct tool_def *def = tool_def_named(name);
+    double start = monotonic_ms();
+    json_t *empty = json_object();
+    if (!args)
+        args = empty;
+    int content_fd = opts ? opts->content_fd : -1;
+    autoclose int memfd = -1;
+    char why[512];
+    json_t *checked = json_deep_copy(args);
+    if (json_is_object(checked) && strcmp(name, "write") == 0 && content_fd >= 0 &&
+        !json_object_get(checked, "content"))
+        json_object_set_new(checked, "content", json_string("")); /* comes from content_fd */
+    if (!json_is_object(args) || tool_args_check(def, checked, why, sizeof why) < 0) {
+        json_decref(checked);
+        *result = json_is_object(args) ? failure("%s", why)
+                                        : failure("the arguments must be a JSON object");
+        /* Refused calls are audited too: they are what an injected prompt tries. */
+        struct session s;
+        struct stat st;
+        if (session_open(&s, p->per_session ? key : SHARED_SESSION_KEY, err) == 0 &&
+            stat(s.dir, &st) == 0)
+            audit(&s, name, args, *result, monotonic_ms() - start);
+        session_close(&s);
+        hutch_error_clear(err);
+        json_decref(empty);
+        return 0;
+    }
+    json_decref(checked);
+
+    /* Numbers are clamped to the policy: a call cannot outlast the sandbox's limit. */
+    uint64_t limit = p->limits.timeout_ms;
+    uint64_t timeout = limit;
+    json_t *t = json_object_get(args, "timeout");
+    if (t && json_number_value(t) > 0) {
+        double ms = json_number_value(t) * 1000.0;
+        timeout = limit && ms > (double)limit ? limit : (uint64_t)ms;
+    }
+    json_t *send = json_deep_copy(args);
+    json_object_del(send, "timeout");
+    json_t *content = json_object_get(send, "content");
+    if (strcmp(name, "write") == 0 && content && content_fd < 0) {
+        memfd = content_memfd(json_string_value(content), json_string_length(content));
+        if (memfd < 0) {
+            json_decref(send);
+            json_decref(empty);
+            return error_sys(err, errno, "cannot pass the content on");
+        }
+        content_fd = memfd;
+    }
+    json_object_del(send, "content");
+
+    struct session s;
+    if (session_open(&s, p->per_session ? key : SHARED_SESSION_KEY, err) < 0 ||
+        session_lock(&s, err) < 0) {
+        session_close(&s);
+        json_decref(send);
+        json_decref(empty);
+        return -1;
+    }
+    struct session_use use = {.create_if_missing = p->auto_create};
+    struct agent_conn conn = {.fd = -1};
+    int rc = session_ensure(&s, p, &use, &conn, err);
+    session_unlock(&s);
+    if (rc == 0) {
+        if (conn.fd >= 0)
+            *result = through_agent(&s, &conn, name, send, content_fd, p, timeout, opts);
+        else if (strcmp(record_str(s.record, "backend") ?: "", "host") == 0)
+            *result = in_process(&s, name, send, content_fd, p, timeout);
+        else
+            *result = failure("session %s is a container hutch reaches only through the Engine "
+                              "API (adopted, or on a TCP engine): its tools need the agent; use "
+                              "hutch exec",
+                              s.key);
+        agent_close(&conn);
+        double ms = monotonic_ms() - start;
+        json_object_set_new(*result, "duration_ms", json_real(ms));
+        audit(&s, name, args, *result, ms);
+    }
+    session_close(&s);
+    json_decref(send);
+    json_decref(empty);
+    return rc;
+}

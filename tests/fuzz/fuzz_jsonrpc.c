@@ -1,0 +1,79 @@
+/* libFuzzer target: the MCP message layer (src/mcp/jsonrpc.c), which sees
+ * every byte an MCP client sends, on stdio or over HTTP. Each input is
+ * classified; the params of the methods served are checked whatever the
+ * method; every reply built must serialize to one line that parses back;
+ * the Origin/Host checks see the raw text. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mcp/jsonrpc.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* A reply must be one line of JSON that is a response again. */
+static void check_reply(json_t *msg)
+{
+    if (!msg)
+        return; /* out of memory */
+    size_t len;
+    char *text = jsonrpc_dump(msg, &len);
+    if (!text || memchr(text, '\n', len))
+        abort();
+    struct jsonrpc_msg back;
+    jsonrpc_parse(text, len, &back);
+    if (back.kind != JSONRPC_RESPONSE)
+        abort();
+    jsonrpc_msg_clear(&back);
+    free(text);
+    json_decref(msg);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct jsonrpc_msg m;
+    jsonrpc_parse((const char *)data, size, &m);
+    if (m.kind == JSONRPC_BAD) {
+        if (m.code != JSONRPC_PARSE_ERROR && m.code != JSONRPC_INVALID_REQUEST)
+            abort();
+        check_reply(jsonrpc_error(m.id, m.code, m.why));
+    } else if (m.kind == JSONRPC_REQUEST || m.kind == JSONRPC_NOTIFICATION) {
+        if (!m.method || (m.kind == JSONRPC_REQUEST) != (m.id != NULL))
+            abort();
+        char why[200];
+        const char *version;
+        struct mcp_tool_call call;
+        int level;
+        if (mcp_check_initialize(m.params, &version, why, sizeof why) == 0)
+            check_reply(jsonrpc_result(m.id, json_pack("{s:s}", "protocolVersion",
+                                                       mcp_negotiate_version(version))));
+        if (mcp_check_tool_call(m.params, &call, why, sizeof why) == 0 &&
+            (!call.name || (call.arguments && !json_is_object(call.arguments))))
+            abort();
+        if (mcp_check_set_level(m.params, &level, why, sizeof why) == 0 && (level < 0 || level > 7))
+            abort();
+        (void)mcp_check_object_params(m.params, why, sizeof why);
+        const json_t *cancel = mcp_cancelled_request(m.params);
+        if (cancel && !mcp_same_id(cancel, cancel))
+            abort();
+        /* Any params object as a tool's result. */
+        if (json_is_object(m.params)) {
+            json_t *result = mcp_call_result((json_t *)m.params);
+            if (result && !json_is_array(json_object_get(result, "content")))
+                abort();
+            check_reply(jsonrpc_result(m.id, result));
+        }
+        check_reply(jsonrpc_error(m.id, JSONRPC_METHOD_NOT_FOUND, m.method));
+    }
+    jsonrpc_msg_clear(&m);
+
+    char *text = malloc(size + 1);
+    if (!text)
+        return 0;
+    memcpy(text, data, size);
+    text[size] = '\0';
+    (void)mcp_local_origin(text);
+    (void)mcp_local_host(text);
+    free(text);
+    return 0;
+}

@@ -1,0 +1,246 @@
+/* The MCP message layer (src/mcp/jsonrpc.c): classification, params, replies. */
+#include "mcp/jsonrpc.h"
+#include "tap.h"
+
+static struct jsonrpc_msg parse(const char *text)
+{
+    struct jsonrpc_msg m;
+    jsonrpc_parse(text, strlen(text), &m);
+    return m;
+}
+
+static void check_bad(const char *text, int code, const char *why_part, bool has_id)
+{
+    struct jsonrpc_msg m = parse(text);
+    CHECK(m.kind == JSONRPC_BAD && m.code == code, "%s is error %d (got kind %d code %d)", text,
+          code, m.kind, m.code);
+    CHECK_CONTAINS(m.why, why_part, "%s: the reason says %s", text, why_part);
+    CHECK((m.id != NULL) == has_id, "%s: id %s", text, has_id ? "kept" : "null");
+    jsonrpc_msg_clear(&m);
+}
+
+static char *dump(json_t *msg)
+{
+    char *text = jsonrpc_dump(msg, NULL);
+    json_decref(msg);
+    return text;
+}
+
+static void test_classify(void)
+{
+    struct jsonrpc_msg m = parse("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\"}");
+    CHECK(m.kind == JSONRPC_REQUEST && strcmp(m.method, "ping") == 0 && !m.params,
+          "a request without params");
+    CHECK(json_integer_value(m.id) == 7, "its id");
+    jsonrpc_msg_clear(&m);
+
+    m = parse("{\"jsonrpc\":\"2.0\",\"id\":\"a\",\"method\":\"tools/list\",\"params\":{}}");
+    CHECK(m.kind == JSONRPC_REQUEST && json_is_object(m.params), "a string id and params");
+    jsonrpc_msg_clear(&m);
+
+    m = parse("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}");
+    CHECK(m.kind == JSONRPC_NOTIFICATION, "a notification has no id");
+    jsonrpc_msg_clear(&m);
+
+    m = parse("{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{}}");
+    CHECK(m.kind == JSONRPC_RESPONSE, "a response");
+    jsonrpc_msg_clear(&m);
+
+    m = parse("{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32700,\"message\":\"x\"}}");
+    CHECK(m.kind == JSONRPC_RESPONSE, "an error response without a usable id");
+    jsonrpc_msg_clear(&m);
+
+    check_bad("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"", JSONRPC_PARSE_ERROR,
+              "parse error", false);
+    check_bad("", JSONRPC_PARSE_ERROR, "parse error", false);
+    check_bad("{\"a\":1,\"a\":2}", JSONRPC_PARSE_ERROR, "duplicate", false);
+    check_bad("{} trailing", JSONRPC_PARSE_ERROR, "parse error", false);
+    check_bad("42", JSONRPC_INVALID_REQUEST, "JSON object", false);
+    check_bad("[]", JSONRPC_INVALID_REQUEST, "batches", false);
+    check_bad("[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]", JSONRPC_INVALID_REQUEST,
+              "batches", false);
+    check_bad("{\"id\":1,\"method\":\"ping\"}", JSONRPC_INVALID_REQUEST, "\"jsonrpc\"", true);
+    check_bad("{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"ping\"}", JSONRPC_INVALID_REQUEST,
+              "\"jsonrpc\"", true);
+    check_bad("{\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"ping\"}", JSONRPC_INVALID_REQUEST,
+              "\"id\"", false);
+    check_bad("{\"jsonrpc\":\"2.0\",\"id\":1.5,\"method\":\"ping\"}", JSONRPC_INVALID_REQUEST,
+              "\"id\"", false);
+    check_bad("{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"ping\"}", JSONRPC_INVALID_REQUEST,
+              "\"id\"", false);
+    check_bad("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":3}", JSONRPC_INVALID_REQUEST,
+              "\"method\"", true);
+    check_bad("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":\"x\"}",
+              JSONRPC_INVALID_REQUEST, "\"params\"", true);
+    check_bad("{\"jsonrpc\":\"2.0\",\"id\":1}", JSONRPC_INVALID_REQUEST, "\"method\"", true);
+    m = parse("{\"id\":1,\"result\":{},\"error\":{}}");
+    CHECK(m.kind == JSONRPC_RESPONSE, "a broken response is still not answered");
+    jsonrpc_msg_clear(&m);
+
+    /* Not NUL-terminated: only len bytes count. */
+    const char text[] = "{\"jsonrpc\":\"2.0\",\"method\":\"x\"}garbage";
+    jsonrpc_parse(text, strlen(text) - 7, &m);
+    CHECK(m.kind == JSONRPC_NOTIFICATION, "the length bounds the message");
+    jsonrpc_msg_clear(&m);
+}
+
+static void test_replies(void)
+{
+    json_t *id = json_integer(5);
+    char *text = dump(jsonrpc_result(id, json_object()));
+    CHECK_STR(text, "{\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{}}", "a result");
+    free(text);
+    text = dump(jsonrpc_error(NULL, JSONRPC_PARSE_ERROR, "bad"));
+    CHECK_STR(text, "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32700,\"message\":\"bad\"}}",
+              "an error without id has id null");
+    free(text);
+    text = dump(jsonrpc_error(id, JSONRPC_INVALID_PARAMS, "line one\nline two"));
+    CHECK(text && !strchr(text, '\n'), "a message stays on one line");
+    free(text);
+    text = dump(jsonrpc_error(id, 1, "\xff\xfe"));
+    CHECK_CONTAINS(text, "not valid UTF-8", "an error with bytes that are not UTF-8 still goes out");
+    free(text);
+    text = dump(jsonrpc_notification("notifications/progress", json_pack("{s:i}", "progress", 1)));
+    CHECK_STR(text,
+              "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progress\":1}}",
+              "a notification");
+    free(text);
+    json_decref(id);
+}
+
+static void test_params(void)
+{
+    char why[200];
+    const char *version = NULL;
+    json_t *p = json_loads("{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{},"
+                           "\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}",
+                           0, NULL);
+    CHECK(mcp_check_initialize(p, &version, why, sizeof why) == 0 &&
+              strcmp(version, "2025-06-18") == 0,
+          "initialize params");
+    json_object_del(p, "clientInfo");
+    CHECK(mcp_check_initialize(p, &version, why, sizeof why) < 0, "clientInfo is required");
+    CHECK_CONTAINS(why, "clientInfo", "and named");
+    json_decref(p);
+    CHECK(mcp_check_initialize(NULL, &version, why, sizeof why) < 0, "params are required");
+
+    CHECK_STR(mcp_negotiate_version("2025-11-25"), "2025-11-25", "the latest is kept");
+    CHECK_STR(mcp_negotiate_version("2025-06-18"), "2025-06-18", "2025-06-18 is kept");
+    CHECK_STR(mcp_negotiate_version("2025-03-26"), "2025-03-26", "2025-03-26 is kept");
+    CHECK_STR(mcp_negotiate_version("2024-11-05"), "2025-11-25", "an older one gets the latest");
+    CHECK_STR(mcp_negotiate_version("2099-01-01"), "2025-11-25", "a newer one gets the latest");
+    CHECK(!mcp_version_served("2024-11-05") && mcp_version_served("2025-03-26"),
+          "versions served");
+
+    struct mcp_tool_call call;
+    p = json_loads("{\"name\":\"bash\",\"arguments\":{\"command\":\"id\"},"
+                   "\"_meta\":{\"progressToken\":\"t1\"}}",
+                   0, NULL);
+    CHECK(mcp_check_tool_call(p, &call, why, sizeof why) == 0 && strcmp(call.name, "bash") == 0 &&
+              json_is_object(call.arguments) &&
+              strcmp(json_string_value(call.progress_token), "t1") == 0,
+          "tools/call params with a progress token");
+    json_decref(p);
+    p = json_loads("{\"name\":\"read\"}", 0, NULL);
+    CHECK(mcp_check_tool_call(p, &call, why, sizeof why) == 0 && !call.arguments &&
+              !call.progress_token,
+          "arguments are optional");
+    json_decref(p);
+    static const char *const bad_calls[] = {
+        "{}", "{\"name\":1}", "{\"name\":\"bash\",\"arguments\":[]}",
+        "{\"name\":\"bash\",\"_meta\":3}", "{\"name\":\"bash\",\"_meta\":{\"progressToken\":{}}}"};
+    for (size_t i = 0; i < sizeof bad_calls / sizeof bad_calls[0]; i++) {
+        p = json_loads(bad_calls[i], 0, NULL);
+        CHECK(mcp_check_tool_call(p, &call, why, sizeof why) < 0 &&
+                  strncmp(why, "invalid params", 14) == 0,
+              "tools/call %s is refused", bad_calls[i]);
+        json_decref(p);
+    }
+
+    p = json_loads("{\"requestId\":\"x\"}", 0, NULL);
+    CHECK_STR(json_string_value(mcp_cancelled_request(p)), "x", "the id to cancel");
+    json_decref(p);
+    p = json_loads("{\"requestId\":null}", 0, NULL);
+    CHECK(!mcp_cancelled_request(p) && !mcp_cancelled_request(NULL), "no usable id to cancel");
+    json_decref(p);
+
+    int level = -1;
+    p = json_loads("{\"level\":\"error\"}", 0, NULL);
+    CHECK(mcp_check_set_level(p, &level, why, sizeof why) == 0 && level == 4, "level error is 4");
+    json_decref(p);
+    p = json_loads("{\"level\":\"loud\"}", 0, NULL);
+    CHECK(mcp_check_set_level(p, &level, why, sizeof why) < 0, "an unknown level");
+    json_decref(p);
+    CHECK(mcp_check_object_params(NULL, why, sizeof why) == 0, "absent params are fine");
+    p = json_array();
+    CHECK(mcp_check_object_params(p, why, sizeof why) < 0, "array params are not");
+    json_decref(p);
+}
+
+static void test_call_result(void)
+{
+    json_t *r = json_pack("{s:b,s:s,s:f}", "ok", 1, "text", "hello", "duration_ms", 1.5);
+    json_t *c = mcp_call_result(r);
+    CHECK(json_is_false(json_object_get(c, "isError")), "ok: isError false");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(c, "content"), 0),
+                                                "text")),
+              "hello", "the text is the content");
+    CHECK(json_object_get(c, "structuredContent") == r, "structuredContent is the result");
+    json_decref(c);
+    json_decref(r);
+
+    r = json_pack("{s:b,s:s}", "ok", 0, "error", "no such file");
+    c = mcp_call_result(r);
+    CHECK(json_is_true(json_object_get(c, "isError")), "a failure: isError true");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(c, "content"), 0),
+                                                "text")),
+              "no such file", "the error is the content");
+    json_decref(c);
+    json_decref(r);
+
+    r = json_pack("{s:b,s:s,s:{s:s,s:s}}", "ok", 1, "text", "an image", "image", "mimeType",
+                  "image/png", "data", "iVBORw0K");
+    c = mcp_call_result(r);
+    json_t *image = json_array_get(json_object_get(c, "content"), 1);
+    CHECK_STR(json_string_value(json_object_get(image, "type")), "image", "an image item");
+    CHECK_STR(json_string_value(json_object_get(image, "mimeType")), "image/png", "its type");
+    CHECK_STR(json_string_value(json_object_get(image, "data")), "iVBORw0K", "its data");
+    json_decref(c);
+    json_decref(r);
+}
+
+static void test_ids_and_origins(void)
+{
+    json_t *a = json_integer(1), *b = json_integer(1), *s = json_string("1");
+    CHECK(mcp_same_id(a, b) && !mcp_same_id(a, s) && !mcp_same_id(NULL, NULL), "id equality");
+    json_decref(a);
+    json_decref(b);
+    json_decref(s);
+
+    static const char *const good[] = {"http://localhost", "http://localhost:3000",
+                                       "http://127.0.0.1:8080", "https://[::1]:1",
+                                       "HTTP://LOCALHOST:5"};
+    static const char *const bad[] = {"http://evil.example", "http://localhost.evil.example",
+                                      "http://127.0.0.1.nip.io", "null", "file://", "localhost",
+                                      "http://localhost:", "http://localhost:123456",
+                                      "http://localhost/", "http://localhost:80x",
+                                      "http://[::1]evil", "ftp://localhost"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        CHECK(mcp_local_origin(good[i]), "origin %s is local", good[i]);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK(!mcp_local_origin(bad[i]), "origin %s is not", bad[i]);
+    CHECK(mcp_local_host("localhost:8080") && mcp_local_host("127.0.0.1") &&
+              !mcp_local_host("evil.example.com") && !mcp_local_host("evil.example.com:80") &&
+              !mcp_local_host(NULL),
+          "hosts");
+}
+
+int main(void)
+{
+    test_classify();
+    test_replies();
+    test_params();
+    test_call_result();
+    test_ids_and_origins();
+    return tap_done();
+}
