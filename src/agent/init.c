@@ -65,9 +65,9 @@ struct conn {
     pid_t worker;        /* 0: none */
     bool cancelled;      /* the host hung up: no longer polled */
     double worker_kill_at;
-    char tag[48];        /* HUTCH_RUN of the tool's commands */
+    uint64_t tool_id;    /* its commands carry HUTCH_RUN=<agent pid>.t<tool_id> */
     uint8_t *pending;    /* a result still to send (from the loop) */
-    size_t pending_len, pending_off;
+    uint32_t pending_len, pending_off; /* results are at most 16 MiB */
 };
 
 static struct conn conns[MAX_CONNS];
@@ -87,13 +87,19 @@ static double stop_kill_at;
 
 static void conn_close(struct conn *c);
 
-/* Signals every process of a tool call's commands (HUTCH_RUN=tag). */
-static void kill_tagged(const char *tag, int sig)
+/* HUTCH_RUN's value for the commands of tool call id. */
+static void tool_tag(uint64_t id, char *buf, size_t size)
 {
-    if (!tag[0])
+    snprintf(buf, size, "%ld.t%llu", (long)getpid(), (unsigned long long)id);
+}
+
+/* Signals every process of a tool call's commands (HUTCH_RUN=tag). */
+static void kill_tagged(uint64_t id, int sig)
+{
+    if (!id)
         return;
-    char entry[sizeof "HUTCH_RUN=" + 48];
-    snprintf(entry, sizeof entry, "HUTCH_RUN=%s", tag);
+    char entry[80] = "HUTCH_RUN=";
+    tool_tag(id, entry + strlen(entry), sizeof entry - strlen(entry));
     proctag_signal(entry, sig);
 }
 
@@ -155,7 +161,7 @@ static void conn_close(struct conn *c)
     }
     if (c->worker) {
         (void)kill(c->worker, SIGKILL);
-        kill_tagged(c->tag, SIGKILL);
+        kill_tagged(c->tool_id, SIGKILL);
         c->worker = 0;
         nworkers--;
     }
@@ -320,8 +326,10 @@ static void answer_here(struct conn *c, json_t *result)
 {
     autofree char *text = result ? json_dumps(result, JSON_COMPACT) : NULL;
     json_decref(result);
+    size_t len = 0;
     if (text)
-        c->pending = encode_result(text, strlen(text), &c->pending_len);
+        c->pending = encode_result(text, strlen(text), &len);
+    c->pending_len = (uint32_t)len;
     if (!c->pending) {
         FAIL(c, AE_SYSTEM, ENOMEM, "out of memory for the result of a tool call");
         return;
@@ -410,8 +418,10 @@ static void handle_tool(struct conn *c, const struct agent_msg *m)
         FAIL(c, AE_SYSTEM, ENOMEM, "out of memory for a tool call");
         return;
     }
-    snprintf(c->tag, sizeof c->tag, "%ld.t%llu", (long)getpid(), ++tool_counter);
-    env.tag = c->tag;
+    char tag[48];
+    c->tool_id = ++tool_counter;
+    tool_tag(c->tool_id, tag, sizeof tag);
+    env.tag = tag;
     json_error_t jerr;
     json_t *args = json_loadb(m->tool_args.s, m->tool_args.len, JSON_ALLOW_NUL, &jerr);
     if (!args) {
@@ -836,7 +846,7 @@ static void begin_stop(void)
             run_signal(&conns[i].run, SIGTERM); /* its host still hears how it ended */
         } else if (conns[i].worker) {
             (void)kill(conns[i].worker, SIGTERM);
-            kill_tagged(conns[i].tag, SIGTERM);
+            kill_tagged(conns[i].tool_id, SIGTERM);
         } else {
             conn_close(&conns[i]);
         }
@@ -853,7 +863,7 @@ static void kill_everything(void)
             run_signal(&conns[i].run, SIGKILL);
         if (conns[i].fd >= 0 && conns[i].worker) {
             (void)kill(conns[i].worker, SIGKILL);
-            kill_tagged(conns[i].tag, SIGKILL);
+            kill_tagged(conns[i].tool_id, SIGKILL);
         }
     }
     tool_process_signal_all(SIGKILL);
@@ -1008,7 +1018,7 @@ int main(int argc, char **argv)
                 if (c->worker_kill_at && now >= c->worker_kill_at) {
                     c->worker_kill_at = 0;
                     (void)kill(c->worker, SIGKILL);
-                    kill_tagged(c->tag, SIGKILL);
+                    kill_tagged(c->tool_id, SIGKILL);
                 } else if (c->worker_kill_at) {
                     timeout = min_timeout(timeout, ms_until(c->worker_kill_at, now));
                 }

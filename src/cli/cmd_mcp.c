@@ -57,8 +57,7 @@ int cmd_mcp(int argc, char **argv)
     }
     int port = -1;
     if (http && parse_port(http, &port) < 0)
-        return cli_error("--http: \"%s\" is not a port number (0-65535; 0 picks a free one)",
-                         http);
+        return cli_error("--http: \"%s\" is not a port number (0-65535; 0 picks a free one)", http);
     if (refuse_session_settings(&call, "hutch mcp", &err) < 0)
         return cli_error("%s", err.message);
 

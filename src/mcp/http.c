@@ -166,8 +166,8 @@ static void stream_free(void *cls)
 /* ---- replies ------------------------------------------------------------------- */
 
 static enum MHD_Result reply_text(struct http_server *h, struct MHD_Connection *conn,
-                                  unsigned status, const char *type, const char *text,
-                                  size_t len, const char *session_id)
+                                  unsigned status, const char *type, const char *text, size_t len,
+                                  const char *session_id)
 {
     struct MHD_Response *resp =
         h->mhd->create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
@@ -196,8 +196,7 @@ static enum MHD_Result reply_json(struct http_server *h, struct MHD_Connection *
 
 /* An HTTP-level refusal, with a JSON-RPC error body as the SDKs send. */
 static enum MHD_Result reply_error(struct http_server *h, struct MHD_Connection *conn,
-                                   unsigned status, const json_t *id, int code,
-                                   const char *message)
+                                   unsigned status, const json_t *id, int code, const char *message)
 {
     json_t *msg = jsonrpc_error(id, code, message);
     enum MHD_Result r = reply_json(h, conn, status, msg, NULL);
@@ -305,8 +304,7 @@ static bool is_json_type(const char *type)
 
 /* Runs one request of session s and replies: JSON, or a stream. */
 static enum MHD_Result run_request(struct http_server *h, struct MHD_Connection *conn,
-                                   struct mcp_session *s, const struct jsonrpc_msg *m,
-                                   bool sse_ok)
+                                   struct mcp_session *s, const struct jsonrpc_msg *m, bool sse_ok)
 {
     struct exchange *ex = exchange_new(sse_ok);
     if (!ex)
@@ -372,14 +370,19 @@ static enum MHD_Result post_initialize(struct http_server *h, struct MHD_Connect
     return r;
 }
 
+static bool stopping(struct http_server *h)
+{
+    pthread_mutex_lock(&h->lock);
+    bool v = h->stopping;
+    pthread_mutex_unlock(&h->lock);
+    return v;
+}
+
 static enum MHD_Result handle_post(struct http_server *h, struct MHD_Connection *conn,
                                    struct request *req)
 {
     char why[160];
-    pthread_mutex_lock(&h->lock);
-    bool stopping = h->stopping;
-    pthread_mutex_unlock(&h->lock);
-    if (stopping)
+    if (stopping(h))
         return reply_error(h, conn, 503, NULL, MCP_SERVER_ERROR, "the server is stopping");
     if (req->too_large) {
         snprintf(why, sizeof why, "invalid request: the message is larger than %zu MiB",
@@ -434,6 +437,8 @@ static enum MHD_Result handle_post(struct http_server *h, struct MHD_Connection 
 
 static enum MHD_Result handle_delete(struct http_server *h, struct MHD_Connection *conn)
 {
+    if (stopping(h))
+        return reply_error(h, conn, 503, NULL, MCP_SERVER_ERROR, "the server is stopping");
     const char *id = header(h, conn, "Mcp-Session-Id");
     if (!id)
         return reply_error(h, conn, 400, NULL, MCP_SERVER_ERROR,
@@ -489,8 +494,8 @@ static bool refuse_early(struct http_server *h, struct MHD_Connection *conn, con
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls)
 {
     (void)version;
     struct http_server *h = cls;
@@ -582,29 +587,38 @@ int mcp_serve_http(const struct mcp_server *srv, int port, int stop_fd, hutch_er
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
             MHD_USE_ERROR_LOG,
         0, NULL, NULL, on_request, &h, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, 600u,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, &h, MHD_OPTION_END);
+        (unsigned)MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, 600u, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, &h, MHD_OPTION_END);
     if (!d) {
         close(fd);
         pthread_mutex_destroy(&h.lock);
         return error_set(err, HUTCH_E_SYSTEM, "libmicrohttpd could not start on 127.0.0.1:%u",
                          bound);
     }
-    mcp_log_stderr("serving MCP on http://127.0.0.1:%u/mcp (session %s)", bound,
-                   srv->session_key);
+    mcp_log_stderr("serving MCP on http://127.0.0.1:%u/mcp (session %s)", bound, srv->session_key);
 
     struct pollfd pfd = {.fd = stop_fd, .events = POLLIN};
     while (TEMP_FAILURE_RETRY(poll(&pfd, stop_fd >= 0 ? 1 : 0, -1)) == 0)
         ;
 
-    /* Running calls are killed; their connections then finish. */
+    /* Running calls are killed; their connections then finish. The
+     * sessions are held here: connection threads may still change the list. */
     pthread_mutex_lock(&h.lock);
     h.stopping = true;
-    for (struct http_session *e = h.sessions; e; e = e->next)
-        mcp_session_cancel_all(e->s);
+    size_t n = 0;
+    struct mcp_session **all = calloc(h.n_sessions + 1, sizeof *all);
+    for (struct http_session *e = h.sessions; all && e; e = e->next) {
+        mcp_session_ref(e->s);
+        all[n++] = e->s;
+    }
     pthread_mutex_unlock(&h.lock);
-    for (struct http_session *e = h.sessions; e; e = e->next)
-        mcp_session_wait_idle(e->s);
+    for (size_t i = 0; i < n; i++)
+        mcp_session_cancel_all(all[i]);
+    for (size_t i = 0; i < n; i++) {
+        mcp_session_wait_idle(all[i]);
+        mcp_session_unref(all[i]);
+    }
+    free(all);
     h.mhd->stop_daemon(d); /* closes the listening socket too */
     while (h.sessions) {
         struct http_session *e = h.sessions;

@@ -23,15 +23,15 @@ static void load(void)
         return;
     }
     /* POSIX guarantees a function pointer round-trips through void *. */
-#define SYM(field, name)                                                                    \
-    do {                                                                                    \
-        *(void **)&api.field = dlsym(lib, name);                                            \
-        if (!api.field) {                                                                   \
-            snprintf(load_error, sizeof load_error, "libmicrohttpd lacks %s: it is too old", \
-                     name);                                                                 \
-            loaded = -1;                                                                    \
-            return;                                                                         \
-        }                                                                                   \
+#define SYM(field, name)                                                                           \
+    do {                                                                                           \
+        *(void **)&api.field = dlsym(lib, name);                                                   \
+        if (!api.field) {                                                                          \
+            snprintf(load_error, sizeof load_error, "libmicrohttpd lacks %s: it is too old",       \
+                     name);                                                                        \
+            loaded = -1;                                                                           \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
     SYM(start_daemon, "MHD_start_daemon");
     SYM(stop_daemon, "MHD_stop_daemon");

@@ -19,7 +19,7 @@ struct stdio_sink {
 
 static void stdio_send(struct mcp_sink *sink, const json_t *msg, bool final)
 {
-    (void)final;
+    (void) final;
     struct stdio_sink *out = (struct stdio_sink *)sink;
     if (!msg)
         return;
@@ -96,8 +96,8 @@ static int line_append(struct line_buf *b, const char *p, size_t n)
 }
 
 /* Splits what was read into lines and handles each complete one. */
-static int feed(struct mcp_session *s, struct stdio_sink *out, struct line_buf *b,
-                const char *p, size_t n)
+static int feed(struct mcp_session *s, struct stdio_sink *out, struct line_buf *b, const char *p,
+                size_t n)
 {
     while (n > 0) {
         const char *nl = memchr(p, '\n', n);
@@ -112,6 +112,12 @@ static int feed(struct mcp_session *s, struct stdio_sink *out, struct line_buf *
             handle_line(s, out, b->data ? b->data : (char *)"", b->len);
         b->len = 0;
         b->discarding = false;
+        if (b->cap > ((size_t)1 << 20)) {
+            /* Not kept at the size of the largest message ever seen. */
+            free(b->data);
+            b->data = NULL;
+            b->cap = 0;
+        }
         p = nl + 1;
         n -= part + 1;
     }

@@ -6,7 +6,6 @@
  * minLength, items. */
 #include "session/tool_schema.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -140,7 +139,7 @@ static bool type_matches(const char *type, const json_t *v)
         return json_is_number(v);
     if (strcmp(type, "integer") == 0)
         return json_is_integer(v) ||
-               (json_is_real(v) && floor(json_real_value(v)) == json_real_value(v));
+               (json_is_real(v) && json_real_value(v) == (double)(long long)json_real_value(v));
     return false;
 }
 

@@ -42,8 +42,12 @@ void bash_make_tag(char *buf, size_t size)
 
 void bash_signal(pid_t pgid, const char *tag, int sig)
 {
-    if (pgid > 0)
+    if (pgid > 0) {
+        /* The leader too: just after fork it may not have made its group
+         * yet (callers pass only leaders they have not reaped). */
+        (void)kill(pgid, sig);
         (void)kill(-pgid, sig);
+    }
     if (tag && *tag) {
         char entry[128];
         snprintf(entry, sizeof entry, RUN_TAG "%s", tag);

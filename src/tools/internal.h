@@ -149,7 +149,8 @@ struct spawn_request {
 /* Starts `bash -c command` (sh when there is no bash) in a session of its
  * own (its pid is its process group). The pid, or -1 with why. */
 pid_t bash_spawn(const struct spawn_request *req, char *why);
-/* Signals a command's process group and every process tagged with tag. */
+/* Signals a command (pgid: its leader, not yet reaped), its process group
+ * and every process tagged with tag. */
 void bash_signal(pid_t pgid, const char *tag, int sig);
 /* A fresh tag for HUTCH_RUN: "<pid>.t<counter>". */
 void bash_make_tag(char *buf, size_t size);

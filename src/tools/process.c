@@ -42,6 +42,9 @@ struct bg {
 
 static struct bg table[TABLE_SIZE];
 static unsigned next_id = 1;
+/* Entries in use: while none, the loop's calls do not even look at the
+ * table (its pages stay untouched in an idle agent). */
+static int in_use;
 
 /* ---- the table ----------------------------------------------------------------------- */
 
@@ -58,12 +61,16 @@ static void forget(struct bg *b, bool remove_log)
     if (remove_log && b->log_path)
         (void)unlink(b->log_path);
     free(b->log_path);
+    if (b->used)
+        in_use--;
     memset(b, 0, sizeof *b);
     b->out_fd = b->in_fd = b->log.fd = -1;
 }
 
 static struct bg *find_pid(pid_t pid)
 {
+    if (!in_use)
+        return NULL;
     for (int i = 0; i < TABLE_SIZE; i++)
         if (table[i].used && table[i].running && table[i].pid == pid)
             return &table[i];
@@ -169,6 +176,8 @@ void tool_process_exited(int pid, int wait_status)
 int tool_process_pollfds(struct pollfd *fds, int max)
 {
     int n = 0;
+    if (!in_use)
+        return 0;
     for (int i = 0; i < TABLE_SIZE && n < max; i++)
         if (table[i].used && table[i].out_fd >= 0)
             fds[n++] = (struct pollfd){.fd = table[i].out_fd, .events = POLLIN};
@@ -190,6 +199,8 @@ void tool_process_events(const struct pollfd *fds, int n)
 
 int tool_process_tick(void)
 {
+    if (!in_use)
+        return -1;
     double now = monotonic_ms();
     double next = -1;
     for (int i = 0; i < TABLE_SIZE; i++) {
@@ -305,6 +316,7 @@ json_t *process_start(const json_t *args, const struct tool_env *env)
 
     memset(b, 0, sizeof *b);
     b->used = true;
+    in_use++;
     b->id = id;
     b->pid = pid;
     snprintf(b->command, sizeof b->command, "%s", cmd);

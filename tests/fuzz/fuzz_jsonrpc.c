@@ -45,8 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct mcp_tool_call call;
         int level;
         if (mcp_check_initialize(m.params, &version, why, sizeof why) == 0)
-            check_reply(jsonrpc_result(m.id, json_pack("{s:s}", "protocolVersion",
-                                                       mcp_negotiate_version(version))));
+            check_reply(jsonrpc_result(
+                m.id, json_pack("{s:s}", "protocolVersion", mcp_negotiate_version(version))));
         if (mcp_check_tool_call(m.params, &call, why, sizeof why) == 0 &&
             (!call.name || (call.arguments && !json_is_object(call.arguments))))
             abort();

@@ -784,3 +784,18 @@ def test_stopping_the_agent_stops_everything(tmp_path):
     assert agent.stop() == 0, agent.log_text()
     sock.close()
     assert not wait_gone("105") and not wait_gone("106")
+
+
+def test_big_results_from_the_loop_wait_for_a_slow_host(box):
+    # 50 KiB of control bytes are 300 KiB of JSON: more than a socket holds.
+    box.ok("bash", {"command": "head -c 51200 /dev/zero | tr '\\0' '\\1'", "background": True})
+    deadline = time.monotonic() + 10
+    while box.ok("process", {"action": "list"})["processes"][0]["output_bytes"] < 51200:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    sock = box.send("process", {"action": "poll", "id": "p1"})
+    time.sleep(0.5)  # the agent meanwhile serves others
+    assert box.ok("process", {"action": "list"})["processes"][0]["id"] == "p1"
+    r = read_result(sock)
+    sock.close()
+    assert r["output"] == "\x01" * 51200

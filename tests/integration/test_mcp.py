@@ -53,6 +53,7 @@ class Mcp:
         self.not_json = []
         self.stderr = []
         self.notifications = []
+        self.responses = {}
         self.next_id = 100
         threading.Thread(target=self._read_stdout, daemon=True).start()
         threading.Thread(target=self._read_stderr, daemon=True).start()
@@ -83,12 +84,18 @@ class Mcp:
         return self.messages.get(timeout=timeout)
 
     def wait_response(self, id, timeout=60):
+        """The response to id; others that come first are kept for later."""
+        if id in self.responses:
+            return self.responses.pop(id)
         deadline = time.monotonic() + timeout
         while True:
             msg = self.recv(timeout=max(0.01, deadline - time.monotonic()))
-            if "method" not in msg and msg.get("id") == id:
+            if "method" in msg:
+                self.notifications.append(msg)
+            elif msg.get("id") == id:
                 return msg
-            self.notifications.append(msg)
+            else:
+                self.responses[msg.get("id")] = msg
 
     def request(self, method, params=None, id=None, timeout=60):
         if id is None:
@@ -261,7 +268,7 @@ def test_every_error_and_the_server_keeps_serving(mcp):
     server.send_raw(b'{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"x"}}\n')
     server.send_raw(b"\n   \r\n")
     assert server.request("ping", id="last")["result"] == {}
-    assert server.notifications == []
+    assert server.notifications == [] and server.responses == {}
     assert server.close() == 0
 
 
@@ -343,6 +350,21 @@ def test_denied_tools_are_neither_listed_nor_served(mcp, tmp_path):
     server.close()
 
 
+def test_a_session_that_cannot_start_is_an_internal_error(mcp, tmp_path):
+    config = tmp_path / "nodocker.json"
+    config.write_text(json.dumps({"sandbox": {"backend": "docker",
+                                              "docker": {"host": "unix:///nonexistent.sock"}}}))
+    server = mcp("--config", str(config))
+    server.initialize()
+    message = error_of(server.request("tools/call", {"name": "bash",
+                                                     "arguments": {"command": "id"}}), -32603)
+    assert "nonexistent.sock" in message
+    logs = [m["params"] for m in server.notifications if m["method"] == "notifications/message"]
+    assert logs and logs[0]["level"] == "error" and logs[0]["data"] == message, logs
+    assert server.request("ping")["result"] == {}
+    server.close()
+
+
 def test_calls_run_concurrently(mcp):
     server = mcp()
     server.initialize()
@@ -355,6 +377,27 @@ def test_calls_run_concurrently(mcp):
     assert time.monotonic() - started < 2.0
     response = server.wait_response("slow")
     assert text_of(response["result"]) == "slow\n"
+    server.close()
+
+
+def test_at_most_16_calls_at_once(mcp):
+    server = mcp()
+    server.initialize()
+    # A running call's id is taken until it is answered.
+    server.send({"jsonrpc": "2.0", "id": "dup", "method": "tools/call",
+                 "params": {"name": "bash", "arguments": {"command": "sleep 1; echo first"}}})
+    duplicate = server.request("tools/call", {"name": "bash", "arguments": {"command": "echo y"}},
+                               id="dup")
+    assert "already" in error_of(duplicate, -32600)
+    assert text_of(server.wait_response("dup")["result"]) == "first\n"
+    for i in range(16):
+        server.send({"jsonrpc": "2.0", "id": f"c{i}", "method": "tools/call",
+                     "params": {"name": "bash", "arguments": {"command": f"sleep 2; echo {i}"}}})
+    refused = server.request("tools/call", {"name": "bash", "arguments": {"command": "echo x"}})
+    assert "16" in error_of(refused, -32000)
+    for i in range(16):
+        assert text_of(server.wait_response(f"c{i}")["result"]) == f"{i}\n"
+    assert text_of(server.call("bash", {"command": "echo room again"})) == "room again\n"
     server.close()
 
 
@@ -371,7 +414,7 @@ def test_cancellation_kills_the_call_and_sends_no_response(mcp):
     for i in range(5):
         assert server.request("ping", id=f"p{i}")["result"] == {}
         time.sleep(0.2)
-    assert all(m.get("id") != "doomed" for m in server.notifications), server.notifications
+    assert "doomed" not in server.responses, server.responses
     # The id is free again, and unknown ids are ignored.
     server.notify("notifications/cancelled", {"requestId": "never-was"})
     result = server.request("tools/call", {"name": "bash", "arguments": {"command": "echo again"}},
@@ -635,6 +678,18 @@ def test_http_sessions(mcp_http):
     assert resp.status == 404
     resp, _ = server.other("DELETE")
     assert resp.status == 400
+
+
+def test_http_keeps_the_64_most_recent_sessions(mcp_http):
+    server = mcp_http()
+    ids = []
+    for _ in range(66):
+        server.session = None
+        ids.append(server.initialize())
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    status = [server.post(ping, headers={"Mcp-Session-Id": i}, session=False)[0].status
+              for i in ids]
+    assert status == [404, 404] + [200] * 64, status
 
 
 def test_http_errors(mcp_http):

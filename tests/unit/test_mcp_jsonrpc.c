@@ -68,8 +68,8 @@ static void test_classify(void)
               "\"id\"", false);
     check_bad("{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"ping\"}", JSONRPC_INVALID_REQUEST,
               "\"id\"", false);
-    check_bad("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":3}", JSONRPC_INVALID_REQUEST,
-              "\"method\"", true);
+    check_bad("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":3}", JSONRPC_INVALID_REQUEST, "\"method\"",
+              true);
     check_bad("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":\"x\"}",
               JSONRPC_INVALID_REQUEST, "\"params\"", true);
     check_bad("{\"jsonrpc\":\"2.0\",\"id\":1}", JSONRPC_INVALID_REQUEST, "\"method\"", true);
@@ -91,19 +91,22 @@ static void test_replies(void)
     CHECK_STR(text, "{\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{}}", "a result");
     free(text);
     text = dump(jsonrpc_error(NULL, JSONRPC_PARSE_ERROR, "bad"));
-    CHECK_STR(text, "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32700,\"message\":\"bad\"}}",
+    CHECK_STR(text,
+              "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32700,\"message\":\"bad\"}}",
               "an error without id has id null");
     free(text);
     text = dump(jsonrpc_error(id, JSONRPC_INVALID_PARAMS, "line one\nline two"));
     CHECK(text && !strchr(text, '\n'), "a message stays on one line");
     free(text);
     text = dump(jsonrpc_error(id, 1, "\xff\xfe"));
-    CHECK_CONTAINS(text, "not valid UTF-8", "an error with bytes that are not UTF-8 still goes out");
+    CHECK_CONTAINS(text, "not valid UTF-8",
+                   "an error with bytes that are not UTF-8 still goes out");
     free(text);
     text = dump(jsonrpc_notification("notifications/progress", json_pack("{s:i}", "progress", 1)));
-    CHECK_STR(text,
-              "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progress\":1}}",
-              "a notification");
+    CHECK_STR(
+        text,
+        "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progress\":1}}",
+        "a notification");
     free(text);
     json_decref(id);
 }
@@ -129,8 +132,7 @@ static void test_params(void)
     CHECK_STR(mcp_negotiate_version("2025-03-26"), "2025-03-26", "2025-03-26 is kept");
     CHECK_STR(mcp_negotiate_version("2024-11-05"), "2025-11-25", "an older one gets the latest");
     CHECK_STR(mcp_negotiate_version("2099-01-01"), "2025-11-25", "a newer one gets the latest");
-    CHECK(!mcp_version_served("2024-11-05") && mcp_version_served("2025-03-26"),
-          "versions served");
+    CHECK(!mcp_version_served("2024-11-05") && mcp_version_served("2025-03-26"), "versions served");
 
     struct mcp_tool_call call;
     p = json_loads("{\"name\":\"bash\",\"arguments\":{\"command\":\"id\"},"
@@ -182,8 +184,8 @@ static void test_call_result(void)
     json_t *r = json_pack("{s:b,s:s,s:f}", "ok", 1, "text", "hello", "duration_ms", 1.5);
     json_t *c = mcp_call_result(r);
     CHECK(json_is_false(json_object_get(c, "isError")), "ok: isError false");
-    CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(c, "content"), 0),
-                                                "text")),
+    CHECK_STR(json_string_value(
+                  json_object_get(json_array_get(json_object_get(c, "content"), 0), "text")),
               "hello", "the text is the content");
     CHECK(json_object_get(c, "structuredContent") == r, "structuredContent is the result");
     json_decref(c);
@@ -192,8 +194,8 @@ static void test_call_result(void)
     r = json_pack("{s:b,s:s}", "ok", 0, "error", "no such file");
     c = mcp_call_result(r);
     CHECK(json_is_true(json_object_get(c, "isError")), "a failure: isError true");
-    CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(c, "content"), 0),
-                                                "text")),
+    CHECK_STR(json_string_value(
+                  json_object_get(json_array_get(json_object_get(c, "content"), 0), "text")),
               "no such file", "the error is the content");
     json_decref(c);
     json_decref(r);
@@ -220,11 +222,18 @@ static void test_ids_and_origins(void)
     static const char *const good[] = {"http://localhost", "http://localhost:3000",
                                        "http://127.0.0.1:8080", "https://[::1]:1",
                                        "HTTP://LOCALHOST:5"};
-    static const char *const bad[] = {"http://evil.example", "http://localhost.evil.example",
-                                      "http://127.0.0.1.nip.io", "null", "file://", "localhost",
-                                      "http://localhost:", "http://localhost:123456",
-                                      "http://localhost/", "http://localhost:80x",
-                                      "http://[::1]evil", "ftp://localhost"};
+    static const char *const bad[] = {"http://evil.example",
+                                      "http://localhost.evil.example",
+                                      "http://127.0.0.1.nip.io",
+                                      "null",
+                                      "file://",
+                                      "localhost",
+                                      "http://localhost:",
+                                      "http://localhost:123456",
+                                      "http://localhost/",
+                                      "http://localhost:80x",
+                                      "http://[::1]evil",
+                                      "ftp://localhost"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
         CHECK(mcp_local_origin(good[i]), "origin %s is local", good[i]);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
