@@ -106,8 +106,9 @@ struct agent_tool_request {
 int agent_tool_send(struct agent_conn *c, const struct agent_tool_request *req, hutch_error *err);
 
 /* Reads the result (blocks until it is all there): *result_json is the
- * JSON text of an object, at most AGENT_MAX_RESULT bytes, malloc'ed. It is
- * checked to be a JSON object and nothing more: the sandbox wrote it. */
+ * JSON text of an object, at most AGENT_MAX_RESULT bytes, malloc'ed. Only
+ * its shape is checked ({...}): the caller parses it, and must treat it as
+ * untrusted, since the sandbox wrote it. */
 int agent_tool_wait(struct agent_conn *c, char **result_json, hutch_error *err);
 
 /* agent_tool_send() then agent_tool_wait(). */

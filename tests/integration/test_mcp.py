@@ -784,7 +784,7 @@ def node_binary():
 
 def test_typescript_sdk_client(sessions):
     node = node_binary()
-    env = dict(sessions.hutch.env, HUTCH_BIN=HUTCH, HUTCH_MCP_SESSION="sdk")
+    env = dict(sessions.hutch.env, HUTCH_BIN=os.path.abspath(HUTCH), HUTCH_MCP_SESSION="sdk")
     proc = subprocess.run([node, str(MCP_DIR / "sdk_client.mjs")], cwd=MCP_DIR, env=env,
                           capture_output=True, timeout=240)
     out = proc.stdout.decode()
