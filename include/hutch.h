@@ -159,6 +159,15 @@ HUTCH_API int hutch_session_exec(const hutch_policy *policy, const char *key,
  * when remove_workspace is non-zero and hutch made it. */
 HUTCH_API int hutch_session_remove(const char *key, int remove_workspace, hutch_error *err);
 
+/* Calls agent tool `name` (bash, read, write, edit, process) with its
+ * arguments args_json (a JSON object as text) in session key, as `hutch
+ * tool` does (docs/tools.md): tool policy, argument checks, audit log.
+ * *result_json is the result object as text ({"ok": true, ...} or {"ok":
+ * false, "error": ...}); free() it. Returns -1 when the call cannot be made
+ * at all (unknown or denied tool, JSON that does not parse, no session). */
+HUTCH_API int hutch_tool_call(const hutch_policy *policy, const char *key, const char *name,
+                              const char *args_json, char **result_json, hutch_error *err);
+
 #ifdef __cplusplus
 }
 #endif

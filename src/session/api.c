@@ -1,5 +1,6 @@
 /* The public session calls of libhutch (include/hutch.h). */
 #include "session/session.h"
+#include "session/tool_call.h"
 
 HUTCH_API int hutch_session_exec(const hutch_policy *p, const char *key, const hutch_command *cmd,
                                  hutch_result *r, hutch_error *err)
@@ -56,5 +57,32 @@ HUTCH_API int hutch_session_remove(const char *key, int remove_workspace, hutch_
                  ? session_remove(&s, remove_workspace != 0, err)
                  : -1;
     session_close(&s);
+    return rc;
+}
+
+HUTCH_API int hutch_tool_call(const hutch_policy *p, const char *key, const char *name,
+                              const char *args_json, char **result_json, hutch_error *err)
+{
+    hutch_error_clear(err);
+    *result_json = NULL;
+    if (!p || !key || !name || !args_json)
+        return error_set(err, HUTCH_E_INVALID,
+                         "hutch_tool_call: policy, key, name and arguments are required");
+    json_error_t jerr;
+    json_t *args = json_loads(args_json, 0, &jerr);
+    if (!args)
+        return error_set(err, HUTCH_E_INVALID, "the tool's arguments are not valid JSON (%s)",
+                         jerr.text);
+    json_t *result = NULL;
+    bool unknown;
+    struct tool_call_opts opts = {.content_fd = -1, .cancel_fd = -1};
+    int rc = tool_call(p, key, name, args, &opts, &result, &unknown, err);
+    json_decref(args);
+    if (rc == 0) {
+        *result_json = json_dumps(result, JSON_COMPACT);
+        json_decref(result);
+        if (!*result_json)
+            return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    }
     return rc;
 }

@@ -164,6 +164,24 @@ def test_library_session_example_compiles_and_runs(tmp_path):
     assert not (tmp_path / "state" / "workspaces" / "lib-demo").exists()
 
 
+def test_library_tool_example_compiles_and_runs(tmp_path):
+    """The tool program in docs/library.md."""
+    import json
+    text = (REPO / "docs" / "library.md").read_text()
+    source = text.split("```c\n")[3].split("```", 1)[0]
+    (tmp_path / "tools.c").write_text(source)
+    build = pathlib.Path(HUTCH).parent
+    sanitize = ["-fsanitize=address,undefined"] if SANITIZED else []
+    subprocess.run(["cc", "-std=c11", "-Wall", "-Werror", *sanitize, "-o", str(tmp_path / "tools"),
+                    str(tmp_path / "tools.c"), f"-I{REPO / 'include'}", f"-L{build}", "-lhutch",
+                    f"-Wl,-rpath,{build}"], check=True)
+    env = dict(os.environ, HUTCH_STATE_DIR=str(tmp_path / "state"), HUTCH_NO_AUTO_PRUNE="1")
+    proc = subprocess.run([str(tmp_path / "tools")], capture_output=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["ok"] is True and result["exit_code"] == 0 and "hi" in result["text"], result
+
+
 def test_readme_first_command():
     """The README's first command: setup (run by CI itself before the tests,
     see scripts/test.sh) and a first sandboxed command."""
