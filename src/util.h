@@ -75,6 +75,10 @@ static inline void close_fd(int *fd)
 /* Writes all of buf, retrying on EINTR and short writes. */
 int write_all(int fd, const void *buf, size_t len);
 
+/* The same on a socket, without SIGPIPE when the peer is gone: a library
+ * must not die of that, nor change the caller's signal dispositions. */
+int send_all(int fd, const void *buf, size_t len);
+
 /* Reads a whole regular file of at most max bytes; NUL-terminated. */
 int read_file_bounded(const char *path, size_t max, char **out, size_t *out_len);
 

@@ -9,6 +9,8 @@
 #include <libgen.h>
 #include <sys/mman.h>
 
+#include <signal.h>
+
 #include "cli/cli.h"
 #include "docker/build.h"
 #include "docker/run.h"
@@ -186,6 +188,8 @@ static int skill_run(int argc, char **argv)
         r = ensure_image(&e, dir, dockerfile, verbose, tag, sizeof tag, &built, &err);
     if (r == 0)
         r = hutch_policy_set(p, "docker.image", tag, &err);
+    /* The action may end before reading its input: no SIGPIPE for that. */
+    signal(SIGPIPE, SIG_IGN);
     autoclose int stdin_fd = r == 0 ? args_fd(args, &err) : -1;
     if (r == 0 && stdin_fd < 0)
         r = -1;

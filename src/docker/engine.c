@@ -456,8 +456,8 @@ int engine_hijack(struct engine *e, const char *path, json_t *body, const char *
                      "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: %zu\r\n\r\n",
                      e->api_version, path, body ? "Content-Type: application/json\r\n" : "",
                      strlen(text));
-    if (n < 0 || (size_t)n >= sizeof request || write_all(fd, request, (size_t)n) < 0 ||
-        write_all(fd, text, strlen(text)) < 0) {
+    if (n < 0 || (size_t)n >= sizeof request || send_all(fd, request, (size_t)n) < 0 ||
+        send_all(fd, text, strlen(text)) < 0) {
         close(fd);
         return error_set(err, HUTCH_E_SYSTEM, "%s: cannot send the request to the Docker engine",
                          what);

@@ -93,7 +93,7 @@ static void run_pump(struct pump *p)
         }
         if (r > 0 && i_in >= 0 && pfd[i_in].revents) {
             ssize_t got = TEMP_FAILURE_RETRY(read(p->stdin_fd, buf, sizeof buf));
-            if (got <= 0 || write_all(p->stream, buf, (size_t)got) < 0) {
+            if (got <= 0 || send_all(p->stream, buf, (size_t)got) < 0) {
                 shutdown(p->stream, SHUT_WR); /* end of input for the command */
                 p->stdin_fd = -1;
             }
