@@ -71,6 +71,13 @@ int cmd_exec(int argc, char **argv)
             !(policy = session_policy(&s, &call, &err)))
             return cli_error("%s", err.message);
     }
+    /* Containers only the Engine API reaches: hutch-docker does all of it
+     * (else this use would be counted twice). */
+    if (!CLI_HAS_DOCKER && s.record && !session_uses_agent(&s) &&
+        strcmp(record_str(s.record, "backend") ?: "", "docker") == 0) {
+        session_unlock(&s);
+        return cli_exec_docker_helper();
+    }
     autofree char *config = absolute_config_path(call.config_path);
     struct session_use use = {.create_if_missing = policy->auto_create, .config_path = config};
     struct agent_conn conn = {.fd = -1};

@@ -169,6 +169,7 @@ def test_adopted_container_session(sessions):
         result, _ = sessions.exec_json("ad", "-c", "echo hello > /tmp/x; cat /tmp/x")
         assert result["stdout"] == "hello\n", result
         assert sessions.status("ad")["adopted"] is True
+        assert sessions.status("ad")["exec_count"] == 2  # create + one exec, counted once
         proc = sessions.run("session", "stop", "ad")
         assert proc.returncode == 125 and "never stops" in one_line_error(proc)
         age(sessions, "ad", last_used_at=10000, created_at=10000)
