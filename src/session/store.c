@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 
 #include "session/session.h"
@@ -132,30 +133,47 @@ void session_unlock(struct session *s)
     close_fd(&s->lock_fd);
 }
 
+/* renameat2's flag; musl's headers may lack it. */
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+
+/* The record is replaced atomically: the new text goes to a second file,
+ * record.next, which then trades names with record.json (renameat2 with
+ * RENAME_EXCHANGE), so the old record becomes the next one to overwrite.
+ * Readers see one whole record or the other, never a mix; and no inode is
+ * created or freed per use, which costs a journal commit on some file
+ * systems. Where the exchange is not supported: a fresh temp file and
+ * rename. Callers hold the session's lock, so there is one writer. */
 int session_save(struct session *s, hutch_error *err)
 {
     if (!s->record)
         return 0;
-    char path[PATH_MAX + 16], tmp[PATH_MAX + 48];
+    char path[PATH_MAX + 16], next[PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/record.json", s->dir);
-    snprintf(tmp, sizeof tmp, "%s/.record.%d.tmp", s->dir, (int)getpid());
+    snprintf(next, sizeof next, "%s/record.next", s->dir);
     autofree char *text = json_dumps(s->record, JSON_INDENT(2) | JSON_SORT_KEYS);
     if (!text)
         return error_set(err, HUTCH_E_SYSTEM, "out of memory");
-    autoclose int fd =
-        TEMP_FAILURE_RETRY(open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (fd < 0)
-        return error_sys(err, errno, "cannot write the session record %s", tmp);
     size_t len = strlen(text);
     text[len] = '\n'; /* over the terminator: written with its length */
-    if (write_all(fd, text, len + 1) < 0) {
+    autoclose int fd =
+        TEMP_FAILURE_RETRY(open(next, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (fd < 0)
+        return error_sys(err, errno, "cannot write the session record %s", next);
+    /* Overwritten, then cut to length: truncating to zero first would free
+     * and reallocate its blocks every time. */
+    if (write_all(fd, text, len + 1) < 0 || ftruncate(fd, (off_t)(len + 1)) < 0) {
         int e = errno;
-        unlink(tmp);
-        return error_sys(err, e, "cannot write the session record %s", tmp);
+        unlink(next);
+        return error_sys(err, e, "cannot write the session record %s", next);
     }
-    if (rename(tmp, path) < 0) {
+    if (syscall(SYS_renameat2, AT_FDCWD, next, AT_FDCWD, path, RENAME_EXCHANGE) == 0)
+        return 0;
+    /* No record yet (nothing to exchange with), or no support for it. */
+    if (rename(next, path) < 0) {
         int e = errno;
-        unlink(tmp);
+        unlink(next);
         return error_sys(err, e, "cannot replace the session record %s", path);
     }
     return 0;
