@@ -128,6 +128,8 @@ typedef struct hutch_result {
     hutch_output out, err;
     char *error;         /* why the command could not be started, else NULL */
     char *degraded_reason; /* when degraded: why the asked-for backend did not run */
+    bool network_filtered; /* network mode allow: the run went through the proxy */
+    char **network_denied; /* then: hosts the proxy refused, NULL-terminated (or NULL) */
 } hutch_result;
 
 /* Runs one command in a fresh sandbox under the policy and waits for it.

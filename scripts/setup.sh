@@ -10,6 +10,7 @@ packages=(
   clang libclang-rt-14-dev musl-tools
   python3 python3-pytest python3-pytest-timeout
   passwd util-linux procps time
+  curl git iproute2
 )
 
 missing=()

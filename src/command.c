@@ -1,4 +1,5 @@
 #include "command.h"
+#include "net/proxy.h"
 
 #include <fcntl.h>
 
@@ -69,6 +70,10 @@ int command_env(const struct hutch_policy *p, enum env_view view, struct strlist
         const char *eq = strchr(entry, '=');
         r = strlist_set_env(env, entry, (size_t)(eq - entry), eq + 1);
     }
+    /* The allowlist's proxy is the only way out: its variables are not for
+     * the caller to change. */
+    if (r == 0 && view == ENV_SANDBOX && p->network.mode == NET_ALLOW)
+        r = net_proxy_env(env);
     return r < 0 ? error_set(err, HUTCH_E_SYSTEM, "out of memory") : 0;
 }
 

@@ -1,4 +1,5 @@
 #include "fields.h"
+#include "net/rules.h"
 
 #include <ctype.h>
 #include <limits.h>

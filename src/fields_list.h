@@ -79,6 +79,13 @@
     X(F_NET_DENIED, "network.deniedDomains", NULL, NULL, S_LIST, network.denied_domains,       \
       NULL, norm_domain, "a domain like example.com or *.example.com", -1,                     \
       "Domains never reachable; deny wins over allow.")                                        \
+    X(F_NET_ADDRESSES, "network.allowedAddresses", "allow-address", "ADDRESS[/BITS]", S_LIST,  \
+      network.allowed_addresses, NULL, norm_address_range,                                     \
+      "an address or range like 10.0.0.5 or 10.0.0.0/8", -1,                                  \
+      "Loopback, private or link-local addresses the allowlist may reach (refused otherwise).") \
+    X(F_NET_HOSTS, "network.hosts", "add-host", "NAME=ADDRESS", S_LIST, network.hosts, NULL,  \
+      norm_host_mapping, "NAME=ADDRESS like git.internal=10.0.0.5", -1,                        \
+      "Resolve NAME to ADDRESS in the allowlist's proxy instead of asking DNS.")               \
     X(F_FS_DENY_READ, "filesystem.denyRead", "deny-read", "PATH", S_LIST,                      \
       filesystem.deny_read, NULL, norm_host_path, "a path like ~/.ssh", -1,                    \
       "Hide a path, even below an allowed mount.")                                             \

@@ -142,6 +142,13 @@ int hutch_policy_validate(const hutch_policy *p, hutch_error *err)
                          "network.allowedDomains is set but network.mode is \"%s\": use mode "
                          "\"allow\" (flag: --net allow:DOMAIN[,DOMAIN...]) or drop the domains",
                          net_mode_name(net->mode));
+    if (net->mode != NET_ALLOW && (net->allowed_addresses.len > 0 || net->hosts.len > 0))
+        return error_set(err, HUTCH_E_INVALID,
+                         "%s is set but network.mode is \"%s\": it applies to the allowlist only "
+                         "(--net allow:DOMAIN[,DOMAIN...]); drop it or use mode \"allow\"",
+                         net->hosts.len ? "network.hosts (--add-host)"
+                                        : "network.allowedAddresses (--allow-address)",
+                         net_mode_name(net->mode));
     if (p->docker.container && p->backend != BACKEND_DOCKER)
         return error_set(err, HUTCH_E_INVALID,
                          "docker.container names a container to adopt, which needs the docker "

@@ -38,6 +38,8 @@ struct network_policy {
     int mode; /* enum net_mode */
     struct strlist allowed_domains;
     struct strlist denied_domains;
+    struct strlist allowed_addresses; /* ranges the proxy may reach despite being special */
+    struct strlist hosts;             /* NAME=ADDRESS, resolved by the proxy without DNS */
 };
 
 struct filesystem_policy {

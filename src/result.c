@@ -12,6 +12,9 @@ void hutch_result_free(hutch_result *r)
     free(r->err.data);
     free(r->error);
     free(r->degraded_reason);
+    for (char **h = r->network_denied; h && *h; h++)
+        free(*h);
+    free(r->network_denied);
     memset(r, 0, sizeof *r);
 }
 
@@ -50,9 +53,25 @@ char *hutch_result_to_json(const hutch_result *r)
     json_object_set_new(obj, "stderr_bytes", json_integer((json_int_t)r->err.bytes));
     json_object_set_new(obj, "degraded", json_boolean(r->degraded));
     json_object_set_new(obj, "error", r->error ? text_json(r->error, strlen(r->error), false) : json_null());
+    if (r->network_filtered) {
+        json_t *denied = json_array();
+        for (char **h = r->network_denied; h && *h; h++)
+            json_array_append_new(denied, json_string(*h));
+        json_object_set_new(obj, "network_denied", denied);
+    }
     char *text = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(obj);
     return text;
+}
+
+void result_take_network_denied(hutch_result *r, struct strlist *hosts)
+{
+    r->network_filtered = true;
+    for (char **h = r->network_denied; h && *h; h++)
+        free(*h);
+    free(r->network_denied);
+    r->network_denied = hosts->items;
+    memset(hosts, 0, sizeof *hosts);
 }
 
 void result_apply_outcome(hutch_result *r, const struct supervise_outcome *o)

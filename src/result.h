@@ -14,4 +14,7 @@ int result_exec_failed(hutch_result *r, const char *argv0, int errnum);
 /* Moves the sinks' bytes and counts into the result. */
 void result_take_output(hutch_result *r, struct command_io *io);
 
+/* The proxy's refusals during the run (network mode allow); takes the list. */
+void result_take_network_denied(hutch_result *r, struct strlist *hosts);
+
 #endif

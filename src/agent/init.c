@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 
 #include "agent/agent.h"
+#include "net/bridge.h"
 #include "proctag.h"
 #include "tools/tools.h"
 #include "util.h"
@@ -77,6 +78,11 @@ static bool whole_sandbox;   /* PID 1: every process in /proc is ours */
 
 static int listen_fd = -1;
 static const char *socket_path = AGENT_SOCKET_PATH;
+/* Network mode allow: the proxy's socket, bridged to 127.0.0.1 (bridge.h). */
+static const char *proxy_path;
+static pid_t bridge_pid = -1;
+/* hutch-init --proxy PATH -- COMMAND...: bridge for a one-shot docker run. */
+static char **exec_argv;
 static struct stat socket_identity; /* to unlink only our own socket at exit */
 static double accept_paused_until;
 
@@ -852,6 +858,8 @@ static void begin_stop(void)
         }
     }
     tool_process_signal_all(SIGTERM);
+    if (bridge_pid > 0)
+        (void)kill(bridge_pid, SIGKILL);
     if (whole_sandbox)
         (void)kill(-1, SIGTERM);
 }
@@ -902,10 +910,14 @@ static void tidy_fds(void)
 
 static void usage(FILE *to)
 {
-    fprintf(to, "Usage: hutch-init [--socket PATH]\n"
+    fprintf(to, "Usage: hutch-init [--socket PATH] [--proxy PATH]\n"
+                "       hutch-init --proxy PATH -- COMMAND [ARG...]\n"
                 "The agent of a hutch session sandbox: run as its PID 1, it reaps children and\n"
                 "serves the host's requests on a unix socket (default " AGENT_SOCKET_PATH ").\n"
+                "With a COMMAND, it only starts the network bridge and executes COMMAND.\n"
                 "  --socket PATH  listen on PATH\n"
+                "  --proxy PATH   bridge 127.0.0.1:3128 (HTTP) and :1080 (SOCKS5) to the\n"
+                "                 allowlist's proxy at PATH (docs/network.md)\n"
                 "  --version      print the version and the protocol version\n"
                 "  --help         print this help\n");
 }
@@ -914,6 +926,7 @@ static void parse_args(int argc, char **argv)
 {
     static const struct option options[] = {
         {"socket", required_argument, NULL, 's'},
+        {"proxy", required_argument, NULL, 'p'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -929,6 +942,13 @@ static void parse_args(int argc, char **argv)
             }
             socket_path = optarg;
             break;
+        case 'p':
+            if (!*optarg) {
+                fprintf(stderr, "hutch-init: --proxy needs a path\n");
+                exit(2);
+            }
+            proxy_path = optarg;
+            break;
         case 'V':
             printf("hutch-init %s (protocol %d)\n", HUTCH_VERSION_STRING, AGENT_VERSION);
             exit(0);
@@ -936,13 +956,18 @@ static void parse_args(int argc, char **argv)
             usage(stdout);
             exit(0);
         default:
-            if (optopt == 's')
-                fprintf(stderr, "hutch-init: --socket needs a path\n");
+            if (optopt == 's' || optopt == 'p')
+                fprintf(stderr, "hutch-init: --%s needs a path\n",
+                        optopt == 's' ? "socket" : "proxy");
             else
                 fprintf(stderr, "hutch-init: unknown option %s (see hutch-init --help)\n",
                         argv[optind - 1]);
             exit(2);
         }
+    }
+    if (optind < argc && strcmp(argv[optind - 1], "--") == 0 && proxy_path) {
+        exec_argv = argv + optind;
+        return;
     }
     if (optind < argc) {
         fprintf(stderr, "hutch-init: unexpected argument %s (see hutch-init --help)\n",
@@ -976,10 +1001,32 @@ static int ms_until(double at, double now)
     return d <= 0 ? 0 : d > 1e9 ? 1000000000 : (int)d + 1;
 }
 
+/* One-shot docker runs: the bridge lives exactly as long as the command. */
+static int __attribute__((noreturn)) bridge_and_exec(void)
+{
+    if (bridge_start(proxy_path, true) < 0) {
+        fprintf(stderr, "hutch-init: cannot start the network bridge on 127.0.0.1:%d and :%d: %s\n",
+                BRIDGE_HTTP_PORT, BRIDGE_SOCKS_PORT, strerror(errno));
+        exit(125);
+    }
+    execvp(exec_argv[0], exec_argv);
+    int e = errno;
+    fprintf(stderr, "hutch-init: cannot run %s: %s\n", exec_argv[0],
+            e == ENOENT ? "command not found" : strerror(e));
+    exit(e == ENOENT ? 127 : 126);
+}
+
 int main(int argc, char **argv)
 {
     parse_args(argc, argv);
+    if (exec_argv)
+        bridge_and_exec();
     tidy_fds();
+    if (proxy_path && (bridge_pid = bridge_start(proxy_path, false)) < 0) {
+        fprintf(stderr, "hutch-init: cannot start the network bridge on 127.0.0.1:%d and :%d: %s\n",
+                BRIDGE_HTTP_PORT, BRIDGE_SOCKS_PORT, strerror(errno));
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN);
     whole_sandbox = getpid() == 1;
     /* Outside a sandbox (tests), orphans of runs still come back to us. */

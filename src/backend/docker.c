@@ -40,10 +40,6 @@ static int check_adopted(const struct hutch_policy *p, hutch_error *err)
 
 static int docker_check(const struct hutch_policy *p, hutch_error *err)
 {
-    if (p->network.mode == NET_ALLOW)
-        return error_set(err, HUTCH_E_UNSUPPORTED,
-                         "the docker backend cannot enforce a domain allowlist in this version: "
-                         "use --net none, bridge or host");
     return p->docker.container ? check_adopted(p, err) : 0;
 }
 

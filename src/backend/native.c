@@ -16,6 +16,8 @@
 #include "native/plan.h"
 #include "native/sandbox.h"
 #include "native/setup.h"
+#include "net/bridge.h"
+#include "net/proxy.h"
 #include "result.h"
 
 
@@ -35,10 +37,6 @@ static int native_check(const struct hutch_policy *p, hutch_error *err)
         return error_set(err, HUTCH_E_UNSUPPORTED,
                          "the native backend has no bridge network: use --net none (loopback "
                          "only), --net host, or --backend docker");
-    if (p->network.mode == NET_ALLOW)
-        return error_set(err, HUTCH_E_UNSUPPORTED,
-                         "the native backend cannot enforce a domain allowlist in this version: "
-                         "use --net none or --net host");
     return 0;
 }
 
@@ -233,6 +231,11 @@ static void cleanup_sandbox(struct sandbox *sb)
     sandbox_close(sb);
 }
 
+static void cleanup_run_proxy(struct net_run_proxy *rp)
+{
+    net_run_proxy_finish(rp, NULL);
+}
+
 static int setup_failed(const struct sandbox *sb, hutch_result *r, const char *argv0,
                         hutch_error *err)
 {
@@ -270,8 +273,16 @@ static int native_run(const struct hutch_policy *p, const hutch_command *cmd, hu
     autofree char *workspace = NULL;
     if (resolve_workspace(p, &id, &workspace, err) < 0)
         return -1;
+    /* Network mode allow: the proxy runs beside the sandbox for this run. */
+    __attribute__((cleanup(cleanup_run_proxy))) struct net_run_proxy proxy = {.pid = -1,
+                                                                             .events_fd = -1};
+    bool filtered = p->network.mode == NET_ALLOW;
+    if (filtered && net_run_proxy_start(p, id.outside_uid, id.outside_gid, &proxy, err) < 0)
+        return -1;
+    struct plan_agent proxy_dir = {.runtime_dir = proxy.dir};
     __attribute__((cleanup(cleanup_plan))) struct plan plan = {0};
-    if (plan_build(p, workspace, id.uid, id.gid, &plan, err) < 0)
+    if (plan_build_session(p, workspace, filtered ? &proxy_dir : NULL, id.uid, id.gid, &plan,
+                           err) < 0)
         return -1;
     __attribute__((cleanup(cleanup_limits))) struct native_limits limits = {.cgroup.dir_fd = -1};
     if (native_prepare_limits(p, NULL, &limits, err) < 0)
@@ -303,6 +314,7 @@ static int native_run(const struct hutch_policy *p, const hutch_command *cmd, hu
         .cgroup = &limits.cgroup,
         .changed_signals = sandbox_changed_signals(),
         .cmdline_len = sandbox_cmdline_len(),
+        .proxy_socket = filtered ? BRIDGE_PROXY_SOCKET : NULL,
     };
     double start = monotonic_ms();
     __attribute__((cleanup(cleanup_sandbox))) struct sandbox sb = {.pidfd = -1, .report_fd = -1};
@@ -346,6 +358,8 @@ static int native_run(const struct hutch_policy *p, const hutch_command *cmd, hu
     r->oom_killed = cgroup_run_oom_killed(&limits.cgroup);
     snprintf(r->limits_via, sizeof r->limits_via, "%s", limits.via);
     result_take_output(r, &io);
+    if (filtered)
+        net_run_proxy_finish(&proxy, r);
     return 0;
 }
 

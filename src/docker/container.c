@@ -3,7 +3,9 @@
 #include <limits.h>
 #include <sys/stat.h>
 
+#include "agent/proto.h"
 #include "fields.h"
+#include "net/bridge.h"
 
 /* tmpfs as hutch mounts it: writable, executable (compilers and pip build in
  * /tmp), no setuid or devices. */
@@ -14,7 +16,15 @@ int docker_settings_resolve(const struct hutch_policy *p, struct docker_settings
 {
     memset(s, 0, sizeof *s);
     s->image = p->docker.image;
-    if (p->docker.network) {
+    if (p->network.mode == NET_ALLOW) {
+        /* The proxy's socket is the only way out. */
+        if (p->docker.network && strcmp(p->docker.network, "none") != 0)
+            return error_set(err, HUTCH_E_INVALID,
+                             "docker.network is \"%s\" but network.mode is \"allow\", which "
+                             "needs network none: drop docker.network",
+                             p->docker.network);
+        s->network = "none";
+    } else if (p->docker.network) {
         s->network = p->docker.network;
     } else {
         switch (p->network.mode) {
@@ -24,10 +34,6 @@ int docker_settings_resolve(const struct hutch_policy *p, struct docker_settings
         case NET_BRIDGE:
             s->network = "bridge";
             break;
-        case NET_ALLOW:
-            return error_set(err, HUTCH_E_UNSUPPORTED,
-                             "the docker backend cannot enforce a domain allowlist in this "
-                             "version: use --net none, bridge or host");
         default:
             s->network = "none";
         }
@@ -298,8 +304,16 @@ json_t *container_config(const struct hutch_policy *p, const struct container_re
 
     json_t *config = json_object();
     json_object_set_new(config, "Image", json_string(s.image));
-    if (!req->keep_entrypoint)
+    if (req->proxy_dir) {
+        /* hutch-init bridges 127.0.0.1 to the proxy, then executes the command. */
+        json_array_append_new(m.list, bind_mount(req->proxy_dir, AGENT_RUNTIME_DIR, true));
+        json_array_append_new(m.list, bind_mount(req->agent_binary, AGENT_BINARY_PATH, true));
+        json_object_set_new(config, "Entrypoint",
+                            json_pack("[s, s, s, s]", AGENT_BINARY_PATH, "--proxy",
+                                      BRIDGE_PROXY_SOCKET, "--"));
+    } else if (!req->keep_entrypoint) {
         json_object_set_new(config, "Entrypoint", json_array());
+    }
     json_object_set_new(config, "Cmd", string_array(req->argv));
     json_object_set_new(config, "Env", env);
     json_object_set_new(config, "WorkingDir", json_string(s.workdir));

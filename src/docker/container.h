@@ -17,6 +17,10 @@ struct container_request {
     bool keep_entrypoint;      /* skills: ACTION is the ENTRYPOINT's argument */
     const char *engine_socket; /* never mounted into the container; may be "" */
     bool podman;               /* the engine is Podman: its tmpfs options differ */
+    /* Network mode allow (one-shot runs): the host directory with the
+     * proxy's socket, and hutch-init, which bridges to it (docs/network.md). */
+    const char *proxy_dir;
+    const char *agent_binary;
 };
 
 /* The settings docker actually applies, after docker.* keys, flags and

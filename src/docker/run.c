@@ -1,6 +1,7 @@
 #include "docker/run.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -9,7 +10,9 @@
 #include "command.h"
 #include "docker/container.h"
 #include "docker/frames.h"
+#include "net/proxy.h"
 #include "result.h"
+#include "session/agent_binary.h"
 
 #define KILL_GRACE_MS 2000
 
@@ -231,8 +234,11 @@ static int check_runtime(struct engine *e, const char *id, const char *want, hut
 
 static int create_container(struct engine *e, const struct hutch_policy *p,
                             const hutch_command *cmd, const char *kind, bool keep_entrypoint,
-                            struct container *c, hutch_error *err)
+                            const char *proxy_dir, struct container *c, hutch_error *err)
 {
+    char agent[PATH_MAX];
+    if (proxy_dir && agent_binary_path(agent, sizeof agent, err) < 0)
+        return -1;
     autostrlist struct strlist argv = {0};
     autostrlist struct strlist env = {0};
     if (!keep_entrypoint && p->docker.setup_command && *p->docker.setup_command &&
@@ -248,6 +254,8 @@ static int create_container(struct engine *e, const struct hutch_policy *p,
         .keep_entrypoint = keep_entrypoint,
         .engine_socket = e->unix_path,
         .podman = e->podman,
+        .proxy_dir = proxy_dir,
+        .agent_binary = proxy_dir ? agent : NULL,
     };
     json_t *config = container_config(p, &req, err);
     if (!config)
@@ -324,13 +332,36 @@ static int failed_after_start(struct engine *e, bool adopted, bool lost, hutch_e
     return -1;
 }
 
+static void cleanup_run_proxy(struct net_run_proxy *rp)
+{
+    net_run_proxy_finish(rp, NULL);
+}
+
 static int run_container(struct engine *e, const struct hutch_policy *p,
                          const hutch_command *cmd, const char *kind, bool keep_entrypoint,
                          hutch_result *r, hutch_error *err)
 {
     docker_remove_stale(e);
+    /* Network mode allow: the proxy runs beside the container for this run. */
+    __attribute__((cleanup(cleanup_run_proxy))) struct net_run_proxy proxy = {.pid = -1,
+                                                                             .events_fd = -1};
+    bool filtered = p->network.mode == NET_ALLOW;
+    if (filtered) {
+        if (keep_entrypoint)
+            return error_set(err, HUTCH_E_UNSUPPORTED,
+                             "skills cannot run behind the network allowlist (their image's "
+                             "entrypoint is theirs): use --net none, bridge or host");
+        if (!e->unix_path[0])
+            return error_set(err, HUTCH_E_UNSUPPORTED,
+                             "the network allowlist mounts the proxy's socket into the "
+                             "container, which needs a local engine on a unix socket, not %s",
+                             e->address);
+        if (net_run_proxy_start(p, (uid_t)-1, (gid_t)-1, &proxy, err) < 0)
+            return -1;
+    }
     struct container c = {.e = e};
-    if (create_container(e, p, cmd, kind, keep_entrypoint, &c, err) < 0)
+    if (create_container(e, p, cmd, kind, keep_entrypoint, filtered ? proxy.dir : NULL, &c,
+                         err) < 0)
         return -1;
 
     /* Attach before starting, or early output would be lost. */
@@ -372,6 +403,8 @@ static int run_container(struct engine *e, const struct hutch_policy *p,
         rc = failed_after_start(e, false, pump.lost, err);
     finish_output(&pump, r);
     remove_container(e, c.id);
+    if (filtered && rc == 0)
+        net_run_proxy_finish(&proxy, r);
     return rc;
 }
 

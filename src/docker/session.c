@@ -12,6 +12,7 @@
 #include "docker/container.h"
 #include "docker/engine.h"
 #include "docker/run.h"
+#include "net/bridge.h"
 #include "session/agent_binary.h"
 #include "session/session.h"
 
@@ -195,6 +196,14 @@ static int docker_create(struct session *s, const struct hutch_policy *p, hutch_
         return r;
     }
     bool via_agent = e.unix_path[0] != '\0';
+    if (!via_agent && p->network.mode == NET_ALLOW) {
+        error_set(err, HUTCH_E_UNSUPPORTED,
+                  "the network allowlist mounts the proxy's socket into the container, which "
+                  "needs a local engine on a unix socket, not %s",
+                  e.address);
+        engine_close(&e);
+        return -1;
+    }
     record_set_str(s->record, "exec_via", via_agent ? "agent" : "engine");
 
     char agent[PATH_MAX];
@@ -251,7 +260,11 @@ static int docker_create(struct session *s, const struct hutch_policy *p, hutch_
     json_array_append_new(mounts, json_pack("{s:s, s:s, s:s, s:b}", "Type", "bind", "Source",
                                             agent, "Target", AGENT_BINARY_PATH, "ReadOnly", 1));
     json_object_set_new(config, "Entrypoint", json_pack("[s]", AGENT_BINARY_PATH));
-    json_object_set_new(config, "Cmd", json_pack("[s, s]", "--socket", AGENT_SOCKET_PATH));
+    json_object_set_new(config, "Cmd",
+                        p->network.mode == NET_ALLOW
+                            ? json_pack("[s, s, s, s]", "--socket", AGENT_SOCKET_PATH, "--proxy",
+                                        BRIDGE_PROXY_SOCKET)
+                            : json_pack("[s, s]", "--socket", AGENT_SOCKET_PATH));
     json_object_set_new(config, "User", json_string(user));
     json_object_set_new(config, "WorkingDir", json_string("/"));
     json_object_set_new(config, "AttachStdout", json_false());

@@ -321,11 +321,15 @@ static int add_tmpfs(struct builder *b, const char *spec)
 /* The order matters: later mounts land on top of earlier ones, so masks and
  * read-only overrides come last. */
 /* A session's agent: its binary read-only at AGENT_BINARY_PATH, and its
- * runtime directory (where it makes its socket) writable at AGENT_RUNTIME_DIR. */
+ * runtime directory (where it makes its socket) writable at AGENT_RUNTIME_DIR.
+ * Without a binary (a one-shot run behind the allowlist's proxy), only the
+ * runtime directory, read-only: it holds the proxy's socket. */
 static int add_agent(struct builder *b, const struct plan_agent *agent)
 {
     if (!agent)
         return 0;
+    if (!agent->binary)
+        return bind(b, agent->runtime_dir, AGENT_RUNTIME_DIR, true, false);
     if (bind(b, agent->runtime_dir, AGENT_RUNTIME_DIR, true, true) < 0 ||
         bind(b, agent->binary, AGENT_BINARY_PATH, false, false) < 0)
         return -1;

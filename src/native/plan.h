@@ -58,7 +58,8 @@ int plan_build(const struct hutch_policy *p, const char *workspace, uid_t uid, g
 /* A session's agent, mounted into its sandbox (see src/agent/proto.h). */
 struct plan_agent {
     const char *runtime_dir; /* host directory for the agent's socket */
-    const char *binary;      /* host path of hutch-init */
+    const char *binary;      /* host path of hutch-init; NULL: the directory alone,
+                                read-only (the proxy's socket of a one-shot run) */
 };
 
 /* plan_build() for a session sandbox: the same, plus the agent's mounts. */

@@ -1,4 +1,5 @@
 #include "native/sandbox.h"
+#include "net/bridge.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -234,6 +235,16 @@ static void __attribute__((noreturn)) init_main(const struct sandbox_spec *spec,
     if (spec->command_is_init)
         command_main(spec);
 
+    /* Listening before the command starts: its first connection must not
+     * find the ports closed. */
+    pid_t bridge = -1;
+    if (spec->proxy_socket && (bridge = bridge_start(spec->proxy_socket, false)) < 0) {
+        setup_fail(STATUS_FD, STAGE_INIT_FAILED, errno,
+                   "start the network bridge on 127.0.0.1:%d and :%d", BRIDGE_HTTP_PORT,
+                   BRIDGE_SOCKS_PORT);
+        _exit(1);
+    }
+
     /* vfork: the command shares init's memory until it execs, so nothing is
      * copied; init waits meanwhile, which it would do anyway. */
     pid_t command = vfork();
@@ -266,12 +277,19 @@ static void __attribute__((noreturn)) init_main(const struct sandbox_spec *spec,
     for (;;) {
         int status;
         pid_t done = waitpid(-1, &status, 0);
+        if (done == bridge)
+            bridge = -1; /* gone early: the command just cannot reach the proxy */
         if (done == command) {
             struct sandbox_report report = {
                 .exited = WIFEXITED(status),
                 .code = WIFEXITED(status) ? WEXITSTATUS(status) : 0,
                 .signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0,
             };
+            /* The bridge serves the command only. */
+            if (bridge > 0) {
+                (void)kill(bridge, SIGKILL);
+                (void)TEMP_FAILURE_RETRY(waitpid(bridge, NULL, 0));
+            }
             /* Reap what already ended; anything still running or a child of
              * ours makes the sandbox non-empty. */
             int other;

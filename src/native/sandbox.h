@@ -41,6 +41,9 @@ struct sandbox_spec {
      * the caller; nothing reports on it. sandbox_start() returns once it was
      * executed. */
     bool command_is_init;
+    /* Network mode allow (one-shot runs): init starts the bridge to the
+     * proxy's socket at this inside path before the command. */
+    const char *proxy_socket;
 };
 
 /* Length of the caller's command line, which init wipes from its copy of

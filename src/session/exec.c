@@ -100,6 +100,8 @@ int session_exec(struct session *s, const struct hutch_policy *p, struct agent_c
         .stdio = {io.child_in, io.child_out, io.child_err},
     };
     long oom_before = oom_kills(s);
+    bool filtered = p->network.mode == NET_ALLOW;
+    off_t audit_before = filtered ? session_audit_offset(s) : 0;
     double start = monotonic_ms();
     struct agent_run_start started;
     if (agent_run_start(conn, &req, &started, err) < 0)
@@ -142,6 +144,8 @@ int session_exec(struct session *s, const struct hutch_policy *p, struct agent_c
     result_apply_outcome(r, &outcome);
     r->oom_killed = oom_before >= 0 && outcome.signal == SIGKILL && oom_kills(s) > oom_before;
     result_take_output(r, &io);
+    if (filtered)
+        session_proxy_report(s, audit_before, r);
     return 0;
 }
 

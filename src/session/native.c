@@ -20,33 +20,17 @@
 #include "native/setup.h"
 #include "session/agent_binary.h"
 #include "session/session.h"
+#include "net/bridge.h"
 
 /* How long a new agent may take to answer. */
 #define AGENT_START_MS 10000
-
-/* Field 22 of /proc/PID/stat: tells a pid from a later one with the same number. */
-static unsigned long long start_time_of(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    autofree char *text = NULL;
-    if (read_file_bounded(path, 4096, &text, NULL) < 0)
-        return 0;
-    char *p = strrchr(text, ')');
-    if (!p)
-        return 0;
-    p++;
-    for (int field = 3; field < 22 && p; field++)
-        p = strchr(p + 1, ' ');
-    return p ? strtoull(p + 1, NULL, 10) : 0;
-}
 
 /* The record's init when it is still that process, else -1. */
 static pid_t live_init(const json_t *rec)
 {
     pid_t pid = (pid_t)record_num(rec, "init_pid");
     unsigned long long start = (unsigned long long)record_num(rec, "init_start");
-    if (pid <= 0 || start == 0 || start_time_of(pid) != start)
+    if (pid <= 0 || start == 0 || session_pid_start_time(pid) != start)
         return -1;
     return pid;
 }
@@ -132,7 +116,12 @@ static int native_create(struct session *s, const struct hutch_policy *p, hutch_
         return error_sys(err, errno, "cannot open %s", log_path);
     }
 
-    char *argv[] = {(char *)AGENT_BINARY_PATH, (char *)"--socket", (char *)AGENT_SOCKET_PATH, NULL};
+    char *argv[] = {(char *)AGENT_BINARY_PATH, (char *)"--socket", (char *)AGENT_SOCKET_PATH,
+                    NULL, NULL, NULL};
+    if (p->network.mode == NET_ALLOW) {
+        argv[3] = (char *)"--proxy";
+        argv[4] = (char *)BRIDGE_PROXY_SOCKET;
+    }
     char *envp[] = {(char *)"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                     NULL};
     struct sandbox_spec spec = {
@@ -207,7 +196,7 @@ static int native_create(struct session *s, const struct hutch_policy *p, hutch_
     }
 
     json_object_set_new(s->record, "init_pid", json_integer(st.init));
-    json_object_set_new(s->record, "init_start", json_integer((json_int_t)start_time_of(st.init)));
+    json_object_set_new(s->record, "init_start", json_integer((json_int_t)session_pid_start_time(st.init)));
     record_set_str(s->record, "limits_via", limits.via);
     json_t *dirs = json_array();
     for (int c = 0; c < CG_COUNT; c++)

@@ -200,7 +200,8 @@ static int create_sandbox(struct session *s, const struct session_backend *b,
             return error_sys(err, errno, "cannot create the workspace %s", ws);
     }
     s->created_now = true;
-    if (b->create(s, p, err) == 0) {
+    /* Before the sandbox: setupCommand may already need the network. */
+    if (session_proxy_ensure(s, p, err) == 0 && b->create(s, p, err) == 0) {
         record_set_str(s->record, "state", "running");
         json_object_del(s->record, "failure");
         return session_save(s, NULL) < 0 ? -1 : 0;
@@ -208,6 +209,7 @@ static int create_sandbox(struct session *s, const struct session_backend *b,
     /* Never half-ready: whatever was made goes. */
     hutch_error ignored;
     (void)b->remove(s, &ignored);
+    session_proxy_stop(s);
     record_set_str(s->record, "state", "failed");
     record_set_str(s->record, "failure", err->message);
     (void)session_save(s, NULL);
@@ -246,6 +248,12 @@ int session_ensure(struct session *s, const struct hutch_policy *p, const struct
           agent_connect(s->socket_path, (uid_t)-1, conn, NULL) == 0) &&
         bring_up(s, p, use, backend, same_config && wanted_backend, conn, err) < 0)
         return -1;
+    /* A proxy that died (killed, OOM) comes back without touching the sandbox:
+     * the bridge inside connects anew for every connection. */
+    if (session_proxy_ensure(s, p, err) < 0) {
+        agent_close(conn);
+        return -1;
+    }
     return record_use(s, conn, err);
 }
 
@@ -272,6 +280,7 @@ static int bring_up(struct session *s, const struct hutch_policy *p, const struc
                     s->key);
         hutch_error ignored;
         (void)b->remove(s, &ignored);
+        session_proxy_stop(s);
         json_t *args = json_incref(json_object_get(s->record, "create_args"));
         const char *cfg = record_str(s->record, "config");
         autofree char *config = cfg ? strdup(cfg) : NULL;
@@ -298,7 +307,7 @@ static int bring_up(struct session *s, const struct hutch_policy *p, const struc
                 fprintf(stderr, "hutch: session %s was broken (%s); restarting it\n", s->key,
                         detail);
             s->created_now = true;
-            if (b->start(s, p, err) < 0)
+            if (session_proxy_ensure(s, p, err) < 0 || b->start(s, p, err) < 0)
                 return -1;
             record_set_str(s->record, "state", "running");
         }
@@ -331,6 +340,7 @@ int session_stop(struct session *s, hutch_error *err)
                          record_str(s->record, "backend") ?: "(unknown)");
     if (b->stop(s, err) < 0)
         return -1;
+    session_proxy_stop(s);
     const char *state = record_str(s->record, "state");
     if (!state || strcmp(state, "failed") != 0)
         record_set_str(s->record, "state", "stopped");
@@ -348,6 +358,7 @@ int session_remove(struct session *s, bool workspace, hutch_error *err)
                          record_str(s->record, "backend") ?: "(unknown)");
     if (b->remove(s, err) < 0)
         return -1;
+    session_proxy_stop(s);
     const char *ws = record_str(s->record, "workspace");
     if (workspace && ws && record_bool(s->record, "workspace_owned")) {
         autofree char *copy = strdup(ws);

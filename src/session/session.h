@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "agent/client.h"
 #include "error.h"
@@ -106,6 +107,23 @@ int record_set_str(json_t *rec, const char *name, const char *value);
 int record_set_num(json_t *rec, const char *name, double value);
 
 double session_now(void);
+
+/* When pid started (clock ticks since boot), 0 when it is gone. */
+unsigned long long session_pid_start_time(pid_t pid);
+
+/* ---- the allowlist's proxy (proxy.c) ------------------------------------------ */
+
+/* Network mode allow: makes sure the session's proxy runs (started when it
+ * is not), serving <runtime_dir>/proxy.sock and logging refusals to the
+ * session's audit log. Other modes: stops one left from an earlier policy. */
+int session_proxy_ensure(struct session *s, const struct hutch_policy *p, hutch_error *err);
+void session_proxy_stop(struct session *s);
+
+/* The audit log's size now, to read a run's refusals from afterwards. */
+off_t session_audit_offset(const struct session *s);
+
+/* The hosts the proxy refused since offset, into r (network mode allow). */
+void session_proxy_report(const struct session *s, off_t offset, hutch_result *r);
 
 /* Removes a directory tree without following symlinks (the sandbox may have
  * planted some). */

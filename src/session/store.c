@@ -317,3 +317,20 @@ int remove_tree(const char *path, hutch_error *err)
 {
     return remove_at(AT_FDCWD, path, path, 0, err);
 }
+
+/* Field 22 of /proc/PID/stat: tells a pid from a later one with the same number. */
+unsigned long long session_pid_start_time(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    autofree char *text = NULL;
+    if (read_file_bounded(path, 4096, &text, NULL) < 0)
+        return 0;
+    char *p = strrchr(text, ')');
+    if (!p)
+        return 0;
+    p++;
+    for (int field = 3; field < 22 && p; field++)
+        p = strchr(p + 1, ' ');
+    return p ? strtoull(p + 1, NULL, 10) : 0;
+}

@@ -315,8 +315,30 @@ static void test_refusals(void)
     hutch_policy *p = hutch_policy_new();
     hutch_error err = {0};
     set(p, "network.allowedDomains", "example.com");
-    CHECK(make_config(p, &err) == NULL && strstr(err.message, "allowlist"),
-          "a domain allowlist is refused, not ignored (%s)", err.message);
+    set(p, "docker.network", "bridge");
+    CHECK(make_config(p, &err) == NULL && strstr(err.message, "needs network none"),
+          "an allowlist with docker.network bridge is refused, not widened (%s)", err.message);
+    hutch_policy_free(p);
+
+    /* The allowlist: network none, the proxy's directory and hutch-init
+     * mounted read-only, hutch-init bridging in front of the command. */
+    p = hutch_policy_new();
+    err = (hutch_error){0};
+    set(p, "network.allowedDomains", "example.com");
+    char *run_argv[] = {"echo", "hi", NULL};
+    char *run_envp[] = {"PATH=/usr/bin:/bin", NULL};
+    struct container_request allow = {.kind = "run", .argv = run_argv, .envp = run_envp,
+                                    .engine_socket = "", .proxy_dir = "/tmp/hutch-net-x",
+                                    .agent_binary = "/usr/libexec/hutch/hutch-init"};
+    json_t *c = container_config(p, &allow, &err);
+    autofree char *text = c ? json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    CHECK(text != NULL, "an allowlist container is made (%s)", err.message);
+    CHECK_CONTAINS(text, "\"NetworkMode\":\"none\"", "allowlist: network none");
+    CHECK_CONTAINS(text, "\"ReadOnly\":true,\"Source\":\"/tmp/hutch-net-x\",\"Target\":\"/.hutch\"",
+                   "allowlist: the proxy's directory read-only at /.hutch");
+    CHECK_CONTAINS(text, "\"Entrypoint\":[\"/.hutch-init\",\"--proxy\",\"/.hutch/proxy.sock\",\"--\"]",
+                   "allowlist: hutch-init bridges, then runs the command");
+    json_decref(c);
     hutch_policy_free(p);
 
     char dir[64], sock[128];
