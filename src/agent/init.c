@@ -698,6 +698,24 @@ static struct conn *run_of(pid_t pid)
     return NULL;
 }
 
+/* A command may kill the bridge (it runs as the same user): it comes back,
+ * unless it keeps dying at once or the agent is stopping. */
+static void bridge_died(void)
+{
+    static double last_start;
+    double now = monotonic_ms();
+    bridge_pid = -1;
+    if (stopping || now - last_start < 1000.0) {
+        fprintf(stderr, "hutch-init: the network bridge ended\n");
+        return;
+    }
+    last_start = now;
+    bridge_pid = bridge_start(proxy_path, false);
+    if (bridge_pid < 0)
+        fprintf(stderr, "hutch-init: cannot restart the network bridge on 127.0.0.1:%d and :%d: %s\n",
+                BRIDGE_HTTP_PORT, BRIDGE_SOCKS_PORT, strerror(errno));
+}
+
 /* Reaps every child that has exited: runs, and as PID 1 every orphan. */
 static void reap(void)
 {
@@ -720,6 +738,10 @@ static void reap(void)
         int status;
         if (TEMP_FAILURE_RETRY(waitpid(si.si_pid, &status, 0)) < 0)
             continue;
+        if (!c && si.si_pid == bridge_pid) {
+            bridge_died();
+            continue;
+        }
         if (!c) {
             struct conn *w = worker_of(si.si_pid);
             if (w)

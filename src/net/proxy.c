@@ -77,6 +77,25 @@ static void log_refusal(const struct proxy *px, const char *protocol, const char
     free(out ? out : text);
 }
 
+/* A target refused while being parsed is shown as the client wrote it:
+ * "host:port" (or "[v6]:port") is logged as host and port, like the others. */
+static void log_refused_target(const struct proxy *px, const char *protocol, const char *shown,
+                               const char *reason)
+{
+    char host[256];
+    snprintf(host, sizeof host, "%s", shown);
+    unsigned port = 0;
+    char *colon = strrchr(host, ':');
+    char *close = strrchr(host, ']');
+    if (colon && colon[1] && (!close || close < colon) &&
+        strspn(colon + 1, "0123456789") == strlen(colon + 1) && strlen(colon + 1) <= 5 &&
+        (host[0] == '[' || strchr(host, ':') == colon)) {
+        port = (unsigned)strtoul(colon + 1, NULL, 10);
+        *colon = '\0';
+    }
+    log_refusal(px, protocol, host, port, reason);
+}
+
 /* ---- answers ------------------------------------------------------------------- */
 
 static const char *status_text(int status)
@@ -141,14 +160,22 @@ static int connect_within(const struct sockaddr *sa, socklen_t len, int timeout_
             return -1;
         }
     }
+    /* Blocking again: heads and pending bytes are sent whole; the relay
+     * itself never waits (MSG_DONTWAIT). */
+    int flags = fcntl(fd, F_GETFL);
+    (void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
     return fd;
 }
 
 static void describe_address(const struct sockaddr *sa, char *out, size_t len)
 {
-    const void *a = sa->sa_family == AF_INET ? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
-                                             : (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
-    if (!inet_ntop(sa->sa_family, a, out, (socklen_t)len))
+    /* Copied out: a struct sockaddr promises less alignment than its variants. */
+    struct sockaddr_storage ss;
+    memcpy(&ss, sa, sa->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+                                             : sizeof(struct sockaddr_in6));
+    const void *a = ss.ss_family == AF_INET ? (const void *)&((struct sockaddr_in *)&ss)->sin_addr
+                                            : (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr;
+    if (!inet_ntop(ss.ss_family, a, out, (socklen_t)len))
         snprintf(out, len, "?");
 }
 
@@ -245,8 +272,6 @@ static void relay_to(int client, int upstream, const char *pending, size_t pendi
         close(upstream);
         return;
     }
-    int flags = fcntl(client, F_GETFL);
-    (void)fcntl(client, F_SETFL, flags | O_NONBLOCK);
     relay_run(client, upstream);
 }
 
@@ -269,9 +294,10 @@ static void serve_http(const struct proxy *px, int fd, char *buf, size_t len)
         }
         len += (size_t)n;
     }
-    const char *protocol = req.kind == PROXY_CONNECT ? "http-connect" : "http";
+    bool connect = len >= 8 && memcmp(buf, "CONNECT ", 8) == 0;
+    const char *protocol = connect ? "http-connect" : "http";
     if (r < 0) {
-        log_refusal(px, "http", req.shown, 0, why);
+        log_refused_target(px, protocol, req.shown, why);
         char message[400];
         snprintf(message, sizeof message, "request refused: %s%s%s", why,
                  req.shown[0] ? ": " : "", req.shown);
@@ -367,7 +393,7 @@ static void serve_socks(const struct proxy *px, int fd, unsigned char *buf, size
     if (r == -2)
         return;
     if (r < 0) {
-        log_refusal(px, "socks5", c.req.shown, 0, c.why);
+        log_refused_target(px, "socks5", c.req.shown, c.why);
         socks_answer(fd, c.reply);
         return;
     }

@@ -17,16 +17,6 @@ void relay_pair_init(struct relay_pair *p, int a, int b)
     p->fd[1] = b;
 }
 
-int relay_pair_preload(struct relay_pair *p, int to_side, const void *data, size_t len)
-{
-    struct relay_dir *d = &p->dir[1 - to_side];
-    if (len > sizeof d->data - d->end)
-        return -1;
-    memcpy(d->data + d->end, data, len);
-    d->end += len;
-    return 0;
-}
-
 void relay_pair_events(const struct relay_pair *p, short events[2])
 {
     events[0] = events[1] = 0;
@@ -108,8 +98,7 @@ void relay_run(int a, int b)
         return;
     }
     relay_pair_init(p, a, b);
-    short zero[2] = {0, 0};
-    bool active = relay_pair_step(p, zero);
+    bool active = true;
     while (active) {
         short ev[2];
         relay_pair_events(p, ev);

@@ -23,12 +23,9 @@ struct relay_pair {
     bool failed;
 };
 
-/* The fds must be non-blocking sockets; the pair owns them from now on. */
+/* The fds are sockets (blocking or not: every call passes MSG_DONTWAIT);
+ * the pair owns them from now on. */
 void relay_pair_init(struct relay_pair *p, int a, int b);
-
-/* Bytes to send to b before anything read from a (a request head already
- * read past, say). Returns -1 when they do not fit. */
-int relay_pair_preload(struct relay_pair *p, int to_side, const void *data, size_t len);
 
 /* The poll events each fd waits for now. */
 void relay_pair_events(const struct relay_pair *p, short events[2]);

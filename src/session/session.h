@@ -108,7 +108,7 @@ int record_set_num(json_t *rec, const char *name, double value);
 
 double session_now(void);
 
-/* When pid started (clock ticks since boot), 0 when it is gone. */
+/* When pid started (clock ticks since boot), 0 when it is gone (or a zombie). */
 unsigned long long session_pid_start_time(pid_t pid);
 
 /* ---- the allowlist's proxy (proxy.c) ------------------------------------------ */

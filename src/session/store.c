@@ -327,7 +327,8 @@ unsigned long long session_pid_start_time(pid_t pid)
     if (read_file_bounded(path, 4096, &text, NULL) < 0)
         return 0;
     char *p = strrchr(text, ')');
-    if (!p)
+    /* A zombie is gone, even while nobody has reaped it yet. */
+    if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
         return 0;
     p++;
     for (int field = 3; field < 22 && p; field++)
