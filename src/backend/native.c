@@ -326,6 +326,8 @@ static int native_run(const struct hutch_policy *p, const hutch_command *cmd, hu
             return -1;
         r->duration_ms = monotonic_ms() - start;
         result_take_output(r, &io);
+        if (filtered)
+            net_run_proxy_finish(&proxy, r);
         return 0;
     }
 

@@ -120,6 +120,8 @@ int session_exec(struct session *s, const struct hutch_policy *p, struct agent_c
             return error_set(err, HUTCH_E_SYSTEM, "out of memory");
         r->duration_ms = monotonic_ms() - start;
         result_take_output(r, &io);
+        if (filtered)
+            session_proxy_report(s, audit_before, r);
         return 0;
     }
 
