@@ -20,11 +20,13 @@ fi
 sock=/var/run/docker.sock
 ping() { curl -fsS --max-time 2 --unix-socket "$sock" http://docker/_ping >/dev/null 2>&1; }
 
-# gVisor as an optional runtime, without network (docs/docker.md).
+# gVisor as an optional runtime, without network (docs/docker.md); runsc-uds
+# may also connect to host unix sockets, which the network allowlist needs
+# (docs/network.md).
 daemon_json=/etc/docker/daemon.json
-want='{"runtimes":{"runsc":{"path":"/usr/bin/runsc","runtimeArgs":["--network=none"]}}}'
+want='{"runtimes":{"runsc":{"path":"/usr/bin/runsc","runtimeArgs":["--network=none"]},"runsc-uds":{"path":"/usr/bin/runsc","runtimeArgs":["--network=none","--host-uds=open"]}}}'
 reload=false
-if [ ! -f "$daemon_json" ] || ! grep -q runsc "$daemon_json"; then
+if [ ! -f "$daemon_json" ] || ! grep -q runsc-uds "$daemon_json"; then
   "${as_root[@]}" mkdir -p /etc/docker
   echo "$want" | "${as_root[@]}" tee "$daemon_json" >/dev/null
   reload=true

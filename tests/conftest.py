@@ -148,6 +148,35 @@ class Sessions:
             self.run("session", "rm", s["key"])
 
 
+@pytest.fixture
+def sessions(hutch, tmp_path):
+    s = Sessions(hutch, tmp_path)
+    yield s
+    s.cleanup()
+
+
+def alive(pid):
+    """pid still exists (possibly as a process of another user)."""
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def wait_for(predicate, timeout=10, interval=0.05):
+    """predicate's first true value within timeout seconds, else its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
+
+
 def age(sessions, key, **fields):
     path = sessions.record_path(key)
     record = json.loads(path.read_text())

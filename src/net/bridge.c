@@ -51,6 +51,24 @@ static int connect_proxy(const struct sockaddr_un *sun)
     return fd;
 }
 
+/* An HTTP client is told why, rather than getting an empty reply. */
+static void unreachable(int client, const char *path, int err)
+{
+    char body[300], reply[512];
+    int n = snprintf(body, sizeof body,
+                     "hutch: the sandbox cannot reach the network proxy at %s (%s); under "
+                     "gVisor, runsc needs --host-uds=open (docs/network.md)\n",
+                     path, strerror(err));
+    if (n < 0 || (size_t)n >= sizeof body)
+        return;
+    int m = snprintf(reply, sizeof reply,
+                     "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: "
+                     "%d\r\nConnection: close\r\n\r\n%s",
+                     n, body);
+    if (m > 0 && (size_t)m < sizeof reply)
+        (void)send(client, reply, (size_t)m, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
 static void __attribute__((noreturn)) serve(const int listeners[2], const struct sockaddr_un *sun)
 {
     static struct relay_pair *pairs[BRIDGE_MAX_PAIRS];
@@ -91,6 +109,8 @@ static void __attribute__((noreturn)) serve(const int listeners[2], const struct
                 if (client < 0)
                     break;
                 int upstream = connect_proxy(sun);
+                if (upstream < 0 && l == 0)
+                    unreachable(client, sun->sun_path, errno);
                 struct relay_pair *p = upstream >= 0 ? malloc(sizeof *p) : NULL;
                 if (!p) {
                     /* The client sees the connection close: nothing to reach. */

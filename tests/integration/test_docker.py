@@ -94,8 +94,7 @@ def wait_for(predicate, timeout=20, interval=0.05):
     return predicate()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def docker_engine():
+def ensure_engine():
     """Starts the engine and builds the test images when this runs as root;
     an unprivileged run relies on the root pass of scripts/test.sh."""
     if ROOT and not engine_ok() and "DOCKER_HOST" not in os.environ:
@@ -105,6 +104,11 @@ def docker_engine():
         subprocess.run(["bash", str(REPO / "scripts" / "bootstrap-image.sh")], check=True,
                        stdin=subprocess.DEVNULL)
     assert engine_ok(), f"no Docker engine at {SOCKET}: run scripts/docker-up.sh as root"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def docker_engine():
+    ensure_engine()
     global PODMAN
     PODMAN = is_podman()
     yield

@@ -12,18 +12,12 @@ import time
 import pytest
 
 from conftest import HUTCH, REPO, ROOT, Sessions, age, one_line_error
-from test_docker import BUSYBOX, DEBIAN, SOCKET, engine, engine_ok, is_podman, wait_for
+from test_docker import BUSYBOX, SOCKET, engine, engine_ok, ensure_engine, is_podman, wait_for
 
 
 @pytest.fixture(scope="module", autouse=True)
 def docker_engine():
-    if ROOT and not engine_ok() and "DOCKER_HOST" not in os.environ:
-        subprocess.run(["bash", str(REPO / "scripts" / "docker-up.sh")], check=True,
-                       stdin=subprocess.DEVNULL)
-    if ROOT and engine("GET", f"/images/{DEBIAN}/json")[0] != 200:
-        subprocess.run(["bash", str(REPO / "scripts" / "bootstrap-image.sh")], check=True,
-                       stdin=subprocess.DEVNULL)
-    assert engine_ok(), f"no Docker engine at {SOCKET}: run scripts/docker-up.sh as root"
+    ensure_engine()
     yield
 
 

@@ -17,28 +17,11 @@ import time
 
 import pytest
 
-from conftest import HUTCH, REPO, SANITIZED, Sessions, processes_matching
+from conftest import HUTCH, REPO, SANITIZED, processes_matching, wait_for
 
 VERSIONS = ["2025-11-25", "2025-06-18", "2025-03-26"]
 TOOLS = ["bash", "edit", "process", "read", "write"]
 MCP_DIR = REPO / "tests" / "mcp"
-
-
-@pytest.fixture
-def sessions(hutch, tmp_path):
-    s = Sessions(hutch, tmp_path)
-    yield s
-    s.cleanup()
-
-
-def wait_for(predicate, timeout=10, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
 
 
 class Mcp:

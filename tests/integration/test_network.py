@@ -25,7 +25,7 @@ import uuid
 
 import pytest
 
-from conftest import HUTCH, REPO, RESULT_KEYS, ROOT, Sessions
+from conftest import HUTCH, RESULT_KEYS, ROOT, Sessions, wait_for
 
 NETWORK_KEYS = RESULT_KEYS | {"network_denied"}
 BODY = "hutch-network-" + uuid.uuid4().hex
@@ -729,13 +729,6 @@ def test_server_in_a_network_namespace(hutch, netns_server):
 
 # ---- native sessions --------------------------------------------------------------------
 
-@pytest.fixture
-def sessions(hutch, tmp_path):
-    s = Sessions(hutch, tmp_path)
-    yield s
-    s.cleanup()
-
-
 def exec_result(sessions, key, *args, **kw):
     return load_result(sessions.run("exec", key, "--json", *args, **kw))
 
@@ -745,26 +738,6 @@ def audit(sessions, key):
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-
-
-def wait_for(predicate, timeout=10, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
 
 
 def gone(pid, name="hutch-proxy"):
@@ -848,6 +821,31 @@ def test_session_audit_of_requests_refused_before_any_lookup(sessions, web):
         ("2130706433", web.port, "http"),
         ("127.0.0.1", web.port, "socks5")], events
     assert result["network_denied"] == ["127.0.0.1", "2130706433", "(malformed request)"], result
+
+
+FLOOD = r"""
+import socket, sys
+for i in range(int(sys.argv[1])):
+    c = socket.create_connection(("127.0.0.1", 3128))
+    c.sendall(b"CONNECT 10.0.0.%d:443 HTTP/1.1\r\n\r\n" % (i % 250 + 1))
+    c.recv(4096)
+    c.close()
+print("done")
+"""
+
+
+def test_a_flood_of_refusals_is_logged_up_to_a_cap(sessions):
+    """A loop of refused requests cannot fill the disk: the proxy logs 10,000
+    refusals, then one line saying the rest are not logged."""
+    sessions.run("session", "create", "flood", *net_flags(["good.test"]), check=0)
+    result = exec_result(sessions, "flood", "--timeout", "600", "--", "python3", "-c", FLOOD,
+                         "10050")
+    assert result["stdout"] == "done\n", result
+    events = audit(sessions, "flood")
+    assert len(events) == 10001, len(events)
+    assert all(e["event"] == "network_denied" for e in events)
+    assert "further ones are not logged" in events[-1]["reason"], events[-1]
+    assert "host" not in events[-1] and events[-2]["host"].startswith("10.0.0.")
 
 
 def test_native_session_proxy_lifecycle(sessions, web):
@@ -945,15 +943,8 @@ def test_session_exec_cannot_change_the_allowlist(sessions, web):
 
 @pytest.fixture(scope="module")
 def docker_engine():
-    """As test_docker.py: starts the engine and builds the image when root."""
-    from test_docker import DEBIAN, SOCKET, engine, engine_ok
-    if ROOT and not engine_ok() and "DOCKER_HOST" not in os.environ:
-        subprocess.run(["bash", str(REPO / "scripts" / "docker-up.sh")], check=True,
-                       stdin=subprocess.DEVNULL)
-    if ROOT and engine("GET", f"/images/{DEBIAN}/json")[0] != 200:
-        subprocess.run(["bash", str(REPO / "scripts" / "bootstrap-image.sh")], check=True,
-                       stdin=subprocess.DEVNULL)
-    assert engine_ok(), f"no Docker engine at {SOCKET}: run scripts/docker-up.sh as root"
+    from test_docker import ensure_engine
+    ensure_engine()
     yield
 
 
@@ -981,6 +972,25 @@ def test_docker_run_allows_and_denies(hutch, docker_engine, web, recorder):
     assert lines[7:] == ["403", BODY, "direct=6", "lo=7"], result
     assert result["network_denied"] == ["evil.test"]
     assert len(web.requests) == 4
+
+
+def test_docker_run_under_gvisor(hutch, docker_engine, web):
+    """gVisor keeps host unix sockets out unless runsc is told otherwise: with
+    the runtime scripts/docker-up.sh registers with --host-uds=open the
+    allowlist works; with plain runsc the sandbox stays closed and curl says
+    why."""
+    url = f"http://good.test:{web.port}/hello.txt"
+    result = net_run(hutch, [*net_flags(["good.test"]), "--runtime", "runsc-uds"],
+                     "sh", "-c", f"{shcurl()} {url}; {shcurl()} http://evil.test:{web.port}/x",
+                     backend="docker")
+    lines = result["stdout"].splitlines()
+    assert lines[:2] == [BODY, "200"], result
+    assert result["network_denied"] == ["evil.test"], result
+    result = net_run(hutch, [*net_flags(["good.test"]), "--runtime", "runsc"],
+                     *curl(url), backend="docker")
+    assert "cannot reach the network proxy" in result["stdout"], result
+    assert "--host-uds=open" in result["stdout"] and result["stdout"].endswith("502\n")
+    assert len(web.requests) == 1
 
 
 def test_docker_run_tunnel_and_git(hutch, docker_engine, web, recorder):

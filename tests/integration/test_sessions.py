@@ -15,34 +15,7 @@ import time
 
 import pytest
 
-from conftest import HUTCH, ROOT, Sessions, age, one_line_error
-
-
-@pytest.fixture
-def sessions(hutch, tmp_path):
-    s = Sessions(hutch, tmp_path)
-    yield s
-    s.cleanup()
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-
-
-def wait_for(predicate, timeout=10, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
+from conftest import HUTCH, ROOT, age, alive, one_line_error, wait_for
 
 
 def test_exec_creates_the_session_and_it_persists(sessions):

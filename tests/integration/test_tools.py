@@ -10,14 +10,7 @@ import time
 
 import pytest
 
-from conftest import HUTCH, SANITIZED, Sessions, one_line_error
-
-
-@pytest.fixture
-def sessions(hutch, tmp_path):
-    s = Sessions(hutch, tmp_path)
-    yield s
-    s.cleanup()
+from conftest import HUTCH, SANITIZED, one_line_error
 
 
 def tool(sessions, key, name, args=None, *extra, **kw):

@@ -25,7 +25,7 @@ from test_network import (  # noqa: E402
     web,
 )
 
-from conftest import HUTCH, Sessions  # noqa: E402
+from conftest import HUTCH  # noqa: E402
 
 CANARY = "hutch-net-canary-" + uuid.uuid4().hex
 
@@ -458,13 +458,6 @@ def test_the_proxy_socket_is_read_only_for_a_run(hutch):
 
 
 # ---- sessions ---------------------------------------------------------------------------------
-
-@pytest.fixture
-def sessions(hutch, tmp_path):
-    s = Sessions(hutch, tmp_path)
-    yield s
-    s.cleanup()
-
 
 def exec_result(sessions, key, *args, **kw):
     return load_result(sessions.run("exec", key, "--json", *args, **kw))

@@ -12,17 +12,9 @@ import uuid
 
 import pytest
 
-from conftest import Sessions
 
 
 CANARY = "hutch-canary-" + uuid.uuid4().hex
-
-
-@pytest.fixture
-def sessions(hutch, tmp_path):
-    s = Sessions(hutch, tmp_path)
-    yield s
-    s.cleanup()
 
 
 def test_a_symlink_planted_as_the_socket_is_not_followed(sessions, tmp_path):
