@@ -9,6 +9,11 @@
 #include "result.h"
 #include "session/session.h"
 
+static void audit_path(const struct session *s, char *out, size_t len)
+{
+    snprintf(out, len, "%s/audit.log", s->dir);
+}
+
 static pid_t live_proxy(const struct session *s)
 {
     pid_t pid = (pid_t)record_num(s->record, "proxy_pid");
@@ -45,7 +50,7 @@ int session_proxy_ensure(struct session *s, const struct hutch_policy *p, hutch_
     if (mkdir(s->runtime_dir, 0700) < 0 && errno != EEXIST)
         return error_sys(err, errno, "cannot create %s", s->runtime_dir);
     char log_path[PATH_MAX + 16], sock[PATH_MAX + 32];
-    snprintf(log_path, sizeof log_path, "%s/audit.log", s->dir);
+    audit_path(s, log_path, sizeof log_path);
     snprintf(sock, sizeof sock, "%s/%s", s->runtime_dir, PROXY_SOCKET_NAME);
     autoclose int events =
         TEMP_FAILURE_RETRY(open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
@@ -72,7 +77,7 @@ int session_proxy_ensure(struct session *s, const struct hutch_policy *p, hutch_
 off_t session_audit_offset(const struct session *s)
 {
     char log_path[PATH_MAX + 16];
-    snprintf(log_path, sizeof log_path, "%s/audit.log", s->dir);
+    audit_path(s, log_path, sizeof log_path);
     struct stat st;
     return stat(log_path, &st) == 0 ? st.st_size : 0;
 }
@@ -80,7 +85,7 @@ off_t session_audit_offset(const struct session *s)
 void session_proxy_report(const struct session *s, off_t offset, hutch_result *r)
 {
     char log_path[PATH_MAX + 16];
-    snprintf(log_path, sizeof log_path, "%s/audit.log", s->dir);
+    audit_path(s, log_path, sizeof log_path);
     autoclose int fd = TEMP_FAILURE_RETRY(open(log_path, O_RDONLY | O_CLOEXEC));
     struct strlist hosts = {0};
     if (fd >= 0)

@@ -25,7 +25,7 @@ import uuid
 
 import pytest
 
-from conftest import HUTCH, RESULT_KEYS, ROOT, Sessions, wait_for
+from conftest import HUTCH, RESULT_KEYS, ROOT, Sessions, age, wait_for
 
 NETWORK_KEYS = RESULT_KEYS | {"network_denied"}
 BODY = "hutch-network-" + uuid.uuid4().hex
@@ -874,6 +874,12 @@ def test_native_session_proxy_lifecycle(sessions, web):
     assert comm(proxy3) == "hutch-proxy"
     sessions.run("session", "rm", "net2", check=0)
     assert wait_for(lambda: gone(proxy3))
+    # So does prune, for an idle session.
+    sessions.run("session", "create", "net2b", *net_flags(["good.test"]), check=0)
+    proxy4 = json.loads(sessions.record_path("net2b").read_text())["proxy_pid"]
+    age(sessions, "net2b", last_used_at=30)
+    sessions.run("prune", check=0)
+    assert sessions.ls() == [] and wait_for(lambda: gone(proxy4))
 
 
 # Run as a child subreaper, so that the session's detached proxy, once
