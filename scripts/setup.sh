@@ -9,7 +9,7 @@ packages=(
   libjansson-dev libseccomp-dev libcurl4-openssl-dev libarchive-dev libmicrohttpd-dev
   clang libclang-rt-14-dev musl-tools
   python3 python3-pytest python3-pytest-timeout
-  passwd util-linux procps time
+  passwd uidmap util-linux procps time
   curl git iproute2
 )
 

@@ -78,6 +78,10 @@ if [ "$(id -u)" -eq 0 ]; then
   id -u "$user" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$user"
   # Users reach the Docker engine through the docker group, as they would.
   getent group docker >/dev/null && usermod -aG docker "$user"
+  # A user in supplementary groups needs subordinate ids for the native
+  # sandbox to drop them (docs/native.md), as a regular user gets them.
+  grep -q "^$user:" /etc/subgid 2>/dev/null ||
+    usermod --add-subuids 1879048192-1879113727 --add-subgids 1879048192-1879113727 "$user"
   # A copy the user can read and write, wherever this checkout lives.
   stage=$(mktemp -d /tmp/hutch-unpriv.XXXXXX)
   cp -a build include examples tests docs README.md "$stage/" 2>/dev/null

@@ -122,6 +122,7 @@ int command_io_open(struct command_io *io, const hutch_command *cmd, uint64_t li
                     hutch_error *err)
 {
     io->out_read = io->err_read = -1;
+    io->in_src = io->in_write = -1;
     io->owned[0] = io->owned[1] = io->owned[2] = -1;
     if (cmd->stdin_fd >= 0) {
         io->child_in = cmd->stdin_fd;
@@ -139,6 +140,45 @@ int command_io_open(struct command_io *io, const hutch_command *cmd, uint64_t li
     return 0;
 }
 
+int command_io_open_relayed(struct command_io *io, const hutch_command *cmd, uint64_t limit,
+                            hutch_error *err)
+{
+    hutch_command copy = *cmd;
+    copy.stdin_fd = -1;
+    bool pass_out = copy.stdout_mode == HUTCH_OUTPUT_PASS;
+    bool pass_err = copy.stderr_mode == HUTCH_OUTPUT_PASS;
+    if (pass_out)
+        copy.stdout_mode = HUTCH_OUTPUT_RELAY;
+    if (pass_err)
+        copy.stderr_mode = HUTCH_OUTPUT_RELAY;
+    if (command_io_open(io, &copy, limit, err) < 0)
+        return -1;
+    if (pass_out)
+        io->out.limit = UINT64_MAX;
+    if (pass_err)
+        io->err.limit = UINT64_MAX;
+    if (cmd->stdin_fd < 0)
+        return 0;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0) {
+        int e = errno;
+        command_io_free(io);
+        return error_sys(err, e, "cannot create the stdin pipe");
+    }
+    if (fcntl(fds[1], F_SETFL, O_NONBLOCK) < 0) {
+        int e = errno;
+        close(fds[0]);
+        close(fds[1]);
+        command_io_free(io);
+        return error_sys(err, e, "cannot configure the stdin pipe");
+    }
+    close_fd(&io->owned[0]); /* /dev/null */
+    io->owned[0] = io->child_in = fds[0];
+    io->in_write = fds[1];
+    io->in_src = cmd->stdin_fd;
+    return 0;
+}
+
 void command_io_close_child_ends(struct command_io *io)
 {
     for (int i = 0; i < 3; i++)
@@ -148,6 +188,7 @@ void command_io_close_child_ends(struct command_io *io)
 void command_io_free(struct command_io *io)
 {
     command_io_close_child_ends(io);
+    close_fd(&io->in_write);
     close_fd(&io->out_read);
     close_fd(&io->err_read);
     sink_free(&io->out);
@@ -167,4 +208,6 @@ void command_io_supervise(struct command_io *io, const struct hutch_policy *p,
     sup->drain_ms = DRAIN_MS;
     sup->cancel_fd = cmd->cancel_fd;
     sup->exit_fd = -1;
+    sup->in_src = io->in_src;
+    sup->in_dst = steal_fd(&io->in_write);
 }

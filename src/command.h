@@ -24,12 +24,21 @@ int command_env(const struct hutch_policy *p, enum env_view view, struct strlist
 struct command_io {
     int child_in, child_out, child_err; /* fds the command gets as 0, 1, 2 */
     int out_read, err_read;             /* pipe ends hutch reads, or -1 */
+    int in_src, in_write;               /* relayed stdin: the caller's fd, the pipe's
+                                           write end; or -1 */
     int owned[3];                       /* child-side fds hutch opened and must close */
     struct sink out, err;
 };
 
 int command_io_open(struct command_io *io, const hutch_command *cmd, uint64_t limit,
                     hutch_error *err);
+
+/* The same, for a command that may outlive the call (a session's): it gets
+ * pipes only, never one of the caller's own descriptors. Output that would
+ * be passed is relayed instead (without a limit), and a given stdin is
+ * relayed through a pipe while the command runs. */
+int command_io_open_relayed(struct command_io *io, const hutch_command *cmd, uint64_t limit,
+                            hutch_error *err);
 
 /* After the command started: hutch keeps only its own ends. */
 void command_io_close_child_ends(struct command_io *io);

@@ -321,7 +321,8 @@ static int norm_tmpfs(const char *in, char **out)
         *out = steal_pointer(&path);
         return 0;
     }
-    if (colon[1] == '\0' || !all_chars_in(colon + 1, "=,"))
+    /* "_" for nr_inodes= and nr_blocks= (a tmpfs's own file and size caps). */
+    if (colon[1] == '\0' || !all_chars_in(colon + 1, "=,_"))
         return -1;
     return asprintf(out, "%s:%s", path, colon + 1) < 0 ? -1 : 0;
 }

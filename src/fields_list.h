@@ -48,6 +48,10 @@
     X(F_USER, "user", "user", "UID[:GID]", S_STRING, user, NULL, norm_numeric_user,            \
       "a numeric user like 1000 or 1000:1000", F_DOCKER_USER,                                  \
       "User and group the command runs as.")                                                   \
+    X(F_ALLOW_ROOT_USER, "allowRootUser", "allow-root-user", NULL, S_BOOL, allow_root_user,    \
+      NULL, NULL, "true or false", -1,                                                         \
+      "As root, let user 0 run the native sandbox as the host's root (no capabilities, but "    \
+      "the owner of root-only files its mounts show).")                                        \
     X(F_ENV, "env", "env", "NAME[=VALUE]", S_ENV, env, NULL, NULL,                             \
       "NAME=VALUE with NAME made of letters, digits and _", -1,                                \
       "Adds an environment variable (NAME alone copies hutch's own value).")                   \
@@ -67,6 +71,12 @@
       "Output kept per stream; the rest is counted, not kept.")                                \
     X(F_LIMIT_FILE_SIZE, "limits.fileSize", "file-size", "SIZE", S_SIZE, limits.file_size,     \
       NULL, NULL, SIZE_EXAMPLE, -1, "Largest file the command may write (0 = none).")          \
+    X(F_LIMIT_DISK, "limits.disk", "disk", "SIZE", S_SIZE, limits.disk, NULL, NULL,            \
+      SIZE_EXAMPLE, -1,                                                                        \
+      "Most bytes each writable area (workspace, /tmp...) may hold (0 = none).")               \
+    X(F_LIMIT_FILES, "limits.files", "files", "N", S_COUNT, limits.files, NULL, NULL,          \
+      COUNT_EXAMPLE, -1,                                                                       \
+      "Most files and directories each writable area may hold (0 = none).")                    \
     X(F_LIMIT_RLIMIT_FALLBACK, "limits.rlimitFallback", "rlimit-fallback", NULL, S_BOOL,       \
       limits.rlimit_fallback, NULL, NULL, "true or false", -1,                                 \
       "Without a cgroup, limit memory as address space (RLIMIT_AS) instead of refusing.")      \

@@ -31,6 +31,8 @@ struct limits {
     uint64_t timeout_ms;   /* wall clock, 0 = none */
     uint64_t output_bytes; /* kept per stream */
     uint64_t file_size;    /* largest file the command may write, 0 = no limit */
+    uint64_t disk;         /* bytes each writable area may hold, 0 = no limit */
+    uint64_t files;        /* files (inodes) each writable area may hold, 0 = no limit */
     bool rlimit_fallback;  /* no cgroup: memory as RLIMIT_AS instead of refusing */
 };
 
@@ -81,6 +83,7 @@ struct hutch_policy {
     char *workspace;
     char *workdir;
     char *user;
+    bool allow_root_user; /* root: user 0 may be the host's root */
     struct strlist env; /* NAME=VALUE added to the default environment */
     bool inherit_env;
     struct limits limits;

@@ -30,6 +30,16 @@ struct supervise_spec {
      * when nothing is left to wait for, 0 to go on waiting for pidfd. */
     int exit_fd;
     int (*on_exit_fd)(void *ctx, struct supervise_outcome *outcome);
+    /* Optional (-1 when unused): bytes from in_src (the caller's stdin) are
+     * copied to in_dst (the write end of the command's stdin pipe, which
+     * supervise closes) while the command runs; nothing is read from
+     * in_src after it has ended. */
+    int in_src, in_dst;
+    /* Optional (0: wait for ever): once SIGKILL went out (timeout or
+     * cancel), how long the end may take to be reported before supervise
+     * gives up on it (outcome.abandoned): for a command whose end only an
+     * untrusted party reports (a session's agent). */
+    uint64_t give_up_ms;
 };
 
 struct supervise_outcome {
@@ -38,6 +48,7 @@ struct supervise_outcome {
     int signal;      /* terminating signal when !exited */
     bool timed_out;
     int forwarded;   /* last signal forwarded from cancel_fd, 0 if none */
+    bool abandoned;  /* give_up_ms passed without the end being reported */
 };
 
 int supervise(const struct supervise_spec *spec, struct supervise_outcome *outcome,

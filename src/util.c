@@ -93,3 +93,18 @@ int send_all(int fd, const void *buf, size_t len)
     }
     return 0;
 }
+
+bool path_under(const char *path, const char *prefix, const char **rest)
+{
+    size_t n = strlen(prefix);
+    if (strcmp(prefix, "/") == 0) {
+        if (rest)
+            *rest = path;
+        return true;
+    }
+    if (strncmp(path, prefix, n) != 0 || (path[n] != '\0' && path[n] != '/'))
+        return false;
+    if (rest)
+        *rest = path + n;
+    return true;
+}

@@ -4,6 +4,7 @@
 #define HUTCH_UTIL_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,10 @@ int read_file_bounded(const char *path, size_t max, char **out, size_t *out_len)
 
 /* A number from a /proc/sys file; -1 when it cannot be read. */
 int read_sysctl(const char *path, long *value);
+
+/* True when path is prefix itself or lies below it (by whole components);
+ * *rest (when not NULL) is what follows the prefix ("" or "/..."). */
+bool path_under(const char *path, const char *prefix, const char **rest);
 
 /* Milliseconds on CLOCK_MONOTONIC. */
 double monotonic_ms(void);

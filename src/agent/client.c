@@ -23,14 +23,18 @@ static int remaining_ms(double deadline)
     return left <= 0 ? 0 : left > 1e9 ? 1000000000 : (int)left + 1;
 }
 
-/* Waits for events on fd until deadline (-1: forever). 1 ready, 0 timed out, -1 error. */
-static int wait_fd(int fd, short events, double deadline)
+/* Waits for events on the connection until deadline (-1: forever). 1 ready,
+ * 0 timed out, -1 error, -2 cancelled by the caller. */
+static int wait_fd(const struct agent_conn *c, short events, double deadline)
 {
     for (;;) {
-        struct pollfd p = {.fd = fd, .events = events};
-        int r = poll(&p, 1, remaining_ms(deadline));
+        struct pollfd p[2] = {{.fd = c->fd, .events = events},
+                              {.fd = c->cancel_fd, .events = POLLIN}};
+        int r = poll(p, 2, remaining_ms(deadline));
         if (r < 0 && errno == EINTR)
             continue;
+        if (r > 0 && p[1].revents && !p[0].revents)
+            return -2;
         return r < 0 ? -1 : r;
     }
 }
@@ -89,7 +93,9 @@ static int send_request(struct agent_conn *c, const uint8_t *buf, size_t len, co
             continue;
         if (n < 0 && errno != EAGAIN)
             return send_failed(c, errno, what, err);
-        int r = wait_fd(c->fd, POLLOUT, deadline);
+        int r = wait_fd(c, POLLOUT, deadline);
+        if (r == -2)
+            return error_set(err, HUTCH_E_SYSTEM, "cancelled while sending %s", what);
         if (r < 0)
             return error_sys(err, errno, "cannot send %s to hutch-init", what);
         if (r == 0)
@@ -121,7 +127,9 @@ static int recv_exact(struct agent_conn *c, uint8_t *buf, size_t len, double dea
             return 0;
         if (errno != EAGAIN)
             return error_sys(err, errno, "cannot read from hutch-init");
-        int r = wait_fd(c->fd, POLLIN, deadline);
+        int r = wait_fd(c, POLLIN, deadline);
+        if (r == -2)
+            return error_set(err, HUTCH_E_SYSTEM, "cancelled while waiting for hutch-init");
         if (r < 0)
             return error_sys(err, errno, "cannot read from hutch-init");
         if (r == 0)
@@ -234,6 +242,7 @@ int agent_connect(const char *socket_path, uid_t expected_uid, struct agent_conn
                   hutch_error *err)
 {
     c->fd = -1;
+    c->cancel_fd = -1;
     /* The sandbox can write the runtime directory: never follow what it put there. */
     autoclose int path_fd = TEMP_FAILURE_RETRY(open(socket_path, O_PATH | O_NOFOLLOW | O_CLOEXEC));
     if (path_fd < 0) {
@@ -284,6 +293,20 @@ int agent_connect(const char *socket_path, uid_t expected_uid, struct agent_conn
 void agent_close(struct agent_conn *c)
 {
     close_fd(&c->fd);
+}
+
+int agent_check_peer(const struct agent_conn *c, pid_t expected, hutch_error *err)
+{
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+        return error_sys(err, errno, "cannot ask who serves the agent's socket");
+    if (cred.pid != expected)
+        return error_set(err, HUTCH_E_SYSTEM,
+                         "the agent's socket is served by pid %d, not by the session's agent "
+                         "(pid %d): a process inside the sandbox put it there",
+                         (int)cred.pid, (int)expected);
+    return 0;
 }
 
 int agent_hello(struct agent_conn *c, int timeout_ms, struct agent_hello *out, hutch_error *err)
@@ -376,7 +399,10 @@ int agent_run_start(struct agent_conn *c, const struct agent_run_request *req,
 
     struct agent_msg m;
     autofree uint8_t *body = NULL;
-    r = read_message(c, monotonic_ms() + START_TIMEOUT_MS, "RUN", &m, &body, err);
+    r = read_message(c,
+                     monotonic_ms() +
+                         (double)(req->start_timeout_ms ? req->start_timeout_ms : START_TIMEOUT_MS),
+                     "RUN", &m, &body, err);
     if (r == 0) {
         if (m.type == AT_STARTED) {
             out->started = true;
@@ -412,14 +438,15 @@ int agent_run_signal(struct agent_conn *c, int sig, hutch_error *err)
     return r;
 }
 
-int agent_run_wait(struct agent_conn *c, struct agent_exit *out, hutch_error *err)
+int agent_run_wait(struct agent_conn *c, double deadline, struct agent_exit *out,
+                   hutch_error *err)
 {
     memset(out, 0, sizeof *out);
     if (c->fd < 0)
         return error_set(err, HUTCH_E_INVALID, "not connected to hutch-init");
     struct agent_msg m;
     autofree uint8_t *body = NULL;
-    int r = read_message(c, -1, "the command's exit", &m, &body, err);
+    int r = read_message(c, deadline, "the command's exit", &m, &body, err);
     if (r == 0) {
         if (m.type == AT_EXITED) {
             /* agent_msg_parse checked: one of the two, in range. */
@@ -506,7 +533,8 @@ int agent_tool_send(struct agent_conn *c, const struct agent_tool_request *req, 
     return r;
 }
 
-int agent_tool_wait(struct agent_conn *c, char **result_json, hutch_error *err)
+int agent_tool_wait(struct agent_conn *c, double deadline, char **result_json,
+                    hutch_error *err)
 {
     *result_json = NULL;
     if (c->fd < 0)
@@ -516,7 +544,7 @@ int agent_tool_wait(struct agent_conn *c, char **result_json, hutch_error *err)
     for (;;) {
         struct agent_msg m;
         autofree uint8_t *body = NULL;
-        if (read_message(c, -1, "the tool's result", &m, &body, err) < 0) {
+        if (read_message(c, deadline, "the tool's result", &m, &body, err) < 0) {
             agent_msg_free(&m);
             free(text);
             return -1;
@@ -579,5 +607,5 @@ int agent_tool(struct agent_conn *c, const struct agent_tool_request *req, char 
     *result_json = NULL;
     if (agent_tool_send(c, req, err) < 0)
         return -1;
-    return agent_tool_wait(c, result_json, err);
+    return agent_tool_wait(c, -1, result_json, err);
 }

@@ -18,6 +18,10 @@
 
 struct agent_conn {
     int fd;
+    /* -1 (agent_connect() sets it), or an fd the caller's cancellation makes
+     * readable (hutch_command.cancel_fd): every wait for the agent then
+     * ends with an error instead of waiting out its deadline. */
+    int cancel_fd;
 };
 
 /* Connects to the agent's socket at host path socket_path. The last path
@@ -30,6 +34,12 @@ struct agent_conn {
 int agent_connect(const char *socket_path, uid_t expected_uid, struct agent_conn *c,
                   hutch_error *err);
 void agent_close(struct agent_conn *c);
+
+/* Checks who listens on the connected socket (SO_PEERCRED: the process
+ * that called listen(), in hutch's pid namespace) is the session's agent,
+ * expected; a process inside the sandbox that bound a socket of its own in
+ * its place is not. HUTCH_E_SYSTEM naming both pids when it is not. */
+int agent_check_peer(const struct agent_conn *c, pid_t expected, hutch_error *err);
 
 struct agent_hello {
     uint64_t version;
@@ -51,6 +61,7 @@ struct agent_run_request {
     uint64_t timeout_ms, grace_ms, file_size;
     bool tty;
     int stdio[3];       /* passed with SCM_RIGHTS; the caller keeps its copies */
+    uint64_t start_timeout_ms; /* for AT_STARTED; 0: 60 s */
 };
 
 /* What became of a RUN request. */
@@ -61,7 +72,7 @@ struct agent_run_start {
     bool cwd_failed;  /* !started: the working directory could not be entered */
 };
 
-/* Sends RUN and waits (at most 60 s) for AT_STARTED or AT_ERROR. AE_EXEC
+/* Sends RUN and waits (start_timeout_ms, else 60 s) for AT_STARTED or AT_ERROR. AE_EXEC
  * and AE_CWD come back as 0 with started false (the command's problem,
  * reported like a failed exec; exec_errno holds the errno of either); any
  * other refusal is -1 with the agent's message. Closing the connection
@@ -79,9 +90,11 @@ struct agent_exit {
     bool timed_out;
 };
 
-/* Reads AT_EXITED (blocks; the fd is pollable: c->fd becomes readable when
- * it arrives). -1 with err when the connection ends first. */
-int agent_run_wait(struct agent_conn *c, struct agent_exit *out, hutch_error *err);
+/* Reads AT_EXITED (blocks until deadline, monotonic ms, or for ever when
+ * negative; the fd is pollable: c->fd becomes readable when it arrives).
+ * -1 with err when the connection ends first or the deadline passes. */
+int agent_run_wait(struct agent_conn *c, double deadline, struct agent_exit *out,
+                   hutch_error *err);
 
 /* ---- tool calls ------------------------------------------------------------------ */
 
@@ -105,11 +118,13 @@ struct agent_tool_request {
  * killing any command it runs. */
 int agent_tool_send(struct agent_conn *c, const struct agent_tool_request *req, hutch_error *err);
 
-/* Reads the result (blocks until it is all there): *result_json is the
- * JSON text of an object, at most AGENT_MAX_RESULT bytes, malloc'ed. Only
- * its shape is checked ({...}): the caller parses it, and must treat it as
- * untrusted, since the sandbox wrote it. */
-int agent_tool_wait(struct agent_conn *c, char **result_json, hutch_error *err);
+/* Reads the result (blocks until it is all there, or until deadline,
+ * monotonic ms, when that is not negative): *result_json is the JSON text of
+ * an object, at most AGENT_MAX_RESULT bytes, malloc'ed. Only its shape is
+ * checked ({...}): the caller parses it, and must treat it as untrusted,
+ * since the sandbox wrote it. */
+int agent_tool_wait(struct agent_conn *c, double deadline, char **result_json,
+                    hutch_error *err);
 
 /* agent_tool_send() then agent_tool_wait(). */
 int agent_tool(struct agent_conn *c, const struct agent_tool_request *req, char **result_json,

@@ -20,6 +20,8 @@
 #include <sys/wait.h>
 
 #include "agent/agent.h"
+#include "agent/oneshot.h"
+#include "native/landlock.h"
 #include "net/bridge.h"
 #include "proctag.h"
 #include "tools/tools.h"
@@ -78,10 +80,16 @@ static bool whole_sandbox;   /* PID 1: every process in /proc is ours */
 
 static int listen_fd = -1;
 static const char *socket_path = AGENT_SOCKET_PATH;
+/* --listen-fd: the native sandbox's init bound the socket before the
+ * runtime directory became read-only; it is not ours to remove. */
+static int inherited_fd = -1;
+/* --confine-commands: where /.hutch stays writable (docker), commands get a
+ * Landlock layer that keeps them out of it. */
+static bool confine_commands;
 /* Network mode allow: the proxy's socket, bridged to 127.0.0.1 (bridge.h). */
 static const char *proxy_path;
 static pid_t bridge_pid = -1;
-/* hutch-init --proxy PATH -- COMMAND...: bridge for a one-shot docker run. */
+/* hutch-init [--proxy PATH] -- COMMAND...: init of a one-shot docker run (oneshot.c). */
 static char **exec_argv;
 static struct stat socket_identity; /* to unlink only our own socket at exit */
 static double accept_paused_until;
@@ -345,17 +353,18 @@ static void answer_here(struct conn *c, json_t *result)
     flush_pending(c);
 }
 
-/* Closes every descriptor from 3 up but keep[0..1] (-1 for none). */
-static void close_all_but(int a, int b)
+/* Closes every descriptor from 3 up but a, b and c (-1 for none). */
+static void close_all_but(int a, int b, int c)
 {
-    if (a > b) {
-        int t = a;
-        a = b;
-        b = t;
-    }
+    int keep[3] = {a, b, c};
+    for (int i = 1; i < 3; i++) /* sorted, for the ranges between them */
+        for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+            int t = keep[j];
+            keep[j] = keep[j - 1];
+            keep[j - 1] = t;
+        }
     int from = 3;
-    int keep[2] = {a, b};
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         if (keep[i] < from)
             continue;
         if (keep[i] > from && syscall(SYS_close_range, (unsigned)from, (unsigned)keep[i] - 1, 0U) < 0)
@@ -403,7 +412,7 @@ static void __attribute__((noreturn)) worker_main(int fd, const char *name, json
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     /* Nothing of the agent's: not its socket, nor other hosts' connections
      * (whose hang-up must not wait for us), nor process pipes. */
-    close_all_but(fd, content_fd);
+    close_all_but(fd, content_fd, tool_commands_ruleset);
     env->cancel_fd = fd;
     json_t *result = NULL;
     (void)tool_run(name, args, content_fd, env, &result);
@@ -660,6 +669,28 @@ static void conn_readable(struct conn *c)
     }
 }
 
+/* Only the host may talk to the agent. As PID 1, every process of the
+ * sandbox is in our pid namespace (or one below it) and has a pid here;
+ * a peer outside it, the host, shows as pid 0. A command that reaches the
+ * socket is closed on before a byte is read. */
+static bool from_host(int fd)
+{
+    if (!whole_sandbox)
+        return true; /* tests run the agent outside a sandbox */
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+        return false;
+    if (cred.pid == 0)
+        return true;
+    static bool said;
+    if (!said)
+        fprintf(stderr, "hutch-init: refused a connection from pid %d inside the sandbox\n",
+                (int)cred.pid);
+    said = true;
+    return false;
+}
+
 static void accept_all(void)
 {
     for (;;) {
@@ -670,6 +701,10 @@ static void accept_all(void)
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
                 accept_paused_until = monotonic_ms() + ACCEPT_PAUSE_MS;
             return;
+        }
+        if (!from_host(fd)) {
+            close(fd);
+            continue;
         }
         struct conn *c = NULL;
         for (int i = 0; i < MAX_CONNS && !c; i++)
@@ -808,8 +843,38 @@ static bool someone_listens(const struct sockaddr_un *addr)
     return fd >= 0 && connect(fd, (const struct sockaddr *)addr, sizeof *addr) == 0;
 }
 
+/* The socket the native sandbox's init made: it must be a listening unix
+ * stream socket. */
+static int take_socket(void)
+{
+    int type = 0, listening = 0;
+    socklen_t len = sizeof type;
+    struct sockaddr_un addr;
+    socklen_t alen = sizeof addr;
+    if (getsockopt(inherited_fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+        (len = sizeof listening,
+         getsockopt(inherited_fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len)) < 0 ||
+        getsockname(inherited_fd, (struct sockaddr *)&addr, &alen) < 0 ||
+        addr.sun_family != AF_UNIX || type != SOCK_STREAM || !listening) {
+        fprintf(stderr, "hutch-init: --listen-fd %d is not a listening unix socket\n",
+                inherited_fd);
+        return -1;
+    }
+    int flags = fcntl(inherited_fd, F_GETFL);
+    if (flags < 0 || fcntl(inherited_fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
+        fcntl(inherited_fd, F_SETFD, FD_CLOEXEC) < 0) {
+        fprintf(stderr, "hutch-init: cannot set up --listen-fd %d: %s\n", inherited_fd,
+                strerror(errno));
+        return -1;
+    }
+    listen_fd = inherited_fd;
+    return 0;
+}
+
 static int open_socket(void)
 {
+    if (inherited_fd >= 0)
+        return take_socket();
     struct sockaddr_un addr;
     autoclose int dir_fd = -1;
     if (socket_address(socket_path, &addr, &dir_fd) < 0) {
@@ -852,6 +917,8 @@ static int open_socket(void)
 static void remove_socket(void)
 {
     close_fd(&listen_fd);
+    if (inherited_fd >= 0)
+        return;
     struct stat st;
     if (lstat(socket_path, &st) == 0 && st.st_ino == socket_identity.st_ino &&
         st.st_dev == socket_identity.st_dev)
@@ -925,19 +992,24 @@ static void tidy_fds(void)
         ;
     if (fd > 2)
         close(fd);
-    if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0)
-        for (fd = 3; fd < 65536; fd++)
-            (void)close(fd);
+    close_all_but(inherited_fd, -1, -1);
 }
 
 static void usage(FILE *to)
 {
-    fprintf(to, "Usage: hutch-init [--socket PATH] [--proxy PATH]\n"
-                "       hutch-init --proxy PATH -- COMMAND [ARG...]\n"
+    fprintf(to, "Usage: hutch-init [--socket PATH | --listen-fd N] [--confine-commands]\n"
+                "                  [--proxy PATH]\n"
+                "       hutch-init [--proxy PATH] -- COMMAND [ARG...]\n"
                 "The agent of a hutch session sandbox: run as its PID 1, it reaps children and\n"
                 "serves the host's requests on a unix socket (default " AGENT_SOCKET_PATH ").\n"
-                "With a COMMAND, it only starts the network bridge and executes COMMAND.\n"
+                "With a COMMAND, it is the init of a one-shot container instead: it starts\n"
+                "the network bridge (with --proxy) and COMMAND, cannot be traced, passes\n"
+                "signals on, reaps orphans and exits with COMMAND's status (128+N: signal N).\n"
                 "  --socket PATH  listen on PATH\n"
+                "  --listen-fd N  serve the listening socket on descriptor N instead\n"
+                "  --confine-commands\n"
+                "                 keep commands out of the socket's directory with Landlock\n"
+                "                 (refuses to start without Landlock)\n"
                 "  --proxy PATH   bridge 127.0.0.1:3128 (HTTP) and :1080 (SOCKS5) to the\n"
                 "                 allowlist's proxy at PATH (docs/network.md)\n"
                 "  --version      print the version and the protocol version\n"
@@ -948,6 +1020,8 @@ static void parse_args(int argc, char **argv)
 {
     static const struct option options[] = {
         {"socket", required_argument, NULL, 's'},
+        {"listen-fd", required_argument, NULL, 'l'},
+        {"confine-commands", no_argument, NULL, 'c'},
         {"proxy", required_argument, NULL, 'p'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
@@ -957,6 +1031,19 @@ static void parse_args(int argc, char **argv)
     int opt;
     while ((opt = getopt_long(argc, argv, "+", options, NULL)) != -1) {
         switch (opt) {
+        case 'l': {
+            char *end;
+            long fd = strtol(optarg, &end, 10);
+            if (*end || fd < 3 || fd > 1023) {
+                fprintf(stderr, "hutch-init: --listen-fd needs a descriptor number from 3\n");
+                exit(2);
+            }
+            inherited_fd = (int)fd;
+            break;
+        }
+        case 'c':
+            confine_commands = true;
+            break;
         case 's':
             if (!*optarg) {
                 fprintf(stderr, "hutch-init: --socket needs a path\n");
@@ -987,7 +1074,7 @@ static void parse_args(int argc, char **argv)
             exit(2);
         }
     }
-    if (optind < argc && strcmp(argv[optind - 1], "--") == 0 && proxy_path) {
+    if (optind < argc && strcmp(argv[optind - 1], "--") == 0) {
         exec_argv = argv + optind;
         return;
     }
@@ -1023,26 +1110,11 @@ static int ms_until(double at, double now)
     return d <= 0 ? 0 : d > 1e9 ? 1000000000 : (int)d + 1;
 }
 
-/* One-shot docker runs: the bridge lives exactly as long as the command. */
-static int __attribute__((noreturn)) bridge_and_exec(void)
-{
-    if (bridge_start(proxy_path, true) < 0) {
-        fprintf(stderr, "hutch-init: cannot start the network bridge on 127.0.0.1:%d and :%d: %s\n",
-                BRIDGE_HTTP_PORT, BRIDGE_SOCKS_PORT, strerror(errno));
-        exit(125);
-    }
-    execvp(exec_argv[0], exec_argv);
-    int e = errno;
-    fprintf(stderr, "hutch-init: cannot run %s: %s\n", exec_argv[0],
-            e == ENOENT ? "command not found" : strerror(e));
-    exit(e == ENOENT ? 127 : 126);
-}
-
 int main(int argc, char **argv)
 {
     parse_args(argc, argv);
     if (exec_argv)
-        bridge_and_exec();
+        return oneshot_run(exec_argv, proxy_path);
     tidy_fds();
     if (proxy_path && (bridge_pid = bridge_start(proxy_path, false)) < 0) {
         fprintf(stderr, "hutch-init: cannot start the network bridge on 127.0.0.1:%d and :%d: %s\n",
@@ -1051,6 +1123,27 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     whole_sandbox = getpid() == 1;
+    /* Nothing in the sandbox may trace us, read our memory or take our
+     * descriptors through /proc/1 (commands run as the same user). */
+    if (whole_sandbox && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+        fprintf(stderr, "hutch-init: cannot make itself non-dumpable: %s\n", strerror(errno));
+        return 1;
+    }
+    if (confine_commands) {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", socket_path);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = '\0';
+        tool_commands_ruleset = landlock_ruleset_hiding(landlock_abi(), dir);
+        if (tool_commands_ruleset < 0) {
+            fprintf(stderr,
+                    "hutch-init: cannot keep commands away from %s: %s (Landlock %s); the "
+                    "agent does not serve a socket its commands could replace\n",
+                    dir, strerror(errno), landlock_abi() ? "failed" : "is not available");
+            return 1;
+        }
+    }
     /* Outside a sandbox (tests), orphans of runs still come back to us. */
     if (!whole_sandbox)
         (void)prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);

@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 
 #include "agent/agent.h"
+#include "native/landlock.h"
+#include "tools/tools.h"
 #include "proctag.h"
 #include "util.h"
 
@@ -26,7 +28,16 @@ struct exec_plan {
     bool tty;
 };
 
-enum stage { STAGE_NONE, STAGE_SETSID, STAGE_FDS, STAGE_TTY, STAGE_RLIMIT, STAGE_CWD, STAGE_EXEC };
+enum stage {
+    STAGE_NONE,
+    STAGE_SETSID,
+    STAGE_FDS,
+    STAGE_TTY,
+    STAGE_CONFINE,
+    STAGE_RLIMIT,
+    STAGE_CWD,
+    STAGE_EXEC,
+};
 
 /* Written by the vfork child (which shares our memory) before it exits. */
 static volatile struct {
@@ -124,6 +135,8 @@ static void __attribute__((noreturn)) child_exec(const struct exec_plan *p)
             child_fail(STAGE_FDS);
     if (p->tty && ioctl(0, TIOCSCTTY, 0) < 0)
         child_fail(STAGE_TTY);
+    if (tool_commands_ruleset >= 0 && landlock_apply(tool_commands_ruleset) < 0)
+        child_fail(STAGE_CONFINE);
     close_from_3();
     (void)setrlimit(RLIMIT_NOFILE, &run_nofile);
     if (p->file_size) {
@@ -236,6 +249,7 @@ int run_start(struct run *r, const struct agent_msg *msg, int fds[3], struct run
             [STAGE_SETSID] = "setsid",
             [STAGE_FDS] = "put the passed descriptors on 0-2",
             [STAGE_TTY] = "make fd 0 the controlling terminal",
+            [STAGE_CONFINE] = "confine the command with Landlock",
             [STAGE_RLIMIT] = "set the file size limit",
         };
         enum stage stage = (enum stage)child_failure.stage;

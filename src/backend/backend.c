@@ -26,7 +26,7 @@ static const enum field_id restrictions[] = {
     F_NET_MODE,      F_FS_DENY_READ,   F_FS_ALLOW_WRITE, F_FS_DENY_WRITE,
     F_FS_READ_ONLY,  F_FS_TMPFS,       F_FS_READ_ONLY_ROOT,
     F_LIMIT_MEMORY,  F_LIMIT_CPUS,     F_LIMIT_PIDS,     F_LIMIT_FILE_SIZE,
-    F_USER,
+    F_LIMIT_DISK,    F_LIMIT_FILES,    F_USER,
 };
 
 bool policy_requests(const struct hutch_policy *p, enum field_id id)
@@ -60,6 +60,10 @@ bool policy_requests(const struct hutch_policy *p, enum field_id id)
         return p->limits.pids > 0;
     case F_LIMIT_FILE_SIZE:
         return p->limits.file_size > 0;
+    case F_LIMIT_DISK:
+        return p->limits.disk > 0;
+    case F_LIMIT_FILES:
+        return p->limits.files > 0;
     case F_USER:
         return p->user != NULL;
     default:
@@ -80,6 +84,9 @@ static const char *why_not(enum field_id id)
         return "it has no cgroup to limit CPU or processes";
     case F_USER:
         return "it runs as the calling user";
+    case F_LIMIT_DISK:
+    case F_LIMIT_FILES:
+        return "the command writes to the host's own filesystems";
     default:
         return "it shares the host's filesystem";
     }

@@ -2,6 +2,8 @@
  * CLI), ephemeral ones that hutch creates and removes, or an existing one
  * it adopts (--sandbox docker:NAME). The engine work is in src/docker/. */
 #include "backend/backend.h"
+#include "docker/container.h"
+#include "docker/disk.h"
 #include "docker/engine.h"
 #include "docker/run.h"
 #include "fields.h"
@@ -21,7 +23,8 @@ static int check_adopted(const struct hutch_policy *p, hutch_error *err)
     static const enum field_id own[] = {F_NET_MODE,     F_FS_DENY_READ,  F_FS_ALLOW_WRITE,
                                         F_FS_DENY_WRITE, F_FS_READ_ONLY,  F_FS_TMPFS,
                                         F_FS_READ_ONLY_ROOT, F_LIMIT_MEMORY, F_LIMIT_CPUS,
-                                        F_LIMIT_PIDS,   F_LIMIT_FILE_SIZE};
+                                        F_LIMIT_PIDS,   F_LIMIT_FILE_SIZE, F_LIMIT_DISK,
+                                        F_LIMIT_FILES};
     for (size_t i = 0; i < ARRAY_SIZE(own); i++) {
         if (!policy_requests(p, own[i]))
             continue;
@@ -40,7 +43,13 @@ static int check_adopted(const struct hutch_policy *p, hutch_error *err)
 
 static int docker_check(const struct hutch_policy *p, hutch_error *err)
 {
-    return p->docker.container ? check_adopted(p, err) : 0;
+    if (p->docker.container)
+        return check_adopted(p, err);
+    struct docker_settings s;
+    return docker_settings_resolve(p, &s, err) < 0 ||
+                   docker_disk_check(p, s.read_only_root, false, err) < 0
+               ? -1
+               : 0;
 }
 
 static int docker_run(const struct hutch_policy *p, const hutch_command *cmd, hutch_result *r,
@@ -52,6 +61,9 @@ static int docker_run(const struct hutch_policy *p, const hutch_command *cmd, hu
     int rc = p->docker.container ? docker_run_adopted(&e, p, cmd, r, err)
                                  : docker_run_ephemeral(&e, p, cmd, "run", r, err);
     engine_close(&e);
+    struct docker_settings s;
+    if (rc < 0 && !p->docker.container && docker_settings_resolve(p, &s, NULL) == 0)
+        docker_disk_explain(p, s.read_only_root, err);
     if (rc == 0 && !p->docker.container) {
         r->isolated = true;
         snprintf(r->limits_via, sizeof r->limits_via, "%s",
@@ -63,7 +75,7 @@ static int docker_run(const struct hutch_policy *p, const hutch_command *cmd, hu
 static const enum field_id docker_enforces[] = {
     F_NET_MODE,      F_FS_DENY_READ, F_FS_ALLOW_WRITE, F_FS_DENY_WRITE,  F_FS_READ_ONLY,
     F_FS_TMPFS,      F_FS_READ_ONLY_ROOT, F_LIMIT_MEMORY, F_LIMIT_CPUS, F_LIMIT_PIDS,
-    F_LIMIT_FILE_SIZE, F_USER,
+    F_LIMIT_FILE_SIZE, F_LIMIT_DISK, F_LIMIT_FILES, F_USER,
 };
 
 const struct backend backend_docker = {

@@ -11,7 +11,9 @@
 #include "backend/backend.h"
 #include "backend/native.h"
 #include "command.h"
+#include "engine_sockets.h"
 #include "native/cgroup.h"
+#include "native/disk.h"
 #include "native/landlock.h"
 #include "native/plan.h"
 #include "native/sandbox.h"
@@ -37,12 +39,13 @@ static int native_check(const struct hutch_policy *p, hutch_error *err)
         return error_set(err, HUTCH_E_UNSUPPORTED,
                          "the native backend has no bridge network: use --net none (loopback "
                          "only), --net host, or --backend docker");
-    return 0;
+    return native_disk_check(p, err);
 }
 
 /* ---- identity -------------------------------------------------------------- */
 
-void native_choose_identity(const struct hutch_policy *p, struct native_identity *id)
+int native_choose_identity(const struct hutch_policy *p, struct native_identity *id,
+                           hutch_error *err)
 {
     id->privileged = geteuid() == 0;
     id->outside_uid = geteuid();
@@ -62,7 +65,15 @@ void native_choose_identity(const struct hutch_policy *p, struct native_identity
         /* root maps the sandbox's ids onto the same host ids. */
         id->outside_uid = id->uid;
         id->outside_gid = id->gid;
+        if ((id->uid == 0 || id->gid == 0) && !p->allow_root_user)
+            return error_set(err, HUTCH_E_INVALID,
+                             "user (--user) %s would run the sandbox as the host's root "
+                             "(uid or gid 0, without capabilities), the owner of every "
+                             "root-only file its mounts show: pick another id, or add "
+                             "--allow-root-user (allowRootUser) if that is meant",
+                             p->user);
     }
+    return 0;
 }
 
 /* ---- reaching bind sources as the sandbox's user ---------------------------- */
@@ -121,6 +132,8 @@ static int resolve_workspace(const struct hutch_policy *p, const struct native_i
     if (!S_ISDIR(st.st_mode))
         return error_set(err, HUTCH_E_INVALID, "workspace (--workspace) %s is not a directory",
                          p->workspace);
+    if (engine_sockets_refuse(real, "workspace (--workspace)", NULL, err) < 0)
+        return -1;
     if (id->privileged && !permits(&st, id->uid, id->gid, S_IWUSR))
         return error_set(err, HUTCH_E_INVALID,
                          "the workspace %s is not writable by uid %u, the sandbox's user: "
@@ -260,7 +273,8 @@ static int native_run(const struct hutch_policy *p, const hutch_command *cmd, hu
 {
     sandbox_reap_finished();
     struct native_identity id;
-    native_choose_identity(p, &id);
+    if (native_choose_identity(p, &id, err) < 0)
+        return -1;
 
     autostrlist struct strlist argv = {0};
     autostrlist struct strlist env = {0};
@@ -271,7 +285,8 @@ static int native_run(const struct hutch_policy *p, const hutch_command *cmd, hu
         return error_set(err, HUTCH_E_SYSTEM, "out of memory");
 
     autofree char *workspace = NULL;
-    if (resolve_workspace(p, &id, &workspace, err) < 0)
+    if (resolve_workspace(p, &id, &workspace, err) < 0 ||
+        native_disk_binds(p, workspace, id.privileged, err) < 0)
         return -1;
     /* Network mode allow: the proxy runs beside the sandbox for this run. */
     __attribute__((cleanup(cleanup_run_proxy))) struct net_run_proxy proxy = {.pid = -1,
@@ -368,7 +383,7 @@ static int native_run(const struct hutch_policy *p, const hutch_command *cmd, hu
 static const enum field_id native_enforces[] = {
     F_NET_MODE,     F_FS_DENY_READ, F_FS_ALLOW_WRITE, F_FS_DENY_WRITE, F_FS_READ_ONLY,
     F_FS_TMPFS,     F_FS_READ_ONLY_ROOT, F_LIMIT_MEMORY, F_LIMIT_CPUS,  F_LIMIT_PIDS,
-    F_LIMIT_FILE_SIZE, F_USER,
+    F_LIMIT_FILE_SIZE, F_LIMIT_DISK, F_LIMIT_FILES, F_USER,
 };
 
 const struct backend backend_native = {

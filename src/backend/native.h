@@ -22,7 +22,11 @@ struct native_identity {
     bool privileged;        /* hutch runs as root */
 };
 
-void native_choose_identity(const struct hutch_policy *p, struct native_identity *id);
+/* Refuses (HUTCH_E_INVALID) uid 0 for a root caller unless allowRootUser:
+ * the sandbox would be the host's root, without capabilities, but the
+ * owner of every root-only file its mounts show. */
+int native_choose_identity(const struct hutch_policy *p, struct native_identity *id,
+                           hutch_error *err);
 
 /* True when uid:gid can look up every bind source of the plan, so that root
  * can set the sandbox up as that user directly (no nested namespace). */

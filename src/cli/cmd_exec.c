@@ -80,7 +80,7 @@ int cmd_exec(int argc, char **argv)
     }
     autofree char *config = absolute_config_path(call.config_path);
     struct session_use use = {.create_if_missing = policy->auto_create, .config_path = config};
-    struct agent_conn conn = {.fd = -1};
+    struct agent_conn conn = {.fd = -1, .cancel_fd = -1};
     if (session_ensure(&s, policy, &use, &conn, &err) < 0) {
         if (err.status == HUTCH_E_UNSUPPORTED && !CLI_HAS_DOCKER) {
             session_unlock(&s);

@@ -102,7 +102,7 @@ static int bring_up(struct session_args *sa, bool create)
         .create_args = args,
         .config_path = config,
     };
-    struct agent_conn conn = {.fd = -1};
+    struct agent_conn conn = {.fd = -1, .cancel_fd = -1};
     int r = session_ensure(&s, policy, &use, &conn, &err);
     json_decref(args);
     agent_close(&conn);

@@ -82,7 +82,7 @@ int cmd_session_shell(int argc, char **argv)
     if (!policy)
         return cli_error("%s", err.message);
     struct session_use use = {.create_if_missing = policy->auto_create};
-    struct agent_conn conn = {.fd = -1};
+    struct agent_conn conn = {.fd = -1, .cancel_fd = -1};
     if (session_ensure(&s, policy, &use, &conn, &err) < 0) {
         if (err.status == HUTCH_E_UNSUPPORTED && !CLI_HAS_DOCKER) {
             session_unlock(&s);
@@ -167,11 +167,15 @@ int cmd_session_shell(int argc, char **argv)
             (void)!write(master, "\004", 1); /* end of input, as Ctrl-D */
         }
         if (pfd[2].revents) {
-            if (agent_run_wait(&conn, &exit_status, &err) < 0)
+            if (agent_run_wait(&conn, monotonic_ms() + 5000, &exit_status, &err) < 0)
                 exit_status = (struct agent_exit){.exited = true, .code = 125};
-            /* What the shell wrote last is still in the pty. */
+            /* What the shell wrote last is still in the pty; a process it
+             * left behind may go on writing there, which is not for this
+             * terminal: a moment, then the pty is closed. */
             struct pollfd last = {.fd = master, .events = POLLIN};
-            while (poll(&last, 1, 50) > 0 && relay(master, STDOUT_FILENO))
+            double until = monotonic_ms() + 200;
+            while (monotonic_ms() < until && poll(&last, 1, 50) > 0 &&
+                   relay(master, STDOUT_FILENO))
                 ;
             break;
         }

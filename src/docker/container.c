@@ -4,8 +4,12 @@
 #include <sys/stat.h>
 
 #include "agent/proto.h"
+#include "docker/disk.h"
+#include "deny.h"
+#include "engine_sockets.h"
 #include "fields.h"
 #include "net/bridge.h"
+#include "seccomp_profile.h"
 
 /* tmpfs as hutch mounts it: writable, executable (compilers and pip build in
  * /tmp), no setuid or devices. */
@@ -56,6 +60,11 @@ int docker_settings_resolve(const struct hutch_policy *p, struct docker_settings
     return 0;
 }
 
+const char *container_seccomp_profile(void)
+{
+    return hutch_seccomp_profile;
+}
+
 json_t *container_labels(const char *kind)
 {
     char host[256] = "", owner[300];
@@ -83,6 +92,7 @@ static json_t *bind_mount(const char *source, const char *target, bool read_only
 struct visible {
     char host[PATH_MAX];
     char inside[PATH_MAX];
+    bool writable;
 };
 
 struct mounts {
@@ -94,25 +104,9 @@ struct mounts {
     hutch_error *err;
 };
 
-/* The engine's socket is root on the host for whoever can connect to it, and
- * a read-only mount does not stop connect(): no bind may show it. */
 static int refuse_engine_socket(struct mounts *m, const char *real_source, const char *what)
 {
-    const char *sockets[] = {m->engine_socket, "/var/run/docker.sock", "/run/docker.sock",
-                             "/run/podman/podman.sock"};
-    for (size_t i = 0; i < ARRAY_SIZE(sockets); i++) {
-        char real[PATH_MAX];
-        if (!sockets[i] || !*sockets[i] || !realpath(sockets[i], real))
-            continue;
-        size_t n = strlen(real_source);
-        if (strcmp(real_source, "/") == 0 ||
-            (strncmp(real, real_source, n) == 0 && (real[n] == '/' || real[n] == '\0')))
-            return error_set(m->err, HUTCH_E_INVALID,
-                             "%s %s would show the container engine's socket %s, which gives "
-                             "root on the host: mount a directory that does not contain it",
-                             what, real_source, real);
-    }
-    return 0;
+    return engine_sockets_refuse(real_source, what, m->engine_socket, m->err);
 }
 
 static int add_bind(struct mounts *m, const char *spec, bool writable, const struct field *f)
@@ -129,38 +123,50 @@ static int add_bind(struct mounts *m, const char *spec, bool writable, const str
     if (refuse_engine_socket(m, real, what) < 0)
         return -1;
     json_array_append_new(m->list, bind_mount(real, inside, !writable));
-    if (m->n_binds < ARRAY_SIZE(m->binds)) {
-        snprintf(m->binds[m->n_binds].host, PATH_MAX, "%s", real);
-        snprintf(m->binds[m->n_binds].inside, PATH_MAX, "%s", inside);
-        m->n_binds++;
-    }
+    if (m->n_binds == ARRAY_SIZE(m->binds))
+        return error_set(m->err, HUTCH_E_INVALID, "%s (--%s): more than %zu mounts", f->key,
+                         f->flag, ARRAY_SIZE(m->binds) - 1);
+    snprintf(m->binds[m->n_binds].host, PATH_MAX, "%s", real);
+    snprintf(m->binds[m->n_binds].inside, PATH_MAX, "%s", inside);
+    m->binds[m->n_binds].writable = writable;
+    m->n_binds++;
     return 0;
 }
 
-/* Hides (deny-read) or freezes (deny-write) a path where a bind shows it. */
-static int restrict_path(struct mounts *m, const char *path, bool hide)
+static void cleanup_deny_plan(struct deny_plan *dp)
 {
-    char real[PATH_MAX];
-    const char *host = realpath(path, real) ? real : path;
-    for (size_t i = 0; i < m->n_binds; i++) {
-        const struct visible *v = &m->binds[i];
-        size_t n = strlen(v->host);
-        const char *rest = NULL;
-        if (strncmp(host, v->host, n) == 0 && (host[n] == '\0' || host[n] == '/'))
-            rest = host + n;
-        if (!rest)
-            continue;
-        char inside[PATH_MAX * 2];
-        snprintf(inside, sizeof inside, "%s%s", v->inside, rest);
-        struct stat st;
-        if (lstat(host, &st) < 0)
-            continue;
-        if (!hide)
-            json_array_append_new(m->list, bind_mount(host, inside, true));
-        else if (S_ISDIR(st.st_mode))
-            json_object_set_new(m->tmpfs, inside, json_string("ro,nosuid,nodev,noexec,mode=000"));
+    deny_plan_free(dp);
+}
+
+/* Deny rules (deny.h): a pin is the directory bound onto itself, a hidden
+ * directory an empty, unreadable tmpfs, a hidden file /dev/null, a
+ * read-only target its own read-only bind. The engine mounts parents before
+ * children, so the order here does not matter. */
+static int add_denials(struct mounts *m, const struct filesystem_policy *fs)
+{
+    struct deny_view views[ARRAY_SIZE(m->binds)];
+    for (size_t i = 0; i < m->n_binds; i++)
+        views[i] = (struct deny_view){m->binds[i].host, m->binds[i].inside, m->binds[i].writable};
+    __attribute__((cleanup(cleanup_deny_plan))) struct deny_plan dp = {0};
+    if (deny_plan_build(fs, NULL, 0, views, m->n_binds, &dp, m->err) < 0)
+        return -1;
+    for (size_t i = 0; i < dp.pins.len; i++) {
+        bool also_placed = false; /* a target is a mount point already */
+        for (size_t j = 0; j < dp.n_places && !also_placed; j++)
+            also_placed = strcmp(dp.places[j].inside, dp.pins.items[i]) == 0;
+        if (!also_placed)
+            json_array_append_new(m->list,
+                                  bind_mount(dp.pin_hosts.items[i], dp.pins.items[i], false));
+    }
+    for (size_t i = 0; i < dp.n_places; i++) {
+        const struct deny_place *pl = &dp.places[i];
+        if (!pl->hide)
+            json_array_append_new(m->list, bind_mount(pl->host, pl->inside, true));
+        else if (pl->dir)
+            json_object_set_new(m->tmpfs, pl->inside,
+                                json_string("ro,nosuid,nodev,noexec,mode=000"));
         else
-            json_array_append_new(m->list, bind_mount("/dev/null", inside, true));
+            json_array_append_new(m->list, bind_mount("/dev/null", pl->inside, true));
     }
     return 0;
 }
@@ -204,20 +210,23 @@ static void add_tmpfs(json_t *tmpfs, const char *spec, const char *owner)
 }
 
 static int build_mounts(const struct hutch_policy *p, const struct docker_settings *s,
-                        bool podman, struct mounts *m)
+                        bool podman, const char *workspace, struct mounts *m)
 {
     const struct filesystem_policy *fs = &p->filesystem;
     char owner[64];
     owner_options(s->user, podman, owner, sizeof owner);
-    if (p->workspace) {
+    if (!workspace)
+        workspace = p->workspace;
+    if (workspace) {
         char real[PATH_MAX];
-        if (!realpath(p->workspace, real))
-            return error_sys(m->err, errno, "workspace (--workspace) %s", p->workspace);
+        if (!realpath(workspace, real))
+            return error_sys(m->err, errno, "workspace (--workspace) %s", workspace);
         if (refuse_engine_socket(m, real, "workspace (--workspace)") < 0)
             return -1;
         json_array_append_new(m->list, bind_mount(real, "/workspace", false));
         snprintf(m->binds[0].host, PATH_MAX, "%s", real);
         snprintf(m->binds[0].inside, PATH_MAX, "/workspace");
+        m->binds[0].writable = true;
         m->n_binds = 1;
     } else {
         add_tmpfs(m->tmpfs, "/workspace", owner);
@@ -232,11 +241,7 @@ static int build_mounts(const struct hutch_policy *p, const struct docker_settin
         add_tmpfs(m->tmpfs, p->docker.tmpfs.items[i], owner);
     for (size_t i = 0; i < fs->tmpfs.len; i++)
         add_tmpfs(m->tmpfs, fs->tmpfs.items[i], owner);
-    for (size_t i = 0; i < fs->deny_write.len; i++)
-        restrict_path(m, fs->deny_write.items[i], false);
-    for (size_t i = 0; i < fs->deny_read.len; i++)
-        restrict_path(m, fs->deny_read.items[i], true);
-    return 0;
+    return add_denials(m, fs);
 }
 
 json_t *container_config(const struct hutch_policy *p, const struct container_request *req,
@@ -247,7 +252,7 @@ json_t *container_config(const struct hutch_policy *p, const struct container_re
         return NULL;
     struct mounts m = {.list = json_array(), .tmpfs = json_object(),
                        .engine_socket = req->engine_socket, .err = err};
-    if (build_mounts(p, &s, req->podman, &m) < 0) {
+    if (build_mounts(p, &s, req->podman, req->workspace, &m) < 0) {
         json_decref(m.list);
         json_decref(m.tmpfs);
         return NULL;
@@ -256,6 +261,11 @@ json_t *container_config(const struct hutch_policy *p, const struct container_re
     json_t *host = json_object();
     json_object_set_new(host, "Mounts", m.list);
     json_object_set_new(host, "Tmpfs", m.tmpfs);
+    /* limits.disk and limits.files (docker/disk.h). */
+    if (docker_disk_apply(p, host, s.read_only_root, req->podman, err) < 0) {
+        json_decref(host);
+        return NULL;
+    }
     json_object_set_new(host, "ReadonlyRootfs", json_boolean(s.read_only_root));
     json_object_set_new(host, "NetworkMode", json_string(s.network));
     json_t *caps = json_array();
@@ -263,9 +273,14 @@ json_t *container_config(const struct hutch_policy *p, const struct container_re
         json_array_append_new(caps, json_string(p->docker.cap_drop.items[i]));
     json_object_set_new(host, "CapDrop", caps);
     json_object_set_new(host, "CapAdd", json_array());
-    json_object_set_new(host, "SecurityOpt", json_pack("[s]", "no-new-privileges"));
+    /* hutch's own seccomp profile, not the engine's default (which allows
+     * io_uring and, on Docker 20.10, ptrace): the native backend's policy. */
+    json_object_set_new(host, "SecurityOpt",
+                        json_pack("[s, s+]", "no-new-privileges", "seccomp=",
+                                  req->seccomp_file ? req->seccomp_file : hutch_seccomp_profile));
     json_object_set_new(host, "Privileged", json_false());
-    json_object_set_new(host, "Init", json_true());
+    /* Without hutch-init (sessions, whose caller sets it), the engine's init. */
+    json_object_set_new(host, "Init", json_boolean(!req->agent_binary));
     json_object_set_new(host, "LogConfig", json_pack("{s:s, s:{}}", "Type", "none", "Config"));
     if (p->limits.memory) {
         /* No swap: MemorySwap is memory plus swap. */
@@ -304,13 +319,21 @@ json_t *container_config(const struct hutch_policy *p, const struct container_re
 
     json_t *config = json_object();
     json_object_set_new(config, "Image", json_string(s.image));
-    if (req->proxy_dir) {
-        /* hutch-init bridges 127.0.0.1 to the proxy, then executes the command. */
-        json_array_append_new(m.list, bind_mount(req->proxy_dir, AGENT_RUNTIME_DIR, true));
+    if (req->agent_binary) {
+        /* hutch-init is PID 1: unlike the engine's init it cannot be traced or
+         * read through /proc/1 by the command (which runs as the same user);
+         * with the allowlist it bridges 127.0.0.1 to the proxy first. */
         json_array_append_new(m.list, bind_mount(req->agent_binary, AGENT_BINARY_PATH, true));
-        json_object_set_new(config, "Entrypoint",
-                            json_pack("[s, s, s, s]", AGENT_BINARY_PATH, "--proxy",
-                                      BRIDGE_PROXY_SOCKET, "--"));
+        json_t *entrypoint = json_pack("[s]", AGENT_BINARY_PATH);
+        if (req->proxy_dir) {
+            json_array_append_new(m.list, bind_mount(req->proxy_dir, AGENT_RUNTIME_DIR, true));
+            json_array_append_new(entrypoint, json_string("--proxy"));
+            json_array_append_new(entrypoint, json_string(BRIDGE_PROXY_SOCKET));
+        }
+        json_array_append_new(entrypoint, json_string("--"));
+        for (size_t i = 0; req->image_entrypoint && req->image_entrypoint[i]; i++)
+            json_array_append_new(entrypoint, json_string(req->image_entrypoint[i]));
+        json_object_set_new(config, "Entrypoint", entrypoint);
     } else if (!req->keep_entrypoint) {
         json_object_set_new(config, "Entrypoint", json_array());
     }

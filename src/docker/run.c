@@ -232,12 +232,82 @@ static int check_runtime(struct engine *e, const char *id, const char *want, hut
     return r;
 }
 
+/* ---- seccomp ------------------------------------------------------------------------ */
+
+int docker_seccomp_file(const struct engine *e, struct docker_seccomp_file *f, hutch_error *err)
+{
+    f->path[0] = '\0';
+    if (!e->podman)
+        return 0;
+    /* Over TCP too: an engine on another machine cannot open the file and
+     * refuses to create the container (fails closed); a local one, behind a
+     * TCP relay, can. */
+    const char *base = getenv("XDG_RUNTIME_DIR");
+    if (!base || base[0] != '/' || access(base, W_OK | X_OK) < 0)
+        base = "/tmp";
+    snprintf(f->path, sizeof f->path, "%s/hutch-seccomp-XXXXXX.json", base);
+    autoclose int fd = mkostemps(f->path, 5, O_CLOEXEC);
+    if (fd < 0) {
+        int saved = errno;
+        f->path[0] = '\0';
+        return error_sys(err, saved, "cannot write hutch's seccomp profile for Podman in %s", base);
+    }
+    const char *profile = container_seccomp_profile();
+    if (write_all(fd, profile, strlen(profile)) < 0) {
+        int saved = errno;
+        docker_seccomp_file_remove(f);
+        return error_sys(err, saved, "cannot write hutch's seccomp profile for Podman in %s", base);
+    }
+    return 0;
+}
+
+void docker_seccomp_file_remove(struct docker_seccomp_file *f)
+{
+    if (f->path[0])
+        (void)unlink(f->path);
+    f->path[0] = '\0';
+}
+
+/* A skill's ACTION is the argument of its image's ENTRYPOINT, which hutch-init
+ * (PID 1 in place of the engine's init) then runs. */
+static int image_entrypoint(struct engine *e, const char *image, struct strlist *out,
+                            hutch_error *err)
+{
+    char escaped[512], path[640];
+    engine_escape_path(image, escaped, sizeof escaped);
+    snprintf(path, sizeof path, "/images/%s/json", escaped);
+    long status;
+    json_t *reply = NULL;
+    if (engine_call(e, "GET", path, NULL, &status, &reply, err) < 0)
+        return -1;
+    int r = 0;
+    if (status == 404)
+        r = missing_image(image, err);
+    else if (status != 200)
+        r = engine_failed(status, reply, err, "cannot inspect the image %s", image);
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(json_object_get(reply, "Config"), "Entrypoint"), i, item) {
+        if (r == 0 && (!json_is_string(item) || strlist_push(out, json_string_value(item)) < 0))
+            r = error_set(err, HUTCH_E_SYSTEM, "cannot read the entrypoint of the image %s",
+                          image);
+    }
+    json_decref(reply);
+    return r;
+}
+
 static int create_container(struct engine *e, const struct hutch_policy *p,
                             const hutch_command *cmd, const char *kind, bool keep_entrypoint,
                             const char *proxy_dir, struct container *c, hutch_error *err)
 {
     char agent[PATH_MAX];
-    if (proxy_dir && agent_binary_path(agent, sizeof agent, err) < 0)
+    if (agent_binary_path(agent, sizeof agent, err) < 0)
+        return -1;
+    __attribute__((cleanup(docker_seccomp_file_remove))) struct docker_seccomp_file seccomp = {""};
+    if (docker_seccomp_file(e, &seccomp, err) < 0)
+        return -1;
+    autostrlist struct strlist entrypoint = {0};
+    if (keep_entrypoint && image_entrypoint(e, p->docker.image, &entrypoint, err) < 0)
         return -1;
     autostrlist struct strlist argv = {0};
     autostrlist struct strlist env = {0};
@@ -255,7 +325,9 @@ static int create_container(struct engine *e, const struct hutch_policy *p,
         .engine_socket = e->unix_path,
         .podman = e->podman,
         .proxy_dir = proxy_dir,
-        .agent_binary = proxy_dir ? agent : NULL,
+        .agent_binary = agent,
+        .image_entrypoint = entrypoint.items,
+        .seccomp_file = seccomp.path[0] ? seccomp.path : NULL,
     };
     json_t *config = container_config(p, &req, err);
     if (!config)
@@ -270,8 +342,11 @@ static int create_container(struct engine *e, const struct hutch_policy *p,
     json_decref(config);
     if (r == 0 && status == 404)
         r = missing_image(p->docker.image, err);
-    else if (r == 0 && status != 201)
-        r = engine_failed(status, reply, err, "cannot create the container");
+    else if (r == 0 && status != 201 &&
+             (r = engine_failed(status, reply, err, "cannot create the container")) < 0 &&
+             seccomp.path[0] && strstr(err->message, seccomp.path))
+        error_prefix(err, "run Podman on this machine (it reads hutch's seccomp profile from a "
+                          "file that hutch writes here)");
     const char *id = json_string_value(json_object_get(reply, "Id"));
     if (r == 0 && !id)
         r = error_set(err, HUTCH_E_SYSTEM, "the Docker engine created a container without an id");

@@ -3,6 +3,8 @@
 #ifndef HUTCH_DOCKER_RUN_H
 #define HUTCH_DOCKER_RUN_H
 
+#include <limits.h>
+
 #include "docker/engine.h"
 #include "policy.h"
 
@@ -23,5 +25,16 @@ int docker_run_adopted(struct engine *e, const struct hutch_policy *p, const hut
 /* Removes run containers whose hutch process on this host is gone (killed,
  * or cut off when the engine went away). */
 void docker_remove_stale(struct engine *e);
+
+/* hutch's seccomp profile where the engine needs it as a file: Podman's
+ * compatible API reads "seccomp=" as a path on its own host, when the
+ * container is created. Then path is a private file written for the create
+ * call, to be removed after it (docker_seccomp_file_remove); else path is
+ * "" and the profile goes in the request itself. */
+struct docker_seccomp_file {
+    char path[PATH_MAX];
+};
+int docker_seccomp_file(const struct engine *e, struct docker_seccomp_file *f, hutch_error *err);
+void docker_seccomp_file_remove(struct docker_seccomp_file *f);
 
 #endif

@@ -15,6 +15,8 @@
 #include "net/bridge.h"
 #include "session/agent_binary.h"
 #include "session/session.h"
+#include "session/workspace_fs.h"
+#include "docker/disk.h"
 
 #define AGENT_START_MS 15000
 
@@ -31,6 +33,7 @@ static const char *container_ref(const struct session *s)
 
 struct inspected {
     bool exists, running;
+    long pid; /* the container's PID 1, in hutch's pid namespace; 0 when not running */
     long exit_code;
     bool oom_killed;
     char status[32];
@@ -51,6 +54,7 @@ static int inspect(struct engine *e, const char *ref, struct inspected *out, hut
         json_t *state = json_object_get(reply, "State");
         out->exists = true;
         out->running = json_is_true(json_object_get(state, "Running"));
+        out->pid = (long)json_integer_value(json_object_get(state, "Pid"));
         out->exit_code = (long)json_integer_value(json_object_get(state, "ExitCode"));
         out->oom_killed = json_is_true(json_object_get(state, "OOMKilled"));
         snprintf(out->status, sizeof out->status, "%s",
@@ -84,9 +88,18 @@ static int post_action(struct engine *e, const char *ref, const char *action, co
 static int wait_ready(struct session *s, struct engine *e, hutch_error *err)
 {
     if (strcmp(record_str(s->record, "exec_via") ?: "agent", "agent") == 0) {
-        if (session_wait_for_agent(s, AGENT_START_MS, err) == 0)
-            return 0;
+        /* hutch-init is the container's PID 1: the process that must be
+         * found serving the agent's socket. */
         struct inspected st;
+        if (inspect(e, container_ref(s), &st, err) < 0)
+            return -1;
+        if (st.running && st.pid > 0) {
+            json_object_set_new(s->record, "agent_pid", json_integer(st.pid));
+            if (session_wait_for_agent(s, AGENT_START_MS, err) == 0)
+                return 0;
+        } else {
+            error_set(err, HUTCH_E_SYSTEM, "the session's container is not running");
+        }
         hutch_error ignored;
         if (inspect(e, container_ref(s), &st, &ignored) == 0 && st.exists && !st.running)
             error_prefix(err, "the container stopped (exit code %ld)", st.exit_code);
@@ -209,7 +222,8 @@ static int docker_create(struct session *s, const struct hutch_policy *p, hutch_
     char agent[PATH_MAX];
     struct docker_settings ds;
     if (agent_binary_path(agent, sizeof agent, err) < 0 ||
-        docker_settings_resolve(p, &ds, err) < 0) {
+        docker_settings_resolve(p, &ds, err) < 0 ||
+        docker_disk_check(p, ds.read_only_root, workspace_fs_bounded(s), err) < 0) {
         engine_close(&e);
         return -1;
     }
@@ -235,12 +249,20 @@ static int docker_create(struct session *s, const struct hutch_policy *p, hutch_
     }
 
     char *none[] = {NULL};
+    /* Podman reads the seccomp profile from a file when the container is created. */
+    __attribute__((cleanup(docker_seccomp_file_remove))) struct docker_seccomp_file seccomp = {""};
+    if (docker_seccomp_file(&e, &seccomp, err) < 0) {
+        engine_close(&e);
+        return -1;
+    }
     struct container_request req = {
         .kind = "session",
         .argv = none,
         .envp = none,
         .engine_socket = e.unix_path,
         .podman = e.podman,
+        .workspace = workspace,
+        .seccomp_file = seccomp.path[0] ? seccomp.path : NULL,
     };
     json_t *config = container_config(p, &req, err);
     if (!config) {
@@ -250,21 +272,21 @@ static int docker_create(struct session *s, const struct hutch_policy *p, hutch_
     json_t *hc = json_object_get(config, "HostConfig");
     /* hutch-init is PID 1, not the engine's init. */
     json_object_set_new(hc, "Init", json_false());
-    json_object_del(json_object_get(hc, "Tmpfs"), "/workspace");
     json_t *mounts = json_object_get(hc, "Mounts");
-    json_array_append_new(mounts, json_pack("{s:s, s:s, s:s, s:b}", "Type", "bind", "Source",
-                                            workspace, "Target", "/workspace", "ReadOnly", 0));
     json_array_append_new(mounts, json_pack("{s:s, s:s, s:s, s:b}", "Type", "bind", "Source",
                                             s->runtime_dir, "Target", AGENT_RUNTIME_DIR,
                                             "ReadOnly", 0));
     json_array_append_new(mounts, json_pack("{s:s, s:s, s:s, s:b}", "Type", "bind", "Source",
                                             agent, "Target", AGENT_BINARY_PATH, "ReadOnly", 1));
     json_object_set_new(config, "Entrypoint", json_pack("[s]", AGENT_BINARY_PATH));
+    /* /.hutch stays writable for the agent: its commands are kept out of
+     * it with Landlock (docs/agent.md). */
     json_object_set_new(config, "Cmd",
                         p->network.mode == NET_ALLOW
-                            ? json_pack("[s, s, s, s]", "--socket", AGENT_SOCKET_PATH, "--proxy",
-                                        BRIDGE_PROXY_SOCKET)
-                            : json_pack("[s, s]", "--socket", AGENT_SOCKET_PATH));
+                            ? json_pack("[s, s, s, s, s]", "--socket", AGENT_SOCKET_PATH,
+                                        "--confine-commands", "--proxy", BRIDGE_PROXY_SOCKET)
+                            : json_pack("[s, s, s]", "--socket", AGENT_SOCKET_PATH,
+                                        "--confine-commands"));
     json_object_set_new(config, "User", json_string(user));
     json_object_set_new(config, "WorkingDir", json_string("/"));
     json_object_set_new(config, "AttachStdout", json_false());
@@ -299,8 +321,10 @@ static int docker_create(struct session *s, const struct hutch_policy *p, hutch_
                       "the image %s is not there: build it offline with "
                       "scripts/bootstrap-image.sh, or pick one with --image",
                       ds.image);
-    else if (r == 0 && status != 201)
+    else if (r == 0 && status != 201) {
         r = engine_failed(status, reply, err, "cannot create the session's container");
+        docker_disk_explain(p, ds.read_only_root, err);
+    }
     const char *id = json_string_value(json_object_get(reply, "Id"));
     if (r == 0 && id) {
         record_set_str(s->record, "container_id", id);
@@ -443,7 +467,7 @@ static enum session_state docker_probe(struct session *s, char *detail, size_t l
     }
     if (strcmp(record_str(s->record, "exec_via") ?: "agent", "agent") == 0) {
         struct agent_conn c;
-        if (agent_connect(s->socket_path, (uid_t)-1, &c, &err) < 0) {
+        if (session_agent_connect(s, &c, &err) < 0) {
             snprintf(detail, len, "container %s runs but its agent does not answer (%s)",
                      record_str(s->record, "container_name") ?: "", err.message);
             return SESSION_BROKEN;

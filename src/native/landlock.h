@@ -17,4 +17,18 @@ int landlock_abi(void);
 int landlock_lock_down(int abi, const char *const *dirs, size_t n_dirs,
                        const char *const *files, size_t n_files);
 
+/* A ruleset (its fd, for landlock_apply in each child) that keeps commands
+ * from changing the directory /hidden (a session's /.hutch) while leaving
+ * the rest of the file system as writable as its mounts make it: every
+ * top-level entry of / but hidden gets every write right beneath it, / itself
+ * every right but removing, renaming into or out of, and binding sockets.
+ * With ABI 6 or newer, signals and abstract unix sockets outside the
+ * commands' domain (the agent's) are out of reach too. -1 with errno
+ * (EOPNOTSUPP without Landlock). */
+int landlock_ruleset_hiding(int abi, const char *hidden);
+
+/* Restricts the calling thread with such a ruleset, after setting
+ * no_new_privs. Async-signal-safe. */
+int landlock_apply(int ruleset);
+
 #endif

@@ -23,6 +23,31 @@
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000
 #endif
+/* The new mount API (Linux 5.2; mount_setattr already needs 5.12). */
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef OPEN_TREE_CLOEXEC
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
+#endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#define SYS_move_mount 429
+#endif
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#define HOW_RESOLVE_NO_SYMLINKS 0x04
+
+struct hutch_open_how {
+    uint64_t flags;
+    uint64_t mode;
+    uint64_t resolve;
+};
 
 struct hutch_mount_attr {
     uint64_t attr_set;
@@ -50,6 +75,51 @@ static int set_attributes(const char *path, uint64_t attrs, bool recursive)
     struct hutch_mount_attr attr = {.attr_set = attrs};
     return (int)syscall(SYS_mount_setattr, AT_FDCWD, path, recursive ? AT_RECURSIVE : 0, &attr,
                         sizeof attr);
+}
+
+/* mount_setattr() on a detached tree (from open_tree), before it is attached. */
+static int set_tree_attributes(int tree, uint64_t attrs)
+{
+    struct hutch_mount_attr attr = {.attr_set = attrs};
+    return (int)syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+                        sizeof attr);
+}
+
+/* The target of a deny rule, opened without following any symlink: the plan
+ * checked the host side, and anything that changed since (a sandbox sharing
+ * the workspace) makes setup fail rather than land the mount elsewhere. */
+static int open_exact(const char *path)
+{
+    struct hutch_open_how how = {.flags = O_PATH | O_CLOEXEC,
+                                 .resolve = HOW_RESOLVE_NO_SYMLINKS};
+    return (int)TEMP_FAILURE_RETRY(syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how));
+}
+
+/* Mounts a copy of source (a path, or the target itself when NULL) on the
+ * target, read-only when asked; by descriptor, so nothing is looked up
+ * twice. */
+static int graft(const char *source, const char *target, bool read_only)
+{
+    int target_fd = open_exact(target);
+    if (target_fd < 0)
+        return -1;
+    int tree = source ? (int)syscall(SYS_open_tree, AT_FDCWD, source,
+                                     OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)
+                      : (int)syscall(SYS_open_tree, target_fd, "",
+                                     OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH |
+                                         AT_RECURSIVE);
+    int r = tree < 0 ? -1 : 0;
+    if (r == 0 && read_only)
+        r = set_tree_attributes(tree, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+    if (r == 0)
+        r = (int)syscall(SYS_move_mount, tree, "", target_fd, "",
+                         MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+    int saved = errno;
+    if (tree >= 0)
+        close(tree);
+    close(target_fd);
+    errno = saved;
+    return r;
 }
 
 /* The mount point itself; the plan already created its parents. */
@@ -121,17 +191,29 @@ static int apply_op(const struct mount_op *op, int status_fd)
     case OP_MASK:
         /* The staging root is read-only, nosuid, nodev, noexec: its empty
          * file and directory bring those flags along. */
-        if (mount(op->dir ? "/empty-dir" : "/empty-file", op->dst, NULL, MS_BIND, NULL) < 0)
-            return setup_fail(status_fd, STAGE_INIT_FAILED, errno, "hide %s", inside(op));
+        if (graft(op->dir ? "/empty-dir" : "/empty-file", op->dst, false) < 0)
+            return setup_fail(status_fd, STAGE_INIT_FAILED, errno,
+                              "hide %s (it changed during setup, or the kernel lacks open_tree: "
+                              "Linux 5.12 or newer is needed)",
+                              inside(op));
         return 0;
     case OP_READ_ONLY:
-        if (mount(op->dst, op->dst, NULL, MS_BIND | MS_REC, NULL) < 0 ||
-            set_attributes(op->dst, safe | MOUNT_ATTR_RDONLY, true) < 0)
-            return setup_fail(status_fd, STAGE_INIT_FAILED, errno, "make %s read-only",
-                              inside(op));
+        if (graft(NULL, op->dst, true) < 0)
+            return setup_fail(status_fd, STAGE_INIT_FAILED, errno,
+                              "make %s read-only (it changed during setup?)", inside(op));
+        return 0;
+    case OP_PIN:
+        if (graft(NULL, op->dst, false) < 0)
+            return setup_fail(status_fd, STAGE_INIT_FAILED, errno,
+                              "pin %s in place (it changed during setup?)", inside(op));
         return 0;
     }
     return setup_fail(status_fd, STAGE_INIT_FAILED, EINVAL, "unknown setup operation");
+}
+
+int mounts_seal_read_only(const char *path)
+{
+    return set_attributes(path, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, true);
 }
 
 int mounts_apply(const struct plan *plan, int status_fd)

@@ -11,4 +11,8 @@
 /* On failure writes a setup_message to status_fd and returns -1. */
 int mounts_apply(const struct plan *plan, int status_fd);
 
+/* Makes the mount at path (inside the sandbox, after mounts_apply) and those
+ * below it read-only. */
+int mounts_seal_read_only(const char *path);
+
 #endif

@@ -5,6 +5,9 @@
 #include <sys/stat.h>
 
 #include "agent/proto.h"
+#include "native/disk.h"
+#include "deny.h"
+#include "engine_sockets.h"
 #include "fields.h"
 
 /* What programs need from the host, read-only. Merged-/usr systems have
@@ -59,6 +62,7 @@ static int add_op(struct plan *pl, enum op_kind kind, const char *src, const cha
 struct visible {
     char *host;
     char *inside;
+    bool writable;
 };
 
 struct builder {
@@ -70,7 +74,6 @@ struct builder {
     hutch_error *err;
 };
 
-static bool under(const char *path, const char *prefix, const char **rest);
 
 /* A directory of the sandbox exists when it was created or mounted, or when
  * it exists on the host below a bind. */
@@ -80,7 +83,7 @@ static bool known_dir(struct builder *b, const char *inside)
         return true;
     for (size_t i = b->n_binds; i-- > 0;) {
         const char *rest;
-        if (!under(inside, b->binds[i].inside, &rest))
+        if (!path_under(inside, b->binds[i].inside, &rest))
             continue;
         char host[PATH_MAX * 2];
         snprintf(host, sizeof host, "%s%s", b->binds[i].host, rest);
@@ -120,7 +123,7 @@ static int op(struct builder *b, enum op_kind kind, const char *src, const char 
     return 0;
 }
 
-static int remember_bind(struct builder *b, const char *host, const char *inside)
+static int remember_bind(struct builder *b, const char *host, const char *inside, bool writable)
 {
     struct visible *n = realloc(b->binds, (b->n_binds + 1) * sizeof *n);
     if (!n)
@@ -128,23 +131,11 @@ static int remember_bind(struct builder *b, const char *host, const char *inside
     b->binds = n;
     b->binds[b->n_binds].host = strdup(host);
     b->binds[b->n_binds].inside = strdup(inside);
+    b->binds[b->n_binds].writable = writable;
     b->n_binds++;
     if (!b->binds[b->n_binds - 1].host || !b->binds[b->n_binds - 1].inside)
         return oom(b->err);
     return 0;
-}
-
-static bool under(const char *path, const char *prefix, const char **rest)
-{
-    size_t n = strlen(prefix);
-    if (strcmp(prefix, "/") == 0) {
-        *rest = path;
-        return true;
-    }
-    if (strncmp(path, prefix, n) != 0 || (path[n] != '\0' && path[n] != '/'))
-        return false;
-    *rest = path + n;
-    return true;
 }
 
 static int bind(struct builder *b, const char *host, const char *inside, bool dir,
@@ -152,7 +143,7 @@ static int bind(struct builder *b, const char *host, const char *inside, bool di
 {
     if (op(b, OP_BIND, host, inside, dir, writable, NULL) < 0)
         return -1;
-    return remember_bind(b, host, inside);
+    return remember_bind(b, host, inside, writable);
 }
 
 static int add_system(struct builder *b)
@@ -233,6 +224,10 @@ static int add_user_mount(struct builder *b, const char *spec, bool writable,
                          "%s (--%s): %s cannot be mounted over the sandbox's root; pick a "
                          "destination like /data",
                          f->key, f->flag, spec);
+    char what[128];
+    snprintf(what, sizeof what, "%s (--%s)", f->key, f->flag);
+    if (engine_sockets_refuse(real, what, NULL, b->err) < 0)
+        return -1;
     bool dir = S_ISDIR(st.st_mode);
     if (bind(b, real, inside, dir, writable) < 0)
         return -1;
@@ -242,50 +237,8 @@ static int add_user_mount(struct builder *b, const char *spec, bool writable,
     return 0;
 }
 
-/* Where a path (a host path, or one already inside the sandbox) is visible
- * in the sandbox; calls fn for each place, with the host path behind it. */
-static int for_each_visible(struct builder *b, const char *path, bool canonical,
-                            int (*fn)(struct builder *, const char *inside, const char *host))
-{
-    char real[PATH_MAX];
-    const char *host_path = canonical || !realpath(path, real) ? path : real;
-    for (size_t i = 0; i < b->n_binds; i++) {
-        const struct visible *v = &b->binds[i];
-        const char *rest;
-        char inside[PATH_MAX * 2], host[PATH_MAX * 2];
-        if (under(host_path, v->host, &rest)) {
-            snprintf(inside, sizeof inside, "%s%s", v->inside, rest);
-            snprintf(host, sizeof host, "%s%s", v->host, rest);
-        } else if (under(path, v->inside, &rest)) {
-            snprintf(inside, sizeof inside, "%s%s", v->inside, rest);
-            snprintf(host, sizeof host, "%s%s", v->host, rest);
-        } else {
-            continue;
-        }
-        if (fn(b, inside, host) < 0)
-            return -1;
-    }
-    return 0;
-}
-
-static int mask(struct builder *b, const char *inside, const char *host)
-{
-    struct stat st;
-    if (lstat(host, &st) < 0)
-        return 0; /* nothing there to hide */
-    return op(b, OP_MASK, NULL, inside, S_ISDIR(st.st_mode), false, NULL);
-}
-
-static int read_only(struct builder *b, const char *inside, const char *host)
-{
-    struct stat st;
-    if (lstat(host, &st) < 0 || S_ISLNK(st.st_mode))
-        return 0;
-    return op(b, OP_READ_ONLY, NULL, inside, S_ISDIR(st.st_mode), false, NULL);
-}
-
 /* ssh host keys: /etc/ssh/ssh_host_*_key (the .pub halves are public). */
-static int mask_ssh_host_keys(struct builder *b)
+static int list_ssh_host_keys(struct strlist *out)
 {
     DIR *d = opendir("/etc/ssh");
     if (!d)
@@ -298,11 +251,48 @@ static int mask_ssh_host_keys(struct builder *b)
             strcmp(e->d_name + n - 4, "_key") == 0) {
             char path[PATH_MAX];
             snprintf(path, sizeof path, "/etc/ssh/%s", e->d_name);
-            r = for_each_visible(b, path, true, mask);
+            r = strlist_push(out, path);
         }
     }
     closedir(d);
     return r;
+}
+
+static void cleanup_deny_plan(struct deny_plan *dp)
+{
+    deny_plan_free(dp);
+}
+
+/* Deny rules and the host's secrets (deny.h): pins first, shallowest
+ * first, so that a pin never covers a deeper mount; then the read-only
+ * targets, which a mask may lie inside; then the masks. */
+static int add_denials(struct builder *b, const struct filesystem_policy *fs)
+{
+    autostrlist struct strlist secrets = {0};
+    for (size_t i = 0; i < ARRAY_SIZE(etc_secrets); i++)
+        if (strlist_push(&secrets, etc_secrets[i]) < 0)
+            return oom(b->err);
+    if (list_ssh_host_keys(&secrets) < 0)
+        return oom(b->err);
+    autofree struct deny_view *views = calloc(b->n_binds + 1, sizeof *views);
+    if (!views)
+        return oom(b->err);
+    for (size_t i = 0; i < b->n_binds; i++)
+        views[i] = (struct deny_view){b->binds[i].host, b->binds[i].inside, b->binds[i].writable};
+    __attribute__((cleanup(cleanup_deny_plan))) struct deny_plan dp = {0};
+    if (deny_plan_build(fs, (const char *const *)secrets.items, secrets.len, views, b->n_binds,
+                        &dp, b->err) < 0)
+        return -1;
+    for (size_t i = 0; i < dp.pins.len; i++)
+        if (op(b, OP_PIN, NULL, dp.pins.items[i], true, false, NULL) < 0)
+            return -1;
+    for (int hide = 0; hide <= 1; hide++)
+        for (size_t i = 0; i < dp.n_places; i++)
+            if (dp.places[i].hide == (bool)hide &&
+                op(b, hide ? OP_MASK : OP_READ_ONLY, NULL, dp.places[i].inside, dp.places[i].dir,
+                   false, NULL) < 0)
+                return -1;
+    return 0;
 }
 
 static int add_tmpfs(struct builder *b, const char *spec)
@@ -321,7 +311,7 @@ static int add_tmpfs(struct builder *b, const char *spec)
 /* The order matters: later mounts land on top of earlier ones, so masks and
  * read-only overrides come last. */
 /* A session's agent: its binary read-only at AGENT_BINARY_PATH, and its
- * runtime directory (where it makes its socket) writable at AGENT_RUNTIME_DIR.
+ * runtime directory (where init makes its socket) at AGENT_RUNTIME_DIR.
  * Without a binary (a one-shot run behind the allowlist's proxy), only the
  * runtime directory, read-only: it holds the proxy's socket. */
 static int add_agent(struct builder *b, const struct plan_agent *agent)
@@ -330,10 +320,12 @@ static int add_agent(struct builder *b, const struct plan_agent *agent)
         return 0;
     if (!agent->binary)
         return bind(b, agent->runtime_dir, AGENT_RUNTIME_DIR, true, false);
+    /* Writable only until init has made the agent's socket there
+     * (sandbox.h, agent_socket): then read-only for everything inside. */
     if (bind(b, agent->runtime_dir, AGENT_RUNTIME_DIR, true, true) < 0 ||
         bind(b, agent->binary, AGENT_BINARY_PATH, false, false) < 0)
         return -1;
-    return strlist_push(&b->plan->writable_dirs, AGENT_RUNTIME_DIR) < 0 ? oom(b->err) : 0;
+    return 0;
 }
 
 static int build_ops(struct builder *b, const struct hutch_policy *p, const char *workspace,
@@ -346,6 +338,8 @@ static int build_ops(struct builder *b, const struct hutch_policy *p, const char
         return -1;
     if (strlist_push(&pl->writable_dirs, "/tmp") < 0)
         return oom(b->err);
+    if (workspace && engine_sockets_refuse(workspace, "workspace (--workspace)", NULL, b->err) < 0)
+        return -1;
     /* Without a host workspace, a tmpfs is the fresh, empty workspace that
      * disappears with the sandbox. */
     if (workspace ? bind(b, workspace, "/workspace", true, true) < 0
@@ -364,17 +358,8 @@ static int build_ops(struct builder *b, const struct hutch_policy *p, const char
     for (size_t i = 0; i < fs->tmpfs.len; i++)
         if (add_tmpfs(b, fs->tmpfs.items[i]) < 0)
             return -1;
-    for (size_t i = 0; i < fs->deny_write.len; i++)
-        if (for_each_visible(b, fs->deny_write.items[i], false, read_only) < 0)
-            return -1;
-    for (size_t i = 0; i < ARRAY_SIZE(etc_secrets); i++)
-        if (for_each_visible(b, etc_secrets[i], true, mask) < 0)
-            return -1;
-    if (mask_ssh_host_keys(b) < 0)
+    if (add_denials(b, fs) < 0)
         return -1;
-    for (size_t i = 0; i < fs->deny_read.len; i++)
-        if (for_each_visible(b, fs->deny_read.items[i], false, mask) < 0)
-            return -1;
     if (!pl->read_only_root && strlist_push(&pl->writable_dirs, "/") < 0)
         return oom(b->err);
     return 0;
@@ -398,6 +383,9 @@ int plan_build_session(const struct hutch_policy *p, const char *workspace,
     snprintf(pl->root_options, sizeof pl->root_options, "%s",
              pl->read_only_root ? "mode=0755" : b.owner);
     int r = build_ops(&b, p, workspace, agent);
+    /* limits.disk and limits.files on every tmpfs (native/disk.h). */
+    if (r == 0)
+        r = native_disk_plan(pl, p, err);
     for (size_t i = 0; i < b.n_binds; i++) {
         free(b.binds[i].host);
         free(b.binds[i].inside);
@@ -424,8 +412,8 @@ void plan_free(struct plan *pl)
 
 char *plan_describe(const struct plan *pl)
 {
-    static const char *const names[] = {"bind",    "device", "tmpfs",     "proc", "devpts",
-                                        "symlink", "mask",   "read-only", "mkdir"};
+    static const char *const names[] = {"bind", "device", "tmpfs",     "proc",  "devpts",
+                                        "symlink", "mask", "read-only", "mkdir", "pin"};
     char *out = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&out, &len);

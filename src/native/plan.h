@@ -28,6 +28,8 @@ enum op_kind {
     OP_MASK,      /* hide dst: an empty, unreadable file or directory over it */
     OP_READ_ONLY, /* make dst (already visible) read-only */
     OP_MKDIR,     /* create the directory dst in the sandbox's root tmpfs */
+    OP_PIN,       /* bind the directory dst onto itself: a mount point cannot be
+                     renamed or removed, so a deny rule below it stays put */
 };
 
 struct mount_op {
@@ -43,7 +45,7 @@ struct plan {
     struct mount_op *ops;
     size_t len, cap;
     bool read_only_root;
-    char root_options[64]; /* mount options of the root tmpfs */
+    char root_options[160]; /* mount options of the root tmpfs (with the disk limits) */
     /* Inside paths where Landlock lets the command write. */
     struct strlist writable_dirs;
     struct strlist writable_files;

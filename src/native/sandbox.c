@@ -13,10 +13,13 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "native/caps.h"
+#include "native/groups.h"
 #include "native/landlock.h"
 #include "native/mounts.h"
 #include "native/seccomp.h"
@@ -105,9 +108,11 @@ static void forward_to_all(int sig)
  * namespace maps every id onto itself, so that setup reads the host with
  * root's reach (bind sources in 0700 directories); init stays uid 0 there
  * until nest_user_namespace(). */
-static int become_setup_user(const struct sandbox_spec *spec)
+static int become_setup_user(const struct sandbox_spec *spec, bool drop_groups)
 {
-    if (spec->userns != USERNS_CALLER && setgroups(0, NULL) < 0)
+    /* root's groups, or the caller's where newgidmap left setgroups allowed
+     * (groups.h): none of them reach the sandbox. */
+    if ((spec->userns != USERNS_CALLER || drop_groups) && setgroups(0, NULL) < 0)
         return -1;
     if (spec->userns == USERNS_ROOT_NESTED)
         return 0;
@@ -146,6 +151,39 @@ static int nest_user_namespace(const struct sandbox_spec *spec)
         return -1;
     snprintf(map, sizeof map, "%u %u 1\n", (unsigned)spec->gid, (unsigned)spec->gid);
     return write_self("/proc/self/gid_map", map);
+}
+
+/* A session's agent socket, made while its directory is still writable,
+ * which it then stops being for every process of the sandbox. */
+static int bind_agent_socket(const char *path)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof addr.sun_path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0); /* no close-on-exec: for hutch-init */
+    if (fd < 0)
+        return -1;
+    (void)unlink(path); /* an earlier agent's */
+    mode_t old = umask(0177);
+    int r = bind(fd, (struct sockaddr *)&addr, sizeof addr);
+    umask(old);
+    if (r == 0)
+        r = listen(fd, 128);
+    if (r == 0 && fd != SANDBOX_AGENT_FD) {
+        r = dup2(fd, SANDBOX_AGENT_FD) < 0 ? -1 : 0;
+        int saved = errno;
+        close(fd);
+        errno = saved;
+    }
+    if (r < 0)
+        return -1;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    *strrchr(dir, '/') = '\0';
+    return mounts_seal_read_only(dir);
 }
 
 static int loopback_up(void)
@@ -190,7 +228,7 @@ static void __attribute__((noreturn)) init_main(const struct sandbox_spec *spec,
     for (int sig = 1; sig < 64; sig++)
         if (spec->changed_signals & (1ULL << (sig - 1)))
             signal(sig, SIG_DFL);
-    char go;
+    char go; /* 'g', or 'G': the gid map lets us drop the caller's groups */
     if (TEMP_FAILURE_RETRY(read(sync_fd, &go, 1)) != 1)
         _exit(1); /* the parent gave up */
     close(sync_fd);
@@ -205,7 +243,7 @@ static void __attribute__((noreturn)) init_main(const struct sandbox_spec *spec,
         memset(program_invocation_name, 0, spec->cmdline_len);
     prctl(PR_SET_NAME, "hutch-init", 0, 0, 0);
 
-    if (become_setup_user(spec) < 0) {
+    if (become_setup_user(spec, go == 'G') < 0) {
         setup_fail(STATUS_FD, STAGE_INIT_FAILED, errno, "switch to uid %u gid %u",
                    (unsigned)spec->uid, (unsigned)spec->gid);
         _exit(1);
@@ -224,6 +262,11 @@ static void __attribute__((noreturn)) init_main(const struct sandbox_spec *spec,
     }
     if (mounts_apply(spec->plan, STATUS_FD) < 0)
         _exit(1);
+    if (spec->agent_socket && bind_agent_socket(spec->agent_socket) < 0) {
+        setup_fail(STATUS_FD, STAGE_INIT_FAILED, errno, "make the agent's socket %s",
+                   spec->agent_socket);
+        _exit(1);
+    }
     if (spec->userns == USERNS_ROOT_NESTED && nest_user_namespace(spec) < 0) {
         setup_fail(STATUS_FD, STAGE_INIT_FAILED, errno,
                    "enter a user namespace for uid %u gid %u", (unsigned)spec->uid,
@@ -351,8 +394,11 @@ static int write_proc_file(pid_t pid, const char *file, const char *text)
     return write_all(fd, text, strlen(text));
 }
 
-static int map_ids(const struct sandbox_spec *spec, pid_t pid, hutch_error *err)
+/* Writes the id maps; *dropping tells whether the caller's supplementary
+ * groups are to be dropped inside (groups.h). */
+static int map_ids(const struct sandbox_spec *spec, pid_t pid, bool *dropping, hutch_error *err)
 {
+    *dropping = false;
     char map[64];
     if (spec->userns == USERNS_ROOT_NESTED) {
         /* Every id onto itself for setup; see become_setup_user(). */
@@ -365,6 +411,10 @@ static int map_ids(const struct sandbox_spec *spec, pid_t pid, hutch_error *err)
     if (write_proc_file(pid, "uid_map", map) < 0)
         return error_sys(err, errno, "cannot map uid %u to %u in the sandbox's user namespace",
                          (unsigned)spec->uid, (unsigned)spec->outside_uid);
+    if (spec->userns == USERNS_CALLER && groups_held()) {
+        *dropping = true;
+        return groups_map_dropping(pid, spec->gid, spec->outside_gid, err);
+    }
     /* Unprivileged mappings require setgroups to be disabled first. */
     if (spec->userns == USERNS_CALLER && write_proc_file(pid, "setgroups", "deny") < 0)
         return error_sys(err, errno, "cannot disable setgroups in the sandbox");
@@ -480,10 +530,11 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, hutch_err
     sb->pidfd = pidfd;
     sb->report_fd = report[0];
 
-    int r = map_ids(spec, pid, err);
+    bool dropping;
+    int r = map_ids(spec, pid, &dropping, err);
     if (r == 0 && spec->cgroup)
         r = cgroup_run_attach(spec->cgroup, pid, err);
-    if (r == 0 && write_all(sync[1], "g", 1) < 0)
+    if (r == 0 && write_all(sync[1], dropping ? "G" : "g", 1) < 0)
         r = error_sys(err, errno, "cannot start the sandbox");
     close(sync[1]);
     if (r < 0) {

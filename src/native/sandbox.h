@@ -44,7 +44,14 @@ struct sandbox_spec {
     /* Network mode allow (one-shot runs): init starts the bridge to the
      * proxy's socket at this inside path before the command. */
     const char *proxy_socket;
+    /* Sessions: init makes the agent's listening socket at this inside path
+     * and passes it on as SANDBOX_AGENT_FD, then makes its directory
+     * read-only for good: no process of the sandbox can replace it. */
+    const char *agent_socket;
 };
+
+/* Where the command (hutch-init) finds the agent's listening socket. */
+#define SANDBOX_AGENT_FD 5
 
 /* Length of the caller's command line, which init wipes from its copy of
  * the caller's memory so that /proc/1/cmdline shows nothing of hutch's own

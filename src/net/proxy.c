@@ -1,14 +1,21 @@
 #include "net/proxy.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <jansson.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -22,13 +29,13 @@
 #include "net/relay.h"
 #include "net/request.h"
 #include "net/rules.h"
+#include "proxy_seccomp_bpf.h"
 #include "result.h"
 
 #define MAX_CLIENTS 128           /* connections served at once */
 #define HEAD_TIMEOUT_SECONDS 30   /* to send a complete request */
 #define CONNECT_TIMEOUT_MS 10000  /* per address */
 #define MAX_LOGGED_EVENTS 10000   /* a flood of refusals must not fill the disk */
-#define PROXY_ID 65534            /* nobody: who the proxy runs as when hutch is root */
 
 struct proxy {
     const struct network_policy *net;
@@ -476,6 +483,138 @@ static void __attribute__((noreturn)) serve(const struct proxy *px, int listen_f
     }
 }
 
+/* ---- who the proxy is -------------------------------------------------------------- */
+
+#define NOBODY_ID 65534        /* native sandboxes of root run as nobody */
+#define DOCKER_DEFAULT_ID 1000 /* and containers as 1000 */
+
+/* The uid a --user or docker.user value names ("UID[:GID]"), or (uid_t)-1. */
+static uid_t named_uid(const char *user)
+{
+    if (!user || !isdigit((unsigned char)user[0]))
+        return (uid_t)-1;
+    return (uid_t)strtoul(user, NULL, 10);
+}
+
+struct proxy_identity {
+    bool change; /* hutch is root: the proxy becomes uid:gid */
+    uid_t uid;
+    gid_t gid;
+};
+
+/* When hutch is root, the proxy's own identity: the system user hutch-proxy,
+ * or else NET_PROXY_FALLBACK_ID for both ids, which no account or group may
+ * use. Neither may be root, nobody, or a uid the sandboxes run as: a process
+ * of the sandbox's uid could signal the proxy, or wait for it to misbehave. */
+static int proxy_identity(const struct hutch_policy *p, struct proxy_identity *id,
+                          hutch_error *err)
+{
+    id->change = geteuid() == 0;
+    id->uid = geteuid();
+    id->gid = getegid();
+    if (!id->change)
+        return 0; /* it cannot change; the filter and the rest still apply */
+    enum { BUF = 1 << 16 };
+    autofree char *buf = malloc(BUF);
+    if (!buf)
+        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    struct passwd pw, *user = NULL;
+    int e = getpwnam_r(NET_PROXY_USER, &pw, buf, BUF, &user);
+    const char *who;
+    if (user) {
+        id->uid = pw.pw_uid;
+        id->gid = pw.pw_gid;
+        who = "the user " NET_PROXY_USER;
+    } else if (e != 0 && e != ENOENT && e != ESRCH) {
+        return error_sys(err, e, "cannot look up the user %s for the network proxy",
+                         NET_PROXY_USER);
+    } else {
+        id->uid = id->gid = NET_PROXY_FALLBACK_ID;
+        who = "the network proxy's identity";
+        struct group gr, *group = NULL;
+        /* Taken, or cannot be told free: either way not the proxy's. */
+        e = getpwuid_r(NET_PROXY_FALLBACK_ID, &pw, buf, BUF, &user);
+        bool uid_taken = user || (e != 0 && e != ENOENT && e != ESRCH);
+        if (!uid_taken) {
+            e = getgrgid_r(NET_PROXY_FALLBACK_ID, &gr, buf, BUF, &group);
+            if (group || (e != 0 && e != ENOENT && e != ESRCH)) {
+                char owner[300];
+                snprintf(owner, sizeof owner, "the group %s", group ? gr.gr_name : "(unreadable)");
+                return error_set(err, HUTCH_E_SYSTEM,
+                                 "gid %u, which the network proxy runs as when there is no user "
+                                 "%s, belongs to %s: create a system user for the proxy "
+                                 "(useradd --system --user-group --no-create-home --shell "
+                                 "/usr/sbin/nologin %s)",
+                                 NET_PROXY_FALLBACK_ID, NET_PROXY_USER, owner, NET_PROXY_USER);
+            }
+        } else {
+            return error_set(err, HUTCH_E_SYSTEM,
+                             "uid %u, which the network proxy runs as when there is no user "
+                             "%s, belongs to %s: create a system user for the proxy "
+                             "(useradd --system --user-group --no-create-home --shell "
+                             "/usr/sbin/nologin %s)",
+                             NET_PROXY_FALLBACK_ID, NET_PROXY_USER,
+                             user ? pw.pw_name : "an account that cannot be read",
+                             NET_PROXY_USER);
+        }
+    }
+    uid_t taken[] = {0, NOBODY_ID, DOCKER_DEFAULT_ID, named_uid(p->user),
+                     named_uid(p->docker.user)};
+    for (size_t i = 0; i < ARRAY_SIZE(taken); i++)
+        if (id->uid == taken[i] || id->gid == (gid_t)taken[i])
+            return error_set(err, i < 3 ? HUTCH_E_SYSTEM : HUTCH_E_INVALID,
+                             "%s is %u:%u, which %s: the proxy needs ids that no sandbox "
+                             "runs as (give %s a uid and group of its own, or choose another "
+                             "--user)",
+                             who, (unsigned)id->uid, (unsigned)id->gid,
+                             i == 0   ? "is root's"
+                             : i == 1 ? "is nobody's, the native sandbox's"
+                             : i == 2 ? "is the docker backend's default user"
+                                      : "the sandbox's user (--user) has",
+                             NET_PROXY_USER);
+    return 0;
+}
+
+/* Every capability set emptied: the bounding set while root still may, the
+ * others after the uid changed (setresuid already cleared them for root). An
+ * unprivileged caller cannot empty its bounding set, and needs not: with
+ * no_new_privs and no exec, nothing can raise a capability from it. */
+static int drop_bounding(bool root)
+{
+    for (int cap = 0; cap < 64; cap++)
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+            if (errno == EINVAL)
+                break; /* past the kernel's last capability */
+            if (!root && errno == EPERM)
+                break;
+            return -1;
+        }
+    return 0;
+}
+
+static int drop_capabilities(void)
+{
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+        return -1;
+    struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3};
+    struct __user_cap_data_struct data[2] = {{0, 0, 0}, {0, 0, 0}};
+    if (syscall(SYS_capset, &header, data) < 0 || syscall(SYS_capget, &header, data) < 0)
+        return -1;
+    for (int i = 0; i < 2; i++)
+        if (data[i].effective || data[i].permitted || data[i].inheritable) {
+            errno = EPERM;
+            return -1;
+        }
+    return 0;
+}
+
+static int load_filter(void)
+{
+    struct sock_fprog prog = {.len = (unsigned short)ARRAY_SIZE(hutch_proxy_seccomp),
+                              .filter = (struct sock_filter *)hutch_proxy_seccomp};
+    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+}
+
 /* ---- starting and stopping -------------------------------------------------------- */
 
 int net_proxy_check_policy(const struct network_policy *net, hutch_error *err)
@@ -499,142 +638,174 @@ int net_proxy_check_policy(const struct network_policy *net, hutch_error *err)
     return 0;
 }
 
-static int listen_on(const char *path, hutch_error *err)
+/* What the proxy's first process tells net_proxy_start: the pid that serves,
+ * or the step that failed. */
+struct proxy_report {
+    pid_t pid; /* > 0: serving */
+    int err;
+    bool in_dir; /* the step concerns the socket's directory */
+    char step[64];
+};
+
+static void __attribute__((noreturn)) report_failure(int fd, const char *step, bool in_dir)
 {
-    struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    /* A deep state directory: bind through the directory's descriptor. */
-    autoclose int dir_fd = -1;
-    const char *slash = strrchr(path, '/');
-    if (strlen(path) < sizeof sun.sun_path) {
-        snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
-    } else {
-        char dir[PATH_MAX];
-        if (!slash || strlen(slash + 1) > 64 || (size_t)(slash - path) >= sizeof dir)
-            return error_set(err, HUTCH_E_INVALID, "the proxy's socket path %s is too long",
-                             path);
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-        dir_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (dir_fd < 0)
-            return error_sys(err, errno, "cannot open %s", dir);
-        snprintf(sun.sun_path, sizeof sun.sun_path, "/proc/self/fd/%d/%s", dir_fd, slash + 1);
-    }
+    struct proxy_report rep = {.pid = -1, .err = errno, .in_dir = in_dir};
+    snprintf(rep.step, sizeof rep.step, "%s", step);
+    (void)!write(fd, &rep, sizeof rep);
+    _exit(1);
+}
+
+/* In the new process, still as the caller: the socket is made in the directory
+ * the descriptor holds (the working directory, so that no path can lead
+ * elsewhere, and no umask change can touch the caller's other threads). */
+static int listen_in(const struct net_proxy_spec *spec, int report)
+{
+    if (fchdir(spec->dir_fd) < 0)
+        report_failure(report, "cannot enter its directory", true);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return error_sys(err, errno, "cannot create the proxy's socket");
-    (void)unlink(sun.sun_path);
-    /* The sandbox's user connects; the directory around it keeps others out. */
-    mode_t old = umask(0);
-    int r = bind(fd, (struct sockaddr *)&sun, sizeof sun);
-    umask(old);
-    if (r < 0 || listen(fd, 128) < 0) {
-        int e = errno;
-        close(fd);
-        return error_sys(err, e, "cannot listen on %s", path);
-    }
+        report_failure(report, "cannot create its socket", true);
+    struct sockaddr_un sun = {.sun_family = AF_UNIX, .sun_path = PROXY_SOCKET_NAME};
+    (void)unlink(PROXY_SOCKET_NAME); /* a stale one: never followed, it is the last part */
+    umask(~spec->socket_mode & 0777);
+    if (bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0)
+        report_failure(report, "cannot bind its socket", true);
+    if (spec->socket_uid != (uid_t)-1 &&
+        fchownat(AT_FDCWD, PROXY_SOCKET_NAME, spec->socket_uid, spec->socket_gid,
+                 AT_SYMLINK_NOFOLLOW) < 0)
+        report_failure(report, "cannot hand its socket to the sandbox's user", true);
+    if (listen(fd, 128) < 0)
+        report_failure(report, "cannot listen on its socket", true);
+    if (chdir("/") < 0)
+        report_failure(report, "cannot leave its directory", true);
     return fd;
+}
+
+/* The new process, from fork to serving: its socket, only its descriptors,
+ * its own identity, no capabilities, no_new_privs, not dumpable, its filter. */
+static void __attribute__((noreturn))
+become_proxy(const struct net_proxy_spec *spec, const struct proxy_identity *id,
+             struct proxy *px, int report_fd, pid_t parent)
+{
+    int listen_fd = listen_in(spec, report_fd);
+    /* Only the listener, the events file and the report pipe stay open,
+     * at 3, 4 and 5 (moved up first, so that none overwrites another). */
+    int keep_listen = 3, keep_events = spec->events_fd >= 0 ? 4 : -1, report = 5;
+    int l = fcntl(listen_fd, F_DUPFD_CLOEXEC, 10);
+    int ev = spec->events_fd >= 0 ? fcntl(spec->events_fd, F_DUPFD_CLOEXEC, 10) : -1;
+    int rep = fcntl(report_fd, F_DUPFD_CLOEXEC, 10);
+    if (rep < 0 || dup3(rep, report, O_CLOEXEC) < 0)
+        _exit(1);
+    if (l < 0 || dup3(l, keep_listen, O_CLOEXEC) < 0 ||
+        (spec->events_fd >= 0 && (ev < 0 || dup3(ev, keep_events, O_CLOEXEC) < 0)))
+        report_failure(report, "cannot arrange its descriptors", false);
+    (void)syscall(SYS_close_range, 6U, ~0U, 0U);
+    if (keep_events < 0)
+        close(4);
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    for (int i = 0; i < 3 && null >= 0; i++)
+        (void)dup2(null, i);
+    if (null > 2)
+        close(null);
+    px->events_fd = keep_events;
+
+    /* The proxy parses what the sandbox sends: it does so as its own user,
+     * with everything it needs from the caller (socket, log) already open. */
+    if (drop_bounding(id->change) < 0)
+        report_failure(report, "cannot drop its capabilities", false);
+    if (id->change && (setgroups(0, NULL) < 0 || setresgid(id->gid, id->gid, id->gid) < 0 ||
+                       setresuid(id->uid, id->uid, id->uid) < 0))
+        report_failure(report, "cannot change to its own user", false);
+    if (drop_capabilities() < 0)
+        report_failure(report, "cannot drop its capabilities", false);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        report_failure(report, "cannot set no_new_privs", false);
+    /* Not dumpable: other processes of its uid (an unprivileged caller's,
+     * or other proxies) cannot read its memory or descriptors. */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+        report_failure(report, "cannot make itself non-dumpable", false);
+    prctl(PR_SET_NAME, "hutch-proxy", 0, 0, 0);
+    if (spec->detach) {
+        /* Its own session: a session's proxy outlives the command that started it. */
+        if (setsid() < 0)
+            report_failure(report, "cannot start a session", false);
+    } else {
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        if (getppid() != parent) {
+            errno = ESRCH;
+            report_failure(report, "its parent is gone", false);
+        }
+    }
+    if (load_filter() < 0)
+        report_failure(report, "cannot load its seccomp filter", false);
+    struct proxy_report ok = {.pid = getpid()};
+    if (spec->detach) {
+        ok.pid = fork();
+        if (ok.pid != 0) {
+            if (ok.pid < 0)
+                report_failure(report, "cannot fork", false);
+            (void)!write(report, &ok, sizeof ok);
+            _exit(0);
+        }
+    } else {
+        (void)!write(report, &ok, sizeof ok);
+    }
+    close(report);
+    serve(px, keep_listen);
 }
 
 int net_proxy_start(const struct net_proxy_spec *spec, pid_t *pid, hutch_error *err)
 {
     *pid = -1;
-    if (net_proxy_check_policy(spec->net, err) < 0)
+    const struct network_policy *net = &spec->policy->network;
+    struct proxy_identity id;
+    if (net_proxy_check_policy(net, err) < 0 || proxy_identity(spec->policy, &id, err) < 0)
         return -1;
-    struct proxy px = {.net = spec->net, .events_fd = spec->events_fd, .session = spec->session};
-    px.n_ranges = spec->net->allowed_addresses.len;
+    struct proxy px = {.net = net, .events_fd = spec->events_fd, .session = spec->session};
+    px.n_ranges = net->allowed_addresses.len;
     px.ranges = calloc(px.n_ranges + 1, sizeof *px.ranges);
     if (!px.ranges)
         return error_set(err, HUTCH_E_SYSTEM, "out of memory");
     for (size_t i = 0; i < px.n_ranges; i++)
-        (void)net_cidr_parse(spec->net->allowed_addresses.items[i], &px.ranges[i]);
+        (void)net_cidr_parse(net->allowed_addresses.items[i], &px.ranges[i]);
     px.logged = mmap(NULL, sizeof *px.logged, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
                      -1, 0);
     if (px.logged == MAP_FAILED) {
         free(px.ranges);
         return error_sys(err, errno, "cannot set up the proxy");
     }
-    int listen_fd = listen_on(spec->socket_path, err);
-    if (listen_fd < 0) {
-        free(px.ranges);
-        munmap(px.logged, sizeof *px.logged);
-        return -1;
-    }
     pid_t parent = getpid();
     int ready[2] = {-1, -1};
-    if (spec->detach && pipe2(ready, O_CLOEXEC) < 0) {
-        int e = errno;
-        close(listen_fd);
-        free(px.ranges);
-        munmap(px.logged, sizeof *px.logged);
-        return error_sys(err, e, "cannot start the proxy");
-    }
-    pid_t child = fork();
+    pid_t child = -1;
+    int e = 0;
+    if (pipe2(ready, O_CLOEXEC) < 0 || (child = fork()) < 0)
+        e = errno;
     if (child == 0) {
-        /* Only the listener, the events file and the report pipe stay open,
-         * at 3, 4 and 5 (moved up first, so that none overwrites another). */
-        int keep_listen = 3, keep_events = spec->events_fd >= 0 ? 4 : -1;
-        int report = spec->detach ? 5 : -1;
-        int l = fcntl(listen_fd, F_DUPFD_CLOEXEC, 10);
-        int ev = spec->events_fd >= 0 ? fcntl(spec->events_fd, F_DUPFD_CLOEXEC, 10) : -1;
-        int rep = spec->detach ? fcntl(ready[1], F_DUPFD_CLOEXEC, 10) : -1;
-        if (l < 0 || dup3(l, keep_listen, O_CLOEXEC) < 0 ||
-            (spec->events_fd >= 0 && (ev < 0 || dup3(ev, keep_events, O_CLOEXEC) < 0)) ||
-            (spec->detach && (rep < 0 || dup3(rep, report, O_CLOEXEC) < 0)))
-            _exit(1);
-        (void)syscall(SYS_close_range, spec->detach ? 6U : (keep_events >= 0 ? 5U : 4U), ~0U, 0U);
-        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-        for (int i = 0; i < 3 && null >= 0; i++)
-            (void)dup2(null, i);
-        if (null > 2)
-            close(null);
-        px.events_fd = keep_events;
-        /* The proxy parses what the sandbox sends: it does so as nobody,
-         * with everything it needs from root (socket, log) already open. */
-        if (geteuid() == 0 &&
-            (setgroups(0, NULL) < 0 || setresgid(PROXY_ID, PROXY_ID, PROXY_ID) < 0 ||
-             setresuid(PROXY_ID, PROXY_ID, PROXY_ID) < 0))
-            _exit(1);
-        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-        if (spec->detach) {
-            /* Nobody's child: a session's proxy outlives the command that started it. */
-            setsid();
-            pid_t grandchild = fork();
-            if (grandchild != 0) {
-                if (grandchild > 0)
-                    (void)!write(report, &grandchild, sizeof grandchild);
-                _exit(grandchild > 0 ? 0 : 1);
-            }
-            close(report);
-        } else {
-            prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-            if (getppid() != parent)
-                _exit(1);
-        }
-        serve(&px, keep_listen);
+        close(ready[0]);
+        become_proxy(spec, &id, &px, ready[1], parent);
     }
-    int e = errno;
-    close(listen_fd);
     free(px.ranges);
     munmap(px.logged, sizeof *px.logged);
+    close_fd(&ready[1]);
     if (child < 0) {
-        if (spec->detach) {
-            close(ready[0]);
-            close(ready[1]);
-        }
-        return error_sys(err, e, "cannot start the proxy");
+        close_fd(&ready[0]);
+        return error_sys(err, e, "cannot start the network proxy");
     }
-    if (!spec->detach) {
-        *pid = child;
-        return 0;
+    struct proxy_report rep = {.pid = -1};
+    ssize_t got = TEMP_FAILURE_RETRY(read(ready[0], &rep, sizeof rep));
+    close_fd(&ready[0]);
+    bool serving = got == (ssize_t)sizeof rep && rep.pid > 0;
+    if (spec->detach || !serving) {
+        int status;
+        (void)TEMP_FAILURE_RETRY(waitpid(child, &status, 0));
     }
-    close(ready[1]);
-    pid_t daemon = -1;
-    ssize_t got = TEMP_FAILURE_RETRY(read(ready[0], &daemon, sizeof daemon));
-    close(ready[0]);
-    int status;
-    (void)TEMP_FAILURE_RETRY(waitpid(child, &status, 0));
-    if (got != sizeof daemon || daemon <= 0)
-        return error_set(err, HUTCH_E_SYSTEM, "the proxy process did not start");
-    *pid = daemon;
+    if (!serving) {
+        if (got == (ssize_t)sizeof rep && rep.step[0])
+            return error_sys(err, rep.err, "the network proxy %s%s%s", rep.step,
+                             rep.in_dir ? " in " : "", rep.in_dir ? spec->dir : "");
+        return error_set(err, HUTCH_E_SYSTEM, "the network proxy process did not start");
+    }
+    *pid = rep.pid;
     return 0;
 }
 
@@ -704,39 +875,130 @@ int net_proxy_env(struct strlist *env)
 
 /* ---- a one-shot run's proxy ------------------------------------------------------------ */
 
+#define RUN_DIR_PREFIX "hutch-net-"
+#define STALE_SECONDS 60 /* a run makes and locks its directory within microseconds */
+
+/* $XDG_RUNTIME_DIR when it is the caller's own and closed to others, else /tmp:
+ * a directory where nobody else can rename the run's directory away. */
+static const char *run_dir_base(void)
+{
+    const char *base = getenv("XDG_RUNTIME_DIR");
+    struct stat st;
+    if (base && base[0] == '/' && strlen(base) <= 60 && lstat(base, &st) == 0 &&
+        S_ISDIR(st.st_mode) && st.st_uid == geteuid() && !(st.st_mode & 0022) &&
+        access(base, W_OK | X_OK) == 0)
+        return base;
+    return "/tmp";
+}
+
+/* True when something accepts connections on the socket in dir_fd: the
+ * proxy of a run that holds no lock (an older hutch's) is alive. */
+static bool socket_answers(int dir_fd)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    snprintf(sun.sun_path, sizeof sun.sun_path, "/proc/self/fd/%d/%s", dir_fd, PROXY_SOCKET_NAME);
+    autoclose int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return true; /* cannot tell: keep it */
+    if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0)
+        return true;
+    return errno != ECONNREFUSED && errno != ENOENT;
+}
+
+/* Removes the directories of runs that died without cleaning up (SIGKILL):
+ * in base, the caller's, unlocked (a live run holds its lock), older than a
+ * run takes to lock its own, and with no proxy answering. Nothing is
+ * followed: all goes through descriptors, and only the caller's own
+ * directories are touched. */
+static void remove_stale_dirs(const char *base)
+{
+    autoclose int base_fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (base_fd < 0)
+        return;
+    int list_fd = fcntl(base_fd, F_DUPFD_CLOEXEC, 0);
+    DIR *d = list_fd >= 0 ? fdopendir(list_fd) : NULL;
+    if (!d) {
+        if (list_fd >= 0)
+            close(list_fd);
+        return;
+    }
+    time_t now = time(NULL);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, RUN_DIR_PREFIX, strlen(RUN_DIR_PREFIX)) != 0 ||
+            (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN))
+            continue;
+        autoclose int fd = openat(base_fd, de->d_name,
+                                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0 || st.st_uid != geteuid() ||
+            st.st_mtime > now - STALE_SECONDS || flock(fd, LOCK_EX | LOCK_NB) < 0 ||
+            socket_answers(fd))
+            continue;
+        (void)unlinkat(fd, PROXY_SOCKET_NAME, 0);
+        (void)unlinkat(base_fd, de->d_name, AT_REMOVEDIR);
+    }
+    closedir(d);
+}
+
 int net_run_proxy_start(const struct hutch_policy *p, uid_t uid, gid_t gid,
                         struct net_run_proxy *rp, hutch_error *err)
 {
     rp->dir[0] = '\0';
     rp->pid = -1;
     rp->events_fd = -1;
-    const char *base = getenv("XDG_RUNTIME_DIR");
-    if (!base || base[0] != '/' || strlen(base) > 60 || access(base, W_OK | X_OK) < 0)
-        base = "/tmp";
-    snprintf(rp->dir, sizeof rp->dir, "%s/hutch-net-XXXXXX", base);
+    rp->dir_fd = -1;
+    const char *base = run_dir_base();
+    remove_stale_dirs(base);
+    snprintf(rp->dir, sizeof rp->dir, "%s/" RUN_DIR_PREFIX "XXXXXX", base);
     if (!mkdtemp(rp->dir)) {
         int e = errno;
         rp->dir[0] = '\0';
         return error_sys(err, e, "cannot create a directory for the network proxy in %s", base);
     }
-    if (uid != (uid_t)-1 ? chown(rp->dir, uid, gid) < 0 : chmod(rp->dir, 0711) < 0) {
-        int e = errno;
+    /* Made 0700 by the caller, and it stays the caller's: the socket is bound
+     * through this descriptor, and only then is the directory opened for
+     * reading, never for writing. */
+    struct stat st;
+    rp->dir_fd = open(rp->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int e = rp->dir_fd < 0 || fstat(rp->dir_fd, &st) < 0        ? errno
+            : st.st_uid != geteuid() || (st.st_mode & 0077)    ? EPERM
+            : flock(rp->dir_fd, LOCK_EX | LOCK_NB) < 0         ? errno
+                                                               : 0;
+    if (e) {
         net_run_proxy_finish(rp, NULL);
-        return error_sys(err, e, "cannot hand %s to the sandbox's user", rp->dir);
+        return error_sys(err, e, "cannot take the network proxy's directory %s", rp->dir);
     }
     rp->events_fd = memfd_create("hutch-network-events", MFD_CLOEXEC);
     if (rp->events_fd < 0) {
-        int e = errno;
+        e = errno;
         net_run_proxy_finish(rp, NULL);
         return error_sys(err, e, "cannot create the network proxy's event file");
     }
-    char sock[sizeof rp->dir + sizeof PROXY_SOCKET_NAME + 1];
-    snprintf(sock, sizeof sock, "%s/%s", rp->dir, PROXY_SOCKET_NAME);
+    /* Who may connect: the sandbox's user (the caller's own uid needs no
+     * change), or for a container, whose user may be anyone, everybody. */
+    bool anyone = uid == (uid_t)-1;
+    bool hand = !anyone && uid != geteuid();
     struct net_proxy_spec spec = {
-        .net = &p->network, .socket_path = sock, .events_fd = rp->events_fd, .detach = false};
+        .policy = p,
+        .dir_fd = rp->dir_fd,
+        .dir = rp->dir,
+        .socket_mode = anyone ? 0666 : 0600,
+        .socket_uid = hand ? uid : (uid_t)-1,
+        .socket_gid = hand ? gid : (gid_t)-1,
+        .events_fd = rp->events_fd,
+        .detach = false,
+    };
     if (net_proxy_start(&spec, &rp->pid, err) < 0) {
         net_run_proxy_finish(rp, NULL);
         return -1;
+    }
+    /* Now others may look in (the sandbox's user, or a container's, reaches
+     * the socket through it), and still nobody but the caller can change it. */
+    if ((anyone || hand) && fchmod(rp->dir_fd, 0755) < 0) {
+        e = errno;
+        net_run_proxy_finish(rp, NULL);
+        return error_sys(err, e, "cannot open %s to the sandbox's user", rp->dir);
     }
     return 0;
 }
@@ -753,10 +1015,11 @@ void net_run_proxy_finish(struct net_run_proxy *rp, hutch_result *r)
     }
     close_fd(&rp->events_fd);
     if (rp->dir[0]) {
-        char sock[sizeof rp->dir + sizeof PROXY_SOCKET_NAME + 1];
-        snprintf(sock, sizeof sock, "%s/%s", rp->dir, PROXY_SOCKET_NAME);
-        (void)unlink(sock);
+        if (rp->dir_fd >= 0)
+            (void)unlinkat(rp->dir_fd, PROXY_SOCKET_NAME, 0);
         (void)rmdir(rp->dir);
         rp->dir[0] = '\0';
+        /* The lock goes last: until the directory is gone, it is this run's. */
+        close_fd(&rp->dir_fd);
     }
 }

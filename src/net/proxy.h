@@ -17,8 +17,16 @@
 #define PROXY_SOCKET_NAME "proxy.sock"
 
 struct net_proxy_spec {
-    const struct network_policy *net;
-    const char *socket_path; /* created (replacing a stale one), mode 0666 */
+    const struct hutch_policy *policy;
+    /* The socket's directory (an open descriptor, so that it cannot be
+     * swapped while the socket is made): PROXY_SOCKET_NAME is bound in it,
+     * replacing a stale one, with socket_mode, and handed to socket_uid:gid
+     * ((uid_t)-1: left to the caller). dir names it in messages. */
+    int dir_fd;
+    const char *dir;
+    mode_t socket_mode;
+    uid_t socket_uid;
+    gid_t socket_gid;
     int events_fd;           /* refusals are appended here; -1: nowhere */
     const char *session;     /* named in each event, or NULL */
     /* false: the proxy dies with the calling process (one-shot runs);
@@ -26,9 +34,15 @@ struct net_proxy_spec {
     bool detach;
 };
 
-/* Checks the rules, listens, and starts the proxy process; the socket
- * accepts connections when this returns. */
+/* Checks the rules, chooses the proxy's identity, listens, and starts the
+ * proxy process; the socket accepts connections when this returns. When
+ * hutch is root the proxy runs as the system user hutch-proxy, or else as
+ * NET_PROXY_FALLBACK_ID (refused when an account uses it); always with no
+ * capabilities, no_new_privs, not dumpable, and its own seccomp filter. */
 int net_proxy_start(const struct net_proxy_spec *spec, pid_t *pid, hutch_error *err);
+
+#define NET_PROXY_USER "hutch-proxy"
+#define NET_PROXY_FALLBACK_ID 65520
 
 /* Checks network.allowedAddresses and network.hosts as the proxy will read
  * them, with a message naming the entry. */
@@ -51,11 +65,16 @@ struct net_run_proxy {
     char dir[128]; /* host directory holding the socket, mounted at /.hutch */
     pid_t pid;
     int events_fd;
+    /* The directory, open and locked while the run lives (so a later run can
+     * tell a dead run's directory from a live one's); valid while dir[0]. */
+    int dir_fd;
 };
 
-/* Makes a private directory for the socket (handed to uid:gid, the
- * sandbox's user on the host; (uid_t)-1: opened to everyone for traversal
- * only), an events file, and starts the proxy, which dies with the caller. */
+/* Makes a private directory for the socket, an events file, and starts the
+ * proxy, which dies with the caller. The directory stays the caller's and
+ * writable by nobody else; the socket is handed to uid:gid, the sandbox's
+ * user on the host ((uid_t)-1: any user may connect, for containers).
+ * Directories of earlier runs that were killed are removed first. */
 int net_run_proxy_start(const struct hutch_policy *p, uid_t uid, gid_t gid,
                         struct net_run_proxy *rp, hutch_error *err);
 

@@ -43,7 +43,7 @@ int agent_binary_path(char *out, size_t len, hutch_error *err)
     if (try_dir(HUTCH_LIBEXECDIR, out, len))
         return 0;
     return error_set(err, HUTCH_E_UNSUPPORTED,
-                     "sessions need hutch-init, which is neither next to this program nor in "
-                     "%s: reinstall hutch with it, or point HUTCH_INIT at it",
+                     "sessions and docker containers need hutch-init, which is neither next to "
+                     "this program nor in %s: reinstall hutch with it, or point HUTCH_INIT at it",
                      HUTCH_LIBEXECDIR);
 }

@@ -19,7 +19,7 @@ HUTCH_API int hutch_session_exec(const hutch_policy *p, const char *key, const h
         return -1;
     }
     struct session_use use = {.create_if_missing = p->auto_create};
-    struct agent_conn conn = {.fd = -1};
+    struct agent_conn conn = {.fd = -1, .cancel_fd = -1};
     int rc = session_ensure(&s, p, &use, &conn, err);
     session_unlock(&s);
     if (rc == 0 && conn.fd >= 0) {

@@ -1,6 +1,6 @@
 /* Running a command in a session: the agent forks it inside the sandbox
- * with the descriptors hutch passes (the caller's own, or hutch's capture
- * pipes), so output flows with no copying through the agent. */
+ * with hutch's pipes, which hutch relays to the caller (never the caller's
+ * own descriptors: a process the command leaves behind keeps them). */
 #include <signal.h>
 
 #include "command.h"
@@ -11,6 +11,12 @@
 
 /* Of a failed setupCommand's output, the record keeps the end. */
 #define SETUP_OUTPUT_KEPT 4096
+/* The agent sends SIGTERM at the timeout and SIGKILL this much later. */
+#define AGENT_GRACE_MS 2000
+/* How late the agent may report a run's end before hutch stops believing
+ * it will: past the timeout and its grace, or after hutch itself asked for
+ * SIGKILL (Ctrl-C). Everything the agent says is the sandbox's word. */
+#define REPORT_SLACK_MS 3000
 
 static char *inside_workdir(const struct hutch_policy *p, bool docker)
 {
@@ -42,7 +48,7 @@ static int on_agent_reply(void *ctx, struct supervise_outcome *outcome)
     struct exec_watch *w = ctx;
     hutch_error e = {0};
     w->done = true;
-    if (agent_run_wait(w->conn, &w->exit, &e) < 0) {
+    if (agent_run_wait(w->conn, monotonic_ms() + REPORT_SLACK_MS, &w->exit, &e) < 0) {
         w->lost = true;
         snprintf(w->lost_why, sizeof w->lost_why, "%s", e.message);
         return 1;
@@ -86,8 +92,10 @@ int session_exec(struct session *s, const struct hutch_policy *p, struct agent_c
     autofree char *workdir = inside_workdir(p, docker);
     if (!workdir)
         return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    /* Pipes only: a process the command leaves behind keeps what it was
+     * given, and the caller's own terminal or files are not for it. */
     auto_command_io struct command_io io = {0};
-    if (command_io_open(&io, cmd, p->limits.output_bytes, err) < 0)
+    if (command_io_open_relayed(&io, cmd, p->limits.output_bytes, err) < 0)
         return -1;
 
     struct agent_run_request req = {
@@ -95,7 +103,9 @@ int session_exec(struct session *s, const struct hutch_policy *p, struct agent_c
         .envp = env.items,
         .cwd = workdir,
         .timeout_ms = p->limits.timeout_ms,
-        .grace_ms = 2000,
+        .grace_ms = AGENT_GRACE_MS,
+        /* Starting takes a vfork and an exec: not longer than the run may. */
+        .start_timeout_ms = p->limits.timeout_ms ? p->limits.timeout_ms + REPORT_SLACK_MS : 0,
         .file_size = p->limits.file_size,
         .stdio = {io.child_in, io.child_out, io.child_err},
     };
@@ -104,8 +114,16 @@ int session_exec(struct session *s, const struct hutch_policy *p, struct agent_c
     off_t audit_before = filtered ? session_audit_offset(s) : 0;
     double start = monotonic_ms();
     struct agent_run_start started;
-    if (agent_run_start(conn, &req, &started, err) < 0)
+    conn->cancel_fd = cmd->cancel_fd; /* Ctrl-C while an agent does not answer */
+    int start_rc = agent_run_start(conn, &req, &started, err);
+    conn->cancel_fd = -1;
+    if (start_rc < 0) {
+        if (req.start_timeout_ms && monotonic_ms() - start >= (double)req.start_timeout_ms) {
+            session_mark_broken(s, "its agent did not start a command in time");
+            error_prefix(err, "session %s is recreated on its next use", s->key);
+        }
         return -1;
+    }
     command_io_close_child_ends(&io);
     snprintf(r->backend, sizeof r->backend, "%s", backend);
     r->isolated = true;
@@ -128,7 +146,13 @@ int session_exec(struct session *s, const struct hutch_policy *p, struct agent_c
     struct exec_watch watch = {.conn = conn};
     struct supervise_spec sup;
     command_io_supervise(&io, p, cmd, &sup);
-    sup.timeout_ms = 0; /* the agent keeps the time and reports timed_out */
+    /* The agent keeps the time and reports timed_out; hutch's own clock
+     * only catches an agent that does not. */
+    sup.timeout_ms = p->limits.timeout_ms ? p->limits.timeout_ms + AGENT_GRACE_MS + REPORT_SLACK_MS
+                                          : 0;
+    sup.grace_ms = AGENT_GRACE_MS;
+    sup.give_up_ms = REPORT_SLACK_MS;
+    sup.drain_ms = 0; /* what the command wrote is in the pipes when it ends */
     sup.pidfd = -1;
     sup.signal_all = signal_run;
     sup.ctx = &watch;
@@ -137,6 +161,16 @@ int session_exec(struct session *s, const struct hutch_policy *p, struct agent_c
     struct supervise_outcome outcome;
     if (supervise(&sup, &outcome, err) < 0)
         return -1;
+    if (outcome.abandoned) {
+        char why[300];
+        snprintf(why, sizeof why, "its agent did not report the end of a command %s",
+                 outcome.timed_out ? "after its timeout" : "killed on request");
+        session_mark_broken(s, why);
+        return error_set(err, HUTCH_E_SYSTEM,
+                         "session %s: %s; the command was given up on, and the session is "
+                         "recreated on its next use",
+                         s->key, why);
+    }
     if (watch.lost)
         return error_set(err, HUTCH_E_SYSTEM,
                          "the agent of session %s went away during the command (%s); the next "
@@ -160,7 +194,7 @@ int session_run_setup(struct session *s, const struct hutch_policy *p, hutch_err
     if (!setup || !*setup)
         return 0;
     struct agent_conn conn;
-    if (agent_connect(s->socket_path, (uid_t)-1, &conn, err) < 0)
+    if (session_agent_connect(s, &conn, err) < 0)
         return -1;
     hutch_command cmd;
     hutch_command_init(&cmd);
@@ -193,7 +227,7 @@ int session_run_setup(struct session *s, const struct hutch_policy *p, hutch_err
 int session_agent_stats(struct session *s, struct session_stats *st, hutch_error *err)
 {
     struct agent_conn conn;
-    if (agent_connect(s->socket_path, (uid_t)-1, &conn, err) < 0)
+    if (session_agent_connect(s, &conn, err) < 0)
         return -1;
     struct agent_stats as;
     int r = agent_stats(&conn, 5000, &as, err);

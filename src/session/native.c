@@ -20,6 +20,8 @@
 #include "native/setup.h"
 #include "session/agent_binary.h"
 #include "session/session.h"
+#include "session/workspace_fs.h"
+#include "native/disk.h"
 #include "net/bridge.h"
 
 /* How long a new agent may take to answer. */
@@ -41,12 +43,16 @@ int session_wait_for_agent(struct session *s, int timeout_ms, hutch_error *err)
     hutch_error last = {0};
     for (int wait_us = 200;; wait_us = wait_us < 20000 ? wait_us * 2 : wait_us) {
         struct agent_conn c;
-        if (agent_connect(s->socket_path, (uid_t)-1, &c, &last) == 0) {
+        if (session_agent_connect(s, &c, &last) == 0) {
             struct agent_hello hello;
             int r = agent_hello(&c, 2000, &hello, &last);
             agent_close(&c);
             if (r == 0)
                 return 0;
+        } else if (last.status != HUTCH_E_UNSUPPORTED) {
+            /* Something answers that is not the agent: waiting will not help. */
+            error_set(err, last.status, "%s", last.message);
+            return -1;
         }
         if (monotonic_ms() >= until)
             return error_set(err, HUTCH_E_SYSTEM,
@@ -86,7 +92,8 @@ static int runtime_dir_for(struct session *s, const struct native_identity *id, 
 static int native_create(struct session *s, const struct hutch_policy *p, hutch_error *err)
 {
     struct native_identity id;
-    native_choose_identity(p, &id);
+    if (native_choose_identity(p, &id, err) < 0)
+        return -1;
     const char *workspace = record_str(s->record, "workspace");
     if (id.privileged && record_bool(s->record, "workspace_owned") &&
         chown(workspace, id.outside_uid, id.outside_gid) < 0)
@@ -96,6 +103,10 @@ static int native_create(struct session *s, const struct hutch_policy *p, hutch_
     if (agent_binary_path(agent, sizeof agent, err) < 0 || runtime_dir_for(s, &id, err) < 0)
         return -1;
 
+    /* limits.disk: a workspace of its own filesystem is bounded already;
+     * a host directory (--workspace) and --rw mounts need a quota. */
+    if (native_disk_binds(p, workspace_fs_bounded(s) ? NULL : workspace, id.privileged, err) < 0)
+        return -1;
     struct plan_agent pa = {.runtime_dir = s->runtime_dir, .binary = agent};
     __attribute__((cleanup(cleanup_plan))) struct plan plan = {0};
     if (plan_build_session(p, workspace, &pa, id.uid, id.gid, &plan, err) < 0)
@@ -116,8 +127,9 @@ static int native_create(struct session *s, const struct hutch_policy *p, hutch_
         return error_sys(err, errno, "cannot open %s", log_path);
     }
 
-    char *argv[] = {(char *)AGENT_BINARY_PATH, (char *)"--socket", (char *)AGENT_SOCKET_PATH,
-                    NULL, NULL, NULL};
+    char listen_fd[16];
+    snprintf(listen_fd, sizeof listen_fd, "%d", SANDBOX_AGENT_FD);
+    char *argv[] = {(char *)AGENT_BINARY_PATH, (char *)"--listen-fd", listen_fd, NULL, NULL, NULL};
     if (p->network.mode == NET_ALLOW) {
         argv[3] = (char *)"--proxy";
         argv[4] = (char *)BRIDGE_PROXY_SOCKET;
@@ -146,6 +158,7 @@ static int native_create(struct session *s, const struct hutch_policy *p, hutch_
         .cgroup = &limits.cgroup,
         .changed_signals = sandbox_changed_signals(),
         .command_is_init = true,
+        .agent_socket = AGENT_SOCKET_PATH,
     };
 
     /* An intermediate process starts the init and exits: the init is then
@@ -196,6 +209,9 @@ static int native_create(struct session *s, const struct hutch_policy *p, hutch_
     }
 
     json_object_set_new(s->record, "init_pid", json_integer(st.init));
+    /* init made the agent's socket and listens on it: the host checks it is
+     * this process that answers (session_agent_connect). */
+    json_object_set_new(s->record, "agent_pid", json_integer(st.init));
     json_object_set_new(s->record, "init_start", json_integer((json_int_t)session_pid_start_time(st.init)));
     record_set_str(s->record, "limits_via", limits.via);
     json_t *dirs = json_array();
@@ -244,6 +260,7 @@ static int native_stop(struct session *s, hutch_error *err)
     json_object_del(s->record, "cgroup_dirs");
     json_object_del(s->record, "init_pid");
     json_object_del(s->record, "init_start");
+    json_object_del(s->record, "agent_pid");
     char sock[PATH_MAX + 32];
     snprintf(sock, sizeof sock, "%s/%s", s->runtime_dir, AGENT_SOCKET_NAME);
     (void)unlink(sock);
@@ -267,7 +284,7 @@ static enum session_state native_probe(struct session *s, char *detail, size_t l
     }
     struct agent_conn c;
     hutch_error e;
-    if (agent_connect(s->socket_path, (uid_t)-1, &c, &e) < 0) {
+    if (session_agent_connect(s, &c, &e) < 0) {
         snprintf(detail, len, "init pid %d runs but its agent does not answer (%s)", (int)init,
                  e.message);
         return SESSION_BROKEN;

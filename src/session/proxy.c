@@ -49,16 +49,27 @@ int session_proxy_ensure(struct session *s, const struct hutch_policy *p, hutch_
     session_proxy_stop(s);
     if (mkdir(s->runtime_dir, 0700) < 0 && errno != EEXIST)
         return error_sys(err, errno, "cannot create %s", s->runtime_dir);
-    char log_path[PATH_MAX + 16], sock[PATH_MAX + 32];
+    char log_path[PATH_MAX + 16];
     audit_path(s, log_path, sizeof log_path);
-    snprintf(sock, sizeof sock, "%s/%s", s->runtime_dir, PROXY_SOCKET_NAME);
     autoclose int events =
         TEMP_FAILURE_RETRY(open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
     if (events < 0)
         return error_sys(err, errno, "cannot open %s", log_path);
+    /* The runtime directory is the sandbox's too (its agent's socket): the
+     * proxy's socket is made through this descriptor, never through a path
+     * the sandbox could redirect. Only root and the sandbox reach it (the
+     * session's directory is 0700), so any user may connect. */
+    autoclose int dir_fd =
+        TEMP_FAILURE_RETRY(open(s->runtime_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (dir_fd < 0)
+        return error_sys(err, errno, "cannot open %s", s->runtime_dir);
     struct net_proxy_spec spec = {
-        .net = &p->network,
-        .socket_path = sock,
+        .policy = p,
+        .dir_fd = dir_fd,
+        .dir = s->runtime_dir,
+        .socket_mode = 0666,
+        .socket_uid = (uid_t)-1,
+        .socket_gid = (gid_t)-1,
         .events_fd = events,
         .session = s->key,
         .detach = true,

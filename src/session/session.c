@@ -1,9 +1,11 @@
 /* The session lifecycle: which backend a session gets, when its sandbox is
  * created, recreated or restarted, and how a use is recorded. */
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include "fields.h"
 #include "session/session.h"
+#include "session/workspace_fs.h"
 
 const char *session_state_name(enum session_state s)
 {
@@ -112,6 +114,58 @@ int session_workspace(const struct session *s, const struct hutch_policy *p, cha
     return 0;
 }
 
+/* ---- an agent that did not behave --------------------------------------------- */
+
+static void broken_path(const struct session *s, char *out, size_t len)
+{
+    snprintf(out, len, "%s/broken", s->dir);
+}
+
+void session_mark_broken(struct session *s, const char *why)
+{
+    char path[PATH_MAX + 16];
+    broken_path(s, path, sizeof path);
+    int fd = TEMP_FAILURE_RETRY(
+        open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (fd < 0)
+        return;
+    (void)write_all(fd, why, strlen(why));
+    close(fd);
+}
+
+/* True (with the reason) when the session was marked broken. */
+static bool broken_reason(const struct session *s, char *detail, size_t len)
+{
+    char path[PATH_MAX + 16];
+    broken_path(s, path, sizeof path);
+    autofree char *why = NULL;
+    if (read_file_bounded(path, 1024, &why, NULL) < 0)
+        return false;
+    snprintf(detail, len, "%s", why);
+    return true;
+}
+
+int session_agent_connect(struct session *s, struct agent_conn *conn, hutch_error *err)
+{
+    if (agent_connect(s->socket_path, (uid_t)-1, conn, err) < 0)
+        return -1;
+    json_t *pid = json_object_get(s->record, "agent_pid");
+    hutch_error e = {0};
+    if (!json_is_integer(pid))
+        error_set(&e, HUTCH_E_SYSTEM, "its record names no agent to check the socket against "
+                                      "(made by an older hutch)");
+    else
+        (void)agent_check_peer(conn, (pid_t)json_integer_value(pid), &e);
+    if (e.status == HUTCH_OK)
+        return 0;
+    agent_close(conn);
+    session_mark_broken(s, e.message);
+    if (err)
+        error_set(err, HUTCH_E_SYSTEM, "session %s: %s; it is recreated on its next use",
+                  s->key, e.message);
+    return -1;
+}
+
 enum session_state session_probe(struct session *s, char *detail, size_t len)
 {
     detail[0] = '\0';
@@ -126,12 +180,14 @@ enum session_state session_probe(struct session *s, char *detail, size_t len)
         snprintf(detail, len, "stopped");
         return SESSION_STOPPED;
     }
+    if (broken_reason(s, detail, len))
+        return SESSION_BROKEN;
     const struct session_backend *b = session_backend_named(record_str(s->record, "backend"));
     if (!b) {
         /* docker in the static build: the agent's socket is the only witness. */
         struct agent_conn c;
         hutch_error e;
-        if (agent_connect(s->socket_path, (uid_t)-1, &c, &e) == 0) {
+        if (session_agent_connect(s, &c, &e) == 0) {
             agent_close(&c);
             snprintf(detail, len, "its agent answers");
             return SESSION_RUNNING;
@@ -200,8 +256,13 @@ static int create_sandbox(struct session *s, const struct session_backend *b,
             return error_sys(err, errno, "cannot create the workspace %s", ws);
     }
     s->created_now = true;
-    /* Before the sandbox: setupCommand may already need the network. */
-    if (session_proxy_ensure(s, p, err) == 0 && b->create(s, p, err) == 0) {
+    char marker[PATH_MAX + 16];
+    broken_path(s, marker, sizeof marker);
+    (void)unlink(marker); /* a new sandbox, a new agent */
+    /* Before the sandbox: setupCommand may already need the network. The
+     * workspace's own filesystem under limits.disk comes first of all. */
+    if (workspace_fs_up(s, p, err) == 0 && session_proxy_ensure(s, p, err) == 0 &&
+        b->create(s, p, err) == 0) {
         record_set_str(s->record, "state", "running");
         json_object_del(s->record, "failure");
         return session_save(s, NULL) < 0 ? -1 : 0;
@@ -210,6 +271,7 @@ static int create_sandbox(struct session *s, const struct session_backend *b,
     hutch_error ignored;
     (void)b->remove(s, &ignored);
     session_proxy_stop(s);
+    workspace_fs_down(s);
     record_set_str(s->record, "state", "failed");
     record_set_str(s->record, "failure", err->message);
     (void)session_save(s, NULL);
@@ -224,6 +286,7 @@ int session_ensure(struct session *s, const struct hutch_policy *p, const struct
                    struct agent_conn *conn, hutch_error *err)
 {
     conn->fd = -1;
+    conn->cancel_fd = -1;
     if (s->record && use->fail_if_exists)
         return error_set(err, HUTCH_E_INVALID,
                          "session %s already exists: use it with 'hutch exec %s', or remove it "
@@ -243,9 +306,10 @@ int session_ensure(struct session *s, const struct hutch_policy *p, const struct
     const char *state = s->record ? record_str(s->record, "state") : NULL;
     bool same_config = s->record && strcmp(record_str(s->record, "config_hash") ?: "", hash) == 0;
     bool wanted_backend = strcmp(backend ?: "", session_backend_for_policy(p, s->key)) == 0;
+    char broken[512];
     if (!(s->record && same_config && wanted_backend && state && strcmp(state, "running") == 0 &&
-          session_uses_agent(s) &&
-          agent_connect(s->socket_path, (uid_t)-1, conn, NULL) == 0) &&
+          !broken_reason(s, broken, sizeof broken) && session_uses_agent(s) &&
+          session_agent_connect(s, conn, NULL) == 0) &&
         bring_up(s, p, use, backend, same_config && wanted_backend, conn, err) < 0)
         return -1;
     /* A proxy that died (killed, OOM) comes back without touching the sandbox:
@@ -302,17 +366,30 @@ static int bring_up(struct session *s, const struct hutch_policy *p, const struc
     } else {
         char detail[512];
         enum session_state now = session_probe(s, detail, sizeof detail);
+        if (broken_reason(s, detail, sizeof detail)) {
+            /* Its agent misbehaved: nothing of that sandbox is kept. */
+            fprintf(stderr, "hutch: session %s was broken (%s); recreating its sandbox (the "
+                            "workspace is kept)\n",
+                    s->key, detail);
+            hutch_error ignored;
+            (void)b->remove(s, &ignored);
+            char path[PATH_MAX + 16];
+            broken_path(s, path, sizeof path);
+            (void)unlink(path);
+            now = SESSION_STOPPED;
+        }
         if (now != SESSION_RUNNING) {
             if (now == SESSION_BROKEN)
                 fprintf(stderr, "hutch: session %s was broken (%s); restarting it\n", s->key,
                         detail);
             s->created_now = true;
-            if (session_proxy_ensure(s, p, err) < 0 || b->start(s, p, err) < 0)
+            if (workspace_fs_up(s, p, err) < 0 || session_proxy_ensure(s, p, err) < 0 ||
+                b->start(s, p, err) < 0)
                 return -1;
             record_set_str(s->record, "state", "running");
         }
     }
-    if (session_uses_agent(s) && agent_connect(s->socket_path, (uid_t)-1, conn, err) < 0)
+    if (session_uses_agent(s) && session_agent_connect(s, conn, err) < 0)
         return -1;
     return 0;
 }
@@ -341,6 +418,7 @@ int session_stop(struct session *s, hutch_error *err)
     if (b->stop(s, err) < 0)
         return -1;
     session_proxy_stop(s);
+    workspace_fs_down(s);
     const char *state = record_str(s->record, "state");
     if (!state || strcmp(state, "failed") != 0)
         record_set_str(s->record, "state", "stopped");
@@ -359,12 +437,13 @@ int session_remove(struct session *s, bool workspace, hutch_error *err)
     if (b->remove(s, err) < 0)
         return -1;
     session_proxy_stop(s);
+    workspace_fs_down(s);
     const char *ws = record_str(s->record, "workspace");
     if (workspace && ws && record_bool(s->record, "workspace_owned")) {
         autofree char *copy = strdup(ws);
         if (!copy)
             return error_set(err, HUTCH_E_SYSTEM, "out of memory");
-        if (session_forget(s, err) < 0)
+        if (workspace_fs_delete(s, err) < 0 || session_forget(s, err) < 0)
             return -1;
         return remove_tree(copy, err);
     }

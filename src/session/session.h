@@ -135,6 +135,16 @@ int remove_tree(const char *path, hutch_error *err);
  * containers, or containers of a TCP engine: those use the Engine API). */
 bool session_uses_agent(const struct session *s);
 
+/* Connects to the session's agent and checks that the process serving the
+ * socket is the agent the record names (agent_pid): a process inside the
+ * sandbox cannot pose as it. A failed check marks the session broken.
+ * HUTCH_E_UNSUPPORTED when nothing listens (see agent_connect()). */
+int session_agent_connect(struct session *s, struct agent_conn *conn, hutch_error *err);
+
+/* Marks the session broken (its agent did not behave): the next use removes
+ * and recreates its sandbox, keeping the workspace. Needs no lock. */
+void session_mark_broken(struct session *s, const char *why);
+
 /* The backend a session of this policy gets under the sandbox mode:
  * "host" for mode off and for mainSession under non-main, else the
  * policy's backend (host/spawn policies give unsandboxed sessions). */

@@ -18,6 +18,11 @@
 
 /* Arguments longer than this are logged as their size. */
 #define AUDIT_INLINE_MAX 1024
+/* How late past a call's timeout the agent may answer before hutch stops
+ * believing it will (bash kills its command at the timeout, SIGKILL 2 s
+ * later); calls without a timeout other than bash get a fixed one. */
+#define ANSWER_SLACK_MS 5000
+#define UNTIMED_CALL_MS (10 * 60 * 1000)
 /* Largest result accepted from the agent, and where bash keeps outputs. */
 #define SANDBOX_OUTPUT_DIR "/tmp/hutch-output"
 
@@ -67,9 +72,6 @@ static const char *mount_inside(const char *spec, char *buf, size_t len)
 {
     const char *colon = strchr(spec, ':');
     snprintf(buf, len, "%s", colon ? colon + 1 : spec);
-    char *opts = strchr(buf, ':'); /* tmpfs options */
-    if (opts)
-        *opts = '\0';
     return buf;
 }
 
@@ -90,7 +92,10 @@ static int sandbox_roots(const struct hutch_policy *p, bool docker, struct roots
     if (!docker)
         rc |= add_root(&r->readable, "/tmp") | add_root(&r->writable, "/tmp");
     for (size_t i = 0; i < tmpfs->len; i++) {
-        mount_inside(tmpfs->items[i], buf, sizeof buf);
+        /* PATH[:OPTIONS]: the path comes first. */
+        const char *spec = tmpfs->items[i];
+        const char *colon = strchr(spec, ':');
+        snprintf(buf, sizeof buf, "%.*s", colon ? (int)(colon - spec) : (int)strlen(spec), spec);
         rc |= add_root(&r->readable, buf) | add_root(&r->writable, buf);
     }
     for (size_t i = 0; i < p->filesystem.allow_write.len; i++) {
@@ -181,9 +186,48 @@ static int content_memfd(const char *content, size_t len)
     return fd;
 }
 
+/* write's content from a descriptor of the caller's (a file, stdin) goes
+ * to the agent through a pipe hutch fills: the sandbox never holds the
+ * caller's own file. */
+struct content_pump {
+    int src, dst;
+    char buf[64 * 1024];
+    size_t len, off;
+};
+
+static void pump_stop(struct content_pump *c)
+{
+    c->src = -1;
+    close_fd(&c->dst);
+}
+
+static void pump(struct content_pump *c)
+{
+    for (;;) {
+        if (c->off == c->len) {
+            ssize_t n = TEMP_FAILURE_RETRY(read(c->src, c->buf, sizeof c->buf));
+            if (n <= 0) {
+                pump_stop(c); /* the end of the content (or of what can be read) */
+                return;
+            }
+            c->len = (size_t)n;
+            c->off = 0;
+        }
+        ssize_t n = TEMP_FAILURE_RETRY(write(c->dst, c->buf + c->off, c->len - c->off));
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0) {
+            pump_stop(c); /* the agent stopped reading */
+            return;
+        }
+        c->off += (size_t)n;
+    }
+}
+
 static json_t *through_agent(struct session *s, struct agent_conn *conn, const char *name,
-                             json_t *args, int content_fd, const struct hutch_policy *p,
-                             uint64_t timeout_ms, const struct tool_call_opts *opts)
+                             json_t *args, int content_fd, bool content_is_ours,
+                             const struct hutch_policy *p, uint64_t timeout_ms,
+                             const struct tool_call_opts *opts)
 {
     bool docker = strcmp(record_str(s->record, "backend") ?: "", "docker") == 0;
     struct roots roots = {0};
@@ -198,6 +242,23 @@ static json_t *through_agent(struct session *s, struct agent_conn *conn, const c
         for (size_t i = 0; i < p->docker.env.len; i++)
             strlist_push(&env, p->docker.env.items[i]);
     autofree char *args_text = json_dumps(args, JSON_COMPACT);
+    autoclose int pipe_read = -1;
+    struct content_pump *content = NULL;
+    autofree struct content_pump *content_buf = NULL;
+    if (content_fd >= 0 && !content_is_ours) {
+        int fds[2];
+        content_buf = malloc(sizeof *content_buf);
+        if (!content_buf || pipe2(fds, O_CLOEXEC) < 0) {
+            strlist_clear(&roots.readable);
+            strlist_clear(&roots.writable);
+            return failure("cannot pass the content on: %s", strerror(errno ? errno : ENOMEM));
+        }
+        (void)fcntl(fds[1], F_SETFL, O_NONBLOCK);
+        *content_buf = (struct content_pump){.src = content_fd, .dst = fds[1]};
+        content = content_buf;
+        pipe_read = fds[0];
+        content_fd = fds[0];
+    }
     struct agent_tool_request req = {
         .name = name,
         .args_json = args_text,
@@ -210,29 +271,62 @@ static json_t *through_agent(struct session *s, struct agent_conn *conn, const c
         .content_fd = content_fd,
     };
     int rc = args_text ? agent_tool_send(conn, &req, &err) : -1;
+    close_fd(&pipe_read); /* the agent has its own copy */
     strlist_clear(&roots.readable);
     strlist_clear(&roots.writable);
-    if (rc < 0)
+    if (rc < 0) {
+        if (content)
+            pump_stop(content);
         return failure("the session's agent refused the call: %s", err.message);
+    }
     double start = monotonic_ms();
+    /* Everything the agent says is the sandbox's word: it gets the call's
+     * time and a little more, then the session is given up on. */
+    double deadline = timeout_ms ? start + (double)timeout_ms + ANSWER_SLACK_MS
+                      : strcmp(name, "bash") == 0 ? -1
+                                                  : start + UNTIMED_CALL_MS;
     for (;;) {
-        struct pollfd pfd[2] = {{.fd = conn->fd, .events = POLLIN},
-                                {.fd = opts ? opts->cancel_fd : -1, .events = POLLIN}};
-        int r = poll(pfd, 2, 1000);
-        if (r < 0 && errno != EINTR)
+        struct pollfd pfd[3] = {{.fd = conn->fd, .events = POLLIN},
+                                {.fd = opts ? opts->cancel_fd : -1, .events = POLLIN},
+                                {.fd = content && content->dst >= 0 ? content->dst : -1,
+                                 .events = POLLOUT}};
+        double now = monotonic_ms();
+        if (deadline >= 0 && now >= deadline) {
+            if (content)
+                pump_stop(content);
+            agent_close(conn);
+            char why[200];
+            snprintf(why, sizeof why, "its agent did not answer a %s call within %.0f s", name,
+                     (deadline - start) / 1000.0);
+            session_mark_broken(s, why);
+            return failure("session %s: %s; the session is recreated on its next use", s->key,
+                           why);
+        }
+        int wait = deadline < 0 || deadline - now > 1000 ? 1000 : (int)(deadline - now) + 1;
+        int r = poll(pfd, 3, wait);
+        if (r < 0 && errno != EINTR) {
+            if (content)
+                pump_stop(content);
             return failure("cannot wait for the agent: %s", strerror(errno));
+        }
         if (r > 0 && pfd[1].revents) {
             /* Closing the connection makes the agent kill the call. */
+            if (content)
+                pump_stop(content);
             agent_close(conn);
             return failure("cancelled");
         }
+        if (r > 0 && pfd[2].revents)
+            pump(content);
         if (r > 0 && pfd[0].revents)
             break;
         if (opts && opts->progress)
             opts->progress(opts->ctx, monotonic_ms() - start);
     }
+    if (content)
+        pump_stop(content); /* an answer before the end: the agent read all it wanted */
     autofree char *text = NULL;
-    if (agent_tool_wait(conn, &text, &err) < 0)
+    if (agent_tool_wait(conn, monotonic_ms() + ANSWER_SLACK_MS, &text, &err) < 0)
         return failure("the session's agent did not answer the call: %s", err.message);
     json_error_t jerr;
     json_t *result = json_loads(text, 0, &jerr);
@@ -349,12 +443,13 @@ int tool_call(const struct hutch_policy *p, const char *key, const char *name, j
         return -1;
     }
     struct session_use use = {.create_if_missing = p->auto_create};
-    struct agent_conn conn = {.fd = -1};
+    struct agent_conn conn = {.fd = -1, .cancel_fd = -1};
     int rc = session_ensure(&s, p, &use, &conn, err);
     session_unlock(&s);
     if (rc == 0) {
         if (conn.fd >= 0)
-            *result = through_agent(&s, &conn, name, send, content_fd, p, timeout, opts);
+            *result = through_agent(&s, &conn, name, send, content_fd, content_fd == memfd, p,
+                                    timeout, opts);
         else if (strcmp(record_str(s.record, "backend") ?: "", "host") == 0)
             *result = in_process(&s, name, send, content_fd, p, timeout);
         else

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "native/landlock.h"
 #include "proctag.h"
 #include "tools/internal.h"
 
@@ -147,6 +148,11 @@ static void __attribute__((noreturn)) child(const struct spawn_request *req, int
     int in = fcntl(in_fd, F_DUPFD, 3), out = fcntl(req->out_fd, F_DUPFD, 3);
     if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
         _exit(127);
+    if (tool_commands_ruleset >= 0 && landlock_apply(tool_commands_ruleset) < 0) {
+        static const char msg[] = "hutch: cannot confine the command (Landlock)\n";
+        (void)!write(2, msg, sizeof msg - 1);
+        _exit(127);
+    }
     if (fchdir(req->cwd_fd) < 0) {
         static const char msg[] = "hutch: cannot enter the working directory\n";
         (void)!write(2, msg, sizeof msg - 1);
@@ -387,7 +393,12 @@ static char *result_text(const struct tail *t, const struct tool_log *log, const
     uint64_t total = log_lines(log);
     char notice[TOOL_PATH_MAX + 256] = "";
     char where[TOOL_PATH_MAX + 96];
-    if (log->dropped)
+    const char *slash = strrchr(file, '/');
+    const int dir_len = slash ? (int)(slash - file) : (int)strlen(file);
+    if (log->in_memory)
+        snprintf(where, sizeof where, "the rest is not kept: no space left in %.*s", dir_len,
+                 file);
+    else if (log->dropped)
         snprintf(where, sizeof where, "the last %u MiB of it are in %s", TOOL_LOG_KEEP >> 20,
                  file);
     else
@@ -401,6 +412,9 @@ static char *result_text(const struct tail *t, const struct tool_log *log, const
         snprintf(notice, sizeof notice,
                  "[Output cut: showing the last %" PRIu64 " lines of %" PRIu64 "; %s]", t->lines,
                  total, where);
+    else if (log->in_memory)
+        snprintf(notice, sizeof notice,
+                 "[The output is not kept in a file: no space left in %.*s]", dir_len, file);
     char end[128] = "";
     if (o->timed_out)
         snprintf(end, sizeof end, "Timed out after %g s: the command was killed",
@@ -466,9 +480,14 @@ json_t *tool_bash(const json_t *args, const struct tool_env *env)
     prune_logs(dirfd);
     char name[64];
     autoclose int log_fd = create_log(dirfd, name, sizeof name);
+    /* No room for a log (a full /tmp): the command still runs, above all
+     * the one that frees space; its output is shown, not kept. */
+    bool full = log_fd < 0 && (errno == ENOSPC || errno == EDQUOT);
+    if (full)
+        log_fd = log_memory_fd();
     if (log_fd < 0)
         return tool_fail("cannot create a log in %s: %s", out_dir, strerror(errno));
-    struct tool_log log = {.fd = log_fd, .ends_nl = true};
+    struct tool_log log = {.fd = log_fd, .ends_nl = true, .spill = true, .in_memory = full};
     char file[TOOL_PATH_MAX + 80];
     snprintf(file, sizeof file, "%s/%s", out_dir, name);
 
@@ -519,7 +538,8 @@ json_t *tool_bash(const json_t *args, const struct tool_env *env)
     json_t *r = tool_ok(text, text_len);
     if (!tool_set(r, "exit_code", json_integer(code)) ||
         !tool_set(r, "timed_out", json_boolean(o.timed_out)) ||
-        !tool_set(r, "output_file", tool_string(file, strlen(file))) ||
+        !tool_set(r, "output_file",
+                  log.in_memory ? json_null() : tool_string(file, strlen(file))) ||
         !tool_set(r, "truncated", json_boolean(t.cut || log.dropped)) ||
         !tool_set(r, "total_lines", json_integer((json_int_t)log_lines(&log))) ||
         !tool_set(r, "total_bytes", json_integer((json_int_t)log.total)))

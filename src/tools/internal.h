@@ -99,7 +99,13 @@ struct tool_log {
     uint64_t lines;   /* newlines ever written */
     uint64_t dropped; /* bytes dropped from its head */
     bool ends_nl;     /* the last byte written was a newline */
+    bool spill;       /* the disk is full: go on in memory (log_memory_fd) */
+    bool in_memory;   /* gone on in memory: the file is not the output */
 };
+
+/* An in-memory file for a log that the output directory has no space for
+ * (a full disk, or the sandbox's limits.disk / limits.files). fd or -1. */
+int log_memory_fd(void);
 
 /* Appends buf; compacts the file when it outgrows TOOL_LOG_MAX. -1 errno. */
 int log_append(struct tool_log *l, const char *buf, size_t n);

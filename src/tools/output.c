@@ -3,6 +3,7 @@
  * streams through fixed buffers, so a 1 GiB file costs no more memory than
  * a small one. */
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "tools/internal.h"
@@ -72,6 +73,35 @@ static int log_compact(struct tool_log *l)
     return 0;
 }
 
+int log_memory_fd(void)
+{
+    return memfd_create("hutch-output", MFD_CLOEXEC);
+}
+
+/* The disk is full: the log goes on in memory, under the same descriptor,
+ * so that the output still arrives and its tail can be shown; the file
+ * gives its space back. */
+static int log_spill(struct tool_log *l)
+{
+    int saved = errno;
+    autoclose int mem = log_memory_fd();
+    if (mem < 0)
+        return -1;
+    char buf[TOOL_CHUNK];
+    for (uint64_t at = 0; at < l->size;) {
+        ssize_t n = pread_full(l->fd, buf, sizeof buf, at);
+        if (n <= 0 || pwrite_all(mem, buf, (size_t)n, at) < 0)
+            return -1;
+        at += (uint64_t)n;
+    }
+    (void)TEMP_FAILURE_RETRY(ftruncate(l->fd, 0));
+    if (dup3(mem, l->fd, O_CLOEXEC) < 0)
+        return -1;
+    l->in_memory = true;
+    errno = saved;
+    return 0;
+}
+
 int log_append(struct tool_log *l, const char *buf, size_t n)
 {
     if (n == 0)
@@ -80,7 +110,11 @@ int log_append(struct tool_log *l, const char *buf, size_t n)
         l->lines++;
     l->total += n;
     l->ends_nl = buf[n - 1] == '\n';
-    if (l->fd < 0 || pwrite_all(l->fd, buf, n, l->size) < 0)
+    if (l->fd < 0)
+        return -1;
+    if (pwrite_all(l->fd, buf, n, l->size) < 0 &&
+        (!l->spill || l->in_memory || (errno != ENOSPC && errno != EDQUOT) || log_spill(l) < 0 ||
+         pwrite_all(l->fd, buf, n, l->size) < 0))
         return -1;
     l->size += n;
     if (l->size > TOOL_LOG_MAX)

@@ -32,6 +32,8 @@ bool tool_set(json_t *result, const char *key, json_t *value)
     return true;
 }
 
+int tool_commands_ruleset = -1;
+
 json_t *tool_ok(const char *text, size_t len)
 {
     json_t *r = json_object();

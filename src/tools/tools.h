@@ -58,6 +58,11 @@ struct tool_env {
  * Returns 0 when *result was filled (including tool failures), -1 only when
  * out of memory. Never follows a symlink out of the roots (openat2 with
  * RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS, or an fd-by-fd walk). */
+/* In a session's agent: a Landlock ruleset (landlock_ruleset_hiding) every
+ * command the tools start is restricted with before it executes, so that it
+ * cannot touch the agent's own files; -1 for none. */
+extern int tool_commands_ruleset;
+
 int tool_run(const char *name, const json_t *args, int content_fd, const struct tool_env *env,
              json_t **result);
 

@@ -67,10 +67,17 @@ static int copy_stream(int src_fd, int fd, int cancel_fd, uint64_t *written)
     }
 }
 
-static void write_error(int err, const char *doing, const char *shown, char *why)
+/* The old file (exists) or its absence is untouched by every failure: the
+ * new content only ever went to a temporary file, removed again. */
+static void write_error(int err, const char *doing, const char *shown, bool exists, char *why)
 {
     if (err == ENOSPC || err == EDQUOT)
-        snprintf(why, WHY_MAX, "cannot %s %s: no space left on the device", doing, shown);
+        snprintf(why, WHY_MAX,
+                 "cannot %s %s: no space left on the device (%s): %s was not %s; free some "
+                 "space (remove files you do not need) and retry",
+                 doing, shown,
+                 err == EDQUOT ? "disk quota exceeded" : "the disk or its limit is full", shown,
+                 exists ? "changed" : "created");
     else if (err == EFBIG)
         snprintf(why, WHY_MAX, "cannot %s %s: over the file size limit", doing, shown);
     else if (err == EROFS)
@@ -88,7 +95,7 @@ int replace_file(int dirfd, const char *name, const char *shown, const struct re
     struct stat old;
     bool exists = fstatat(dirfd, name, &old, AT_SYMLINK_NOFOLLOW) == 0;
     if (!exists && errno != ENOENT) {
-        write_error(errno, "write", shown, why);
+        write_error(errno, "write", shown, false, why);
         return -1;
     }
     if (exists && S_ISDIR(old.st_mode)) {
@@ -109,7 +116,7 @@ int replace_file(int dirfd, const char *name, const char *shown, const struct re
         fd = TEMP_FAILURE_RETRY(
             openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666));
         if (fd < 0 && errno != EEXIST) {
-            write_error(errno, "write", shown, why);
+            write_error(errno, "write", shown, exists, why);
             return -1;
         }
     }
@@ -136,8 +143,14 @@ int replace_file(int dirfd, const char *name, const char *shown, const struct re
         snprintf(why, WHY_MAX, "the write of %s was cancelled", shown);
         goto fail;
     }
+    /* Where space is only found short at write-back (NFS, a full disk
+     * under a loop device), close says so: never rename such a file in. */
+    if (r == 0 && close(steal_fd(&fd)) < 0) {
+        r = -1;
+        err = errno;
+    }
     if (r < 0) {
-        write_error(err, "write", shown, why);
+        write_error(err, "write", shown, exists, why);
         goto fail;
     }
     if (cancelled(src->cancel_fd)) {
@@ -154,7 +167,7 @@ int replace_file(int dirfd, const char *name, const char *shown, const struct re
         }
     }
     if (renameat(dirfd, tmp, dirfd, name) < 0) {
-        write_error(errno, "replace", shown, why);
+        write_error(errno, "replace", shown, exists, why);
         goto fail;
     }
     return 0;

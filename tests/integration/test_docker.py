@@ -161,8 +161,18 @@ def test_exit_codes_and_signals(hutch, no_leftovers):
     assert result["exit_code"] == 143 and result["signal"] == 15, result
 
 
+def test_pid_1_passes_signals_on_and_reaps_orphans(hutch, no_leftovers):
+    """hutch-init, PID 1 of the container: the timeout's SIGTERM reaches the
+    command, and an orphan that exits does not stay a zombie."""
+    result, _ = run_busybox(hutch, "--timeout", "2s", "--", "sh", "-c",
+                            "trap 'echo got TERM; exit 5' TERM; sh -c 'sleep 0.2 &'; sleep 1; "
+                            "echo zombies $(grep -c '^[0-9]* ([^)]*) Z' /proc/[0-9]*/stat | "
+                            "grep -vc ':0$'); sleep 30 & wait")
+    assert result["stdout"] == "zombies 0\ngot TERM\n", result
+    assert result["timed_out"] is True, result
+
+
 def test_command_not_found_is_127(hutch, no_leftovers):
-    docker_only("a command that is not found exits 1")
     result, _ = run_busybox(hutch, "--", "no-such-command")
     assert result["exit_code"] == 127, result
     assert "no-such-command" in result["stderr"]
@@ -225,13 +235,17 @@ def test_the_container_is_hardened_as_asked(hutch, tmp_path, no_leftovers):
     assert host["PidsLimit"] == 40
     assert host["NetworkMode"] == "none"
     assert config["User"] == "1000:1000"
-    assert host["Init"] is True
+    # PID 1 is hutch-init, read-only at /.hutch-init, not the engine's init
+    # (tests/security/test_docker_escapes.py).
+    assert not host.get("Init") and config["Entrypoint"] == ["/.hutch-init", "--"]
     # target: (source, read-only); Podman reports the same mounts as Binds.
     binds = {m["Target"]: (m["Source"], m.get("ReadOnly", False)) for m in host.get("Mounts") or []}
     for spec in host.get("Binds") or []:
         assert PODMAN, spec
         source, target, options = spec.split(":")
         binds[target] = (source, "ro" in options.split(","))
+    agent = binds.pop("/.hutch-init")
+    assert agent[0].endswith("/hutch-init") and agent[1] is True, agent
     assert binds == {"/workspace": (str(workspace.resolve()), False),
                      "/data": (str(data.resolve()), True)}
     mounted = [m.get("Source", "") for m in info["Mounts"]]

@@ -208,3 +208,25 @@ def test_exec_over_a_tcp_engine_uses_the_engine_api(sessions):
     finally:
         relay.kill()
         relay.wait()
+
+
+def test_a_docker_session_with_its_own_workspace(sessions, tmp_path):
+    """--workspace DIR with a docker session: one /workspace mount (it used
+    to fail with "Duplicate mount point: /workspace")."""
+    ws = tmp_path / "given"
+    ws.mkdir()
+    (ws / "in.txt").write_text("from the host\n")
+    os.chmod(tmp_path, 0o755)
+    if ROOT:
+        os.chown(ws, 1000, 1000)
+    sessions.run("session", "create", "ws", "--config", sessions.config, "--workspace", str(ws),
+                 check=0)
+    status = sessions.status("ws")
+    assert status["workspace"] == str(ws)
+    mounts = [m for m in inspect(status["container_name"])["Mounts"]
+              if m["Destination"] == "/workspace"]
+    assert len(mounts) == 1 and mounts[0]["Source"] == str(ws), mounts
+    result, _ = sessions.exec_json("ws", "--", "sh", "-c",
+                                   "cat /workspace/in.txt; echo back > /workspace/out.txt")
+    assert result["exit_code"] == 0 and result["stdout"] == "from the host\n", result
+    assert (ws / "out.txt").read_text() == "back\n"

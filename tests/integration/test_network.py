@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -616,41 +617,276 @@ def children_named(parent, name):
     return found
 
 
+@pytest.fixture
+def proxy_base():
+    """A private, short directory for one-shot runs' proxy directories (hutch
+    takes XDG_RUNTIME_DIR when it is the caller's and closed to others), so
+    that a test finds its own run's socket without guessing. Only this
+    directory is ever removed: never a path read back from the system."""
+    base = pathlib.Path(tempfile.mkdtemp(prefix="hutch-t-", dir="/tmp"))
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def run_sockets(base):
+    return sorted(base.glob("hutch-net-*/proxy.sock"))
+
+
 @pytest.mark.parametrize("how", ["exit", "sigterm", "sigkill"])
-def test_the_proxy_goes_away_with_the_run(hutch, how):
+def test_the_proxy_goes_away_with_the_run(hutch, how, proxy_base):
     proc = subprocess.Popen([HUTCH, "run", "--json", *net_flags(["good.test"]), "--",
                              "sleep", "2" if how == "exit" else "30"],
-                            env=hutch.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            env={**hutch.env, "XDG_RUNTIME_DIR": str(proxy_base)},
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
-    sock = None
     try:
         proxies = wait_for(lambda: children_named(proc.pid, "hutch-proxy"))
         assert len(proxies) == 1, proxies
-        sock = listening_path(proxies[0])
-        assert sock.name == "proxy.sock" and sock.parent.name.startswith("hutch-net-"), sock
-        assert sock.parent.stat().st_mode & 0o077 in (0, 0o011), oct(sock.parent.stat().st_mode)
+        socks = run_sockets(proxy_base)
+        assert len(socks) == 1, socks
+        sock = socks[0]
+        # The caller's directory, which nobody else can write.
+        st = sock.parent.stat()
+        assert st.st_uid == os.geteuid() and st.st_mode & 0o022 == 0, oct(st.st_mode)
         if how != "exit":
             proc.send_signal(signal.SIGTERM if how == "sigterm" else signal.SIGKILL)
         proc.communicate(timeout=30)
         assert wait_for(lambda: gone(proxies[0]))
-        if how != "sigkill":  # nobody is left to clean up after SIGKILL
+        if how != "sigkill":
             assert not sock.parent.exists()
+        else:
+            # Nobody was left to clean up: the next run does, once it is
+            # sure the directory is dead (see test_a_killed_runs_directory_is_removed_later).
+            assert sock.parent.exists()
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        if sock is not None and how == "sigkill":
-            shutil.rmtree(sock.parent, ignore_errors=True)
 
 
-def listening_path(pid):
-    """The path of the unix socket a process listens on (its fd 3)."""
-    inode = os.readlink(f"/proc/{pid}/fd/3").removeprefix("socket:[").rstrip("]")
-    for line in pathlib.Path("/proc/net/unix").read_text().splitlines()[1:]:
-        fields = line.split()
-        if fields[6] == inode and len(fields) > 7:
-            return pathlib.Path(fields[7])
-    raise AssertionError(f"no unix socket {inode}")
+def test_a_killed_runs_directory_is_removed_later(hutch, proxy_base, web):
+    """A run killed with SIGKILL leaves its directory; a later run removes it
+    once it can prove it dead (the caller's, older than a minute, its lock
+    free, no proxy answering), and leaves every other one alone."""
+    env = {**hutch.env, "XDG_RUNTIME_DIR": str(proxy_base)}
+    past = time.time() - 120
+    # A run killed with SIGKILL.
+    killed = subprocess.Popen([HUTCH, "run", *net_flags(["good.test"]), "--", "sleep", "30"],
+                              env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    proxies = wait_for(lambda: children_named(killed.pid, "hutch-proxy"))
+    dead, = [p.parent for p in run_sockets(proxy_base)]
+    killed.kill()
+    killed.wait()
+    assert wait_for(lambda: gone(proxies[0]))
+    # A live run, just as old: it holds its lock.
+    url = f"http://good.test:{web.port}/hello.txt"
+    workspace = hutch.tmp / "ws"
+    workspace.mkdir()
+    os.chmod(workspace, 0o777)  # the sandbox's user, nobody when this is root, looks in it
+    live = subprocess.Popen([HUTCH, "run", "--json", "--workspace", str(workspace),
+                             *net_flags(["good.test"]), "--", "sh", "-c",
+                             f"while [ ! -e /workspace/go ]; do sleep 0.05; done; {shcurl()} {url}"],
+                            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proxies = wait_for(lambda: children_named(live.pid, "hutch-proxy"))
+    assert proxies
+    live_dir, = [p.parent for p in run_sockets(proxy_base) if p.parent != dead]
+    # An older hutch's live run (no lock, its proxy answers), a dead one with
+    # a socket nobody listens on, an empty one, and a fresh one.
+    older = proxy_base / "hutch-net-older1"
+    answering = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    made = [older, proxy_base / "hutch-net-silent", proxy_base / "hutch-net-empty1",
+            proxy_base / "hutch-net-fresh1"]
+    for d in made:
+        d.mkdir(mode=0o700)
+    answering.bind(str(older / "proxy.sock"))
+    answering.listen(4)
+    silent.bind(str(made[1] / "proxy.sock"))
+    silent.close()
+    someone_elses = proxy_base / "hutch-net-other1"
+    if ROOT:
+        someone_elses.mkdir(mode=0o700)
+        os.chown(someone_elses, 65534, 65534)
+    try:
+        for d in [dead, live_dir, *made[:3]] + ([someone_elses] if ROOT else []):
+            os.utime(d, (past, past))
+        result = load_result(hutch.run("run", "--json", *net_flags(["good.test"]), "--", "true",
+                                       env={"XDG_RUNTIME_DIR": str(proxy_base)}))
+        assert result["exit_code"] == 0, result
+        left = sorted(p.name for p in proxy_base.iterdir())
+        expected = sorted([live_dir.name, older.name, "hutch-net-fresh1"] +
+                          (["hutch-net-other1"] if ROOT else []))
+        assert left == expected, left
+        (workspace / "go").touch()
+        out, err = live.communicate(timeout=60)
+        assert json.loads(out)["stdout"] == BODY + "\n200\n", (out, err)
+    finally:
+        answering.close()
+        if live.poll() is None:
+            live.kill()
+            live.wait()
+
+
+def test_the_hosts_file_resolves_under_the_proxys_filter(hutch, web):
+    """localhost comes from /etc/hosts, read by the proxy's resolver after it
+    dropped its privileges and loaded its seccomp filter."""
+    result = net_run(hutch, ["--net", "allow:localhost", "--allow-address", "127.0.0.1"],
+                     *curl("--noproxy", "", f"http://localhost:{web.port}/hello.txt"))
+    assert result["stdout"] == BODY + "\n200\n", result
+    assert result["network_denied"] == []
+
+
+class FakeDns:
+    """A DNS server on a loopback address of its own, port 53 (UDP): A records
+    for the names given, an empty answer for AAAA, NXDOMAIN for the rest.
+    Records the names asked."""
+
+    def __init__(self, names):
+        self.names = names
+        self.address = f"127.{uuid.uuid4().int % 200 + 20}.{os.getpid() % 250 + 1}.53"
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((self.address, 53))
+        self.asked = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                query, peer = self.sock.recvfrom(4096)
+            except OSError:
+                return
+            labels, i = [], 12
+            while i < len(query) and query[i]:
+                labels.append(query[i + 1:i + 1 + query[i]].decode(errors="replace"))
+                i += 1 + query[i]
+            name, qtype = ".".join(labels).lower(), int.from_bytes(query[i + 1:i + 3], "big")
+            self.asked.append((name, qtype))
+            question = query[12:i + 5]
+            known = name in self.names
+            answers = b""
+            if known and qtype == 1:
+                answers = (b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" +
+                           socket.inet_aton(self.names[name]))
+            flags = 0x8180 if known else 0x8183
+            header = (query[:2] + flags.to_bytes(2, "big") + b"\x00\x01" +
+                      (1 if answers else 0).to_bytes(2, "big") + b"\x00\x00\x00\x00")
+            self.sock.sendto(header + question + answers, peer)
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.mark.parametrize("backend", ["native", "docker"])
+def test_dns_resolves_under_the_proxys_filter(hutch, web, tmp_path, backend, request):
+    """A name resolved over DNS by the proxy (musl's resolver in hutch, glibc's
+    in hutch-docker), after it loaded its seccomp filter: hutch runs in a
+    mount namespace of its own whose /etc/resolv.conf names the test's DNS
+    server."""
+    if not ROOT:
+        pytest.skip("a mount namespace with another /etc/resolv.conf needs root")
+    if backend == "docker":
+        request.getfixturevalue("docker_engine")
+    dns = FakeDns({"dns.test": "127.0.0.1"})
+    try:
+        resolv = tmp_path / "resolv.conf"
+        resolv.write_text(f"nameserver {dns.address}\noptions timeout:2 attempts:2\n")
+        url = f"http://dns.test:{web.port}/hello.txt"
+        proc = subprocess.run(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c",
+             'mount --bind "$0" /etc/resolv.conf && exec "$@"', str(resolv), HUTCH, "run",
+             "--json", "--backend", backend, "--net", "allow:dns.test,nowhere.test",
+             "--allow-address", "127.0.0.1", "--", "sh", "-c",
+             f"{shcurl()} {url}; {shcurl()} http://nowhere.test/"],
+            env=hutch.env, capture_output=True, timeout=120)
+        result = load_result(proc)
+        lines = result["stdout"].splitlines()
+        assert lines[:2] == [BODY, "200"], result
+        assert "cannot resolve nowhere.test" in lines[2] and lines[3] == "502", result
+        assert ("dns.test", 1) in dns.asked and ("nowhere.test", 1) in dns.asked, dns.asked
+        assert len(web.requests) == 1
+    finally:
+        dns.close()
+
+
+# Runs hutch in a mount namespace whose /etc/passwd and /etc/group have the
+# test's extra lines; prints, as JSON, the proxy's Uid and Gid lines, or
+# hutch's exit status and error when it refused to start.
+IDENTITY_DRIVER = r"""
+import json, os, subprocess, sys, time
+hutch, passwd, group = sys.argv[1], sys.argv[2], sys.argv[3]
+subprocess.run(["mount", "--bind", passwd, "/etc/passwd"], check=True)
+subprocess.run(["mount", "--bind", group, "/etc/group"], check=True)
+run = subprocess.Popen([hutch, "run", "--net", "allow:good.test", "--", "sleep", "3"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+found = None
+for _ in range(200):
+    for p in os.listdir("/proc"):
+        try:
+            status = open(f"/proc/{p}/status").read()
+        except OSError:
+            continue
+        fields = dict(l.split(":	", 1) for l in status.splitlines() if ":	" in l)
+        if fields.get("Name") == "hutch-proxy" and fields.get("PPid") == str(run.pid):
+            found = {"uid": fields["Uid"].split(), "gid": fields["Gid"].split()}
+    if found or run.poll() is not None:
+        break
+    time.sleep(0.05)
+out, err = run.communicate(timeout=30)
+print(json.dumps({"proxy": found, "code": run.returncode, "stderr": err}))
+"""
+
+
+@pytest.mark.parametrize("case", ["user", "taken-uid", "taken-gid", "nobody", "sandbox-user"])
+def test_the_proxys_identity_is_checked(hutch, tmp_path, case):
+    """Root's proxy runs as the system user hutch-proxy when there is one,
+    else as uid and gid 65520, which no account or group may then use; never
+    as root, nobody, or the sandbox's user."""
+    if not ROOT:
+        pytest.skip("only root's proxy changes its identity")
+    passwd = pathlib.Path("/etc/passwd").read_text()
+    group = pathlib.Path("/etc/group").read_text()
+    if "hutch-proxy:" in passwd and case != "user":
+        pytest.skip("this machine has a user hutch-proxy: the fallback ids are not used")
+    extra_passwd, extra_group, args = {
+        "user": ("hutch-proxy:x:64990:64991::/nonexistent:/usr/sbin/nologin\n",
+                 "hutch-proxy:x:64991:\n", []),
+        "taken-uid": ("someone:x:65520:100::/nonexistent:/usr/sbin/nologin\n", "", []),
+        "taken-gid": ("", "somegroup:x:65520:\n", []),
+        "nobody": ("hutch-proxy:x:65534:65534::/nonexistent:/usr/sbin/nologin\n", "", []),
+        "sandbox-user": ("", "", ["--user", "65520"]),
+    }[case]
+    if case == "user" and "hutch-proxy:" in passwd:
+        extra_passwd = extra_group = ""
+    (tmp_path / "passwd").write_text(passwd.rstrip("\n") + "\n" + extra_passwd)
+    (tmp_path / "group").write_text(group.rstrip("\n") + "\n" + extra_group)
+    driver = IDENTITY_DRIVER
+    if args:
+        driver = driver.replace('"--net", "allow:good.test",',
+                                '"--net", "allow:good.test", ' + ", ".join(map(repr, args)) + ",")
+    proc = subprocess.run(["unshare", "-m", "--propagation", "private", sys.executable, "-c",
+                           driver, HUTCH, str(tmp_path / "passwd"), str(tmp_path / "group")],
+                          env=hutch.env, capture_output=True, text=True, timeout=60, cwd="/")
+    assert proc.returncode == 0, proc
+    report = json.loads(proc.stdout)
+    if case == "user":
+        import pwd
+        ids = (["64990"] * 4, ["64991"] * 4) if extra_passwd else (
+            [str(pwd.getpwnam("hutch-proxy").pw_uid)] * 4,
+            [str(pwd.getpwnam("hutch-proxy").pw_gid)] * 4)
+        assert report["proxy"] == {"uid": ids[0], "gid": ids[1]}, report
+        assert report["code"] == 0, report
+        return
+    assert report["proxy"] is None and report["code"] == 125, report
+    line, = report["stderr"].strip().splitlines()
+    words = {"taken-uid": ["uid 65520", "belongs to someone", "useradd --system"],
+             "taken-gid": ["gid 65520", "belongs to the group somegroup", "useradd --system"],
+             "nobody": ["the user hutch-proxy is 65534:65534", "nobody"],
+             "sandbox-user": ["65520:65520", "--user"]}[case]
+    for word in words:
+        assert word in line, line
 
 
 def test_bad_network_options_are_refused(hutch):

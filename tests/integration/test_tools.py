@@ -34,6 +34,16 @@ def test_write_read_edit_bash_round_trip(sessions):
     assert (ws / "dir" / "a.txt").read_text() == "one\nthree\n"
 
 
+def test_tools_in_a_session_with_tmpfs_options(sessions):
+    """--tmpfs PATH:OPTIONS: PATH is a root the tools may use (the options
+    were once taken for the path, and every call failed)."""
+    sessions.run("session", "create", "tm", "--tmpfs", "/scratch:size=8m", check=0)
+    result, _ = tool(sessions, "tm", "write", {"path": "/scratch/a.txt", "content": "x\n"})
+    assert result["ok"] is True, result
+    result, _ = tool(sessions, "tm", "read", {"path": "/scratch/a.txt"})
+    assert result["ok"] is True and "x" in result["text"], result
+
+
 def test_unknown_and_denied_tools(sessions, tmp_path):
     proc = sessions.run("tool", "t", "browser", "{}")
     assert proc.returncode == 125 and "unknown tool browser" in one_line_error(proc)

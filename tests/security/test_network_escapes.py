@@ -20,9 +20,9 @@ import pytest
 # The servers and helpers of the integration tests (tests/integration/test_network.py).
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "integration"))
 from test_network import (  # noqa: E402
-    BODY, WebServer, children_named, curl, docker_engine, gone, listening_path, load_result,
-    net_flags, net_run, raw_answers, raw_requests, recorder, shcurl, socks5, status_of, wait_for,
-    web,
+    BODY, WebServer, children_named, curl, docker_engine, gone, load_result, net_flags, net_run,
+    proxy_base, raw_answers, raw_requests, recorder, run_sockets, shcurl, socks5, status_of,
+    wait_for, web,
 )
 
 from conftest import HUTCH  # noqa: E402
@@ -397,7 +397,7 @@ for p in os.listdir("/proc"):
         "CapEff:\\t0000000000000000" in lines[2] and "NoNewPrivs:\\t1" in lines[2]), result
 
 
-def test_host_sockets_are_out_of_reach(hutch, tmp_path):
+def test_host_sockets_are_out_of_reach(hutch, tmp_path, proxy_base):
     """Abstract unix sockets belong to the host's network namespace; path
     sockets of the host, including another run's proxy, are not mounted."""
     abstract = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -413,12 +413,13 @@ def test_host_sockets_are_out_of_reach(hutch, tmp_path):
     trap.listen(4)
     # Another run whose allowlist has evil.test: its proxy's socket on the host.
     other = subprocess.Popen([HUTCH, "run", *net_flags(["evil.test"]), "--", "sleep", "30"],
-                             env=hutch.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             env={**hutch.env, "XDG_RUNTIME_DIR": str(proxy_base)},
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     try:
         proxies = wait_for(lambda: children_named(other.pid, "hutch-proxy"))
         assert proxies, "the other run's proxy did not start"
-        other_sock = listening_path(proxies[0])
+        other_sock, = run_sockets(proxy_base)
         paths = [str(trap_dir / "trap.sock"), str(other_sock),
                  "/var/run/docker.sock", "/run/docker.sock"]
         code = (
@@ -481,9 +482,10 @@ def test_a_session_cannot_forge_or_hide_refusals(sessions, web):
 
 
 def test_a_planted_proxy_socket_symlink_is_not_followed(sessions, tmp_path, web):
-    """The sandbox replaces /.hutch/proxy.sock (a host directory for
-    sessions) with a symlink to a host socket: when hutch starts the proxy
-    again, it must bind its own socket, and nothing connects to the trap."""
+    """The sandbox tries to replace /.hutch/proxy.sock (a host directory for
+    sessions) with a symlink to a host socket: it may not be able to (the
+    directory is read-only inside); when it can, hutch, starting the proxy
+    again, must bind its own socket, and nothing connects to the trap."""
     trap_dir = tmp_path / "trap"
     trap_dir.mkdir()
     os.chmod(tmp_path, 0o755)
@@ -501,7 +503,8 @@ def test_a_planted_proxy_socket_symlink_is_not_followed(sessions, tmp_path, web)
         result = exec_result(sessions, "s2", "--", "sh", "-c",
                              f"rm /.hutch/proxy.sock && ln -s {trap_path} /.hutch/proxy.sock "
                              "&& echo planted")
-        assert result["stdout"] == "planted\n", result
+        assert result["stdout"] == "planted\n" or (
+            result["stdout"] == "" and "Read-only file system" in result["stderr"]), result
         os.kill(proxy, signal.SIGKILL)
         assert wait_for(lambda: not pathlib.Path(f"/proc/{proxy}").exists())
         url = f"http://good.test:{web.port}/hello.txt"
@@ -564,3 +567,205 @@ def test_docker_relays_are_refused(hutch, docker_engine, web, recorder):
     assert recorder.received == [pipelined.split(b"\r\n\r\n", 1)[1]]
     assert web.requests == []
     assert "evil.test" in result["network_denied"]
+
+
+# ---- the proxy's identity and its directory -------------------------------------------------
+
+def proxy_status(pid):
+    return dict(line.split(":\t", 1) for line in
+                pathlib.Path(f"/proc/{pid}/status").read_text().splitlines() if ":\t" in line)
+
+
+def expected_proxy_ids():
+    """Who the proxy runs as: root's proxy as the user hutch-proxy, or else
+    uid and gid 65520 (docs/network.md); an unprivileged caller's as the caller."""
+    if os.geteuid() != 0:
+        return os.geteuid(), os.getegid()
+    try:
+        import pwd
+        entry = pwd.getpwnam("hutch-proxy")
+        return entry.pw_uid, entry.pw_gid
+    except KeyError:
+        return 65520, 65520
+
+
+def as_nobody(code, *args):
+    """A Python snippet run as uid and gid 65534 (the native sandbox's user
+    when hutch is root), with no supplementary groups."""
+    return subprocess.run([sys.executable, "-c", code, *args], user=65534, group=65534,
+                          extra_groups=[], capture_output=True, text=True, timeout=60,
+                          cwd="/")
+
+
+@pytest.mark.parametrize("mode", ["run", "session", "docker-run"])
+def test_the_proxy_has_its_own_user_and_filter(hutch, sessions, mode, request):
+    """The proxy parses what the sandbox sends: it runs as a user no sandbox
+    runs as (not nobody), with no groups, no capabilities, no_new_privs, a
+    seccomp filter, and not dumpable; a process of the sandbox's user can
+    neither signal it nor read it. (docker-run: the proxy of hutch-docker,
+    with glibc.)"""
+    if mode == "docker-run":
+        request.getfixturevalue("docker_engine")
+    if mode != "session":
+        backend = "docker" if mode == "docker-run" else "native"
+        other = subprocess.Popen([HUTCH, "run", "--backend", backend, *net_flags(["good.test"]),
+                                  "--", "sleep", "30"],
+                                 env=hutch.env, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proxies = wait_for(lambda: children_named(other.pid, "hutch-proxy"))
+    else:
+        sessions.run("session", "create", "id1", *net_flags(["good.test"]), check=0)
+        proxies = [json.loads(sessions.record_path("id1").read_text())["proxy_pid"]]
+    try:
+        assert len(proxies) == 1, proxies
+        status = proxy_status(proxies[0])
+        uid, gid = expected_proxy_ids()
+        assert status["Uid"].split() == [str(uid)] * 4, status["Uid"]
+        assert status["Gid"].split() == [str(gid)] * 4, status["Gid"]
+        if os.geteuid() == 0:
+            assert uid not in (0, 65534, 1000) and gid not in (0, 65534, 1000), (uid, gid)
+            assert status["Groups"].strip() == "", status["Groups"]
+            assert status["CapBnd"] == "0000000000000000", status
+        for caps in ("CapInh", "CapPrm", "CapEff", "CapAmb"):
+            assert status[caps] == "0000000000000000", (caps, status)
+        assert status["NoNewPrivs"] == "1", status
+        assert status["Seccomp"] == "2", status
+        # Not dumpable: its memory and descriptors are closed to its own uid.
+        probe = ("import errno, os, sys\n"
+                 "pid = int(sys.argv[1])\n"
+                 "for what in ('environ', 'fd'):\n"
+                 "    try:\n"
+                 "        open(f'/proc/{pid}/environ').read() if what == 'environ' else "
+                 "os.listdir(f'/proc/{pid}/fd')\n"
+                 "        print(what, 'readable')\n"
+                 "    except OSError as e:\n"
+                 "        print(what, errno.errorcode[e.errno])\n"
+                 "try:\n"
+                 "    os.kill(pid, 0)\n"
+                 "    print('signal', 'allowed')\n"
+                 "except OSError as e:\n"
+                 "    print('signal', errno.errorcode[e.errno])\n")
+        if os.geteuid() == 0:
+            # The native sandbox's user on the host, as any other process of it.
+            result = as_nobody(probe, str(proxies[0]))
+            assert result.stdout.splitlines() == ["environ EACCES", "fd EACCES",
+                                                  "signal EPERM"], result
+        else:
+            # The caller itself: same uid, still no way in.
+            result = subprocess.run([sys.executable, "-c", probe, str(proxies[0])],
+                                    capture_output=True, text=True, timeout=60)
+            assert result.stdout.splitlines()[:2] == ["environ EACCES", "fd EACCES"], result
+    finally:
+        if mode != "session":
+            other.send_signal(signal.SIGTERM)
+            other.wait(timeout=30)
+
+
+# A process of the native sandbox's user (nobody, when hutch is root) on the
+# host: it watches /tmp for the runs' proxy directories and tries everything
+# that would put its own socket where a sandbox connects, or a symlink where
+# hutch binds: rename the directory away and plant a symlink to its own,
+# replace or add to what is inside, change its mode. Its socket answers any
+# request with the canary. Prints what worked, as JSON.
+SWAPPER = r"""
+import json, os, socket, sys, tempfile, threading, time
+canary, seconds = sys.argv[1], float(sys.argv[2])
+own = tempfile.mkdtemp(prefix="swapper-", dir="/tmp")
+wins, servers = [], []
+def serve(s):
+    while True:
+        try:
+            c, _ = s.accept()
+        except OSError:
+            return
+        c.recv(65536)
+        body = canary.encode() + b"\n"
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        c.close()
+def listen(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)
+    os.chmod(path, 0o777)
+    s.listen(16)
+    servers.append(s)
+    threading.Thread(target=serve, args=(s,), daemon=True).start()
+listen(os.path.join(own, "proxy.sock"))
+deadline = time.monotonic() + seconds
+while time.monotonic() < deadline:
+    for name in os.listdir("/tmp"):
+        if not name.startswith("hutch-net-") or name.endswith("-moved"):
+            continue
+        d = os.path.join("/tmp", name)
+        def attempt(label, action):
+            if [label, name] in wins:
+                return
+            try:
+                action()
+                wins.append([label, name])
+            except OSError:
+                pass
+        attempt("renamed", lambda: os.rename(d, d + "-moved"))
+        if os.path.lexists(d + "-moved") and not os.path.lexists(d):
+            attempt("symlinked", lambda: os.symlink(own, d))
+        attempt("unlinked", lambda: os.unlink(os.path.join(d, "proxy.sock")))
+        attempt("bound", lambda: listen(os.path.join(d, "proxy.sock")))
+        attempt("planted", lambda: open(os.path.join(d, "planted"), "x").close())
+        attempt("chmod", lambda: os.chmod(d, 0o777))
+    time.sleep(0.0005)
+print(json.dumps(wins))
+"""
+
+# Runs inside a mount namespace of its own with a fresh /tmp (so that the
+# swapper attacks only these runs, not other hutch runs on the machine; a
+# hutch built under /tmp is mounted back at its place): the swapper as
+# nobody, and hutch runs one after another, each fetching the allowed URL
+# through its proxy after a moment. Prints the runs' output and the
+# swapper's wins as JSON.
+SWAP_DRIVER = r"""
+import json, os, subprocess, sys, time
+hutch, swapper, canary, url, runs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+flags = json.loads(sys.argv[6])
+build = os.path.dirname(os.path.realpath(hutch))
+old_tmp = os.open("/tmp", os.O_PATH | os.O_DIRECTORY)
+subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=1777", "hutch-race", "/tmp"], check=True)
+if build.startswith("/tmp/"):
+    os.makedirs(build)
+    subprocess.run(["mount", "--no-canonicalize", "--bind",
+                    f"/proc/{os.getpid()}/fd/{old_tmp}/{build[5:]}", build],
+                   check=True)
+attacker = subprocess.Popen([sys.executable, "-c", swapper, canary, str(2 + 2.5 * runs)],
+                            user=65534, group=65534, extra_groups=[], cwd="/",
+                            stdout=subprocess.PIPE, text=True)
+time.sleep(0.5)
+out = []
+for _ in range(runs):
+    p = subprocess.run([hutch, "run", "--json", *flags, "--", "sh", "-c",
+                        "sleep 1; curl -sS --max-time 10 " + url], capture_output=True, text=True)
+    out.append([p.returncode, p.stdout[-2000:], p.stderr[-2000:]])
+wins = attacker.communicate(timeout=60)[0]
+print(json.dumps({"runs": out, "wins": json.loads(wins or "[]")}))
+"""
+
+
+def test_the_sandbox_user_cannot_swap_the_proxy_directory(hutch, web):
+    """/tmp/hutch-net-* must never belong to (or be writable by) the
+    sandbox's user: a process of that uid racing the runs' start can neither
+    move the directory and plant a symlink where hutch binds, nor put its own
+    socket where the sandbox connects."""
+    if os.geteuid() != 0:
+        pytest.skip("the sandbox's user is another user only when hutch is root (as an "
+                    "unprivileged caller it is the caller itself)")
+    url = f"http://good.test:{web.port}/hello.txt"
+    driver = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", sys.executable, "-c", SWAP_DRIVER, HUTCH,
+         SWAPPER, CANARY, url, "3", json.dumps(net_flags(["good.test"]))],
+        env=hutch.env, capture_output=True, text=True, timeout=120, cwd="/")
+    assert driver.returncode == 0, driver
+    report = json.loads(driver.stdout)
+    assert report["wins"] == [], report
+    for code, stdout, stderr in report["runs"]:
+        assert code == 0, (code, stdout, stderr)
+        result = json.loads(stdout)
+        assert result["stdout"] == BODY + "\n", result
+        assert CANARY not in stdout
+    assert len(web.requests) == 3

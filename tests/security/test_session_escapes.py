@@ -18,8 +18,9 @@ CANARY = "hutch-canary-" + uuid.uuid4().hex
 
 
 def test_a_symlink_planted_as_the_socket_is_not_followed(sessions, tmp_path):
-    """The sandbox replaces its agent's socket with a symlink to a socket of
-    the host's: hutch must not connect there."""
+    """The agent's socket replaced by a symlink to a socket of the host's
+    (the sandbox cannot do it any more: its /.hutch is read-only; here the
+    host side is tampered with): hutch must not connect there."""
     trap = tmp_path / "trap.sock"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(trap))
@@ -28,8 +29,12 @@ def test_a_symlink_planted_as_the_socket_is_not_followed(sessions, tmp_path):
     listener.setblocking(False)
     try:
         sessions.run("exec", "s", "--", "true", check=0)
-        sessions.run("exec", "s", "-c", f"rm /.hutch/agent.sock; ln -s {trap} /.hutch/agent.sock",
-                     check=0)
+        inside = sessions.run("exec", "s", "-c",
+                              f"rm /.hutch/agent.sock; ln -s {trap} /.hutch/agent.sock")
+        assert inside.returncode != 0 and b"Read-only file system" in inside.stderr
+        sock = pathlib.Path(sessions.status("s")["state_dir"]) / "run" / "agent.sock"
+        sock.unlink()
+        sock.symlink_to(trap)
         # The next use finds no agent, restarts the sandbox, and runs.
         proc = sessions.run("exec", "s", "--", "echo", "served", check=0)
         assert proc.stdout == b"served\n"
@@ -37,27 +42,6 @@ def test_a_symlink_planted_as_the_socket_is_not_followed(sessions, tmp_path):
             listener.accept()
     finally:
         listener.close()
-
-
-def test_a_fake_agent_cannot_crash_or_flood_hutch(sessions):
-    """Code in the sandbox takes the agent's place and answers with lies."""
-    sessions.run("exec", "f", "--", "true", check=0)
-    fake = (
-        "import os, socket, struct\n"
-        "os.unlink('/.hutch/agent.sock')\n"
-        "s = socket.socket(socket.AF_UNIX); s.bind('/.hutch/agent.sock'); s.listen(8)\n"
-        "for n in range(3):\n"
-        "    c, _ = s.accept(); c.recv(65536)\n"
-        "    c.sendall(struct.pack('=IHHI', 0x48435448, 1, 102, 0x7fffffff) + b'x' * 65536)\n"
-        "    c.close()\n"
-    )
-    sessions.run("exec", "f", "-c", f"setsid python3 -c \"{fake}\" >/dev/null 2>&1 & sleep 1",
-                 check=0)
-    proc = sessions.run("exec", "f", "--", "echo", "hi", timeout=60)
-    assert proc.returncode == 125, (proc.returncode, proc.stdout, proc.stderr)
-    line = proc.stderr.decode().strip().splitlines()[-1]
-    assert line.startswith("hutch: ") and ("agent" in line or "hutch-init" in line), line
-    assert proc.stdout == b""
 
 
 def test_rm_workspaces_does_not_follow_links_out(sessions, tmp_path):

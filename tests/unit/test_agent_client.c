@@ -78,7 +78,7 @@ static int run(char *const *argv, char *const *envp, const char *cwd, uint64_t t
     close(pipefd[1]);
     if (r == 0 && st->started) {
         read_all(pipefd[0], out, size);
-        r = agent_run_wait(&c, ex, err);
+        r = agent_run_wait(&c, -1, ex, err);
     }
     close(pipefd[0]);
     agent_close(&c);
@@ -134,11 +134,11 @@ static void test_real_agent(void)
     struct agent_run_request req = {.argv = sleeper, .envp = env, .stdio = {null, null, null}};
     CHECK(agent_run_start(&c, &req, &st, &err) == 0 && st.started, "a sleep starts");
     CHECK(agent_run_signal(&c, SIGINT, &err) == 0, "signal sent");
-    CHECK(agent_run_wait(&c, &ex, &err) == 0 && !ex.exited && ex.signal == SIGINT && !ex.timed_out,
+    CHECK(agent_run_wait(&c, -1, &ex, &err) == 0 && !ex.exited && ex.signal == SIGINT && !ex.timed_out,
           "and the run dies of it");
     CHECK(agent_run_signal(&c, 0, &err) == -1 && err.status == HUTCH_E_INVALID,
           "signal 0 is refused before sending");
-    CHECK(agent_run_wait(&c, &ex, &err) == -1, "waiting after the end is an error");
+    CHECK(agent_run_wait(&c, -1, &ex, &err) == -1, "waiting after the end is an error");
     agent_close(&c);
     close(null);
 
@@ -208,7 +208,7 @@ static int fake_reply(const void *bytes, size_t len, bool close_after, hutch_err
         (void)!write(sv[1], bytes, len);
     if (close_after)
         shutdown(sv[1], SHUT_WR); /* still takes the request, answers no more */
-    struct agent_conn c = {.fd = sv[0]};
+    struct agent_conn c = {.fd = sv[0], .cancel_fd = -1};
     struct agent_hello h;
     int r = agent_hello(&c, 300, &h, err);
     agent_close(&c);
@@ -289,7 +289,7 @@ static void test_hostile_agent(void)
     int sv[2];
     socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
     (void)!write(sv[1], b.data, b.len);
-    struct agent_conn c = {.fd = sv[0]};
+    struct agent_conn c = {.fd = sv[0], .cancel_fd = -1};
     struct agent_hello h;
     CHECK(agent_hello(&c, 300, &h, &err) == 0 && strlen(h.features) == sizeof h.features - 1,
           "long features are cut to the buffer");
@@ -359,7 +359,7 @@ static void test_real_tools(void)
     out = NULL;
 
     /* Checked before anything is sent. */
-    struct agent_conn c = {.fd = -1};
+    struct agent_conn c = {.fd = -1, .cancel_fd = -1};
     const char *rel[] = {"ws"};
     struct agent_tool_request bad = {.name = "read", .args_json = "{}", .read_roots = rel,
                                      .n_read_roots = 1, .content_fd = -1};
@@ -396,8 +396,8 @@ static int fake_tool(const void *bytes, size_t len, char **out, hutch_error *err
         _exit(0);
     }
     close(sv[1]);
-    struct agent_conn c = {.fd = sv[0]};
-    int r = agent_tool_wait(&c, out, err);
+    struct agent_conn c = {.fd = sv[0], .cancel_fd = -1};
+    int r = agent_tool_wait(&c, -1, out, err);
     agent_close(&c);
     waitpid(pid, NULL, 0);
     return r;

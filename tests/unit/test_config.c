@@ -84,12 +84,12 @@ static void test_errors(void)
                "t.json: sandbox.limits.memory: \"12q\" is not a size like 512m", "bad size");
     load_fails("{\"sandbox\": {\"limits\": {\"memroy\": 1}}}",
                "t.json: sandbox.limits.memroy: unknown key (known keys here: memory, cpus, pids, "
-               "timeoutSeconds, outputBytes, fileSize, rlimitFallback)",
+               "timeoutSeconds, outputBytes, fileSize, disk, files, rlimitFallback)",
                "misspelt key");
     load_fails("{\"sandbox\": {\"colour\": 1}}",
                "t.json: sandbox.colour: unknown key (known keys here: backend, fallback, mode, "
                "mainSession, perSession, workspaceRoot, setupCommand, autoCreate, workspace, workdir, "
-               "user, env, "
+               "user, allowRootUser, env, "
                "inheritEnv, limits, network, filesystem, docker, tools, prune)",
                "unknown top key");
     load_fails("{\"sandbox\": {\"perSession\": \"yes\"}}",
@@ -100,7 +100,7 @@ static void test_errors(void)
                "t.json: sandbox.tools.allow: \"bash\" is not a list of strings", "list as string");
     load_fails("{\"sandbox\": {\"limits\": 5}}",
                "t.json: sandbox.limits: expected an object with keys among: memory, cpus, pids, "
-               "timeoutSeconds, outputBytes, fileSize, rlimitFallback",
+               "timeoutSeconds, outputBytes, fileSize, disk, files, rlimitFallback",
                "group as number");
     load_fails("{\"sandbox\": {\"backend\": \"vm\"}}",
                "t.json: sandbox.backend: \"vm\" is not one of host, spawn, native, docker",

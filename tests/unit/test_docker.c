@@ -392,6 +392,54 @@ static void test_podman_options(void)
     hutch_policy_free(p);
 }
 
+/* hutch's seccomp profile and hutch-init as PID 1 (docs/docker.md). */
+static void test_seccomp_and_init(void)
+{
+    hutch_policy *p = hutch_policy_new();
+    hutch_error err = {0};
+    char *argv[] = {"greet", NULL};
+    char *envp[] = {NULL};
+    char *image_entrypoint[] = {"/bin/sh", "-c", "exec \"$0\"", NULL};
+    struct container_request req = {.kind = "skill", .argv = argv, .envp = envp,
+                                    .engine_socket = "", .keep_entrypoint = true,
+                                    .agent_binary = "/usr/libexec/hutch/hutch-init",
+                                    .image_entrypoint = image_entrypoint};
+    json_t *c = container_config(p, &req, &err);
+    json_t *host = json_object_get(c, "HostConfig");
+    json_t *options = json_object_get(host, "SecurityOpt");
+    const char *seccomp = json_string_value(json_array_get(options, 1));
+    CHECK(seccomp && strncmp(seccomp, "seccomp=", 8) == 0, "a seccomp profile is passed (%s)",
+          seccomp ? seccomp : "none");
+    json_t *profile = seccomp ? json_loads(seccomp + 8, 0, NULL) : NULL;
+    CHECK_STR(json_string_value(json_object_get(profile, "defaultAction")), "SCMP_ACT_ERRNO",
+              "the profile is an allowlist");
+    CHECK(json_integer_value(json_object_get(profile, "defaultErrnoRet")) == ENOSYS,
+          "what it does not name fails with ENOSYS");
+    json_decref(profile);
+    CHECK(json_is_false(json_object_get(host, "Init")), "no engine init: hutch-init is PID 1");
+    autofree char *text = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
+    CHECK_CONTAINS(text, "\"Entrypoint\":[\"/.hutch-init\",\"--\",\"/bin/sh\",\"-c\",",
+                   "a skill's image entrypoint runs under hutch-init");
+    CHECK_CONTAINS(text, "\"ReadOnly\":true,\"Source\":\"/usr/libexec/hutch/hutch-init\","
+                         "\"Target\":\"/.hutch-init\"",
+                   "hutch-init is bound read-only");
+    json_decref(c);
+
+    /* Podman takes the profile as a file; sessions set their own entrypoint. */
+    req = (struct container_request){.kind = "session", .argv = envp, .envp = envp,
+                                     .engine_socket = "", .podman = true,
+                                     .seccomp_file = "/tmp/hutch-seccomp-x.json"};
+    c = container_config(p, &req, &err);
+    host = json_object_get(c, "HostConfig");
+    CHECK_STR(json_string_value(json_array_get(json_object_get(host, "SecurityOpt"), 1)),
+              "seccomp=/tmp/hutch-seccomp-x.json", "Podman: the profile's file");
+    json_t *entrypoint = json_object_get(c, "Entrypoint");
+    CHECK(entrypoint && json_array_size(entrypoint) == 0,
+          "without hutch-init, no entrypoint is set here");
+    json_decref(c);
+    hutch_policy_free(p);
+}
+
 int main(void)
 {
     test_frames();
@@ -401,5 +449,6 @@ int main(void)
     test_limits_and_mounts();
     test_refusals();
     test_podman_options();
+    test_seccomp_and_init();
     return tap_done();
 }

@@ -84,6 +84,7 @@ static void test_user_mounts_and_masks(void)
     CHECK_CONTAINS(text, "mkdir /opt\nmkdir /opt/deep\nbind ro /opt/deep/data", "parents created once, before the bind");
     CHECK_CONTAINS(text, "mask /opt/deep/data/secret\n", "a host path is hidden where it is visible");
     CHECK_CONTAINS(text, "mask /workspace/data/secret\n", "... in every place it is visible");
+    CHECK_CONTAINS(text, "pin /workspace/data\n", "... and pinned where the sandbox can write");
     CHECK_CONTAINS(text, "mask /opt/deep/data/keys\n", "a path inside the sandbox can be hidden too");
     CHECK(strstr(text, "nonexistent") == NULL, "paths that are not visible need no mask");
     CHECK_CONTAINS(text, "tmpfs /scratch (mode=0755,uid=1000,gid=1000,size=8m)\n", "tmpfs options kept");
@@ -109,6 +110,80 @@ static void test_user_mounts_and_masks(void)
     hutch_policy_free(p);
 }
 
+/* Deny rules in a writable workspace: the directories on the way are
+ * pinned, before the masks; a missing target, a symlink on the way or a
+ * file with other links fail closed (deny.h). */
+static void test_deny_rules(void)
+{
+    char ws[128], path[256], other[256];
+    snprintf(ws, sizeof ws, "%s/ws", dir);
+    snprintf(path, sizeof path, "%s/ws/a/b", dir);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && echo k > %s/key && mkdir -p %s/ws/c/.git", path,
+             path, dir);
+    if (system(cmd) != 0)
+        abort();
+    hutch_policy *p = hutch_policy_new();
+    hutch_error err = {0};
+    snprintf(path, sizeof path, "%s/ws/a/b/key", dir);
+    hutch_policy_set(p, "filesystem.denyRead", path, &err);
+    snprintf(path, sizeof path, "%s/ws/c/.git", dir);
+    hutch_policy_set(p, "filesystem.denyWrite", path, &err);
+    char *text = describe(p, ws, &err);
+    CHECK(text != NULL, "a plan with deny rules builds (%s)", err.message);
+    if (text) {
+        CHECK_CONTAINS(text, "pin /workspace/c\npin /workspace/a\npin /workspace/a/b\n",
+                       "every directory between the workspace and a target is pinned, "
+                       "shallowest first");
+        const char *pin = strstr(text, "pin /workspace/a/b\n");
+        const char *ro = strstr(text, "read-only /workspace/c/.git\n");
+        const char *mask = strstr(text, "mask /workspace/a/b/key\n");
+        CHECK(pin && ro && mask && pin < ro && ro < mask,
+              "pins, then read-only targets, then masks");
+        CHECK(strstr(text, "pin /workspace/c/.git") == NULL, "a target is not pinned itself");
+    }
+    free(text);
+    hutch_policy_free(p);
+
+    p = hutch_policy_new();
+    snprintf(path, sizeof path, "%s/ws/a/gone", dir);
+    hutch_policy_set(p, "filesystem.denyRead", path, &err);
+    CHECK(describe(p, ws, &err) == NULL && strstr(err.message, "is not there") &&
+              strstr(err.message, "filesystem.denyRead (--deny-read)"),
+          "a missing target the sandbox would see fails closed (%s)", err.message);
+    hutch_policy_free(p);
+
+    p = hutch_policy_new();
+    hutch_policy_set(p, "filesystem.denyRead", "/nonexistent-hutch/x", &err);
+    text = describe(p, ws, &err);
+    CHECK(text != NULL, "a path nowhere in the sandbox's view needs nothing");
+    free(text);
+    hutch_policy_free(p);
+
+    snprintf(other, sizeof other, "%s/ws/l", dir);
+    snprintf(path, sizeof path, "%s/ws/a", dir);
+    if (symlink(path, other) < 0)
+        abort();
+    p = hutch_policy_new();
+    snprintf(path, sizeof path, "%s/ws/l/b/key", dir);
+    hutch_policy_set(p, "filesystem.denyRead", path, &err);
+    CHECK(describe(p, ws, &err) == NULL && strstr(err.message, "leads through the symlink"),
+          "a symlink inside a mount is not followed (%s)", err.message);
+    hutch_policy_free(p);
+    unlink(other);
+
+    snprintf(path, sizeof path, "%s/ws/a/b/key", dir);
+    snprintf(other, sizeof other, "%s/ws/other", dir);
+    if (link(path, other) < 0)
+        abort();
+    p = hutch_policy_new();
+    hutch_policy_set(p, "filesystem.denyRead", path, &err);
+    CHECK(describe(p, ws, &err) == NULL && strstr(err.message, "2 hard links"),
+          "a file with another name is refused (%s)", err.message);
+    hutch_policy_free(p);
+    unlink(other);
+}
+
 static void test_cgroup_parse(void)
 {
     struct cgroup_system sys;
@@ -129,6 +204,7 @@ int main(void)
     make_tree();
     test_default_plan();
     test_user_mounts_and_masks();
+    test_deny_rules();
     test_cgroup_parse();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

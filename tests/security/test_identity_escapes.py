@@ -1,0 +1,123 @@
+"""Who the native sandbox is: none of the caller's supplementary groups (a
+member of the docker group must not take that group in), no container
+engine's socket in any mount (a read-only mount does not stop connect()),
+and, for root, never the host's uid 0 unless asked for by name.
+scripts/test.sh runs this as root and as an unprivileged user in the docker
+group (with subordinate ids); one test needs root to act as a user without
+them."""
+import grp
+import json
+import os
+import pwd
+import subprocess
+import sys
+
+import pytest
+
+from conftest import HUTCH, REPO, ROOT, one_line_error, run_native
+
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+
+NO_SUBIDS_USER = "hutch-test-nosub"
+
+
+def groups_inside(result):
+    line = next(l for l in result["stdout"].splitlines() if l.startswith("Groups:"))
+    return line.split(":", 1)[1].split()
+
+
+def test_no_supplementary_group_reaches_the_sandbox(hutch):
+    assert os.getgroups() or ROOT, "this check means something only for a user in groups"
+    result, _ = run_native(hutch, "--", "sh", "-c", "grep Groups: /proc/self/status; id -G")
+    assert groups_inside(result) == [], result
+    assert result["stdout"].splitlines()[-1].split() == [str(os.getegid() if not ROOT else
+                                                             65534)], result
+
+
+@pytest.mark.skipif(not ROOT, reason="only root can give itself a supplementary group")
+def test_root_with_a_supplementary_group_keeps_none_inside(hutch):
+    docker = grp.getgrnam("docker").gr_gid if "docker" in [g.gr_name for g in grp.getgrall()] \
+        else 4
+    proc = subprocess.run(["setpriv", f"--groups={docker}", HUTCH, "run", "--json", "--", "sh",
+                           "-c", "grep Groups: /proc/self/status"],
+                          env=hutch.env, capture_output=True, timeout=60)
+    result = json.loads(proc.stdout)
+    assert groups_inside(result) == [], result
+
+
+def test_a_session_holds_no_supplementary_group(sessions):
+    r, _ = sessions.exec_json("g", "--", "sh", "-c", "grep Groups: /proc/self/status")
+    assert groups_inside(r) == [], r
+
+
+@pytest.fixture
+def engine_socket():
+    from test_docker import ensure_engine
+    ensure_engine()
+    sock = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix("unix://")
+    return os.path.realpath(sock)
+
+
+@pytest.mark.parametrize("flag,spec", [
+    ("--ro", "{dir}"), ("--ro", "{dir}:/hostrun"), ("--rw", "{sock}:/docker.sock"),
+    ("--ro", "/:/host"), ("--workspace", "{dir}"), ("--ro", "{link}:/x"),
+])
+def test_container_engine_sockets_are_refused_as_mounts(hutch, engine_socket, tmp_path, flag, spec):
+    link = tmp_path / "innocent"
+    os.symlink(os.path.dirname(engine_socket), link)
+    arg = spec.format(dir=os.path.dirname(engine_socket), sock=engine_socket, link=link)
+    proc = hutch.run("run", "--backend", "native", flag, arg, "--", "python3", "-c",
+                     "import socket; s = socket.socket(socket.AF_UNIX); "
+                     f"s.connect('{engine_socket}'); print('connected')")
+    line = one_line_error(proc)
+    assert "container engine's socket" in line and engine_socket in line, line
+
+
+def test_engine_sockets_are_refused_in_sessions_too(sessions, engine_socket):
+    proc = sessions.run("session", "create", "e", "--ro", os.path.dirname(engine_socket))
+    assert proc.returncode == 125 and b"container engine's socket" in proc.stderr, proc
+
+
+@pytest.fixture
+def user_without_subids():
+    """A member of the docker group without subordinate ids (made here, as
+    scripts/test.sh would, when missing)."""
+    try:
+        pwd.getpwnam(NO_SUBIDS_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                        "/usr/sbin/nologin", NO_SUBIDS_USER], check=True)
+    groups = [g.gr_name for g in grp.getgrall()]
+    extra = "docker" if "docker" in groups else "adm"
+    subprocess.run(["usermod", "-aG", extra, NO_SUBIDS_USER], check=True)
+    with open("/etc/subgid") as f:
+        assert not any(l.startswith(NO_SUBIDS_USER + ":") for l in f), "it must have no subgids"
+    return NO_SUBIDS_USER
+
+
+@pytest.mark.skipif(not ROOT, reason="acting as another user needs root")
+def test_groups_that_cannot_be_dropped_fail_closed(hutch, user_without_subids, tmp_path):
+    os.chmod(tmp_path, 0o755)
+    proc = subprocess.run(["runuser", "-u", user_without_subids, "--", HUTCH, "run", "--",
+                           "sh", "-c", "echo ran; grep Groups: /proc/self/status"],
+                          env={**hutch.env, "HOME": str(tmp_path)}, capture_output=True,
+                          cwd=str(tmp_path), timeout=60)
+    line = one_line_error(proc)
+    assert "supplementary groups" in line and "newgidmap" in line, line
+
+
+@pytest.mark.skipif(not ROOT, reason="uid 0 is the host's root only when hutch runs as root")
+def test_root_user_0_needs_an_explicit_opt_in(hutch):
+    line = one_line_error(hutch.run("run", "--backend", "native", "--user", "0", "--", "id", "-u"))
+    assert "user (--user) 0" in line and "--allow-root-user" in line, line
+    line = one_line_error(hutch.run("run", "--backend", "native", "--user", "1000:0", "--",
+                                    "id", "-u"))
+    assert "--allow-root-user" in line, line
+    result, _ = run_native(hutch, "--user", "0", "--allow-root-user", "--", "id", "-u")
+    assert result["stdout"] == "0\n"
+
+
+@pytest.mark.skipif(not ROOT, reason="uid 0 is the host's root only when hutch runs as root")
+def test_root_user_0_is_refused_for_sessions_too(sessions):
+    proc = sessions.run("session", "create", "r0", "--user", "0")
+    assert proc.returncode == 125 and b"--allow-root-user" in proc.stderr, proc
