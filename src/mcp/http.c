@@ -7,12 +7,24 @@
  * and names it in Mcp-Session-Id, which every later request must carry
  * (404 for one that is unknown); DELETE ends it. GET is 405: hutch sends
  * nothing unasked. A request whose Origin or Host is not a loopback name
- * is refused with 403 (DNS rebinding). docs/mcp.md. */
+ * is refused with 403 (DNS rebinding).
+ *
+ * Connections are accepted here, not by libmicrohttpd, and handed over only
+ * once their request has arrived (the headers, and a body of up to
+ * SMALL_REQUEST bytes with them): a client that connects and sends nothing,
+ * or trickles its headers a byte at a time (slowloris), holds an entry in a
+ * table of MAX_WAITING, never a thread nor one of libmicrohttpd's
+ * MAX_SERVING slots; the oldest entry makes room for a new connection, and
+ * none waits longer than REQUEST_DEADLINE_MS. Larger bodies are read by
+ * libmicrohttpd, MAX_LARGE_UPLOADS at once, each within LARGE_UPLOAD_MS.
+ * Every response closes its connection, so that nothing idles in
+ * libmicrohttpd between requests. docs/mcp.md ("Limits"). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 
@@ -23,7 +35,42 @@
 /* Protocol sessions kept at once: the least recently used idle one makes
  * room for a new one (clients often end without DELETE). */
 #define MAX_SESSIONS 64
-#define MAX_CONNECTIONS 128
+
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+
+/* Connections whose request has not arrived yet. */
+#define MAX_WAITING 256
+/* How long a connection has, from its connect, to send its request (its
+ * headers, and its body when that is small). Clients send theirs at once. */
+#define REQUEST_DEADLINE_MS 10000
+/* Request headers longer than this are refused (431). */
+#define MAX_HEADERS 16384
+/* Requests up to this size (headers and body) arrive whole before
+ * libmicrohttpd sees them: well under what a loopback socket's receive
+ * buffer holds unread (128 KiB by default). A body over it is a large upload. */
+#define SMALL_REQUEST 32768
+/* Requests libmicrohttpd serves at once (a thread each; a tool call holds
+ * one until it ends); beyond, 503. Its own limit is twice that, so that it
+ * never refuses one of ours silently. */
+#define MAX_SERVING 128
+/* Large uploads received at once (503 beyond), and how long each may take. */
+#define MAX_LARGE_UPLOADS 4
+#define LARGE_UPLOAD_MS 30000
+/* A small body was there when the connection was handed over: it may not
+ * take longer than this (it could only lag behind a request the table read
+ * one way and libmicrohttpd another). */
+#define SMALL_UPLOAD_MS 2000
+/* libmicrohttpd closes a connection that sends or takes nothing for this
+ * many seconds: before its request is read, during a large upload, and
+ * while its response waits for a client that does not read. */
+#define STALL_BEFORE_S 3
+#define STALL_UPLOAD_S 10
+#define STALL_RESPONSE_S 30
+/* New connections accepted per turn of the loop: those already waiting
+ * are looked at first, so that a flood of new ones cannot push out one
+ * whose request came in meanwhile. */
+#define ACCEPT_BATCH 64
 
 struct http_session {
     struct http_session *next;
@@ -38,7 +85,12 @@ struct http_server {
     pthread_mutex_t lock;
     struct http_session *sessions;
     size_t n_sessions;
-    bool stopping; /* new requests are refused */
+    bool stopping;     /* new requests are refused */
+    int serving;       /* connections libmicrohttpd has */
+    int large_uploads; /* of those, receiving a body over SMALL_REQUEST */
+    /* One large message is parsed at a time: jansson's tree of a message
+     * full of small values takes some 30 times its size. */
+    pthread_mutex_t parse_lock;
 };
 
 /* The messages about one request, between the call's thread (send) and
@@ -56,11 +108,13 @@ struct exchange {
     size_t off, len, cap;
 };
 
-/* A connection's current request: its body as it arrives. */
+/* A connection's request: its body as it arrives. */
 struct request {
     char *body;
     size_t len, cap;
     bool too_large;
+    bool large;      /* holds one of the MAX_LARGE_UPLOADS */
+    double deadline; /* the body must have arrived by then */
 };
 
 /* ---- exchanges ----------------------------------------------------------------- */
@@ -179,6 +233,10 @@ static enum MHD_Result reply_text(struct http_server *h, struct MHD_Connection *
         h->mhd->add_response_header(resp, "Mcp-Session-Id", session_id);
     if (status == 405)
         h->mhd->add_response_header(resp, "Allow", "POST, DELETE");
+    if (status == 503)
+        h->mhd->add_response_header(resp, "Retry-After", "1");
+    /* No connection idles in libmicrohttpd waiting for a next request. */
+    h->mhd->add_response_header(resp, "Connection", "close");
     enum MHD_Result r = h->mhd->queue_response(conn, status, resp);
     h->mhd->destroy_response(resp);
     return r;
@@ -302,14 +360,17 @@ static bool is_json_type(const char *type)
     return next == '\0' || next == ';' || next == ' ';
 }
 
-/* Runs one request of session s and replies: JSON, or a stream. */
+/* Runs one request of session s and replies: JSON, or a stream. m is
+ * cleared once the request is under way: a call keeps copies of what it
+ * needs, and the message is not held for as long as the call runs. */
 static enum MHD_Result run_request(struct http_server *h, struct MHD_Connection *conn,
-                                   struct mcp_session *s, const struct jsonrpc_msg *m, bool sse_ok)
+                                   struct mcp_session *s, struct jsonrpc_msg *m, bool sse_ok)
 {
     struct exchange *ex = exchange_new(sse_ok);
     if (!ex)
         return MHD_NO;
     mcp_session_handle(s, m, &ex->base);
+    jsonrpc_msg_clear(m);
     pthread_mutex_lock(&ex->lock);
     while (!ex->done && !ex->notified)
         pthread_cond_wait(&ex->cond, &ex->lock);
@@ -327,6 +388,7 @@ static enum MHD_Result run_request(struct http_server *h, struct MHD_Connection 
         }
         h->mhd->add_response_header(resp, "Content-Type", "text/event-stream");
         h->mhd->add_response_header(resp, "Cache-Control", "no-cache");
+        h->mhd->add_response_header(resp, "Connection", "close");
         r = h->mhd->queue_response(conn, 200, resp);
         h->mhd->destroy_response(resp); /* the stream's reference went to resp */
         return r;
@@ -400,10 +462,22 @@ static enum MHD_Result handle_post(struct http_server *h, struct MHD_Connection 
     bool sse_ok = has_token(accept, "text/event-stream");
 
     struct jsonrpc_msg m;
+    bool big = req->len > SMALL_REQUEST;
+    if (big)
+        pthread_mutex_lock(&h->parse_lock);
     jsonrpc_parse(req->body ? req->body : "", req->len, &m);
+    if (big)
+        pthread_mutex_unlock(&h->parse_lock);
+    /* The message is in m now: the body goes back at once. */
+    free(req->body);
+    req->body = NULL;
+    req->len = req->cap = 0;
     enum MHD_Result r;
     if (m.kind == JSONRPC_BAD) {
-        r = reply_error(h, conn, 400, m.id, m.code, m.why);
+        /* A request whose id can be read is answered as requests are, so
+         * that a client waiting for that id gets its answer (SDKs drop the
+         * body of a 400); the rest is refused with 400. Nothing runs. */
+        r = reply_error(h, conn, m.id ? 200 : 400, m.id, m.code, m.why);
     } else if (m.kind == JSONRPC_REQUEST && strcmp(m.method, "initialize") == 0) {
         r = post_initialize(h, conn, &m);
     } else {
@@ -493,6 +567,44 @@ static bool refuse_early(struct http_server *h, struct MHD_Connection *conn, con
     return false;
 }
 
+static void give_back_large(struct http_server *h, struct request *req)
+{
+    if (!req->large)
+        return;
+    req->large = false;
+    pthread_mutex_lock(&h->lock);
+    h->large_uploads--;
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* Before a POST's body is read: how long it may take, and for a large
+ * one, one of the MAX_LARGE_UPLOADS (or 503). */
+static enum MHD_Result start_upload(struct http_server *h, struct MHD_Connection *conn,
+                                    struct request *req)
+{
+    const char *length = header(h, conn, "Content-Length");
+    bool large = header(h, conn, "Transfer-Encoding") ||
+                 (length && strtoull(length, NULL, 10) > SMALL_REQUEST);
+    if (large) {
+        pthread_mutex_lock(&h->lock);
+        req->large = h->large_uploads < MAX_LARGE_UPLOADS;
+        h->large_uploads += req->large;
+        pthread_mutex_unlock(&h->lock);
+        if (!req->large) {
+            char why[160];
+            snprintf(why, sizeof why,
+                     "the server is busy: %d requests over %d KiB are being received; retry in "
+                     "a moment",
+                     MAX_LARGE_UPLOADS, SMALL_REQUEST >> 10);
+            return reply_error(h, conn, 503, NULL, MCP_SERVER_ERROR, why);
+        }
+    }
+    req->deadline = monotonic_ms() + (large ? LARGE_UPLOAD_MS : SMALL_UPLOAD_MS);
+    h->mhd->set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+                                  (unsigned)(large ? STALL_UPLOAD_S : STALL_BEFORE_S));
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls)
@@ -507,11 +619,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!(req = calloc(1, sizeof *req)))
             return MHD_NO;
         *con_cls = req;
-        return strcmp(method, "DELETE") == 0 ? handle_delete(h, conn) : MHD_YES;
+        req->deadline = monotonic_ms() + SMALL_UPLOAD_MS;
+        return strcmp(method, "DELETE") == 0 ? handle_delete(h, conn)
+                                              : start_upload(h, conn, req);
     }
     if (*upload_size > 0) {
         size_t n = *upload_size;
         *upload_size = 0;
+        /* A body that trickles in is cut off: the connection is closed. */
+        if (monotonic_ms() > req->deadline)
+            return MHD_NO;
         if (req->too_large || req->len + n > MCP_MAX_MESSAGE) {
             /* Read and dropped: memory stays bounded whatever is sent. */
             free(req->body);
@@ -536,27 +653,373 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (strcmp(method, "POST") != 0)
         return MHD_YES; /* DELETE was answered on the first call */
+    give_back_large(h, req);
+    h->mhd->set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+                                  (unsigned)STALL_RESPONSE_S);
     return handle_post(h, conn, req);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
     (void)conn;
     (void)toe;
     struct request *req = *con_cls;
-    if (req)
+    if (req) {
+        give_back_large(cls, req);
         free(req->body);
+    }
     free(req);
     *con_cls = NULL;
 }
 
+/* Counts libmicrohttpd's connections: every one it starts, it closes. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)conn;
+    (void)socket_context;
+    struct http_server *h = cls;
+    pthread_mutex_lock(&h->lock);
+    h->serving += code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1;
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* ---- the door: connections until their request has arrived -------------------- */
+
+struct waiting {
+    struct waiting *prev, *next; /* oldest first */
+    int fd;
+    double since; /* when it was accepted */
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+};
+
+struct door {
+    struct http_server *h;
+    struct MHD_Daemon *d;
+    int listen_fd, ep;
+    struct waiting pool[MAX_WAITING];
+    struct waiting *unused, *oldest, *newest;
+    size_t n;
+    char peek[SMALL_REQUEST + 1];
+    double paused_until; /* out of file descriptors: accept again then */
+    char listen_tag, stop_tag; /* their addresses tell epoll's events apart */
+};
+
+enum verdict {
+    V_WAIT,      /* not all of it yet */
+    V_READY,     /* hand it to libmicrohttpd */
+    V_GONE,      /* closed before its request was all there: dropped */
+    V_TOO_LARGE, /* headers over MAX_HEADERS: 431 */
+};
+
+/* The end of the headers in p[0..n) (after the blank line), or 0. */
+static size_t headers_end(const char *p, size_t n)
+{
+    const char *crlf = memmem(p, n, "\r\n\r\n", 4);
+    const char *lf = memmem(p, n, "\n\n", 2);
+    size_t a = crlf ? (size_t)(crlf - p) + 4 : 0, b = lf ? (size_t)(lf - p) + 2 : 0;
+    return a && (!b || a < b) ? a : b;
+}
+
+/* The length of the body the headers p[0..n) announce, when it is one
+ * that can be waited for here; false when libmicrohttpd reads the body
+ * itself (chunked, Expect: 100-continue, a length that is not plain), so
+ * that it counts as a large upload there. */
+static bool plain_body(const char *p, size_t n, size_t *body)
+{
+    *body = 0;
+    bool seen = false;
+    const char *line = memchr(p, '\n', n); /* after the request line */
+    while (line && (size_t)(++line - p) < n) {
+        size_t left = n - (size_t)(line - p);
+        const char *end = memchr(line, '\n', left);
+        size_t len = end ? (size_t)(end - line) : left;
+        if (len && (line[0] == ' ' || line[0] == '\t'))
+            return false; /* a folded header: libmicrohttpd decides */
+        if (len >= 17 && strncasecmp(line, "transfer-encoding", 17) == 0)
+            return false;
+        if (len >= 6 && strncasecmp(line, "expect", 6) == 0)
+            return false;
+        if (len >= 15 && strncasecmp(line, "content-length:", 15) == 0) {
+            size_t i = 15, digits = 0, v = 0;
+            while (i < len && (line[i] == ' ' || line[i] == '\t'))
+                i++;
+            for (; i < len && line[i] >= '0' && line[i] <= '9' && digits < 9; i++, digits++)
+                v = v * 10 + (size_t)(line[i] - '0');
+            while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r'))
+                i++;
+            if (seen || !digits || i != len)
+                return false;
+            seen = true;
+            *body = v;
+        }
+        line = end;
+    }
+    return true;
+}
+
+/* Looks at what fd has sent so far, without taking it. */
+static enum verdict examine(struct door *g, int fd)
+{
+    ssize_t n = recv(fd, g->peek, sizeof g->peek, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0)
+        return errno == EAGAIN || errno == EINTR ? V_WAIT : V_GONE;
+    if (n == 0)
+        return V_GONE;
+    size_t head = headers_end(g->peek, (size_t)n);
+    if (!head || head > MAX_HEADERS)
+        return !head && (size_t)n < MAX_HEADERS ? V_WAIT : V_TOO_LARGE;
+    size_t body;
+    if (!plain_body(g->peek, head, &body) || head + body > SMALL_REQUEST)
+        return V_READY; /* libmicrohttpd reads the body, as a large upload */
+    return (size_t)n >= head + body ? V_READY : V_WAIT;
+}
+
+/* Answers a connection libmicrohttpd never sees, and closes it. */
+static void refuse_raw(int fd, const char *status, const char *message)
+{
+    char body[256], text[640];
+    int blen = snprintf(body, sizeof body,
+                        "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32000,"
+                        "\"message\":\"%s\"}}",
+                        message);
+    int len = snprintf(text, sizeof text,
+                       "HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                       "%sConnection: close\r\n\r\n%s",
+                       status, blen, strncmp(status, "503", 3) == 0 ? "Retry-After: 1\r\n" : "",
+                       body);
+    /* What it sent is read first: closing on unread data would reset the
+     * connection, and the client could lose the answer. */
+    char sink[4096];
+    for (int i = 0; i < 16 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++)
+        ;
+    (void)!send(fd, text, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    shutdown(fd, SHUT_WR);
+    close(fd);
+}
+
+static void hand_off(struct door *g, int fd, const struct sockaddr_storage *addr, socklen_t len)
+{
+    pthread_mutex_lock(&g->h->lock);
+    bool room = g->h->serving < MAX_SERVING;
+    pthread_mutex_unlock(&g->h->lock);
+    if (!room) {
+        char why[128];
+        snprintf(why, sizeof why,
+                 "the server is busy: %d requests are being served; retry in a moment",
+                 MAX_SERVING);
+        refuse_raw(fd, "503 Service Unavailable", why);
+        return;
+    }
+    /* libmicrohttpd owns fd from here, and closes it if it cannot take it. */
+    g->h->mhd->add_connection(g->d, fd, (const struct sockaddr *)addr, len);
+}
+
+/* Takes w out of the table; its fd stays open. */
+static void unlink_waiting(struct door *g, struct waiting *w)
+{
+    epoll_ctl(g->ep, EPOLL_CTL_DEL, w->fd, NULL);
+    *(w->prev ? &w->prev->next : &g->oldest) = w->next;
+    *(w->next ? &w->next->prev : &g->newest) = w->prev;
+    w->next = g->unused;
+    g->unused = w;
+    g->n--;
+}
+
+static void drop_waiting(struct door *g, struct waiting *w)
+{
+    int fd = w->fd;
+    unlink_waiting(g, w);
+    close(fd);
+}
+
+/* Acts on a verdict about fd; the table no longer has it. */
+static void decide(struct door *g, int fd, enum verdict v, const struct sockaddr_storage *addr,
+                   socklen_t len)
+{
+    if (v == V_READY)
+        hand_off(g, fd, addr, len);
+    else if (v == V_TOO_LARGE)
+        refuse_raw(fd, "431 Request Header Fields Too Large",
+                   "the request headers are larger than " STRINGIFY(MAX_HEADERS) " bytes");
+    else
+        close(fd);
+}
+
+static void add_waiting(struct door *g, int fd, const struct sockaddr_storage *addr,
+                        socklen_t len)
+{
+    if (g->n == MAX_WAITING)
+        drop_waiting(g, g->oldest); /* the one that has had the longest to send */
+    struct waiting *w = g->unused;
+    g->unused = w->next;
+    *w = (struct waiting){.prev = g->newest, .fd = fd, .since = monotonic_ms(), .addr = *addr,
+                          .addr_len = len};
+    *(g->newest ? &g->newest->next : &g->oldest) = w;
+    g->newest = w;
+    g->n++;
+    /* Edge-triggered: an event for each new arrival, none for what was
+     * looked at already (it stays unread until libmicrohttpd reads it). */
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = w};
+    if (epoll_ctl(g->ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+        drop_waiting(g, w);
+}
+
+static void pause_accepting(struct door *g, bool pause)
+{
+    struct epoll_event ev = {.events = pause ? 0 : EPOLLIN, .data.ptr = &g->listen_tag};
+    epoll_ctl(g->ep, EPOLL_CTL_MOD, g->listen_fd, &ev);
+    g->paused_until = pause ? monotonic_ms() + 100 : 0;
+}
+
+static void accept_some(struct door *g)
+{
+    for (int k = 0; k < ACCEPT_BATCH; k++) {
+        struct sockaddr_storage addr;
+        socklen_t len = sizeof addr;
+        int fd = accept4(g->listen_fd, (struct sockaddr *)&addr, &len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
+            continue;
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE) && g->oldest) {
+            drop_waiting(g, g->oldest); /* its descriptor is the one to reuse */
+            continue;
+        }
+        if (fd < 0) {
+            /* Out of descriptors or memory with none to give back: a
+             * pause, not a loop that spins on the waiting connection. */
+            if (errno != EAGAIN)
+                pause_accepting(g, true);
+            return;
+        }
+        /* A client sends its request with its connect: it is often all
+         * there already. */
+        enum verdict v = examine(g, fd);
+        if (v == V_WAIT)
+            add_waiting(g, fd, &addr, len);
+        else
+            decide(g, fd, v, &addr, len);
+    }
+}
+
+static struct door *door_new(struct http_server *h, int listen_fd, int stop_fd, hutch_error *err)
+{
+    struct door *g = calloc(1, sizeof *g);
+    if (!g) {
+        error_set(err, HUTCH_E_SYSTEM, "out of memory");
+        return NULL;
+    }
+    g->h = h;
+    g->listen_fd = listen_fd;
+    for (size_t i = 0; i < MAX_WAITING; i++) {
+        g->pool[i].next = g->unused;
+        g->unused = &g->pool[i];
+    }
+    g->ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event lev = {.events = EPOLLIN, .data.ptr = &g->listen_tag};
+    struct epoll_event sev = {.events = EPOLLIN, .data.ptr = &g->stop_tag};
+    if (g->ep < 0 || epoll_ctl(g->ep, EPOLL_CTL_ADD, listen_fd, &lev) < 0 ||
+        (stop_fd >= 0 && epoll_ctl(g->ep, EPOLL_CTL_ADD, stop_fd, &sev) < 0)) {
+        error_sys(err, errno, "cannot set up epoll for the HTTP transport");
+        if (g->ep >= 0)
+            close(g->ep);
+        free(g);
+        return NULL;
+    }
+    return g;
+}
+
+static void door_free(struct door *g)
+{
+    while (g->oldest)
+        drop_waiting(g, g->oldest);
+    close(g->ep);
+    free(g);
+}
+
+/* Runs until a byte arrives on stop_fd. */
+static int door_run(struct door *g, hutch_error *err)
+{
+    struct epoll_event events[64];
+    for (;;) {
+        double now = monotonic_ms();
+        while (g->oldest && now - g->oldest->since >= REQUEST_DEADLINE_MS)
+            drop_waiting(g, g->oldest);
+        if (g->paused_until && now >= g->paused_until)
+            pause_accepting(g, false);
+        double wake = g->oldest ? g->oldest->since + REQUEST_DEADLINE_MS : 0;
+        if (g->paused_until && (!wake || g->paused_until < wake))
+            wake = g->paused_until;
+        int timeout = wake ? (int)(wake - now) + 1 : -1;
+        int n = epoll_wait(g->ep, events, (int)ARRAY_SIZE(events), timeout);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return error_sys(err, errno, "epoll_wait on the HTTP transport's connections");
+        bool incoming = false;
+        for (int i = 0; i < n; i++) {
+            void *tag = events[i].data.ptr;
+            if (tag == &g->stop_tag)
+                return 0;
+            if (tag == &g->listen_tag) {
+                incoming = true;
+                continue;
+            }
+            struct waiting *w = tag;
+            enum verdict v = examine(g, w->fd);
+            if (v == V_WAIT && (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+                v = V_GONE; /* it stopped sending before its request was whole */
+            if (v == V_WAIT)
+                continue;
+            int fd = w->fd;
+            struct sockaddr_storage addr = w->addr;
+            socklen_t len = w->addr_len;
+            unlink_waiting(g, w);
+            decide(g, fd, v, &addr, len);
+        }
+        if (incoming)
+            accept_some(g);
+    }
+}
+
 /* ---- the server ------------------------------------------------------------------ */
+
+/* libmicrohttpd's own messages ("closed with incomplete request", ...),
+ * a few a second: a client that makes it complain must not flood stderr. */
+#define LOG_PER_SECOND 5
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static double second;
+    static unsigned shown, dropped;
+    pthread_mutex_lock(&lock);
+    double now = monotonic_ms();
+    if (now - second >= 1000) {
+        if (dropped)
+            mcp_log_stderr("libmicrohttpd: %u more messages not shown", dropped);
+        second = now;
+        shown = dropped = 0;
+    }
+    bool show = shown < LOG_PER_SECOND;
+    shown += show;
+    dropped += !show;
+    pthread_mutex_unlock(&lock);
+    if (!show)
+        return;
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    line[strcspn(line, "\n")] = '\0';
+    mcp_log_stderr("libmicrohttpd: %s", line);
+}
 
 static int listen_loopback(int port, unsigned *bound, hutch_error *err)
 {
-    autoclose int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    autoclose int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return error_sys(err, errno, "cannot make a socket");
     int one = 1;
@@ -567,7 +1030,8 @@ static int listen_loopback(int port, unsigned *bound, hutch_error *err)
         return error_sys(err, errno, "cannot listen on 127.0.0.1:%d%s", port,
                          errno == EADDRINUSE ? " (the port is in use: pick another)" : "");
     socklen_t len = sizeof addr;
-    if (listen(fd, 64) < 0 || getsockname(fd, (struct sockaddr *)&addr, &len) < 0)
+    /* A long backlog: connections are taken off it at once, without a thread each. */
+    if (listen(fd, 1024) < 0 || getsockname(fd, (struct sockaddr *)&addr, &len) < 0)
         return error_sys(err, errno, "cannot listen on 127.0.0.1:%d", port);
     *bound = ntohs(addr.sin_port);
     return steal_fd(&fd);
@@ -579,27 +1043,35 @@ int mcp_serve_http(const struct mcp_server *srv, int port, int stop_fd, hutch_er
     if (!(h.mhd = mhd_api_load(err)))
         return -1;
     unsigned bound = 0;
-    int fd = listen_loopback(port, &bound, err);
+    autoclose int fd = listen_loopback(port, &bound, err);
     if (fd < 0)
         return -1;
+    struct door *g = door_new(&h, fd, stop_fd, err);
+    if (!g)
+        return -1;
     pthread_mutex_init(&h.lock, NULL);
+    pthread_mutex_init(&h.parse_lock, NULL);
     struct MHD_Daemon *d = h.mhd->start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
-            MHD_USE_ERROR_LOG,
-        0, NULL, NULL, on_request, &h, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, 600u, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, &h, MHD_OPTION_END);
+            MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+        0, NULL, NULL, on_request, &h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(2 * MAX_SERVING), MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)STALL_BEFORE_S, MHD_OPTION_NOTIFY_COMPLETED, on_completed, &h,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, &h, MHD_OPTION_END);
     if (!d) {
-        close(fd);
+        door_free(g);
         pthread_mutex_destroy(&h.lock);
+        pthread_mutex_destroy(&h.parse_lock);
         return error_set(err, HUTCH_E_SYSTEM, "libmicrohttpd could not start on 127.0.0.1:%u",
                          bound);
     }
+    g->d = d;
     mcp_log_stderr("serving MCP on http://127.0.0.1:%u/mcp (session %s)", bound, srv->session_key);
 
-    struct pollfd pfd = {.fd = stop_fd, .events = POLLIN};
-    while (TEMP_FAILURE_RETRY(poll(&pfd, stop_fd >= 0 ? 1 : 0, -1)) == 0)
-        ;
+    int rc = door_run(g, err);
+    /* No new connection from here: those waiting are dropped. */
+    door_free(g);
+    close_fd(&fd);
 
     /* Running calls are killed; their connections then finish. The
      * sessions are held here: connection threads may still change the list. */
@@ -619,7 +1091,7 @@ int mcp_serve_http(const struct mcp_server *srv, int port, int stop_fd, hutch_er
         mcp_session_unref(all[i]);
     }
     free(all);
-    h.mhd->stop_daemon(d); /* closes the listening socket too */
+    h.mhd->stop_daemon(d);
     while (h.sessions) {
         struct http_session *e = h.sessions;
         h.sessions = e->next;
@@ -627,5 +1099,6 @@ int mcp_serve_http(const struct mcp_server *srv, int port, int stop_fd, hutch_er
         free(e);
     }
     pthread_mutex_destroy(&h.lock);
-    return 0;
+    pthread_mutex_destroy(&h.parse_lock);
+    return rc;
 }

@@ -38,12 +38,18 @@ struct jsonrpc_msg {
     const json_t *id;     /* borrowed from root; NULL when absent or unusable */
     const char *method;   /* requests and notifications */
     const json_t *params; /* NULL when absent; else an object or an array */
-    int code;             /* JSONRPC_BAD: JSONRPC_PARSE_ERROR or JSONRPC_INVALID_REQUEST */
+    int code;             /* JSONRPC_BAD: JSONRPC_PARSE_ERROR, JSONRPC_INVALID_REQUEST, or
+                           * JSONRPC_INVALID_PARAMS for valid JSON that hutch cannot hold
+                           * all of (a number beyond 64 bits, a key with \u0000, ...) in
+                           * params only */
     char why[160];        /* JSONRPC_BAD: what is wrong, for the error message */
 };
 
 /* Classifies buf[0..len) (need not be NUL-terminated). Always fills m;
- * release it with jsonrpc_msg_clear(). */
+ * release it with jsonrpc_msg_clear(). Strings may hold NUL characters
+ * (\u0000): m->method never does (such a message is JSONRPC_BAD); ids and
+ * params carry them as data. Valid JSON that jansson cannot hold is
+ * JSONRPC_BAD, but keeps its id when the id itself can be read. */
 void jsonrpc_parse(const char *buf, size_t len, struct jsonrpc_msg *m);
 void jsonrpc_msg_clear(struct jsonrpc_msg *m);
 
@@ -67,10 +73,11 @@ const char *mcp_negotiate_version(const char *requested);
 bool mcp_version_served(const char *version);
 
 /* initialize: protocolVersion (string), capabilities (object) and
- * clientInfo (object with a string name) are required. */
+ * clientInfo (object with a string name) are required. *version is ""
+ * (served by none) when protocolVersion holds a NUL. */
 int mcp_check_initialize(const json_t *params, const char **version, char *why, size_t len);
 
-/* tools/call: name (string), arguments (object; {} when absent),
+/* tools/call: name (string without NUL), arguments (object; {} when absent),
  * _meta.progressToken (string or integer; NULL when absent). All
  * borrowed from params. */
 struct mcp_tool_call {

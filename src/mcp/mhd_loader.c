@@ -42,6 +42,8 @@ static void load(void)
     SYM(add_response_header, "MHD_add_response_header");
     SYM(queue_response, "MHD_queue_response");
     SYM(destroy_response, "MHD_destroy_response");
+    SYM(add_connection, "MHD_add_connection");
+    SYM(set_connection_option, "MHD_set_connection_option");
 #undef SYM
     loaded = 1;
 }

@@ -28,6 +28,12 @@ struct mhd_api {
     enum MHD_Result (*queue_response)(struct MHD_Connection *connection, unsigned int status_code,
                                       struct MHD_Response *response);
     void (*destroy_response)(struct MHD_Response *response);
+    /* The HTTP transport accepts connections itself and hands over only
+     * those whose request has arrived (src/mcp/http.c). */
+    enum MHD_Result (*add_connection)(struct MHD_Daemon *daemon, MHD_socket client_socket,
+                                      const struct sockaddr *addr, socklen_t addrlen);
+    enum MHD_Result (*set_connection_option)(struct MHD_Connection *connection,
+                                             enum MHD_CONNECTION_OPTION option, ...);
 };
 
 /* The loaded library (loaded once, kept for the process's life). */

@@ -28,7 +28,8 @@ struct mcp_session {
     bool initialized;
     int log_level;      /* notifications/message from this level up */
     struct call *calls; /* those that can still be cancelled */
-    int running;        /* calls whose thread has not answered yet */
+    int active;         /* calls not yet answered: at most MCP_MAX_CALLS */
+    int running;        /* calls whose thread has not ended yet */
 };
 
 void mcp_log_stderr(const char *fmt, ...)
@@ -194,10 +195,12 @@ static void *call_main(void *arg)
     int rc = tool_call(s->srv->policy, s->srv->session_key, c->name, c->args, &opts, &result,
                        &unknown, &err);
 
-    /* Out of the list first: the client may reuse the id once answered. */
+    /* Out of the list and the count first: once answered, the client may
+     * reuse the id and start another call at once. */
     pthread_mutex_lock(&s->lock);
     bool cancelled = c->cancelled;
     unlink_call(s, c);
+    s->active--;
     pthread_mutex_unlock(&s->lock);
     if (cancelled) {
         c->sink->send(c->sink, NULL, true);
@@ -249,7 +252,7 @@ static void start_call(struct mcp_session *s, const struct jsonrpc_msg *m, struc
     pthread_mutex_lock(&s->lock);
     const char *refused = NULL;
     int code = MCP_SERVER_ERROR;
-    if (s->running >= MCP_MAX_CALLS)
+    if (s->active >= MCP_MAX_CALLS)
         refused = "too many tool calls are running in this session (16): wait for one to "
                   "finish, or cancel one";
     for (struct call *o = s->calls; !refused && o; o = o->next)
@@ -260,6 +263,7 @@ static void start_call(struct mcp_session *s, const struct jsonrpc_msg *m, struc
     if (!refused) {
         c->next = s->calls;
         s->calls = c;
+        s->active++;
         s->running++;
         s->refs++;
     }
@@ -279,6 +283,7 @@ static void start_call(struct mcp_session *s, const struct jsonrpc_msg *m, struc
     if (rc != 0) {
         pthread_mutex_lock(&s->lock);
         unlink_call(s, c);
+        s->active--;
         s->running--;
         s->refs--;
         pthread_cond_broadcast(&s->idle);

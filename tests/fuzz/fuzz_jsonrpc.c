@@ -2,7 +2,10 @@
  * every byte an MCP client sends, on stdio or over HTTP. Each input is
  * classified; the params of the methods served are checked whatever the
  * method; every reply built must serialize to one line that parses back;
- * the Origin/Host checks see the raw text. */
+ * the Origin/Host checks see the raw text. Valid JSON that jansson cannot
+ * hold (numbers beyond 64 bits, keys with \u0000, unpaired surrogates, ...)
+ * is read a second time for its id: a refusal that keeps an id must keep
+ * a usable one, and a method that goes on never holds a NUL. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,12 +37,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct jsonrpc_msg m;
     jsonrpc_parse((const char *)data, size, &m);
     if (m.kind == JSONRPC_BAD) {
-        if (m.code != JSONRPC_PARSE_ERROR && m.code != JSONRPC_INVALID_REQUEST)
+        if (m.code != JSONRPC_PARSE_ERROR && m.code != JSONRPC_INVALID_REQUEST &&
+            m.code != JSONRPC_INVALID_PARAMS)
+            abort();
+        if (m.id && !json_is_string(m.id) && !json_is_integer(m.id))
+            abort();
+        if (m.code == JSONRPC_PARSE_ERROR && (m.id || m.root))
             abort();
         check_reply(jsonrpc_error(m.id, m.code, m.why));
     } else if (m.kind == JSONRPC_REQUEST || m.kind == JSONRPC_NOTIFICATION) {
         if (!m.method || (m.kind == JSONRPC_REQUEST) != (m.id != NULL))
             abort();
+        const json_t *method = json_object_get(m.root, "method");
+        if (strlen(m.method) != json_string_length(method))
+            abort(); /* a NUL would cut the method short */
         char why[200];
         const char *version;
         struct mcp_tool_call call;
@@ -48,7 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check_reply(jsonrpc_result(
                 m.id, json_pack("{s:s}", "protocolVersion", mcp_negotiate_version(version))));
         if (mcp_check_tool_call(m.params, &call, why, sizeof why) == 0 &&
-            (!call.name || (call.arguments && !json_is_object(call.arguments))))
+            (!call.name || (call.arguments && !json_is_object(call.arguments)) ||
+             strlen(call.name) != json_string_length(json_object_get(m.params, "name"))))
             abort();
         if (mcp_check_set_level(m.params, &level, why, sizeof why) == 0 && (level < 0 || level > 7))
             abort();

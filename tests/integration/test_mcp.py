@@ -237,6 +237,17 @@ def test_every_error_and_the_server_keeps_serving(mcp):
          b'"arguments":"id"}}\n', -32602, 13),
         (b'{"jsonrpc":"2.0","id":14,"method":"tools/call","params":["bash"]}\n', -32602, 14),
         (b'{"jsonrpc":"2.0","id":15,"method":"tools/list","params":[1]}\n', -32602, 15),
+        # Valid JSON the parser cannot hold: refused, but with the id when it can be read.
+        (b'{"jsonrpc":"2.0","id":16,"method":"ping","x":18446744073709551616}\n', -32600, 16),
+        (b'{"jsonrpc":"2.0","id":17,"method":"tools/call","params":{"name":"bash",'
+         b'"arguments":{"command":"x","timeout":1e400}}}\n', -32602, 17),
+        (b'{"jsonrpc":"2.0","id":18,"method":"tools/call","params":{"name":"bash",'
+         b'"arguments":{"comm\\u0000and":"x"}}}\n', -32602, 18),
+        (b'{"jsonrpc":"2.0","id":19,"method":"ping","params":{"a":"\\udc00"}}\n', -32602, 19),
+        (b'{"jsonrpc":"2.0","id":20,"method":"ping","params":{"a":1,"a":2}}\n', -32602, 20),
+        (b'{"jsonrpc":"2.0","id":21,"method":"ping\\u0000"}\n', -32600, 21),
+        (b'{"jsonrpc":"2.0","id":18446744073709551616,"method":"ping"}\n', -32600, None),
+        (b'{"jsonrpc":"2.0","id":"\\ud800","method":"ping"}\n', -32600, None),
     ]
     for i, (line, code, id) in enumerate(cases):
         server.send_raw(line)
@@ -245,6 +256,8 @@ def test_every_error_and_the_server_keeps_serving(mcp):
         assert response["error"]["message"], response
         ping = server.request("ping", id=f"after-{i}")
         assert ping["result"] == {}, (line, ping)
+    # An id with a NUL in it is an id like any other.
+    assert server.request("ping", id="n\u0000ul")["result"] == {}
     # Notifications and responses are never answered, not even broken ones.
     server.send_raw(b'{"jsonrpc":"2.0","method":"notifications/unknown"}\n')
     server.send_raw(b'{"jsonrpc":"2.0","id":99,"result":{}}\n')
@@ -702,6 +715,19 @@ def test_http_errors(mcp_http):
     conn.request("POST", "/other", body=b"{}", headers={"Content-Type": "application/json"})
     assert conn.getresponse().status == 404
     conn.close()
+    # A request whose id can be read is answered like any request, even one
+    # hutch cannot read all of: 200, the error, the id.
+    resp, payload = server.post(b'{"jsonrpc":"2.0","id":7,"method":"tools/call","params":'
+                                b'{"name":"bash","arguments":{"command":"x","timeout":'
+                                b'18446744073709551616}}}')
+    body = json_body(resp, payload)
+    assert resp.status == 200 and body["id"] == 7 and body["error"]["code"] == -32602, body
+    resp, payload = server.post(b'{"jsonrpc":"2.0","id":8,"method":"ping","x":"\\ud800"}')
+    body = json_body(resp, payload)
+    assert resp.status == 200 and body["id"] == 8 and body["error"]["code"] == -32600, body
+    resp, payload = server.post(b'{"jsonrpc":"2.0","id":18446744073709551616,"method":"ping"}')
+    body = json_body(resp, payload)
+    assert resp.status == 400 and body["id"] is None and body["error"]["code"] == -32600, body
     resp, payload = server.post({"jsonrpc": "2.0", "id": 6, "method": "ping"})
     assert resp.status == 200, "still serving"
 

@@ -1,6 +1,17 @@
 /* The MCP message layer (src/mcp/jsonrpc.c): classification, params, replies. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
 #include "mcp/jsonrpc.h"
 #include "tap.h"
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
 
 static struct jsonrpc_msg parse(const char *text)
 {
@@ -53,7 +64,7 @@ static void test_classify(void)
     check_bad("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"", JSONRPC_PARSE_ERROR,
               "parse error", false);
     check_bad("", JSONRPC_PARSE_ERROR, "parse error", false);
-    check_bad("{\"a\":1,\"a\":2}", JSONRPC_PARSE_ERROR, "duplicate", false);
+    check_bad("{\"a\":1,\"a\":2}", JSONRPC_INVALID_REQUEST, "\"jsonrpc\"", false);
     check_bad("{} trailing", JSONRPC_PARSE_ERROR, "parse error", false);
     check_bad("42", JSONRPC_INVALID_REQUEST, "JSON object", false);
     check_bad("[]", JSONRPC_INVALID_REQUEST, "batches", false);
@@ -81,6 +92,200 @@ static void test_classify(void)
     const char text[] = "{\"jsonrpc\":\"2.0\",\"method\":\"x\"}garbage";
     jsonrpc_parse(text, strlen(text) - 7, &m);
     CHECK(m.kind == JSONRPC_NOTIFICATION, "the length bounds the message");
+    jsonrpc_msg_clear(&m);
+}
+
+/* A request whose id is id_text, with `extra` after the method: how it is
+ * classified, with its reason and id. */
+static struct jsonrpc_msg parse_request(const char *id_text, const char *extra)
+{
+    char text[8192];
+    snprintf(text, sizeof text, "{\"jsonrpc\":\"2.0\",\"id\":%s,\"method\":\"tools/call\"%s}",
+             id_text, extra);
+    return parse(text);
+}
+
+/* Refused with code and why_part, keeping the integer id 7. */
+static void check_refused_with_id(const char *extra, int code, const char *why_part)
+{
+    struct jsonrpc_msg m = parse_request("7", extra);
+    CHECK(m.kind == JSONRPC_BAD && m.code == code, "%.80s is error %d (got kind %d code %d: %s)",
+          extra, code, m.kind, m.code, m.why);
+    CHECK(json_integer_value(m.id) == 7, "%.80s: the id 7 is kept", extra);
+    CHECK_CONTAINS(m.why, why_part, "%.80s: the reason says %s", extra, why_part);
+    jsonrpc_msg_clear(&m);
+}
+
+static void test_nul_characters(void)
+{
+    /* In argument values: data, carried on whole. */
+    struct jsonrpc_msg m = parse_request(
+        "7", ",\"params\":{\"name\":\"bash\",\"arguments\":{\"command\":\"echo \\u0000x\"}}");
+    CHECK(m.kind == JSONRPC_REQUEST, "a NUL in an argument parses: %s", m.why);
+    const json_t *command = json_object_get(json_object_get(m.params, "arguments"), "command");
+    CHECK(json_string_length(command) == 7 &&
+              memcmp(json_string_value(command), "echo \0x", 7) == 0,
+          "the argument keeps its NUL and what follows");
+    jsonrpc_msg_clear(&m);
+
+    /* In an id: data, answered with exactly that id. */
+    m = parse_request("\"a\\u0000b\"", "");
+    CHECK(m.kind == JSONRPC_REQUEST && json_string_length(m.id) == 3, "an id with a NUL is an id");
+    char *text = dump(jsonrpc_result(m.id, json_object()));
+    CHECK_CONTAINS(text, "\"id\":\"a\\u0000b\"", "and the reply carries it back whole");
+    free(text);
+    json_t *other = json_string("a");
+    CHECK(!mcp_same_id(m.id, other), "\"a\\u0000b\" is not the id \"a\"");
+    json_decref(other);
+    jsonrpc_msg_clear(&m);
+
+    /* In the method or the version: refused, with the id. */
+    m = parse("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\\u0000x\"}");
+    CHECK(m.kind == JSONRPC_BAD && m.code == JSONRPC_INVALID_REQUEST &&
+              json_integer_value(m.id) == 7,
+          "a method with a NUL is an invalid request that keeps its id");
+    CHECK_CONTAINS(m.why, "NUL", "and says why");
+    jsonrpc_msg_clear(&m);
+    m = parse("{\"jsonrpc\":\"2.0\\u0000\",\"id\":7,\"method\":\"ping\"}");
+    CHECK(m.kind == JSONRPC_BAD && m.code == JSONRPC_INVALID_REQUEST &&
+              json_integer_value(m.id) == 7,
+          "\"2.0\\u0000\" is not \"2.0\"");
+    jsonrpc_msg_clear(&m);
+
+    /* In params that name things: refused or unknown, never cut short. */
+    char why[200];
+    struct mcp_tool_call call;
+    json_t *p = json_loads("{\"name\":\"bash\\u0000x\",\"arguments\":{}}", JSON_ALLOW_NUL, NULL);
+    CHECK(p && mcp_check_tool_call(p, &call, why, sizeof why) < 0, "a tool name with a NUL");
+    CHECK_CONTAINS(why, "NUL", "is refused as such");
+    json_decref(p);
+    int level = -1;
+    p = json_loads("{\"level\":\"debug\\u0000\"}", JSON_ALLOW_NUL, NULL);
+    CHECK(p && mcp_check_set_level(p, &level, why, sizeof why) < 0, "a log level with a NUL");
+    json_decref(p);
+    const char *version = NULL;
+    p = json_loads("{\"protocolVersion\":\"2025-06-18\\u0000\",\"capabilities\":{},"
+                   "\"clientInfo\":{\"name\":\"t\\u0000\",\"version\":\"1\"}}",
+                   JSON_ALLOW_NUL, NULL);
+    CHECK(p && mcp_check_initialize(p, &version, why, sizeof why) == 0 &&
+              strcmp(mcp_negotiate_version(version), MCP_LATEST_VERSION) == 0,
+          "a protocol version with a NUL is not 2025-06-18: the latest is offered");
+    json_decref(p);
+    p = json_loads("{\"requestId\":\"x\\u0000y\"}", JSON_ALLOW_NUL, NULL);
+    CHECK(json_string_length(mcp_cancelled_request(p)) == 3, "a request id to cancel keeps its NUL");
+    json_decref(p);
+
+    /* Tool output with a NUL byte: the text content is not cut there. */
+    json_t *r = json_pack("{s:b,s:s%}", "ok", 1, "text", "a\0b", (size_t)3);
+    json_t *c = mcp_call_result(r);
+    CHECK(json_string_length(json_object_get(json_array_get(json_object_get(c, "content"), 0),
+                                             "text")) == 3,
+          "tool output with a NUL is passed on whole");
+    json_decref(c);
+    json_decref(r);
+}
+
+/* Valid JSON that jansson cannot hold costs the request nothing but its
+ * params: it is refused with its id, when its id can be read. */
+static void test_unreadable_values(void)
+{
+    const char *args = ",\"params\":{\"name\":\"bash\",\"arguments\":{\"command\":\"x\",";
+    char extra[6000];
+    snprintf(extra, sizeof extra, "%s\"timeout\":18446744073709551616}}", args);
+    check_refused_with_id(extra, JSONRPC_INVALID_PARAMS, "number out of range");
+    snprintf(extra, sizeof extra, "%s\"timeout\":-9223372036854775809}}", args);
+    check_refused_with_id(extra, JSONRPC_INVALID_PARAMS, "number out of range");
+    snprintf(extra, sizeof extra, "%s\"timeout\":1e400}}", args);
+    check_refused_with_id(extra, JSONRPC_INVALID_PARAMS, "number out of range");
+    snprintf(extra, sizeof extra, "%s\"comm\\u0000and\":1}}", args);
+    check_refused_with_id(extra, JSONRPC_INVALID_PARAMS, "NUL character");
+    snprintf(extra, sizeof extra, "%s\"x\":\"\\ud800\"}}", args);
+    check_refused_with_id(extra, JSONRPC_INVALID_PARAMS, "unpaired");
+    snprintf(extra, sizeof extra, "%s\"x\":\"\\udc00\\ud800\"}}", args);
+    check_refused_with_id(extra, JSONRPC_INVALID_PARAMS, "unpaired");
+    snprintf(extra, sizeof extra, "%s\"x\":\"\xc0\xaf\"}}", args);
+    check_refused_with_id(extra, JSONRPC_INVALID_PARAMS, "not UTF-8");
+    snprintf(extra, sizeof extra, "%s\"x\":1,\"x\":2}}", args);
+    check_refused_with_id(extra, JSONRPC_INVALID_PARAMS, "twice");
+    size_t n = (size_t)snprintf(extra, sizeof extra, "%s\"x\":", args);
+    for (int i = 0; i < 2100; i++)
+        extra[n++] = '[';
+    for (int i = 0; i < 2100; i++)
+        extra[n++] = ']';
+    snprintf(extra + n, sizeof extra - n, "}}");
+    check_refused_with_id(extra, JSONRPC_INVALID_PARAMS, "nesting");
+    /* Outside params: an invalid request, still with its id. */
+    check_refused_with_id(",\"x\":18446744073709551616", JSONRPC_INVALID_REQUEST,
+                          "number out of range");
+    check_refused_with_id(",\"\\u0000\":1", JSONRPC_INVALID_REQUEST, "NUL character");
+    check_refused_with_id(",\"x\":1,\"x\":2", JSONRPC_INVALID_REQUEST, "twice");
+    check_refused_with_id(",\"params\":{},\"x\":[18446744073709551616]", JSONRPC_INVALID_REQUEST,
+                          "number out of range");
+
+    /* The limits themselves are read as they are. */
+    struct jsonrpc_msg m = parse_request("9223372036854775807", ",\"params\":{\"a\":-9223372036854775808,"
+                                         "\"b\":1.7e308,\"c\":1e-400,\"d\":\"\\ud83d\\ude00\\\\u0000\"}");
+    CHECK(m.kind == JSONRPC_REQUEST && json_integer_value(m.id) == INT64_MAX,
+          "the 64-bit limits, a large real, an underflow, a surrogate pair and \\\\u0000 parse: %s",
+          m.why);
+    jsonrpc_msg_clear(&m);
+
+    /* An id that cannot be read: null, as JSON-RPC says. */
+    static const char *const bad_ids[] = {"18446744073709551616", "-9223372036854775809", "1e400",
+                                          "\"\\ud800\"", "\"\xff\""};
+    for (size_t i = 0; i < sizeof bad_ids / sizeof bad_ids[0]; i++) {
+        m = parse_request(bad_ids[i], "");
+        CHECK(m.kind == JSONRPC_BAD && m.code == JSONRPC_INVALID_REQUEST && !m.id,
+              "id %s cannot be read: an invalid request with id null (got kind %d code %d)",
+              bad_ids[i], m.kind, m.code);
+        CHECK_CONTAINS(m.why, "\"id\" cannot be read", "id %s: the reason says so", bad_ids[i]);
+        jsonrpc_msg_clear(&m);
+    }
+    /* Nor when "id" is there twice, or the text is not JSON after all. */
+    check_bad("{\"jsonrpc\":\"2.0\",\"id\":1,\"\\u0069d\":2,\"method\":\"ping\",\"x\":1e999}",
+              JSONRPC_PARSE_ERROR, "\"id\" appears twice", false);
+    check_bad("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\",\"x\":18446744073709551616,}",
+              JSONRPC_PARSE_ERROR, "parse error", false);
+    check_bad("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\",\"x\":\"\\ud800\\x\"}",
+              JSONRPC_PARSE_ERROR, "parse error", false);
+    check_bad("\xff{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\",\"x\":1e400}",
+              JSONRPC_PARSE_ERROR, "parse error", false);
+    check_bad("[{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\",\"x\":1e400}]",
+              JSONRPC_INVALID_REQUEST, "batches", false);
+    /* Nesting that never closes is not JSON, and is found so in one pass
+     * (not one pass per level: 4 MiB of "[" would take hours). */
+    size_t deep_len = (size_t)4 << 20;
+    char *deep = malloc(deep_len);
+    if (deep) {
+        int head = snprintf(deep, deep_len, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\",\"params\":");
+        memset(deep + head, '[', deep_len - (size_t)head);
+        double started = now_ms();
+        jsonrpc_parse(deep, deep_len, &m);
+        CHECK(m.kind == JSONRPC_BAD && m.code == JSONRPC_PARSE_ERROR && !m.id,
+              "4 MiB of unclosed nesting is a parse error");
+        CHECK(now_ms() - started < 2000, "found in %.0f ms", now_ms() - started);
+        jsonrpc_msg_clear(&m);
+        free(deep);
+    }
+    /* An escaped key is still the id. */
+    m = parse("{\"jsonrpc\":\"2.0\",\"\\u0069d\":7,\"method\":\"ping\",\"x\":1e400}");
+    CHECK(m.kind == JSONRPC_BAD && json_integer_value(m.id) == 7, "\"\\u0069d\" is the id");
+    jsonrpc_msg_clear(&m);
+
+    /* A notification is refused without an id; a response is still not answered. */
+    m = parse("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
+              "\"params\":{\"requestId\":18446744073709551616}}");
+    CHECK(m.kind == JSONRPC_BAD && m.code == JSONRPC_INVALID_PARAMS && !m.id && !m.method,
+          "a notification hutch cannot read is not acted on");
+    jsonrpc_msg_clear(&m);
+    m = parse("{\"jsonrpc\":\"2.0\",\"id\":18446744073709551616,\"result\":{}}");
+    CHECK(m.kind == JSONRPC_RESPONSE, "a response hutch cannot read is still a response");
+    jsonrpc_msg_clear(&m);
+
+    /* Only len bytes count, here too. */
+    const char text[] = "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\",\"x\":1e400}1e400";
+    jsonrpc_parse(text, strlen(text) - 5, &m);
+    CHECK(m.kind == JSONRPC_BAD && json_integer_value(m.id) == 7, "the length bounds the rereading");
     jsonrpc_msg_clear(&m);
 }
 
@@ -247,6 +452,8 @@ static void test_ids_and_origins(void)
 int main(void)
 {
     test_classify();
+    test_nul_characters();
+    test_unreadable_values();
     test_replies();
     test_params();
     test_call_result();
