@@ -152,7 +152,10 @@ HUTCH_API char *hutch_result_to_json(const hutch_result *result);
  * lives under $HUTCH_STATE_DIR (else /var/lib/hutch for root, else
  * $XDG_STATE_HOME/hutch). Per-run settings (timeout, output limit, env,
  * workdir) apply to this call only. Safe to call from several processes at
- * once. Returns like hutch_run(). */
+ * once. Returns like hutch_run(). The session's sandbox outlives the call,
+ * so its command never gets cmd's descriptors themselves: HUTCH_OUTPUT_PASS
+ * is relayed (without a limit) and stdin_fd is copied into a pipe while the
+ * command runs; nothing is read or written through them after the call. */
 HUTCH_API int hutch_session_exec(const hutch_policy *policy, const char *key,
                                  const hutch_command *cmd, hutch_result *result,
                                  hutch_error *err);
