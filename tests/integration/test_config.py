@@ -101,16 +101,21 @@ def test_gateway_config_is_accepted_as_is(hutch, tmp_path):
 
 
 def test_sandbox_runtime_settings_are_accepted(hutch, tmp_path):
+    # A writable directory of its own: with /tmp, a home under /tmp (as in the
+    # unprivileged test run) would put a missing ~/.ssh in the sandbox's view,
+    # and a rule that cannot be applied fails closed (test_deny_escapes.py).
+    work = tmp_path / "work"
+    work.mkdir()
     cfg = write(tmp_path / "srt.json", {
         "network": {"allowedDomains": ["github.com", "*.npmjs.org"], "deniedDomains": [],
                     "allowLocalBinding": False},
-        "filesystem": {"denyRead": ["~/.ssh"], "allowWrite": ["/tmp"], "denyWrite": []},
+        "filesystem": {"denyRead": ["~/.ssh"], "allowWrite": [str(work)], "denyWrite": []},
     })
     proc = hutch.run("config", "check", cfg, check=0)
     doc = json.loads(proc.stdout)["sandbox"]
     assert doc["network"]["mode"] == "allow"
     assert doc["network"]["allowedDomains"] == ["github.com", "*.npmjs.org"]
-    assert doc["filesystem"]["allowWrite"] == ["/tmp"]
+    assert doc["filesystem"]["allowWrite"] == [str(work)]
     assert "network.allowLocalBinding is ignored" in proc.stderr.decode()
     # The native backend enforces the allowlist through its proxy (test_network.py);
     # spawn cannot, and fails closed.
