@@ -86,7 +86,7 @@ int gen_build_proxy(scmp_filter_ctx ctx)
     /* Reading limits (glibc's sysconf), not setting them. */
     if (!r)
         r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1,
-                             SCMP_A2(SCMP_CMP_EQ, 0));
+                             SCMP_A2(SCMP_CMP_EQ, 0, 0));
     /* glibc forks with clone: without namespaces; asking for one kills. */
     static const uint32_t namespaces[] = {CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC,
                                           CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET,
