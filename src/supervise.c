@@ -68,6 +68,8 @@ static void relay_stop(struct stdin_relay *in)
 static void relay_read(struct stdin_relay *in)
 {
     ssize_t n = TEMP_FAILURE_RETRY(read(in->src, in->buf, RELAY_CHUNK));
+    if (n < 0 && errno == EAGAIN)
+        return; /* a caller's non-blocking stdin: poll again */
     if (n <= 0) {
         relay_stop(in); /* end of input: the command sees it too */
         return;
