@@ -42,6 +42,14 @@ typedef struct hutch_error {
 
 HUTCH_API void hutch_error_clear(hutch_error *err);
 
+/* Notices: what hutch tells its caller without failing, one line each
+ * (e.g. that a session's sandbox was recreated because its configuration
+ * changed). The library never writes to stderr: without a handler, notices
+ * are dropped. The handler is process-wide and may be called from any
+ * hutch call. */
+typedef void hutch_notice_fn(const char *message, void *ctx);
+HUTCH_API void hutch_set_notice_handler(hutch_notice_fn *fn, void *ctx);
+
 /* ---- policy ------------------------------------------------------------ */
 
 /* What sandboxed code may do. Opaque; created with defaults that are safe for

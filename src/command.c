@@ -1,4 +1,5 @@
 #include "command.h"
+#include "policy_resolve.h"
 #include "net/proxy.h"
 
 #include <fcntl.h>
@@ -65,14 +66,11 @@ int command_env(const struct hutch_policy *p, enum env_view view, struct strlist
             strlist_set_env(env, "HOME", 4, "/tmp") | copy_var(env, "LANG", "C.UTF-8") |
             copy_var(env, "TERM", NULL);
     }
-    for (size_t i = 0; i < p->env.len && r == 0; i++) {
-        const char *entry = p->env.items[i];
-        const char *eq = strchr(entry, '=');
-        r = strlist_set_env(env, entry, (size_t)(eq - entry), eq + 1);
-    }
+    if (r == 0)
+        r = policy_env_apply(p, view == ENV_DOCKER, env);
     /* The allowlist's proxy is the only way out: its variables are not for
      * the caller to change. */
-    if (r == 0 && view == ENV_SANDBOX && p->network.mode == NET_ALLOW)
+    if (r == 0 && view != ENV_HOST && p->network.mode == NET_ALLOW)
         r = net_proxy_env(env);
     return r < 0 ? error_set(err, HUTCH_E_SYSTEM, "out of memory") : 0;
 }

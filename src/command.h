@@ -15,6 +15,7 @@ int command_argv(const hutch_command *cmd, struct strlist *argv, hutch_error *er
 enum env_view {
     ENV_HOST,    /* same filesystem as hutch: PATH, HOME, LANG, TERM copied from hutch */
     ENV_SANDBOX, /* a built root: standard PATH, HOME=/tmp */
+    ENV_DOCKER,  /* the same in a container: docker.env comes under env */
 };
 
 /* The scrubbed environment (or hutch's own with inheritEnv), plus policy env. */

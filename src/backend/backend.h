@@ -39,10 +39,11 @@ const struct backend *backend_for(int kind);
 int backend_check_policy(const struct backend *b, const struct hutch_policy *p,
                          hutch_error *err);
 
-/* Runs a command as a child of hutch on the host: shared by host and spawn.
- * child_setup runs in the child before exec (rlimits). */
-int hostproc_run(const struct hutch_policy *p, const hutch_command *cmd, hutch_result *r,
-                 int (*child_setup)(void *ctx), void *ctx, hutch_error *err);
+/* Runs a command as a child of hutch on the host: shared by host and spawn,
+ * and by host sessions. workspace: where it starts (NULL: the policy's
+ * --workspace). child_setup runs in the child before exec (rlimits). */
+int hostproc_run(const struct hutch_policy *p, const char *workspace, const hutch_command *cmd,
+                 hutch_result *r, int (*child_setup)(void *ctx), void *ctx, hutch_error *err);
 
 /* Chooses the backend hutch_run() will use: the policy's, or spawn when it
  * cannot run and the policy allows that fallback (degraded; *why then says

@@ -45,8 +45,8 @@ static int docker_check(const struct hutch_policy *p, hutch_error *err)
 {
     if (p->docker.container)
         return check_adopted(p, err);
-    struct docker_settings s;
-    return docker_settings_resolve(p, &s, err) < 0 ||
+    struct resolved_policy s;
+    return policy_resolve(p, BACKEND_DOCKER, &s, err) < 0 ||
                    docker_disk_check(p, s.read_only_root, false, err) < 0
                ? -1
                : 0;
@@ -61,8 +61,8 @@ static int docker_run(const struct hutch_policy *p, const hutch_command *cmd, hu
     int rc = p->docker.container ? docker_run_adopted(&e, p, cmd, r, err)
                                  : docker_run_ephemeral(&e, p, cmd, "run", r, err);
     engine_close(&e);
-    struct docker_settings s;
-    if (rc < 0 && !p->docker.container && docker_settings_resolve(p, &s, NULL) == 0)
+    struct resolved_policy s;
+    if (rc < 0 && !p->docker.container && policy_resolve(p, BACKEND_DOCKER, &s, NULL) == 0)
         docker_disk_explain(p, s.read_only_root, err);
     if (rc == 0 && !p->docker.container) {
         r->isolated = true;

@@ -12,7 +12,7 @@ static int host_available(const struct hutch_policy *p, hutch_error *err)
 static int host_run(const struct hutch_policy *p, const hutch_command *cmd, hutch_result *r,
                     hutch_error *err)
 {
-    return hostproc_run(p, cmd, r, NULL, NULL, err);
+    return hostproc_run(p, NULL, cmd, r, NULL, NULL, err);
 }
 
 const struct backend backend_host = {

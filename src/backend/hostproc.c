@@ -16,27 +16,29 @@ static void signal_group(void *ctx, int sig)
 }
 
 /* --workdir is relative to the workspace when one is given. */
-static char *resolve_workdir(const struct hutch_policy *p)
+static char *resolve_workdir(const struct hutch_policy *p, const char *workspace)
 {
     char *out = NULL;
-    if (p->workdir && p->workdir[0] != '/' && p->workspace) {
-        if (asprintf(&out, "%s/%s", p->workspace, p->workdir) < 0)
+    if (p->workdir && p->workdir[0] != '/' && workspace) {
+        if (asprintf(&out, "%s/%s", workspace, p->workdir) < 0)
             return NULL;
         return out;
     }
-    const char *dir = p->workdir ? p->workdir : p->workspace;
+    const char *dir = p->workdir ? p->workdir : workspace;
     return dir ? strdup(dir) : NULL;
 }
 
-int hostproc_run(const struct hutch_policy *p, const hutch_command *cmd, hutch_result *r,
-                 int (*child_setup)(void *ctx), void *ctx, hutch_error *err)
+int hostproc_run(const struct hutch_policy *p, const char *workspace, const hutch_command *cmd,
+                 hutch_result *r, int (*child_setup)(void *ctx), void *ctx, hutch_error *err)
 {
+    if (!workspace)
+        workspace = p->workspace;
     autostrlist struct strlist argv = {0};
     autostrlist struct strlist env = {0};
     if (command_argv(cmd, &argv, err) < 0 || command_env(p, ENV_HOST, &env, err) < 0)
         return -1;
-    autofree char *workdir = resolve_workdir(p);
-    if ((p->workdir || p->workspace) && !workdir)
+    autofree char *workdir = resolve_workdir(p, workspace);
+    if ((p->workdir || workspace) && !workdir)
         return error_set(err, HUTCH_E_SYSTEM, "out of memory");
 
     auto_command_io struct command_io io = {0};

@@ -11,30 +11,6 @@ static void free_policy(hutch_policy **p)
 {
     hutch_policy_free(*p);
 }
-
-/* Runs through hutch_run: unsandboxed sessions (mode off, mainSession
- * under non-main) on the host in their workspace, and containers only the
- * Engine API reaches (adopted ones, a TCP engine's). */
-static int run_elsewhere(struct session *s, hutch_policy *p, hutch_command *cmd,
-                         hutch_result *r, hutch_error *err)
-{
-    const char *backend = record_str(s->record, "backend");
-    if (strcmp(backend, "host") == 0) {
-        if (hutch_policy_set(p, "backend", "host", err) < 0 ||
-            hutch_policy_set(p, "workspace", record_str(s->record, "workspace"), err) < 0)
-            return -1;
-        cli_warn("session %s runs on the host, unsandboxed (sandbox mode %s)", s->key,
-                 p->mode == MODE_OFF ? "off" : "non-main: it is the main session");
-    } else if (hutch_policy_set(p, "docker.container", record_str(s->record, "container_name"),
-                                err) < 0) {
-        return -1;
-    }
-    int rc = hutch_run(p, cmd, r, err);
-    if (rc == 0 && strcmp(backend, "docker") == 0 && !record_bool(s->record, "adopted"))
-        snprintf(r->limits_via, sizeof r->limits_via, "docker");
-    return rc;
-}
-
 int cmd_exec(int argc, char **argv)
 {
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
@@ -74,7 +50,7 @@ int cmd_exec(int argc, char **argv)
     /* Containers only the Engine API reaches: hutch-docker does all of it
      * (else this use would be counted twice). */
     if (!CLI_HAS_DOCKER && s.record && !session_uses_agent(&s) &&
-        strcmp(record_str(s.record, "backend") ?: "", "docker") == 0) {
+        s.record->kind == SESSION_KIND_DOCKER) {
         session_unlock(&s);
         return cli_exec_docker_helper();
     }
@@ -89,7 +65,7 @@ int cmd_exec(int argc, char **argv)
         return cli_error("%s", err.message);
     }
     session_unlock(&s);
-    if (conn.fd < 0 && !CLI_HAS_DOCKER && strcmp(record_str(s.record, "backend"), "docker") == 0)
+    if (conn.fd < 0 && !CLI_HAS_DOCKER && s.record->kind == SESSION_KIND_DOCKER)
         return cli_exec_docker_helper();
     maybe_prune_in_background();
 
@@ -112,8 +88,7 @@ int cmd_exec(int argc, char **argv)
         cmd.cancel_fd = cancel_fd;
 
     hutch_result result;
-    int rc = conn.fd >= 0 ? session_exec(&s, policy, &conn, &cmd, &result, &err)
-                          : run_elsewhere(&s, policy, &cmd, &result, &err);
+    int rc = session_run(&s, policy, &conn, &cmd, &result, &err);
     agent_close(&conn);
     if (rc < 0)
         return cli_error("%s", err.message);

@@ -20,6 +20,22 @@ static void format_time(double t, char *buf, size_t len)
         snprintf(buf, len, "-");
 }
 
+/* Fields of a session's description (the shape of session status --json). */
+static const char *field_str(const json_t *d, const char *name)
+{
+    return json_string_value(json_object_get(d, name));
+}
+
+static double field_num(const json_t *d, const char *name)
+{
+    return json_number_value(json_object_get(d, name));
+}
+
+static bool field_bool(const json_t *d, const char *name)
+{
+    return json_is_true(json_object_get(d, name));
+}
+
 /* Options every subcommand shares: --json, --help, POLICY (where allowed). */
 struct session_args {
     const char *key;
@@ -82,9 +98,6 @@ static int bring_up(struct session_args *sa, bool create)
                              sa->key);
         if (refuse_session_settings(&sa->policy, "hutch session start", &err) < 0)
             return cli_error("%s", err.message);
-        const char *state = record_str(s.record, "state");
-        if (state && strcmp(state, "stopped") == 0)
-            record_set_str(s.record, "state", "running"); /* probed and started below */
     }
     /* A new session keeps the options it was created with (not --config,
      * which is kept as the path it names). */
@@ -114,12 +127,14 @@ static int bring_up(struct session_args *sa, bool create)
         return cli_error("%s", err.message);
     }
     if (sa->json) {
-        autofree char *text = json_dumps(s.record, JSON_COMPACT | JSON_SORT_KEYS);
+        json_t *rec = record_to_json(s.record);
+        autofree char *text = rec ? json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        json_decref(rec);
         printf("%s\n", text ? text : "{}");
     } else {
         fprintf(stderr, "hutch: session %s %s (%s; workspace %s)\n", sa->key,
-                create ? "created" : "running", record_str(s.record, "backend"),
-                record_str(s.record, "workspace"));
+                create ? "created" : "running", session_kind_name(s.record->kind),
+                s.record->workspace);
     }
     return 0;
 }
@@ -128,8 +143,7 @@ static int bring_up(struct session_args *sa, bool create)
 
 static bool needs_helper(const struct session *s)
 {
-    return !CLI_HAS_DOCKER && s->record &&
-           !session_backend_named(record_str(s->record, "backend"));
+    return !CLI_HAS_DOCKER && s->record && !session_backend_of(s->record->kind);
 }
 
 static int tear_down(struct session_args *sa, bool remove)
@@ -157,12 +171,11 @@ static json_t *describe(struct session *s)
 {
     char detail[600];
     enum session_state state = session_probe(s, detail, sizeof detail);
-    json_t *out = json_deep_copy(s->record);
+    json_t *out = record_to_json(s->record);
     json_object_set_new(out, "state", json_string(session_state_name(state)));
     json_object_set_new(out, "detail", json_string(detail));
     json_object_set_new(out, "socket", json_string(s->socket_path));
     json_object_set_new(out, "state_dir", json_string(s->dir));
-    json_object_del(out, "create_args");
     return out;
 }
 
@@ -183,18 +196,18 @@ static int status(struct session_args *sa)
         printf("%s\n", text ? text : "{}");
     } else {
         char created[32], used[32];
-        format_time(record_num(d, "created_at"), created, sizeof created);
-        format_time(record_num(d, "last_used_at"), used, sizeof used);
+        format_time(field_num(d, "created_at"), created, sizeof created);
+        format_time(field_num(d, "last_used_at"), used, sizeof used);
         printf("session    %s\nstate      %s (%s)\nbackend    %s\nworkspace  %s\n"
                "created    %s\nlast used  %s\nexecs      %.0f\n",
-               sa->key, record_str(d, "state"), record_str(d, "detail"),
-               record_str(d, "backend"), record_str(d, "workspace"), created, used,
-               record_num(d, "exec_count"));
-        if (record_str(d, "container_name"))
-            printf("container  %s%s\n", record_str(d, "container_name"),
-                   record_bool(d, "adopted") ? " (adopted: never stopped or removed)" : "");
-        if (record_str(d, "failure"))
-            printf("failure    %s\n", record_str(d, "failure"));
+               sa->key, field_str(d, "state"), field_str(d, "detail"),
+               field_str(d, "backend"), field_str(d, "workspace"), created, used,
+               field_num(d, "exec_count"));
+        if (field_str(d, "container_name"))
+            printf("container  %s%s\n", field_str(d, "container_name"),
+                   field_bool(d, "adopted") ? " (adopted: never stopped or removed)" : "");
+        if (field_str(d, "failure"))
+            printf("failure    %s\n", field_str(d, "failure"));
     }
     json_decref(d);
     return 0;
@@ -227,11 +240,11 @@ static int list(struct session_args *sa)
         json_array_foreach(all, i, d)
         {
             char created[32], used[32];
-            format_time(record_num(d, "created_at"), created, sizeof created);
-            format_time(record_num(d, "last_used_at"), used, sizeof used);
-            printf("%-24s %-8s %-8s %-19s %-19s %s\n", record_str(d, "key"),
-                   record_str(d, "backend"), record_str(d, "state"), created, used,
-                   record_str(d, "workspace"));
+            format_time(field_num(d, "created_at"), created, sizeof created);
+            format_time(field_num(d, "last_used_at"), used, sizeof used);
+            printf("%-24s %-8s %-8s %-19s %-19s %s\n", field_str(d, "key"),
+                   field_str(d, "backend"), field_str(d, "state"), created, used,
+                   field_str(d, "workspace"));
         }
     }
     json_decref(all);
@@ -246,7 +259,7 @@ static int stats(struct session_args *sa)
         return cli_error("%s", err.message);
     if (!s.record)
         return cli_error("no session %s (see 'hutch session ls')", sa->key);
-    const struct session_backend *b = session_backend_named(record_str(s.record, "backend"));
+    const struct session_backend *b = session_backend_of(s.record->kind);
     struct session_stats st = {0};
     if (!b && !CLI_HAS_DOCKER && session_uses_agent(&s)) {
         if (session_agent_stats(&s, &st, &err) < 0)

@@ -1,8 +1,16 @@
 #include "cli/cli.h"
 
+/* What the library says without failing goes to stderr, as hutch's own. */
+static void print_notice(const char *message, void *ctx)
+{
+    (void)ctx;
+    fprintf(stderr, "hutch: %s\n", message);
+}
+
 int main(int argc, char **argv)
 {
     cli_argv = argv;
+    hutch_set_notice_handler(print_notice, NULL);
     if (argc < 2) {
         help_overview(stderr);
         return EXIT_HUTCH_FAILED;

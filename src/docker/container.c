@@ -15,51 +15,6 @@
  * /tmp), no setuid or devices. */
 #define TMPFS_OPTIONS "rw,nosuid,nodev,exec,mode=1777"
 
-int docker_settings_resolve(const struct hutch_policy *p, struct docker_settings *s,
-                            hutch_error *err)
-{
-    memset(s, 0, sizeof *s);
-    s->image = p->docker.image;
-    if (p->network.mode == NET_ALLOW) {
-        /* The proxy's socket is the only way out. */
-        if (p->docker.network && strcmp(p->docker.network, "none") != 0)
-            return error_set(err, HUTCH_E_INVALID,
-                             "docker.network is \"%s\" but network.mode is \"allow\", which "
-                             "needs network none: drop docker.network",
-                             p->docker.network);
-        s->network = "none";
-    } else if (p->docker.network) {
-        s->network = p->docker.network;
-    } else {
-        switch (p->network.mode) {
-        case NET_HOST:
-            s->network = "host";
-            break;
-        case NET_BRIDGE:
-            s->network = "bridge";
-            break;
-        default:
-            s->network = "none";
-        }
-    }
-    s->user = p->docker.user ? p->docker.user : p->user ? p->user : "1000:1000";
-    if (p->docker.workdir)
-        snprintf(s->workdir, sizeof s->workdir, "%s", p->docker.workdir);
-    else if (p->workdir && p->workdir[0] == '/')
-        snprintf(s->workdir, sizeof s->workdir, "%s", p->workdir);
-    else if (p->workdir)
-        snprintf(s->workdir, sizeof s->workdir, "/workspace/%s", p->workdir);
-    else
-        snprintf(s->workdir, sizeof s->workdir, "/workspace");
-    if (p->set[F_DOCKER_READ_ONLY_ROOT])
-        s->read_only_root = p->docker.read_only_root;
-    else if (p->set[F_FS_READ_ONLY_ROOT])
-        s->read_only_root = p->filesystem.read_only_root;
-    else
-        s->read_only_root = p->docker.read_only_root;
-    return 0;
-}
-
 const char *container_seccomp_profile(void)
 {
     return hutch_seccomp_profile;
@@ -209,7 +164,7 @@ static void add_tmpfs(json_t *tmpfs, const char *spec, const char *owner)
     json_object_set_new(tmpfs, path, json_string(options));
 }
 
-static int build_mounts(const struct hutch_policy *p, const struct docker_settings *s,
+static int build_mounts(const struct hutch_policy *p, const struct resolved_policy *s,
                         bool podman, const char *workspace, struct mounts *m)
 {
     const struct filesystem_policy *fs = &p->filesystem;
@@ -237,8 +192,8 @@ static int build_mounts(const struct hutch_policy *p, const struct docker_settin
     for (size_t i = 0; i < fs->allow_write.len; i++)
         if (add_bind(m, fs->allow_write.items[i], true, &fields[F_FS_ALLOW_WRITE]) < 0)
             return -1;
-    for (size_t i = 0; i < p->docker.tmpfs.len; i++)
-        add_tmpfs(m->tmpfs, p->docker.tmpfs.items[i], owner);
+    for (size_t i = 0; i < s->backend_tmpfs->len; i++)
+        add_tmpfs(m->tmpfs, s->backend_tmpfs->items[i], owner);
     for (size_t i = 0; i < fs->tmpfs.len; i++)
         add_tmpfs(m->tmpfs, fs->tmpfs.items[i], owner);
     return add_denials(m, fs);
@@ -247,8 +202,8 @@ static int build_mounts(const struct hutch_policy *p, const struct docker_settin
 json_t *container_config(const struct hutch_policy *p, const struct container_request *req,
                          hutch_error *err)
 {
-    struct docker_settings s;
-    if (docker_settings_resolve(p, &s, err) < 0)
+    struct resolved_policy s;
+    if (policy_resolve(p, BACKEND_DOCKER, &s, err) < 0)
         return NULL;
     struct mounts m = {.list = json_array(), .tmpfs = json_object(),
                        .engine_socket = req->engine_socket, .err = err};
@@ -307,15 +262,8 @@ json_t *container_config(const struct hutch_policy *p, const struct container_re
     if (p->docker.runtime)
         json_object_set_new(host, "Runtime", json_string(p->docker.runtime));
 
+    /* req->envp has docker.env under env already (policy_env_apply). */
     json_t *env = string_array(req->envp);
-    for (size_t i = 0; i < p->docker.env.len; i++) {
-        /* docker.env comes under the policy's own env, which flags extend. */
-        const char *entry = p->docker.env.items[i];
-        size_t name_len = (size_t)(strchr(entry, '=') - entry);
-        bool overridden = strlist_find_env(&p->env, entry, name_len) >= 0;
-        if (!overridden)
-            json_array_append_new(env, json_string(entry));
-    }
 
     json_t *config = json_object();
     json_object_set_new(config, "Image", json_string(s.image));

@@ -7,6 +7,7 @@
 
 #include "error.h"
 #include "policy.h"
+#include "policy_resolve.h"
 #include "strlist.h"
 
 struct container_request {
@@ -32,19 +33,6 @@ struct container_request {
      * the policy's; NULL: the policy's --workspace, or a fresh tmpfs. */
     const char *workspace;
 };
-
-/* The settings docker actually applies, after docker.* keys, flags and
- * defaults are resolved (docs/docker.md). */
-struct docker_settings {
-    const char *image;
-    const char *network;  /* none, host, bridge or a network name */
-    const char *user;
-    char workdir[4096];
-    bool read_only_root;
-};
-
-int docker_settings_resolve(const struct hutch_policy *p, struct docker_settings *s,
-                            hutch_error *err);
 
 /* The create body; NULL with err set when the policy cannot be expressed. */
 json_t *container_config(const struct hutch_policy *p, const struct container_request *req,

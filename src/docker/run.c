@@ -9,6 +9,7 @@
 #include "capture.h"
 #include "command.h"
 #include "docker/container.h"
+#include "policy_resolve.h"
 #include "docker/frames.h"
 #include "net/proxy.h"
 #include "result.h"
@@ -311,10 +312,12 @@ static int create_container(struct engine *e, const struct hutch_policy *p,
         return -1;
     autostrlist struct strlist argv = {0};
     autostrlist struct strlist env = {0};
-    if (!keep_entrypoint && p->docker.setup_command && *p->docker.setup_command &&
-        setup_wrapper(p->docker.setup_command, &argv, err) < 0)
+    struct resolved_policy rp;
+    if (policy_resolve(p, BACKEND_DOCKER, &rp, err) < 0)
         return -1;
-    if (command_argv(cmd, &argv, err) < 0 || command_env(p, ENV_SANDBOX, &env, err) < 0)
+    if (!keep_entrypoint && rp.run_setup && setup_wrapper(rp.run_setup, &argv, err) < 0)
+        return -1;
+    if (command_argv(cmd, &argv, err) < 0 || command_env(p, ENV_DOCKER, &env, err) < 0)
         return -1;
     struct container_request req = {
         .kind = kind,
@@ -571,7 +574,12 @@ static int inspect_adopted(struct engine *e, const char *name, hutch_result *r, 
 int docker_run_adopted(struct engine *e, const struct hutch_policy *p, const hutch_command *cmd,
                        hutch_result *r, hutch_error *err)
 {
-    const char *name = p->docker.container;
+    return docker_exec_in(e, p->docker.container, p, cmd, r, err);
+}
+
+int docker_exec_in(struct engine *e, const char *name, const struct hutch_policy *p,
+                   const hutch_command *cmd, hutch_result *r, hutch_error *err)
+{
     if (inspect_adopted(e, name, r, err) < 0)
         return -1;
     bool isolated = r->isolated;
@@ -584,9 +592,14 @@ int docker_run_adopted(struct engine *e, const struct hutch_policy *p, const hut
     json_t *cmdline = json_array();
     for (size_t i = 0; i < argv.len; i++)
         json_array_append_new(cmdline, json_string(argv.items[i]));
+    /* The container's own environment (with docker.env when hutch made it),
+     * and the policy's env on top. */
+    autostrlist struct strlist vars = {0};
+    if (policy_env_apply(p, false, &vars) < 0)
+        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
     json_t *env = json_array();
-    for (size_t i = 0; i < p->env.len; i++)
-        json_array_append_new(env, json_string(p->env.items[i]));
+    for (size_t i = 0; i < vars.len; i++)
+        json_array_append_new(env, json_string(vars.items[i]));
     json_array_append_new(env, json_sprintf("HUTCH_EXEC=%s", killer.token));
     json_t *body = json_pack("{s:o, s:o, s:b, s:b, s:b, s:b}", "Cmd", cmdline, "Env", env,
                              "AttachStdout", 1, "AttachStderr", 1, "AttachStdin",

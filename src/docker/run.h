@@ -22,6 +22,11 @@ int docker_run_skill(struct engine *e, const struct hutch_policy *p, const hutch
 int docker_run_adopted(struct engine *e, const struct hutch_policy *p, const hutch_command *cmd,
                        hutch_result *r, hutch_error *err);
 
+/* The same in the container name (an adopted one, or a session's container
+ * on a TCP engine). */
+int docker_exec_in(struct engine *e, const char *name, const struct hutch_policy *p,
+                   const hutch_command *cmd, hutch_result *r, hutch_error *err);
+
 /* Removes run containers whose hutch process on this host is gone (killed,
  * or cut off when the engine went away). */
 void docker_remove_stale(struct engine *e);

@@ -22,13 +22,13 @@
 
 static int open_engine(const struct session *s, struct engine *e, hutch_error *err)
 {
-    return engine_open(e, record_str(s->record, "engine"), err);
+    return engine_open(e, s->record->engine, err);
 }
 
 /* The container: its id for sessions hutch made, the name for adopted ones. */
 static const char *container_ref(const struct session *s)
 {
-    return record_str(s->record, "container_id") ?: record_str(s->record, "container_name");
+    return s->record->container_id ?: s->record->container_name;
 }
 
 struct inspected {
@@ -87,14 +87,14 @@ static int post_action(struct engine *e, const char *ref, const char *action, co
 /* Waits until the container's agent answers (or, over TCP, the container runs). */
 static int wait_ready(struct session *s, struct engine *e, hutch_error *err)
 {
-    if (strcmp(record_str(s->record, "exec_via") ?: "agent", "agent") == 0) {
+    if (session_uses_agent(s)) {
         /* hutch-init is the container's PID 1: the process that must be
          * found serving the agent's socket. */
         struct inspected st;
         if (inspect(e, container_ref(s), &st, err) < 0)
             return -1;
         if (st.running && st.pid > 0) {
-            json_object_set_new(s->record, "agent_pid", json_integer(st.pid));
+            s->record->agent_pid = (pid_t)st.pid;
             if (session_wait_for_agent(s, AGENT_START_MS, err) == 0)
                 return 0;
         } else {
@@ -145,43 +145,42 @@ static int adopt(struct session *s, struct engine *e, const struct hutch_policy 
                          "there is no container %s to adopt: create it first (docker run -d "
                          "--name %s ...), or check the name with docker ps -a",
                          p->docker.container, p->docker.container);
-    record_set_str(s->record, "container_name", p->docker.container);
-    json_object_set_new(s->record, "adopted", json_true());
-    record_set_str(s->record, "exec_via", "engine");
+    if (record_set(&s->record->container_name, p->docker.container) < 0)
+        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    s->record->adopted = true;
+    s->record->engine_exec = true;
     return 0;
 }
 
-/* setupCommand where the agent's socket cannot be reached: an Engine API
- * exec into the session's container. */
+/* A command through the Engine API's exec: adopted containers, and the
+ * containers of a TCP engine, whose host may be another machine. */
+static int exec_via_engine(struct session *s, const struct hutch_policy *p,
+                           const hutch_command *cmd, hutch_result *r, hutch_error *err)
+{
+    struct engine e;
+    if (open_engine(s, &e, err) < 0)
+        return -1;
+    int rc = docker_exec_in(&e, s->record->container_name, p, cmd, r, err);
+    engine_close(&e);
+    if (rc == 0 && !s->record->adopted)
+        snprintf(r->limits_via, sizeof r->limits_via, "docker");
+    return rc;
+}
+
+/* setupCommand where the agent's socket cannot be reached. */
 static int setup_via_engine(struct session *s, const struct hutch_policy *p, hutch_error *err)
 {
-    const char *setup = p->docker.setup_command && *p->docker.setup_command
-                            ? p->docker.setup_command
-                            : p->setup_command;
-    if (!setup || !*setup)
-        return 0;
-    autofree char *text = hutch_policy_to_json(p);
-    hutch_policy *q = hutch_policy_new();
-    int r = !text || !q ? error_set(err, HUTCH_E_SYSTEM, "out of memory")
-                        : hutch_policy_load_json(q, text, strlen(text), "session", err);
-    if (r == 0)
-        r = hutch_policy_set(q, "docker.container", record_str(s->record, "container_name"),
-                             err);
-    struct engine e;
-    if (r == 0)
-        r = engine_open(&e, p->docker.host, err);
-    if (r < 0) {
-        hutch_policy_free(q);
+    struct resolved_policy rp;
+    if (policy_resolve(p, BACKEND_DOCKER, &rp, err) < 0)
         return -1;
-    }
+    const char *setup = rp.session_setup;
+    if (!setup)
+        return 0;
     hutch_command cmd;
     hutch_command_init(&cmd);
     cmd.shell = setup;
     hutch_result res;
-    r = docker_run_adopted(&e, q, &cmd, &res, err);
-    engine_close(&e);
-    hutch_policy_free(q);
-    if (r < 0) {
+    if (exec_via_engine(s, p, &cmd, &res, err) < 0) {
         error_prefix(err, "setupCommand");
         return -1;
     }
@@ -196,13 +195,29 @@ static int setup_via_engine(struct session *s, const struct hutch_policy *p, hut
     return code == 0 ? 0 : -1;
 }
 
+static int docker_exec(struct session *s, const struct hutch_policy *p, struct agent_conn *conn,
+                       const hutch_command *cmd, hutch_result *r, hutch_error *err)
+{
+    int rc = session_uses_agent(s) ? session_exec(s, p, conn, cmd, r, err)
+                                   : exec_via_engine(s, p, cmd, r, err);
+    if (rc == 0) {
+        snprintf(r->backend, sizeof r->backend, "docker");
+        if (!s->record->adopted)
+            r->isolated = true;
+    }
+    return rc;
+}
+
 static int docker_create(struct session *s, const struct hutch_policy *p, hutch_error *err)
 {
     struct engine e;
     if (engine_open(&e, p->docker.host, err) < 0)
         return -1;
     const char *host = p->docker.host ?: getenv("DOCKER_HOST");
-    record_set_str(s->record, "engine", host && *host ? host : NULL);
+    if (record_set(&s->record->engine, host && *host ? host : NULL) < 0) {
+        engine_close(&e);
+        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    }
     if (p->docker.container) {
         int r = adopt(s, &e, p, err);
         engine_close(&e);
@@ -217,12 +232,12 @@ static int docker_create(struct session *s, const struct hutch_policy *p, hutch_
         engine_close(&e);
         return -1;
     }
-    record_set_str(s->record, "exec_via", via_agent ? "agent" : "engine");
+    s->record->engine_exec = !via_agent;
 
     char agent[PATH_MAX];
-    struct docker_settings ds;
+    struct resolved_policy ds;
     if (agent_binary_path(agent, sizeof agent, err) < 0 ||
-        docker_settings_resolve(p, &ds, err) < 0 ||
+        policy_resolve(p, BACKEND_DOCKER, &ds, err) < 0 ||
         docker_disk_check(p, ds.read_only_root, workspace_fs_bounded(s), err) < 0) {
         engine_close(&e);
         return -1;
@@ -233,7 +248,7 @@ static int docker_create(struct session *s, const struct hutch_policy *p, hutch_
     snprintf(user, sizeof user, "%s", ds.user);
     if (geteuid() != 0 && !policy_is_set(p, F_DOCKER_USER) && !policy_is_set(p, F_USER))
         snprintf(user, sizeof user, "%u:%u", (unsigned)geteuid(), (unsigned)getegid());
-    const char *workspace = record_str(s->record, "workspace");
+    const char *workspace = s->record->workspace;
     if (mkdir(s->runtime_dir, 0700) < 0 && errno != EEXIST) {
         engine_close(&e);
         return error_sys(err, errno, "cannot create %s", s->runtime_dir);
@@ -242,7 +257,7 @@ static int docker_create(struct session *s, const struct hutch_policy *p, hutch_
     snprintf(sock, sizeof sock, "%s/%s", s->runtime_dir, AGENT_SOCKET_NAME);
     (void)unlink(sock);
     if (hand_over(s->runtime_dir, user, err) < 0 ||
-        (record_bool(s->record, "workspace_owned") && geteuid() == 0 &&
+        (s->record->workspace_owned && geteuid() == 0 &&
          hand_over(workspace, user, err) < 0)) {
         engine_close(&e);
         return -1;
@@ -327,8 +342,9 @@ static int docker_create(struct session *s, const struct hutch_policy *p, hutch_
     }
     const char *id = json_string_value(json_object_get(reply, "Id"));
     if (r == 0 && id) {
-        record_set_str(s->record, "container_id", id);
-        record_set_str(s->record, "container_name", name);
+        if (record_set(&s->record->container_id, id) < 0 ||
+            record_set(&s->record->container_name, name) < 0)
+            r = error_set(err, HUTCH_E_SYSTEM, "out of memory");
     }
     json_decref(reply);
     if (r == 0 && p->docker.runtime) {
@@ -350,19 +366,20 @@ static int docker_create(struct session *s, const struct hutch_policy *p, hutch_
         r = post_action(&e, container_ref(s), "start", "start", err);
     if (r == 0)
         r = wait_ready(s, &e, err);
-    if (r < 0 && record_str(s->record, "container_id")) {
+    if (r < 0 && s->record->container_id) {
         char q[300];
         snprintf(q, sizeof q, "/containers/%s?force=true", container_ref(s));
         long st;
         json_t *rep = NULL;
         (void)engine_call(&e, "DELETE", q, NULL, &st, &rep, &ignored);
         json_decref(rep);
-        json_object_del(s->record, "container_id");
+        (void)record_set(&s->record->container_id, NULL);
     }
     engine_close(&e);
     if (r < 0)
         return -1;
-    record_set_str(s->record, "limits_via", "docker");
+    if (record_set(&s->record->limits_via, "docker") < 0)
+        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
     return via_agent ? session_run_setup(s, p, err) : setup_via_engine(s, p, err);
 }
 
@@ -374,7 +391,7 @@ static int docker_start(struct session *s, const struct hutch_policy *p, hutch_e
         return -1;
     struct inspected st;
     int r = inspect(&e, container_ref(s), &st, err);
-    if (r == 0 && record_bool(s->record, "adopted") && !st.running)
+    if (r == 0 && s->record->adopted && !st.running)
         r = error_set(err, HUTCH_E_INVALID,
                       "the adopted container %s is %s: hutch never starts or stops it; start it "
                       "with docker start %s",
@@ -387,7 +404,7 @@ static int docker_start(struct session *s, const struct hutch_policy *p, hutch_e
         r = wait_ready(s, &e, err);
     engine_close(&e);
     if (r == 1) {
-        json_object_del(s->record, "container_id");
+        (void)record_set(&s->record->container_id, NULL);
         return docker_create(s, p, err);
     }
     return r;
@@ -395,7 +412,7 @@ static int docker_start(struct session *s, const struct hutch_policy *p, hutch_e
 
 static int docker_stop(struct session *s, hutch_error *err)
 {
-    if (record_bool(s->record, "adopted"))
+    if (s->record->adopted)
         return error_set(err, HUTCH_E_INVALID,
                          "session %s is the adopted container %s: hutch never stops it", s->key,
                          container_ref(s));
@@ -419,7 +436,7 @@ static int docker_stop(struct session *s, hutch_error *err)
 
 static int docker_remove(struct session *s, hutch_error *err)
 {
-    if (record_bool(s->record, "adopted") || !container_ref(s))
+    if (s->record->adopted || !container_ref(s))
         return 0; /* an adopted container is only forgotten */
     struct engine e;
     if (open_engine(s, &e, err) < 0)
@@ -457,30 +474,30 @@ static enum session_state docker_probe(struct session *s, char *detail, size_t l
     }
     if (!st.exists) {
         snprintf(detail, len, "its container %s is gone", container_ref(s));
-        return record_bool(s->record, "adopted") ? SESSION_BROKEN : SESSION_STOPPED;
+        return s->record->adopted ? SESSION_BROKEN : SESSION_STOPPED;
     }
+    const char *name = s->record->container_name ?: "";
     if (!st.running) {
-        snprintf(detail, len, "container %s is %s (exit code %ld%s)",
-                 record_str(s->record, "container_name") ?: "", st.status, st.exit_code,
-                 st.oom_killed ? ", killed for memory" : "");
-        return record_bool(s->record, "adopted") ? SESSION_BROKEN : SESSION_STOPPED;
+        snprintf(detail, len, "container %s is %s (exit code %ld%s)", name, st.status,
+                 st.exit_code, st.oom_killed ? ", killed for memory" : "");
+        return s->record->adopted ? SESSION_BROKEN : SESSION_STOPPED;
     }
-    if (strcmp(record_str(s->record, "exec_via") ?: "agent", "agent") == 0) {
+    if (session_uses_agent(s)) {
         struct agent_conn c;
         if (session_agent_connect(s, &c, &err) < 0) {
-            snprintf(detail, len, "container %s runs but its agent does not answer (%s)",
-                     record_str(s->record, "container_name") ?: "", err.message);
+            snprintf(detail, len, "container %s runs but its agent does not answer (%s)", name,
+                     err.message);
             return SESSION_BROKEN;
         }
         agent_close(&c);
     }
-    snprintf(detail, len, "container %s", record_str(s->record, "container_name") ?: "");
+    snprintf(detail, len, "container %s", name);
     return SESSION_RUNNING;
 }
 
 static int docker_stats(struct session *s, struct session_stats *st, hutch_error *err)
 {
-    if (strcmp(record_str(s->record, "exec_via") ?: "agent", "agent") == 0)
+    if (session_uses_agent(s))
         return session_agent_stats(s, st, err);
     struct engine e;
     if (open_engine(s, &e, err) < 0)
@@ -512,6 +529,7 @@ static int docker_stats(struct session *s, struct session_stats *st, hutch_error
 const struct session_backend session_backend_docker = {
     .name = "docker",
     .create = docker_create,
+    .exec = docker_exec,
     .start = docker_start,
     .stop = docker_stop,
     .remove = docker_remove,

@@ -22,28 +22,8 @@ HUTCH_API int hutch_session_exec(const hutch_policy *p, const char *key, const h
     struct agent_conn conn = {.fd = -1, .cancel_fd = -1};
     int rc = session_ensure(&s, p, &use, &conn, err);
     session_unlock(&s);
-    if (rc == 0 && conn.fd >= 0) {
-        rc = session_exec(&s, p, &conn, cmd, r, err);
-    } else if (rc == 0) {
-        /* Unsandboxed sessions and containers only the Engine API reaches. */
-        autofree char *text = hutch_policy_to_json(p);
-        hutch_policy *q = hutch_policy_new();
-        bool host = strcmp(record_str(s.record, "backend") ?: "", "host") == 0;
-        rc = !text || !q ? error_set(err, HUTCH_E_SYSTEM, "out of memory")
-                         : hutch_policy_load_json(q, text, strlen(text), "session", err);
-        if (rc == 0 && host)
-            rc = hutch_policy_set(q, "backend", "host", err) < 0 ||
-                         hutch_policy_set(q, "workspace", record_str(s.record, "workspace"),
-                                          err) < 0
-                     ? -1
-                     : 0;
-        else if (rc == 0)
-            rc = hutch_policy_set(q, "docker.container", record_str(s.record, "container_name"),
-                                  err);
-        if (rc == 0)
-            rc = hutch_run(q, cmd, r, err);
-        hutch_policy_free(q);
-    }
+    if (rc == 0)
+        rc = session_run(&s, p, &conn, cmd, r, err);
     agent_close(&conn);
     session_close(&s);
     return rc;

@@ -3,8 +3,11 @@
  * own descriptors: a process the command leaves behind keeps them). */
 #include <signal.h>
 
+#include "backend/backend.h"
 #include "command.h"
+#include "notice.h"
 #include "native/cgroup.h"
+#include "policy_resolve.h"
 #include "result.h"
 #include "session/session.h"
 #include "supervise.h"
@@ -17,17 +20,6 @@
  * it will: past the timeout and its grace, or after hutch itself asked for
  * SIGKILL (Ctrl-C). Everything the agent says is the sandbox's word. */
 #define REPORT_SLACK_MS 3000
-
-static char *inside_workdir(const struct hutch_policy *p, bool docker)
-{
-    const char *dir = docker && p->docker.workdir ? p->docker.workdir : p->workdir;
-    char *out = NULL;
-    if (!dir)
-        return strdup("/workspace");
-    if (dir[0] == '/')
-        return strdup(dir);
-    return asprintf(&out, "/workspace/%s", dir) < 0 ? NULL : out;
-}
 
 struct exec_watch {
     struct agent_conn *conn;
@@ -64,11 +56,8 @@ static int on_agent_reply(void *ctx, struct supervise_outcome *outcome)
 static long oom_kills(const struct session *s)
 {
     long total = -1;
-    size_t i;
-    json_t *dir;
-    json_array_foreach(json_object_get(s->record, "cgroup_dirs"), i, dir)
-    {
-        long n = json_string_value(dir) ? cgroup_dir_oom_kills(json_string_value(dir)) : -1;
+    for (size_t i = 0; i < s->record->cgroup_dirs.len; i++) {
+        long n = cgroup_dir_oom_kills(s->record->cgroup_dirs.items[i]);
         if (n >= 0)
             total = total < 0 ? n : total + n;
     }
@@ -79,19 +68,16 @@ int session_exec(struct session *s, const struct hutch_policy *p, struct agent_c
                  const hutch_command *cmd, hutch_result *r, hutch_error *err)
 {
     memset(r, 0, sizeof *r);
-    const char *backend = record_str(s->record, "backend") ?: "native";
-    bool docker = strcmp(backend, "docker") == 0;
+    bool docker = s->record->kind == SESSION_KIND_DOCKER;
+    struct resolved_policy rp;
+    if (policy_resolve(p, docker ? BACKEND_DOCKER : BACKEND_NATIVE, &rp, err) < 0)
+        return -1;
+    const char *workdir = rp.workdir;
     autostrlist struct strlist argv = {0};
     autostrlist struct strlist env = {0};
-    if (command_argv(cmd, &argv, err) < 0 || command_env(p, ENV_SANDBOX, &env, err) < 0)
+    if (command_argv(cmd, &argv, err) < 0 ||
+        command_env(p, docker ? ENV_DOCKER : ENV_SANDBOX, &env, err) < 0)
         return -1;
-    if (docker)
-        for (size_t i = 0; i < p->docker.env.len; i++)
-            if (strlist_push(&env, p->docker.env.items[i]) < 0)
-                return error_set(err, HUTCH_E_SYSTEM, "out of memory");
-    autofree char *workdir = inside_workdir(p, docker);
-    if (!workdir)
-        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
     /* Pipes only: a process the command leaves behind keeps what it was
      * given, and the caller's own terminal or files are not for it. */
     auto_command_io struct command_io io = {0};
@@ -125,10 +111,10 @@ int session_exec(struct session *s, const struct hutch_policy *p, struct agent_c
         return -1;
     }
     command_io_close_child_ends(&io);
-    snprintf(r->backend, sizeof r->backend, "%s", backend);
+    snprintf(r->backend, sizeof r->backend, "%s", session_kind_name(s->record->kind));
     r->isolated = true;
     snprintf(r->limits_via, sizeof r->limits_via, "%s",
-             docker ? "docker" : record_str(s->record, "limits_via") ?: "none");
+             docker ? "docker" : s->record->limits_via ?: "none");
     if (!started.started) {
         if (started.cwd_failed)
             return error_set(err, HUTCH_E_INVALID,
@@ -187,11 +173,12 @@ int session_exec(struct session *s, const struct hutch_policy *p, struct agent_c
 
 int session_run_setup(struct session *s, const struct hutch_policy *p, hutch_error *err)
 {
-    const char *setup = p->setup_command;
-    if (strcmp(record_str(s->record, "backend") ?: "", "docker") == 0 && p->docker.setup_command &&
-        *p->docker.setup_command)
-        setup = p->docker.setup_command;
-    if (!setup || !*setup)
+    struct resolved_policy rp;
+    if (policy_resolve(p, s->record->kind == SESSION_KIND_DOCKER ? BACKEND_DOCKER : BACKEND_NATIVE,
+                       &rp, err) < 0)
+        return -1;
+    const char *setup = rp.session_setup;
+    if (!setup)
         return 0;
     struct agent_conn conn;
     if (session_agent_connect(s, &conn, err) < 0)
@@ -213,8 +200,8 @@ int session_run_setup(struct session *s, const struct hutch_policy *p, hutch_err
         const char *tail = len > 600 ? out + len - 600 : out;
         const char *all = r.out.data ? r.out.data : "";
         size_t all_len = strlen(all);
-        record_set_str(s->record, "setup_output",
-                       all_len > SETUP_OUTPUT_KEPT ? all + all_len - SETUP_OUTPUT_KEPT : all);
+        (void)record_set(&s->record->setup_output,
+                         all_len > SETUP_OUTPUT_KEPT ? all + all_len - SETUP_OUTPUT_KEPT : all);
         error_set(err, HUTCH_E_INVALID, "setupCommand failed with exit code %d%s: %s",
                   r.exit_code, r.timed_out ? " (timed out)" : "", tail);
         hutch_result_free(&r);
@@ -242,6 +229,24 @@ int session_agent_stats(struct session *s, struct session_stats *st, hutch_error
 }
 
 /* ---- unsandboxed sessions ------------------------------------------------------ */
+
+/* On the host, in the session's workspace, under what the host backend
+ * applies (a restriction it cannot is refused, as for hutch run). */
+static int host_exec(struct session *s, const struct hutch_policy *p, struct agent_conn *conn,
+                     const hutch_command *cmd, hutch_result *r, hutch_error *err)
+{
+    (void)conn;
+    memset(r, 0, sizeof *r);
+    if (backend_check_policy(&backend_host, p, err) < 0)
+        return -1;
+    notice("warning: session %s runs on the host, unsandboxed (sandbox mode %s)", s->key,
+           p->mode == MODE_OFF ? "off" : "non-main: it is the main session");
+    if (hostproc_run(p, s->record->workspace, cmd, r, NULL, NULL, err) < 0)
+        return -1;
+    snprintf(r->backend, sizeof r->backend, "host");
+    r->isolated = false;
+    return 0;
+}
 
 static int host_create(struct session *s, const struct hutch_policy *p, hutch_error *err)
 {
@@ -277,6 +282,7 @@ static int host_stats(struct session *s, struct session_stats *st, hutch_error *
 const struct session_backend session_backend_host = {
     .name = "host",
     .create = host_create,
+    .exec = host_exec,
     .start = host_create,
     .stop = host_stop,
     .remove = host_stop,

@@ -28,10 +28,10 @@
 #define AGENT_START_MS 10000
 
 /* The record's init when it is still that process, else -1. */
-static pid_t live_init(const json_t *rec)
+static pid_t live_init(const struct session_record *rec)
 {
-    pid_t pid = (pid_t)record_num(rec, "init_pid");
-    unsigned long long start = (unsigned long long)record_num(rec, "init_start");
+    pid_t pid = rec->init_pid;
+    unsigned long long start = rec->init_start;
     if (pid <= 0 || start == 0 || session_pid_start_time(pid) != start)
         return -1;
     return pid;
@@ -94,8 +94,8 @@ static int native_create(struct session *s, const struct hutch_policy *p, hutch_
     struct native_identity id;
     if (native_choose_identity(p, &id, err) < 0)
         return -1;
-    const char *workspace = record_str(s->record, "workspace");
-    if (id.privileged && record_bool(s->record, "workspace_owned") &&
+    const char *workspace = s->record->workspace;
+    if (id.privileged && s->record->workspace_owned &&
         chown(workspace, id.outside_uid, id.outside_gid) < 0)
         return error_sys(err, errno, "cannot hand the workspace %s to uid %u", workspace,
                          (unsigned)id.outside_uid);
@@ -208,19 +208,21 @@ static int native_create(struct session *s, const struct hutch_policy *p, hutch_
         return error_set(err, HUTCH_E_SYSTEM, "%s", st.message);
     }
 
-    json_object_set_new(s->record, "init_pid", json_integer(st.init));
+    struct session_record *rec = s->record;
+    rec->init_pid = st.init;
     /* init made the agent's socket and listens on it: the host checks it is
      * this process that answers (session_agent_connect). */
-    json_object_set_new(s->record, "agent_pid", json_integer(st.init));
-    json_object_set_new(s->record, "init_start", json_integer((json_int_t)session_pid_start_time(st.init)));
-    record_set_str(s->record, "limits_via", limits.via);
-    json_t *dirs = json_array();
+    rec->agent_pid = st.init;
+    rec->init_start = session_pid_start_time(st.init);
+    strlist_clear(&rec->cgroup_dirs);
+    int oom = record_set(&rec->limits_via, limits.via);
     for (int c = 0; c < CG_COUNT; c++)
-        if (limits.cgroup.dirs[c][0])
-            json_array_append_new(dirs, json_string(limits.cgroup.dirs[c]));
-    json_object_set_new(s->record, "cgroup_dirs", dirs);
+        if (limits.cgroup.dirs[c][0] && strlist_push(&rec->cgroup_dirs, limits.cgroup.dirs[c]) < 0)
+            oom = -1;
     close_fd(&limits.cgroup.dir_fd); /* the cgroup lives on with the session */
-    if (session_wait_for_agent(s, AGENT_START_MS, err) < 0) {
+    if (oom < 0)
+        error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    if (oom < 0 || session_wait_for_agent(s, AGENT_START_MS, err) < 0) {
         hutch_error ignored;
         (void)session_backend_native.remove(s, &ignored);
         return -1;
@@ -243,24 +245,17 @@ static int native_stop(struct session *s, hutch_error *err)
             (void)TEMP_FAILURE_RETRY(poll(&pfd, 1, 5000));
         }
     }
-    json_t *dirs = json_object_get(s->record, "cgroup_dirs");
-    size_t i;
-    json_t *dir;
-    json_array_foreach(dirs, i, dir)
-    {
-        const char *path = json_string_value(dir);
+    for (size_t i = 0; i < s->record->cgroup_dirs.len; i++) {
+        const char *path = s->record->cgroup_dirs.items[i];
         /* The kernel empties a killed namespace's cgroup a moment later. */
-        for (int tries = 0; path && tries < 500; tries++) {
+        for (int tries = 0; tries < 500; tries++) {
             if (rmdir(path) == 0 || errno != EBUSY)
                 break;
             struct timespec pause = {0, 2000000};
             nanosleep(&pause, NULL);
         }
     }
-    json_object_del(s->record, "cgroup_dirs");
-    json_object_del(s->record, "init_pid");
-    json_object_del(s->record, "init_start");
-    json_object_del(s->record, "agent_pid");
+    record_forget_native(s->record);
     char sock[PATH_MAX + 32];
     snprintf(sock, sizeof sock, "%s/%s", s->runtime_dir, AGENT_SOCKET_NAME);
     (void)unlink(sock);
@@ -279,7 +274,7 @@ static enum session_state native_probe(struct session *s, char *detail, size_t l
     pid_t init = live_init(s->record);
     if (init < 0) {
         snprintf(detail, len, "its sandbox is gone (init pid %d ended)",
-                 (int)record_num(s->record, "init_pid"));
+                 (int)s->record->init_pid);
         return SESSION_STOPPED;
     }
     struct agent_conn c;
@@ -310,14 +305,10 @@ static int native_stats(struct session *s, struct session_stats *st, hutch_error
         return -1;
     /* The cgroup counts page cache and kernel memory too: the number the
      * memory limit is checked against. */
-    json_t *dirs = json_object_get(s->record, "cgroup_dirs");
-    size_t i;
-    json_t *dir;
-    json_array_foreach(dirs, i, dir)
-    {
-        const char *path = json_string_value(dir);
+    for (size_t i = 0; i < s->record->cgroup_dirs.len; i++) {
+        const char *path = s->record->cgroup_dirs.items[i];
         uint64_t v;
-        if (path && ((v = read_number(path, "memory.current")) > 0 ||
+        if (((v = read_number(path, "memory.current")) > 0 ||
                      (v = read_number(path, "memory.usage_in_bytes")) > 0)) {
             st->memory = v;
             st->memory_via = "cgroup";
@@ -329,6 +320,7 @@ static int native_stats(struct session *s, struct session_stats *st, hutch_error
 const struct session_backend session_backend_native = {
     .name = "native",
     .create = native_create,
+    .exec = session_exec,
     .start = native_start,
     .stop = native_stop,
     .remove = native_stop,

@@ -16,8 +16,8 @@ static void audit_path(const struct session *s, char *out, size_t len)
 
 static pid_t live_proxy(const struct session *s)
 {
-    pid_t pid = (pid_t)record_num(s->record, "proxy_pid");
-    unsigned long long start = (unsigned long long)record_num(s->record, "proxy_start");
+    pid_t pid = s->record->proxy_pid;
+    unsigned long long start = s->record->proxy_start;
     if (pid <= 0 || start == 0 || session_pid_start_time(pid) != start)
         return -1;
     return pid;
@@ -30,8 +30,7 @@ void session_proxy_stop(struct session *s)
     pid_t pid = live_proxy(s);
     if (pid > 0)
         (void)kill(pid, SIGKILL); /* its connections die with it (PDEATHSIG) */
-    json_object_del(s->record, "proxy_pid");
-    json_object_del(s->record, "proxy_start");
+    record_forget_proxy(s->record);
     char sock[PATH_MAX + 32];
     snprintf(sock, sizeof sock, "%s/%s", s->runtime_dir, PROXY_SOCKET_NAME);
     (void)unlink(sock);
@@ -40,7 +39,7 @@ void session_proxy_stop(struct session *s)
 int session_proxy_ensure(struct session *s, const struct hutch_policy *p, hutch_error *err)
 {
     if (p->network.mode != NET_ALLOW) {
-        if (record_num(s->record, "proxy_pid") > 0)
+        if (s->record->proxy_pid > 0)
             session_proxy_stop(s);
         return 0;
     }
@@ -79,9 +78,8 @@ int session_proxy_ensure(struct session *s, const struct hutch_policy *p, hutch_
         error_prefix(err, "session %s: cannot start the network proxy", s->key);
         return -1;
     }
-    json_object_set_new(s->record, "proxy_pid", json_integer(pid));
-    json_object_set_new(s->record, "proxy_start",
-                        json_integer((json_int_t)session_pid_start_time(pid)));
+    s->record->proxy_pid = pid;
+    s->record->proxy_start = session_pid_start_time(pid);
     return 0;
 }
 

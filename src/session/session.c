@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 
 #include "fields.h"
+#include "notice.h"
+#include "session/lifecycle.h"
 #include "session/session.h"
 #include "session/workspace_fs.h"
 
@@ -13,41 +15,40 @@ const char *session_state_name(enum session_state s)
     return names[s];
 }
 
-const struct session_backend *session_backend_named(const char *name)
+const struct session_backend *session_backend_of(enum session_kind kind)
 {
-    if (!name)
-        return NULL;
-    if (strcmp(name, "native") == 0)
+    switch (kind) {
+    case SESSION_KIND_NATIVE:
         return &session_backend_native;
-    if (strcmp(name, "host") == 0)
+    case SESSION_KIND_HOST:
         return &session_backend_host;
+    case SESSION_KIND_DOCKER:
 #ifndef HUTCH_NO_DOCKER
-    if (strcmp(name, "docker") == 0)
         return &session_backend_docker;
 #endif
+        break;
+    }
     return NULL;
 }
 
 bool session_uses_agent(const struct session *s)
 {
-    return s->record && strcmp(record_str(s->record, "backend") ?: "", "host") != 0 &&
-           !record_bool(s->record, "adopted") &&
-           strcmp(record_str(s->record, "exec_via") ?: "agent", "agent") == 0;
+    return s->record && record_exec_via(s->record) == EXEC_VIA_AGENT;
 }
 
-const char *session_backend_for_policy(const struct hutch_policy *p, const char *key)
+enum session_kind session_kind_for_policy(const struct hutch_policy *p, const char *key)
 {
     if (p->mode == MODE_OFF)
-        return "host";
+        return SESSION_KIND_HOST;
     if (p->mode == MODE_NON_MAIN && p->main_session && strcmp(key, p->main_session) == 0)
-        return "host";
+        return SESSION_KIND_HOST;
     switch (p->backend) {
     case BACKEND_NATIVE:
-        return "native";
+        return SESSION_KIND_NATIVE;
     case BACKEND_DOCKER:
-        return "docker";
+        return SESSION_KIND_DOCKER;
     default: /* host and spawn isolate nothing: an unsandboxed session */
-        return "host";
+        return SESSION_KIND_HOST;
     }
 }
 
@@ -149,13 +150,12 @@ int session_agent_connect(struct session *s, struct agent_conn *conn, hutch_erro
 {
     if (agent_connect(s->socket_path, (uid_t)-1, conn, err) < 0)
         return -1;
-    json_t *pid = json_object_get(s->record, "agent_pid");
     hutch_error e = {0};
-    if (!json_is_integer(pid))
+    if (!s->record || s->record->agent_pid <= 0)
         error_set(&e, HUTCH_E_SYSTEM, "its record names no agent to check the socket against "
                                       "(made by an older hutch)");
     else
-        (void)agent_check_peer(conn, (pid_t)json_integer_value(pid), &e);
+        (void)agent_check_peer(conn, s->record->agent_pid, &e);
     if (e.status == HUTCH_OK)
         return 0;
     agent_close(conn);
@@ -166,68 +166,124 @@ int session_agent_connect(struct session *s, struct agent_conn *conn, hutch_erro
     return -1;
 }
 
+static enum probed probed_from(enum session_state st)
+{
+    switch (st) {
+    case SESSION_RUNNING:
+        return PROBED_RUNNING;
+    case SESSION_BROKEN:
+        return PROBED_BROKEN;
+    default:
+        return PROBED_STOPPED;
+    }
+}
+
+static enum session_state state_from(enum probed p)
+{
+    switch (p) {
+    case PROBED_RUNNING:
+        return SESSION_RUNNING;
+    case PROBED_BROKEN:
+        return SESSION_BROKEN;
+    default:
+        return SESSION_STOPPED;
+    }
+}
+
+/* The sandbox as its backend finds it (no notion of what the record says). */
+static enum probed probe_sandbox(struct session *s, char *detail, size_t len)
+{
+    const struct session_backend *b = session_backend_of(s->record->kind);
+    if (b)
+        return probed_from(b->probe(s, detail, len));
+    /* docker in the static build: the agent's socket is the only witness. */
+    struct agent_conn c;
+    hutch_error e;
+    if (session_agent_connect(s, &c, &e) == 0) {
+        agent_close(&c);
+        snprintf(detail, len, "its agent answers");
+        return PROBED_RUNNING;
+    }
+    snprintf(detail, len, "the agent does not answer (%s)", e.message);
+    return PROBED_BROKEN;
+}
+
 enum session_state session_probe(struct session *s, char *detail, size_t len)
 {
     detail[0] = '\0';
     if (!s->record)
         return SESSION_MISSING;
-    const char *state = record_str(s->record, "state");
-    if (state && strcmp(state, "failed") == 0) {
-        snprintf(detail, len, "%s", record_str(s->record, "failure") ?: "creation failed");
+    if (s->record->state == RECORD_FAILED) {
+        snprintf(detail, len, "%s", s->record->failure ?: "creation failed");
         return SESSION_FAILED;
     }
-    if (state && strcmp(state, "stopped") == 0) {
+    if (s->record->state == RECORD_STOPPED) {
         snprintf(detail, len, "stopped");
         return SESSION_STOPPED;
     }
     if (broken_reason(s, detail, len))
         return SESSION_BROKEN;
-    const struct session_backend *b = session_backend_named(record_str(s->record, "backend"));
-    if (!b) {
-        /* docker in the static build: the agent's socket is the only witness. */
-        struct agent_conn c;
-        hutch_error e;
-        if (session_agent_connect(s, &c, &e) == 0) {
-            agent_close(&c);
-            snprintf(detail, len, "its agent answers");
-            return SESSION_RUNNING;
-        }
-        snprintf(detail, len, "the agent does not answer (%s)", e.message);
-        return SESSION_BROKEN;
-    }
-    enum session_state now = b->probe(s, detail, len);
-    /* Gone without being stopped: killed, crashed, or the machine rebooted. */
-    if (now == SESSION_STOPPED && state && strcmp(state, "running") == 0)
-        now = SESSION_BROKEN;
-    return now;
+    return state_from(session_state_now(s->record->state, false, probe_sandbox(s, detail, len)));
 }
 
-/* Creates the record of a new session (not yet saved). */
-static int new_record(struct session *s, const struct hutch_policy *p, const char *backend,
+/* A new record for the session (not yet saved); a record it replaces
+ * passes on when the session was made and how often it was used. */
+static int new_record(struct session *s, const struct hutch_policy *p, enum session_kind kind,
                       const struct session_use *use, hutch_error *err)
 {
-    char workspace[PATH_MAX];
-    bool owned;
-    if (session_workspace(s, p, workspace, sizeof workspace, &owned, err) < 0)
-        return -1;
-    char hash[17];
-    session_config_hash(p, hash);
-    double now = session_now();
-    json_t *rec = json_pack("{s:i, s:s, s:s, s:s, s:s, s:f, s:f, s:i, s:s, s:s, s:b}",
-                            "version", 1, "key", s->key, "name", s->name, "backend", backend,
-                            "state", "creating", "created_at", now, "last_used_at", now,
-                            "exec_count", 0, "config_hash", hash, "workspace", workspace,
-                            "workspace_owned", owned);
+    struct session_record *rec = record_new();
     if (!rec)
         return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    char workspace[PATH_MAX];
+    if (session_workspace(s, p, workspace, sizeof workspace, &rec->workspace_owned, err) < 0) {
+        record_free(rec);
+        return -1;
+    }
+    double now = session_now();
+    rec->kind = kind;
+    rec->state = RECORD_CREATING;
+    rec->created_at = now;
+    rec->last_used_at = now;
+    session_config_hash(p, rec->config_hash);
+    rec->adopted = p->docker.container && kind == SESSION_KIND_DOCKER;
+    if (record_set(&rec->key, s->key) < 0 || record_set(&rec->name, s->name) < 0 ||
+        record_set(&rec->workspace, workspace) < 0 ||
+        record_set(&rec->config, use->config_path) < 0) {
+        record_free(rec);
+        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    }
     if (use->create_args)
-        json_object_set(rec, "create_args", use->create_args);
-    if (use->config_path)
-        json_object_set_new(rec, "config", json_string(use->config_path));
-    if (p->docker.container && strcmp(backend, "docker") == 0)
-        json_object_set_new(rec, "adopted", json_true());
-    json_decref(s->record);
+        rec->create_args = json_incref(use->create_args);
+    if (s->record) {
+        rec->created_at = s->record->created_at;
+        rec->exec_count = s->record->exec_count;
+    }
+    record_free(s->record);
     s->record = rec;
+    return 0;
+}
+
+static int make_workspace(const char *ws, hutch_error *err)
+{
+    if (mkdir(ws, 0700) == 0 || errno == EEXIST)
+        return 0;
+    /* the root may not exist yet */
+    char parent[PATH_MAX];
+    if ((size_t)snprintf(parent, sizeof parent, "%s", ws) >= sizeof parent)
+        return error_set(err, HUTCH_E_INVALID, "the workspace path %s is too long", ws);
+    char *slash = strrchr(parent, '/');
+    if (slash)
+        *slash = '\0';
+    for (char *c = strchr(parent + 1, '/');; c = strchr(c + 1, '/')) {
+        if (c)
+            *c = '\0';
+        (void)mkdir(parent, 0755);
+        if (!c)
+            break;
+        *c = '/';
+    }
+    if (mkdir(ws, 0700) < 0 && errno != EEXIST)
+        return error_sys(err, errno, "cannot create the workspace %s", ws);
     return 0;
 }
 
@@ -236,25 +292,8 @@ static int new_record(struct session *s, const struct hutch_policy *p, const cha
 static int create_sandbox(struct session *s, const struct session_backend *b,
                           const struct hutch_policy *p, hutch_error *err)
 {
-    const char *ws = record_str(s->record, "workspace");
-    if (record_bool(s->record, "workspace_owned") && mkdir(ws, 0700) < 0 && errno != EEXIST) {
-        /* the root may not exist yet */
-        char parent[PATH_MAX];
-        snprintf(parent, sizeof parent, "%s", ws);
-        char *slash = strrchr(parent, '/');
-        if (slash)
-            *slash = '\0';
-        for (char *c = strchr(parent + 1, '/');; c = strchr(c + 1, '/')) {
-            if (c)
-                *c = '\0';
-            (void)mkdir(parent, 0755);
-            if (!c)
-                break;
-            *c = '/';
-        }
-        if (mkdir(ws, 0700) < 0 && errno != EEXIST)
-            return error_sys(err, errno, "cannot create the workspace %s", ws);
-    }
+    if (s->record->workspace_owned && make_workspace(s->record->workspace, err) < 0)
+        return -1;
     s->created_now = true;
     char marker[PATH_MAX + 16];
     broken_path(s, marker, sizeof marker);
@@ -263,8 +302,8 @@ static int create_sandbox(struct session *s, const struct session_backend *b,
      * workspace's own filesystem under limits.disk comes first of all. */
     if (workspace_fs_up(s, p, err) == 0 && session_proxy_ensure(s, p, err) == 0 &&
         b->create(s, p, err) == 0) {
-        record_set_str(s->record, "state", "running");
-        json_object_del(s->record, "failure");
+        s->record->state = RECORD_RUNNING;
+        (void)record_set(&s->record->failure, NULL);
         return session_save(s, NULL) < 0 ? -1 : 0;
     }
     /* Never half-ready: whatever was made goes. */
@@ -272,45 +311,168 @@ static int create_sandbox(struct session *s, const struct session_backend *b,
     (void)b->remove(s, &ignored);
     session_proxy_stop(s);
     workspace_fs_down(s);
-    record_set_str(s->record, "state", "failed");
-    record_set_str(s->record, "failure", err->message);
+    s->record->state = RECORD_FAILED;
+    (void)record_set(&s->record->failure, err->message);
     (void)session_save(s, NULL);
     return -1;
 }
 
+static int unavailable(enum session_kind kind, hutch_error *err)
+{
+    return error_set(err, HUTCH_E_UNSUPPORTED,
+                     "the %s backend is not available in this build of hutch",
+                     session_kind_name(kind));
+}
+
+/* Removes the sandbox and makes it anew under this policy (the workspace,
+ * the options it was created with and its history are kept). */
+static int remake(struct session *s, const struct hutch_policy *p, hutch_error *err)
+{
+    const struct session_backend *old = session_backend_of(s->record->kind);
+    hutch_error ignored;
+    if (old)
+        (void)old->remove(s, &ignored);
+    session_proxy_stop(s);
+    enum session_kind kind = session_kind_for_policy(p, s->key);
+    const struct session_backend *b = session_backend_of(kind);
+    if (!b)
+        return unavailable(kind, err);
+    json_t *args = json_incref(s->record->create_args);
+    autofree char *config = s->record->config ? strdup(s->record->config) : NULL;
+    struct session_use again = {.create_args = args, .config_path = config};
+    int r = new_record(s, p, kind, &again, err);
+    json_decref(args);
+    return r < 0 ? -1 : create_sandbox(s, b, p, err);
+}
+
+/* Starts a stopped or gone sandbox again over the same workspace. */
+static int restart(struct session *s, const struct session_backend *b,
+                   const struct hutch_policy *p, hutch_error *err)
+{
+    s->created_now = true;
+    if (workspace_fs_up(s, p, err) < 0 || session_proxy_ensure(s, p, err) < 0 ||
+        b->start(s, p, err) < 0)
+        return -1;
+    s->record->state = RECORD_RUNNING;
+    return 0;
+}
+
+static int refuse(enum lifecycle_action a, const struct session *s, hutch_error *err)
+{
+    if (a == LIFE_REFUSE_EXISTS)
+        return error_set(err, HUTCH_E_INVALID,
+                         "session %s already exists: use it with 'hutch exec %s', or remove it "
+                         "first with 'hutch session rm %s'",
+                         s->key, s->key, s->key);
+    return error_set(err, HUTCH_E_INVALID,
+                     "no session %s: create it with 'hutch session create %s' (autoCreate is "
+                     "off)",
+                     s->key, s->key);
+}
+
+/* Carries out what session_lifecycle() decided. */
 static int bring_up(struct session *s, const struct hutch_policy *p, const struct session_use *use,
-                    const char *backend, bool unchanged, struct agent_conn *conn, hutch_error *err);
-static int record_use(struct session *s, struct agent_conn *conn, hutch_error *err);
+                    struct lifecycle_facts *facts, struct agent_conn *conn, hutch_error *err)
+{
+    char detail[512] = "";
+    for (;;) {
+        enum lifecycle_action a = session_lifecycle(facts);
+        const struct session_backend *b = s->record ? session_backend_of(s->record->kind) : NULL;
+        switch (a) {
+        case LIFE_NEED_AGENT:
+        case LIFE_NEED_PROBE:
+            if (a == LIFE_NEED_AGENT)
+                facts->agent_answers =
+                    session_agent_connect(s, conn, NULL) == 0 ? FACT_YES : FACT_NO;
+            else
+                facts->probed = probe_sandbox(s, detail, sizeof detail);
+            /* Something other than the agent on its socket marks the
+             * session broken: then nothing of that sandbox is kept. */
+            facts->marked_broken = broken_reason(s, detail, sizeof detail);
+            continue;
+        case LIFE_REFUSE_EXISTS:
+        case LIFE_REFUSE_MISSING:
+            return refuse(a, s, err);
+        case LIFE_USE:
+            break;
+        case LIFE_CREATE: {
+            enum session_kind kind = session_kind_for_policy(p, s->key);
+            if (!(b = session_backend_of(kind)))
+                return unavailable(kind, err);
+            if (new_record(s, p, kind, use, err) < 0 || create_sandbox(s, b, p, err) < 0)
+                return -1;
+            break;
+        }
+        case LIFE_RECREATE:
+            notice("the configuration of session %s changed; recreating its sandbox "
+                              "(the workspace is kept)",
+                           s->key);
+            /* fall through */
+        case LIFE_RETRY:
+            if (remake(s, p, err) < 0)
+                return -1;
+            break;
+        case LIFE_REPLACE:
+        case LIFE_RESTART:
+        case LIFE_RESTART_BROKEN:
+            if (!b)
+                return unavailable(s->record->kind, err);
+            if (a == LIFE_REPLACE) {
+                /* Its agent misbehaved: nothing of that sandbox is kept. */
+                broken_reason(s, detail, sizeof detail);
+                notice("session %s was broken (%s); recreating its sandbox (the "
+                                  "workspace is kept)",
+                               s->key, detail);
+                hutch_error ignored;
+                (void)b->remove(s, &ignored);
+                char path[PATH_MAX + 16];
+                broken_path(s, path, sizeof path);
+                (void)unlink(path);
+            } else if (a == LIFE_RESTART_BROKEN) {
+                notice("session %s was broken (%s); restarting it", s->key, detail);
+            }
+            if (restart(s, b, p, err) < 0)
+                return -1;
+            break;
+        }
+        if (facts->agent_answers != FACT_YES && session_uses_agent(s) &&
+            session_agent_connect(s, conn, err) < 0)
+            return -1;
+        return 0;
+    }
+}
+
+static int record_use(struct session *s, struct agent_conn *conn, hutch_error *err)
+{
+    s->record->last_used_at = session_now();
+    s->record->exec_count++;
+    if (session_save(s, err) < 0) {
+        agent_close(conn);
+        return -1;
+    }
+    return 0;
+}
 
 int session_ensure(struct session *s, const struct hutch_policy *p, const struct session_use *use,
                    struct agent_conn *conn, hutch_error *err)
 {
     conn->fd = -1;
     conn->cancel_fd = -1;
-    if (s->record && use->fail_if_exists)
-        return error_set(err, HUTCH_E_INVALID,
-                         "session %s already exists: use it with 'hutch exec %s', or remove it "
-                         "first with 'hutch session rm %s'",
-                         s->key, s->key, s->key);
-    if (!s->record && !use->create_if_missing)
-        return error_set(err, HUTCH_E_INVALID,
-                         "no session %s: create it with 'hutch session create %s' (autoCreate is "
-                         "off)",
-                         s->key, s->key);
-
-    const char *backend = s->record ? record_str(s->record, "backend")
-                                    : session_backend_for_policy(p, s->key);
-    /* The fast path: the agent answers and nothing changed. */
-    char hash[17];
-    session_config_hash(p, hash);
-    const char *state = s->record ? record_str(s->record, "state") : NULL;
-    bool same_config = s->record && strcmp(record_str(s->record, "config_hash") ?: "", hash) == 0;
-    bool wanted_backend = strcmp(backend ?: "", session_backend_for_policy(p, s->key)) == 0;
-    char broken[512];
-    if (!(s->record && same_config && wanted_backend && state && strcmp(state, "running") == 0 &&
-          !broken_reason(s, broken, sizeof broken) && session_uses_agent(s) &&
-          session_agent_connect(s, conn, NULL) == 0) &&
-        bring_up(s, p, use, backend, same_config && wanted_backend, conn, err) < 0)
+    struct lifecycle_facts facts = {
+        .has_record = s->record != NULL,
+        .create_if_missing = use->create_if_missing,
+        .fail_if_exists = use->fail_if_exists,
+    };
+    if (s->record) {
+        char hash[17], ignored[8];
+        session_config_hash(p, hash);
+        facts.state = s->record->state;
+        facts.same_config = strcmp(s->record->config_hash, hash) == 0;
+        facts.wanted_kind = s->record->kind == session_kind_for_policy(p, s->key);
+        facts.marked_broken = broken_reason(s, ignored, sizeof ignored);
+        facts.uses_agent = session_uses_agent(s);
+    }
+    if (bring_up(s, p, use, &facts, conn, err) < 0)
         return -1;
     /* A proxy that died (killed, OOM) comes back without touching the sandbox:
      * the bridge inside connects anew for every connection. */
@@ -321,126 +483,36 @@ int session_ensure(struct session *s, const struct hutch_policy *p, const struct
     return record_use(s, conn, err);
 }
 
-static int bring_up(struct session *s, const struct hutch_policy *p, const struct session_use *use,
-                    const char *backend, bool unchanged, struct agent_conn *conn, hutch_error *err)
+static int need_record(struct session *s, const struct session_backend **b, hutch_error *err)
 {
-    const char *state = s->record ? record_str(s->record, "state") : NULL;
-    const struct session_backend *b = session_backend_named(backend);
-    if (!b)
-        return error_set(err, HUTCH_E_UNSUPPORTED,
-                         "the %s backend is not available in this build of hutch",
-                         backend ?: "(unknown)");
-
-    if (!s->record) {
-        if (new_record(s, p, backend, use, err) < 0 || create_sandbox(s, b, p, err) < 0)
-            return -1;
-    } else if (!unchanged || (state && strcmp(state, "failed") == 0)) {
-        /* A failed creation is tried again on the next use: the cause (an
-         * engine that was down, a network needed by setupCommand) may be gone. */
-        if (!unchanged)
-            fprintf(stderr,
-                    "hutch: the configuration of session %s changed; recreating its sandbox "
-                    "(the workspace is kept)\n",
-                    s->key);
-        hutch_error ignored;
-        (void)b->remove(s, &ignored);
-        session_proxy_stop(s);
-        json_t *args = json_incref(json_object_get(s->record, "create_args"));
-        const char *cfg = record_str(s->record, "config");
-        autofree char *config = cfg ? strdup(cfg) : NULL;
-        struct session_use again = {.create_args = args, .config_path = config};
-        double created = record_num(s->record, "created_at");
-        double count = record_num(s->record, "exec_count");
-        backend = session_backend_for_policy(p, s->key);
-        b = session_backend_named(backend);
-        int r = !b ? error_set(err, HUTCH_E_UNSUPPORTED,
-                               "the %s backend is not available in this build of hutch", backend)
-                   : new_record(s, p, backend, &again, err);
-        json_decref(args);
-        if (r < 0)
-            return -1;
-        record_set_num(s->record, "created_at", created);
-        json_object_set_new(s->record, "exec_count", json_integer((json_int_t)count));
-        if (create_sandbox(s, b, p, err) < 0)
-            return -1;
-    } else {
-        char detail[512];
-        enum session_state now = session_probe(s, detail, sizeof detail);
-        if (broken_reason(s, detail, sizeof detail)) {
-            /* Its agent misbehaved: nothing of that sandbox is kept. */
-            fprintf(stderr, "hutch: session %s was broken (%s); recreating its sandbox (the "
-                            "workspace is kept)\n",
-                    s->key, detail);
-            hutch_error ignored;
-            (void)b->remove(s, &ignored);
-            char path[PATH_MAX + 16];
-            broken_path(s, path, sizeof path);
-            (void)unlink(path);
-            now = SESSION_STOPPED;
-        }
-        if (now != SESSION_RUNNING) {
-            if (now == SESSION_BROKEN)
-                fprintf(stderr, "hutch: session %s was broken (%s); restarting it\n", s->key,
-                        detail);
-            s->created_now = true;
-            if (workspace_fs_up(s, p, err) < 0 || session_proxy_ensure(s, p, err) < 0 ||
-                b->start(s, p, err) < 0)
-                return -1;
-            record_set_str(s->record, "state", "running");
-        }
-    }
-    if (session_uses_agent(s) && session_agent_connect(s, conn, err) < 0)
-        return -1;
-    return 0;
-}
-
-static int record_use(struct session *s, struct agent_conn *conn, hutch_error *err)
-{
-    record_set_num(s->record, "last_used_at", session_now());
-    json_object_set_new(s->record, "exec_count",
-                        json_integer((json_int_t)record_num(s->record, "exec_count") + 1));
-    if (session_save(s, err) < 0) {
-        agent_close(conn);
-        return -1;
-    }
+    if (!s->record)
+        return error_set(err, HUTCH_E_INVALID, "no session %s (see 'hutch session ls')", s->key);
+    if (!(*b = session_backend_of(s->record->kind)))
+        return unavailable(s->record->kind, err);
     return 0;
 }
 
 int session_stop(struct session *s, hutch_error *err)
 {
-    if (!s->record)
-        return error_set(err, HUTCH_E_INVALID, "no session %s (see 'hutch session ls')", s->key);
-    const struct session_backend *b = session_backend_named(record_str(s->record, "backend"));
-    if (!b)
-        return error_set(err, HUTCH_E_UNSUPPORTED,
-                         "the %s backend is not available in this build of hutch",
-                         record_str(s->record, "backend") ?: "(unknown)");
-    if (b->stop(s, err) < 0)
+    const struct session_backend *b;
+    if (need_record(s, &b, err) < 0 || b->stop(s, err) < 0)
         return -1;
     session_proxy_stop(s);
     workspace_fs_down(s);
-    const char *state = record_str(s->record, "state");
-    if (!state || strcmp(state, "failed") != 0)
-        record_set_str(s->record, "state", "stopped");
+    if (s->record->state != RECORD_FAILED)
+        s->record->state = RECORD_STOPPED;
     return session_save(s, err);
 }
 
 int session_remove(struct session *s, bool workspace, hutch_error *err)
 {
-    if (!s->record)
-        return error_set(err, HUTCH_E_INVALID, "no session %s (see 'hutch session ls')", s->key);
-    const struct session_backend *b = session_backend_named(record_str(s->record, "backend"));
-    if (!b)
-        return error_set(err, HUTCH_E_UNSUPPORTED,
-                         "the %s backend is not available in this build of hutch",
-                         record_str(s->record, "backend") ?: "(unknown)");
-    if (b->remove(s, err) < 0)
+    const struct session_backend *b;
+    if (need_record(s, &b, err) < 0 || b->remove(s, err) < 0)
         return -1;
     session_proxy_stop(s);
     workspace_fs_down(s);
-    const char *ws = record_str(s->record, "workspace");
-    if (workspace && ws && record_bool(s->record, "workspace_owned")) {
-        autofree char *copy = strdup(ws);
+    if (workspace && s->record->workspace && s->record->workspace_owned) {
+        autofree char *copy = strdup(s->record->workspace);
         if (!copy)
             return error_set(err, HUTCH_E_SYSTEM, "out of memory");
         if (workspace_fs_delete(s, err) < 0 || session_forget(s, err) < 0)
@@ -448,4 +520,18 @@ int session_remove(struct session *s, bool workspace, hutch_error *err)
         return remove_tree(copy, err);
     }
     return session_forget(s, err);
+}
+
+int session_run(struct session *s, const struct hutch_policy *p, struct agent_conn *conn,
+                const hutch_command *cmd, hutch_result *r, hutch_error *err)
+{
+    memset(r, 0, sizeof *r);
+    /* Through the agent every kind is the same: the static hutch, which
+     * has no docker backend, runs commands in docker sessions this way. */
+    if (session_uses_agent(s) && conn->fd >= 0)
+        return session_exec(s, p, conn, cmd, r, err);
+    const struct session_backend *b = session_backend_of(s->record->kind);
+    if (!b)
+        return unavailable(s->record->kind, err);
+    return b->exec(s, p, conn, cmd, r, err);
 }

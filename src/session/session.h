@@ -17,6 +17,7 @@
 #include "error.h"
 #include "policy.h"
 #include "session/naming.h"
+#include "session/record.h"
 
 /* With perSession false, every key is this one session. */
 #define SHARED_SESSION_KEY "shared"
@@ -37,7 +38,7 @@ struct session {
     char runtime_dir[PATH_MAX]; /* <dir>/run: mounted at /.hutch in the sandbox */
     char socket_path[PATH_MAX + 32];
     int lock_fd;                /* -1 when not locked */
-    json_t *record;             /* NULL: no record */
+    struct session_record *record; /* NULL: no record */
     bool created_now;           /* this call created or recreated the sandbox */
 };
 
@@ -52,6 +53,10 @@ struct session_backend {
     const char *name;
     /* Makes the sandbox, starts its agent and waits until it answers. */
     int (*create)(struct session *s, const struct hutch_policy *p, hutch_error *err);
+    /* Runs cmd in the sandbox (conn: from session_ensure, -1 when the
+     * session does not use an agent). */
+    int (*exec)(struct session *s, const struct hutch_policy *p, struct agent_conn *conn,
+                const hutch_command *cmd, hutch_result *r, hutch_error *err);
     /* Brings a stopped sandbox back (docker: the same container; native:
      * new namespaces over the same workspace). */
     int (*start)(struct session *s, const struct hutch_policy *p, hutch_error *err);
@@ -69,9 +74,9 @@ extern const struct session_backend session_backend_host;
 extern const struct session_backend session_backend_docker;
 #endif
 
-/* The backend named in a record or a policy; NULL when not in this build
- * (docker in the static hutch: the caller hands over to hutch-docker). */
-const struct session_backend *session_backend_named(const char *name);
+/* The backend of a kind of session; NULL when not in this build (docker in
+ * the static hutch: the caller hands over to hutch-docker). */
+const struct session_backend *session_backend_of(enum session_kind kind);
 
 /* ---- state on disk (store.c) ---------------------------------------------- */
 
@@ -98,13 +103,6 @@ int session_forget(struct session *s, hutch_error *err);
 
 /* Every session key that has a record, sorted by key. */
 int session_list(char ***keys, size_t *n, hutch_error *err);
-
-/* Record accessors. */
-const char *record_str(const json_t *rec, const char *name);
-double record_num(const json_t *rec, const char *name);
-bool record_bool(const json_t *rec, const char *name);
-int record_set_str(json_t *rec, const char *name, const char *value);
-int record_set_num(json_t *rec, const char *name, double value);
 
 double session_now(void);
 
@@ -145,10 +143,10 @@ int session_agent_connect(struct session *s, struct agent_conn *conn, hutch_erro
  * and recreates its sandbox, keeping the workspace. Needs no lock. */
 void session_mark_broken(struct session *s, const char *why);
 
-/* The backend a session of this policy gets under the sandbox mode:
- * "host" for mode off and for mainSession under non-main, else the
- * policy's backend (host/spawn policies give unsandboxed sessions). */
-const char *session_backend_for_policy(const struct hutch_policy *p, const char *key);
+/* The kind of session this policy gives key under the sandbox mode: host
+ * for mode off and for mainSession under non-main, else the policy's
+ * backend (host/spawn policies give unsandboxed sessions). */
+enum session_kind session_kind_for_policy(const struct hutch_policy *p, const char *key);
 
 /* Settings every exec may give anew (timeout, output limit, env, workdir,
  * file size...); the others are fixed when the session is created. */
@@ -167,12 +165,12 @@ int session_workspace(const struct session *s, const struct hutch_policy *p, cha
 struct session_use {
     bool create_if_missing; /* exec: autoCreate; create: true */
     bool fail_if_exists;    /* session create */
-    json_t *create_args;    /* stored in a new record (stolen), may be NULL */
+    json_t *create_args;    /* kept in a new record (a reference is taken), may be NULL */
     const char *config_path;
 };
 
 /* With the lock held: makes sure the session's sandbox is up under policy
- * p, creating, recreating (configuration changed, with a notice on stderr)
+ * p, creating, recreating (configuration changed, with a notice)
  * or restarting it as needed, and records the use (last used time, exec
  * count). On success, conn is connected to the agent (or -1 for host
  * sessions). HUTCH_E_UNSUPPORTED with s->record's backend "docker" means
@@ -191,6 +189,12 @@ int session_remove(struct session *s, bool workspace, hutch_error *err);
 /* Runs cmd in the session through its agent (conn from session_ensure). */
 int session_exec(struct session *s, const struct hutch_policy *p, struct agent_conn *conn,
                  const hutch_command *cmd, hutch_result *r, hutch_error *err);
+
+/* Runs cmd in the session however its sandbox is reached (agent, Engine
+ * API, host): what hutch exec and hutch_session_exec() do after
+ * session_ensure(). */
+int session_run(struct session *s, const struct hutch_policy *p, struct agent_conn *conn,
+                const hutch_command *cmd, hutch_result *r, hutch_error *err);
 
 /* Waits until the session's agent answers HELLO. */
 int session_wait_for_agent(struct session *s, int timeout_ms, hutch_error *err);

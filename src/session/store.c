@@ -71,7 +71,7 @@ int session_open(struct session *s, const char *key, hutch_error *err)
 void session_close(struct session *s)
 {
     session_unlock(s);
-    json_decref(s->record);
+    record_free(s->record);
     s->record = NULL;
     free(s->key);
     s->key = NULL;
@@ -79,7 +79,7 @@ void session_close(struct session *s)
 
 int session_load(struct session *s, hutch_error *err)
 {
-    json_decref(s->record);
+    record_free(s->record);
     s->record = NULL;
     char path[PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/record.json", s->dir);
@@ -90,17 +90,7 @@ int session_load(struct session *s, hutch_error *err)
             return 0;
         return error_sys(err, errno, "cannot read the session record %s", path);
     }
-    json_error_t jerr;
-    s->record = json_loadb(text, len, 0, &jerr);
-    if (!json_is_object(s->record)) {
-        json_decref(s->record);
-        s->record = NULL;
-        return error_set(err, HUTCH_E_INVALID,
-                         "the session record %s is damaged (%s): remove the session with "
-                         "'hutch session rm' and create it again",
-                         path, jerr.text);
-    }
-    return 0;
+    return record_parse(text, len, path, &s->record, err);
 }
 
 int session_lock(struct session *s, hutch_error *err)
@@ -152,11 +142,10 @@ int session_save(struct session *s, hutch_error *err)
     char path[PATH_MAX + 16], next[PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/record.json", s->dir);
     snprintf(next, sizeof next, "%s/record.next", s->dir);
-    autofree char *text = json_dumps(s->record, JSON_INDENT(2) | JSON_SORT_KEYS);
+    autofree char *text = record_format(s->record);
     if (!text)
         return error_set(err, HUTCH_E_SYSTEM, "out of memory");
-    size_t len = strlen(text);
-    text[len] = '\n'; /* over the terminator: written with its length */
+    size_t len = strlen(text) - 1; /* the final newline is written with it */
     autoclose int fd =
         TEMP_FAILURE_RETRY(open(next, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (fd < 0)
@@ -181,7 +170,7 @@ int session_save(struct session *s, hutch_error *err)
 
 int session_forget(struct session *s, hutch_error *err)
 {
-    json_decref(s->record);
+    record_free(s->record);
     s->record = NULL;
     char path[PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/record.json", s->dir);
@@ -233,52 +222,30 @@ int session_list(char ***keys, size_t *n, hutch_error *err)
             continue;
         char path[PATH_MAX * 2];
         snprintf(path, sizeof path, "%s/%s/record.json", dir, e->d_name);
-        json_t *rec = json_load_file(path, 0, NULL);
-        const char *key = json_string_value(json_object_get(rec, "key"));
-        if (key) {
-            if (*n == cap) {
-                cap = cap ? cap * 2 : 16;
-                char **grown = realloc(*keys, cap * sizeof *grown);
-                if (!grown) {
-                    json_decref(rec);
-                    closedir(d);
-                    return error_set(err, HUTCH_E_SYSTEM, "out of memory");
-                }
-                *keys = grown;
+        autofree char *text = NULL;
+        size_t len = 0;
+        struct session_record *rec = NULL;
+        if (read_file_bounded(path, 1 << 20, &text, &len) < 0 ||
+            record_parse(text, len, path, &rec, NULL) < 0)
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **grown = realloc(*keys, cap * sizeof *grown);
+            if (!grown) {
+                record_free(rec);
+                closedir(d);
+                return error_set(err, HUTCH_E_SYSTEM, "out of memory");
             }
-            (*keys)[(*n)++] = strdup(key);
+            *keys = grown;
         }
-        json_decref(rec);
+        (*keys)[(*n)++] = rec->key;
+        rec->key = NULL;
+        record_free(rec);
     }
     closedir(d);
     if (*n)
         qsort(*keys, *n, sizeof **keys, compare_strings);
     return 0;
-}
-
-const char *record_str(const json_t *rec, const char *name)
-{
-    return json_string_value(json_object_get(rec, name));
-}
-
-double record_num(const json_t *rec, const char *name)
-{
-    return json_number_value(json_object_get(rec, name));
-}
-
-bool record_bool(const json_t *rec, const char *name)
-{
-    return json_is_true(json_object_get(rec, name));
-}
-
-int record_set_str(json_t *rec, const char *name, const char *value)
-{
-    return json_object_set_new(rec, name, value ? json_string(value) : json_null());
-}
-
-int record_set_num(json_t *rec, const char *name, double value)
-{
-    return json_object_set_new(rec, name, json_real(value));
 }
 
 /* ---- removing trees without following links ------------------------------------ */

@@ -11,6 +11,7 @@
 
 #include "agent/client.h"
 #include "command.h"
+#include "policy_resolve.h"
 #include "session/session.h"
 #include "session/tool_schema.h"
 #include "strlist.h"
@@ -84,20 +85,30 @@ static int add_root(struct strlist *l, const char *path)
     return strlist_contains(l, path) ? 0 : strlist_push(l, path);
 }
 
-static int sandbox_roots(const struct hutch_policy *p, bool docker, struct roots *r)
+static int add_tmpfs_roots(struct roots *r, const struct strlist *tmpfs)
 {
     char buf[4096];
-    int rc = add_root(&r->readable, "/workspace") | add_root(&r->writable, "/workspace");
-    const struct strlist *tmpfs = docker ? &p->docker.tmpfs : &p->filesystem.tmpfs;
-    if (!docker)
-        rc |= add_root(&r->readable, "/tmp") | add_root(&r->writable, "/tmp");
-    for (size_t i = 0; i < tmpfs->len; i++) {
+    int rc = 0;
+    for (size_t i = 0; tmpfs && i < tmpfs->len; i++) {
         /* PATH[:OPTIONS]: the path comes first. */
         const char *spec = tmpfs->items[i];
         const char *colon = strchr(spec, ':');
         snprintf(buf, sizeof buf, "%.*s", colon ? (int)(colon - spec) : (int)strlen(spec), spec);
         rc |= add_root(&r->readable, buf) | add_root(&r->writable, buf);
     }
+    return rc;
+}
+
+/* Where the file tools may go: what the sandbox has mounted writable or
+ * readable, as the resolved policy says for its backend. */
+static int sandbox_roots(const struct hutch_policy *p, const struct resolved_policy *rp,
+                         struct roots *r)
+{
+    char buf[4096];
+    int rc = add_root(&r->readable, "/workspace") | add_root(&r->writable, "/workspace");
+    if (!rp->backend_tmpfs) /* native: /tmp always */
+        rc |= add_root(&r->readable, "/tmp") | add_root(&r->writable, "/tmp");
+    rc |= add_tmpfs_roots(r, rp->backend_tmpfs) | add_tmpfs_roots(r, &p->filesystem.tmpfs);
     for (size_t i = 0; i < p->filesystem.allow_write.len; i++) {
         mount_inside(p->filesystem.allow_write.items[i], buf, sizeof buf);
         rc |= add_root(&r->readable, buf) | add_root(&r->writable, buf);
@@ -229,18 +240,18 @@ static json_t *through_agent(struct session *s, struct agent_conn *conn, const c
                              const struct hutch_policy *p, uint64_t timeout_ms,
                              const struct tool_call_opts *opts)
 {
-    bool docker = strcmp(record_str(s->record, "backend") ?: "", "docker") == 0;
+    bool docker = s->record->kind == SESSION_KIND_DOCKER;
     struct roots roots = {0};
     autostrlist struct strlist env = {0};
     hutch_error err = {0};
-    if (sandbox_roots(p, docker, &roots) < 0 || command_env(p, ENV_SANDBOX, &env, &err) < 0) {
+    struct resolved_policy rp;
+    if (policy_resolve(p, docker ? BACKEND_DOCKER : BACKEND_NATIVE, &rp, &err) < 0 ||
+        sandbox_roots(p, &rp, &roots) < 0 ||
+        command_env(p, docker ? ENV_DOCKER : ENV_SANDBOX, &env, &err) < 0) {
         strlist_clear(&roots.readable);
         strlist_clear(&roots.writable);
         return failure("%s", err.message[0] ? err.message : "out of memory");
     }
-    if (docker)
-        for (size_t i = 0; i < p->docker.env.len; i++)
-            strlist_push(&env, p->docker.env.items[i]);
     autofree char *args_text = json_dumps(args, JSON_COMPACT);
     autoclose int pipe_read = -1;
     struct content_pump *content = NULL;
@@ -346,7 +357,7 @@ static json_t *in_process(struct session *s, const char *name, json_t *args, int
         return failure("session %s runs on the host without an agent: background processes "
                        "need a sandboxed session",
                        s->key);
-    const char *ws = record_str(s->record, "workspace");
+    const char *ws = s->record->workspace;
     char output_dir[PATH_MAX + 16];
     snprintf(output_dir, sizeof output_dir, "%s/output", s->dir);
     (void)mkdir(output_dir, 0700);
@@ -450,7 +461,7 @@ int tool_call(const struct hutch_policy *p, const char *key, const char *name, j
         if (conn.fd >= 0)
             *result = through_agent(&s, &conn, name, send, content_fd, content_fd == memfd, p,
                                     timeout, opts);
-        else if (strcmp(record_str(s.record, "backend") ?: "", "host") == 0)
+        else if (record_exec_via(s.record) == EXEC_VIA_HOST)
             *result = in_process(&s, name, send, content_fd, p, timeout);
         else
             *result = failure("session %s is a container hutch reaches only through the Engine "

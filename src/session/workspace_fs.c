@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 
 #include "disk_limits.h"
+#include "notice.h"
 
 /* From <linux/fs.h>, which clashes with <sys/mount.h>. */
 #ifndef FS_IOC_GETFLAGS
@@ -52,7 +53,7 @@ static const char *const mkfs_paths[] = {"/usr/sbin/mkfs.ext4", "/sbin/mkfs.ext4
 
 bool workspace_fs_bounded(const struct session *s)
 {
-    return s->record && record_str(s->record, "workspace_image") != NULL;
+    return s->record && s->record->workspace_image != NULL;
 }
 
 static void image_path(const char *workspace, char *out, size_t len)
@@ -418,15 +419,14 @@ static int mount_runtime(const struct session *s, hutch_error *err)
 
 static bool sandboxed(const struct session *s)
 {
-    const char *backend = record_str(s->record, "backend");
-    return backend && strcmp(backend, "host") != 0 && !record_bool(s->record, "adopted");
+    return s->record->kind != SESSION_KIND_HOST && !s->record->adopted;
 }
 
 int workspace_fs_up(struct session *s, const struct hutch_policy *p, hutch_error *err)
 {
-    json_object_del(s->record, "workspace_image");
-    const char *workspace = record_str(s->record, "workspace");
-    if (!workspace || !record_bool(s->record, "workspace_owned"))
+    (void)record_set(&s->record->workspace_image, NULL);
+    const char *workspace = s->record->workspace;
+    if (!workspace || !s->record->workspace_owned)
         return 0; /* --workspace DIR: the backend's business (a project quota) */
     char img[PATH_MAX + 8];
     image_path(workspace, img, sizeof img);
@@ -439,7 +439,7 @@ int workspace_fs_up(struct session *s, const struct hutch_policy *p, hutch_error
         return 0;
     const char *limit = disk_limit_names(p);
     const char *engine = p->docker.host ? p->docker.host : getenv("DOCKER_HOST");
-    if (limited && strcmp(record_str(s->record, "backend") ?: "", "docker") == 0 && engine &&
+    if (limited && s->record->kind == SESSION_KIND_DOCKER && engine &&
         strncmp(engine, "tcp://", 6) == 0)
         return error_set(err, HUTCH_E_INVALID,
                          "%s for session %s needs a local engine: its workspace is a filesystem "
@@ -498,20 +498,22 @@ int workspace_fs_up(struct session *s, const struct hutch_policy *p, hutch_error
         return -1;
     }
     if (!limited && s->created_now)
-        fprintf(stderr,
-                "hutch: the workspace of session %s stays the filesystem %s, of %jd bytes; "
-                "remove it with 'hutch session rm %s --workspaces' to drop that limit\n",
+        notice("the workspace of session %s stays the filesystem %s, of %jd bytes; "
+               "remove it with 'hutch session rm %s --workspaces' to drop that limit",
                 s->key, img, (intmax_t)st.st_size, s->key);
-    record_set_str(s->record, "workspace_image", img);
+    if (record_set(&s->record->workspace_image, img) < 0) {
+        workspace_fs_down(s);
+        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    }
     return 0;
 }
 
 void workspace_fs_down(struct session *s)
 {
-    const char *workspace = s->record ? record_str(s->record, "workspace") : NULL;
+    const char *workspace = s->record ? s->record->workspace : NULL;
     if (geteuid() != 0)
         return; /* nothing was mounted */
-    if (workspace && record_bool(s->record, "workspace_owned")) {
+    if (workspace && s->record->workspace_owned) {
         char img[PATH_MAX + 8];
         image_path(workspace, img, sizeof img);
         struct stat st;
@@ -527,8 +529,8 @@ void workspace_fs_down(struct session *s)
 
 int workspace_fs_delete(struct session *s, hutch_error *err)
 {
-    const char *workspace = s->record ? record_str(s->record, "workspace") : NULL;
-    if (!workspace || !record_bool(s->record, "workspace_owned"))
+    const char *workspace = s->record ? s->record->workspace : NULL;
+    if (!workspace || !s->record->workspace_owned)
         return 0;
     char img[PATH_MAX + 8];
     image_path(workspace, img, sizeof img);

@@ -12,6 +12,7 @@
 #include "docker/frames.h"
 #include "hutch.h"
 #include "policy.h"
+#include "command.h"
 #include "tap.h"
 
 /* ---- frames ---------------------------------------------------------------------- */
@@ -205,13 +206,18 @@ static void test_context(void)
 
 /* ---- the create body -------------------------------------------------------------------- */
 
+/* The run's environment as docker/run.c makes it: command_env's docker view. */
 static json_t *make_config(hutch_policy *p, hutch_error *err)
 {
     char *argv[] = {"echo", "hi", NULL};
-    char *envp[] = {"PATH=/usr/bin:/bin", "HOME=/tmp", NULL};
-    struct container_request req = {.kind = "run", .argv = argv, .envp = envp,
+    struct strlist env = {0};
+    if (command_env(p, ENV_DOCKER, &env, err) < 0)
+        return NULL;
+    struct container_request req = {.kind = "run", .argv = argv, .envp = env.items,
                                     .engine_socket = ""};
-    return container_config(p, &req, err);
+    json_t *c = container_config(p, &req, err);
+    strlist_clear(&env);
+    return c;
 }
 
 static const char *tmpfs_of(json_t *config, const char *path)
