@@ -27,6 +27,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
 fi
 
+# Debian's jansson source for the static musl build (subprojects/jansson.wrap).
+bash scripts/jansson-source.sh
+
 if [ ! -f build/build.ninja ]; then
   meson setup build --buildtype=debugoptimized >/dev/null
 fi

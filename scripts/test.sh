@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite and ends with one line "N passed, N failed, N skipped":
-#   0. starts a Docker engine and builds the test images (scripts/docker-up.sh,
-#      scripts/bootstrap-image.sh)
+#   0. checks that touching a header rebuilds the static hutch and hutch-init
+#      (scripts/check-rebuild.sh); starts a Docker engine and builds the test
+#      images (scripts/docker-up.sh, scripts/bootstrap-image.sh)
 #   1. unit tests (C, TAP), integration tests and the security suite of escape
 #      attempts (pytest, the real binary) as the caller; the docker backend's
 #      tests also against Podman (scripts/podman-up.sh)
@@ -37,6 +38,10 @@ step() {
   echo "$name $rc $junit" >> "$steps_file"
   [ $rc -eq 0 ] || echo "==> $name FAILED (exit $rc)" >&2
 }
+
+# The static musl binaries are rebuilt when a header they include changes
+# (docs/development.md, "Static build").
+step "rebuild-check" - bash scripts/check-rebuild.sh build
 
 # A test that hangs fails after 300 s instead of holding up the whole run.
 pytest_args=(-q -p no:cacheprovider -o console_output_style=classic --timeout=300)
