@@ -388,10 +388,14 @@ static const char *const fallback_choices[] = {"none", "spawn", NULL};
 static const char *const mode_choices[] = {"off", "non-main", "all", NULL};
 static const char *const net_choices[] = {"none", "host", "bridge", "allow", NULL};
 
+#define PER_RUN true
+#define FIXED false
 const struct field fields[FIELD_COUNT] = {
-#define FIELD_ENTRY(id_, key_, flag_, metavar_, storage_, member_, choices_, normalize_,       \
-                    expected_, shadow_, help_)                                                 \
+#define FIELD_ENTRY(id_, scope_, enforced_, key_, flag_, metavar_, storage_, member_, choices_, \
+                    normalize_, expected_, shadow_, help_)                                     \
     [id_] = {.id = id_,                                                                        \
+             .per_run = scope_,                                                                \
+             .enforced = enforced_,                                                            \
              .key = key_,                                                                      \
              .flag = flag_,                                                                    \
              .metavar = metavar_,                                                              \
@@ -405,6 +409,8 @@ const struct field fields[FIELD_COUNT] = {
     HUTCH_FIELDS(FIELD_ENTRY)
 #undef FIELD_ENTRY
 };
+#undef PER_RUN
+#undef FIXED
 
 const struct field *field_by_key(const char *key)
 {

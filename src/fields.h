@@ -25,6 +25,8 @@ typedef int (*normalize_fn)(const char *in, char **out);
 
 struct field {
     enum field_id id;
+    bool per_run;      /* every session exec may give it anew (fields_list.h: scope) */
+    unsigned enforced; /* ENF_* backends that apply this restriction; 0: none is */
     const char *key;
     const char *flag;
     const char *metavar;

@@ -20,15 +20,9 @@ const struct backend *backend_for(int kind)
     }
 }
 
-/* Restrictions a policy can ask for, and how to tell that it does. Timeouts,
- * output limits, environment and working directory every backend applies. */
-static const enum field_id restrictions[] = {
-    F_NET_MODE,      F_FS_DENY_READ,   F_FS_ALLOW_WRITE, F_FS_DENY_WRITE,
-    F_FS_READ_ONLY,  F_FS_TMPFS,       F_FS_READ_ONLY_ROOT,
-    F_LIMIT_MEMORY,  F_LIMIT_CPUS,     F_LIMIT_PIDS,     F_LIMIT_FILE_SIZE,
-    F_LIMIT_DISK,    F_LIMIT_FILES,    F_USER,
-};
-
+/* How to tell that a policy asks for a restriction (fields_list.h marks
+ * which fields are restrictions). Timeouts, output limits, environment and
+ * working directory every backend applies. */
 bool policy_requests(const struct hutch_policy *p, enum field_id id)
 {
     const struct filesystem_policy *fs = &p->filesystem;
@@ -97,16 +91,11 @@ int backend_check_policy(const struct backend *b, const struct hutch_policy *p,
 {
     if (b->check && b->check(p, err) < 0)
         return -1;
-    for (size_t i = 0; i < ARRAY_SIZE(restrictions); i++) {
-        enum field_id id = restrictions[i];
-        if (!policy_requests(p, id))
+    for (size_t i = 0; i < FIELD_COUNT; i++) {
+        const struct field *f = &fields[i];
+        if (!f->enforced || !policy_requests(p, f->id) || (f->enforced & b->enforces))
             continue;
-        bool enforced = false;
-        for (size_t j = 0; j < b->enforces_len; j++)
-            enforced |= b->enforces[j] == id;
-        if (enforced)
-            continue;
-        const struct field *f = &fields[id];
+        enum field_id id = f->id;
         char flag[64] = "";
         if (f->flag)
             snprintf(flag, sizeof flag, " (--%s)", f->flag);

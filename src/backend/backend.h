@@ -10,8 +10,7 @@
 struct backend {
     const char *name;
     bool isolated;
-    const enum field_id *enforces; /* restrictions this backend applies */
-    size_t enforces_len;
+    unsigned enforces; /* ENF_* bit of the restrictions this backend applies (fields_list.h) */
     /* 0 when the backend can run on this machine for this policy; else why
      * not and the fix. Cheap: called before every run. */
     int (*available)(const struct hutch_policy *p, hutch_error *err);

@@ -20,15 +20,11 @@ static int docker_available(const struct hutch_policy *p, hutch_error *err)
  * add limits or mounts to it, so asking for them is refused. */
 static int check_adopted(const struct hutch_policy *p, hutch_error *err)
 {
-    static const enum field_id own[] = {F_NET_MODE,     F_FS_DENY_READ,  F_FS_ALLOW_WRITE,
-                                        F_FS_DENY_WRITE, F_FS_READ_ONLY,  F_FS_TMPFS,
-                                        F_FS_READ_ONLY_ROOT, F_LIMIT_MEMORY, F_LIMIT_CPUS,
-                                        F_LIMIT_PIDS,   F_LIMIT_FILE_SIZE, F_LIMIT_DISK,
-                                        F_LIMIT_FILES};
-    for (size_t i = 0; i < ARRAY_SIZE(own); i++) {
-        if (!policy_requests(p, own[i]))
+    for (size_t i = 0; i < FIELD_COUNT; i++) {
+        const struct field *f = &fields[i];
+        /* The user is the exec's own: that one hutch can apply. */
+        if (!f->enforced || f->id == F_USER || !policy_requests(p, f->id))
             continue;
-        const struct field *f = &fields[own[i]];
         char flag[64] = "";
         if (f->flag)
             snprintf(flag, sizeof flag, " (--%s)", f->flag);
@@ -72,17 +68,10 @@ static int docker_run(const struct hutch_policy *p, const hutch_command *cmd, hu
     return rc;
 }
 
-static const enum field_id docker_enforces[] = {
-    F_NET_MODE,      F_FS_DENY_READ, F_FS_ALLOW_WRITE, F_FS_DENY_WRITE,  F_FS_READ_ONLY,
-    F_FS_TMPFS,      F_FS_READ_ONLY_ROOT, F_LIMIT_MEMORY, F_LIMIT_CPUS, F_LIMIT_PIDS,
-    F_LIMIT_FILE_SIZE, F_LIMIT_DISK, F_LIMIT_FILES, F_USER,
-};
-
 const struct backend backend_docker = {
     .name = "docker",
     .isolated = true,
-    .enforces = docker_enforces,
-    .enforces_len = ARRAY_SIZE(docker_enforces),
+    .enforces = ENF_DOCKER,
     .available = docker_available,
     .check = docker_check,
     .run = docker_run,

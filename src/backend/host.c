@@ -18,8 +18,7 @@ static int host_run(const struct hutch_policy *p, const hutch_command *cmd, hutc
 const struct backend backend_host = {
     .name = "host",
     .isolated = false,
-    .enforces = NULL,
-    .enforces_len = 0,
+    .enforces = 0,
     .available = host_available,
     .run = host_run,
 };

@@ -380,17 +380,10 @@ static int native_run(const struct hutch_policy *p, const hutch_command *cmd, hu
     return 0;
 }
 
-static const enum field_id native_enforces[] = {
-    F_NET_MODE,     F_FS_DENY_READ, F_FS_ALLOW_WRITE, F_FS_DENY_WRITE, F_FS_READ_ONLY,
-    F_FS_TMPFS,     F_FS_READ_ONLY_ROOT, F_LIMIT_MEMORY, F_LIMIT_CPUS,  F_LIMIT_PIDS,
-    F_LIMIT_FILE_SIZE, F_LIMIT_DISK, F_LIMIT_FILES, F_USER,
-};
-
 const struct backend backend_native = {
     .name = "native",
     .isolated = true,
-    .enforces = native_enforces,
-    .enforces_len = ARRAY_SIZE(native_enforces),
+    .enforces = ENF_NATIVE,
     .available = native_available,
     .check = native_check,
     .run = native_run,

@@ -47,13 +47,10 @@ static int spawn_run(const struct hutch_policy *p, const hutch_command *cmd, hut
     return 0;
 }
 
-static const enum field_id spawn_enforces[] = {F_LIMIT_MEMORY, F_LIMIT_FILE_SIZE};
-
 const struct backend backend_spawn = {
     .name = "spawn",
     .isolated = false,
-    .enforces = spawn_enforces,
-    .enforces_len = ARRAY_SIZE(spawn_enforces),
+    .enforces = ENF_SPAWN,
     .available = spawn_available,
     .run = spawn_run,
 };

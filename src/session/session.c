@@ -55,29 +55,7 @@ enum session_kind session_kind_for_policy(const struct hutch_policy *p, const ch
 /* Settings that every exec may give anew; the rest is fixed at creation. */
 bool session_per_run_field(enum field_id id)
 {
-    switch (id) {
-    case F_LIMIT_TIMEOUT:
-    case F_LIMIT_OUTPUT:
-    case F_LIMIT_FILE_SIZE:
-    case F_ENV:
-    case F_INHERIT_ENV:
-    case F_WORKDIR:
-    case F_DOCKER_WORKDIR:
-    case F_DOCKER_ENV:
-    case F_FALLBACK:
-    case F_MODE:
-    case F_MAIN_SESSION:
-    case F_PER_SESSION:
-    case F_AUTO_CREATE:
-    case F_TOOLS_ALLOW:
-    case F_TOOLS_DENY:
-    case F_PRUNE_IDLE:
-    case F_PRUNE_AGE:
-    case F_DOCKER_HOST:
-        return true;
-    default:
-        return false;
-    }
+    return fields[id].per_run;
 }
 
 void session_config_hash(const struct hutch_policy *p, char out[17])
