@@ -26,9 +26,8 @@ import uuid
 
 import pytest
 
-from conftest import HUTCH, RESULT_KEYS, ROOT, Sessions, age, wait_for
-
-NETWORK_KEYS = RESULT_KEYS | {"network_denied"}
+from conftest import HUTCH, ROOT, Sessions, age
+from helpers import exec_result, load_result, wait_for
 BODY = "hutch-network-" + uuid.uuid4().hex
 
 
@@ -173,14 +172,6 @@ def net_flags(allow, hosts=None, addresses=("127.0.0.1",)):
     for address in addresses:
         flags += ["--allow-address", address]
     return flags
-
-
-def load_result(proc):
-    assert proc.stdout, (proc.returncode, proc.stderr)
-    result = json.loads(proc.stdout)
-    assert set(result) == NETWORK_KEYS, sorted(set(result) ^ NETWORK_KEYS)
-    assert proc.returncode == result["exit_code"]
-    return result
 
 
 def net_run(hutch, flags, *cmd, backend="native", **kw):
@@ -965,10 +956,6 @@ def test_server_in_a_network_namespace(hutch, netns_server):
 
 # ---- native sessions --------------------------------------------------------------------
 
-def exec_result(sessions, key, *args, **kw):
-    return load_result(sessions.run("exec", key, "--json", *args, **kw))
-
-
 def audit(sessions, key):
     path = pathlib.Path(sessions.status(key)["state_dir"]) / "audit.log"
     if not path.exists():
@@ -1182,13 +1169,6 @@ def test_session_exec_cannot_change_the_allowlist(sessions, web):
 
 
 # ---- docker ---------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def docker_engine():
-    from test_docker import ensure_engine
-    ensure_engine()
-    yield
-
 
 @pytest.fixture
 def docker_sessions(docker_engine, hutch, tmp_path):

@@ -20,12 +20,12 @@ import pytest
 # The servers and helpers of the integration tests (tests/integration/test_network.py).
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "integration"))
 from test_network import (  # noqa: E402
-    BODY, WebServer, children_named, curl, docker_engine, gone, load_result, net_flags, net_run,
-    proxy_base, raw_answers, raw_requests, recorder, run_sockets, shcurl, socks5, status_of,
-    wait_for, web,
+    BODY, WebServer, children_named, curl, gone, net_flags, net_run, proxy_base, raw_answers,
+    raw_requests, recorder, run_sockets, shcurl, socks5, status_of, web,
 )
 
 from conftest import HUTCH  # noqa: E402
+from helpers import exec_result, wait_for  # noqa: E402
 
 CANARY = "hutch-net-canary-" + uuid.uuid4().hex
 
@@ -459,10 +459,6 @@ def test_the_proxy_socket_is_read_only_for_a_run(hutch):
 
 
 # ---- sessions ---------------------------------------------------------------------------------
-
-def exec_result(sessions, key, *args, **kw):
-    return load_result(sessions.run("exec", key, "--json", *args, **kw))
-
 
 def test_a_session_cannot_forge_or_hide_refusals(sessions, web):
     sessions.run("session", "create", "s1", *net_flags(["good.test"]), check=0)

@@ -12,15 +12,14 @@ import signal
 import socket
 import struct
 import subprocess
-import sys
 import time
 import uuid
 
 import pytest
 
-from conftest import HUTCH, REPO, wait_for
+from conftest import HUTCH, processes_matching
+from helpers import ensure_engine, wait_for
 
-sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 CANARY = "hutch-channel-" + uuid.uuid4().hex
 DEBIAN = "hutch-sandbox:bookworm-slim"
@@ -29,7 +28,6 @@ DEBIAN = "hutch-sandbox:bookworm-slim"
 @pytest.fixture(params=["native", "docker"])
 def backend(request):
     if request.param == "docker":
-        from test_docker import ensure_engine
         ensure_engine()
         return ["--backend", "docker", "--image", DEBIAN]
     return ["--backend", "native"]
