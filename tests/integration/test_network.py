@@ -918,14 +918,13 @@ def netns_server(tmp_path):
         server = subprocess.Popen(["ip", "netns", "exec", name, "python3", "-m", "http.server",
                                    "8080", "--bind", "10.123.0.2"], cwd=tmp_path / "ns",
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
+        def up():
             try:
                 socket.create_connection(("10.123.0.2", 8080), timeout=1).close()
-                break
+                return True
             except OSError:
-                assert time.monotonic() < deadline, "the server in the netns did not start"
-                time.sleep(0.05)
+                return False
+        assert wait_for(up), "the server in the netns did not start"
         yield "10.123.0.2"
     finally:
         if server:
@@ -1118,8 +1117,12 @@ status = json.loads(subprocess.run([hutch, "session", "status", "zombie", "--jso
                                    check=True, capture_output=True).stdout)
 proxy = json.load(open(status["state_dir"] + "/record.json"))["proxy_pid"]
 os.kill(proxy, 9)
-time.sleep(0.3)
-state = open("/proc/%d/stat" % proxy).read().rsplit(")", 1)[1].split()[0]
+deadline = time.monotonic() + 10
+while True:  # until it has died (and, being ours to reap, stays a zombie)
+    state = open("/proc/%d/stat" % proxy).read().rsplit(")", 1)[1].split()[0]
+    if state == "Z" or time.monotonic() > deadline:
+        break
+    time.sleep(0.02)
 out = subprocess.run([hutch, "exec", "zombie", "--json", "--", "curl", "-sS", "--max-time",
                       "10", url], capture_output=True, stdin=subprocess.DEVNULL).stdout
 print(json.dumps({"state": state, "result": json.loads(out)}))
