@@ -1,4 +1,6 @@
-"""Shared helpers for the integration tests: they drive the real hutch binary.
+"""Shared fixtures for the integration and security tests: they drive the
+real hutch binary. Plain helpers (paths, wait_for, the Docker engine) live in
+tests/helpers.py and are re-exported here under their old names.
 
 HUTCH_BIN      the binary under test (default: build/hutch of this checkout)
 HUTCH_SANITIZED=1  the binary is an ASan/UBSan build: memory ceilings are not
@@ -12,32 +14,39 @@ import time
 
 import pytest
 
-REPO = pathlib.Path(os.environ.get("HUTCH_REPO", pathlib.Path(__file__).resolve().parents[1]))
-HUTCH = os.environ.get("HUTCH_BIN", str(REPO / "build" / "hutch"))
-BUILD_DIR = pathlib.Path(HUTCH).parent
-SANITIZED = os.environ.get("HUTCH_SANITIZED") == "1"
-
-RESULT_KEYS = {
-    "backend", "isolated", "exit_code", "signal", "timed_out", "oom_killed", "limits_via",
-    "duration_ms", "stdout", "stderr", "stdout_truncated", "stderr_truncated",
-    "stdout_bytes", "stderr_bytes", "degraded", "error",
-}
+from helpers import (  # noqa: F401  (re-exported for the test modules)
+    BUILD_DIR, HUTCH, REPO, RESULT_KEYS, ROOT, SANITIZED, ensure_engine, is_podman, wait_for,
+)
 
 
 class Hutch:
     def __init__(self, env, tmp):
         self.env = env
         self.tmp = tmp
+        # Every hutch process started through run() and popen(): fixtures
+        # find this test's containers by them (helpers.own_containers).
+        self.procs = []
 
-    def run(self, *args, input=None, env=None, timeout=120, check=None, cwd=None):
+    def popen(self, *args, env=None, **kw):
+        """subprocess.Popen of hutch ARGS with this hutch's environment."""
         full_env = dict(self.env)
         if env:
             full_env.update(env)
-        proc = subprocess.run(
-            [HUTCH, *args], input=input, capture_output=True, env=full_env,
-            timeout=timeout, cwd=cwd,
-            stdin=None if input is not None else subprocess.DEVNULL,
-        )
+        proc = subprocess.Popen([HUTCH, *args], env=full_env, **kw)
+        self.procs.append(proc)
+        return proc
+
+    def run(self, *args, input=None, env=None, timeout=120, check=None, cwd=None):
+        """subprocess.run of hutch ARGS, output captured."""
+        with self.popen(*args, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL) as p:
+            try:
+                out, err = p.communicate(input, timeout=timeout)
+            except BaseException:  # as subprocess.run: no child outlives the call
+                p.kill()
+                p.wait()
+                raise
+        proc = subprocess.CompletedProcess(p.args, p.returncode, out, err)
         if check is not None:
             assert proc.returncode == check, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
         return proc
@@ -50,9 +59,6 @@ class Hutch:
         assert set(result) == RESULT_KEYS
         assert proc.returncode == result["exit_code"]
         return result, proc
-
-
-ROOT = os.geteuid() == 0
 
 
 @pytest.fixture(params=["native", "spawn"])
@@ -90,8 +96,10 @@ def one_line_error(proc):
     return lines[0]
 
 
-def processes_matching(needle):
-    """pids whose command line contains needle (needle: a unique marker)."""
+def processes_matching(needle, start=False):
+    """pids whose command line (arguments joined by spaces) contains needle
+    (needle: a unique marker); with start, begins with it: the command
+    itself, not a hutch whose arguments name it."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -101,7 +109,7 @@ def processes_matching(needle):
                 cmdline = f.read().replace(b"\0", b" ")
         except OSError:
             continue
-        if needle.encode() in cmdline:
+        if cmdline.startswith(needle.encode()) if start else needle.encode() in cmdline:
             found.append(int(entry))
     return found
 
@@ -148,6 +156,15 @@ class Sessions:
             self.run("session", "rm", s["key"])
 
 
+@pytest.fixture(scope="module")
+def docker_engine():
+    """A Docker-compatible engine to test against (scripts/docker-up.sh and
+    the test images, as root); its value: whether it is Podman. Modules that
+    need it throughout say pytestmark = pytest.mark.usefixtures("docker_engine")."""
+    ensure_engine()
+    yield is_podman()
+
+
 @pytest.fixture
 def sessions(hutch, tmp_path):
     s = Sessions(hutch, tmp_path)
@@ -164,17 +181,6 @@ def alive(pid):
         return False
     except PermissionError:
         return True
-
-
-def wait_for(predicate, timeout=10, interval=0.05):
-    """predicate's first true value within timeout seconds, else its last value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
 
 
 def age(sessions, key, **fields):

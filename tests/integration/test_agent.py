@@ -16,6 +16,7 @@ import time
 import pytest
 
 from conftest import BUILD_DIR, SANITIZED
+from helpers import wait_for
 
 AGENT = BUILD_DIR / "hutch-init"
 
@@ -288,11 +289,32 @@ def refused(agent, argv, **kw):
     return reply
 
 
-def alive(marker):
-    """pids of live (not zombie) `sleep` processes whose argument starts with marker."""
-    found = []
+def descendants(pid):
+    """The pids of pid's children, their children, and so on."""
+    children = {}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+        if entry.isdigit():
+            try:
+                stat = pathlib.Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            children.setdefault(int(stat[stat.rindex(")") + 2:].split()[1]), []).append(int(entry))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def alive(marker, under=None):
+    """pids of live (not zombie) `sleep` processes whose argument starts with
+    marker; with under, only the descendants of that pid."""
+    found = []
+    within = descendants(under) if under is not None else None
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or (within is not None and int(entry) not in within):
             continue
         try:
             cmdline = pathlib.Path(f"/proc/{entry}/cmdline").read_bytes()
@@ -307,17 +329,10 @@ def alive(marker):
 
 
 def wait_gone(marker, timeout=10):
-    deadline = time.monotonic() + timeout
-    while alive(marker) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    """The pids alive(marker) still finds after waiting up to timeout seconds
+    for them to go: [] once gone."""
+    wait_for(lambda: not alive(marker), timeout)
     return alive(marker)
-
-
-def wait_for(predicate, timeout=10):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.02)
 
 
 # ---- the program --------------------------------------------------------------
@@ -410,10 +425,14 @@ def test_stats(agent):
     assert idle[AF_CPU_USEC] >= 0
     run_sock, first, _, _ = start(agent, ["sh", "-c", "sleep 30 & sleep 30; :"], timeout_ms=20000)
     assert first.type == AT_STARTED
-    time.sleep(0.2)
-    sock.sendall(message(AT_STATS))
-    busy = read_reply(sock)
-    assert busy[AF_PIDS] >= idle[AF_PIDS] + 3  # sh and two sleeps
+
+    def busy_stats():
+        sock.sendall(message(AT_STATS))
+        stats = read_reply(sock)
+        return stats if stats[AF_PIDS] >= idle[AF_PIDS] + 3 else None  # sh and two sleeps
+
+    busy = wait_for(busy_stats)
+    assert busy, "sh and its two sleeps never counted"
     assert busy[AF_MEMORY] > idle[AF_MEMORY]
     # Only the agent's own tree counts (it is not PID 1): far below the host's.
     assert busy[AF_PIDS] < 50
@@ -572,7 +591,7 @@ def test_signal_reaches_setsid_escapee(agent):
     assert first.type == AT_STARTED
     os.set_blocking(out_r, True)
     assert os.read(out_r, 3) == b"up\n"
-    wait_for(lambda: alive("7003.1"))
+    assert wait_for(lambda: alive("7003.1"))
     # The sleep left the shell's group: only its HUTCH_RUN tag finds it.
     sock.sendall(message(AT_SIGNAL, (AF_SIGNAL, signal.SIGTERM)))
     exited = read_reply(sock)
@@ -600,7 +619,7 @@ def test_bad_signal_numbers(agent, sig):
 def test_disconnect_cancels_the_run(agent):
     sock, first, out_r, err_r = start(agent, ["sh", "-c", "sleep 7005.1 & setsid sleep 7005.2 & wait"])
     assert first.type == AT_STARTED
-    wait_for(lambda: len(alive("7005.")) == 2)  # the one in the group, and the escapee
+    assert wait_for(lambda: len(alive("7005.")) == 2)  # the one in the group, and the escapee
     sock.close()
     assert not wait_gone("7005.")
     assert read_all(out_r) == b"" and read_all(err_r) == b""
@@ -652,8 +671,7 @@ def test_fifty_runs_at_once(agent):
 def test_orphans_are_reaped(agent):
     r = run(agent, ["sh", "-c", "setsid sh -c 'sleep 0.3' >/dev/null 2>&1 & exit 0"])
     assert r["code"] == 0
-    time.sleep(1.0)
-    assert agent.children() == [], "zombies or leftovers stay"
+    assert wait_for(lambda: agent.children() == []), "zombies or leftovers stay"
 
 
 # ---- bad input ----------------------------------------------------------------
@@ -753,7 +771,7 @@ def test_truncated_request_then_close(agent, cut):
     data = run_fields((AF_ENV, "A=1"))
     sock = agent.request(data[:cut], [r, r, r])
     os.close(r)
-    time.sleep(0.1)
+    time.sleep(0.1)  # the scenario: the agent holds the partial request for a while
     sock.close()  # no reply is owed; the agent drops it and its fds
     os.close(w)
     hello_still_works(agent)
@@ -778,7 +796,19 @@ def test_byte_by_byte_request(agent):
 
 def test_too_many_connections(agent):
     socks = [agent.connect() for _ in range(300)]
-    time.sleep(0.5)
+
+    def answered():
+        """How many connections have a reply waiting (left unread)."""
+        n = 0
+        for s in socks:
+            s.setblocking(False)
+            try:
+                n += bool(s.recv(HEADER.size, socket.MSG_PEEK))
+            except BlockingIOError:
+                pass
+        return n
+
+    assert wait_for(lambda: answered() >= 300 - 256), answered()
     busy = 0
     for s in socks:
         s.setblocking(False)
@@ -821,7 +851,8 @@ def test_sigterm_ends_runs_and_exits_0(tmp_path):
     sock, first, out_r, err_r = start(a, ["sleep", "7006.1"])
     stubborn, first2, out2, err2 = start(a, ["sh", "-c", "trap '' TERM; sleep 7006.2"])
     assert first.type == AT_STARTED and first2.type == AT_STARTED
-    time.sleep(0.2)
+    # Its sleep runs once the shell has set its trap: then SIGTERM may come.
+    assert wait_for(lambda: alive("7006.2", under=a.pid))
     t0 = time.monotonic()
     a.proc.send_signal(signal.SIGTERM)
     exited = read_reply(sock)
@@ -856,7 +887,7 @@ def test_as_pid_1(tmp_path):
                               "--kill-child", "--mount-proc", str(AGENT), "--socket", str(path)],
                              stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     try:
-        wait_for(lambda: path.exists() or outer.poll() is not None)
+        assert wait_for(lambda: path.exists() or outer.poll() is not None)
         if outer.poll() is not None:
             pytest.skip("no user and pid namespaces here: " + (tmp_path / "agent.log").read_text())
 
@@ -873,16 +904,18 @@ def test_as_pid_1(tmp_path):
                     "sleep 0.2"])
         assert r["stdout"] == "2 1.1\n", r
         # The escapee outlived its run, then died an orphan of PID 1: reaped.
-        time.sleep(1.0)
-        sock = a.request(message(AT_STATS))
-        stats = read_reply(sock)
-        assert stats[AF_PIDS] == 1, "only the agent is left: no zombies"
-        assert stats[AF_MEMORY] > 0
-        sock.close()
+        def stats():
+            sock = a.request(message(AT_STATS))
+            reply = read_reply(sock)
+            sock.close()
+            return reply
+
+        assert wait_for(lambda: stats()[AF_PIDS] == 1), "only the agent is left: no zombies"
+        assert stats()[AF_MEMORY] > 0
 
         # A command cannot stop its own session's agent.
         assert run(a, ["sh", "-c", "kill -TERM 1 && kill -INT 1 && kill -HUP 1"])["code"] == 0
-        time.sleep(0.2)
+        time.sleep(0.2)  # time to (wrongly) act on them: nothing to wait for
         sock = a.request(message(AT_HELLO))
         assert read_reply(sock).type == AT_HELLO_OK
         sock.close()
@@ -893,7 +926,7 @@ def test_as_pid_1(tmp_path):
         assert r["code"] == 0 and len(alive("7007.1")) == 1  # an orphan, of no run
         run_sock, first, out_r, err_r = start(a, ["sh", "-c", "trap '' TERM; sleep 7007.2"])
         assert first.type == AT_STARTED
-        wait_for(lambda: len(alive("7007.")) == 2)
+        assert wait_for(lambda: len(alive("7007.")) == 2)
         sock = a.request(message(AT_STATS))
         assert read_reply(sock)[AF_PIDS] >= 4  # the agent, sh, two sleeps
         sock.close()

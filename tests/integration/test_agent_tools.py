@@ -18,6 +18,7 @@ import time
 import pytest
 
 from conftest import SANITIZED
+from helpers import wait_for
 from test_agent import (AE_BAD_REQUEST, AE_FDS, AF_ENV, AF_FEATURES, AF_TIMEOUT_MS, AT_ERROR,
                         AT_HELLO, AT_HELLO_OK, FIELD, HEADER, Agent, alive, message, read_reply,
                         run, wait_gone)
@@ -144,10 +145,13 @@ def box(tmp_path):
     assert agent.proc.poll() is None, "hutch-init died: " + agent.log_text()
     # Every test leaves it without connections or workers: nothing may leak.
     agent.wait_idle_fds()
-    deadline = time.monotonic() + 10
-    while [c for c in agent.children() if c[1] != "Z"] and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: not workers(agent))
     assert agent.stop() == 0, agent.log_text()
+
+
+def workers(agent):
+    """The agent's live children: a tool call's worker, a command."""
+    return [c for c in agent.children() if c[1] != "Z"]
 
 
 def status_kib(pid, key):
@@ -649,10 +653,7 @@ def test_bash_kills_what_it_left_behind(box):
 
 def test_cancelling_a_call_kills_its_command(box):
     sock = box.send("bash", {"command": "sleep 102; echo never"})
-    deadline = time.monotonic() + 10
-    while not alive("102"):
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    assert wait_for(lambda: alive("102"))
     sock.close()  # the host gives up
     assert not wait_gone("102", timeout=10)
     # A write whose content never ends: cancelled, and nothing is left.
@@ -660,12 +661,9 @@ def test_cancelling_a_call_kills_its_command(box):
     os.write(w, b"partial")
     sock = box.send("write", {"path": "never.txt"}, fds=[r], content_fd=True)
     os.close(r)
-    time.sleep(0.3)
+    assert wait_for(lambda: workers(box.agent)), "no worker took the call"
     sock.close()
-    deadline = time.monotonic() + 10
-    while [c for c in box.agent.children() if c[1] != "Z"]:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    assert wait_for(lambda: not workers(box.agent)), workers(box.agent)
     os.close(w)
     assert os.listdir(box.ws) == []
 
@@ -718,10 +716,8 @@ def test_background_processes(box):
                                                                   "id": pid_id})
     r = box.ok("process", {"action": "kill", "id": pid_id})
     assert "SIGTERM" in r["text"]
-    deadline = time.monotonic() + 10
-    while box.ok("process", {"action": "list"})["processes"][0]["state"] == "running":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    assert wait_for(lambda: box.ok("process", {"action": "list"})["processes"][0]["state"]
+                    != "running")
     p = box.ok("process", {"action": "list"})["processes"][0]
     assert p["state"] == "exited" and p["signal"] == 15 and p["exit_code"] == 143
     assert not wait_gone("103")
@@ -737,14 +733,9 @@ def test_background_processes(box):
 
 def test_background_exit_and_logs(box):
     r = box.ok("bash", {"command": "seq 1 3000; exit 4", "background": True})
-    deadline = time.monotonic() + 10
-    while True:
-        p = box.ok("process", {"action": "list"})["processes"][0]
-        if p["state"] == "exited":
-            break
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    assert p["exit_code"] == 4
+    first = lambda: box.ok("process", {"action": "list"})["processes"][0]
+    assert wait_for(lambda: first()["state"] == "exited"), first()
+    assert first()["exit_code"] == 4
     r = box.ok("process", {"action": "log", "id": "p1"})
     assert r["text"].startswith("1001\n") and "[Showing the last 2000 lines" in r["text"]
     r = box.ok("process", {"action": "log", "id": "p1", "offset": 10, "limit": 2})
@@ -756,10 +747,8 @@ def test_background_exit_and_logs(box):
     # A flood: the log stays bounded, and poll says what was dropped.
     r = box.ok("bash", {"command": "yes 0123456789abcdef | head -c 40000000; sleep 0.5",
                         "background": True})
-    deadline = time.monotonic() + 60
-    while box.ok("process", {"action": "list"})["processes"][-1]["state"] == "running":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    assert wait_for(lambda: box.ok("process", {"action": "list"})["processes"][-1]["state"]
+                    != "running", timeout=60, interval=0.1)
     assert os.path.getsize(box.out / "p2.log") <= 16 * MiB
     r = box.ok("process", {"action": "poll", "id": "p2"})
     assert "bytes of output were dropped" in r["text"]
@@ -777,10 +766,7 @@ def test_stopping_the_agent_stops_everything(tmp_path):
     box = Box(agent, base)
     box.ok("bash", {"command": "sleep 105", "background": True})
     sock = box.send("bash", {"command": "sleep 106"})
-    deadline = time.monotonic() + 5
-    while not (alive("105") and alive("106")):
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    assert wait_for(lambda: alive("105") and alive("106"), timeout=5)
     assert agent.stop() == 0, agent.log_text()
     sock.close()
     assert not wait_gone("105") and not wait_gone("106")
@@ -789,12 +775,10 @@ def test_stopping_the_agent_stops_everything(tmp_path):
 def test_big_results_from_the_loop_wait_for_a_slow_host(box):
     # 50 KiB of control bytes are 300 KiB of JSON: more than a socket holds.
     box.ok("bash", {"command": "head -c 51200 /dev/zero | tr '\\0' '\\1'", "background": True})
-    deadline = time.monotonic() + 10
-    while box.ok("process", {"action": "list"})["processes"][0]["output_bytes"] < 51200:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    assert wait_for(lambda: box.ok("process", {"action": "list"})["processes"][0]["output_bytes"]
+                    >= 51200)
     sock = box.send("process", {"action": "poll", "id": "p1"})
-    time.sleep(0.5)  # the agent meanwhile serves others
+    time.sleep(0.5)  # the scenario: the agent meanwhile serves others
     assert box.ok("process", {"action": "list"})["processes"][0]["id"] == "p1"
     r = read_result(sock)
     sock.close()

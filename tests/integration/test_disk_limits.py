@@ -18,6 +18,7 @@ import time
 import pytest
 
 from conftest import ROOT, Sessions, age, alive, one_line_error, run_native, wait_for
+from helpers import ensure_engine, is_podman
 
 DISK = "8m"
 DISK_BYTES = 8 << 20
@@ -422,7 +423,6 @@ def test_prune_removes_the_image_with_the_workspace(disk_sessions):
 
 @pytest.fixture
 def docker(hutch, tmp_path):
-    from test_docker import ensure_engine, is_podman
     ensure_engine()
     config = tmp_path / "docker.json"
     config.write_text(json.dumps({"sandbox": {"backend": "docker"}}))

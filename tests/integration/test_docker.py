@@ -5,130 +5,46 @@ The engine is started by scripts/docker-up.sh (the script CI uses), which
 also builds the small test image hutch-test-busybox; the default image
 hutch-sandbox:bookworm-slim comes from scripts/bootstrap-image.sh. Runs as
 root and as an unprivileged member of the docker group (scripts/test.sh). The
-tests talk to the engine themselves only to look: everything hutch does goes
-through the real binary."""
-import http.client
+tests talk to the engine themselves only to look (and to remove what a test
+of theirs left behind): everything hutch does goes through the real binary.
+The engine helpers are in tests/helpers.py."""
 import json
 import os
-import pathlib
 import signal
 import socket
 import subprocess
 import time
-import urllib.parse
 
 import pytest
 
-from conftest import HUTCH, REPO, ROOT, one_line_error
+from conftest import REPO, ROOT, one_line_error
+from helpers import (BUSYBOX, SOCKET, engine, hutch_containers, is_podman, own_containers,
+                     owned_by, remove_containers, wait_for)
 
-# DOCKER_HOST=unix://... runs the same tests against another engine, such
-# as Podman's Docker-compatible socket (docs/docker.md, "Podman").
-SOCKET = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix("unix://")
-BUSYBOX = "hutch-test-busybox:latest"
-DEBIAN = "hutch-sandbox:bookworm-slim"
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout=60):
-        super().__init__("docker", timeout=timeout)
-        self.path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.path)
-
-
-def engine(method, path, body=None, expect=None):
-    """One Engine API call: (status, parsed JSON or None)."""
-    conn = UnixHTTPConnection(SOCKET)
-    headers = {"Content-Type": "application/json"} if body is not None else {}
-    conn.request(method, path, body=json.dumps(body) if body is not None else None,
-                 headers=headers)
-    resp = conn.getresponse()
-    data = resp.read()
-    conn.close()
-    if expect is not None:
-        assert resp.status == expect, (method, path, resp.status, data[:500])
-    try:
-        return resp.status, json.loads(data) if data else None
-    except ValueError:
-        return resp.status, data
-
-
-def is_podman():
-    conn = UnixHTTPConnection(SOCKET)
-    conn.request("GET", "/_ping")
-    podman = conn.getresponse().getheader("Libpod-Api-Version") is not None
-    conn.close()
-    return podman
-
-
-def engine_ok():
-    try:
-        return engine("GET", "/_ping")[0] == 200
-    except OSError:
-        return False
-
-
-def hutch_containers(kind=None):
-    labels = ["hutch.managed=true"] + ([f"hutch.kind={kind}"] if kind else [])
-    query = urllib.parse.quote(json.dumps({"label": labels}))
-    _, items = engine("GET", f"/containers/json?all=1&filters={query}", expect=200)
-    return items
-
-
-def owned_by(pid):
-    """The containers a hutch process (by pid) created."""
-    host = socket.gethostname()
-    return [c for c in hutch_containers() if c["Labels"].get("hutch.owner") == f"{host}:{pid}"]
-
-
-def wait_for(predicate, timeout=20, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
-
-
-def ensure_engine():
-    """Starts the engine and builds the test images when this runs as root;
-    an unprivileged run relies on the root pass of scripts/test.sh."""
-    if ROOT and not engine_ok() and "DOCKER_HOST" not in os.environ:
-        subprocess.run(["bash", str(REPO / "scripts" / "docker-up.sh")], check=True,
-                       stdin=subprocess.DEVNULL)
-    if ROOT and engine("GET", f"/images/{DEBIAN}/json")[0] != 200:
-        subprocess.run(["bash", str(REPO / "scripts" / "bootstrap-image.sh")], check=True,
-                       stdin=subprocess.DEVNULL)
-    assert engine_ok(), f"no Docker engine at {SOCKET}: run scripts/docker-up.sh as root"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def docker_engine():
-    ensure_engine()
-    global PODMAN
-    PODMAN = is_podman()
-    yield
-
-
-PODMAN = False
+# The engine (tests/conftest.py): DOCKER_HOST=unix://... runs the same tests
+# against another engine, such as Podman's Docker-compatible socket.
+pytestmark = pytest.mark.usefixtures("docker_engine")
 
 
 def docker_only(what):
-    if PODMAN:
+    if is_podman():
         pytest.skip(f"Podman: {what} (docs/docker.md, Podman)")
 
 
 @pytest.fixture
-def no_leftovers():
-    """Checks that the test left no container of this run's kind behind."""
-    before = {c["Id"] for c in hutch_containers()}
+def no_leftovers(hutch):
+    """Checks that the test left none of its containers behind, and removes
+    any it did. Only the test's own count (helpers.own_containers): those of
+    the hutch processes it started through the hutch fixture (hutch.run,
+    hutch.popen: label hutch.owner=HOST:PID) and those mounting a path in its
+    tmp_path. Other users' and test runs' containers on the same engine are
+    neither counted nor touched."""
     yield
-    after = wait_for(lambda: not [c for c in hutch_containers() if c["Id"] not in before], 10)
-    assert after, [c["Names"] for c in hutch_containers() if c["Id"] not in before]
+    mine = lambda: own_containers(hutch.procs, [hutch.tmp])
+    if not wait_for(lambda: not mine(), 10):
+        left = mine()
+        remove_containers(left)
+        pytest.fail(f"containers left behind: {[c['Names'] for c in left]}")
 
 
 def run_docker(hutch, *args, **kw):
@@ -210,21 +126,20 @@ def test_the_container_is_hardened_as_asked(hutch, tmp_path, no_leftovers):
     workspace = tmp_path / "ws"
     workspace.mkdir()
     os.chmod(workspace, 0o777)
-    proc = subprocess.Popen(
-        [HUTCH, "run", "--backend", "docker", "--image", BUSYBOX, "--memory", "96m",
-         "--cpus", "0.5", "--pids", "40", "--workspace", str(workspace),
-         "--ro", f"{data}:/data", "--env", "MARK=1", "--", "sleep", "30"],
-        env=hutch.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE)
+    proc = hutch.popen(
+        "run", "--backend", "docker", "--image", BUSYBOX, "--memory", "96m",
+        "--cpus", "0.5", "--pids", "40", "--workspace", str(workspace),
+        "--ro", f"{data}:/data", "--env", "MARK=1", "--", "sleep", "30",
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        mine = wait_for(lambda: [c for c in owned_by(proc.pid) if c["State"] == "running"])
+        mine = wait_for(lambda: [c for c in owned_by(proc.pid) if c["State"] == "running"], 20)
         assert len(mine) == 1, hutch_containers()
         _, info = engine("GET", f"/containers/{mine[0]['Id']}/json", expect=200)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)
     host, config = info["HostConfig"], info["Config"]
-    if not PODMAN:  # Podman lists the capabilities it dropped instead
+    if not is_podman():  # Podman lists the capabilities it dropped instead
         assert host["CapDrop"] == ["ALL"]
     assert not host["CapAdd"]
     assert "no-new-privileges" in host["SecurityOpt"]
@@ -241,7 +156,7 @@ def test_the_container_is_hardened_as_asked(hutch, tmp_path, no_leftovers):
     # target: (source, read-only); Podman reports the same mounts as Binds.
     binds = {m["Target"]: (m["Source"], m.get("ReadOnly", False)) for m in host.get("Mounts") or []}
     for spec in host.get("Binds") or []:
-        assert PODMAN, spec
+        assert is_podman(), spec
         source, target, options = spec.split(":")
         binds[target] = (source, "ro" in options.split(","))
     agent = binds.pop("/.hutch-init")
@@ -339,17 +254,16 @@ def test_timeout_leaves_no_container(hutch, no_leftovers):
 
 
 def test_ctrl_c_removes_the_container(hutch, no_leftovers):
-    proc = subprocess.Popen([HUTCH, "run", "--backend", "docker", "--image", BUSYBOX, "--",
-                             "sleep", "300"], env=hutch.env, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
-    assert wait_for(lambda: [c for c in owned_by(proc.pid) if c["State"] == "running"])
+    proc = hutch.popen("run", "--backend", "docker", "--image", BUSYBOX, "--", "sleep", "300",
+                       stdin=subprocess.DEVNULL, start_new_session=True)
+    assert wait_for(lambda: [c for c in owned_by(proc.pid) if c["State"] == "running"], 20)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=20) == 130
     assert owned_by(proc.pid) == []
 
 
 def test_runsc_runtime(hutch, no_leftovers):
-    if PODMAN:
+    if is_podman():
         line = one_line_error(hutch.run("run", "--backend", "docker", "--image", BUSYBOX,
                                         "--runtime", "runsc", "--", "true"))
         assert "did not apply the runtime runsc" in line and "containers.conf" in line
@@ -518,10 +432,9 @@ def test_skill_run_with_args(hutch, skill, no_leftovers):
 
 def test_skill_ctrl_c_removes_its_container(hutch, skill, no_leftovers):
     hutch.run("skill", "build", str(skill), check=0)
-    proc = subprocess.Popen([HUTCH, "skill", "run", str(skill), "slow"], env=hutch.env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            start_new_session=True)
-    assert wait_for(lambda: [c for c in owned_by(proc.pid) if c["State"] == "running"])
+    proc = hutch.popen("skill", "run", str(skill), "slow", stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, start_new_session=True)
+    assert wait_for(lambda: [c for c in owned_by(proc.pid) if c["State"] == "running"], 20)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=20)
     # SIGINT reaches the script's shell, which waits for its sleep: SIGKILL
@@ -651,11 +564,10 @@ def test_engine_stopped_mid_run(hutch):
     """dockerd dies while a command runs: a clean error, and the container
     left behind is removed by the next run once the engine is back."""
     docker_only("this test stops dockerd")
-    proc = subprocess.Popen([HUTCH, "run", "--backend", "docker", "--image", BUSYBOX, "--",
-                             "sleep", "300"], env=hutch.env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = hutch.popen("run", "--backend", "docker", "--image", BUSYBOX, "--", "sleep", "300",
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        assert wait_for(lambda: [c for c in owned_by(proc.pid) if c["State"] == "running"])
+        assert wait_for(lambda: [c for c in owned_by(proc.pid) if c["State"] == "running"], 20)
         subprocess.run(["pkill", "-KILL", "-x", "dockerd"], check=True)
         out, err = proc.communicate(timeout=60)
     finally:

@@ -12,23 +12,45 @@ import time
 import pytest
 
 from conftest import HUTCH, REPO, ROOT, Sessions, age, one_line_error
-from test_docker import BUSYBOX, SOCKET, engine, engine_ok, ensure_engine, is_podman, wait_for
+from helpers import (BUSYBOX, SOCKET, engine, engine_ok, is_podman, own_containers,
+                     remove_containers, wait_for)
+
+pytestmark = pytest.mark.usefixtures("docker_engine")  # tests/conftest.py
+
+# A session's container is named PREFIX + KEY + a hash of KEY alone, and
+# `session create` force-removes a container of that name left by a lost
+# record (src/session/naming.c, src/docker/session.c): with the default
+# prefix, a test here would remove another user's or test run's session
+# container of the same key (and theirs ours). A prefix of this run's own
+# keeps them apart.
+PREFIX = f"hutch-t{os.getpid()}-"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def docker_engine():
-    ensure_engine()
-    yield
+def docker_config(**docker):
+    return json.dumps({"sandbox": {"backend": "docker",
+                                   "docker": {"containerPrefix": PREFIX, **docker}}})
+
+
+def session_containers(sessions, **labels):
+    """The session containers of this test's own state directory (they mount
+    STATE/sessions/NAME/run; no label names the state directory), with the
+    given hutch.* labels: never those of other users or test runs."""
+    return own_containers(paths=[sessions.state], kind="session",
+                          labels=[f"hutch.{k}={v}" for k, v in labels.items()])
 
 
 @pytest.fixture
 def sessions(hutch, tmp_path):
+    """Sessions in the test's own state directory, docker by config; at the
+    end, every one is removed, and with it any container of this state
+    directory still there (only those: see session_containers)."""
     s = Sessions(hutch, tmp_path)
     config = tmp_path / "docker.json"
-    config.write_text(json.dumps({"sandbox": {"backend": "docker"}}))
+    config.write_text(docker_config())
     s.config = str(config)
     yield s
     s.cleanup()
+    remove_containers(session_containers(s))
 
 
 def inspect(name):
@@ -41,7 +63,7 @@ def test_docker_session_lifecycle(sessions):
     status = sessions.status("d1")
     assert status["backend"] == "docker" and status["state"] == "running", status
     name = status["container_name"]
-    assert name.startswith("hutch-sbx-d1-") and len(name) <= 63
+    assert name.startswith(f"{PREFIX}d1-") and len(name) <= 63
     info = inspect(name)
     host = info["HostConfig"]
     assert info["Path"] == "/.hutch-init" and info["State"]["Pid"] > 0
@@ -91,19 +113,16 @@ def test_docker_exec_results(sessions):
 
 def test_docker_setup_command_runs_once(sessions, tmp_path):
     config = tmp_path / "setup.json"
-    config.write_text(json.dumps({"sandbox": {"backend": "docker", "docker": {
-        "setupCommand": "echo once >> /workspace/setup.log"}}}))
+    config.write_text(docker_config(setupCommand="echo once >> /workspace/setup.log"))
     for _ in range(3):
         sessions.run("exec", "su", "--config", str(config), "--", "true", check=0)
     assert (pathlib.Path(sessions.status("su")["workspace"]) / "setup.log").read_text() == "once\n"
-    config.write_text(json.dumps({"sandbox": {"backend": "docker", "docker": {
-        "setupCommand": "echo no-network-here >&2; exit 2"}}}))
+    config.write_text(docker_config(setupCommand="echo no-network-here >&2; exit 2"))
     proc = sessions.run("session", "create", "sf", "--config", str(config))
     assert proc.returncode == 125 and "no-network-here" in one_line_error(proc)
     status = sessions.status("sf")
     assert status["state"] == "failed"
-    assert not [c for c in engine("GET", "/containers/json?all=1")[1]
-                if c["Labels"].get("hutch.session") == "sf"]
+    assert not session_containers(sessions, session="sf")
 
 
 def test_32_concurrent_execs_on_a_docker_session(sessions):
@@ -128,7 +147,7 @@ def test_container_restart_and_agent_killed(sessions):
     # The agent is PID 1: killing it stops the container; hutch says so, and
     # the next use brings it back.
     engine("POST", f"/containers/{name}/kill?signal=KILL", expect=204)
-    assert wait_for(lambda: not inspect(name)["State"]["Running"])
+    assert wait_for(lambda: not inspect(name)["State"]["Running"], 20)
     status = sessions.status("rs")
     assert status["state"] == "broken" and "exited" in status["detail"], status
     proc = sessions.run("exec", "rs", "--", "echo", "back", check=0)

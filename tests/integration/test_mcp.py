@@ -14,6 +14,7 @@ import signal
 import subprocess
 import threading
 import time
+import uuid
 
 import pytest
 
@@ -364,9 +365,10 @@ def test_a_session_that_cannot_start_is_an_internal_error(mcp, tmp_path):
 def test_calls_run_concurrently(mcp):
     server = mcp()
     server.initialize()
+    marker = "slow-" + uuid.uuid4().hex  # a shell comment: names this call's process
     server.send({"jsonrpc": "2.0", "id": "slow", "method": "tools/call",
-                 "params": {"name": "bash", "arguments": {"command": "sleep 3; echo slow"}}})
-    time.sleep(0.5)
+                 "params": {"name": "bash", "arguments": {"command": f"sleep 3; echo slow # {marker}"}}})
+    assert wait_for(lambda: processes_matching(marker), timeout=30), "the slow call never started"
     started = time.monotonic()
     assert server.request("ping")["result"] == {}
     assert text_of(server.call("bash", {"command": "echo fast"})) == "fast\n"
@@ -409,7 +411,7 @@ def test_cancellation_kills_the_call_and_sends_no_response(mcp):
     # Answered meanwhile: pings; never: the cancelled call.
     for i in range(5):
         assert server.request("ping", id=f"p{i}")["result"] == {}
-        time.sleep(0.2)
+        time.sleep(0.2)  # time for a (wrong) answer to the cancelled call to arrive
     assert "doomed" not in server.responses, server.responses
     # The id is free again, and unknown ids are ignored.
     server.notify("notifications/cancelled", {"requestId": "never-was"})

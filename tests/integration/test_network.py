@@ -26,9 +26,8 @@ import uuid
 
 import pytest
 
-from conftest import HUTCH, RESULT_KEYS, ROOT, Sessions, age, wait_for
-
-NETWORK_KEYS = RESULT_KEYS | {"network_denied"}
+from conftest import HUTCH, ROOT, Sessions, age
+from helpers import exec_result, load_result, wait_for
 BODY = "hutch-network-" + uuid.uuid4().hex
 
 
@@ -173,14 +172,6 @@ def net_flags(allow, hosts=None, addresses=("127.0.0.1",)):
     for address in addresses:
         flags += ["--allow-address", address]
     return flags
-
-
-def load_result(proc):
-    assert proc.stdout, (proc.returncode, proc.stderr)
-    result = json.loads(proc.stdout)
-    assert set(result) == NETWORK_KEYS, sorted(set(result) ^ NETWORK_KEYS)
-    assert proc.returncode == result["exit_code"]
-    return result
 
 
 def net_run(hutch, flags, *cmd, backend="native", **kw):
@@ -927,14 +918,13 @@ def netns_server(tmp_path):
         server = subprocess.Popen(["ip", "netns", "exec", name, "python3", "-m", "http.server",
                                    "8080", "--bind", "10.123.0.2"], cwd=tmp_path / "ns",
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
+        def up():
             try:
                 socket.create_connection(("10.123.0.2", 8080), timeout=1).close()
-                break
+                return True
             except OSError:
-                assert time.monotonic() < deadline, "the server in the netns did not start"
-                time.sleep(0.05)
+                return False
+        assert wait_for(up), "the server in the netns did not start"
         yield "10.123.0.2"
     finally:
         if server:
@@ -964,10 +954,6 @@ def test_server_in_a_network_namespace(hutch, netns_server):
 
 
 # ---- native sessions --------------------------------------------------------------------
-
-def exec_result(sessions, key, *args, **kw):
-    return load_result(sessions.run("exec", key, "--json", *args, **kw))
-
 
 def audit(sessions, key):
     path = pathlib.Path(sessions.status(key)["state_dir"]) / "audit.log"
@@ -1131,8 +1117,12 @@ status = json.loads(subprocess.run([hutch, "session", "status", "zombie", "--jso
                                    check=True, capture_output=True).stdout)
 proxy = json.load(open(status["state_dir"] + "/record.json"))["proxy_pid"]
 os.kill(proxy, 9)
-time.sleep(0.3)
-state = open("/proc/%d/stat" % proxy).read().rsplit(")", 1)[1].split()[0]
+deadline = time.monotonic() + 10
+while True:  # until it has died (and, being ours to reap, stays a zombie)
+    state = open("/proc/%d/stat" % proxy).read().rsplit(")", 1)[1].split()[0]
+    if state == "Z" or time.monotonic() > deadline:
+        break
+    time.sleep(0.02)
 out = subprocess.run([hutch, "exec", "zombie", "--json", "--", "curl", "-sS", "--max-time",
                       "10", url], capture_output=True, stdin=subprocess.DEVNULL).stdout
 print(json.dumps({"state": state, "result": json.loads(out)}))
@@ -1182,13 +1172,6 @@ def test_session_exec_cannot_change_the_allowlist(sessions, web):
 
 
 # ---- docker ---------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def docker_engine():
-    from test_docker import ensure_engine
-    ensure_engine()
-    yield
-
 
 @pytest.fixture
 def docker_sessions(docker_engine, hutch, tmp_path):

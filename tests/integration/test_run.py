@@ -8,7 +8,14 @@ import time
 
 import pytest
 
-from conftest import HUTCH, SANITIZED, one_line_error, processes_matching
+from conftest import HUTCH, SANITIZED, one_line_error, processes_matching, wait_for
+
+
+def mark(seconds):
+    """A sleep duration that names this test run's processes: seconds with
+    the pytest process's pid as further digits, so that other runs' on this
+    machine are neither counted nor killed."""
+    return f"{seconds}{os.getpid():07d}"
 
 
 # ---- exit status -----------------------------------------------------------
@@ -68,7 +75,7 @@ def test_shell_string_and_positional_args(hutch, backend):
 # ---- timeout and process cleanup -------------------------------------------
 
 def test_timeout_kills_grandchildren(hutch, backend):
-    marker = "913.25"
+    marker = mark("913.25")
     start = time.monotonic()
     result, proc = hutch.run_json("--backend", backend, "--timeout", "1", "--", "sh", "-c",
                                   f"sleep {marker} & sleep {marker}")
@@ -82,13 +89,14 @@ def test_timeout_kills_grandchildren(hutch, backend):
 
 def test_timeout_escalates_to_sigkill(hutch, backend):
     start = time.monotonic()
+    marker = mark("914.25")
     result, _ = hutch.run_json("--backend", backend, "--timeout", "500ms", "--", "sh", "-c",
-                               "trap '' TERM; sleep 914.25")
+                               f"trap '' TERM; sleep {marker}")
     elapsed = time.monotonic() - start
     assert result["timed_out"] and result["exit_code"] == 124
     assert result["signal"] == 9
     assert 2.0 < elapsed < 6, elapsed  # 0.5 s timeout + 2 s grace
-    assert processes_matching("sleep 914.25") == []
+    assert processes_matching(f"sleep {marker}") == []
 
 
 def test_timeout_message_in_live_mode(hutch, backend):
@@ -98,10 +106,11 @@ def test_timeout_message_in_live_mode(hutch, backend):
 
 
 def test_leftover_background_jobs_are_killed_at_exit(hutch, backend):
-    proc = hutch.run("run", "--backend", backend, "--", "sh", "-c", "sleep 915.25 & echo started", check=0)
+    marker = mark("915.25")
+    proc = hutch.run("run", "--backend", backend, "--", "sh", "-c", f"sleep {marker} & echo started",
+                     check=0)
     assert proc.stdout == b"started\n"
-    time.sleep(0.1)
-    assert processes_matching("sleep 915.25") == []
+    assert wait_for(lambda: processes_matching(f"sleep {marker}") == []), "the job survived"
 
 
 def test_setsid_escapee_does_not_hang_hutch(hutch):
@@ -110,21 +119,22 @@ def test_setsid_escapee_does_not_hang_hutch(hutch):
     # waiting for the escapee to close the output pipe it holds.
     start = time.monotonic()
     result, _ = hutch.run_json("--backend", "spawn", "--", "sh", "-c",
-                               "setsid sleep 916.25 & echo x", timeout=20)
+                               f"setsid sleep {mark('916.25')} & echo x", timeout=20)
     elapsed = time.monotonic() - start
-    for pid in processes_matching("sleep 916.25"):
+    for pid in processes_matching(f"sleep {mark('916.25')}"):
         os.kill(pid, signal.SIGKILL)
     assert result["exit_code"] == 0 and result["stdout"] == "x\n"
     assert elapsed < 5, elapsed
 
 
 def test_sigint_to_hutch_reaches_the_command(hutch, backend):
-    proc = subprocess.Popen([HUTCH, "run", "--backend", backend, "--", "sleep", "917.25"], env=hutch.env,
+    marker = mark("917.25")
+    proc = subprocess.Popen([HUTCH, "run", "--backend", backend, "--", "sleep", marker], env=hutch.env,
                             stdin=subprocess.DEVNULL, start_new_session=True)
-    time.sleep(0.5)
+    assert wait_for(lambda: processes_matching(f"sleep {marker}", start=True)), "never started"
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=10) == 130
-    assert processes_matching("sleep 917.25") == []
+    assert processes_matching(f"sleep {marker}") == []
 
 
 # ---- output ----------------------------------------------------------------

@@ -326,7 +326,7 @@ def test_automatic_prune_pass(sessions):
     sessions.run("exec", "stale2", "--", "true", check=0)
     age(sessions, "stale2", last_used_at=48)
     sessions.run("exec", "active", "--", "true", check=0)
-    time.sleep(1)
+    time.sleep(1)  # time for a (wrong) prune pass: nothing to wait for
     assert "stale2" in [s["key"] for s in sessions.ls()]
 
 

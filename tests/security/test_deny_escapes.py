@@ -8,14 +8,13 @@ Runs as root and as an unprivileged user (scripts/test.sh runs both)."""
 import json
 import os
 import shutil
-import sys
 import uuid
 
 import pytest
 
-from conftest import REPO, ROOT, one_line_error
+from conftest import ROOT, one_line_error
+from helpers import ensure_engine
 
-sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 SECRET = "hutch-deny-canary-" + uuid.uuid4().hex
 DEBIAN = "hutch-sandbox:bookworm-slim"
@@ -60,7 +59,6 @@ def backend_flags(backend):
 @pytest.fixture(params=["native", "docker"])
 def backend(request):
     if request.param == "docker":
-        from test_docker import ensure_engine
         ensure_engine()
     return request.param
 

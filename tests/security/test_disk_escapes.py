@@ -6,14 +6,12 @@ limit, with ENOSPC (or EDQUOT) inside, and the host's disk must not hold
 more than the limit. Runs as root and as an unprivileged user (sessions,
 whose workspace is a loop-mounted image, only as root)."""
 import json
-import os
 import pathlib
-import socket
-import subprocess
 
 import pytest
 
-from conftest import REPO, ROOT, Sessions, run_native
+from conftest import ROOT, Sessions, run_native
+from helpers import ensure_engine, is_podman
 
 LIMIT = 8 << 20
 FILES = 200
@@ -157,14 +155,6 @@ print(json.dumps(results))
 '''
 
 
-def engine_up():
-    """The engine, as tests/integration/test_docker.py starts it."""
-    sock = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix("unix://")
-    if ROOT and not os.path.exists(sock):
-        subprocess.run(["bash", str(REPO / "scripts" / "docker-up.sh")], check=True,
-                       stdin=subprocess.DEVNULL)
-
-
 def attack(run, areas, other="/dev/shm"):
     """Runs the attacks through run(args) -> (result, proc); their results."""
     result, _ = run(["python3", "-c", ATTACKS, str(LIMIT), str(FILES), other, *areas])
@@ -196,22 +186,10 @@ def check(results, areas, image=False, files=True):
     assert results["remount"] is True
 
 
-def is_podman():
-    """Podman's tmpfs mounts take no nr_inodes: limits.files is refused there."""
-    sock = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix("unix://")
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    conn.connect(sock)
-    conn.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
-    reply = b""
-    while chunk := conn.recv(4096):
-        reply += chunk
-    conn.close()
-    return b"libpod-api-version" in reply.lower()
-
-
 def docker_limits(hutch):
     """The limits to ask a docker engine for, and whether files are among
-    them; with Podman, asking for files is refused first."""
+    them; with Podman, whose tmpfs mounts take no nr_inodes, asking for
+    files is refused first."""
     if not is_podman():
         return ["--disk", "8m", "--files", str(FILES)], True
     proc = hutch.run("run", "--backend", "docker", "--files", str(FILES), "--", "true")
@@ -231,7 +209,7 @@ def test_native_run(hutch):
 
 
 def test_docker_run(hutch):
-    engine_up()
+    ensure_engine()
     limits, files = docker_limits(hutch)
     areas = ["/workspace", "/tmp", "/var/tmp", "/run"]
     results = attack(lambda argv: hutch.run_json("--backend", "docker", *limits, "--", *argv),
@@ -251,7 +229,7 @@ def sessions(hutch, tmp_path):
 def test_session_workspace_image(sessions, tmp_path, backend):
     files = True
     if backend == "docker":
-        engine_up()
+        ensure_engine()
         files = docker_limits(sessions.hutch)[1]
     config = tmp_path / "c.json"
     limits = {"disk": "8m", "files": FILES} if files else {"disk": "8m"}

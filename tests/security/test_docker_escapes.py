@@ -8,26 +8,17 @@ import os
 import signal
 import socket
 import subprocess
-import time
 import urllib.parse
 import uuid
 
 import pytest
 
-from conftest import HUTCH, REPO, ROOT, Sessions
+from conftest import HUTCH, Sessions
+from helpers import DEBIAN, SOCKET, is_podman, wait_for
 
-DEBIAN = "hutch-sandbox:bookworm-slim"
 CANARY = "hutch-docker-canary-" + uuid.uuid4().hex
 
-
-@pytest.fixture(scope="module", autouse=True)
-def engine_up():
-    import subprocess
-    sock = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix("unix://")
-    if ROOT and not os.path.exists(sock):
-        subprocess.run(["bash", str(REPO / "scripts" / "docker-up.sh")], check=True,
-                       stdin=subprocess.DEVNULL)
-    yield
+pytestmark = pytest.mark.usefixtures("docker_engine")  # tests/conftest.py
 
 
 def attempt(hutch, code, *flags):
@@ -189,8 +180,7 @@ class EngineConnection(http.client.HTTPConnection):
     def connect(self):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(self.timeout)
-        self.sock.connect(os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-                          .removeprefix("unix://"))
+        self.sock.connect(SOCKET)
 
 
 def engine_get(path):
@@ -205,21 +195,13 @@ def engine_get(path):
     return resp.status, parsed, resp.headers
 
 
-def is_podman():
-    return engine_get("/_ping")[2].get("Libpod-Api-Version") is not None
-
-
 def running_container_of(pid, timeout=20):
     """The inspected container that the hutch process pid created, once it runs."""
     owner = f"{socket.gethostname()}:{pid}"
     filters = json.dumps({"label": [f"hutch.owner={owner}"], "status": ["running"]})
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        _, found, _ = engine_get("/containers/json?filters=" + urllib.parse.quote(filters))
-        if found:
-            return engine_get(f"/containers/{found[0]['Id']}/json")[1]
-        time.sleep(0.05)
-    return None
+    found = wait_for(lambda: engine_get("/containers/json?filters=" +
+                                        urllib.parse.quote(filters))[1], timeout)
+    return engine_get(f"/containers/{found[0]['Id']}/json")[1] if found else None
 
 
 def refused(lines, expected_names):

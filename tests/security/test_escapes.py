@@ -4,6 +4,7 @@ import errno
 import json
 import os
 import pathlib
+import selectors
 import socket
 import threading
 import time
@@ -11,7 +12,7 @@ import uuid
 
 import pytest
 
-from conftest import ROOT, processes_matching, run_native, sandbox_python
+from conftest import ROOT, processes_matching, run_native, sandbox_python, wait_for
 
 CANARY = "hutch-canary-" + uuid.uuid4().hex
 
@@ -218,25 +219,53 @@ def test_mounts_cannot_be_undone(hutch):
     assert "root:" not in result["stdout"]
 
 
-def _tcp_server():
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    threading.Thread(target=lambda: server.accept(), daemon=True).start()
-    return server
+class TcpServer:
+    """A listener on 127.0.0.1 whose thread accepts (and closes) connections
+    until the end of the with block, which stops the thread, joins it and
+    only then closes the socket (an accept() blocked on a socket closed under
+    it ended its thread with EBADF)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve)
+
+    def _serve(self):
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.sock, selectors.EVENT_READ)
+            while not self.stop.is_set():
+                if not sel.select(timeout=0.05):
+                    continue
+                try:
+                    conn, _ = self.sock.accept()
+                except OSError:  # gone before it was taken
+                    continue
+                conn.close()
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=10)
+        self.sock.close()
+        assert not self.thread.is_alive(), "the server thread did not end"
 
 
 def test_no_network_egress(hutch):
-    server = _tcp_server()
-    port = server.getsockname()[1]
-    code = ("import socket\n"
-            "for addr in [('127.0.0.1', %d), ('1.1.1.1', 53), ('10.0.0.1', 80)]:\n"
-            "    try:\n        socket.create_connection(addr, timeout=2); print('CONNECTED')\n"
-            "    except OSError as e:\n        print(type(e).__name__)\n"
-            "try:\n    socket.getaddrinfo('example.com', 80); print('RESOLVED')\n"
-            "except OSError as e:\n    print('no-dns')\n" % port)
-    result, _ = sandbox_python(hutch, code, timeout=30)
-    server.close()
+    with TcpServer() as server:
+        code = ("import socket\n"
+                "for addr in [('127.0.0.1', %d), ('1.1.1.1', 53), ('10.0.0.1', 80)]:\n"
+                "    try:\n        socket.create_connection(addr, timeout=2); print('CONNECTED')\n"
+                "    except OSError as e:\n        print(type(e).__name__)\n"
+                "try:\n    socket.getaddrinfo('example.com', 80); print('RESOLVED')\n"
+                "except OSError as e:\n    print('no-dns')\n" % server.port)
+        result, _ = sandbox_python(hutch, code, timeout=30)
     assert "CONNECTED" not in result["stdout"] and "RESOLVED" not in result["stdout"]
     assert result["stdout"].split()[0] == "ConnectionRefusedError"
 
@@ -272,12 +301,11 @@ def test_fork_bomb_is_contained(hutch):
                            "b() { b | b & }; b; sleep 60", marker, timeout=60)
     assert time.monotonic() - start < 15
     assert result["timed_out"] is True
-    time.sleep(0.2)
-    assert processes_matching(marker) == []
+    assert wait_for(lambda: processes_matching(marker) == []), processes_matching(marker)
 
 
 def test_escapees_die_with_the_sandbox(hutch):
-    marker = "771.5"
+    marker = f"771.5{os.getpid():07d}"  # this run's: other runs' are not counted
     result, _ = run_native(hutch, "--timeout", "1", "--", "sh", "-c",
                            f"setsid sleep {marker} & (sleep {marker} &) ; "
                            f"nohup sleep {marker} >/dev/null 2>&1 & sleep 100")

@@ -10,13 +10,12 @@ import json
 import os
 import pwd
 import subprocess
-import sys
 
 import pytest
 
-from conftest import HUTCH, REPO, ROOT, one_line_error, run_native
+from conftest import HUTCH, ROOT, one_line_error, run_native
+from helpers import ensure_engine
 
-sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 NO_SUBIDS_USER = "hutch-test-nosub"
 
@@ -52,7 +51,6 @@ def test_a_session_holds_no_supplementary_group(sessions):
 
 @pytest.fixture
 def engine_socket():
-    from test_docker import ensure_engine
     ensure_engine()
     sock = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix("unix://")
     return os.path.realpath(sock)

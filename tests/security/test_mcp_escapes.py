@@ -81,6 +81,7 @@ class Server:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             assert self.proc.wait(timeout=30) == 0, "".join(self.stderr)[-3000:]
+        self.reader.join(timeout=10)  # it ends at the end of the server's stderr
 
 
 @pytest.fixture
@@ -307,15 +308,17 @@ def test_huge_bodies_do_not_take_the_servers_memory(server):
     threads = [threading.Thread(target=client, args=(i,)) for i in range(30)]
     for t in threads:
         t.start()
-    # Once every client has sent all but its last byte (or been turned away):
-    for _ in threads:
-        assert held.acquire(timeout=60), "a client could not send its body"
-    status, body, _ = s.post({"jsonrpc": "2.0", "id": "small", "method": "ping"}, timeout=5)
-    release.set()
+    try:
+        # Once every client has sent all but its last byte (or been turned away):
+        for _ in threads:
+            assert held.acquire(timeout=60), "a client could not send its body"
+        status, body, _ = s.post({"jsonrpc": "2.0", "id": "small", "method": "ping"}, timeout=5)
+    finally:
+        release.set()  # the clients end even when the test does not get this far
+        for t in threads:
+            t.join(timeout=60)
     assert status == 200 and body["result"] == {}, (status, body)
-    for t in threads:
-        t.join(timeout=60)
-        assert not t.is_alive()
+    assert not [t for t in threads if t.is_alive()]
     served = [a for a in answers.values() if a == b"200"]
     refused = [a for a in answers.values() if a != b"200"]
     assert len(served) >= 4 and len(refused) >= 20, answers

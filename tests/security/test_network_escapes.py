@@ -20,12 +20,12 @@ import pytest
 # The servers and helpers of the integration tests (tests/integration/test_network.py).
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "integration"))
 from test_network import (  # noqa: E402
-    BODY, WebServer, children_named, curl, docker_engine, gone, load_result, net_flags, net_run,
-    proxy_base, raw_answers, raw_requests, recorder, run_sockets, shcurl, socks5, status_of,
-    wait_for, web,
+    BODY, WebServer, children_named, curl, gone, net_flags, net_run, proxy_base, raw_answers,
+    raw_requests, recorder, run_sockets, shcurl, socks5, status_of, web,
 )
 
 from conftest import HUTCH  # noqa: E402
+from helpers import exec_result, wait_for  # noqa: E402
 
 CANARY = "hutch-net-canary-" + uuid.uuid4().hex
 
@@ -315,6 +315,7 @@ def test_proxy_variables_cannot_be_overridden(hutch, web):
 KILL_BRIDGE = r"""
 import errno, os, signal, time
 found = killed = 0
+dead = []
 for p in os.listdir("/proc"):
     if p.isdigit():
         try:
@@ -322,9 +323,17 @@ for p in os.listdir("/proc"):
                 found += 1
                 os.kill(int(p), signal.SIGKILL)
                 killed += 1
+                dead.append(p)
         except OSError as e:
             print("kill failed", errno.errorcode.get(e.errno))
-time.sleep(0.2)
+def running(p):
+    try:
+        return open("/proc/%s/stat" % p).read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+deadline = time.monotonic() + 10
+while [p for p in dead if running(p)] and time.monotonic() < deadline:
+    time.sleep(0.01)
 print("found", found, "killed", killed)
 """
 
@@ -459,10 +468,6 @@ def test_the_proxy_socket_is_read_only_for_a_run(hutch):
 
 
 # ---- sessions ---------------------------------------------------------------------------------
-
-def exec_result(sessions, key, *args, **kw):
-    return load_result(sessions.run("exec", key, "--json", *args, **kw))
-
 
 def test_a_session_cannot_forge_or_hide_refusals(sessions, web):
     sessions.run("session", "create", "s1", *net_flags(["good.test"]), check=0)
@@ -722,7 +727,7 @@ print(json.dumps(wins))
 # through its proxy after a moment. Prints the runs' output and the
 # swapper's wins as JSON.
 SWAP_DRIVER = r"""
-import json, os, subprocess, sys, time
+import glob, json, os, subprocess, sys, time
 hutch, swapper, canary, url, runs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
 flags = json.loads(sys.argv[6])
 build = os.path.dirname(os.path.realpath(hutch))
@@ -736,7 +741,9 @@ if build.startswith("/tmp/"):
 attacker = subprocess.Popen([sys.executable, "-c", swapper, canary, str(2 + 2.5 * runs)],
                             user=65534, group=65534, extra_groups=[], cwd="/",
                             stdout=subprocess.PIPE, text=True)
-time.sleep(0.5)
+deadline = time.monotonic() + 10  # until the swapper listens on its own socket
+while not glob.glob("/tmp/swapper-*/proxy.sock") and time.monotonic() < deadline:
+    time.sleep(0.01)
 out = []
 for _ in range(runs):
     p = subprocess.run([hutch, "run", "--json", *flags, "--", "sh", "-c",

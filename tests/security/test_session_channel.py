@@ -12,15 +12,14 @@ import signal
 import socket
 import struct
 import subprocess
-import sys
 import time
 import uuid
 
 import pytest
 
-from conftest import HUTCH, REPO, wait_for
+from conftest import HUTCH, processes_matching
+from helpers import ensure_engine, wait_for
 
-sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 CANARY = "hutch-channel-" + uuid.uuid4().hex
 DEBIAN = "hutch-sandbox:bookworm-slim"
@@ -29,7 +28,6 @@ DEBIAN = "hutch-sandbox:bookworm-slim"
 @pytest.fixture(params=["native", "docker"])
 def backend(request):
     if request.param == "docker":
-        from test_docker import ensure_engine
         ensure_engine()
         return ["--backend", "docker", "--image", DEBIAN]
     return ["--backend", "native"]
@@ -48,9 +46,10 @@ def test_a_later_process_cannot_write_or_read_the_callers_file(sessions, backend
     sessions.run("session", "create", "f", *backend, check=0)
     out = tmp_path / "out.txt"
     out.write_text(f"PRIVATE-{CANARY}\n")
+    leftover = "leftover-" + uuid.uuid4().hex  # names the process that stays behind
     script = (
         # Stays behind, and writes when the call is long over.
-        "setsid sh -c 'sleep 1; echo LATE-WRITE' & sleep 0.3; "
+        f"setsid sh -c 'sleep 1; echo LATE-WRITE; : {leftover}' & sleep 0.3; "
         # Reads the file behind its stdout, and rewrites it from the start.
         "python3 -c \"import os\n"
         "try:\n"
@@ -64,7 +63,8 @@ def test_a_later_process_cannot_write_or_read_the_callers_file(sessions, backend
                               stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.PIPE,
                               timeout=60)
     assert proc.returncode == 0, proc.stderr
-    time.sleep(2)  # the leftover process has long written by now, if it could
+    # Once the leftover process is gone, it has written, if it could.
+    assert wait_for(lambda: not processes_matching(leftover), timeout=20)
     text = out.read_text()
     assert text.startswith(f"PRIVATE-{CANARY}\n"), text
     assert f"read: b'PRIVATE-{CANARY}" not in text
@@ -75,12 +75,13 @@ def test_a_later_process_cannot_write_or_read_the_callers_file(sessions, backend
 def test_a_later_process_cannot_read_the_callers_stdin(sessions, backend):
     sessions.run("session", "create", "i", *backend, check=0)
     read_end, write_end = os.pipe()
+    leftover = "leftover-" + uuid.uuid4().hex  # names the process that stays behind
     try:
         proc = subprocess.run(
             [HUTCH, "exec", "i", "--stdin", "-c",
              # A background job's stdin is /dev/null: keep the real one as fd 3.
-             "exec 3<&0; setsid sh -c 'sleep 1; cat <&3 > /workspace/captured' >/dev/null 2>&1 & "
-             "sleep 0.5; echo started"],
+             f"exec 3<&0; setsid sh -c 'sleep 1; cat <&3 > /workspace/captured; : {leftover}' "
+             ">/dev/null 2>&1 & sleep 0.5; echo started"],
             env=sessions.hutch.env, stdin=read_end, capture_output=True, timeout=60)
         assert proc.returncode == 0 and proc.stdout == b"started\n", proc
         # What the caller types once the call is over is not the sandbox's.
@@ -88,8 +89,9 @@ def test_a_later_process_cannot_read_the_callers_stdin(sessions, backend):
         os.close(write_end)
         write_end = -1
         captured = pathlib.Path(sessions.status("i")["workspace"]) / "captured"
-        wait_for(captured.exists, timeout=10)
-        time.sleep(0.5)
+        assert wait_for(captured.exists, timeout=10)
+        # Once the leftover process is gone, its cat has read what it could.
+        assert wait_for(lambda: not processes_matching(leftover), timeout=20)
         assert CANARY not in captured.read_text()
         # Nothing was taken from the caller's input behind its back.
         assert os.read(read_end, 4096) == f"TYPED-LATER-{CANARY}\n".encode()
@@ -191,7 +193,7 @@ def test_a_stuck_agent_does_not_hang_the_caller(sessions, backend):
         # No timeout: Ctrl-C still ends the call, at once.
         call = popen(sessions, "exec", "stuck", "--", "echo", "hi", stdin=subprocess.DEVNULL,
                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        time.sleep(1)
+        time.sleep(1)  # the scenario: the call waits on the stuck agent a while
         call.send_signal(signal.SIGINT)
         try:
             out, err = call.communicate(timeout=20)

@@ -1,0 +1,202 @@
+"""Helpers shared by tests/integration and tests/security, written once here.
+
+Importable as `helpers` from any test module: pytest puts tests/ on sys.path
+for tests/conftest.py (which re-exports the names it always had, so
+`from conftest import HUTCH, wait_for` keeps working). This module imports
+no test module and not conftest, so that both may import it.
+
+HUTCH_BIN      the binary under test (default: build/hutch of this checkout)
+HUTCH_REPO     the checkout (default: the one this file is in)
+HUTCH_SANITIZED=1  the binary is an ASan/UBSan build
+DOCKER_HOST    the engine of the docker tests (default: /var/run/docker.sock)
+"""
+import http.client
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import time
+import urllib.parse
+
+REPO = pathlib.Path(os.environ.get("HUTCH_REPO", pathlib.Path(__file__).resolve().parents[1]))
+HUTCH = os.environ.get("HUTCH_BIN", str(REPO / "build" / "hutch"))
+BUILD_DIR = pathlib.Path(HUTCH).parent
+SANITIZED = os.environ.get("HUTCH_SANITIZED") == "1"
+ROOT = os.geteuid() == 0
+
+RESULT_KEYS = {
+    "backend", "isolated", "exit_code", "signal", "timed_out", "oom_killed", "limits_via",
+    "duration_ms", "stdout", "stderr", "stdout_truncated", "stderr_truncated",
+    "stdout_bytes", "stderr_bytes", "degraded", "error",
+}
+# --net allow:... adds the hosts it refused.
+NETWORK_KEYS = RESULT_KEYS | {"network_denied"}
+
+
+# ---- waiting ------------------------------------------------------------------------------
+
+def wait_for(predicate, timeout=10, interval=0.05):
+    """predicate's first true value within timeout seconds, else its last
+    (false) value: callers assert on it, `assert wait_for(...), why`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
+
+
+# ---- results ------------------------------------------------------------------------------
+
+def load_result(proc):
+    """The JSON result of hutch run/exec --json with --net allow:...: checked, parsed."""
+    assert proc.stdout, (proc.returncode, proc.stderr)
+    result = json.loads(proc.stdout)
+    assert set(result) == NETWORK_KEYS, sorted(set(result) ^ NETWORK_KEYS)
+    assert proc.returncode == result["exit_code"]
+    return result
+
+
+def exec_result(sessions, key, *args, **kw):
+    """hutch exec KEY --json ARGS in a session with network results."""
+    return load_result(sessions.run("exec", key, "--json", *args, **kw))
+
+
+# ---- the Docker engine --------------------------------------------------------------------
+#
+# DOCKER_HOST=unix://... runs the same tests against another engine, such
+# as Podman's Docker-compatible socket (docs/docker.md, "Podman"). The tests
+# talk to the engine themselves only to look (and to remove what a test of
+# theirs left behind): everything hutch does goes through the real binary.
+
+SOCKET = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix("unix://")
+BUSYBOX = "hutch-test-busybox:latest"
+DEBIAN = "hutch-sandbox:bookworm-slim"
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout=60):
+        super().__init__("docker", timeout=timeout)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+def engine(method, path, body=None, expect=None):
+    """One Engine API call: (status, parsed JSON or None)."""
+    conn = UnixHTTPConnection(SOCKET)
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                 headers=headers)
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    if expect is not None:
+        assert resp.status == expect, (method, path, resp.status, data[:500])
+    try:
+        return resp.status, json.loads(data) if data else None
+    except ValueError:
+        return resp.status, data
+
+
+def is_podman():
+    """The engine is Podman's Docker-compatible API."""
+    conn = UnixHTTPConnection(SOCKET)
+    conn.request("GET", "/_ping")
+    resp = conn.getresponse()
+    resp.read()
+    podman = resp.getheader("Libpod-Api-Version") is not None
+    conn.close()
+    return podman
+
+
+def engine_ok():
+    try:
+        return engine("GET", "/_ping")[0] == 200
+    except OSError:
+        return False
+
+
+def ensure_engine():
+    """Starts the engine and builds the test images when this runs as root;
+    an unprivileged run relies on the root pass of scripts/test.sh."""
+    if ROOT and not engine_ok() and "DOCKER_HOST" not in os.environ:
+        subprocess.run(["bash", str(REPO / "scripts" / "docker-up.sh")], check=True,
+                       stdin=subprocess.DEVNULL)
+    if ROOT and engine("GET", f"/images/{DEBIAN}/json")[0] != 200:
+        subprocess.run(["bash", str(REPO / "scripts" / "bootstrap-image.sh")], check=True,
+                       stdin=subprocess.DEVNULL)
+    assert engine_ok(), f"no Docker engine at {SOCKET}: run scripts/docker-up.sh as root"
+
+
+def hutch_containers(kind=None, labels=()):
+    """Every container hutch made on this engine (of any user or test run),
+    with hutch.kind=kind and the extra labels ("name=value") if given."""
+    wanted = ["hutch.managed=true"] + ([f"hutch.kind={kind}"] if kind else []) + list(labels)
+    query = urllib.parse.quote(json.dumps({"label": wanted}))
+    _, items = engine("GET", f"/containers/json?all=1&filters={query}", expect=200)
+    return items
+
+
+def owner_label(pid):
+    """hutch.owner of the containers the hutch process pid creates (src/docker/container.c)."""
+    return f"{socket.gethostname()}:{pid}"
+
+
+def owned_by(pid):
+    """The containers a hutch process (by pid) created."""
+    return [c for c in hutch_containers() if c["Labels"].get("hutch.owner") == owner_label(pid)]
+
+
+def mount_sources(container):
+    """The host paths a listed container mounts (inspected when the listing
+    carries no mounts, as some Podman versions do)."""
+    mounts = container.get("Mounts")
+    if mounts is None:
+        status, info = engine("GET", f"/containers/{container['Id']}/json")
+        mounts = (info.get("Mounts") or []) if status == 200 and isinstance(info, dict) else []
+    return [m["Source"] for m in mounts if m.get("Source")]
+
+
+def _inside(path, roots):
+    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
+
+
+def _may_be_ours(proc):
+    """A hutch process of ours, by pid, may own containers: while we have not
+    reaped it, or once reaped while no other process has taken its pid
+    (then hutch.owner=HOST:PID would be someone else's)."""
+    return proc.poll() is None or not os.path.exists(f"/proc/{proc.pid}")
+
+
+def own_containers(procs=(), paths=(), kind=None, labels=()):
+    """The hutch containers one test made, and only those, for fixtures that
+    count or remove leftovers while other users and test runs use the same
+    engine. hutch labels a container with hutch.managed, hutch.kind,
+    hutch.owner=HOST:PID of the hutch process that created it, hutch.version
+    and, for sessions, hutch.session=KEY; no label names the caller or the
+    state directory (HUTCH_STATE_DIR). So a container is the test's when
+      - hutch.owner is one of procs (the subprocess.Popen objects of the
+        hutch processes the test started, see conftest.Hutch.procs), or
+      - it mounts a host path inside one of paths (the test's own tmp_path:
+        a session's container mounts STATE_DIR/sessions/NAME/run, and a run
+        with --workspace or --ro DIR there mounts DIR)."""
+    owners = {owner_label(p.pid) for p in procs if _may_be_ours(p)}
+    roots = [os.path.realpath(p) for p in paths]
+    mine = []
+    for c in hutch_containers(kind, labels):
+        if c["Labels"].get("hutch.owner") in owners or (
+                roots and [s for s in mount_sources(c) if _inside(os.path.realpath(s), roots)]):
+            mine.append(c)
+    return mine
+
+
+def remove_containers(containers):
+    """Force-removes the given containers (only ever own_containers' answer)."""
+    for c in containers:
+        engine("DELETE", f"/containers/{c['Id']}?force=true&v=true")
