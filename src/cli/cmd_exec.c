@@ -31,7 +31,7 @@ static int run_elsewhere(struct session *s, hutch_policy *p, hutch_command *cmd,
     }
     int rc = hutch_run(p, cmd, r, err);
     if (rc == 0 && strcmp(backend, "docker") == 0 && !record_bool(s->record, "adopted"))
-        snprintf(r->limits_via, sizeof r->limits_via, "docker");
+        fmt_bounded(r->limits_via, "docker");
     return rc;
 }
 
