@@ -20,12 +20,12 @@ static struct jsonrpc_msg parse(const char *text)
     return m;
 }
 
-static void check_bad(const char *text, int code, const char *why_part, bool has_id)
+static void check_bad(const char *text, int code, const char *reason_part, bool has_id)
 {
     struct jsonrpc_msg m = parse(text);
     CHECK(m.kind == JSONRPC_BAD && m.code == code, "%s is error %d (got kind %d code %d)", text,
           code, m.kind, m.code);
-    CHECK_CONTAINS(m.err.message, why_part, "%s: the reason says %s", text, why_part);
+    CHECK_CONTAINS(m.err.message, reason_part, "%s: the reason says %s", text, reason_part);
     CHECK((m.id != NULL) == has_id, "%s: id %s", text, has_id ? "kept" : "null");
     jsonrpc_msg_clear(&m);
 }
@@ -105,14 +105,14 @@ static struct jsonrpc_msg parse_request(const char *id_text, const char *extra)
     return parse(text);
 }
 
-/* Refused with code and why_part, keeping the integer id 7. */
-static void check_refused_with_id(const char *extra, int code, const char *why_part)
+/* Refused with code and reason_part, keeping the integer id 7. */
+static void check_refused_with_id(const char *extra, int code, const char *reason_part)
 {
     struct jsonrpc_msg m = parse_request("7", extra);
     CHECK(m.kind == JSONRPC_BAD && m.code == code, "%.80s is error %d (got kind %d code %d: %s)",
           extra, code, m.kind, m.code, m.err.message);
     CHECK(json_integer_value(m.id) == 7, "%.80s: the id 7 is kept", extra);
-    CHECK_CONTAINS(m.err.message, why_part, "%.80s: the reason says %s", extra, why_part);
+    CHECK_CONTAINS(m.err.message, reason_part, "%.80s: the reason says %s", extra, reason_part);
     jsonrpc_msg_clear(&m);
 }
 

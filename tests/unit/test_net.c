@@ -469,14 +469,14 @@ static void http_parse(const char *buf, struct http_result *res)
     http_parse_n(buf, strlen(buf), res);
 }
 
-static void http_refused(const char *buf, int status, const char *why_part, const char *label)
+static void http_refused(const char *buf, int status, const char *reason_part, const char *label)
 {
     struct http_result res;
     http_parse(buf, &res);
     CHECK(res.r == -1 && res.status == status, "%s: refused with %d (got r=%d status=%d why=%s)",
           label, status, res.r, res.status, res.err.message);
-    if (why_part)
-        CHECK_CONTAINS(res.err.message, why_part, "%s: why", label);
+    if (reason_part)
+        CHECK_CONTAINS(res.err.message, reason_part, "%s: why", label);
     CHECK(res.req.forward_head == NULL, "%s: no forward head", label);
     proxy_request_free(&res.req);
 }
