@@ -105,10 +105,10 @@ bool path_under(const char *path, const char *prefix, const char **rest);
  * meson.build has -Wformat-truncation=2, which flags any other snprintf
  * into an array that might not fit. */
 
-/* snprintf into an array (never a pointer), for formats whose output is
- * bounded by the format alone: numbers, fixed words, %.Ns of arrays. No %s
- * of a string of unknown length: the compiler assumes those short. The
- * length written. */
+/* snprintf into an array (never a pointer), for output bounded by the
+ * format and the types alone: numbers, literals, %s of arrays, %.Ns. Never
+ * %s of a pointer to a string of unknown length: the compiler assumes that
+ * short, and proves nothing. Returns the length written. */
 #define fmt_bounded(array, ...)                                                                \
     (__extension__({                                                                           \
         _Static_assert(                                                                        \
@@ -136,7 +136,7 @@ size_t vfmt_trunc(char *buf, size_t size, const char *fmt, va_list ap) PRINTF_LI
 
 /* Cuts the string in buf[size] (already NUL-terminated within it) so that it
  * ends with mark ("..."), where a cut shows: at a UTF-8 character boundary,
- * keeping mark inside buf. For text that was cut by fmt_trunc. */
+ * keeping mark inside buf. For text known to have been cut. */
 void fmt_mark_cut(char *buf, size_t size, const char *mark);
 
 /* Milliseconds on CLOCK_MONOTONIC. */

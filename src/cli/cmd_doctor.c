@@ -66,14 +66,15 @@ static void probe_cgroups(struct check *c, const struct cgroup_system *sys)
     int r = cgroup_run_create(sys, &want, &run, &err);
     if (r == 0 && run.version != CGROUP_NONE) {
         c->ok = true;
-        fmt_trunc(c->detail + used, sizeof c->detail - used, "; limits for this user via %s",
-                  cgroup_version_name(run.version));
+        fmt_trunc(c->detail + used, sizeof c->detail - used,
+                  "; limits for this user via %s", cgroup_version_name(run.version));
     } else {
         c->ok = false;
         fmt_trunc(c->detail + used, sizeof c->detail - used,
                   "; no cgroup for this user (%s): --pids falls back to RLIMIT_NPROC, --memory "
                   "needs --rlimit-fallback, --cpus is refused; run as root or in a delegated "
-                  "cgroup v2 subtree for all limits", r < 0 ? err.message : run.reason);
+                  "cgroup v2 subtree for all limits",
+                  r < 0 ? err.message : run.reason);
     }
     cgroup_run_destroy(&run);
 }
@@ -95,8 +96,8 @@ static void probe_docker(struct check *c)
     }
     long status = 0;
     json_t *info = NULL;
-    size_t used = fmt_trunc(c->detail, sizeof c->detail, "engine at %s, API %s", e.address,
-                            e.api_version);
+    size_t used = fmt_trunc(c->detail, sizeof c->detail, "engine at %s, API %s",
+                            e.address, e.api_version);
     if (engine_call(&e, "GET", "/info", NULL, &status, &info, &err) == 0 && status == 200) {
         const char *name = json_string_value(json_object_get(info, "Name"));
         const char *version = json_string_value(json_object_get(info, "ServerVersion"));
@@ -121,8 +122,8 @@ static void probe_docker(struct check *c)
     } else
         fmt_trunc(c->detail + used, sizeof c->detail - used,
                   "; image %s missing: build it with scripts/bootstrap-image.sh (offline) or "
-                  "hutch image build images -t %s, or pass --image", p->docker.image,
-                  p->docker.image);
+                  "hutch image build images -t %s, or pass --image",
+                  p->docker.image, p->docker.image);
     hutch_policy_free(p);
 }
 #endif
@@ -162,9 +163,9 @@ int cmd_doctor(int argc, char **argv)
     ll->ok = abi > 0;
     if (abi > 0)
         fmt_trunc(ll->detail, sizeof ll->detail, "ABI %d%s", abi,
-                 abi >= 6 ? " (writes, abstract unix sockets and signals confined)"
-                 : abi >= 3 ? " (writes confined)"
-                            : " (writes confined; truncate not covered before ABI 3)");
+                  abi >= 6 ? " (writes, abstract unix sockets and signals confined)"
+                  : abi >= 3 ? " (writes confined)"
+                             : " (writes confined; truncate not covered before ABI 3)");
     else
         fmt_trunc(ll->detail, sizeof ll->detail,
                   "not available (the kernel lacks it or lsm= omits landlock): the read-only "
