@@ -66,7 +66,7 @@ static int load_gateway_alias(struct loader *ld, const char *key, json_t *value,
         json_t *item;
         json_array_foreach(value, i, item) {
             char item_where[400];
-            snprintf(item_where, sizeof item_where, "%s[%zu]", where, i);
+            fmt_trunc(item_where, sizeof item_where, "%s[%zu]", where, i); /* for messages */
             const char *bind = json_string_value(item);
             if (!bind)
                 return error_set(ld->err, HUTCH_E_INVALID,
@@ -92,9 +92,12 @@ static int load_group(struct loader *ld, json_t *obj, const char *group, const c
     const char *key;
     json_t *value;
     json_object_foreach(obj, key, value) {
+        /* The key is looked up: whole, or refused. where is for messages. */
         char full[256], where[320];
-        snprintf(full, sizeof full, "%s%s%s", group, *group ? "." : "", key);
-        snprintf(where, sizeof where, "%s.%s", shown, full);
+        if (!fmt_fits(full, sizeof full, "%s%s%s", group, *group ? "." : "", key))
+            return error_set(ld->err, HUTCH_E_INVALID, "%s.%s%s%.64s...: unknown key (too long)",
+                             shown, group, *group ? "." : "", key);
+        fmt_trunc(where, sizeof where, "%s.%s", shown, full);
 
         const struct field *f = field_by_key(full);
         if (f) {
@@ -181,12 +184,12 @@ static int load_runtime_key(struct loader *ld, const char *key, json_t *value)
     size_t used = 0;
     const char *dot = strchr(key, '.');
     size_t group_len = dot ? (size_t)(dot - key) + 1 : 0;
-    for (size_t i = 0; i < ARRAY_SIZE(runtime_keys) && used < sizeof known - 64; i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(runtime_keys); i++) {
         const char *k = runtime_keys[i].key;
         if (group_len ? strncmp(k, key, group_len) != 0 : strchr(k, '.') != NULL)
             continue;
-        used += (size_t)snprintf(known + used, sizeof known - used, "%s%s", used ? ", " : "",
-                                 k + group_len);
+        if (!fmt_append(known, sizeof known, &used, "%s%s", used ? ", " : "", k + group_len))
+            break; /* whole names, as many as fit */
     }
     return error_set(ld->err, HUTCH_E_INVALID, "%s: unknown key (known keys here: %s)", key,
                      group_len ? known : "network, filesystem, and runtime-only settings");
@@ -204,7 +207,9 @@ static int load_runtime_settings(struct loader *ld, json_t *root)
             json_t *subvalue;
             json_object_foreach(value, sub, subvalue) {
                 char full[256];
-                snprintf(full, sizeof full, "%s.%s", key, sub);
+                if (!fmt_fits(full, sizeof full, "%s.%s", key, sub))
+                    return error_set(ld->err, HUTCH_E_INVALID,
+                                     "%s.%.64s...: unknown key (too long)", key, sub);
                 if (load_runtime_key(ld, full, subvalue) < 0)
                     return -1;
             }

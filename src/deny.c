@@ -36,9 +36,9 @@ static enum walk_result walk_host_path(const struct resolver *r, const char *pat
                                        char cur[PATH_MAX])
 {
     char todo[PATH_MAX * 2];
-    if ((size_t)snprintf(todo, sizeof todo, "%s", path) >= sizeof todo)
+    if (!fmt_fits(todo, sizeof todo, "%s", path))
         return WALK_TOO_LONG;
-    snprintf(cur, PATH_MAX, "/");
+    memcpy(cur, "/", 2);
     const char *p = todo;
     for (int links = 0; *p;) {
         while (*p == '/')
@@ -60,35 +60,35 @@ static enum walk_result walk_host_path(const struct resolver *r, const char *pat
             slash[slash == cur ? 1 : 0] = '\0';
             continue;
         }
+        /* next fits in cur (PATH_MAX) whenever it is kept. */
         char next[PATH_MAX];
-        if ((size_t)snprintf(next, sizeof next, "%s%s%s", cur, strcmp(cur, "/") == 0 ? "" : "/",
-                             comp) >= sizeof next)
+        if (!fmt_fits(next, sizeof next, "%s%s%s", cur, strcmp(cur, "/") == 0 ? "" : "/", comp))
             return WALK_TOO_LONG;
         struct stat st;
         if (lstat(next, &st) < 0) {
-            snprintf(cur, PATH_MAX, "%s", next);
+            memcpy(cur, next, strlen(next) + 1);
             return WALK_MISSING;
         }
         if (!S_ISLNK(st.st_mode)) {
-            snprintf(cur, PATH_MAX, "%s", next);
+            memcpy(cur, next, strlen(next) + 1);
             continue;
         }
         char target[PATH_MAX];
         ssize_t len;
         if (seen(r, next) || ++links > 40 ||
             (len = readlink(next, target, sizeof target - 1)) < 0) {
-            snprintf(cur, PATH_MAX, "%s", next);
+            memcpy(cur, next, strlen(next) + 1);
             return WALK_SYMLINK;
         }
         target[len] = '\0';
         /* The link's target, then what was left after the link. */
-        char rest[PATH_MAX * 2];
-        if ((size_t)snprintf(rest, sizeof rest, "%s%s", target, p) >= sizeof todo)
+        char rest[sizeof todo];
+        if (!fmt_fits(rest, sizeof rest, "%s%s", target, p))
             return WALK_TOO_LONG;
         memcpy(todo, rest, strlen(rest) + 1);
         p = todo;
         if (target[0] == '/')
-            snprintf(cur, PATH_MAX, "/");
+            memcpy(cur, "/", 2);
     }
     return WALK_FOUND;
 }
@@ -120,14 +120,16 @@ static int add_pins(struct resolver *r, const struct deny_view *v, const char *i
 {
     char dir[PATH_MAX];
     size_t from = strcmp(v->inside, "/") == 0 ? 0 : strlen(v->inside);
-    snprintf(dir, sizeof dir, "%s", inside);
+    if (fmt_checked(r->err, dir, sizeof dir, "%s", inside) < 0)
+        return -1;
     if (strlen(dir) <= from)
         return 0;
     for (char *slash = strchr(dir + from + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
         *slash = '\0';
         if (!strlist_contains(&r->plan->pins, dir)) {
             char host[PATH_MAX * 2];
-            snprintf(host, sizeof host, "%s%s", v->host, dir + from);
+            if (fmt_checked(r->err, host, sizeof host, "%s%s", v->host, dir + from) < 0)
+                return -1;
             if (strlist_push(&r->plan->pins, dir) < 0 ||
                 strlist_push(&r->plan->pin_hosts, host) < 0)
                 return oom(r->err);
@@ -147,8 +149,9 @@ static int place_everywhere(struct resolver *r, const char *real, const struct s
         if (!path_under(real, v->host, &rest))
             continue;
         char inside[PATH_MAX * 2];
-        snprintf(inside, sizeof inside, "%s%s", strcmp(v->inside, "/") == 0 ? "" : v->inside,
-                 rest);
+        if (fmt_checked(r->err, inside, sizeof inside, "%s%s",
+                        strcmp(v->inside, "/") == 0 ? "" : v->inside, rest) < 0)
+            return -1;
         if (add_place(r, *inside ? inside : "/", real, S_ISDIR(st->st_mode), hide) < 0 ||
             (v->writable && add_pins(r, v, inside) < 0))
             return -1;
@@ -169,8 +172,9 @@ static int apply_rule(struct resolver *r, const char *path, bool hide, const str
             if (strcmp(r->views[i].inside, "/") == 0 ||
                 !path_under(path, r->views[i].inside, &rest))
                 continue;
-            snprintf(host, sizeof host, "%s%s", r->views[i].host, rest);
-            w = walk_host_path(r, host, real);
+            w = fmt_fits(host, sizeof host, "%s%s", r->views[i].host, rest)
+                    ? walk_host_path(r, host, real)
+                    : WALK_TOO_LONG;
             break;
         }
     }

@@ -80,26 +80,16 @@ int disk_tmpfs_options(const struct hutch_policy *p, const char *options, uint64
             keep = tmpfs_number(v, v_len, &n) && n > 0 && n <= inodes;
             inodes_kept |= keep;
         }
-        if (keep) {
-            int w = snprintf(out + used, len - used, "%s%.*s", used ? "," : "", (int)item_len,
-                             item);
-            if (w < 0 || (size_t)w >= len - used)
-                goto too_long;
-            used += (size_t)w;
-        }
+        if (keep && !fmt_append(out, len, &used, "%s%.*s", used ? "," : "", (int)item_len, item))
+            goto too_long;
         item += item_len + (comma ? 1 : 0);
     }
-    if (disk && !size_kept) {
-        int w = snprintf(out + used, len - used, "%ssize=%" PRIu64, used ? "," : "", disk);
-        if (w < 0 || (size_t)w >= len - used)
-            goto too_long;
-        used += (size_t)w;
-    }
-    if (inodes && !inodes_kept) {
-        int w = snprintf(out + used, len - used, "%snr_inodes=%" PRIu64, used ? "," : "", inodes);
-        if (w < 0 || (size_t)w >= len - used)
-            goto too_long;
-    }
+    if (disk && !size_kept &&
+        !fmt_append(out, len, &used, "%ssize=%" PRIu64, used ? "," : "", disk))
+        goto too_long;
+    if (inodes && !inodes_kept &&
+        !fmt_append(out, len, &used, "%snr_inodes=%" PRIu64, used ? "," : "", inodes))
+        goto too_long;
     return 0;
 too_long:
     return error_set(err, HUTCH_E_INVALID, "the tmpfs options %s are too long: shorten them",

@@ -30,7 +30,7 @@ static int check(const char *real_source, const char *socket, char found[PATH_MA
     char real[PATH_MAX];
     if (!socket || !*socket || !realpath(socket, real) || !path_under(real, real_source, NULL))
         return 0;
-    snprintf(found, PATH_MAX, "%s", real);
+    memcpy(found, real, strlen(real) + 1);
     return 1;
 }
 
@@ -45,11 +45,12 @@ int engine_sockets_refuse(const char *real_source, const char *what, const char 
     const char *runtime = getenv("XDG_RUNTIME_DIR");
     char per_user[PATH_MAX];
     if (!hit && runtime && *runtime) {
-        snprintf(per_user, sizeof per_user, "%s/docker.sock", runtime);
-        hit = check(real_source, per_user, found);
-        snprintf(per_user, sizeof per_user, "%s/podman/podman.sock", runtime);
+        /* A path that does not fit is no socket realpath() could find. */
+        hit = fmt_fits(per_user, sizeof per_user, "%s/docker.sock", runtime) &&
+              check(real_source, per_user, found);
         if (!hit)
-            hit = check(real_source, per_user, found);
+            hit = fmt_fits(per_user, sizeof per_user, "%s/podman/podman.sock", runtime) &&
+                  check(real_source, per_user, found);
     }
     for (size_t i = 0; !hit && i < ARRAY_SIZE(fixed_sockets); i++)
         hit = check(real_source, fixed_sockets[i], found);

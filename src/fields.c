@@ -463,10 +463,8 @@ void field_group_children(const char *group, char *buf, size_t len)
         }
         if (seen)
             continue;
-        int w = snprintf(buf + used, len - used, "%s%.*s", used ? ", " : "", (int)child_len, key);
-        if (w < 0 || (size_t)w >= len - used)
-            return;
-        used += (size_t)w;
+        if (!fmt_append(buf, len, &used, "%s%.*s", used ? ", " : "", (int)child_len, key))
+            return; /* whole names, as many as fit */
     }
 }
 
@@ -477,19 +475,20 @@ void field_group_children(const char *group, char *buf, size_t len)
 
 void quote_for_message(const char *text, size_t len, char *buf, size_t buflen)
 {
+    /* For a message: cut on purpose (at shown_max, or where buf ends). */
     size_t used = 0;
     const size_t shown_max = 60;
     buf[used++] = '"';
     for (size_t i = 0; i < len && used + 8 < buflen; i++) {
         if (i == shown_max) {
-            used += (size_t)snprintf(buf + used, buflen - used, "...");
+            used += fmt_trunc(buf + used, buflen - used, "...");
             break;
         }
         unsigned char c = (unsigned char)text[i];
         if (c == '"' || c == '\\')
-            used += (size_t)snprintf(buf + used, buflen - used, "\\%c", c);
+            used += fmt_trunc(buf + used, buflen - used, "\\%c", c);
         else if (c < 0x20 || c >= 0x7f)
-            used += (size_t)snprintf(buf + used, buflen - used, "\\x%02x", c);
+            used += fmt_trunc(buf + used, buflen - used, "\\x%02x", c);
         else
             buf[used++] = (char)c;
     }
@@ -722,14 +721,15 @@ static void describe_json(json_t *value, char *buf, size_t len)
         return;
     }
     autofree char *dumped = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+    /* For a message: cut on purpose. */
     if (!dumped) {
-        snprintf(buf, len, "this value");
+        fmt_trunc(buf, len, "this value");
         return;
     }
     if (strlen(dumped) > 60)
-        snprintf(buf, len, "%.57s...", dumped);
+        fmt_trunc(buf, len, "%.57s...", dumped);
     else
-        snprintf(buf, len, "%s", dumped);
+        fmt_trunc(buf, len, "%s", dumped);
 }
 
 static int invalid_json(const struct field *f, json_t *value, const char *where,
@@ -765,7 +765,7 @@ static int set_list_json(struct hutch_policy *p, const struct field *f, json_t *
             free(norm);
             strlist_clear(&fresh);
             char item_where[256];
-            snprintf(item_where, sizeof item_where, "%s[%zu]", where, i);
+            fmt_trunc(item_where, sizeof item_where, "%s[%zu]", where, i); /* for messages */
             return invalid_json(f, item, item_where, NULL, err);
         }
         if (strlist_contains(&fresh, norm)) {
@@ -793,7 +793,7 @@ static int set_env_json(struct hutch_policy *p, const struct field *f, json_t *v
     json_t *item;
     json_object_foreach(value, name, item) {
         char item_where[256];
-        snprintf(item_where, sizeof item_where, "%s.%s", where, name);
+        fmt_trunc(item_where, sizeof item_where, "%s.%s", where, name); /* for messages */
         const char *text = plain_string(item);
         if (!text) {
             strlist_clear(&fresh);
@@ -902,8 +902,9 @@ json_t *field_to_json(const struct hutch_policy *p, const struct field *f)
     case S_BOOL:
         return json_boolean(*FIELD_CPTR(p, f, bool));
     case S_SIZE: {
-        char buf[32];
-        format_size(*FIELD_CPTR(p, f, uint64_t), buf, sizeof buf);
+        char buf[UNITS_TEXT_MAX];
+        if (!format_size(*FIELD_CPTR(p, f, uint64_t), buf, sizeof buf))
+            return NULL;
         return json_string(buf);
     }
     case S_DURATION: {

@@ -177,8 +177,11 @@ char *hutch_policy_to_json(const hutch_policy *p)
         const char *key = f->key;
         const char *dot;
         while ((dot = strchr(key, '.')) != NULL) {
-            char group[64];
-            snprintf(group, sizeof group, "%.*s", (int)(dot - key), key);
+            char group[64]; /* the schema's groups (fields.c) are short; never cut */
+            if (!fmt_fits(group, sizeof group, "%.*s", (int)(dot - key), key)) {
+                json_decref(root);
+                return NULL;
+            }
             json_t *child = json_object_get(parent, group);
             if (!child) {
                 child = json_object();

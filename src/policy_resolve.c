@@ -44,11 +44,11 @@ int policy_resolve(const struct hutch_policy *p, int backend, struct resolved_po
     out->backend = backend;
     bool docker = backend == BACKEND_DOCKER;
     const char *dir = docker && p->docker.workdir ? p->docker.workdir : p->workdir;
-    int n = !dir            ? snprintf(out->workdir, sizeof out->workdir, "/workspace")
-            : dir[0] == '/' ? snprintf(out->workdir, sizeof out->workdir, "%s", dir)
-                            : snprintf(out->workdir, sizeof out->workdir, "/workspace/%s", dir);
-    if (n < 0 || (size_t)n >= sizeof out->workdir)
-        return error_set(err, HUTCH_E_INVALID, "workdir %s is too long", dir);
+    const char *prefix = !dir ? "/workspace" : dir[0] == '/' ? "" : "/workspace/";
+    if (fmt_checked(err, out->workdir, sizeof out->workdir, "%s%s", prefix, dir ? dir : "") < 0) {
+        error_prefix(err, "workdir");
+        return -1;
+    }
     out->backend_tmpfs = docker ? &p->docker.tmpfs : NULL;
     out->session_setup = non_empty(p->setup_command);
     if (docker) {

@@ -13,7 +13,7 @@
 static bool environ_has(int dirfd, long pid, const char *needle, size_t nlen)
 {
     char path[64];
-    snprintf(path, sizeof path, "%ld/environ", pid);
+    fmt_bounded(path, "%ld/environ", pid);
     autoclose int fd = TEMP_FAILURE_RETRY(openat(dirfd, path, O_RDONLY | O_CLOEXEC));
     if (fd < 0)
         return false;

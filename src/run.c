@@ -81,7 +81,7 @@ int hutch_run(const hutch_policy *p, const hutch_command *cmd, hutch_result *r,
         }
         r->degraded_reason = reason;
     }
-    snprintf(r->backend, sizeof r->backend, "%s", b->name);
+    (void)!fmt_fits(r->backend, sizeof r->backend, "%s", b->name); /* short names; never cut */
     r->isolated = b->isolated;
     r->degraded = degraded;
     if (degraded && !r->degraded_reason)

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util.h"
+
 struct decimal {
     uint64_t whole;
     uint64_t frac_num; /* fraction = frac_num / frac_den */
@@ -150,7 +152,7 @@ int parse_count(const char *text, uint64_t *count)
     return 0;
 }
 
-void format_size(uint64_t bytes, char *buf, size_t len)
+bool format_size(uint64_t bytes, char *buf, size_t len)
 {
     static const char suffix[] = "kmgt";
     int unit = -1;
@@ -159,21 +161,19 @@ void format_size(uint64_t bytes, char *buf, size_t len)
         unit++;
     }
     if (unit < 0)
-        snprintf(buf, len, "%llu", (unsigned long long)bytes);
-    else
-        snprintf(buf, len, "%llu%c", (unsigned long long)bytes, suffix[unit]);
+        return fmt_fits(buf, len, "%llu", (unsigned long long)bytes);
+    return fmt_fits(buf, len, "%llu%c", (unsigned long long)bytes, suffix[unit]);
 }
 
-void format_duration(uint64_t ms, char *buf, size_t len)
+bool format_duration(uint64_t ms, char *buf, size_t len)
 {
     if (ms == 0)
-        snprintf(buf, len, "0");
-    else if (ms % 3600000 == 0)
-        snprintf(buf, len, "%lluh", (unsigned long long)(ms / 3600000));
-    else if (ms % 60000 == 0)
-        snprintf(buf, len, "%llum", (unsigned long long)(ms / 60000));
-    else if (ms % 1000 == 0)
-        snprintf(buf, len, "%llus", (unsigned long long)(ms / 1000));
-    else
-        snprintf(buf, len, "%llums", (unsigned long long)ms);
+        return fmt_fits(buf, len, "0");
+    if (ms % 3600000 == 0)
+        return fmt_fits(buf, len, "%lluh", (unsigned long long)(ms / 3600000));
+    if (ms % 60000 == 0)
+        return fmt_fits(buf, len, "%llum", (unsigned long long)(ms / 60000));
+    if (ms % 1000 == 0)
+        return fmt_fits(buf, len, "%llus", (unsigned long long)(ms / 1000));
+    return fmt_fits(buf, len, "%llums", (unsigned long long)ms);
 }

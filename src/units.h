@@ -5,6 +5,7 @@
 #ifndef HUTCH_UNITS_H
 #define HUTCH_UNITS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,10 +34,13 @@ int parse_count(const char *text, uint64_t *count);
 /* A non-negative decimal number (fractions allowed). */
 int parse_number(const char *text, double *value);
 
-/* Shortest exact text for a size: 536870912 -> "512m", 1000 -> "1000". */
-void format_size(uint64_t bytes, char *buf, size_t len);
+/* Shortest exact text for a size: 536870912 -> "512m", 1000 -> "1000".
+ * UNITS_TEXT_MAX bytes always hold it; false (buf "") when len is smaller
+ * than it needs: never a cut number. */
+#define UNITS_TEXT_MAX 24
+bool format_size(uint64_t bytes, char *buf, size_t len);
 
 /* Shortest exact text for a duration: 1800000 -> "30m", 1500 -> "1500ms". */
-void format_duration(uint64_t ms, char *buf, size_t len);
+bool format_duration(uint64_t ms, char *buf, size_t len);
 
 #endif

@@ -108,3 +108,92 @@ bool path_under(const char *path, const char *prefix, const char **rest)
         *rest = path + n;
     return true;
 }
+
+/* ---- formatting into fixed buffers ------------------------------------------ */
+
+/* Where text cut after its first len bytes must end so that it does not
+ * end in a partial UTF-8 character: len, or the start of that character. */
+static size_t whole_chars(const char *s, size_t len)
+{
+    size_t i = len, cont = 0;
+    while (i > 0 && cont < 3 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) {
+        i--;
+        cont++;
+    }
+    if (i == 0)
+        return len;
+    unsigned char lead = (unsigned char)s[i - 1];
+    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    return need > 1 && cont + 1 < need ? i - 1 : len;
+}
+
+bool vfmt_fits(char *buf, size_t size, const char *fmt, va_list ap)
+{
+    if (size == 0)
+        return false;
+    int n = vsnprintf(buf, size, fmt, ap);
+    if (n < 0 || (size_t)n >= size) {
+        buf[0] = '\0'; /* never a cut path or name */
+        return false;
+    }
+    return true;
+}
+
+bool fmt_fits(char *buf, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    bool ok = vfmt_fits(buf, size, fmt, ap);
+    va_end(ap);
+    return ok;
+}
+
+bool fmt_append(char *buf, size_t size, size_t *used, const char *fmt, ...)
+{
+    if (*used >= size)
+        return false;
+    va_list ap;
+    va_start(ap, fmt);
+    bool ok = vfmt_fits(buf + *used, size - *used, fmt, ap);
+    va_end(ap);
+    if (ok)
+        *used += strlen(buf + *used);
+    return ok;
+}
+
+size_t vfmt_trunc(char *buf, size_t size, const char *fmt, va_list ap)
+{
+    if (size == 0)
+        return 0;
+    int n = vsnprintf(buf, size, fmt, ap);
+    if (n < 0) {
+        buf[0] = '\0';
+        return 0;
+    }
+    if ((size_t)n < size)
+        return (size_t)n;
+    /* Cut on purpose; but not in the middle of a character. */
+    size_t len = whole_chars(buf, size - 1);
+    buf[len] = '\0';
+    return len;
+}
+
+size_t fmt_trunc(char *buf, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    size_t n = vfmt_trunc(buf, size, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
+void fmt_mark_cut(char *buf, size_t size, const char *mark)
+{
+    size_t mlen = strlen(mark);
+    if (size == 0 || mlen >= size)
+        return;
+    size_t len = strlen(buf);
+    size_t at = len < size - 1 - mlen ? len : size - 1 - mlen;
+    at = whole_chars(buf, at);
+    memcpy(buf + at, mark, mlen + 1);
+}

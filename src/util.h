@@ -4,6 +4,7 @@
 #define HUTCH_UTIL_H
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define UNUSED __attribute__((unused))
 #define PRINTF_LIKE(fmt, args) __attribute__((format(printf, fmt, args)))
+#define MUST_CHECK __attribute__((warn_unused_result))
 
 static inline void cleanup_freep(void *p)
 {
@@ -89,6 +91,53 @@ int read_sysctl(const char *path, long *value);
 /* True when path is prefix itself or lies below it (by whole components);
  * *rest (when not NULL) is what follows the prefix ("" or "/..."). */
 bool path_under(const char *path, const char *prefix, const char **rest);
+
+/* ---- formatting into fixed buffers ------------------------------------------
+ * No bare snprintf into a fixed buffer: each call says what happens when the
+ * text does not fit.
+ *   fmt_fits, fmt_append: checked. For what is used, not only shown (paths,
+ *     names, arguments, protocol lines): cut, it would name something else,
+ *     so the caller fails instead. On failure nothing cut is left behind.
+ *   fmt_checked (error.h): fmt_fits that fails with a hutch_error.
+ *   fmt_bounded: checked by the compiler: numbers and fixed words into an
+ *     array, whose longest output -Wformat-truncation=2 proves fits.
+ *   fmt_trunc: display text (messages, log lines, notices), cut on purpose.
+ * meson.build has -Wformat-truncation=2, which flags any other snprintf
+ * into an array that might not fit. */
+
+/* snprintf into an array (never a pointer), for output bounded by the
+ * format and the types alone: numbers, literals, %s of arrays, %.Ns. Never
+ * %s of a pointer to a string of unknown length: the compiler assumes that
+ * short, and proves nothing. Returns the length written. */
+#define fmt_bounded(array, ...)                                                                \
+    (__extension__({                                                                           \
+        _Static_assert(                                                                        \
+            !__builtin_types_compatible_p(__typeof__(array), __typeof__(&(array)[0])),         \
+            "fmt_bounded formats into an array");                                              \
+        (size_t)snprintf((array), sizeof(array), __VA_ARGS__);                                 \
+    }))
+
+/* Formats into buf[size]. True when all of it fit; false (buf is "" when
+ * size > 0) when it did not, or on a formatting error. */
+bool fmt_fits(char *buf, size_t size, const char *fmt, ...) PRINTF_LIKE(3, 4) MUST_CHECK;
+bool vfmt_fits(char *buf, size_t size, const char *fmt, va_list ap) PRINTF_LIKE(3, 0) MUST_CHECK;
+
+/* Appends to buf[size] at *used (the length of what is there), moving *used
+ * to the new end. False when the part did not fit (or *used >= size): the
+ * part is then dropped whole, buf and *used stay as they were. */
+bool fmt_append(char *buf, size_t size, size_t *used, const char *fmt, ...) PRINTF_LIKE(4, 5)
+    MUST_CHECK;
+
+/* Display text, cut on purpose: as much as fits in buf[size], never ending
+ * in a partial UTF-8 character. Returns the length written (< size), so
+ * that `used += fmt_trunc(buf + used, size - used, ...)` stays in buf. */
+size_t fmt_trunc(char *buf, size_t size, const char *fmt, ...) PRINTF_LIKE(3, 4);
+size_t vfmt_trunc(char *buf, size_t size, const char *fmt, va_list ap) PRINTF_LIKE(3, 0);
+
+/* Cuts the string in buf[size] (already NUL-terminated within it) so that it
+ * ends with mark ("..."), where a cut shows: at a UTF-8 character boundary,
+ * keeping mark inside buf. For text known to have been cut. */
+void fmt_mark_cut(char *buf, size_t size, const char *mark);
 
 /* Milliseconds on CLOCK_MONOTONIC. */
 double monotonic_ms(void);

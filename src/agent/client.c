@@ -269,7 +269,7 @@ int agent_connect(const char *socket_path, uid_t expected_uid, struct agent_conn
         return error_sys(err, errno, "cannot create a socket");
     /* Through the descriptor: the socket checked above, however long its path. */
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    snprintf(addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d", path_fd);
+    fmt_bounded(addr.sun_path, "/proc/self/fd/%d", path_fd);
     /* A stuck agent with a full backlog would block connect() for ever. */
     struct timeval tv = {.tv_sec = 10};
     (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);

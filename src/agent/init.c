@@ -101,10 +101,11 @@ static double stop_kill_at;
 
 static void conn_close(struct conn *c);
 
-/* HUTCH_RUN's value for the commands of tool call id. */
-static void tool_tag(uint64_t id, char *buf, size_t size)
+/* HUTCH_RUN's value for the commands of tool call id; false when it does
+ * not fit in buf (a cut tag would be another call's). */
+static bool tool_tag(uint64_t id, char *buf, size_t size)
 {
-    snprintf(buf, size, "%ld.t%llu", (long)getpid(), (unsigned long long)id);
+    return fmt_fits(buf, size, "%ld.t%llu", (long)getpid(), (unsigned long long)id);
 }
 
 /* Signals every process of a tool call's commands (HUTCH_RUN=tag). */
@@ -113,8 +114,8 @@ static void kill_tagged(uint64_t id, int sig)
     if (!id)
         return;
     char entry[80] = "HUTCH_RUN=";
-    tool_tag(id, entry + strlen(entry), sizeof entry - strlen(entry));
-    proctag_signal(entry, sig);
+    if (tool_tag(id, entry + strlen(entry), sizeof entry - strlen(entry)))
+        proctag_signal(entry, sig);
 }
 
 /* Replies are small and the peer reads them: a send that does not go
@@ -132,7 +133,7 @@ static PRINTF_LIKE(4, 5) void reply_error(struct conn *c, int kind, int err, con
     char text[256];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
+    vfmt_trunc(text, sizeof text, fmt, ap); /* a message: cut on purpose */
     va_end(ap);
     agent_msg_begin(&out, AT_ERROR);
     agent_put_u64(&out, AF_ERROR_KIND, (uint64_t)kind);
@@ -198,8 +199,8 @@ static void handle_run(struct conn *c, const struct agent_msg *m)
     c->nfds = 0; /* run_start closed them */
     if (r < 0) {
         char cmd[128];
-        snprintf(cmd, sizeof cmd, "%.*s", (int)(m->args[0].len < 100 ? m->args[0].len : 100),
-                 m->args[0].s);
+        fmt_trunc(cmd, sizeof cmd, "%.*s", (int)(m->args[0].len < 100 ? m->args[0].len : 100),
+                  m->args[0].s); /* for a message */
         if (f.kind == AE_CWD)
             FAIL(c, f.kind, f.err, "cannot enter %.*s: %s",
                  (int)(m->cwd.len < 100 ? m->cwd.len : 100), m->cwd.s, strerror(f.err));
@@ -327,8 +328,8 @@ static json_t *bad_args(const json_error_t *e)
 {
     char text[256];
     /* jansson quotes the input: keep it printable ASCII. */
-    snprintf(text, sizeof text, "the arguments are not valid JSON (line %d, column %d): %s",
-             e->line, e->column, e->text);
+    fmt_trunc(text, sizeof text, "the arguments are not valid JSON (line %d, column %d): %s",
+              e->line, e->column, e->text); /* a message: cut on purpose */
     for (char *p = text; *p; p++)
         if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
             *p = '?';
@@ -435,7 +436,10 @@ static void handle_tool(struct conn *c, const struct agent_msg *m)
     }
     char tag[48];
     c->tool_id = ++tool_counter;
-    tool_tag(c->tool_id, tag, sizeof tag);
+    if (!tool_tag(c->tool_id, tag, sizeof tag)) {
+        FAIL(c, AE_SYSTEM, ENAMETOOLONG, "no room for the tool call's tag");
+        return;
+    }
     env.tag = tag;
     json_error_t jerr;
     json_t *args = json_loadb(m->tool_args.s, m->tool_args.len, JSON_ALLOW_NUL, &jerr);
@@ -833,7 +837,13 @@ static int socket_address(const char *path, struct sockaddr_un *addr, int *dir_f
     *dir_fd = TEMP_FAILURE_RETRY(open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (*dir_fd < 0)
         return -1;
-    snprintf(addr->sun_path, sizeof addr->sun_path, "/proc/self/fd/%d/%s", *dir_fd, slash + 1);
+    /* A cut name would be another socket. */
+    if (!fmt_fits(addr->sun_path, sizeof addr->sun_path, "/proc/self/fd/%d/%s", *dir_fd,
+                  slash + 1)) {
+        close_fd(dir_fd);
+        errno = ENAMETOOLONG;
+        return -1;
+    }
     return 0;
 }
 
@@ -1131,7 +1141,10 @@ int main(int argc, char **argv)
     }
     if (confine_commands) {
         char dir[PATH_MAX];
-        snprintf(dir, sizeof dir, "%s", socket_path);
+        if (!fmt_fits(dir, sizeof dir, "%s", socket_path)) {
+            fprintf(stderr, "hutch-init: the socket's path is too long: %.200s\n", socket_path);
+            return 1;
+        }
         char *slash = strrchr(dir, '/');
         if (slash)
             *slash = '\0';

@@ -216,9 +216,10 @@ int run_start(struct run *r, const struct agent_msg *msg, int fds[3], struct run
 {
     static unsigned long long counter;
     memset(r, 0, sizeof *r);
-    snprintf(r->id, sizeof r->id, "%ld.%llu", (long)getpid(), ++counter);
+    /* Both fit whatever the numbers: the compiler checks (fmt_bounded). */
+    fmt_bounded(r->id, "%u.%llu", (unsigned)getpid(), ++counter);
     char tag[sizeof RUN_TAG + sizeof r->id];
-    snprintf(tag, sizeof tag, RUN_TAG "%s", r->id);
+    fmt_bounded(tag, RUN_TAG "%s", r->id);
 
     struct exec_plan plan = {.fds = fds, .file_size = msg->file_size, .tty = msg->tty};
     autofree char *block = build_plan(msg, tag, &plan);
@@ -277,7 +278,7 @@ void run_signal(const struct run *r, int sig)
         return;
     (void)kill(-r->pid, sig);
     char entry[sizeof RUN_TAG + sizeof r->id];
-    snprintf(entry, sizeof entry, RUN_TAG "%s", r->id);
+    fmt_bounded(entry, RUN_TAG "%s", r->id);
     proctag_signal(entry, sig);
 }
 

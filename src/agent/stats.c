@@ -16,7 +16,7 @@ struct proc_entry {
 static bool read_stat(int proc_fd, pid_t pid, struct proc_entry *out)
 {
     char path[64], buf[2048];
-    snprintf(path, sizeof path, "%d/stat", (int)pid);
+    fmt_bounded(path, "%d/stat", (int)pid);
     autoclose int fd = TEMP_FAILURE_RETRY(openat(proc_fd, path, O_RDONLY | O_CLOEXEC));
     if (fd < 0)
         return false;
@@ -59,7 +59,7 @@ static uint64_t read_rss(int proc_fd, pid_t pid)
 {
     char path[64];
     static char buf[4096];
-    snprintf(path, sizeof path, "%d/status", (int)pid);
+    fmt_bounded(path, "%d/status", (int)pid);
     autoclose int fd = TEMP_FAILURE_RETRY(openat(proc_fd, path, O_RDONLY | O_CLOEXEC));
     if (fd < 0)
         return 0;

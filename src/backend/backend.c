@@ -65,7 +65,7 @@ bool policy_requests(const struct hutch_policy *p, enum field_id id)
     }
 }
 
-static const char *why_not(enum field_id id)
+static const char *not_enforced(enum field_id id)
 {
     switch (id) {
     case F_NET_MODE:
@@ -98,11 +98,11 @@ int backend_check_policy(const struct backend *b, const struct hutch_policy *p,
         enum field_id id = f->id;
         char flag[64] = "";
         if (f->flag)
-            snprintf(flag, sizeof flag, " (--%s)", f->flag);
+            fmt_trunc(flag, sizeof flag, " (--%s)", f->flag); /* for the message */
         return error_set(err, HUTCH_E_UNSUPPORTED,
                          "the %s backend cannot enforce %s%s: %s; use --backend native or "
                          "docker, or remove the setting",
-                         b->name, f->key, flag, why_not(id));
+                         b->name, f->key, flag, not_enforced(id));
     }
     return 0;
 }

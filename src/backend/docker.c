@@ -27,7 +27,7 @@ static int check_adopted(const struct hutch_policy *p, hutch_error *err)
             continue;
         char flag[64] = "";
         if (f->flag)
-            snprintf(flag, sizeof flag, " (--%s)", f->flag);
+            fmt_trunc(flag, sizeof flag, " (--%s)", f->flag); /* for the message */
         return error_set(err, HUTCH_E_UNSUPPORTED,
                          "the adopted container %s keeps its own settings: hutch cannot apply "
                          "%s%s to it; remove the setting, or let hutch create a container "
@@ -62,8 +62,8 @@ static int docker_run(const struct hutch_policy *p, const hutch_command *cmd, hu
         docker_disk_explain(p, s.read_only_root, err);
     if (rc == 0 && !p->docker.container) {
         r->isolated = true;
-        snprintf(r->limits_via, sizeof r->limits_via, "%s",
-                 p->limits.memory || p->limits.cpus > 0 || p->limits.pids ? "docker" : "none");
+        fmt_bounded(r->limits_via, "%s",
+                    p->limits.memory || p->limits.cpus > 0 || p->limits.pids ? "docker" : "none");
     }
     return rc;
 }

@@ -99,7 +99,8 @@ bool native_reachable_by(const struct plan *plan, uid_t uid, gid_t gid)
         if (op->kind != OP_BIND && op->kind != OP_DEVICE)
             continue;
         char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s", op->src + strip);
+        if (!fmt_fits(path, sizeof path, "%s", op->src + strip))
+            return false;
         /* Every directory on the way, from the root down, must be searchable. */
         for (char *slash = path; slash; slash = strchr(slash + 1, '/')) {
             char saved = slash[1];
@@ -373,7 +374,7 @@ static int native_run(const struct hutch_policy *p, const hutch_command *cmd, hu
     }
     result_apply_outcome(r, &outcome);
     r->oom_killed = cgroup_run_oom_killed(&limits.cgroup);
-    snprintf(r->limits_via, sizeof r->limits_via, "%s", limits.via);
+    (void)!fmt_fits(r->limits_via, sizeof r->limits_via, "%s", limits.via); /* never cut */
     result_take_output(r, &io);
     if (filtered)
         net_run_proxy_finish(&proxy, r);

@@ -42,8 +42,7 @@ static int spawn_run(const struct hutch_policy *p, const hutch_command *cmd, hut
     struct spawn_limits limits = {.memory = p->limits.memory, .file_size = p->limits.file_size};
     if (hostproc_run(p, NULL, cmd, r, spawn_child_setup, &limits, err) < 0)
         return -1;
-    snprintf(r->limits_via, sizeof r->limits_via, "%s",
-             limits.memory || limits.file_size ? "rlimit" : "none");
+    fmt_bounded(r->limits_via, "%s", limits.memory || limits.file_size ? "rlimit" : "none");
     return 0;
 }
 

@@ -8,7 +8,7 @@ int cli_error(const char *fmt, ...)
     char line[1200];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    vfmt_trunc(line, sizeof line, fmt, ap); /* a message: cut on purpose */
     va_end(ap);
     fprintf(stderr, "hutch: %s\n", line);
     return EXIT_HUTCH_FAILED;
@@ -19,7 +19,7 @@ void cli_warn(const char *fmt, ...)
     char line[1200];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    vfmt_trunc(line, sizeof line, fmt, ap); /* a message: cut on purpose */
     va_end(ap);
     fprintf(stderr, "hutch: warning: %s\n", line);
 }

@@ -26,8 +26,7 @@ static int config_check(int argc, char **argv)
         }
         int r = policy_args_parse(&pa, argc, argv, &i, &err);
         if (r == 0)
-            snprintf(err.message, sizeof err.message,
-                     "unknown option %s (see 'hutch help config')", arg);
+            error_set(&err, HUTCH_E_INVALID, "unknown option %s (see 'hutch help config')", arg);
         if (r <= 0) {
             policy_args_free(&pa);
             return cli_error("%s", err.message);

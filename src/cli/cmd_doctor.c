@@ -36,11 +36,12 @@ static void probe_backend(struct check *c, const char *backend)
         hutch_policy_set(p, "limits.timeoutSeconds", "10", &err) < 0 ||
         hutch_run(p, &cmd, &r, &err) < 0) {
         c->ok = false;
-        snprintf(c->detail, sizeof c->detail, "%s", err.message[0] ? err.message : "out of memory");
+        fmt_trunc(c->detail, sizeof c->detail, "%s",
+                  err.message[0] ? err.message : "out of memory");
     } else {
         c->ok = r.exit_code == 0;
-        snprintf(c->detail, sizeof c->detail, "%s: ran /bin/true in %.1f ms (exit %d)",
-                 r.isolated ? "isolated" : "not isolated", r.duration_ms, r.exit_code);
+        fmt_trunc(c->detail, sizeof c->detail, "%s: ran /bin/true in %.1f ms (exit %d)",
+                  r.isolated ? "isolated" : "not isolated", r.duration_ms, r.exit_code);
         hutch_result_free(&r);
     }
     hutch_policy_free(p);
@@ -49,14 +50,14 @@ static void probe_backend(struct check *c, const char *backend)
 static void probe_cgroups(struct check *c, const struct cgroup_system *sys)
 {
     c->name = "cgroups";
-    size_t used = (size_t)snprintf(c->detail, sizeof c->detail, "layout %s",
-                                   cgroup_layout_name(sys->layout));
+    size_t used = fmt_trunc(c->detail, sizeof c->detail, "layout %s",
+                            cgroup_layout_name(sys->layout));
     for (int i = 0; i < CG_COUNT; i++) {
         const char *where = sys->v2_has[i]             ? "v2"
                             : sys->v1_mount[i][0] != '\0' ? "v1"
                                                           : "missing";
-        used += (size_t)snprintf(c->detail + used, sizeof c->detail - used, "; %s: %s",
-                                 cgroup_controller_name(i), where);
+        used += fmt_trunc(c->detail + used, sizeof c->detail - used, "; %s: %s",
+                          cgroup_controller_name(i), where);
     }
     /* A real attempt, as this user, with every limit. */
     struct cgroup_want want = {.memory = 64 << 20, .pids = 64, .cpus = 1};
@@ -65,15 +66,15 @@ static void probe_cgroups(struct check *c, const struct cgroup_system *sys)
     int r = cgroup_run_create(sys, &want, &run, &err);
     if (r == 0 && run.version != CGROUP_NONE) {
         c->ok = true;
-        snprintf(c->detail + used, sizeof c->detail - used,
-                 "; limits for this user via %s", cgroup_version_name(run.version));
+        fmt_trunc(c->detail + used, sizeof c->detail - used,
+                  "; limits for this user via %s", cgroup_version_name(run.version));
     } else {
         c->ok = false;
-        snprintf(c->detail + used, sizeof c->detail - used,
-                 "; no cgroup for this user (%s): --pids falls back to RLIMIT_NPROC, --memory "
-                 "needs --rlimit-fallback, --cpus is refused; run as root or in a delegated "
-                 "cgroup v2 subtree for all limits",
-                 r < 0 ? err.message : run.reason);
+        fmt_trunc(c->detail + used, sizeof c->detail - used,
+                  "; no cgroup for this user (%s): --pids falls back to RLIMIT_NPROC, --memory "
+                  "needs --rlimit-fallback, --cpus is refused; run as root or in a delegated "
+                  "cgroup v2 subtree for all limits",
+                  r < 0 ? err.message : run.reason);
     }
     cgroup_run_destroy(&run);
 }
@@ -88,25 +89,26 @@ static void probe_docker(struct check *c)
     hutch_error err = {0};
     struct engine e = {0};
     if (!p || engine_open(&e, p->docker.host, &err) < 0) {
-        snprintf(c->detail, sizeof c->detail, "%s", err.message[0] ? err.message : "out of memory");
+        fmt_trunc(c->detail, sizeof c->detail, "%s",
+                  err.message[0] ? err.message : "out of memory");
         hutch_policy_free(p);
         return;
     }
     long status = 0;
     json_t *info = NULL;
-    size_t used = (size_t)snprintf(c->detail, sizeof c->detail, "engine at %s, API %s",
-                                   e.address, e.api_version);
+    size_t used = fmt_trunc(c->detail, sizeof c->detail, "engine at %s, API %s",
+                            e.address, e.api_version);
     if (engine_call(&e, "GET", "/info", NULL, &status, &info, &err) == 0 && status == 200) {
         const char *name = json_string_value(json_object_get(info, "Name"));
         const char *version = json_string_value(json_object_get(info, "ServerVersion"));
-        used += (size_t)snprintf(c->detail + used, sizeof c->detail - used, " (%s %s)",
-                                 name ? name : "engine", version ? version : "?");
+        used += fmt_trunc(c->detail + used, sizeof c->detail - used, " (%s %s)",
+                          name ? name : "engine", version ? version : "?");
         json_t *runtimes = json_object_get(info, "Runtimes");
         const char *key;
         json_t *value;
-        used += (size_t)snprintf(c->detail + used, sizeof c->detail - used, "; runtimes:");
+        used += fmt_trunc(c->detail + used, sizeof c->detail - used, "; runtimes:");
         json_object_foreach(runtimes, key, value)
-            used += (size_t)snprintf(c->detail + used, sizeof c->detail - used, " %s", key);
+            used += fmt_trunc(c->detail + used, sizeof c->detail - used, " %s", key);
     }
     json_decref(info);
     int image = docker_image_exists(&e, p->docker.image, &err);
@@ -115,13 +117,13 @@ static void probe_docker(struct check *c)
         struct check run;
         probe_backend(&run, "docker");
         c->ok = run.ok;
-        snprintf(c->detail + used, sizeof c->detail - used, "; image %s: %s", p->docker.image,
-                 run.detail);
+        fmt_trunc(c->detail + used, sizeof c->detail - used, "; image %s: %s", p->docker.image,
+                  run.detail);
     } else
-        snprintf(c->detail + used, sizeof c->detail - used,
-                 "; image %s missing: build it with scripts/bootstrap-image.sh (offline) or "
-                 "hutch image build images -t %s, or pass --image",
-                 p->docker.image, p->docker.image);
+        fmt_trunc(c->detail + used, sizeof c->detail - used,
+                  "; image %s missing: build it with scripts/bootstrap-image.sh (offline) or "
+                  "hutch image build images -t %s, or pass --image",
+                  p->docker.image, p->docker.image);
     hutch_policy_free(p);
 }
 #endif
@@ -151,23 +153,23 @@ int cmd_doctor(int argc, char **argv)
     struct check *sc = &checks[n++];
     sc->name = "seccomp";
     sc->ok = true;
-    snprintf(sc->detail, sizeof sc->detail,
-             "filter of %u instructions, built at compile time with libseccomp",
-             seccomp_filter_length());
+    fmt_trunc(sc->detail, sizeof sc->detail,
+              "filter of %u instructions, built at compile time with libseccomp",
+              seccomp_filter_length());
 
     struct check *ll = &checks[n++];
     int abi = landlock_abi();
     ll->name = "landlock";
     ll->ok = abi > 0;
     if (abi > 0)
-        snprintf(ll->detail, sizeof ll->detail, "ABI %d%s", abi,
-                 abi >= 6 ? " (writes, abstract unix sockets and signals confined)"
-                 : abi >= 3 ? " (writes confined)"
-                            : " (writes confined; truncate not covered before ABI 3)");
+        fmt_trunc(ll->detail, sizeof ll->detail, "ABI %d%s", abi,
+                  abi >= 6 ? " (writes, abstract unix sockets and signals confined)"
+                  : abi >= 3 ? " (writes confined)"
+                             : " (writes confined; truncate not covered before ABI 3)");
     else
-        snprintf(ll->detail, sizeof ll->detail,
-                 "not available (the kernel lacks it or lsm= omits landlock): the read-only "
-                 "mounts still protect the host, without this second layer");
+        fmt_trunc(ll->detail, sizeof ll->detail,
+                  "not available (the kernel lacks it or lsm= omits landlock): the read-only "
+                  "mounts still protect the host, without this second layer");
 
     struct cgroup_system sys;
     cgroup_detect(&sys);
@@ -176,8 +178,8 @@ int cmd_doctor(int argc, char **argv)
 #ifdef HUTCH_NO_DOCKER
     struct check *dk = &checks[n++];
     dk->name = "docker";
-    snprintf(dk->detail, sizeof dk->detail,
-             "the hutch-docker companion is not installed next to hutch: reinstall hutch with it");
+    fmt_trunc(dk->detail, sizeof dk->detail,
+              "the hutch-docker companion is not installed next to hutch: reinstall hutch with it");
 #else
     probe_docker(&checks[n++]);
 #endif
@@ -188,12 +190,12 @@ int cmd_doctor(int argc, char **argv)
     char agent[PATH_MAX], state[PATH_MAX - 64];
     hutch_error serr;
     if (agent_binary_path(agent, sizeof agent, &serr) < 0) {
-        snprintf(ss->detail, sizeof ss->detail, "%s", serr.message);
+        fmt_trunc(ss->detail, sizeof ss->detail, "%s", serr.message);
     } else if (session_state_root(state, sizeof state, &serr) < 0) {
-        snprintf(ss->detail, sizeof ss->detail, "%s", serr.message);
+        fmt_trunc(ss->detail, sizeof ss->detail, "%s", serr.message);
     } else {
         ss->ok = true;
-        snprintf(ss->detail, sizeof ss->detail, "agent %s; state in %s", agent, state);
+        fmt_trunc(ss->detail, sizeof ss->detail, "agent %s; state in %s", agent, state);
     }
 
     struct utsname u;

@@ -75,11 +75,11 @@ static int image_build(int argc, char **argv)
 static void print_size(int64_t bytes, char *buf, size_t len)
 {
     if (bytes >= 1000 * 1000 * 1000)
-        snprintf(buf, len, "%.1fGB", (double)bytes / 1e9);
+        fmt_trunc(buf, len, "%.1fGB", (double)bytes / 1e9);
     else if (bytes >= 1000 * 1000)
-        snprintf(buf, len, "%.1fMB", (double)bytes / 1e6);
+        fmt_trunc(buf, len, "%.1fMB", (double)bytes / 1e6);
     else
-        snprintf(buf, len, "%.1fkB", (double)bytes / 1e3);
+        fmt_trunc(buf, len, "%.1fkB", (double)bytes / 1e3);
 }
 
 /* Podman names images built from a short name docker.io/library/NAME; show
@@ -187,7 +187,7 @@ static int image_rm(int argc, char **argv)
     for (size_t i = 0; r == 0 && i < names.len; i++) {
         char escaped[600], path[700];
         engine_escape_path(names.items[i], escaped, sizeof escaped);
-        snprintf(path, sizeof path, "/images/%s", escaped);
+        fmt_bounded(path, "/images/%s", escaped);
         long status;
         json_t *reply = NULL;
         if (engine_call(&e, "DELETE", path, NULL, &status, &reply, &err) < 0)

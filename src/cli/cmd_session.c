@@ -17,7 +17,7 @@ static void format_time(double t, char *buf, size_t len)
     time_t secs = (time_t)t;
     struct tm tm;
     if (t <= 0 || !localtime_r(&secs, &tm) || !strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm))
-        snprintf(buf, len, "-");
+        fmt_trunc(buf, len, "-");
 }
 
 /* Fields of a session's description (the shape of session status --json). */
@@ -295,7 +295,7 @@ static int show_log(const char *key, bool follow)
     if (!s.record && !follow)
         return cli_error("no session %s (see 'hutch session ls')", key);
     char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/audit.log", s.dir);
+    fmt_bounded(path, "%s/audit.log", s.dir);
     autoclose int fd = -1;
     off_t at = 0;
     char buf[65536];

@@ -21,7 +21,7 @@
 static void skill_tag(const char *dir, const char *digest, char *tag, size_t len)
 {
     char copy[4096];
-    snprintf(copy, sizeof copy, "%s", dir);
+    (void)!fmt_fits(copy, sizeof copy, "%s", dir); /* "" if too long: never cut */
     char real[4096];
     const char *base = basename(realpath(copy, real) ? real : copy);
     char slug[64];
@@ -29,7 +29,7 @@ static void skill_tag(const char *dir, const char *digest, char *tag, size_t len
     for (const char *c = base; *c && n < sizeof slug - 1; c++)
         slug[n++] = isalnum((unsigned char)*c) ? (char)tolower((unsigned char)*c) : '-';
     slug[n] = '\0';
-    snprintf(tag, len, "hutch-skill-%s:%.12s", n ? slug : "skill", digest);
+    (void)!fmt_fits(tag, len, "hutch-skill-%s:%.12s", n ? slug : "skill", digest); /* or "" */
 }
 
 /* Builds the skill's image unless one with the same digest exists. */
@@ -199,7 +199,7 @@ static int skill_run(int argc, char **argv)
         const char *argv_action[] = {action, NULL};
         cmd.argv = argv_action;
         cmd.stdin_fd = stdin_fd;
-        snprintf(result.backend, sizeof result.backend, "docker");
+        fmt_bounded(result.backend, "docker");
         result.isolated = true;
         /* Ctrl-C stops the action; its container is still removed. */
         autoclose int cancel_fd = -1;

@@ -15,8 +15,7 @@ static int helper_path(char *helper, size_t len)
         return -1;
     self[n] = '\0';
     char *slash = strrchr(self, '/');
-    snprintf(helper, len, "%.*s/hutch-docker", (int)(slash - self), self);
-    return 0;
+    return fmt_fits(helper, len, "%.*s/hutch-docker", (int)(slash - self), self) ? 0 : -1;
 }
 
 bool cli_docker_helper_present(void)

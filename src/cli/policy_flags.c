@@ -34,7 +34,7 @@ int policy_args_parse(struct policy_args *pa, int argc, char **argv, int *i, hut
     if (!f)
         return 0;
     char shown[64];
-    snprintf(shown, sizeof shown, "--%s", f->flag);
+    fmt_trunc(shown, sizeof shown, "--%s", f->flag); /* for messages */
     const char *value;
     if (f->storage == S_BOOL) {
         if (inline_value && strcmp(inline_value, "true") != 0 && strcmp(inline_value, "false") != 0)
@@ -97,8 +97,8 @@ hutch_policy *policy_args_build(struct policy_args *pa, hutch_error *err)
         autofree char *path = default_config_path();
         if (path && access(path, F_OK) == 0 && hutch_policy_load_file(p, path, err) < 0) {
             size_t used = strlen(err->message);
-            snprintf(err->message + used, sizeof err->message - used,
-                     " (fix the file, or pass --no-config)");
+            fmt_trunc(err->message + used, sizeof err->message - used,
+                      " (fix the file, or pass --no-config)");
             return NULL;
         }
     }
@@ -154,7 +154,7 @@ int policy_args_add_json(struct policy_args *pa, const json_t *list, hutch_error
         struct pending_setting *s = &pa->pending[pa->len++];
         s->field = f;
         s->value = value; /* lives as long as list */
-        snprintf(s->shown, sizeof s->shown, "--%s", f->flag);
+        fmt_trunc(s->shown, sizeof s->shown, "--%s", f->flag); /* for messages */
     }
     return 0;
 }

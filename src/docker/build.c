@@ -30,7 +30,7 @@ static void on_build_line(void *ctx, json_t *line)
         }
     }
     if (error)
-        snprintf(bp->error, sizeof bp->error, "%s", error);
+        fmt_trunc(bp->error, sizeof bp->error, "%s", error); /* for a message */
 }
 
 int docker_build(struct engine *e, const struct build_request *req, struct build_context *ctx,
@@ -43,11 +43,12 @@ int docker_build(struct engine *e, const struct build_request *req, struct build
     engine_escape(req->tag, tag, sizeof tag);
     engine_escape(dockerfile, file, sizeof file);
     char raw_labels[128];
-    snprintf(raw_labels, sizeof raw_labels,
-             "{\"hutch.managed\":\"true\",\"hutch.kind\":\"%s\"}", req->kind);
+    if (fmt_checked(err, raw_labels, sizeof raw_labels,
+                    "{\"hutch.managed\":\"true\",\"hutch.kind\":\"%s\"}", req->kind) < 0)
+        return -1;
     engine_escape(raw_labels, labels, sizeof labels);
-    snprintf(path, sizeof path, "/build?t=%s&dockerfile=%s&labels=%s&rm=1&forcerm=1%s", tag, file,
-             labels, req->no_cache ? "&nocache=1" : "");
+    fmt_bounded(path, "/build?t=%s&dockerfile=%s&labels=%s&rm=1&forcerm=1%s", tag, file, labels,
+                req->no_cache ? "&nocache=1" : "");
     struct build_progress bp = {.out = req->progress};
     long status = 0;
     int r = engine_stream(e, "POST", path, ctx->tar, "application/x-tar", on_build_line, &bp,
@@ -67,7 +68,7 @@ int docker_image_exists(struct engine *e, const char *name, hutch_error *err)
 {
     char escaped[512], path[600];
     engine_escape_path(name, escaped, sizeof escaped);
-    snprintf(path, sizeof path, "/images/%s/json", escaped);
+    fmt_bounded(path, "/images/%s/json", escaped);
     long status;
     json_t *reply = NULL;
     if (engine_call(e, "GET", path, NULL, &status, &reply, err) < 0)

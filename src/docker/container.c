@@ -24,7 +24,7 @@ json_t *container_labels(const char *kind)
 {
     char host[256] = "", owner[300];
     gethostname(host, sizeof host - 1);
-    snprintf(owner, sizeof owner, "%s:%d", host, (int)getpid());
+    fmt_trunc(owner, sizeof owner, "%s:%d", host, (int)getpid()); /* a label for people */
     return json_pack("{s:s, s:s, s:s, s:s}", "hutch.managed", "true", "hutch.kind", kind,
                      "hutch.owner", owner, "hutch.version", HUTCH_VERSION_STRING);
 }
@@ -68,21 +68,28 @@ static int add_bind(struct mounts *m, const char *spec, bool writable, const str
 {
     const char *colon = strchr(spec, ':');
     char src[PATH_MAX];
-    snprintf(src, sizeof src, "%.*s", colon ? (int)(colon - spec) : (int)strlen(spec), spec);
+    if (fmt_checked(m->err, src, sizeof src, "%.*s",
+                    colon ? (int)(colon - spec) : (int)strlen(spec), spec) < 0) {
+        error_prefix(m->err, "%s (--%s)", f->key, f->flag);
+        return -1;
+    }
     const char *inside = colon ? colon + 1 : src;
     char real[PATH_MAX];
     if (!realpath(src, real))
         return error_sys(m->err, errno, "%s (--%s): cannot mount %s", f->key, f->flag, src);
     char what[128];
-    snprintf(what, sizeof what, "%s (--%s)", f->key, f->flag);
+    fmt_trunc(what, sizeof what, "%s (--%s)", f->key, f->flag); /* for messages */
     if (refuse_engine_socket(m, real, what) < 0)
         return -1;
     json_array_append_new(m->list, bind_mount(real, inside, !writable));
     if (m->n_binds == ARRAY_SIZE(m->binds))
         return error_set(m->err, HUTCH_E_INVALID, "%s (--%s): more than %zu mounts", f->key,
                          f->flag, ARRAY_SIZE(m->binds) - 1);
-    snprintf(m->binds[m->n_binds].host, PATH_MAX, "%s", real);
-    snprintf(m->binds[m->n_binds].inside, PATH_MAX, "%s", inside);
+    fmt_bounded(m->binds[m->n_binds].host, "%s", real);
+    if (fmt_checked(m->err, m->binds[m->n_binds].inside, PATH_MAX, "%s", inside) < 0) {
+        error_prefix(m->err, "%s (--%s)", f->key, f->flag);
+        return -1;
+    }
     m->binds[m->n_binds].writable = writable;
     m->n_binds++;
     return 0;
@@ -133,9 +140,10 @@ static int add_denials(struct mounts *m, const struct filesystem_policy *fs)
  * those and has "U" (owned by the container's user) instead. */
 static void owner_options(const char *user, bool podman, char *out, size_t len)
 {
+    /* Whole options or none: "" leaves the tmpfs root's. */
     out[0] = '\0';
     if (podman) {
-        snprintf(out, len, ",U");
+        (void)!fmt_fits(out, len, ",U");
         return;
     }
     char *end;
@@ -148,20 +156,25 @@ static void owner_options(const char *user, bool podman, char *out, size_t len)
         unsigned long gid = strtoul(g, &end, 10);
         if (end == g || *end)
             return;
-        snprintf(out, len, ",uid=%lu,gid=%lu", uid, gid);
+        (void)!fmt_fits(out, len, ",uid=%lu,gid=%lu", uid, gid);
     } else {
-        snprintf(out, len, ",uid=%lu", uid);
+        (void)!fmt_fits(out, len, ",uid=%lu", uid);
     }
 }
 
-static void add_tmpfs(json_t *tmpfs, const char *spec, const char *owner)
+static int add_tmpfs(json_t *tmpfs, const char *spec, const char *owner, hutch_error *err)
 {
     const char *colon = strchr(spec, ':');
     char path[PATH_MAX], options[512];
-    snprintf(path, sizeof path, "%.*s", colon ? (int)(colon - spec) : (int)strlen(spec), spec);
-    snprintf(options, sizeof options, "%s%s%s%s", TMPFS_OPTIONS, owner, colon ? "," : "",
-             colon ? colon + 1 : "");
+    if (fmt_checked(err, path, sizeof path, "%.*s",
+                    colon ? (int)(colon - spec) : (int)strlen(spec), spec) < 0 ||
+        fmt_checked(err, options, sizeof options, "%s%s%s%s", TMPFS_OPTIONS, owner,
+                    colon ? "," : "", colon ? colon + 1 : "") < 0) {
+        error_prefix(err, "tmpfs %.200s", spec);
+        return -1;
+    }
     json_object_set_new(tmpfs, path, json_string(options));
+    return 0;
 }
 
 static int build_mounts(const struct hutch_policy *p, const struct resolved_policy *s,
@@ -179,12 +192,12 @@ static int build_mounts(const struct hutch_policy *p, const struct resolved_poli
         if (refuse_engine_socket(m, real, "workspace (--workspace)") < 0)
             return -1;
         json_array_append_new(m->list, bind_mount(real, "/workspace", false));
-        snprintf(m->binds[0].host, PATH_MAX, "%s", real);
-        snprintf(m->binds[0].inside, PATH_MAX, "/workspace");
+        fmt_bounded(m->binds[0].host, "%s", real);
+        fmt_bounded(m->binds[0].inside, "/workspace");
         m->binds[0].writable = true;
         m->n_binds = 1;
-    } else {
-        add_tmpfs(m->tmpfs, "/workspace", owner);
+    } else if (add_tmpfs(m->tmpfs, "/workspace", owner, m->err) < 0) {
+        return -1;
     }
     for (size_t i = 0; i < fs->read_only.len; i++)
         if (add_bind(m, fs->read_only.items[i], false, &fields[F_FS_READ_ONLY]) < 0)
@@ -193,9 +206,11 @@ static int build_mounts(const struct hutch_policy *p, const struct resolved_poli
         if (add_bind(m, fs->allow_write.items[i], true, &fields[F_FS_ALLOW_WRITE]) < 0)
             return -1;
     for (size_t i = 0; i < s->backend_tmpfs->len; i++)
-        add_tmpfs(m->tmpfs, s->backend_tmpfs->items[i], owner);
+        if (add_tmpfs(m->tmpfs, s->backend_tmpfs->items[i], owner, m->err) < 0)
+            return -1;
     for (size_t i = 0; i < fs->tmpfs.len; i++)
-        add_tmpfs(m->tmpfs, fs->tmpfs.items[i], owner);
+        if (add_tmpfs(m->tmpfs, fs->tmpfs.items[i], owner, m->err) < 0)
+            return -1;
     return add_denials(m, fs);
 }
 

@@ -102,8 +102,8 @@ static size_t split(char *text, char **segs, size_t max)
 static bool pattern_matches(const char *pattern, const char *relpath)
 {
     char pbuf[PATH_MAX], fbuf[PATH_MAX];
-    snprintf(pbuf, sizeof pbuf, "%s", pattern);
-    snprintf(fbuf, sizeof fbuf, "%s", relpath);
+    if (!fmt_fits(pbuf, sizeof pbuf, "%s", pattern) || !fmt_fits(fbuf, sizeof fbuf, "%s", relpath))
+        return false; /* too long to be a path: matches nothing */
     char *pseg[128], *fseg[128];
     size_t np = split(pbuf, pseg, 128), nf = split(fbuf, fseg, 128);
     if (match_segments(pseg, np, fseg, nf))
@@ -162,7 +162,7 @@ static int add_file(struct packer *pk, int dirfd, const char *name, const char *
     archive_entry_set_uid(entry, 0);
     archive_entry_set_gid(entry, 0);
     char mode[32];
-    snprintf(mode, sizeof mode, "%o", (unsigned)st->st_mode);
+    fmt_bounded(mode, "%o", (unsigned)st->st_mode);
     digest_add(pk, rel, strlen(rel) + 1);
     digest_add(pk, mode, strlen(mode) + 1);
     int r = 0;
@@ -224,7 +224,11 @@ static int walk(struct packer *pk, int parent, const char *prefix)
     for (size_t i = 0; r == 0 && i < names.len; i++) {
         const char *name = names.items[i];
         char rel[PATH_MAX];
-        snprintf(rel, sizeof rel, "%s%s%s", prefix, *prefix ? "/" : "", name);
+        if (!fmt_fits(rel, sizeof rel, "%s%s%s", prefix, *prefix ? "/" : "", name)) {
+            r = error_set(pk->err, HUTCH_E_INVALID,
+                          "%.200s/%s: too long a path for a build context", prefix, name);
+            continue;
+        }
         struct stat st;
         if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
             continue;
@@ -266,7 +270,8 @@ int context_pack(const char *dir, const char *dockerfile, struct build_context *
     struct ignore_rules rules = {0};
     autofree char *ignore_text = NULL;
     char ignore_path[PATH_MAX];
-    snprintf(ignore_path, sizeof ignore_path, "%s/.dockerignore", dir);
+    if (fmt_checked(err, ignore_path, sizeof ignore_path, "%s/.dockerignore", dir) < 0)
+        return -1;
     if (read_file_bounded(ignore_path, 1 << 20, &ignore_text, NULL) == 0 &&
         ignore_parse(ignore_text, &rules) < 0)
         return error_set(err, HUTCH_E_SYSTEM, "out of memory");
@@ -295,8 +300,13 @@ int context_pack(const char *dir, const char *dockerfile, struct build_context *
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int mdlen = 0;
         EVP_DigestFinal_ex(pk.digest, md, &mdlen);
-        for (unsigned i = 0; i < mdlen && i < 32; i++)
-            snprintf(ctx->digest + 2 * i, 3, "%02x", md[i]);
+        static const char hex[] = "0123456789abcdef";
+        unsigned i = 0;
+        for (; i < mdlen && i < 32; i++) {
+            ctx->digest[2 * i] = hex[md[i] >> 4];
+            ctx->digest[2 * i + 1] = hex[md[i] & 15];
+        }
+        ctx->digest[2 * i] = '\0';
         ctx->files = pk.files;
         fflush(ctx->tar);
         rewind(ctx->tar);

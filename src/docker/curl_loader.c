@@ -5,7 +5,7 @@
 
 static struct curl_api api;
 static int loaded; /* 1 ok, -1 failed */
-static char load_error[512];
+static hutch_error load_error; /* when loaded < 0 */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void load(void)
@@ -15,9 +15,9 @@ static void load(void)
     for (size_t i = 0; !lib && i < ARRAY_SIZE(names); i++)
         lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
-        snprintf(load_error, sizeof load_error,
-                 "the docker backend needs libcurl (%s): install it with apt-get install libcurl4",
-                 dlerror());
+        error_set(&load_error, HUTCH_E_UNSUPPORTED,
+                  "the docker backend needs libcurl (%s): install it with apt-get install libcurl4",
+                  dlerror());
         loaded = -1;
         return;
     }
@@ -26,7 +26,7 @@ static void load(void)
     do {                                                                                    \
         *(void **)&api.field = dlsym(lib, name);                                            \
         if (!api.field) {                                                                   \
-            snprintf(load_error, sizeof load_error, "libcurl lacks %s: it is too old", name); \
+            error_set(&load_error, HUTCH_E_UNSUPPORTED, "libcurl lacks %s: it is too old", name); \
             loaded = -1;                                                                    \
             return;                                                                         \
         }                                                                                   \
@@ -43,7 +43,7 @@ static void load(void)
     SYM(slist_free_all, "curl_slist_free_all");
 #undef SYM
     if (api.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        snprintf(load_error, sizeof load_error, "libcurl could not be initialised");
+        error_set(&load_error, HUTCH_E_UNSUPPORTED, "libcurl could not be initialised");
         loaded = -1;
         return;
     }
@@ -54,7 +54,8 @@ const struct curl_api *curl_api_load(hutch_error *err)
 {
     pthread_once(&once, load);
     if (loaded < 0) {
-        error_set(err, HUTCH_E_UNSUPPORTED, "%s", load_error);
+        if (err)
+            *err = load_error;
         return NULL;
     }
     return &api;

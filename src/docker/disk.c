@@ -69,7 +69,7 @@ int docker_disk_apply(const struct hutch_policy *p, json_t *host_config, bool re
         /* The storage driver enforces it, or the engine refuses to create
          * the container (docker_disk_explain). */
         char size[32];
-        snprintf(size, sizeof size, "%" PRIu64, p->limits.disk);
+        fmt_bounded(size, "%" PRIu64, p->limits.disk);
         if (json_object_set_new(host_config, "StorageOpt", json_pack("{s:s}", "size", size)) < 0)
             return error_set(err, HUTCH_E_SYSTEM, "out of memory");
     }

@@ -19,8 +19,11 @@ static int parse_address(struct engine *e, const char *host, hutch_error *err)
     if (!host || !*host)
         host = "unix://" DEFAULT_SOCKET;
     if (strncmp(host, "unix://", 7) == 0) {
-        snprintf(e->unix_path, sizeof e->unix_path, "%s", host + 7);
-        snprintf(e->address, sizeof e->address, "%s", e->unix_path);
+        if (fmt_checked(err, e->unix_path, sizeof e->unix_path, "%s", host + 7) < 0) {
+            error_prefix(err, "docker host");
+            return -1;
+        }
+        fmt_bounded(e->address, "%s", e->unix_path);
         return 0;
     }
     if (strncmp(host, "tcp://", 6) == 0) {
@@ -35,9 +38,12 @@ static int parse_address(struct engine *e, const char *host, hutch_error *err)
                              "DOCKER_TLS_VERIFY is set, but hutch speaks plain HTTP to a TCP "
                              "engine: use the engine's unix socket, or unset DOCKER_TLS_VERIFY "
                              "for a trusted network");
-        snprintf(e->tcp_host, sizeof e->tcp_host, "%.*s", (int)(colon - h), h);
+        if (fmt_checked(err, e->tcp_host, sizeof e->tcp_host, "%.*s", (int)(colon - h), h) < 0) {
+            error_prefix(err, "docker host");
+            return -1;
+        }
         e->tcp_port = atoi(colon + 1);
-        snprintf(e->address, sizeof e->address, "%s", host);
+        fmt_trunc(e->address, sizeof e->address, "%s", host); /* for messages */
         return 0;
     }
     return error_set(err, HUTCH_E_INVALID,
@@ -48,10 +54,9 @@ static int parse_address(struct engine *e, const char *host, hutch_error *err)
 static void set_base(struct engine *e)
 {
     if (e->unix_path[0])
-        snprintf(e->base, sizeof e->base, "http://docker/v%s", e->api_version);
+        fmt_bounded(e->base, "http://docker/v%s", e->api_version);
     else
-        snprintf(e->base, sizeof e->base, "http://%s:%d/v%s", e->tcp_host, e->tcp_port,
-                 e->api_version);
+        fmt_bounded(e->base, "http://%s:%d/v%s", e->tcp_host, e->tcp_port, e->api_version);
 }
 
 /* ---- libcurl plumbing ---------------------------------------------------------- */
@@ -173,9 +178,9 @@ int engine_open(struct engine *e, const char *host, hutch_error *err)
 
     char url[400];
     if (e->unix_path[0])
-        snprintf(url, sizeof url, "http://docker/_ping");
+        fmt_bounded(url, "http://docker/_ping");
     else
-        snprintf(url, sizeof url, "http://%s:%d/_ping", e->tcp_host, e->tcp_port);
+        fmt_bounded(url, "http://%s:%d/_ping", e->tcp_host, e->tcp_port);
     struct ping_headers headers = {0};
     struct buffer body = {0};
     prepare(e, "GET", url, 10);
@@ -202,8 +207,7 @@ int engine_open(struct engine *e, const char *host, hutch_error *err)
      * say is assumed to speak the oldest we know. */
     e->podman = headers.libpod;
     const char *v = headers.version[0] ? headers.version : ENGINE_API_MIN;
-    snprintf(e->api_version, sizeof e->api_version, "%s",
-             version_cmp(v, ENGINE_API_MAX) > 0 ? ENGINE_API_MAX : v);
+    fmt_bounded(e->api_version, "%s", version_cmp(v, ENGINE_API_MAX) > 0 ? ENGINE_API_MAX : v);
     if (version_cmp(e->api_version, ENGINE_API_MIN) < 0) {
         engine_close(e);
         return error_set(err, HUTCH_E_UNSUPPORTED,
@@ -243,7 +247,8 @@ int engine_call(struct engine *e, const char *method, const char *path, json_t *
                 long *status, json_t **reply, hutch_error *err)
 {
     char url[4096];
-    snprintf(url, sizeof url, "%s%s", e->base, path);
+    if (fmt_checked(err, url, sizeof url, "%s%s", e->base, path) < 0)
+        return -1;
     autofree char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     if (body && !text)
         return error_set(err, HUTCH_E_SYSTEM, "out of memory");
@@ -286,7 +291,7 @@ int engine_failed(long status, json_t *reply, hutch_error *err, const char *fmt,
     char what[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
+    vfmt_trunc(what, sizeof what, fmt, ap); /* for the message */
     va_end(ap);
     const char *message = json_string_value(json_object_get(reply, "message"));
     hutch_status kind = status == 404 || status == 409 ? HUTCH_E_INVALID : HUTCH_E_SYSTEM;
@@ -345,13 +350,15 @@ int engine_stream(struct engine *e, const char *method, const char *path, FILE *
                   void *ctx, long *status, hutch_error *err)
 {
     char url[4096];
-    snprintf(url, sizeof url, "%s%s", e->base, path);
+    if (fmt_checked(err, url, sizeof url, "%s%s", e->base, path) < 0)
+        return -1;
     struct line_splitter splitter = {.on_line = on_line, .ctx = ctx};
     struct curl_slist *headers = NULL;
     prepare(e, method, url, 0);
     if (upload) {
         char header[128];
-        snprintf(header, sizeof header, "Content-Type: %s", content_type);
+        if (fmt_checked(err, header, sizeof header, "Content-Type: %s", content_type) < 0)
+            return -1;
         headers = e->curl->slist_append(headers, header);
         e->curl->easy_setopt(e->handle, CURLOPT_HTTPHEADER, headers);
         e->curl->easy_setopt(e->handle, CURLOPT_UPLOAD, 1L);
@@ -380,7 +387,12 @@ static int connect_engine(struct engine *e, hutch_error *err)
         if (fd < 0)
             return error_sys(err, errno, "cannot create a socket");
         struct sockaddr_un addr = {.sun_family = AF_UNIX};
-        snprintf(addr.sun_path, sizeof addr.sun_path, "%s", e->unix_path);
+        if (!fmt_fits(addr.sun_path, sizeof addr.sun_path, "%s", e->unix_path)) {
+            close(fd);
+            return error_set(err, HUTCH_E_INVALID,
+                             "the Docker engine's socket path %s is too long (over %zu bytes)",
+                             e->unix_path, sizeof addr.sun_path - 1);
+        }
         if (TEMP_FAILURE_RETRY(connect(fd, (struct sockaddr *)&addr, sizeof addr)) < 0) {
             int saved = errno;
             close(fd);
@@ -393,7 +405,7 @@ static int connect_engine(struct engine *e, hutch_error *err)
         return fd;
     }
     char port[16];
-    snprintf(port, sizeof port, "%d", e->tcp_port);
+    fmt_bounded(port, "%d", e->tcp_port);
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
     if (getaddrinfo(e->tcp_host, port, &hints, &res) != 0 || !res)
         return error_set(err, HUTCH_E_UNSUPPORTED, "cannot resolve the Docker host %s", e->address);
@@ -451,12 +463,12 @@ int engine_hijack(struct engine *e, const char *path, json_t *body, const char *
     if (fd < 0)
         return -1;
     char request[8192];
-    int n = snprintf(request, sizeof request,
-                     "POST /v%s%s HTTP/1.1\r\nHost: docker\r\n%s"
-                     "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: %zu\r\n\r\n",
-                     e->api_version, path, body ? "Content-Type: application/json\r\n" : "",
-                     strlen(text));
-    if (n < 0 || (size_t)n >= sizeof request || send_all(fd, request, (size_t)n) < 0 ||
+    if (!fmt_fits(request, sizeof request,
+                  "POST /v%s%s HTTP/1.1\r\nHost: docker\r\n%s"
+                  "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: %zu\r\n\r\n",
+                  e->api_version, path, body ? "Content-Type: application/json\r\n" : "",
+                  strlen(text)) ||
+        send_all(fd, request, strlen(request)) < 0 ||
         send_all(fd, text, strlen(text)) < 0) {
         close(fd);
         return error_set(err, HUTCH_E_SYSTEM, "%s: cannot send the request to the Docker engine",
@@ -501,7 +513,8 @@ static void escape(const char *text, const char *keep, char *out, size_t len)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t o = 0;
-    for (const unsigned char *c = (const unsigned char *)text; *c && o + 4 < len; c++) {
+    const unsigned char *c = (const unsigned char *)text;
+    for (; *c && o + 4 < len; c++) {
         if (isalnum(*c) || strchr(keep, *c)) {
             out[o++] = (char)*c;
         } else {
@@ -510,7 +523,9 @@ static void escape(const char *text, const char *keep, char *out, size_t len)
             out[o++] = hex[*c & 15];
         }
     }
-    out[o] = '\0';
+    /* Never a cut name: the engine takes a prefix of an id for the whole
+     * id, so a cut one could name another container. "" names none. */
+    out[*c ? 0 : o] = '\0';
 }
 
 void engine_escape(const char *text, char *out, size_t len)

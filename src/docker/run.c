@@ -154,7 +154,7 @@ static void kill_container(void *ctx, int sig)
 {
     struct container *c = ctx;
     char path[256];
-    snprintf(path, sizeof path, "/containers/%s/kill?signal=%d", c->id, sig);
+    fmt_bounded(path, "/containers/%s/kill?signal=%d", c->id, sig);
     long status;
     hutch_error ignored;
     (void)engine_call(c->e, "POST", path, NULL, &status, NULL, &ignored);
@@ -163,7 +163,8 @@ static void kill_container(void *ctx, int sig)
 static void remove_container(struct engine *e, const char *id)
 {
     char path[256];
-    snprintf(path, sizeof path, "/containers/%s?force=true&v=true", id);
+    if (!fmt_fits(path, sizeof path, "/containers/%s?force=true&v=true", id))
+        return;
     long status;
     hutch_error ignored;
     (void)engine_call(e, "DELETE", path, NULL, &status, NULL, &ignored);
@@ -184,8 +185,8 @@ static void random_suffix(char *buf, size_t len)
     autoclose int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
     if (fd >= 0)
         (void)!read(fd, bytes, sizeof bytes);
-    snprintf(buf, len, "%02x%02x%02x%02x%02x%02x", bytes[0], bytes[1], bytes[2], bytes[3],
-             bytes[4], bytes[5]);
+    (void)!fmt_fits(buf, len, "%02x%02x%02x%02x%02x%02x", bytes[0], bytes[1], bytes[2], bytes[3],
+                    bytes[4], bytes[5]); /* "" rather than cut */
 }
 
 /* docker.setupCommand runs in a subshell of each new container before its
@@ -211,7 +212,8 @@ static int setup_wrapper(const char *setup, struct strlist *argv, hutch_error *e
 static int check_runtime(struct engine *e, const char *id, const char *want, hutch_error *err)
 {
     char path[256];
-    snprintf(path, sizeof path, "/containers/%s/json", id);
+    if (fmt_checked(err, path, sizeof path, "/containers/%s/json", id) < 0)
+        return -1;
     long status;
     json_t *reply = NULL;
     if (engine_call(e, "GET", path, NULL, &status, &reply, err) < 0)
@@ -246,7 +248,8 @@ int docker_seccomp_file(const struct engine *e, struct docker_seccomp_file *f, h
     const char *base = getenv("XDG_RUNTIME_DIR");
     if (!base || base[0] != '/' || access(base, W_OK | X_OK) < 0)
         base = "/tmp";
-    snprintf(f->path, sizeof f->path, "%s/hutch-seccomp-XXXXXX.json", base);
+    if (fmt_checked(err, f->path, sizeof f->path, "%s/hutch-seccomp-XXXXXX.json", base) < 0)
+        return -1;
     autoclose int fd = mkostemps(f->path, 5, O_CLOEXEC);
     if (fd < 0) {
         int saved = errno;
@@ -276,7 +279,7 @@ static int image_entrypoint(struct engine *e, const char *image, struct strlist 
 {
     char escaped[512], path[640];
     engine_escape_path(image, escaped, sizeof escaped);
-    snprintf(path, sizeof path, "/images/%s/json", escaped);
+    fmt_bounded(path, "/images/%s/json", escaped);
     long status;
     json_t *reply = NULL;
     if (engine_call(e, "GET", path, NULL, &status, &reply, err) < 0)
@@ -337,8 +340,11 @@ static int create_container(struct engine *e, const struct hutch_policy *p,
         return -1;
     char suffix[16], path[256];
     random_suffix(suffix, sizeof suffix);
-    snprintf(path, sizeof path, "/containers/create?name=%s%s-%s", p->docker.container_prefix,
-             kind, suffix);
+    if (fmt_checked(err, path, sizeof path, "/containers/create?name=%s%s-%s",
+                    p->docker.container_prefix, kind, suffix) < 0) {
+        json_decref(config);
+        return -1;
+    }
     long status;
     json_t *reply = NULL;
     int r = engine_call(e, "POST", path, config, &status, &reply, err);
@@ -354,7 +360,7 @@ static int create_container(struct engine *e, const struct hutch_policy *p,
     if (r == 0 && !id)
         r = error_set(err, HUTCH_E_SYSTEM, "the Docker engine created a container without an id");
     if (r == 0)
-        snprintf(c->id, sizeof c->id, "%s", id);
+        r = fmt_checked(err, c->id, sizeof c->id, "%s", id); /* an id is never cut */
     json_decref(reply);
     if (r == 0 && p->docker.runtime && check_runtime(e, c->id, p->docker.runtime, err) < 0) {
         remove_container(e, c->id);
@@ -369,7 +375,7 @@ static int container_outcome(struct container *c, bool timed_out, hutch_result *
     char path[256];
     long status;
     json_t *reply = NULL;
-    snprintf(path, sizeof path, "/containers/%s/wait", c->id);
+    fmt_bounded(path, "/containers/%s/wait", c->id);
     if (engine_call(c->e, "POST", path, NULL, &status, &reply, err) < 0)
         return -1;
     if (status != 200) {
@@ -379,7 +385,7 @@ static int container_outcome(struct container *c, bool timed_out, hutch_result *
     }
     long code = (long)json_integer_value(json_object_get(reply, "StatusCode"));
     json_decref(reply);
-    snprintf(path, sizeof path, "/containers/%s/json", c->id);
+    fmt_bounded(path, "/containers/%s/json", c->id);
     if (engine_call(c->e, "GET", path, NULL, &status, &reply, err) < 0)
         return -1;
     json_t *state = json_object_get(reply, "State");
@@ -444,8 +450,8 @@ static int run_container(struct engine *e, const struct hutch_policy *p,
 
     /* Attach before starting, or early output would be lost. */
     char path[256];
-    snprintf(path, sizeof path, "/containers/%s/attach?stream=1&stdout=1&stderr=1%s", c.id,
-             cmd->stdin_fd >= 0 ? "&stdin=1" : "");
+    fmt_bounded(path, "/containers/%s/attach?stream=1&stdout=1&stderr=1%s", c.id,
+                cmd->stdin_fd >= 0 ? "&stdin=1" : "");
     autoclose int stream = -1;
     if (engine_hijack(e, path, NULL, "cannot attach to the container", &stream, err) < 0) {
         remove_container(e, c.id);
@@ -453,7 +459,7 @@ static int run_container(struct engine *e, const struct hutch_policy *p,
     }
     long status;
     json_t *reply = NULL;
-    snprintf(path, sizeof path, "/containers/%s/start", c.id);
+    fmt_bounded(path, "/containers/%s/start", c.id);
     double start = monotonic_ms();
     if (engine_call(e, "POST", path, NULL, &status, &reply, err) < 0 ||
         (status != 204 && status != 304 &&
@@ -514,27 +520,28 @@ static void kill_exec(void *ctx, int sig)
 {
     struct exec_kill *k = ctx;
     char script[512];
-    snprintf(script, sizeof script,
-             "for p in /proc/[0-9]*; do "
-             "tr '\\0' '\\n' < $p/environ 2>/dev/null | grep -qx 'HUTCH_EXEC=%s' && "
-             "kill -%d ${p#/proc/} 2>/dev/null; done; exit 0",
-             k->token, sig);
+    if (!fmt_fits(script, sizeof script,
+                  "for p in /proc/[0-9]*; do "
+                  "tr '\\0' '\\n' < $p/environ 2>/dev/null | grep -qx 'HUTCH_EXEC=%s' && "
+                  "kill -%d ${p#/proc/} 2>/dev/null; done; exit 0",
+                  k->token, sig))
+        return; /* a cut token would match other runs' processes */
     json_t *body = json_pack("{s:[s,s,s], s:b, s:b}", "Cmd", "/bin/sh", "-c", script,
                              "AttachStdout", 0, "AttachStderr", 0);
     if (k->user)
         json_object_set_new(body, "User", json_string(k->user));
     char escaped[512], path[640];
     engine_escape_path(k->container, escaped, sizeof escaped);
-    snprintf(path, sizeof path, "/containers/%s/exec", escaped);
+    fmt_bounded(path, "/containers/%s/exec", escaped);
     long status;
     json_t *reply = NULL;
     hutch_error ignored;
     if (engine_call(k->e, "POST", path, body, &status, &reply, &ignored) == 0 && status == 201) {
         const char *id = json_string_value(json_object_get(reply, "Id"));
         json_t *start = json_pack("{s:b, s:b}", "Detach", 1, "Tty", 0);
-        snprintf(path, sizeof path, "/exec/%s/start", id ? id : "");
         json_t *r2 = NULL;
-        (void)engine_call(k->e, "POST", path, start, &status, &r2, &ignored);
+        if (fmt_fits(path, sizeof path, "/exec/%s/start", id ? id : ""))
+            (void)engine_call(k->e, "POST", path, start, &status, &r2, &ignored);
         json_decref(r2);
         json_decref(start);
     }
@@ -546,7 +553,7 @@ static int inspect_adopted(struct engine *e, const char *name, hutch_result *r, 
 {
     char escaped[512], path[600];
     engine_escape_path(name, escaped, sizeof escaped);
-    snprintf(path, sizeof path, "/containers/%s/json", escaped);
+    fmt_bounded(path, "/containers/%s/json", escaped);
     long status;
     json_t *reply = NULL;
     if (engine_call(e, "GET", path, NULL, &status, &reply, err) < 0)
@@ -611,7 +618,7 @@ int docker_exec_in(struct engine *e, const char *name, const struct hutch_policy
 
     char escaped[512], path[640];
     engine_escape_path(name, escaped, sizeof escaped);
-    snprintf(path, sizeof path, "/containers/%s/exec", escaped);
+    fmt_bounded(path, "/containers/%s/exec", escaped);
     long status;
     json_t *reply = NULL;
     int rc = engine_call(e, "POST", path, body, &status, &reply, err);
@@ -619,14 +626,14 @@ int docker_exec_in(struct engine *e, const char *name, const struct hutch_policy
     if (rc == 0 && status != 201)
         rc = engine_failed(status, reply, err, "cannot run in the container %s", name);
     char exec_id[128] = "";
-    if (rc == 0)
-        snprintf(exec_id, sizeof exec_id, "%s",
-                 json_string_value(json_object_get(reply, "Id")) ?: "");
+    if (rc == 0) /* an id is never cut */
+        rc = fmt_checked(err, exec_id, sizeof exec_id, "%s",
+                         json_string_value(json_object_get(reply, "Id")) ?: "");
     json_decref(reply);
     if (rc < 0)
         return -1;
 
-    snprintf(path, sizeof path, "/exec/%s/start", exec_id);
+    fmt_bounded(path, "/exec/%s/start", exec_id);
     json_t *start = json_pack("{s:b, s:b}", "Detach", 0, "Tty", 0);
     autoclose int stream = -1;
     double began = monotonic_ms();
@@ -647,7 +654,7 @@ int docker_exec_in(struct engine *e, const char *name, const struct hutch_policy
     run_pump(&pump);
     r->duration_ms = monotonic_ms() - began;
 
-    snprintf(path, sizeof path, "/exec/%s/json", exec_id);
+    fmt_bounded(path, "/exec/%s/json", exec_id);
     /* The exec's state settles shortly after its streams close. */
     for (int tries = 0; tries < 100; tries++) {
         rc = engine_call(e, "GET", path, NULL, &status, &reply, err);

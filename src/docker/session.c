@@ -44,7 +44,7 @@ static int inspect(struct engine *e, const char *ref, struct inspected *out, hut
     memset(out, 0, sizeof *out);
     char escaped[512], path[640];
     engine_escape_path(ref, escaped, sizeof escaped);
-    snprintf(path, sizeof path, "/containers/%s/json", escaped);
+    fmt_bounded(path, "/containers/%s/json", escaped);
     long status;
     json_t *reply = NULL;
     if (engine_call(e, "GET", path, NULL, &status, &reply, err) < 0)
@@ -57,8 +57,8 @@ static int inspect(struct engine *e, const char *ref, struct inspected *out, hut
         out->pid = (long)json_integer_value(json_object_get(state, "Pid"));
         out->exit_code = (long)json_integer_value(json_object_get(state, "ExitCode"));
         out->oom_killed = json_is_true(json_object_get(state, "OOMKilled"));
-        snprintf(out->status, sizeof out->status, "%s",
-                 json_string_value(json_object_get(state, "Status")) ?: "unknown");
+        fmt_trunc(out->status, sizeof out->status, "%s",
+                  json_string_value(json_object_get(state, "Status")) ?: "unknown");
     } else if (status != 404) {
         r = engine_failed(status, reply, err, "cannot inspect the container %s", ref);
     }
@@ -71,7 +71,8 @@ static int post_action(struct engine *e, const char *ref, const char *action, co
 {
     char escaped[512], path[700];
     engine_escape_path(ref, escaped, sizeof escaped);
-    snprintf(path, sizeof path, "/containers/%s/%s", escaped, action);
+    if (fmt_checked(err, path, sizeof path, "/containers/%s/%s", escaped, action) < 0)
+        return -1;
     long status;
     json_t *reply = NULL;
     if (engine_call(e, "POST", path, NULL, &status, &reply, err) < 0)
@@ -163,7 +164,7 @@ static int exec_via_engine(struct session *s, const struct hutch_policy *p,
     int rc = docker_exec_in(&e, s->record->container_name, p, cmd, r, err);
     engine_close(&e);
     if (rc == 0 && !s->record->adopted)
-        snprintf(r->limits_via, sizeof r->limits_via, "docker");
+        fmt_bounded(r->limits_via, "docker");
     return rc;
 }
 
@@ -201,7 +202,7 @@ static int docker_exec(struct session *s, const struct hutch_policy *p, struct a
     int rc = session_uses_agent(s) ? session_exec(s, p, conn, cmd, r, err)
                                    : exec_via_engine(s, p, cmd, r, err);
     if (rc == 0) {
-        snprintf(r->backend, sizeof r->backend, "docker");
+        fmt_bounded(r->backend, "docker");
         if (!s->record->adopted)
             r->isolated = true;
     }
@@ -245,16 +246,19 @@ static int docker_create(struct session *s, const struct hutch_policy *p, hutch_
     /* An unprivileged caller's files stay the caller's: the container runs
      * as the caller unless a user was set. */
     char user[64];
-    snprintf(user, sizeof user, "%s", ds.user);
+    if (fmt_checked(err, user, sizeof user, "%s", ds.user) < 0) {
+        engine_close(&e);
+        return -1;
+    }
     if (geteuid() != 0 && !policy_is_set(p, F_DOCKER_USER) && !policy_is_set(p, F_USER))
-        snprintf(user, sizeof user, "%u:%u", (unsigned)geteuid(), (unsigned)getegid());
+        fmt_bounded(user, "%u:%u", (unsigned)geteuid(), (unsigned)getegid());
     const char *workspace = s->record->workspace;
     if (mkdir(s->runtime_dir, 0700) < 0 && errno != EEXIST) {
         engine_close(&e);
         return error_sys(err, errno, "cannot create %s", s->runtime_dir);
     }
     char sock[PATH_MAX + 32];
-    snprintf(sock, sizeof sock, "%s/%s", s->runtime_dir, AGENT_SOCKET_NAME);
+    fmt_bounded(sock, "%s/%s", s->runtime_dir, AGENT_SOCKET_NAME);
     (void)unlink(sock);
     if (hand_over(s->runtime_dir, user, err) < 0 ||
         (s->record->workspace_owned && geteuid() == 0 &&
@@ -320,13 +324,13 @@ static int docker_create(struct session *s, const struct hutch_policy *p, hutch_
     hutch_error ignored;
     if (inspect(&e, name, &old, &ignored) == 0 && old.exists) {
         char q[300];
-        snprintf(q, sizeof q, "/containers/%s?force=true", name);
+        fmt_bounded(q, "/containers/%s?force=true", name);
         long st;
         json_t *rep = NULL;
         (void)engine_call(&e, "DELETE", q, NULL, &st, &rep, &ignored);
         json_decref(rep);
     }
-    snprintf(path, sizeof path, "/containers/create?name=%s", name);
+    fmt_bounded(path, "/containers/create?name=%s", name);
     long status;
     json_t *reply = NULL;
     int r = engine_call(&e, "POST", path, config, &status, &reply, err);
@@ -349,9 +353,9 @@ static int docker_create(struct session *s, const struct hutch_policy *p, hutch_
     json_decref(reply);
     if (r == 0 && p->docker.runtime) {
         char ipath[256];
-        snprintf(ipath, sizeof ipath, "/containers/%s/json", container_ref(s));
+        r = fmt_checked(err, ipath, sizeof ipath, "/containers/%s/json", container_ref(s));
         json_t *info = NULL;
-        if (engine_call(&e, "GET", ipath, NULL, &status, &info, err) == 0) {
+        if (r == 0 && engine_call(&e, "GET", ipath, NULL, &status, &info, err) == 0) {
             const char *got = json_string_value(
                 json_object_get(json_object_get(info, "HostConfig"), "Runtime"));
             if (!got || strcmp(got, p->docker.runtime) != 0)
@@ -368,10 +372,11 @@ static int docker_create(struct session *s, const struct hutch_policy *p, hutch_
         r = wait_ready(s, &e, err);
     if (r < 0 && s->record->container_id) {
         char q[300];
-        snprintf(q, sizeof q, "/containers/%s?force=true", container_ref(s));
+        bool named = fmt_fits(q, sizeof q, "/containers/%s?force=true", container_ref(s));
         long st;
         json_t *rep = NULL;
-        (void)engine_call(&e, "DELETE", q, NULL, &st, &rep, &ignored);
+        if (named)
+            (void)engine_call(&e, "DELETE", q, NULL, &st, &rep, &ignored);
         json_decref(rep);
         (void)record_set(&s->record->container_id, NULL);
     }
@@ -423,7 +428,7 @@ static int docker_stop(struct session *s, hutch_error *err)
         return -1;
     char escaped[512], path[700];
     engine_escape_path(container_ref(s), escaped, sizeof escaped);
-    snprintf(path, sizeof path, "/containers/%s/stop?t=5", escaped);
+    fmt_bounded(path, "/containers/%s/stop?t=5", escaped);
     long status;
     json_t *reply = NULL;
     int r = engine_call(&e, "POST", path, NULL, &status, &reply, err);
@@ -443,7 +448,7 @@ static int docker_remove(struct session *s, hutch_error *err)
         return -1;
     char escaped[512], path[700];
     engine_escape_path(container_ref(s), escaped, sizeof escaped);
-    snprintf(path, sizeof path, "/containers/%s?force=true", escaped);
+    fmt_bounded(path, "/containers/%s?force=true", escaped);
     long status;
     json_t *reply = NULL;
     int r = engine_call(&e, "DELETE", path, NULL, &status, &reply, err);
@@ -452,7 +457,7 @@ static int docker_remove(struct session *s, hutch_error *err)
     json_decref(reply);
     engine_close(&e);
     char sock[PATH_MAX + 32];
-    snprintf(sock, sizeof sock, "%s/%s", s->runtime_dir, AGENT_SOCKET_NAME);
+    fmt_bounded(sock, "%s/%s", s->runtime_dir, AGENT_SOCKET_NAME);
     (void)unlink(sock);
     return r;
 }
@@ -462,36 +467,36 @@ static enum session_state docker_probe(struct session *s, char *detail, size_t l
     struct engine e;
     hutch_error err;
     if (open_engine(s, &e, &err) < 0) {
-        snprintf(detail, len, "%s", err.message);
+        fmt_trunc(detail, len, "%s", err.message);
         return SESSION_BROKEN;
     }
     struct inspected st;
     int r = inspect(&e, container_ref(s), &st, &err);
     engine_close(&e);
     if (r < 0) {
-        snprintf(detail, len, "%s", err.message);
+        fmt_trunc(detail, len, "%s", err.message);
         return SESSION_BROKEN;
     }
     if (!st.exists) {
-        snprintf(detail, len, "its container %s is gone", container_ref(s));
+        fmt_trunc(detail, len, "its container %s is gone", container_ref(s));
         return s->record->adopted ? SESSION_BROKEN : SESSION_STOPPED;
     }
     const char *name = s->record->container_name ?: "";
     if (!st.running) {
-        snprintf(detail, len, "container %s is %s (exit code %ld%s)", name, st.status,
-                 st.exit_code, st.oom_killed ? ", killed for memory" : "");
+        fmt_trunc(detail, len, "container %s is %s (exit code %ld%s)", name, st.status,
+                  st.exit_code, st.oom_killed ? ", killed for memory" : "");
         return s->record->adopted ? SESSION_BROKEN : SESSION_STOPPED;
     }
     if (session_uses_agent(s)) {
         struct agent_conn c;
         if (session_agent_connect(s, &c, &err) < 0) {
-            snprintf(detail, len, "container %s runs but its agent does not answer (%s)", name,
-                     err.message);
+            fmt_trunc(detail, len, "container %s runs but its agent does not answer (%s)", name,
+                      err.message);
             return SESSION_BROKEN;
         }
         agent_close(&c);
     }
-    snprintf(detail, len, "container %s", name);
+    fmt_trunc(detail, len, "container %s", name);
     return SESSION_RUNNING;
 }
 
@@ -504,7 +509,7 @@ static int docker_stats(struct session *s, struct session_stats *st, hutch_error
         return -1;
     char escaped[512], path[700];
     engine_escape_path(container_ref(s), escaped, sizeof escaped);
-    snprintf(path, sizeof path, "/containers/%s/stats?stream=false&one-shot=true", escaped);
+    fmt_bounded(path, "/containers/%s/stats?stream=false&one-shot=true", escaped);
     long status;
     json_t *reply = NULL;
     int r = engine_call(&e, "GET", path, NULL, &status, &reply, err);

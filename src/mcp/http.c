@@ -151,8 +151,8 @@ static void queue_event(struct exchange *ex, const json_t *msg)
         ex->pending = p;
         ex->cap = cap;
     }
-    ex->len += (size_t)snprintf(ex->pending + ex->len, ex->cap - ex->len,
-                                "event: message\ndata: %s\n\n", text);
+    /* Room was made above; an event goes whole or not at all. */
+    (void)!fmt_append(ex->pending, ex->cap, &ex->len, "event: message\ndata: %s\n\n", text);
 }
 
 static void exchange_send(struct mcp_sink *sink, const json_t *msg, bool final)
@@ -309,8 +309,12 @@ static int session_add(struct http_server *h, struct mcp_session *s, char id[33]
     unsigned char raw[16];
     if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
         return -1;
-    for (size_t i = 0; i < sizeof raw; i++)
-        snprintf(id + 2 * i, 3, "%02x", raw[i]);
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < sizeof raw; i++) {
+        id[2 * i] = hex[raw[i] >> 4];
+        id[2 * i + 1] = hex[raw[i] & 15];
+    }
+    id[2 * sizeof raw] = '\0';
     struct http_session *e = calloc(1, sizeof *e);
     if (!e)
         return -1;
@@ -443,13 +447,13 @@ static bool stopping(struct http_server *h)
 static enum MHD_Result handle_post(struct http_server *h, struct MHD_Connection *conn,
                                    struct request *req)
 {
-    char why[160];
+    char message[160];
     if (stopping(h))
         return reply_error(h, conn, 503, NULL, MCP_SERVER_ERROR, "the server is stopping");
     if (req->too_large) {
-        snprintf(why, sizeof why, "invalid request: the message is larger than %zu MiB",
-                 MCP_MAX_MESSAGE >> 20);
-        return reply_error(h, conn, 413, NULL, JSONRPC_INVALID_REQUEST, why);
+        fmt_bounded(message, "invalid request: the message is larger than %zu MiB",
+                    MCP_MAX_MESSAGE >> 20);
+        return reply_error(h, conn, 413, NULL, JSONRPC_INVALID_REQUEST, message);
     }
     if (!is_json_type(header(h, conn, "Content-Type")))
         return reply_error(h, conn, 415, NULL, MCP_SERVER_ERROR,
@@ -477,7 +481,7 @@ static enum MHD_Result handle_post(struct http_server *h, struct MHD_Connection 
         /* A request whose id can be read is answered as requests are, so
          * that a client waiting for that id gets its answer (SDKs drop the
          * body of a 400); the rest is refused with 400. Nothing runs. */
-        r = reply_error(h, conn, m.id ? 200 : 400, m.id, m.code, m.why);
+        r = reply_error(h, conn, m.id ? 200 : 400, m.id, m.code, m.err.message);
     } else if (m.kind == JSONRPC_REQUEST && strcmp(m.method, "initialize") == 0) {
         r = post_initialize(h, conn, &m);
     } else {
@@ -492,11 +496,11 @@ static enum MHD_Result handle_post(struct http_server *h, struct MHD_Connection 
             r = reply_error(h, conn, 404, m.id, -32001,
                             "Session not found: it ended or never was; send initialize again");
         } else if (version && !mcp_version_served(version)) {
-            snprintf(why, sizeof why,
-                     "Bad Request: unsupported MCP-Protocol-Version %.40s (hutch serves "
-                     "2025-11-25, 2025-06-18 and 2025-03-26)",
-                     version);
-            r = reply_error(h, conn, 400, m.id, MCP_SERVER_ERROR, why);
+            fmt_bounded(message,
+                        "Bad Request: unsupported MCP-Protocol-Version %.40s (hutch serves "
+                        "2025-11-25, 2025-06-18 and 2025-03-26)",
+                        version);
+            r = reply_error(h, conn, 400, m.id, MCP_SERVER_ERROR, message);
         } else if (m.kind != JSONRPC_REQUEST) {
             mcp_session_handle(s, &m, NULL);
             r = reply_text(h, conn, 202, NULL, "", 0, NULL);
@@ -532,18 +536,19 @@ static bool refuse_early(struct http_server *h, struct MHD_Connection *conn, con
 {
     const char *origin = header(h, conn, "Origin");
     const char *host = header(h, conn, "Host");
-    char why[200];
+    char message[200];
     if (origin && !mcp_local_origin(origin)) {
-        snprintf(why, sizeof why,
-                 "Forbidden: Origin %.80s is not this machine's (DNS rebinding protection)",
-                 origin);
-        *r = reply_error(h, conn, 403, NULL, MCP_SERVER_ERROR, why);
+        fmt_bounded(message,
+                    "Forbidden: Origin %.80s is not this machine's (DNS rebinding protection)",
+                    origin);
+        *r = reply_error(h, conn, 403, NULL, MCP_SERVER_ERROR, message);
         return true;
     }
     if (host && !mcp_local_host(host)) {
-        snprintf(why, sizeof why,
-                 "Forbidden: Host %.80s is not a loopback name (DNS rebinding protection)", host);
-        *r = reply_error(h, conn, 403, NULL, MCP_SERVER_ERROR, why);
+        fmt_bounded(message,
+                    "Forbidden: Host %.80s is not a loopback name (DNS rebinding protection)",
+                    host);
+        *r = reply_error(h, conn, 403, NULL, MCP_SERVER_ERROR, message);
         return true;
     }
     if (strcmp(url, "/mcp") != 0) {
@@ -559,9 +564,9 @@ static bool refuse_early(struct http_server *h, struct MHD_Connection *conn, con
     }
     const char *length = header(h, conn, "Content-Length");
     if (length && strtoull(length, NULL, 10) > MCP_MAX_MESSAGE) {
-        snprintf(why, sizeof why, "invalid request: the message is larger than %zu MiB",
-                 MCP_MAX_MESSAGE >> 20);
-        *r = reply_error(h, conn, 413, NULL, JSONRPC_INVALID_REQUEST, why);
+        fmt_bounded(message, "invalid request: the message is larger than %zu MiB",
+                    MCP_MAX_MESSAGE >> 20);
+        *r = reply_error(h, conn, 413, NULL, JSONRPC_INVALID_REQUEST, message);
         return true;
     }
     return false;
@@ -591,12 +596,12 @@ static enum MHD_Result start_upload(struct http_server *h, struct MHD_Connection
         h->large_uploads += req->large;
         pthread_mutex_unlock(&h->lock);
         if (!req->large) {
-            char why[160];
-            snprintf(why, sizeof why,
-                     "the server is busy: %d requests over %d KiB are being received; retry in "
-                     "a moment",
-                     MAX_LARGE_UPLOADS, SMALL_REQUEST >> 10);
-            return reply_error(h, conn, 503, NULL, MCP_SERVER_ERROR, why);
+            char message[160];
+            fmt_bounded(message,
+                        "the server is busy: %d requests over %d KiB are being received; retry "
+                        "in a moment",
+                        MAX_LARGE_UPLOADS, SMALL_REQUEST >> 10);
+            return reply_error(h, conn, 503, NULL, MCP_SERVER_ERROR, message);
         }
     }
     req->deadline = monotonic_ms() + (large ? LARGE_UPLOAD_MS : SMALL_UPLOAD_MS);
@@ -780,22 +785,24 @@ static enum verdict examine(struct door *g, int fd)
 /* Answers a connection libmicrohttpd never sees, and closes it. */
 static void refuse_raw(int fd, const char *status, const char *message)
 {
+    /* A protocol answer: whole, or none (the connection is closed anyway). */
     char body[256], text[640];
-    int blen = snprintf(body, sizeof body,
-                        "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32000,"
-                        "\"message\":\"%s\"}}",
-                        message);
-    int len = snprintf(text, sizeof text,
-                       "HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                       "%sConnection: close\r\n\r\n%s",
-                       status, blen, strncmp(status, "503", 3) == 0 ? "Retry-After: 1\r\n" : "",
-                       body);
+    bool whole = fmt_fits(body, sizeof body,
+                          "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32000,"
+                          "\"message\":\"%s\"}}",
+                          message) &&
+                 fmt_fits(text, sizeof text,
+                          "HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: "
+                          "%zu\r\n%sConnection: close\r\n\r\n%s",
+                          status, strlen(body),
+                          strncmp(status, "503", 3) == 0 ? "Retry-After: 1\r\n" : "", body);
     /* What it sent is read first: closing on unread data would reset the
      * connection, and the client could lose the answer. */
     char sink[4096];
     for (int i = 0; i < 16 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++)
         ;
-    (void)!send(fd, text, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (whole)
+        (void)!send(fd, text, strlen(text), MSG_DONTWAIT | MSG_NOSIGNAL);
     shutdown(fd, SHUT_WR);
     close(fd);
 }
@@ -806,11 +813,10 @@ static void hand_off(struct door *g, int fd, const struct sockaddr_storage *addr
     bool room = g->h->serving < MAX_SERVING;
     pthread_mutex_unlock(&g->h->lock);
     if (!room) {
-        char why[128];
-        snprintf(why, sizeof why,
-                 "the server is busy: %d requests are being served; retry in a moment",
-                 MAX_SERVING);
-        refuse_raw(fd, "503 Service Unavailable", why);
+        char message[128];
+        fmt_bounded(message, "the server is busy: %d requests are being served; retry in a moment",
+                    MAX_SERVING);
+        refuse_raw(fd, "503 Service Unavailable", message);
         return;
     }
     /* libmicrohttpd owns fd from here, and closes it if it cannot take it. */
@@ -1012,7 +1018,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     if (!show)
         return;
     char line[512];
-    vsnprintf(line, sizeof line, fmt, ap);
+    vfmt_trunc(line, sizeof line, fmt, ap); /* a log line: cut on purpose */
     line[strcspn(line, "\n")] = '\0';
     mcp_log_stderr("libmicrohttpd: %s", line);
 }

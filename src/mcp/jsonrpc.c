@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "error.h"
 #include "util.h"
 
 const char *const mcp_versions[] = {MCP_LATEST_VERSION, "2025-06-18", "2025-03-26", NULL};
@@ -12,21 +13,12 @@ const char *const mcp_versions[] = {MCP_LATEST_VERSION, "2025-06-18", "2025-03-2
 static const char *const log_levels[] = {"debug", "info",     "notice", "warning",
                                          "error", "critical", "alert",  "emergency"};
 
-static void why_set(char *why, size_t len, const char *fmt, ...) PRINTF_LIKE(3, 4);
-static void why_set(char *why, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, len, fmt, ap);
-    va_end(ap);
-}
-
 static int bad(struct jsonrpc_msg *m, int code, const char *fmt, ...) PRINTF_LIKE(3, 4);
 static int bad(struct jsonrpc_msg *m, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(m->why, sizeof m->why, fmt, ap);
+    error_vset(&m->err, HUTCH_E_INVALID, fmt, ap);
     va_end(ap);
     m->kind = JSONRPC_BAD;
     m->code = code;
@@ -595,39 +587,40 @@ const char *mcp_negotiate_version(const char *requested)
     return MCP_LATEST_VERSION;
 }
 
-int mcp_check_object_params(const json_t *params, char *why, size_t len)
+int mcp_check_object_params(const json_t *params, hutch_error *err)
 {
     if (params && !json_is_object(params)) {
-        why_set(why, len, "invalid params: \"params\" must be an object");
+        error_set(err, HUTCH_E_INVALID, "invalid params: \"params\" must be an object");
         return -1;
     }
     return 0;
 }
 
-int mcp_check_initialize(const json_t *params, const char **version, char *why, size_t len)
+int mcp_check_initialize(const json_t *params, const char **version, hutch_error *err)
 {
     if (!json_is_object(params)) {
-        why_set(why, len,
-                "invalid params: initialize needs params {\"protocolVersion\", "
-                "\"capabilities\", \"clientInfo\"}");
+        error_set(err, HUTCH_E_INVALID,
+                  "invalid params: initialize needs params {\"protocolVersion\", "
+                  "\"capabilities\", \"clientInfo\"}");
         return -1;
     }
     json_t *v = json_object_get(params, "protocolVersion");
     if (!json_is_string(v)) {
-        why_set(why, len, "invalid params: \"protocolVersion\" must be a string such as \"%s\"",
-                MCP_LATEST_VERSION);
+        error_set(err, HUTCH_E_INVALID,
+                  "invalid params: \"protocolVersion\" must be a string such as \"%s\"",
+                  MCP_LATEST_VERSION);
         return -1;
     }
     if (!json_is_object(json_object_get(params, "capabilities"))) {
-        why_set(why, len, "invalid params: \"capabilities\" must be an object");
+        error_set(err, HUTCH_E_INVALID, "invalid params: \"capabilities\" must be an object");
         return -1;
     }
     json_t *info = json_object_get(params, "clientInfo");
     if (!json_is_object(info) || !json_is_string(json_object_get(info, "name")) ||
         !json_is_string(json_object_get(info, "version"))) {
-        why_set(why, len,
-                "invalid params: \"clientInfo\" must be an object with the strings "
-                "\"name\" and \"version\"");
+        error_set(err, HUTCH_E_INVALID,
+                  "invalid params: \"clientInfo\" must be an object with the strings "
+                  "\"name\" and \"version\"");
         return -1;
     }
     /* A version with a NUL in it is no version hutch serves: the latest is offered. */
@@ -635,38 +628,41 @@ int mcp_check_initialize(const json_t *params, const char **version, char *why, 
     return 0;
 }
 
-int mcp_check_tool_call(const json_t *params, struct mcp_tool_call *call, char *why, size_t len)
+int mcp_check_tool_call(const json_t *params, struct mcp_tool_call *call, hutch_error *err)
 {
     memset(call, 0, sizeof *call);
     if (!json_is_object(params)) {
-        why_set(why, len, "invalid params: tools/call needs params {\"name\", \"arguments\"}");
+        error_set(err, HUTCH_E_INVALID,
+                  "invalid params: tools/call needs params {\"name\", \"arguments\"}");
         return -1;
     }
     json_t *name = json_object_get(params, "name");
     if (!json_is_string(name)) {
-        why_set(why, len, "invalid params: \"name\" must be the name of a tool (a string)");
+        error_set(err, HUTCH_E_INVALID,
+                  "invalid params: \"name\" must be the name of a tool (a string)");
         return -1;
     }
     /* The name goes on as a C string: "bash\u0000x" must not become bash. */
     if (has_nul(name)) {
-        why_set(why, len,
-                "invalid params: \"name\" must not contain a NUL character (\\u0000): no tool "
-                "has one");
+        error_set(err, HUTCH_E_INVALID,
+                  "invalid params: \"name\" must not contain a NUL character (\\u0000): no tool "
+                  "has one");
         return -1;
     }
     json_t *args = json_object_get(params, "arguments");
     if (args && !json_is_object(args)) {
-        why_set(why, len, "invalid params: \"arguments\" must be an object");
+        error_set(err, HUTCH_E_INVALID, "invalid params: \"arguments\" must be an object");
         return -1;
     }
     json_t *meta = json_object_get(params, "_meta");
     if (meta && !json_is_object(meta)) {
-        why_set(why, len, "invalid params: \"_meta\" must be an object");
+        error_set(err, HUTCH_E_INVALID, "invalid params: \"_meta\" must be an object");
         return -1;
     }
     json_t *token = json_object_get(meta, "progressToken");
     if (token && !json_is_string(token) && !json_is_number(token)) {
-        why_set(why, len, "invalid params: \"_meta.progressToken\" must be a string or a number");
+        error_set(err, HUTCH_E_INVALID,
+                  "invalid params: \"_meta.progressToken\" must be a string or a number");
         return -1;
     }
     call->name = json_string_value(name);
@@ -694,14 +690,14 @@ const char *mcp_log_level_name(int level)
     return level >= 0 && (size_t)level < ARRAY_SIZE(log_levels) ? log_levels[level] : "info";
 }
 
-int mcp_check_set_level(const json_t *params, int *level, char *why, size_t len)
+int mcp_check_set_level(const json_t *params, int *level, hutch_error *err)
 {
     json_t *name = json_object_get(params, "level");
     int l = json_is_object(params) && !has_nul(name) ? mcp_log_level(json_string_value(name)) : -1;
     if (l < 0) {
-        why_set(why, len,
-                "invalid params: \"level\" must be one of debug, info, notice, "
-                "warning, error, critical, alert, emergency");
+        error_set(err, HUTCH_E_INVALID,
+                  "invalid params: \"level\" must be one of debug, info, notice, "
+                  "warning, error, critical, alert, emergency");
         return -1;
     }
     *level = l;

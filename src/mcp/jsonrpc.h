@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "hutch.h"
+
 #define JSONRPC_PARSE_ERROR -32700
 #define JSONRPC_INVALID_REQUEST -32600
 #define JSONRPC_METHOD_NOT_FOUND -32601
@@ -42,7 +44,7 @@ struct jsonrpc_msg {
                            * JSONRPC_INVALID_PARAMS for valid JSON that hutch cannot hold
                            * all of (a number beyond 64 bits, a key with \u0000, ...) in
                            * params only */
-    char why[160];        /* JSONRPC_BAD: what is wrong, for the error message */
+    hutch_error err;      /* JSONRPC_BAD: what is wrong, for the error message */
 };
 
 /* Classifies buf[0..len) (need not be NUL-terminated). Always fills m;
@@ -65,7 +67,7 @@ json_t *jsonrpc_notification(const char *method, json_t *params);
 char *jsonrpc_dump(const json_t *msg, size_t *len);
 
 /* ---- the params of the methods served ----------------------------------- */
-/* Each returns 0, or -1 with a one-line reason in why (for -32602). */
+/* Each returns 0, or -1 with a one-line reason in err (for -32602). */
 
 /* The revision to answer initialize with: the client's when served,
  * else the latest. */
@@ -75,7 +77,7 @@ bool mcp_version_served(const char *version);
 /* initialize: protocolVersion (string), capabilities (object) and
  * clientInfo (object with a string name) are required. *version is ""
  * (served by none) when protocolVersion holds a NUL. */
-int mcp_check_initialize(const json_t *params, const char **version, char *why, size_t len);
+int mcp_check_initialize(const json_t *params, const char **version, hutch_error *err);
 
 /* tools/call: name (string without NUL), arguments (object; {} when absent),
  * _meta.progressToken (string or integer; NULL when absent). All
@@ -85,10 +87,10 @@ struct mcp_tool_call {
     const json_t *arguments;
     const json_t *progress_token;
 };
-int mcp_check_tool_call(const json_t *params, struct mcp_tool_call *call, char *why, size_t len);
+int mcp_check_tool_call(const json_t *params, struct mcp_tool_call *call, hutch_error *err);
 
 /* tools/list and other requests whose params are optional: an object or absent. */
-int mcp_check_object_params(const json_t *params, char *why, size_t len);
+int mcp_check_object_params(const json_t *params, hutch_error *err);
 
 /* notifications/cancelled: the requestId (borrowed), or NULL when unusable. */
 const json_t *mcp_cancelled_request(const json_t *params);
@@ -96,7 +98,7 @@ const json_t *mcp_cancelled_request(const json_t *params);
 /* Log levels of logging/setLevel, as syslog's: 0 debug ... 7 emergency. */
 int mcp_log_level(const char *name); /* -1 when unknown */
 const char *mcp_log_level_name(int level);
-int mcp_check_set_level(const json_t *params, int *level, char *why, size_t len);
+int mcp_check_set_level(const json_t *params, int *level, hutch_error *err);
 
 /* The CallToolResult for a tool result ({"ok", "text" | "error", "image"?, ...}):
  * content [text (and image)], structuredContent (the result itself) and

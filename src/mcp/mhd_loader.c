@@ -5,7 +5,7 @@
 
 static struct mhd_api api;
 static int loaded; /* 1 ok, -1 failed */
-static char load_error[512];
+static hutch_error load_error; /* when loaded < 0 */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void load(void)
@@ -15,10 +15,10 @@ static void load(void)
     for (size_t i = 0; !lib && i < ARRAY_SIZE(names); i++)
         lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
-        snprintf(load_error, sizeof load_error,
-                 "hutch mcp --http needs libmicrohttpd (%s): install it with apt-get install "
-                 "libmicrohttpd12, or use MCP over stdio (without --http)",
-                 dlerror());
+        error_set(&load_error, HUTCH_E_UNSUPPORTED,
+                  "hutch mcp --http needs libmicrohttpd (%s): install it with apt-get install "
+                  "libmicrohttpd12, or use MCP over stdio (without --http)",
+                  dlerror());
         loaded = -1;
         return;
     }
@@ -27,8 +27,8 @@ static void load(void)
     do {                                                                                           \
         *(void **)&api.field = dlsym(lib, name);                                                   \
         if (!api.field) {                                                                          \
-            snprintf(load_error, sizeof load_error, "libmicrohttpd lacks %s: it is too old",       \
-                     name);                                                                        \
+            error_set(&load_error, HUTCH_E_UNSUPPORTED, "libmicrohttpd lacks %s: it is too old",   \
+                      name);                                                                       \
             loaded = -1;                                                                           \
             return;                                                                                \
         }                                                                                          \
@@ -52,7 +52,8 @@ const struct mhd_api *mhd_api_load(hutch_error *err)
 {
     pthread_once(&once, load);
     if (loaded < 0) {
-        error_set(err, HUTCH_E_UNSUPPORTED, "%s", load_error);
+        if (err)
+            *err = load_error;
         return NULL;
     }
     return &api;

@@ -37,7 +37,7 @@ void mcp_log_stderr(const char *fmt, ...)
     char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    vfmt_trunc(line, sizeof line, fmt, ap); /* a log line: cut on purpose */
     va_end(ap);
     fprintf(stderr, "hutch mcp: %s\n", line);
 }
@@ -137,7 +137,7 @@ static void on_progress(void *ctx, double elapsed_ms)
         return;
     c->last_progress = seconds;
     char text[128];
-    snprintf(text, sizeof text, "%s running for %.0f s", c->name, seconds);
+    fmt_trunc(text, sizeof text, "%s running for %.0f s", c->name, seconds); /* for people */
     json_t *msg = jsonrpc_notification("notifications/progress",
                                        json_pack("{s:O,s:f,s:s}", "progressToken", c->token,
                                                  "progress", seconds, "message", text));
@@ -222,9 +222,9 @@ static void *call_main(void *arg)
 static void start_call(struct mcp_session *s, const struct jsonrpc_msg *m, struct mcp_sink *sink)
 {
     struct mcp_tool_call tc;
-    char why[200];
-    if (mcp_check_tool_call(m->params, &tc, why, sizeof why) < 0) {
-        answer_error(sink, m->id, JSONRPC_INVALID_PARAMS, why);
+    hutch_error err;
+    if (mcp_check_tool_call(m->params, &tc, &err) < 0) {
+        answer_error(sink, m->id, JSONRPC_INVALID_PARAMS, err.message);
         return;
     }
     struct call *c = calloc(1, sizeof *c);
@@ -337,11 +337,11 @@ static void handle_notification(struct mcp_session *s, const struct jsonrpc_msg 
 static json_t *initialize_result(struct mcp_session *s, const char *version)
 {
     char instructions[512];
-    snprintf(instructions, sizeof instructions,
-             "The tools run in the sandbox of hutch session \"%s\": files and background "
-             "processes stay between calls; /workspace is the session's workspace. Commands "
-             "can do only what the sandbox's policy lets them (network, files, limits).",
-             s->srv->session_key);
+    fmt_trunc(instructions, sizeof instructions,
+              "The tools run in the sandbox of hutch session \"%s\": files and background "
+              "processes stay between calls; /workspace is the session's workspace. Commands "
+              "can do only what the sandbox's policy lets them (network, files, limits).",
+              s->srv->session_key);
     return json_pack("{s:s,s:{s:{s:b},s:{}},s:{s:s,s:s,s:s},s:s}", "protocolVersion", version,
                      "capabilities", "tools", "listChanged", 0, "logging", "serverInfo", "name",
                      "hutch", "title", "hutch sandbox", "version", hutch_version(), "instructions",
@@ -351,12 +351,12 @@ static json_t *initialize_result(struct mcp_session *s, const char *version)
 static void handle_request(struct mcp_session *s, const struct jsonrpc_msg *m,
                            struct mcp_sink *sink)
 {
-    char why[200];
+    hutch_error err;
     const char *method = m->method;
     if (strcmp(method, "initialize") == 0) {
         const char *version;
-        if (mcp_check_initialize(m->params, &version, why, sizeof why) < 0) {
-            answer_error(sink, m->id, JSONRPC_INVALID_PARAMS, why);
+        if (mcp_check_initialize(m->params, &version, &err) < 0) {
+            answer_error(sink, m->id, JSONRPC_INVALID_PARAMS, err.message);
             return;
         }
         pthread_mutex_lock(&s->lock);
@@ -386,8 +386,8 @@ static void handle_request(struct mcp_session *s, const struct jsonrpc_msg *m,
         return;
     }
     if (strcmp(method, "tools/list") == 0) {
-        if (mcp_check_object_params(m->params, why, sizeof why) < 0) {
-            answer_error(sink, m->id, JSONRPC_INVALID_PARAMS, why);
+        if (mcp_check_object_params(m->params, &err) < 0) {
+            answer_error(sink, m->id, JSONRPC_INVALID_PARAMS, err.message);
             return;
         }
         json_t *tools = tool_catalog(s->srv->policy);
@@ -397,8 +397,8 @@ static void handle_request(struct mcp_session *s, const struct jsonrpc_msg *m,
     }
     if (strcmp(method, "logging/setLevel") == 0) {
         int level;
-        if (mcp_check_set_level(m->params, &level, why, sizeof why) < 0) {
-            answer_error(sink, m->id, JSONRPC_INVALID_PARAMS, why);
+        if (mcp_check_set_level(m->params, &level, &err) < 0) {
+            answer_error(sink, m->id, JSONRPC_INVALID_PARAMS, err.message);
             return;
         }
         pthread_mutex_lock(&s->lock);
@@ -408,10 +408,10 @@ static void handle_request(struct mcp_session *s, const struct jsonrpc_msg *m,
         return;
     }
     char message[256];
-    snprintf(message, sizeof message,
-             "method not found: %.120s (hutch serves initialize, ping, tools/list, tools/call "
-             "and logging/setLevel)",
-             method);
+    fmt_bounded(message,
+                "method not found: %.120s (hutch serves initialize, ping, tools/list, tools/call "
+                "and logging/setLevel)",
+                method);
     answer_error(sink, m->id, JSONRPC_METHOD_NOT_FOUND, message);
 }
 
@@ -428,7 +428,7 @@ void mcp_session_handle(struct mcp_session *s, const struct jsonrpc_msg *m, stru
         break; /* hutch sends no requests: nothing waits for one */
     case JSONRPC_BAD:
         if (sink)
-            answer_error(sink, m->id, m->code, m->why);
+            answer_error(sink, m->id, m->code, m->err.message);
         break;
     }
 }

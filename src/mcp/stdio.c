@@ -54,11 +54,10 @@ static void handle_line(struct mcp_session *s, struct stdio_sink *out, char *lin
 
 static void refuse_too_large(struct stdio_sink *out)
 {
-    char why[128];
-    snprintf(why, sizeof why,
-             "invalid request: the message is larger than %zu MiB (one line at most)",
-             MCP_MAX_MESSAGE >> 20);
-    json_t *msg = jsonrpc_error(NULL, JSONRPC_INVALID_REQUEST, why);
+    char message[128];
+    fmt_bounded(message, "invalid request: the message is larger than %zu MiB (one line at most)",
+                MCP_MAX_MESSAGE >> 20);
+    json_t *msg = jsonrpc_error(NULL, JSONRPC_INVALID_REQUEST, message);
     if (msg)
         stdio_send(&out->base, msg, true);
     json_decref(msg);

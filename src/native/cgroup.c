@@ -66,11 +66,12 @@ void cgroup_parse_self(struct cgroup_system *sys, const char *text)
             const char *path = c2 + 1;
             int plen = (int)(len - (size_t)(path - line));
             size_t clen = (size_t)(c2 - c1 - 1);
+            /* A path too long to keep is left "", unknown: never cut. */
             if (clen == 0 && c1 - line == 1 && line[0] == '0')
-                snprintf(sys->v2_own, sizeof sys->v2_own, "%.*s", plen, path);
+                (void)!fmt_fits(sys->v2_own, sizeof sys->v2_own, "%.*s", plen, path);
             for (int c = 0; c < CG_COUNT; c++)
                 if (clen && has_word(c1 + 1, clen, controller_names[c]))
-                    snprintf(sys->v1_own[c], sizeof sys->v1_own[c], "%.*s", plen, path);
+                    (void)!fmt_fits(sys->v1_own[c], sizeof sys->v1_own[c], "%.*s", plen, path);
         }
         line = nl ? nl + 1 : NULL;
     }
@@ -99,7 +100,7 @@ static void find_v1_mounts(struct cgroup_system *sys)
             continue;
         for (int c = 0; c < CG_COUNT; c++)
             if (!sys->v1_mount[c][0] && has_word(options, strlen(options), controller_names[c]))
-                snprintf(sys->v1_mount[c], sizeof sys->v1_mount[c], "%s", mountpoint);
+                (void)!fmt_fits(sys->v1_mount[c], sizeof sys->v1_mount[c], "%s", mountpoint);
     }
 }
 
@@ -108,20 +109,20 @@ int cgroup_detect(struct cgroup_system *sys)
     memset(sys, 0, sizeof *sys);
     if (is_cgroup2("/sys/fs/cgroup")) {
         sys->layout = CGROUP_UNIFIED;
-        snprintf(sys->v2_mount, sizeof sys->v2_mount, "/sys/fs/cgroup");
+        fmt_bounded(sys->v2_mount, "/sys/fs/cgroup");
     } else if (is_cgroup2("/sys/fs/cgroup/unified")) {
         sys->layout = CGROUP_HYBRID;
-        snprintf(sys->v2_mount, sizeof sys->v2_mount, "/sys/fs/cgroup/unified");
+        fmt_bounded(sys->v2_mount, "/sys/fs/cgroup/unified");
     } else {
         struct stat st;
         sys->layout = stat("/sys/fs/cgroup", &st) == 0 ? CGROUP_LEGACY : CGROUP_ABSENT;
     }
     if (sys->v2_mount[0]) {
         char path[PATH_MAX + 32];
-        snprintf(path, sizeof path, "%s/cgroup.controllers", sys->v2_mount);
         autofree char *controllers = NULL;
         size_t len = 0;
-        if (read_file_bounded(path, 4096, &controllers, &len) == 0)
+        if (fmt_fits(path, sizeof path, "%s/cgroup.controllers", sys->v2_mount) &&
+            read_file_bounded(path, 4096, &controllers, &len) == 0)
             for (int c = 0; c < CG_COUNT; c++) {
                 /* space-separated; compare words */
                 const char *p = controllers;
@@ -146,7 +147,10 @@ int cgroup_detect(struct cgroup_system *sys)
 static int write_text(const char *dir, const char *file, const char *value)
 {
     char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/%s", dir, file);
+    if (!fmt_fits(path, sizeof path, "%s/%s", dir, file)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
     autoclose int fd = TEMP_FAILURE_RETRY(open(path, O_WRONLY | O_CLOEXEC));
     if (fd < 0)
         return -1;
@@ -156,21 +160,33 @@ static int write_text(const char *dir, const char *file, const char *value)
 static bool file_exists(const char *dir, const char *file)
 {
     char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/%s", dir, file);
-    return access(path, F_OK) == 0;
+    return fmt_fits(path, sizeof path, "%s/%s", dir, file) && access(path, F_OK) == 0;
 }
 
-static void run_name(const struct cgroup_want *w, char *buf, size_t len)
+/* The run's cgroup name; false (and a reason) when it does not fit. */
+static bool run_name(const struct cgroup_want *w, char *buf, size_t len, struct cgroup_run *run)
 {
+    bool ok;
     if (w->name) {
-        snprintf(buf, len, "%s", w->name);
-        return;
+        ok = fmt_fits(buf, len, "%s", w->name);
+    } else {
+        static atomic_uint counter;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ok = fmt_fits(buf, len, "hutch-%d-%u-%lx", (int)getpid(), atomic_fetch_add(&counter, 1),
+                      (unsigned long)ts.tv_nsec);
     }
-    static atomic_uint counter;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    snprintf(buf, len, "hutch-%d-%u-%lx", (int)getpid(), atomic_fetch_add(&counter, 1),
-             (unsigned long)ts.tv_nsec);
+    if (!ok)
+        fmt_trunc(run->reason, sizeof run->reason, "the cgroup name %.64s... is too long",
+                  w->name ? w->name : "");
+    return ok;
+}
+
+/* A path that does not fit is never cut: the run goes without a cgroup. */
+static int too_long(struct cgroup_run *run, const char *what)
+{
+    fmt_trunc(run->reason, sizeof run->reason, "the path of %s is too long", what);
+    return 0;
 }
 
 static bool wants(const struct cgroup_want *w, enum cgroup_controller c)
@@ -184,7 +200,7 @@ static int set_limits(const char *const dirs[CG_COUNT], enum cgroup_version v,
     char value[64];
     if (w->memory) {
         const char *dir = dirs[CG_MEMORY];
-        snprintf(value, sizeof value, "%llu", (unsigned long long)w->memory);
+        fmt_bounded(value, "%llu", (unsigned long long)w->memory);
         if (v == CGROUP_V2) {
             if (write_text(dir, "memory.max", value) < 0)
                 return error_sys(err, errno, "cannot set memory.max in %s", dir);
@@ -201,7 +217,7 @@ static int set_limits(const char *const dirs[CG_COUNT], enum cgroup_version v,
         }
     }
     if (w->pids) {
-        snprintf(value, sizeof value, "%llu", (unsigned long long)w->pids);
+        fmt_bounded(value, "%llu", (unsigned long long)w->pids);
         if (write_text(dirs[CG_PIDS], "pids.max", value) < 0)
             return error_sys(err, errno, "cannot set pids.max in %s", dirs[CG_PIDS]);
     }
@@ -211,14 +227,14 @@ static int set_limits(const char *const dirs[CG_COUNT], enum cgroup_version v,
         if (quota < 1000)
             quota = 1000; /* the kernel's minimum */
         if (v == CGROUP_V2) {
-            snprintf(value, sizeof value, "%ld %ld", quota, period);
+            fmt_bounded(value, "%ld %ld", quota, period);
             if (write_text(dirs[CG_CPU], "cpu.max", value) < 0)
                 return error_sys(err, errno, "cannot set cpu.max in %s", dirs[CG_CPU]);
         } else {
-            snprintf(value, sizeof value, "%ld", period);
+            fmt_bounded(value, "%ld", period);
             if (write_text(dirs[CG_CPU], "cpu.cfs_period_us", value) < 0)
                 return error_sys(err, errno, "cannot set cpu.cfs_period_us in %s", dirs[CG_CPU]);
-            snprintf(value, sizeof value, "%ld", quota);
+            fmt_bounded(value, "%ld", quota);
             if (write_text(dirs[CG_CPU], "cpu.cfs_quota_us", value) < 0)
                 return error_sys(err, errno, "cannot set cpu.cfs_quota_us in %s", dirs[CG_CPU]);
         }
@@ -230,11 +246,15 @@ static int set_limits(const char *const dirs[CG_COUNT], enum cgroup_version v,
 static int enable_controllers(const char *parent, const struct cgroup_want *w)
 {
     char path[PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/cgroup.subtree_control", parent);
+    if (!fmt_fits(path, sizeof path, "%s/cgroup.subtree_control", parent)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
     autofree char *enabled = NULL;
     if (read_file_bounded(path, 4096, &enabled, NULL) < 0)
         return -1;
     char change[64] = "";
+    size_t used = 0;
     for (int c = 0; c < CG_COUNT; c++) {
         if (!wants(w, c))
             continue;
@@ -242,8 +262,10 @@ static int enable_controllers(const char *parent, const struct cgroup_want *w)
         const char *p = strstr(enabled, name);
         if (p && (p == enabled || p[-1] == ' '))
             continue;
-        size_t used = strlen(change);
-        snprintf(change + used, sizeof change - used, "%s+%s", used ? " " : "", name);
+        if (!fmt_append(change, sizeof change, &used, "%s+%s", used ? " " : "", name)) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
     }
     return change[0] ? write_text(parent, "cgroup.subtree_control", change) : 0;
 }
@@ -254,46 +276,50 @@ static int create_v2(const struct cgroup_system *sys, const struct cgroup_want *
     char parent[PATH_MAX];
     if (geteuid() == 0 && strcmp(sys->v2_own, "/") == 0) {
         /* The root cgroup may hold processes and still delegate. */
-        snprintf(parent, sizeof parent, "%s/hutch", sys->v2_mount);
+        if (!fmt_fits(parent, sizeof parent, "%s/hutch", sys->v2_mount))
+            return too_long(run, "hutch's cgroup");
         if (mkdir(parent, 0755) < 0 && errno != EEXIST) {
-            snprintf(run->reason, sizeof run->reason, "cannot create %s: %s", parent,
-                     strerror(errno));
+            fmt_trunc(run->reason, sizeof run->reason, "cannot create %s: %s", parent,
+                      strerror(errno));
             return 0;
         }
         if (enable_controllers(sys->v2_mount, w) < 0) {
-            snprintf(run->reason, sizeof run->reason,
-                     "cannot enable controllers in %s/cgroup.subtree_control: %s",
-                     sys->v2_mount, strerror(errno));
+            fmt_trunc(run->reason, sizeof run->reason,
+                      "cannot enable controllers in %s/cgroup.subtree_control: %s",
+                      sys->v2_mount, strerror(errno));
             return 0;
         }
     } else {
         /* A cgroup with processes cannot hand controllers down, so the run
          * goes next to ours: in our parent, which must be delegated to us. */
-        char own[PATH_MAX];
-        snprintf(own, sizeof own, "%s", sys->v2_own);
+        char own[sizeof sys->v2_own];
+        memcpy(own, sys->v2_own, sizeof own);
         char *slash = strrchr(own, '/');
         if (!slash || slash == own) {
-            snprintf(run->reason, sizeof run->reason,
-                     "hutch runs in the root cgroup without being root");
+            fmt_trunc(run->reason, sizeof run->reason,
+                      "hutch runs in the root cgroup without being root");
             return 0;
         }
         *slash = '\0';
-        snprintf(parent, sizeof parent, "%s%s", sys->v2_mount, own);
+        if (!fmt_fits(parent, sizeof parent, "%s%s", sys->v2_mount, own))
+            return too_long(run, "hutch's parent cgroup");
     }
     if (enable_controllers(parent, w) < 0) {
-        snprintf(run->reason, sizeof run->reason,
-                 "cannot enable the controllers in %s/cgroup.subtree_control: %s", parent,
-                 strerror(errno));
+        fmt_trunc(run->reason, sizeof run->reason,
+                  "cannot enable the controllers in %s/cgroup.subtree_control: %s", parent,
+                  strerror(errno));
         return 0;
     }
     char name[64];
-    run_name(w, name, sizeof name);
-    snprintf(run->dirs[0], sizeof run->dirs[0], "%s/%s", parent, name);
+    if (!run_name(w, name, sizeof name, run))
+        return 0;
+    if (!fmt_fits(run->dirs[0], sizeof run->dirs[0], "%s/%s", parent, name))
+        return too_long(run, "the run's cgroup");
     if (w->name) /* a session's, left behind by one that died: empty, so removable */
         (void)rmdir(run->dirs[0]);
     if (mkdir(run->dirs[0], 0755) < 0) {
-        snprintf(run->reason, sizeof run->reason, "cannot create %s: %s", run->dirs[0],
-                 strerror(errno));
+        fmt_trunc(run->reason, sizeof run->reason, "cannot create %s: %s", run->dirs[0],
+                  strerror(errno));
         run->dirs[0][0] = '\0';
         return 0;
     }
@@ -311,17 +337,22 @@ static int create_v1(const struct cgroup_system *sys, const struct cgroup_want *
                      struct cgroup_run *run, hutch_error *err)
 {
     char name[64];
-    run_name(w, name, sizeof name);
+    if (!run_name(w, name, sizeof name, run))
+        return 0;
     for (int c = 0; c < CG_COUNT; c++) {
         if (!wants(w, c))
             continue;
         const char *own = strcmp(sys->v1_own[c], "/") == 0 ? "" : sys->v1_own[c];
-        snprintf(run->dirs[c], sizeof run->dirs[c], "%s%s/%s", sys->v1_mount[c], own, name);
+        if (!fmt_fits(run->dirs[c], sizeof run->dirs[c], "%s%s/%s", sys->v1_mount[c], own,
+                      name)) {
+            cgroup_run_destroy(run);
+            return too_long(run, "the run's cgroup");
+        }
         if (w->name)
             (void)rmdir(run->dirs[c]);
         if (mkdir(run->dirs[c], 0755) < 0) {
-            snprintf(run->reason, sizeof run->reason, "cannot create %s: %s", run->dirs[c],
-                     strerror(errno));
+            fmt_trunc(run->reason, sizeof run->reason, "cannot create %s: %s", run->dirs[c],
+                      strerror(errno));
             run->dirs[c][0] = '\0';
             cgroup_run_destroy(run);
             return 0;
@@ -358,14 +389,14 @@ int cgroup_run_create(const struct cgroup_system *sys, const struct cgroup_want 
             return r;
         if (v2_reason[0]) {
             size_t used = strlen(run->reason);
-            snprintf(run->reason + used, sizeof run->reason - used, "; v2: %s", v2_reason);
+            fmt_trunc(run->reason + used, sizeof run->reason - used, "; v2: %s", v2_reason);
         }
         return 0;
     }
     if (!run->reason[0])
-        snprintf(run->reason, sizeof run->reason,
-                 "this machine's cgroups (%s) lack a controller that is needed",
-                 cgroup_layout_name(sys->layout));
+        fmt_trunc(run->reason, sizeof run->reason,
+                  "this machine's cgroups (%s) lack a controller that is needed",
+                  cgroup_layout_name(sys->layout));
     return 0;
 }
 
@@ -374,7 +405,7 @@ int cgroup_run_attach(const struct cgroup_run *run, pid_t pid, hutch_error *err)
     if (run->version != CGROUP_V1)
         return 0;
     char value[32];
-    snprintf(value, sizeof value, "%d", (int)pid);
+    fmt_bounded(value, "%d", (int)pid);
     for (int c = 0; c < CG_COUNT; c++)
         if (run->dirs[c][0] && write_text(run->dirs[c], "cgroup.procs", value) < 0)
             return error_sys(err, errno, "cannot move the sandbox into %s", run->dirs[c]);
@@ -384,9 +415,9 @@ int cgroup_run_attach(const struct cgroup_run *run, pid_t pid, hutch_error *err)
 static long read_counter(const char *dir, const char *file, const char *key)
 {
     char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/%s", dir, file);
     autofree char *text = NULL;
-    if (read_file_bounded(path, 1 << 16, &text, NULL) < 0)
+    if (!fmt_fits(path, sizeof path, "%s/%s", dir, file) ||
+        read_file_bounded(path, 1 << 16, &text, NULL) < 0)
         return -1;
     size_t klen = strlen(key);
     for (char *line = text; line && *line;) {

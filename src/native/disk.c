@@ -104,7 +104,7 @@ int native_disk_plan(struct plan *pl, const struct hutch_policy *p, hutch_error 
             r = error_set(err, HUTCH_E_INVALID, "the root's tmpfs options %s are too long",
                           options);
         else
-            snprintf(pl->root_options, sizeof pl->root_options, "%s", options);
+            memcpy(pl->root_options, options, strlen(options) + 1);
     }
     free(own);
     return r;
@@ -163,7 +163,8 @@ static int walk(int dirfd, dev_t dev, uint32_t id, int depth, char *path, size_t
     while (r == 0 && (e = readdir(d)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
-        snprintf(path + base, path_len - base, "/%s", e->d_name);
+        /* path is for messages only: the walk goes by descriptors. */
+        fmt_trunc(path + base, path_len - base, "/%s", e->d_name);
         struct stat st;
         if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
             r = errno == ENOENT ? 0 : error_sys(err, errno, "cannot look at %s", path);
@@ -258,7 +259,7 @@ static int bound_path(const struct hutch_policy *p, const char *path, const char
     bool done = ours(id) && (!dir || (fa.fsx_xflags & FS_XFLAG_PROJINHERIT));
     if (!done) {
         char walked[PATH_MAX + 256];
-        snprintf(walked, sizeof walked, "%s", path);
+        fmt_trunc(walked, sizeof walked, "%s", path); /* for walk()'s messages */
         if (pick_project(fd, &st, &id, err) < 0 ||
             (dir && walk(fd, st.st_dev, id, 0, walked, sizeof walked, err) < 0))
             return -1;

@@ -24,21 +24,23 @@ bool groups_held(void)
     return n < 0; /* cannot tell: assume the worst */
 }
 
-/* The names of the caller's supplementary groups, for the message. */
+/* The names of the caller's supplementary groups, for the message: whole
+ * names, as many as fit (at most 4). */
 static void group_names(char *out, size_t len)
 {
     gid_t groups[NGROUPS_MAX];
     int n = getgroups(NGROUPS_MAX, groups);
     size_t used = 0;
     out[0] = '\0';
-    for (int i = 0, shown = 0; i < n && shown < 4 && used + 1 < len; i++) {
+    for (int i = 0, shown = 0; i < n && shown < 4; i++) {
         if (groups[i] == getegid())
             continue;
         struct group *g = getgrgid(groups[i]);
-        int w = g ? snprintf(out + used, len - used, "%s%s", shown ? ", " : "", g->gr_name)
-                  : snprintf(out + used, len - used, "%s%u", shown ? ", " : "",
-                             (unsigned)groups[i]);
-        used += w > 0 ? (size_t)w : 0;
+        bool fit = g ? fmt_append(out, len, &used, "%s%s", shown ? ", " : "", g->gr_name)
+                     : fmt_append(out, len, &used, "%s%u", shown ? ", " : "",
+                                  (unsigned)groups[i]);
+        if (!fit)
+            break;
         shown++;
     }
 }
@@ -48,7 +50,7 @@ static void group_names(char *out, size_t len)
 static unsigned long first_subgid(void)
 {
     char uid[32];
-    snprintf(uid, sizeof uid, "%u", (unsigned)getuid());
+    fmt_bounded(uid, "%u", (unsigned)getuid());
     struct passwd *pw = getpwuid(getuid());
     autofclose FILE *f = fopen("/etc/subgid", "re");
     if (!f)
@@ -69,7 +71,8 @@ static unsigned long first_subgid(void)
     return 0;
 }
 
-static int unsupported(hutch_error *err, const char *why)
+/* hint: what to do about it. */
+static int unsupported(hutch_error *err, const char *hint)
 {
     char names[256];
     group_names(names, sizeof names);
@@ -77,7 +80,7 @@ static int unsupported(hutch_error *err, const char *why)
                      "you are in supplementary groups (%s) that the sandbox would keep, and "
                      "only newgidmap can drop them: %s; or run hutch without those groups, or "
                      "as root",
-                     names, why);
+                     names, hint);
 }
 
 int groups_map_dropping(pid_t pid, gid_t inside, gid_t outside, hutch_error *err)
@@ -91,21 +94,21 @@ int groups_map_dropping(pid_t pid, gid_t inside, gid_t outside, hutch_error *err
     unsigned long sub = first_subgid();
     if (!sub) {
         struct passwd *pw = getpwuid(getuid());
-        char why[256];
-        snprintf(why, sizeof why,
-                 "give yourself subordinate ids (sudo usermod --add-subuids 100000-165535 "
-                 "--add-subgids 100000-165535 %s)",
-                 pw ? pw->pw_name : "USER");
-        return unsupported(err, why);
+        char hint[256];
+        fmt_trunc(hint, sizeof hint,
+                  "give yourself subordinate ids (sudo usermod --add-subuids 100000-165535 "
+                  "--add-subgids 100000-165535 %s)",
+                  pw ? pw->pw_name : "USER");
+        return unsupported(err, hint);
     }
     /* The subordinate gid shows as an id nothing in the sandbox uses. */
     unsigned extra = inside == 65534 ? 65533 : 65534;
     char a[5][24];
-    snprintf(a[0], sizeof a[0], "%d", (int)pid);
-    snprintf(a[1], sizeof a[1], "%u", (unsigned)inside);
-    snprintf(a[2], sizeof a[2], "%u", (unsigned)outside);
-    snprintf(a[3], sizeof a[3], "%u", extra);
-    snprintf(a[4], sizeof a[4], "%lu", sub);
+    fmt_bounded(a[0], "%d", (int)pid);
+    fmt_bounded(a[1], "%u", (unsigned)inside);
+    fmt_bounded(a[2], "%u", (unsigned)outside);
+    fmt_bounded(a[3], "%u", extra);
+    fmt_bounded(a[4], "%lu", sub);
     char *argv[] = {(char *)tool, a[0], a[1], a[2], (char *)"1", a[3], a[4], (char *)"1", NULL};
     char *envp[] = {(char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin", (char *)"LC_ALL=C", NULL};
     int out[2];

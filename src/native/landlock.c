@@ -12,6 +12,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "util.h"
+
 /* Debian 12's header stops at ABI 2: newer rights are defined here. */
 #ifndef LANDLOCK_ACCESS_FS_REFER
 #define LANDLOCK_ACCESS_FS_REFER (1ULL << 13)
@@ -133,7 +135,7 @@ int landlock_ruleset_hiding(int abi, const char *hidden)
             strcmp(e->d_name, hidden + (hidden[0] == '/')) == 0)
             continue;
         char path[300];
-        snprintf(path, sizeof path, "/%s", e->d_name);
+        fmt_bounded(path, "/%s", e->d_name);
         int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
             continue;

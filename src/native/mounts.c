@@ -61,7 +61,7 @@ int setup_fail(int fd, int stage, int err, const char *fmt, ...)
     struct setup_message m = {.stage = stage, .err = err};
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(m.what, sizeof m.what, fmt, ap);
+    vfmt_trunc(m.what, sizeof m.what, fmt, ap); /* for a message: cut on purpose */
     va_end(ap);
     (void)!write(fd, &m, sizeof m);
     return -1;

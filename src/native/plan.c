@@ -86,9 +86,9 @@ static bool known_dir(struct builder *b, const char *inside)
         if (!path_under(inside, b->binds[i].inside, &rest))
             continue;
         char host[PATH_MAX * 2];
-        snprintf(host, sizeof host, "%s%s", b->binds[i].host, rest);
         struct stat st;
-        return lstat(host, &st) == 0 && S_ISDIR(st.st_mode);
+        return fmt_fits(host, sizeof host, "%s%s", b->binds[i].host, rest) &&
+               lstat(host, &st) == 0 && S_ISDIR(st.st_mode);
     }
     return false;
 }
@@ -98,7 +98,9 @@ static bool known_dir(struct builder *b, const char *inside)
 static int make_parents(struct builder *b, const char *inside)
 {
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s", inside);
+    if (!fmt_fits(path, sizeof path, "%s", inside))
+        return error_set(b->err, HUTCH_E_INVALID, "%.200s... is too long for a path in the sandbox",
+                         inside);
     for (char *slash = strchr(path + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
         *slash = '\0';
         if (!known_dir(b, path)) {
@@ -180,10 +182,10 @@ static int add_dev(struct builder *b)
         return -1;
     for (size_t i = 0; i < ARRAY_SIZE(devices); i++) {
         char host[32], inside[32];
-        snprintf(host, sizeof host, "/dev/%s", devices[i]);
-        snprintf(inside, sizeof inside, "/dev/%s", devices[i]);
         struct stat st;
-        if (stat(host, &st) < 0 || !S_ISCHR(st.st_mode))
+        if (!fmt_fits(host, sizeof host, "/dev/%s", devices[i]) ||
+            !fmt_fits(inside, sizeof inside, "/dev/%s", devices[i]) || stat(host, &st) < 0 ||
+            !S_ISCHR(st.st_mode))
             continue;
         if (op(b, OP_DEVICE, host, inside, false, true, NULL) < 0 ||
             strlist_push(&pl->writable_files, inside) < 0)
@@ -225,7 +227,7 @@ static int add_user_mount(struct builder *b, const char *spec, bool writable,
                          "destination like /data",
                          f->key, f->flag, spec);
     char what[128];
-    snprintf(what, sizeof what, "%s (--%s)", f->key, f->flag);
+    fmt_trunc(what, sizeof what, "%s (--%s)", f->key, f->flag); /* for messages */
     if (engine_sockets_refuse(real, what, NULL, b->err) < 0)
         return -1;
     bool dir = S_ISDIR(st.st_mode);
@@ -250,7 +252,7 @@ static int list_ssh_host_keys(struct strlist *out)
         if (strncmp(e->d_name, "ssh_host_", 9) == 0 && n > 4 &&
             strcmp(e->d_name + n - 4, "_key") == 0) {
             char path[PATH_MAX];
-            snprintf(path, sizeof path, "/etc/ssh/%s", e->d_name);
+            fmt_bounded(path, "/etc/ssh/%s", e->d_name);
             r = strlist_push(out, path);
         }
     }
@@ -378,10 +380,9 @@ int plan_build_session(const struct hutch_policy *p, const char *workspace,
     memset(pl, 0, sizeof *pl);
     pl->read_only_root = p->filesystem.read_only_root;
     struct builder b = {.plan = pl, .err = err};
-    snprintf(b.owner, sizeof b.owner, "mode=0755,uid=%u,gid=%u", (unsigned)uid, (unsigned)gid);
+    fmt_bounded(b.owner, "mode=0755,uid=%u,gid=%u", (unsigned)uid, (unsigned)gid);
     /* A writable root is the sandbox user's to write. */
-    snprintf(pl->root_options, sizeof pl->root_options, "%s",
-             pl->read_only_root ? "mode=0755" : b.owner);
+    fmt_bounded(pl->root_options, "%s", pl->read_only_root ? "mode=0755" : b.owner);
     int r = build_ops(&b, p, workspace, agent);
     /* limits.disk and limits.files on every tmpfs (native/disk.h). */
     if (r == 0)

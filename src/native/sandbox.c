@@ -146,10 +146,10 @@ static int nest_user_namespace(const struct sandbox_spec *spec)
         setresuid(spec->uid, spec->uid, spec->uid) < 0 || unshare(CLONE_NEWUSER) < 0 ||
         prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
         return -1;
-    snprintf(map, sizeof map, "%u %u 1\n", (unsigned)spec->uid, (unsigned)spec->uid);
+    fmt_bounded(map, "%u %u 1\n", (unsigned)spec->uid, (unsigned)spec->uid);
     if (write_self("/proc/self/uid_map", map) < 0 || write_self("/proc/self/setgroups", "deny") < 0)
         return -1;
-    snprintf(map, sizeof map, "%u %u 1\n", (unsigned)spec->gid, (unsigned)spec->gid);
+    fmt_bounded(map, "%u %u 1\n", (unsigned)spec->gid, (unsigned)spec->gid);
     return write_self("/proc/self/gid_map", map);
 }
 
@@ -181,7 +181,10 @@ static int bind_agent_socket(const char *path)
     if (r < 0)
         return -1;
     char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
+    if (!fmt_fits(dir, sizeof dir, "%s", path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
     *strrchr(dir, '/') = '\0';
     return mounts_seal_read_only(dir);
 }
@@ -192,7 +195,7 @@ static int loopback_up(void)
     if (fd < 0)
         return -1;
     struct ifreq ifr = {0};
-    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+    fmt_bounded(ifr.ifr_name, "lo");
     int r = ioctl(fd, SIOCGIFFLAGS, &ifr);
     if (r == 0) {
         ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
@@ -387,7 +390,10 @@ uint64_t sandbox_changed_signals(void)
 static int write_proc_file(pid_t pid, const char *file, const char *text)
 {
     char path[64];
-    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
+    if (!fmt_fits(path, sizeof path, "/proc/%d/%s", (int)pid, file)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
     autoclose int fd = TEMP_FAILURE_RETRY(open(path, O_WRONLY | O_CLOEXEC));
     if (fd < 0)
         return -1;
@@ -407,7 +413,7 @@ static int map_ids(const struct sandbox_spec *spec, pid_t pid, bool *dropping, h
             return error_sys(err, errno, "cannot write the sandbox's id maps");
         return 0;
     }
-    snprintf(map, sizeof map, "%u %u 1\n", (unsigned)spec->uid, (unsigned)spec->outside_uid);
+    fmt_bounded(map, "%u %u 1\n", (unsigned)spec->uid, (unsigned)spec->outside_uid);
     if (write_proc_file(pid, "uid_map", map) < 0)
         return error_sys(err, errno, "cannot map uid %u to %u in the sandbox's user namespace",
                          (unsigned)spec->uid, (unsigned)spec->outside_uid);
@@ -418,7 +424,7 @@ static int map_ids(const struct sandbox_spec *spec, pid_t pid, bool *dropping, h
     /* Unprivileged mappings require setgroups to be disabled first. */
     if (spec->userns == USERNS_CALLER && write_proc_file(pid, "setgroups", "deny") < 0)
         return error_sys(err, errno, "cannot disable setgroups in the sandbox");
-    snprintf(map, sizeof map, "%u %u 1\n", (unsigned)spec->gid, (unsigned)spec->outside_gid);
+    fmt_bounded(map, "%u %u 1\n", (unsigned)spec->gid, (unsigned)spec->outside_gid);
     if (write_proc_file(pid, "gid_map", map) < 0)
         return error_sys(err, errno, "cannot map gid %u to %u in the sandbox's user namespace",
                          (unsigned)spec->gid, (unsigned)spec->outside_gid);
@@ -469,7 +475,7 @@ static void read_messages(struct sandbox *sb, int status_fd, bool command_is_ini
     if (!forked) {
         sb->failed_stage = STAGE_INIT_FAILED;
         sb->failed_errno = EPIPE;
-        snprintf(sb->failed_what, sizeof sb->failed_what, "the sandbox's init died");
+        fmt_bounded(sb->failed_what, "the sandbox's init died");
     }
 }
 

@@ -55,18 +55,16 @@ static int connect_proxy(const struct sockaddr_un *sun)
 static void unreachable(int client, const char *path, int err)
 {
     char body[300], reply[512];
-    int n = snprintf(body, sizeof body,
-                     "hutch: the sandbox cannot reach the network proxy at %s (%s); under "
-                     "gVisor, runsc needs --host-uds=open (docs/network.md)\n",
-                     path, strerror(err));
-    if (n < 0 || (size_t)n >= sizeof body)
+    if (!fmt_fits(body, sizeof body,
+                  "hutch: the sandbox cannot reach the network proxy at %s (%s); under "
+                  "gVisor, runsc needs --host-uds=open (docs/network.md)\n",
+                  path, strerror(err)))
         return;
-    int m = snprintf(reply, sizeof reply,
-                     "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: "
-                     "%d\r\nConnection: close\r\n\r\n%s",
-                     n, body);
-    if (m > 0 && (size_t)m < sizeof reply)
-        (void)send(client, reply, (size_t)m, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (fmt_fits(reply, sizeof reply,
+                 "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: "
+                 "%zu\r\nConnection: close\r\n\r\n%s",
+                 strlen(body), body))
+        (void)send(client, reply, strlen(reply), MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 static void __attribute__((noreturn)) serve(const int listeners[2], const struct sockaddr_un *sun)

@@ -62,7 +62,7 @@ static void log_refusal(const struct proxy *px, const char *protocol, const char
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
     size_t len = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(when + len, sizeof when - len, ".%03ldZ", ts.tv_nsec / 1000000);
+    fmt_trunc(when + len, sizeof when - len, ".%03ldZ", ts.tv_nsec / 1000000);
     json_t *line = n == MAX_LOGGED_EVENTS
                        ? json_pack("{s:s, s:s, s:s}", "time", when, "event", "network_denied",
                                    "reason", "too many refusals: further ones are not logged")
@@ -90,7 +90,7 @@ static void log_refused_target(const struct proxy *px, const char *protocol, con
                                const char *reason)
 {
     char host[256];
-    snprintf(host, sizeof host, "%s", shown);
+    fmt_trunc(host, sizeof host, "%s", shown); /* for the log */
     unsigned port = 0;
     char *colon = strrchr(host, ':');
     char *close = strrchr(host, ']');
@@ -121,15 +121,15 @@ static const char *status_text(int status)
 static void http_answer(int fd, int status, const char *message)
 {
     char body[600], head[800];
-    int blen = snprintf(body, sizeof body, "hutch: %s\n", message);
-    if (blen < 0 || (size_t)blen >= sizeof body)
-        blen = (int)sizeof body - 1;
-    int hlen = snprintf(head, sizeof head,
-                        "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                        "Content-Length: %d\r\nConnection: close\r\nX-Hutch-Network: %s\r\n\r\n",
-                        status, status_text(status), blen, status == 403 ? "denied" : "error");
-    (void)send_all(fd, head, (size_t)hlen);
-    (void)send_all(fd, body, (size_t)blen);
+    size_t blen = fmt_trunc(body, sizeof body, "hutch: %s\n", message); /* for people: cut */
+    /* The head is a protocol: whole, or not sent. */
+    if (!fmt_fits(head, sizeof head,
+                  "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                  "Content-Length: %zu\r\nConnection: close\r\nX-Hutch-Network: %s\r\n\r\n",
+                  status, status_text(status), blen, status == 403 ? "denied" : "error"))
+        return;
+    (void)send_all(fd, head, strlen(head));
+    (void)send_all(fd, body, blen);
 }
 
 static void socks_answer(int fd, int code)
@@ -183,7 +183,7 @@ static void describe_address(const struct sockaddr *sa, char *out, size_t len)
     const void *a = ss.ss_family == AF_INET ? (const void *)&((struct sockaddr_in *)&ss)->sin_addr
                                             : (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr;
     if (!inet_ntop(ss.ss_family, a, out, (socklen_t)len))
-        snprintf(out, len, "?");
+        fmt_trunc(out, len, "?");
 }
 
 /* The whole decision for host:port: rules, one resolution, address checks,
@@ -194,17 +194,17 @@ static void decide(const struct proxy *px, const char *host, uint16_t port, stru
     v->denied = true;
     switch (net_domain_check(&px->net->allowed_domains, &px->net->denied_domains, host)) {
     case NET_DENIED_BY_RULE:
-        snprintf(v->reason, sizeof v->reason, "denied by network.deniedDomains");
-        snprintf(v->message, sizeof v->message,
-                 "network access to %s is denied by the sandbox's policy (network.deniedDomains)",
-                 host);
+        fmt_trunc(v->reason, sizeof v->reason, "denied by network.deniedDomains");
+        fmt_trunc(v->message, sizeof v->message,
+                  "network access to %s is denied by the sandbox's policy (network.deniedDomains)",
+                  host);
         return;
     case NET_NOT_ALLOWED:
-        snprintf(v->reason, sizeof v->reason, "not in network.allowedDomains");
-        snprintf(v->message, sizeof v->message,
-                 "network access to %s is not allowed: it is not in the sandbox's allowlist "
-                 "(--net allow:DOMAIN, network.allowedDomains)",
-                 host);
+        fmt_trunc(v->reason, sizeof v->reason, "not in network.allowedDomains");
+        fmt_trunc(v->message, sizeof v->message,
+                  "network access to %s is not allowed: it is not in the sandbox's allowlist "
+                  "(--net allow:DOMAIN, network.allowedDomains)",
+                  host);
         return;
     case NET_ALLOWED:
         break;
@@ -216,14 +216,14 @@ static void decide(const struct proxy *px, const char *host, uint16_t port, stru
     bool from_hosts = net_hosts_lookup(&px->net->hosts, host, port, &mapped, &mapped_len) == 0;
     if (!from_hosts) {
         char service[8];
-        snprintf(service, sizeof service, "%u", (unsigned)port);
+        fmt_bounded(service, "%u", (unsigned)port);
         struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                                  .ai_flags = AI_NUMERICSERV};
         int gai = getaddrinfo(host, service, &hints, &list);
         if (gai != 0) {
             v->denied = false;
-            snprintf(v->message, sizeof v->message, "cannot resolve %s: %s", host,
-                     gai_strerror(gai));
+            fmt_trunc(v->message, sizeof v->message, "cannot resolve %s: %s", host,
+                      gai_strerror(gai));
             return;
         }
     }
@@ -239,8 +239,8 @@ static void decide(const struct proxy *px, const char *host, uint16_t port, stru
             if (!refused_reason[0]) {
                 char shown[INET6_ADDRSTRLEN];
                 describe_address(ai->ai_addr, shown, sizeof shown);
-                snprintf(refused_reason, sizeof refused_reason, "resolves to a %s address (%s)",
-                         special, shown);
+                fmt_trunc(refused_reason, sizeof refused_reason, "resolves to a %s address (%s)",
+                          special, shown);
             }
             continue;
         }
@@ -259,15 +259,15 @@ static void decide(const struct proxy *px, const char *host, uint16_t port, stru
         return;
     if (last_errno || !refused_reason[0]) {
         v->denied = false;
-        snprintf(v->message, sizeof v->message, "cannot connect to %s port %u: %s", host,
-                 (unsigned)port, strerror(last_errno ? last_errno : EHOSTUNREACH));
+        fmt_trunc(v->message, sizeof v->message, "cannot connect to %s port %u: %s", host,
+                  (unsigned)port, strerror(last_errno ? last_errno : EHOSTUNREACH));
         return;
     }
-    snprintf(v->reason, sizeof v->reason, "%s", refused_reason);
-    snprintf(v->message, sizeof v->message,
-             "network access to %s is not allowed: it %s; such addresses need an explicit "
-             "network.allowedAddresses entry (--allow-address)",
-             host, refused_reason);
+    fmt_trunc(v->reason, sizeof v->reason, "%s", refused_reason);
+    fmt_trunc(v->message, sizeof v->message,
+              "network access to %s is not allowed: it %s; such addresses need an explicit "
+              "network.allowedAddresses entry (--allow-address)",
+              host, refused_reason);
 }
 
 /* ---- serving one client ------------------------------------------------------------ */
@@ -286,10 +286,11 @@ static void serve_http(const struct proxy *px, int fd, char *buf, size_t len)
 {
     struct proxy_request req = {0};
     int status = 400;
-    char why[200] = "malformed request";
+    hutch_error err;
+    error_set(&err, HUTCH_E_INVALID, "malformed request");
     int r;
     for (;;) {
-        r = http_proxy_parse(buf, len, &req, &status, why, sizeof why);
+        r = http_proxy_parse(buf, len, &req, &status, &err);
         if (r != 0)
             break;
         ssize_t n = TEMP_FAILURE_RETRY(recv(fd, buf + len, PROXY_HEAD_MAX - len, 0));
@@ -304,10 +305,10 @@ static void serve_http(const struct proxy *px, int fd, char *buf, size_t len)
     bool connect = len >= 8 && memcmp(buf, "CONNECT ", 8) == 0;
     const char *protocol = connect ? "http-connect" : "http";
     if (r < 0) {
-        log_refused_target(px, protocol, req.shown, why);
+        log_refused_target(px, protocol, req.shown, err.message);
         char message[400];
-        snprintf(message, sizeof message, "request refused: %s%s%s", why,
-                 req.shown[0] ? ": " : "", req.shown);
+        fmt_trunc(message, sizeof message, "request refused: %s%s%s", err.message,
+                  req.shown[0] ? ": " : "", req.shown);
         http_answer(fd, status, message);
         proxy_request_free(&req);
         return;
@@ -367,13 +368,13 @@ static int parse_greeting(const unsigned char *buf, size_t len, void *ctx)
 struct socks_ctx {
     struct proxy_request req;
     int reply;
-    char why[200];
+    hutch_error err;
 };
 
 static int parse_request(const unsigned char *buf, size_t len, void *ctx)
 {
     struct socks_ctx *c = ctx;
-    return socks5_parse_request(buf, len, &c->req, &c->reply, c->why, sizeof c->why);
+    return socks5_parse_request(buf, len, &c->req, &c->reply, &c->err);
 }
 
 static void serve_socks(const struct proxy *px, int fd, unsigned char *buf, size_t len)
@@ -395,12 +396,12 @@ static void serve_socks(const struct proxy *px, int fd, unsigned char *buf, size
     memmove(buf, buf + took, len - (size_t)took);
     len -= (size_t)took;
     struct socks_ctx c = {.reply = SOCKS5_FAILURE};
-    snprintf(c.why, sizeof c.why, "malformed SOCKS5 request");
+    error_set(&c.err, HUTCH_E_INVALID, "malformed SOCKS5 request");
     int r = read_socks(fd, buf, &len, parse_request, &c);
     if (r == -2)
         return;
     if (r < 0) {
-        log_refused_target(px, "socks5", c.req.shown, c.why);
+        log_refused_target(px, "socks5", c.req.shown, c.err.message);
         socks_answer(fd, c.reply);
         return;
     }
@@ -539,7 +540,7 @@ static int proxy_identity(const struct hutch_policy *p, struct proxy_identity *i
             e = getgrgid_r(NET_PROXY_FALLBACK_ID, &gr, buf, BUF, &group);
             if (group || (e != 0 && e != ENOENT && e != ESRCH)) {
                 char owner[300];
-                snprintf(owner, sizeof owner, "the group %s", group ? gr.gr_name : "(unreadable)");
+                fmt_trunc(owner, sizeof owner, "the group %s", group ? gr.gr_name : "(unreadable)");
                 return error_set(err, HUTCH_E_SYSTEM,
                                  "gid %u, which the network proxy runs as when there is no user "
                                  "%s, belongs to %s: create a system user for the proxy "
@@ -650,7 +651,7 @@ struct proxy_report {
 static void __attribute__((noreturn)) report_failure(int fd, const char *step, bool in_dir)
 {
     struct proxy_report rep = {.pid = -1, .err = errno, .in_dir = in_dir};
-    snprintf(rep.step, sizeof rep.step, "%s", step);
+    fmt_trunc(rep.step, sizeof rep.step, "%s", step); /* for a message */
     (void)!write(fd, &rep, sizeof rep);
     _exit(1);
 }
@@ -859,8 +860,8 @@ int net_proxy_denied_since(int fd, off_t offset, size_t max, struct strlist *lis
 int net_proxy_env(struct strlist *env)
 {
     char http[64], socks[64];
-    snprintf(http, sizeof http, "http://127.0.0.1:%d", BRIDGE_HTTP_PORT);
-    snprintf(socks, sizeof socks, "socks5h://127.0.0.1:%d", BRIDGE_SOCKS_PORT);
+    fmt_bounded(http, "http://127.0.0.1:%d", BRIDGE_HTTP_PORT);
+    fmt_bounded(socks, "socks5h://127.0.0.1:%d", BRIDGE_SOCKS_PORT);
     static const char *const names[][2] = {
         {"HTTP_PROXY", "http_proxy"}, {"HTTPS_PROXY", "https_proxy"},
         {"ALL_PROXY", "all_proxy"},   {"NO_PROXY", "no_proxy"},
@@ -896,7 +897,7 @@ static const char *run_dir_base(void)
 static bool socket_answers(int dir_fd)
 {
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    snprintf(sun.sun_path, sizeof sun.sun_path, "/proc/self/fd/%d/%s", dir_fd, PROXY_SOCKET_NAME);
+    fmt_bounded(sun.sun_path, "/proc/self/fd/%d/%s", dir_fd, PROXY_SOCKET_NAME);
     autoclose int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return true; /* cannot tell: keep it */
@@ -950,7 +951,10 @@ int net_run_proxy_start(const struct hutch_policy *p, uid_t uid, gid_t gid,
     rp->dir_fd = -1;
     const char *base = run_dir_base();
     remove_stale_dirs(base);
-    snprintf(rp->dir, sizeof rp->dir, "%s/" RUN_DIR_PREFIX "XXXXXX", base);
+    if (fmt_checked(err, rp->dir, sizeof rp->dir, "%s/" RUN_DIR_PREFIX "XXXXXX", base) < 0) {
+        error_prefix(err, "the network proxy's directory");
+        return -1;
+    }
     if (!mkdtemp(rp->dir)) {
         int e = errno;
         rp->dir[0] = '\0';

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "error.h"
 #include "util.h"
 
 void proxy_request_free(struct proxy_request *req)
@@ -17,10 +18,9 @@ void proxy_request_free(struct proxy_request *req)
     req->forward_len = 0;
 }
 
-static void set_why(char *why, size_t why_size, const char *text)
+static void set_reason(hutch_error *err, const char *text)
 {
-    if (why && why_size > 0)
-        snprintf(why, why_size, "%s", text);
+    error_set(err, HUTCH_E_INVALID, "%s", text);
 }
 
 /* Bytes outside 0x21..0x7e become '?': logs and messages stay one line. */
@@ -38,10 +38,10 @@ static void make_shown(char shown[256], const char *s, size_t n)
 /* ---- HTTP ---------------------------------------------------------------- */
 
 /* Reasons set *status and return the text; NULL is success. */
-static const char *fail(int *status, int code, const char *why)
+static const char *fail(int *status, int code, const char *reason)
 {
     *status = code;
-    return why;
+    return reason;
 }
 
 static bool is_tchar(unsigned char c)
@@ -113,7 +113,7 @@ static void show_target(struct proxy_request *req, const char *buf, size_t avail
     if (at) {
         char rest[256];
         make_shown(rest, at + 1, (size_t)(t_end - (at + 1)));
-        snprintf(req->shown, sizeof req->shown, "(userinfo)@%s", rest);
+        fmt_trunc(req->shown, sizeof req->shown, "(userinfo)@%s", rest); /* for logs: cut */
         return;
     }
     make_shown(req->shown, t, (size_t)(t_end - t));
@@ -204,12 +204,12 @@ static const char *parse_absolute(struct proxy_request *req, const char *t, size
         return fail(status, 403, "userinfo in the URL");
     const char *host;
     size_t host_len;
-    const char *why = split_authority(auth, auth_len, 80, &host, &host_len, &req->port, status);
-    if (why)
-        return why;
-    why = check_host(req, host, host_len, status);
-    if (why)
-        return why;
+    const char *reason = split_authority(auth, auth_len, 80, &host, &host_len, &req->port, status);
+    if (reason)
+        return reason;
+    reason = check_host(req, host, host_len, status);
+    if (reason)
+        return reason;
     const char *fragment = memchr(auth_end, '#', (size_t)(end - auth_end));
     *path = auth_end;
     *path_len = (size_t)((fragment ? fragment : end) - auth_end);
@@ -222,9 +222,9 @@ static const char *parse_connect(struct proxy_request *req, const char *t, size_
         return fail(status, 403, "userinfo in the URL");
     const char *host;
     size_t host_len;
-    const char *why = split_authority(t, n, 0, &host, &host_len, &req->port, status);
-    if (why)
-        return why;
+    const char *reason = split_authority(t, n, 0, &host, &host_len, &req->port, status);
+    if (reason)
+        return reason;
     return check_host(req, host, host_len, status);
 }
 
@@ -341,16 +341,16 @@ static const char *parse_head(const char *head, size_t head_len, struct proxy_re
     const char *headers = eol + 2;
     if (method_len == 7 && memcmp(method, "CONNECT", 7) == 0) {
         req->kind = PROXY_CONNECT;
-        const char *why = parse_connect(req, target, target_len, status);
-        return why ? why : parse_headers(headers, end, NULL, status);
+        const char *reason = parse_connect(req, target, target_len, status);
+        return reason ? reason : parse_headers(headers, end, NULL, status);
     }
 
     req->kind = PROXY_FORWARD;
     const char *path;
     size_t path_len;
-    const char *why = parse_absolute(req, target, target_len, &path, &path_len, status);
-    if (why)
-        return why;
+    const char *reason = parse_absolute(req, target, target_len, &path, &path_len, status);
+    if (reason)
+        return reason;
     struct outbuf out = {.cap = head_len + NET_HOST_MAX + 64};
     autofree char *data = out.data = malloc(out.cap + 1);
     if (!data)
@@ -364,13 +364,13 @@ static const char *parse_head(const char *head, size_t head_len, struct proxy_re
     put(&out, version, version_len);
     char host_line[NET_HOST_MAX + 32];
     if (req->port == 80)
-        snprintf(host_line, sizeof host_line, "\r\nHost: %s\r\n", req->host);
+        fmt_bounded(host_line, "\r\nHost: %s\r\n", req->host);
     else
-        snprintf(host_line, sizeof host_line, "\r\nHost: %s:%u\r\n", req->host, req->port);
+        fmt_bounded(host_line, "\r\nHost: %s:%u\r\n", req->host, req->port);
     put_str(&out, host_line);
-    why = parse_headers(headers, end, &out, status);
-    if (why)
-        return why;
+    reason = parse_headers(headers, end, &out, status);
+    if (reason)
+        return reason;
     put_str(&out, "Connection: close\r\n\r\n");
     if (out.overflow)
         return fail(status, 500, "request head too large to forward");
@@ -380,12 +380,12 @@ static const char *parse_head(const char *head, size_t head_len, struct proxy_re
     return NULL;
 }
 
-int http_proxy_parse(const char *buf, size_t len, struct proxy_request *req, int *status, char *why,
-                     size_t why_size)
+int http_proxy_parse(const char *buf, size_t len, struct proxy_request *req, int *status,
+                     hutch_error *err)
 {
     memset(req, 0, sizeof *req);
     *status = 0;
-    set_why(why, why_size, "");
+    hutch_error_clear(err);
     size_t avail = len < PROXY_HEAD_MAX ? len : PROXY_HEAD_MAX;
     show_target(req, buf, avail);
     const char *blank = avail >= 4 ? memmem(buf, avail, "\r\n\r\n", 4) : NULL;
@@ -393,14 +393,14 @@ int http_proxy_parse(const char *buf, size_t len, struct proxy_request *req, int
     if (!blank) {
         if (len >= PROXY_HEAD_MAX) {
             *status = 431;
-            set_why(why, why_size, "request head too large");
+            set_reason(err, "request head too large");
             return -1;
         }
         /* No point waiting for the rest of a head that is already bad. */
         reason = bad_head_byte(buf, avail);
         if (reason) {
             *status = 400;
-            set_why(why, why_size, reason);
+            set_reason(err, reason);
             return -1;
         }
         return 0;
@@ -415,7 +415,7 @@ int http_proxy_parse(const char *buf, size_t len, struct proxy_request *req, int
         proxy_request_free(req);
         req->host[0] = '\0';
         req->port = 0;
-        set_why(why, why_size, reason);
+        set_reason(err, reason);
         return -1;
     }
     req->head_len = head_len;
@@ -444,23 +444,23 @@ int socks5_parse_greeting(const unsigned char *buf, size_t len, bool *no_auth)
     return (int)(2 + n);
 }
 
-static int socks5_refuse(int *reply, int code, char *why, size_t why_size, const char *text)
+static int socks5_refuse(int *reply, int code, hutch_error *err, const char *text)
 {
     *reply = code;
-    set_why(why, why_size, text);
+    set_reason(err, text);
     return -1;
 }
 
 int socks5_parse_request(const unsigned char *buf, size_t len, struct proxy_request *req,
-                         int *reply, char *why, size_t why_size)
+                         int *reply, hutch_error *err)
 {
     memset(req, 0, sizeof *req);
     *reply = SOCKS5_OK;
-    set_why(why, why_size, "");
+    hutch_error_clear(err);
     if (len >= 1 && buf[0] != 5)
-        return socks5_refuse(reply, SOCKS5_FAILURE, why, why_size, "not a SOCKS5 request");
+        return socks5_refuse(reply, SOCKS5_FAILURE, err, "not a SOCKS5 request");
     if (len >= 3 && buf[2] != 0)
-        return socks5_refuse(reply, SOCKS5_FAILURE, why, why_size, "malformed SOCKS5 request");
+        return socks5_refuse(reply, SOCKS5_FAILURE, err, "malformed SOCKS5 request");
     if (len < 4)
         return 0;
     size_t addr_off = 4, addr_len;
@@ -478,7 +478,7 @@ int socks5_parse_request(const unsigned char *buf, size_t len, struct proxy_requ
         addr_len = buf[4];
         break;
     default:
-        return socks5_refuse(reply, SOCKS5_ATYP_UNSUPPORTED, why, why_size, "unknown address type");
+        return socks5_refuse(reply, SOCKS5_ATYP_UNSUPPORTED, err, "unknown address type");
     }
     size_t total = addr_off + addr_len + 2;
     if (len < total)
@@ -491,20 +491,20 @@ int socks5_parse_request(const unsigned char *buf, size_t len, struct proxy_requ
         make_shown(text, (const char *)addr, addr_len);
     else
         inet_ntop(buf[3] == 1 ? AF_INET : AF_INET6, addr, text, sizeof text);
-    snprintf(req->shown, sizeof req->shown, buf[3] == 4 ? "[%s]:%u" : "%s:%u", text, port);
+    fmt_trunc(req->shown, sizeof req->shown, buf[3] == 4 ? "[%s]:%u" : "%s:%u", text, port);
 
     if (buf[1] != 1)
-        return socks5_refuse(reply, SOCKS5_CMD_UNSUPPORTED, why, why_size,
+        return socks5_refuse(reply, SOCKS5_CMD_UNSUPPORTED, err,
                              "only CONNECT is supported");
     if (buf[3] != 3)
-        return socks5_refuse(reply, SOCKS5_NOT_ALLOWED, why, why_size,
+        return socks5_refuse(reply, SOCKS5_NOT_ALLOWED, err,
                              net_host_problem_text(NET_HOST_IP_LITERAL));
     enum net_host_problem problem = net_host_normalize((const char *)addr, addr_len, req->host);
     if (problem != NET_HOST_OK)
-        return socks5_refuse(reply, SOCKS5_NOT_ALLOWED, why, why_size,
+        return socks5_refuse(reply, SOCKS5_NOT_ALLOWED, err,
                              net_host_problem_text(problem));
     if (port == 0)
-        return socks5_refuse(reply, SOCKS5_FAILURE, why, why_size, "port 0");
+        return socks5_refuse(reply, SOCKS5_FAILURE, err, "port 0");
     req->kind = PROXY_CONNECT;
     req->port = port;
     req->head_len = total;

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hutch.h"
 #include "net/rules.h"
 
 /* A request head larger than this is refused (431). */
@@ -40,8 +41,8 @@ void proxy_request_free(struct proxy_request *req);
  * Returns 1 when the head is complete and acceptable (req filled), 0 when
  * more bytes are needed (and len < PROXY_HEAD_MAX), -1 when refused: then
  * *status is the HTTP status to answer (400, 405, 431, 403 for a host
- * problem) and why a short reason ("malformed request line", "userinfo in
- * the URL", "an IP address literal", ...).
+ * problem) and err (when not NULL) a short reason ("malformed request line",
+ * "userinfo in the URL", "an IP address literal", ...).
  * Rules: every line ends with CRLF; no NUL, bare CR or bare LF in the head;
  * no folded header lines; header names are tokens; a request line is
  * METHOD SP TARGET SP HTTP/1.0|HTTP/1.1. CONNECT takes host:port (port
@@ -51,7 +52,7 @@ void proxy_request_free(struct proxy_request *req);
  * an empty path becomes "/". Both Content-Length and Transfer-Encoding, or
  * two different Content-Length values, are refused. */
 int http_proxy_parse(const char *buf, size_t len, struct proxy_request *req, int *status,
-                     char *why, size_t why_size);
+                     hutch_error *err);
 
 /* The SOCKS5 greeting (RFC 1928): version 5, n methods, methods. Returns the
  * bytes it took (> 0), 0 when more are needed, -1 when malformed. *no_auth
@@ -76,9 +77,9 @@ enum {
  * needed, -1 when refused, with *reply the SOCKS5 code to answer
  * (CMD_UNSUPPORTED, ATYP_UNSUPPORTED for a malformed address type,
  * NOT_ALLOWED for an IP address (ATYP 1 or 4) or a host problem, FAILURE
- * when malformed) and why a short reason. req->shown is set whenever an
+ * when malformed) and err (when not NULL) a short reason. req->shown is set whenever an
  * address could be read. */
 int socks5_parse_request(const unsigned char *buf, size_t len, struct proxy_request *req,
-                         int *reply, char *why, size_t why_size);
+                         int *reply, hutch_error *err);
 
 #endif

@@ -215,7 +215,7 @@ static bool is_v4_mapped(const uint8_t b[16])
 struct special_range {
     uint8_t addr[16];
     unsigned prefix;
-    const char *why;
+    const char *kind;
 };
 
 /* First match wins: single addresses come before the ranges holding them. */
@@ -257,7 +257,7 @@ static const char *match_special(const struct special_range *table, size_t n, co
 {
     for (size_t i = 0; i < n; i++)
         if (prefix_equal(table[i].addr, b, table[i].prefix))
-            return table[i].why;
+            return table[i].kind;
     return NULL;
 }
 
@@ -288,9 +288,9 @@ static const char *raw_special(const struct raw_addr *a)
     if (a->family == AF_INET)
         return v4_special(a->b);
     /* :: and ::1 are themselves, not IPv4-compatible 0.0.0.0 and 0.0.0.1 */
-    const char *why = match_special(special_v6, ARRAY_SIZE(special_v6), a->b);
-    if (why)
-        return why;
+    const char *kind = match_special(special_v6, ARRAY_SIZE(special_v6), a->b);
+    if (kind)
+        return kind;
     uint8_t v4[4];
     if (v6_embedded_v4(a->b, v4))
         return v4_special(v4);
@@ -374,13 +374,13 @@ bool net_cidr_contains(const struct net_cidr *range, const struct sockaddr *sa)
 const char *net_address_check(const struct net_cidr *allowed, size_t n_allowed,
                               const struct sockaddr *sa)
 {
-    const char *why = net_address_special(sa);
-    if (!why)
+    const char *kind = net_address_special(sa);
+    if (!kind)
         return NULL;
     for (size_t i = 0; allowed && i < n_allowed; i++)
         if (net_cidr_contains(&allowed[i], sa))
             return NULL;
-    return why;
+    return kind;
 }
 
 /* ---- static host mappings ------------------------------------------------ */

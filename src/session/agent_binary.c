@@ -9,8 +9,7 @@
 
 static bool try_dir(const char *dir, char *out, size_t len)
 {
-    snprintf(out, len, "%s/hutch-init", dir);
-    return access(out, X_OK) == 0;
+    return fmt_fits(out, len, "%s/hutch-init", dir) && access(out, X_OK) == 0;
 }
 
 /* Looked for next to the program (the hutch command, in the build
@@ -20,7 +19,10 @@ int agent_binary_path(char *out, size_t len, hutch_error *err)
 {
     const char *forced = getenv("HUTCH_INIT");
     if (forced && forced[0] == '/') {
-        snprintf(out, len, "%s", forced);
+        if (fmt_checked(err, out, len, "%s", forced) < 0) {
+            error_prefix(err, "HUTCH_INIT");
+            return -1;
+        }
         return access(out, X_OK) == 0
                    ? 0
                    : error_sys(err, errno, "HUTCH_INIT names %s, which cannot be run", forced);

@@ -42,7 +42,7 @@ static int on_agent_reply(void *ctx, struct supervise_outcome *outcome)
     w->done = true;
     if (agent_run_wait(w->conn, monotonic_ms() + REPORT_SLACK_MS, &w->exit, &e) < 0) {
         w->lost = true;
-        snprintf(w->lost_why, sizeof w->lost_why, "%s", e.message);
+        fmt_trunc(w->lost_why, sizeof w->lost_why, "%s", e.message); /* for a message */
         return 1;
     }
     outcome->exited = w->exit.exited;
@@ -111,10 +111,11 @@ int session_exec(struct session *s, const struct hutch_policy *p, struct agent_c
         return -1;
     }
     command_io_close_child_ends(&io);
-    snprintf(r->backend, sizeof r->backend, "%s", session_kind_name(s->record->kind));
+    fmt_bounded(r->backend, "%s", session_kind_name(s->record->kind));
     r->isolated = true;
-    snprintf(r->limits_via, sizeof r->limits_via, "%s",
-             docker ? "docker" : s->record->limits_via ?: "none");
+    /* cgroup-v2, cgroup-v1, rlimit, docker, none: never cut */
+    fmt_trunc(r->limits_via, sizeof r->limits_via, "%s",
+              docker ? "docker" : s->record->limits_via ?: "none");
     if (!started.started) {
         if (started.cwd_failed)
             return error_set(err, HUTCH_E_INVALID,
@@ -149,8 +150,8 @@ int session_exec(struct session *s, const struct hutch_policy *p, struct agent_c
         return -1;
     if (outcome.abandoned) {
         char why[300];
-        snprintf(why, sizeof why, "its agent did not report the end of a command %s",
-                 outcome.timed_out ? "after its timeout" : "killed on request");
+        fmt_bounded(why, "its agent did not report the end of a command %s",
+                    outcome.timed_out ? "after its timeout" : "killed on request");
         session_mark_broken(s, why);
         return error_set(err, HUTCH_E_SYSTEM,
                          "session %s: %s; the command was given up on, and the session is "
@@ -243,7 +244,7 @@ static int host_exec(struct session *s, const struct hutch_policy *p, struct age
            p->mode == MODE_OFF ? "off" : "non-main: it is the main session");
     if (hostproc_run(p, s->record->workspace, cmd, r, NULL, NULL, err) < 0)
         return -1;
-    snprintf(r->backend, sizeof r->backend, "host");
+    fmt_bounded(r->backend, "host");
     r->isolated = false;
     return 0;
 }
@@ -266,7 +267,7 @@ static int host_stop(struct session *s, hutch_error *err)
 static enum session_state host_probe(struct session *s, char *detail, size_t len)
 {
     (void)s;
-    snprintf(detail, len, "no sandbox: runs on the host");
+    fmt_trunc(detail, len, "no sandbox: runs on the host");
     return SESSION_RUNNING;
 }
 

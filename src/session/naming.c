@@ -66,7 +66,8 @@ void session_name(const char *key, char *out, size_t len)
 {
     char s[SESSION_SLUG_MAX + 1];
     slug(key, SESSION_SLUG_MAX, s);
-    snprintf(out, len, "%s-%08x", s, (unsigned)(hash64(key, strlen(key)) & 0xffffffffu));
+    /* SESSION_NAME_MAX + 1 bytes hold it: never cut, "" otherwise. */
+    (void)!fmt_fits(out, len, "%s-%08x", s, (unsigned)(hash64(key, strlen(key)) & 0xffffffffu));
 }
 
 void session_container_name(const char *prefix, const char *key, char *out, size_t len)
@@ -78,5 +79,8 @@ void session_container_name(const char *prefix, const char *key, char *out, size
         room = 1;
     char s[SESSION_SLUG_MAX + 1];
     slug(key, room, s);
-    snprintf(out, len, "%s%s-%08x", prefix, s, (unsigned)(hash64(key, strlen(key)) & 0xffffffffu));
+    /* CONTAINER_NAME_MAX + 1 bytes hold it (prefixes are at most 40): never
+     * cut, "" otherwise. */
+    (void)!fmt_fits(out, len, "%s%s-%08x", prefix, s,
+                    (unsigned)(hash64(key, strlen(key)) & 0xffffffffu));
 }

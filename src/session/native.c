@@ -84,7 +84,7 @@ static int runtime_dir_for(struct session *s, const struct native_identity *id, 
                          (unsigned)id->outside_uid);
     /* A socket left by an init that is gone would be taken for a live one. */
     char sock[PATH_MAX + 32];
-    snprintf(sock, sizeof sock, "%s/%s", s->runtime_dir, AGENT_SOCKET_NAME);
+    fmt_bounded(sock, "%s/%s", s->runtime_dir, AGENT_SOCKET_NAME);
     (void)unlink(sock);
     return 0;
 }
@@ -112,13 +112,13 @@ static int native_create(struct session *s, const struct hutch_policy *p, hutch_
     if (plan_build_session(p, workspace, &pa, id.uid, id.gid, &plan, err) < 0)
         return -1;
     char cgroup_name[64];
-    snprintf(cgroup_name, sizeof cgroup_name, "hutch-session-%.*s", SESSION_NAME_MAX, s->name);
+    fmt_bounded(cgroup_name, "hutch-session-%.*s", SESSION_NAME_MAX, s->name);
     struct native_limits limits;
     if (native_prepare_limits(p, cgroup_name, &limits, err) < 0)
         return -1;
 
     char log_path[PATH_MAX + 16];
-    snprintf(log_path, sizeof log_path, "%s/agent.log", s->dir);
+    fmt_bounded(log_path, "%s/agent.log", s->dir);
     autoclose int log_fd =
         TEMP_FAILURE_RETRY(open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
     autoclose int null_fd = TEMP_FAILURE_RETRY(open("/dev/null", O_RDONLY | O_CLOEXEC));
@@ -128,7 +128,7 @@ static int native_create(struct session *s, const struct hutch_policy *p, hutch_
     }
 
     char listen_fd[16];
-    snprintf(listen_fd, sizeof listen_fd, "%d", SANDBOX_AGENT_FD);
+    fmt_bounded(listen_fd, "%d", SANDBOX_AGENT_FD);
     char *argv[] = {(char *)AGENT_BINARY_PATH, (char *)"--listen-fd", listen_fd, NULL, NULL, NULL};
     if (p->network.mode == NET_ALLOW) {
         argv[3] = (char *)"--proxy";
@@ -176,12 +176,12 @@ static int native_create(struct session *s, const struct hutch_policy *p, hutch_
         hutch_error e = {0};
         if (sandbox_start(&spec, &sb, &e) < 0) {
             st.failed = -1;
-            snprintf(st.message, sizeof st.message, "%s", e.message);
+            fmt_trunc(st.message, sizeof st.message, "%s", e.message);
         } else if (sb.failed_stage) {
             st.failed = -1;
-            snprintf(st.message, sizeof st.message,
-                     "the session's sandbox could not be set up: %s: %s (see 'hutch doctor')",
-                     sb.failed_what, strerror(sb.failed_errno));
+            fmt_trunc(st.message, sizeof st.message,
+                      "the session's sandbox could not be set up: %s: %s (see 'hutch doctor')",
+                      sb.failed_what, strerror(sb.failed_errno));
         } else {
             st.init = sb.pid;
         }
@@ -191,12 +191,12 @@ static int native_create(struct session *s, const struct hutch_policy *p, hutch_
     close(pipefd[1]);
     struct started st = {.failed = -1};
     if (middle < 0) {
-        snprintf(st.message, sizeof st.message, "cannot fork: %s", strerror(errno));
+        fmt_trunc(st.message, sizeof st.message, "cannot fork: %s", strerror(errno));
     } else {
         ssize_t n = TEMP_FAILURE_RETRY(read(pipefd[0], &st, sizeof st));
         if (n != (ssize_t)sizeof st) {
             st.failed = -1;
-            snprintf(st.message, sizeof st.message, "the process starting the sandbox died");
+            fmt_trunc(st.message, sizeof st.message, "the process starting the sandbox died");
         }
         int status;
         (void)TEMP_FAILURE_RETRY(waitpid(middle, &status, 0));
@@ -257,7 +257,7 @@ static int native_stop(struct session *s, hutch_error *err)
     }
     record_forget_native(s->record);
     char sock[PATH_MAX + 32];
-    snprintf(sock, sizeof sock, "%s/%s", s->runtime_dir, AGENT_SOCKET_NAME);
+    fmt_bounded(sock, "%s/%s", s->runtime_dir, AGENT_SOCKET_NAME);
     (void)unlink(sock);
     return 0;
 }
@@ -273,28 +273,28 @@ static enum session_state native_probe(struct session *s, char *detail, size_t l
 {
     pid_t init = live_init(s->record);
     if (init < 0) {
-        snprintf(detail, len, "its sandbox is gone (init pid %d ended)",
+        fmt_trunc(detail, len, "its sandbox is gone (init pid %d ended)",
                  (int)s->record->init_pid);
         return SESSION_STOPPED;
     }
     struct agent_conn c;
     hutch_error e;
     if (session_agent_connect(s, &c, &e) < 0) {
-        snprintf(detail, len, "init pid %d runs but its agent does not answer (%s)", (int)init,
-                 e.message);
+        fmt_trunc(detail, len, "init pid %d runs but its agent does not answer (%s)", (int)init,
+                  e.message);
         return SESSION_BROKEN;
     }
     agent_close(&c);
-    snprintf(detail, len, "init pid %d", (int)init);
+    fmt_trunc(detail, len, "init pid %d", (int)init);
     return SESSION_RUNNING;
 }
 
 static uint64_t read_number(const char *dir, const char *file)
 {
     char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/%s", dir, file);
     autofree char *text = NULL;
-    if (read_file_bounded(path, 4096, &text, NULL) < 0)
+    if (!fmt_fits(path, sizeof path, "%s/%s", dir, file) ||
+        read_file_bounded(path, 4096, &text, NULL) < 0)
         return 0;
     return strtoull(text, NULL, 10);
 }

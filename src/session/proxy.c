@@ -11,7 +11,7 @@
 
 static void audit_path(const struct session *s, char *out, size_t len)
 {
-    snprintf(out, len, "%s/audit.log", s->dir);
+    (void)!fmt_fits(out, len, "%s/audit.log", s->dir); /* "" (names nothing) if too long */
 }
 
 static pid_t live_proxy(const struct session *s)
@@ -32,7 +32,7 @@ void session_proxy_stop(struct session *s)
         (void)kill(pid, SIGKILL); /* its connections die with it (PDEATHSIG) */
     record_forget_proxy(s->record);
     char sock[PATH_MAX + 32];
-    snprintf(sock, sizeof sock, "%s/%s", s->runtime_dir, PROXY_SOCKET_NAME);
+    fmt_bounded(sock, "%s/%s", s->runtime_dir, PROXY_SOCKET_NAME);
     (void)unlink(sock);
 }
 

@@ -13,11 +13,11 @@ const char *prune_reason(double now, double created_at, double last_used_at, dou
     double idle = (now - last_used_at) / 3600.0;
     double age = (now - created_at) / 86400.0;
     if (idle_hours > 0 && idle >= idle_hours) {
-        snprintf(buf, len, "idle %.1f h (prune.idleHours %g)", idle, idle_hours);
+        fmt_trunc(buf, len, "idle %.1f h (prune.idleHours %g)", idle, idle_hours);
         return buf;
     }
     if (max_age_days > 0 && age >= max_age_days) {
-        snprintf(buf, len, "%.1f days old (prune.maxAgeDays %g)", age, max_age_days);
+        fmt_trunc(buf, len, "%.1f days old (prune.maxAgeDays %g)", age, max_age_days);
         return buf;
     }
     return NULL;
@@ -28,7 +28,7 @@ bool prune_due(double interval_seconds)
     char root[PATH_MAX - 32], stamp[PATH_MAX];
     if (session_state_root(root, sizeof root, NULL) < 0)
         return false;
-    snprintf(stamp, sizeof stamp, "%s/last-prune", root);
+    fmt_bounded(stamp, "%s/last-prune", root);
     struct stat st;
     if (stat(stamp, &st) == 0 && session_now() - (double)st.st_mtime < interval_seconds)
         return false;

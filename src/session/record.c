@@ -169,7 +169,8 @@ int record_parse(const char *text, size_t len, const char *path, struct session_
     r->created_at = json_number_value(json_object_get(obj, "created_at"));
     r->last_used_at = json_number_value(json_object_get(obj, "last_used_at"));
     r->exec_count = (long long)json_number_value(json_object_get(obj, "exec_count"));
-    snprintf(r->config_hash, sizeof r->config_hash, "%s", hash ? hash : "");
+    if (!fmt_fits(r->config_hash, sizeof r->config_hash, "%s", hash ? hash : ""))
+        r->config_hash[0] = '\0'; /* not a fingerprint: the session is recreated */
     r->workspace_owned = json_is_true(json_object_get(obj, "workspace_owned"));
     r->adopted = json_is_true(json_object_get(obj, "adopted"));
     r->init_pid = (pid_t)json_integer_value(json_object_get(obj, "init_pid"));

@@ -66,8 +66,8 @@ void session_config_hash(const struct hutch_policy *p, char out[17])
             json_object_set_new(obj, fields[i].key, field_to_json(p, &fields[i]));
     char *text = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(obj);
-    snprintf(out, 17, "%016llx",
-             (unsigned long long)(text ? hash64(text, strlen(text)) : 0));
+    (void)!fmt_fits(out, 17, "%016llx", /* 16 digits: always fits */
+                    (unsigned long long)(text ? hash64(text, strlen(text)) : 0));
     free(text);
 }
 
@@ -82,13 +82,17 @@ int session_workspace(const struct session *s, const struct hutch_policy *p, cha
         if (!S_ISDIR(st.st_mode))
             return error_set(err, HUTCH_E_INVALID, "workspace (--workspace) %s is not a directory",
                              p->workspace);
-        snprintf(out, len, "%s", real);
+        if (fmt_checked(err, out, len, "%s", real) < 0)
+            return -1;
         *owned = false;
         return 0;
     }
     if (!p->workspace_root)
         return error_set(err, HUTCH_E_INVALID, "workspaceRoot is not set: set it in the config");
-    snprintf(out, len, "%s/%s", p->workspace_root, s->name);
+    if (fmt_checked(err, out, len, "%s/%s", p->workspace_root, s->name) < 0) {
+        error_prefix(err, "the workspace");
+        return -1;
+    }
     *owned = true;
     return 0;
 }
@@ -97,10 +101,10 @@ int session_workspace(const struct session *s, const struct hutch_policy *p, cha
 
 static void broken_path(const struct session *s, char *out, size_t len)
 {
-    snprintf(out, len, "%s/broken", s->dir);
+    (void)!fmt_fits(out, len, "%s/broken", s->dir); /* "" (names nothing) if too long */
 }
 
-void session_mark_broken(struct session *s, const char *why)
+void session_mark_broken(struct session *s, const char *reason)
 {
     char path[PATH_MAX + 16];
     broken_path(s, path, sizeof path);
@@ -108,7 +112,7 @@ void session_mark_broken(struct session *s, const char *why)
         open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (fd < 0)
         return;
-    (void)write_all(fd, why, strlen(why));
+    (void)write_all(fd, reason, strlen(reason));
     close(fd);
 }
 
@@ -117,10 +121,10 @@ static bool broken_reason(const struct session *s, char *detail, size_t len)
 {
     char path[PATH_MAX + 16];
     broken_path(s, path, sizeof path);
-    autofree char *why = NULL;
-    if (read_file_bounded(path, 1024, &why, NULL) < 0)
+    autofree char *reason = NULL;
+    if (read_file_bounded(path, 1024, &reason, NULL) < 0)
         return false;
-    snprintf(detail, len, "%s", why);
+    fmt_trunc(detail, len, "%s", reason); /* for a message */
     return true;
 }
 
@@ -179,10 +183,10 @@ static enum probed probe_sandbox(struct session *s, char *detail, size_t len)
     hutch_error e;
     if (session_agent_connect(s, &c, &e) == 0) {
         agent_close(&c);
-        snprintf(detail, len, "its agent answers");
+        fmt_trunc(detail, len, "its agent answers");
         return PROBED_RUNNING;
     }
-    snprintf(detail, len, "the agent does not answer (%s)", e.message);
+    fmt_trunc(detail, len, "the agent does not answer (%s)", e.message);
     return PROBED_BROKEN;
 }
 
@@ -192,11 +196,11 @@ enum session_state session_probe(struct session *s, char *detail, size_t len)
     if (!s->record)
         return SESSION_MISSING;
     if (s->record->state == RECORD_FAILED) {
-        snprintf(detail, len, "%s", s->record->failure ?: "creation failed");
+        fmt_trunc(detail, len, "%s", s->record->failure ?: "creation failed");
         return SESSION_FAILED;
     }
     if (s->record->state == RECORD_STOPPED) {
-        snprintf(detail, len, "stopped");
+        fmt_trunc(detail, len, "stopped");
         return SESSION_STOPPED;
     }
     if (broken_reason(s, detail, len))
@@ -247,8 +251,10 @@ static int make_workspace(const char *ws, hutch_error *err)
         return 0;
     /* the root may not exist yet */
     char parent[PATH_MAX];
-    if ((size_t)snprintf(parent, sizeof parent, "%s", ws) >= sizeof parent)
-        return error_set(err, HUTCH_E_INVALID, "the workspace path %s is too long", ws);
+    if (fmt_checked(err, parent, sizeof parent, "%s", ws) < 0) {
+        error_prefix(err, "the workspace");
+        return -1;
+    }
     char *slash = strrchr(parent, '/');
     if (slash)
         *slash = '\0';

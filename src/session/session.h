@@ -141,7 +141,7 @@ int session_agent_connect(struct session *s, struct agent_conn *conn, hutch_erro
 
 /* Marks the session broken (its agent did not behave): the next use removes
  * and recreates its sandbox, keeping the workspace. Needs no lock. */
-void session_mark_broken(struct session *s, const char *why);
+void session_mark_broken(struct session *s, const char *reason);
 
 /* The kind of session this policy gives key under the sandbox mode: host
  * for mode off and for mainSession under non-main, else the policy's

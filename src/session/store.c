@@ -20,7 +20,8 @@ double session_now(void)
 static int mkdir_p(const char *path, mode_t mode, hutch_error *err)
 {
     char buf[PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
+    if (fmt_checked(err, buf, sizeof buf, "%s", path) < 0)
+        return -1;
     for (char *slash = strchr(buf + 1, '/');; slash = strchr(slash + 1, '/')) {
         if (slash)
             *slash = '\0';
@@ -35,19 +36,22 @@ static int mkdir_p(const char *path, mode_t mode, hutch_error *err)
 int session_state_root(char *out, size_t len, hutch_error *err)
 {
     const char *dir = getenv("HUTCH_STATE_DIR");
+    int r;
     if (dir && dir[0] == '/')
-        snprintf(out, len, "%s", dir);
+        r = fmt_checked(err, out, len, "%s", dir);
     else if (geteuid() == 0)
-        snprintf(out, len, "/var/lib/hutch");
+        r = fmt_checked(err, out, len, "/var/lib/hutch");
     else if ((dir = getenv("XDG_STATE_HOME")) && dir[0] == '/')
-        snprintf(out, len, "%s/hutch", dir);
+        r = fmt_checked(err, out, len, "%s/hutch", dir);
     else if ((dir = getenv("HOME")) && dir[0] == '/')
-        snprintf(out, len, "%s/.local/state/hutch", dir);
+        r = fmt_checked(err, out, len, "%s/.local/state/hutch", dir);
     else
         return error_set(err, HUTCH_E_INVALID,
                          "no place for session state: set HOME, XDG_STATE_HOME or "
                          "HUTCH_STATE_DIR to an absolute path");
-    return 0;
+    if (r < 0)
+        error_prefix(err, "the place for session state");
+    return r;
 }
 
 int session_open(struct session *s, const char *key, hutch_error *err)
@@ -62,9 +66,10 @@ int session_open(struct session *s, const char *key, hutch_error *err)
     char root[PATH_MAX - 128];
     if (session_state_root(root, sizeof root, err) < 0)
         return -1;
-    snprintf(s->dir, sizeof s->dir, "%s/sessions/%s", root, s->name);
-    snprintf(s->runtime_dir, sizeof s->runtime_dir, "%s/run", s->dir);
-    snprintf(s->socket_path, sizeof s->socket_path, "%s/%s", s->runtime_dir, AGENT_SOCKET_NAME);
+    fmt_bounded(s->dir, "%s/sessions/%s", root, s->name);
+    if (fmt_checked(err, s->runtime_dir, sizeof s->runtime_dir, "%s/run", s->dir) < 0)
+        return -1;
+    fmt_bounded(s->socket_path, "%s/%s", s->runtime_dir, AGENT_SOCKET_NAME);
     return 0;
 }
 
@@ -82,7 +87,7 @@ int session_load(struct session *s, hutch_error *err)
     record_free(s->record);
     s->record = NULL;
     char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/record.json", s->dir);
+    fmt_bounded(path, "%s/record.json", s->dir);
     autofree char *text = NULL;
     size_t len = 0;
     if (read_file_bounded(path, 1 << 20, &text, &len) < 0) {
@@ -98,7 +103,7 @@ int session_lock(struct session *s, hutch_error *err)
     if (s->lock_fd >= 0)
         return session_load(s, err);
     char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/lock", s->dir);
+    fmt_bounded(path, "%s/lock", s->dir);
     int fd = TEMP_FAILURE_RETRY(open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (fd < 0 && errno == ENOENT) { /* a new session: its directory first */
         if (mkdir_p(s->dir, 0700, err) < 0)
@@ -140,8 +145,8 @@ int session_save(struct session *s, hutch_error *err)
     if (!s->record)
         return 0;
     char path[PATH_MAX + 16], next[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/record.json", s->dir);
-    snprintf(next, sizeof next, "%s/record.next", s->dir);
+    fmt_bounded(path, "%s/record.json", s->dir);
+    fmt_bounded(next, "%s/record.next", s->dir);
     autofree char *text = record_format(s->record);
     if (!text)
         return error_set(err, HUTCH_E_SYSTEM, "out of memory");
@@ -173,7 +178,7 @@ int session_forget(struct session *s, hutch_error *err)
     record_free(s->record);
     s->record = NULL;
     char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/record.json", s->dir);
+    fmt_bounded(path, "%s/record.json", s->dir);
     if (unlink(path) < 0 && errno != ENOENT)
         return error_sys(err, errno, "cannot remove the session record %s", path);
     /* Everything else but the lock, which other callers may hold open. */
@@ -189,7 +194,7 @@ int session_forget(struct session *s, hutch_error *err)
             strcmp(e->d_name, "lock") == 0)
             continue;
         char child[PATH_MAX * 2];
-        snprintf(child, sizeof child, "%s/%s", s->dir, e->d_name);
+        fmt_bounded(child, "%s/%s", s->dir, e->d_name);
         if (remove_tree(child, err) < 0) {
             closedir(d);
             return -1;
@@ -211,7 +216,7 @@ int session_list(char ***keys, size_t *n, hutch_error *err)
     char root[PATH_MAX - 64], dir[PATH_MAX];
     if (session_state_root(root, sizeof root, err) < 0)
         return -1;
-    snprintf(dir, sizeof dir, "%s/sessions", root);
+    fmt_bounded(dir, "%s/sessions", root);
     DIR *d = opendir(dir);
     if (!d)
         return errno == ENOENT ? 0 : error_sys(err, errno, "cannot list %s", dir);
@@ -221,7 +226,7 @@ int session_list(char ***keys, size_t *n, hutch_error *err)
         if (e->d_name[0] == '.')
             continue;
         char path[PATH_MAX * 2];
-        snprintf(path, sizeof path, "%s/%s/record.json", dir, e->d_name);
+        fmt_bounded(path, "%s/%s/record.json", dir, e->d_name);
         autofree char *text = NULL;
         size_t len = 0;
         struct session_record *rec = NULL;
@@ -289,7 +294,7 @@ int remove_tree(const char *path, hutch_error *err)
 unsigned long long session_pid_start_time(pid_t pid)
 {
     char path[64];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    fmt_bounded(path, "/proc/%d/stat", (int)pid);
     autofree char *text = NULL;
     if (read_file_bounded(path, 4096, &text, NULL) < 0)
         return 0;

@@ -61,7 +61,7 @@ static json_t *failure(const char *fmt, ...)
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vfmt_trunc(msg, sizeof msg, fmt, ap); /* a message: cut on purpose */
     va_end(ap);
     return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
 }
@@ -72,7 +72,7 @@ static json_t *failure(const char *fmt, ...)
 static const char *mount_inside(const char *spec, char *buf, size_t len)
 {
     const char *colon = strchr(spec, ':');
-    snprintf(buf, len, "%s", colon ? colon + 1 : spec);
+    (void)!fmt_fits(buf, len, "%s", colon ? colon + 1 : spec); /* "" (no root) if too long */
     return buf;
 }
 
@@ -93,7 +93,8 @@ static int add_tmpfs_roots(struct roots *r, const struct strlist *tmpfs)
         /* PATH[:OPTIONS]: the path comes first. */
         const char *spec = tmpfs->items[i];
         const char *colon = strchr(spec, ':');
-        snprintf(buf, sizeof buf, "%.*s", colon ? (int)(colon - spec) : (int)strlen(spec), spec);
+        (void)!fmt_fits(buf, sizeof buf, "%.*s", colon ? (int)(colon - spec) : (int)strlen(spec),
+                        spec); /* "" (no root) if too long */
         rc |= add_root(&r->readable, buf) | add_root(&r->writable, buf);
     }
     return rc;
@@ -148,17 +149,18 @@ static void audit(const struct session *s, const char *name, const json_t *args,
                   const json_t *result, double ms)
 {
     char path[PATH_MAX + 16], when[40];
-    snprintf(path, sizeof path, "%s/audit.log", s->dir);
+    if (!fmt_fits(path, sizeof path, "%s/audit.log", s->dir))
+        return;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
     size_t n = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(when + n, sizeof when - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    fmt_trunc(when + n, sizeof when - n, ".%03ldZ", ts.tv_nsec / 1000000);
     const char *text = json_string_value(json_object_get(result, "error"))
                            ?: json_string_value(json_object_get(result, "text")) ?: "";
     char summary[201];
-    snprintf(summary, sizeof summary, "%s", text);
+    fmt_trunc(summary, sizeof summary, "%s", text); /* a summary: cut on purpose */
     json_t *line = json_pack("{s:s, s:s, s:s, s:o, s:b, s:s, s:f}", "time", when, "session",
                              s->key, "tool", name, "args", redacted(args ? args : json_null()),
                              "ok", json_is_true(json_object_get(result, "ok")), "summary",
@@ -307,8 +309,8 @@ static json_t *through_agent(struct session *s, struct agent_conn *conn, const c
                 pump_stop(content);
             agent_close(conn);
             char why[200];
-            snprintf(why, sizeof why, "its agent did not answer a %s call within %.0f s", name,
-                     (deadline - start) / 1000.0);
+            fmt_trunc(why, sizeof why, "its agent did not answer a %s call within %.0f s", name,
+                      (deadline - start) / 1000.0);
             session_mark_broken(s, why);
             return failure("session %s: %s; the session is recreated on its next use", s->key,
                            why);
@@ -359,7 +361,8 @@ static json_t *in_process(struct session *s, const char *name, json_t *args, int
                        s->key);
     const char *ws = s->record->workspace;
     char output_dir[PATH_MAX + 16];
-    snprintf(output_dir, sizeof output_dir, "%s/output", s->dir);
+    if (!fmt_fits(output_dir, sizeof output_dir, "%s/output", s->dir))
+        return failure("session %s: its directory's path is too long", s->key);
     (void)mkdir(output_dir, 0700);
     autostrlist struct strlist env = {0};
     hutch_error err = {0};
@@ -401,14 +404,14 @@ int tool_call(const struct hutch_policy *p, const char *key, const char *name, j
         args = empty;
     int content_fd = opts ? opts->content_fd : -1;
     autoclose int memfd = -1;
-    char why[512];
+    hutch_error why;
     json_t *checked = json_deep_copy(args);
     if (json_is_object(checked) && strcmp(name, "write") == 0 && content_fd >= 0 &&
         !json_object_get(checked, "content"))
         json_object_set_new(checked, "content", json_string("")); /* comes from content_fd */
-    if (!json_is_object(args) || tool_args_check(def, checked, why, sizeof why) < 0) {
+    if (!json_is_object(args) || tool_args_check(def, checked, &why) < 0) {
         json_decref(checked);
-        *result = json_is_object(args) ? failure("%s", why)
+        *result = json_is_object(args) ? failure("%s", why.message)
                                         : failure("the arguments must be a JSON object");
         /* Refused calls are audited too: they are what an injected prompt tries. */
         struct session s;

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "error.h"
+
 /* name, title, description, schema, read-only, destructive, idempotent */
 static const struct tool_def defs[] = {
     {"bash", "Run a shell command",
@@ -155,13 +157,12 @@ static const char *expected(const char *type)
     return type;
 }
 
-static int check(const json_t *schema, const json_t *v, const char *where, char *why, size_t len)
+static int check(const json_t *schema, const json_t *v, const char *where, hutch_error *err)
 {
     const char *type = json_string_value(json_object_get(schema, "type"));
-    if (type && !type_matches(type, v)) {
-        snprintf(why, len, "%s must be %s, not %s", where, expected(type), type_of(v));
-        return -1;
-    }
+    if (type && !type_matches(type, v))
+        return error_set(err, HUTCH_E_INVALID, "%s must be %s, not %s", where, expected(type),
+                         type_of(v));
     json_t *allowed = json_object_get(schema, "enum");
     if (allowed) {
         size_t i;
@@ -170,26 +171,25 @@ static int check(const json_t *schema, const json_t *v, const char *where, char 
         json_array_foreach(allowed, i, item) found |= json_equal(item, v);
         if (!found) {
             char list[200] = "";
+            size_t used = 0;
             json_array_foreach(allowed, i, item)
             {
-                size_t used = strlen(list);
-                snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "",
-                         json_string_value(item) ?: "?");
+                if (!fmt_append(list, sizeof list, &used, "%s%s", i ? ", " : "",
+                                json_string_value(item) ?: "?"))
+                    break; /* whole names, as many as fit */
             }
-            snprintf(why, len, "%s must be one of %s", where, list);
-            return -1;
+            return error_set(err, HUTCH_E_INVALID, "%s must be one of %s", where, list);
         }
     }
     json_t *min = json_object_get(schema, "minimum");
     if (min && json_is_number(v) && json_number_value(v) < json_number_value(min)) {
-        snprintf(why, len, "%s must be at least %g", where, json_number_value(min));
-        return -1;
+        return error_set(err, HUTCH_E_INVALID, "%s must be at least %g", where,
+                         json_number_value(min));
     }
     json_t *min_len = json_object_get(schema, "minLength");
     if (min_len && json_is_string(v) &&
         json_string_length(v) < (size_t)json_integer_value(min_len)) {
-        snprintf(why, len, "%s must not be empty", where);
-        return -1;
+        return error_set(err, HUTCH_E_INVALID, "%s must not be empty", where);
     }
     if (json_is_object(v)) {
         json_t *props = json_object_get(schema, "properties");
@@ -199,26 +199,26 @@ static int check(const json_t *schema, const json_t *v, const char *where, char 
         json_object_foreach((json_t *)v, key, value)
         {
             char sub[256];
-            snprintf(sub, sizeof sub, "%s.%s", where, key);
+            fmt_trunc(sub, sizeof sub, "%s.%s", where, key); /* for messages */
             json_t *ps = json_object_get(props, key);
             if (!ps && json_is_false(extra)) {
                 char names[200] = "";
+                size_t used = 0;
                 const char *pk;
                 json_t *pv;
                 json_object_foreach(props, pk, pv)
                 {
-                    size_t used = strlen(names);
-                    snprintf(names + used, sizeof names - used, "%s%s", used ? ", " : "", pk);
+                    if (!fmt_append(names, sizeof names, &used, "%s%s", used ? ", " : "", pk))
+                        break; /* whole names, as many as fit */
                 }
-                snprintf(why, len,
-                         "unknown argument %s (this tool takes %s); arguments cannot change the "
-                         "sandbox's policy",
-                         sub, names);
-                return -1;
+                return error_set(err, HUTCH_E_INVALID,
+                                 "unknown argument %s (this tool takes %s); arguments cannot "
+                                 "change the sandbox's policy",
+                                 sub, names);
             }
             if (!ps && json_is_object(extra))
                 ps = extra;
-            if (ps && check(ps, value, sub, why, len) < 0)
+            if (ps && check(ps, value, sub, err) < 0)
                 return -1;
         }
         size_t i;
@@ -226,10 +226,8 @@ static int check(const json_t *schema, const json_t *v, const char *where, char 
         json_array_foreach(json_object_get(schema, "required"), i, req)
         {
             const char *name = json_string_value(req);
-            if (name && !json_object_get(v, name)) {
-                snprintf(why, len, "%s.%s is required", where, name);
-                return -1;
-            }
+            if (name && !json_object_get(v, name))
+                return error_set(err, HUTCH_E_INVALID, "%s.%s is required", where, name);
         }
     }
     if (json_is_array(v)) {
@@ -239,22 +237,20 @@ static int check(const json_t *schema, const json_t *v, const char *where, char 
         json_array_foreach(v, i, item)
         {
             char sub[256];
-            snprintf(sub, sizeof sub, "%s[%zu]", where, i);
-            if (items && check(items, item, sub, why, len) < 0)
+            fmt_trunc(sub, sizeof sub, "%s[%zu]", where, i); /* for messages */
+            if (items && check(items, item, sub, err) < 0)
                 return -1;
         }
     }
     return 0;
 }
 
-int tool_args_check(const struct tool_def *d, const json_t *args, char *why, size_t len)
+int tool_args_check(const struct tool_def *d, const json_t *args, hutch_error *err)
 {
     json_t *schema = json_loads(d->schema, 0, NULL);
-    if (!schema) {
-        snprintf(why, len, "out of memory");
-        return -1;
-    }
-    int r = check(schema, args, "arguments", why, len);
+    if (!schema)
+        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    int r = check(schema, args, "arguments", err);
     json_decref(schema);
     return r;
 }

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "hutch.h"
+
 struct tool_def {
     const char *name;
     const char *title;
@@ -22,8 +24,8 @@ const struct tool_def *tool_def_named(const char *name);
 /* The schema as a JSON object, with "$schema" set. */
 json_t *tool_def_schema(const struct tool_def *d);
 
-/* 0 when args fit the tool's schema; else -1 and one line in why
+/* 0 when args fit the tool's schema; else -1 and one line in err
  * ("unknown argument arguments.network (this tool takes ...)"). */
-int tool_args_check(const struct tool_def *d, const json_t *args, char *why, size_t len);
+int tool_args_check(const struct tool_def *d, const json_t *args, hutch_error *err);
 
 #endif

@@ -56,9 +56,10 @@ bool workspace_fs_bounded(const struct session *s)
     return s->record && s->record->workspace_image != NULL;
 }
 
-static void image_path(const char *workspace, char *out, size_t len)
+/* false (out "", which names nothing) when it does not fit: never cut. */
+static bool image_path(const char *workspace, char *out, size_t len)
 {
-    snprintf(out, len, "%s" IMAGE_SUFFIX, workspace);
+    return fmt_fits(out, len, "%s" IMAGE_SUFFIX, workspace);
 }
 
 /* ---- loop devices ------------------------------------------------------------ */
@@ -77,17 +78,16 @@ static int loop_open_backing(const struct stat *img, char *dev, size_t dev_len)
         if (strncmp(e->d_name, "loop", 4) != 0)
             continue;
         char path[PATH_MAX];
-        snprintf(path, sizeof path, "/sys/block/%s/loop/backing_file", e->d_name);
+        fmt_bounded(path, "/sys/block/%s/loop/backing_file", e->d_name);
         if (access(path, F_OK) < 0)
             continue; /* not bound */
-        snprintf(path, sizeof path, "/dev/%s", e->d_name);
+        fmt_bounded(path, "/dev/%s", e->d_name);
         int fd = TEMP_FAILURE_RETRY(open(path, O_RDWR | O_CLOEXEC));
         struct loop_info64 info;
         if (fd >= 0 && ioctl(fd, LOOP_GET_STATUS64, &info) == 0 &&
             info.lo_inode == (uint64_t)img->st_ino &&
-            info.lo_device == (uint64_t)img->st_dev) {
+            info.lo_device == (uint64_t)img->st_dev && fmt_fits(dev, dev_len, "%s", path)) {
             found = fd;
-            snprintf(dev, dev_len, "%s", path);
         } else if (fd >= 0) {
             close(fd);
         }
@@ -112,7 +112,8 @@ static int loop_attach(const char *img, char *dev, size_t dev_len, hutch_error *
         int n = ioctl(control, LOOP_CTL_GET_FREE);
         if (n < 0)
             return error_sys(err, errno, "no free loop device for the workspace's filesystem");
-        snprintf(dev, dev_len, "/dev/loop%d", n);
+        if (fmt_checked(err, dev, dev_len, "/dev/loop%d", n) < 0)
+            return -1;
         int fd = TEMP_FAILURE_RETRY(open(dev, O_RDWR | O_CLOEXEC));
         if (fd < 0)
             return error_sys(err, errno, "cannot open %s", dev);
@@ -120,7 +121,7 @@ static int loop_attach(const char *img, char *dev, size_t dev_len, hutch_error *
         memset(&cfg, 0, sizeof cfg);
         cfg.fd = (unsigned)backing;
         cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR;
-        snprintf((char *)cfg.info.lo_file_name, LO_NAME_SIZE, "%s", img);
+        fmt_trunc((char *)cfg.info.lo_file_name, LO_NAME_SIZE, "%s", img); /* shown: cut */
         if (ioctl(fd, LOOP_CONFIGURE, &cfg) == 0)
             return fd;
         int e = errno;
@@ -153,10 +154,10 @@ static bool mounted_here(const char *workspace, const struct stat *img)
     if (stat(workspace, &ws) < 0 || major(ws.st_dev) != LOOP_MAJOR)
         return false;
     char path[64];
-    snprintf(path, sizeof path, "/dev/block/%u:%u", major(ws.st_dev), minor(ws.st_dev));
+    fmt_bounded(path, "/dev/block/%u:%u", major(ws.st_dev), minor(ws.st_dev));
     autoclose int fd = TEMP_FAILURE_RETRY(open(path, O_RDONLY | O_CLOEXEC));
     if (fd < 0) {
-        snprintf(path, sizeof path, "/dev/loop%u", minor(ws.st_dev));
+        fmt_bounded(path, "/dev/loop%u", minor(ws.st_dev));
         fd = TEMP_FAILURE_RETRY(open(path, O_RDONLY | O_CLOEXEC));
     }
     struct loop_info64 info;
@@ -168,9 +169,9 @@ static bool mounted_here(const char *workspace, const struct stat *img)
 static bool is_mount_point(const char *path)
 {
     char parent[PATH_MAX + 4];
-    snprintf(parent, sizeof parent, "%s/..", path);
     struct stat a, b;
-    return stat(path, &a) == 0 && stat(parent, &b) == 0 && a.st_dev != b.st_dev;
+    return fmt_fits(parent, sizeof parent, "%s/..", path) && stat(path, &a) == 0 &&
+           stat(parent, &b) == 0 && a.st_dev != b.st_dev;
 }
 
 /* ---- the directory below the mount -------------------------------------------- */
@@ -294,7 +295,8 @@ static int run_mkfs(char *const argv[], hutch_error *err)
 static int make_image(const char *img, const struct hutch_policy *p, hutch_error *err)
 {
     char tmp[PATH_MAX + 8];
-    snprintf(tmp, sizeof tmp, "%s.new", img);
+    if (fmt_checked(err, tmp, sizeof tmp, "%s.new", img) < 0)
+        return -1;
     (void)unlink(tmp); /* a half-made one from a creation that died */
     autoclose int fd = TEMP_FAILURE_RETRY(
         open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
@@ -308,7 +310,7 @@ static int make_image(const char *img, const struct hutch_policy *p, hutch_error
         return error_sys(err, e, "cannot size the workspace's filesystem %s", tmp);
     }
     char label[32], inodes[32];
-    snprintf(label, sizeof label, LABEL_PREFIX "%" PRIu64, p->limits.files);
+    fmt_bounded(label, LABEL_PREFIX "%" PRIu64, p->limits.files);
     const uint64_t want = p->limits.files + EXT4_OWN_INODES;
     /* No blocks reserved for root: the sandbox's user gets the whole size,
      * whoever it is. */
@@ -326,7 +328,7 @@ static int make_image(const char *img, const struct hutch_policy *p, hutch_error
     /* mkfs fills whole inode table blocks, then rounds the count per group
      * down to a multiple of 8: ask again for more until there are enough. */
     for (uint64_t ask = want, tries = 0;; tries++) {
-        snprintf(inodes, sizeof inodes, "%" PRIu64, ask);
+        fmt_bounded(inodes, "%" PRIu64, ask);
         int64_t label_files;
         uint32_t got = 0;
         if (run_mkfs(argv, err) < 0) {
@@ -429,7 +431,9 @@ int workspace_fs_up(struct session *s, const struct hutch_policy *p, hutch_error
     if (!workspace || !s->record->workspace_owned)
         return 0; /* --workspace DIR: the backend's business (a project quota) */
     char img[PATH_MAX + 8];
-    image_path(workspace, img, sizeof img);
+    if (!image_path(workspace, img, sizeof img))
+        return error_set(err, HUTCH_E_INVALID, "the workspace's path %.200s... is too long",
+                         workspace);
     struct stat st;
     bool have = lstat(img, &st) == 0;
     /* A session on the host (mode off) is unsandboxed on purpose, limits

@@ -35,10 +35,10 @@ static const char *shell_path(void)
     return "/bin/sh";
 }
 
-void bash_make_tag(char *buf, size_t size)
+bool bash_make_tag(char *buf, size_t size)
 {
     static unsigned long long counter;
-    snprintf(buf, size, "%ld.t%llu", (long)getpid(), ++counter);
+    return fmt_fits(buf, size, "%ld.t%llu", (long)getpid(), ++counter);
 }
 
 void bash_signal(pid_t pgid, const char *tag, int sig)
@@ -50,9 +50,10 @@ void bash_signal(pid_t pgid, const char *tag, int sig)
         (void)kill(-pgid, sig);
     }
     if (tag && *tag) {
+        /* A cut entry would match other commands' tags. */
         char entry[128];
-        snprintf(entry, sizeof entry, RUN_TAG "%s", tag);
-        proctag_signal(entry, sig);
+        if (fmt_fits(entry, sizeof entry, RUN_TAG "%s", tag))
+            proctag_signal(entry, sig);
     }
 }
 
@@ -68,10 +69,11 @@ static bool valid_env_name(const char *name)
 
 /* envp + args.env (which wins) + HUTCH_RUN=tag, as one block. An HUTCH_RUN
  * given in either is dropped: a command cannot pose as another. */
-static char **build_env(char *const *base, const json_t *extra, const char *tag, char *why)
+static char **build_env(char *const *base, const json_t *extra, const char *tag, hutch_error *err)
 {
     if (extra && !json_is_object(extra)) {
-        snprintf(why, WHY_MAX, "env must be an object of strings, like {\"NAME\": \"value\"}");
+        error_set(err, HUTCH_E_INVALID,
+                  "env must be an object of strings, like {\"NAME\": \"value\"}");
         return NULL;
     }
     size_t count = 2, bytes = strlen(RUN_TAG) + strlen(tag) + 1;
@@ -84,13 +86,13 @@ static char **build_env(char *const *base, const json_t *extra, const char *tag,
     json_object_foreach((json_t *)extra, key, value)
     {
         if (!json_is_string(value)) {
-            snprintf(why, WHY_MAX, "env.%.64s must be a string", key);
+            error_set(err, HUTCH_E_INVALID, "env.%.64s must be a string", key);
             return NULL;
         }
         if (!valid_env_name(key) || memchr(json_string_value(value), '\0',
                                            json_string_length(value))) {
-            snprintf(why, WHY_MAX, "env.%.64s is not a valid variable (no '=' or NUL allowed)",
-                     key);
+            error_set(err, HUTCH_E_INVALID,
+                      "env.%.64s is not a valid variable (no '=' or NUL allowed)", key);
             return NULL;
         }
         count++;
@@ -98,7 +100,7 @@ static char **build_env(char *const *base, const json_t *extra, const char *tag,
     }
     char **env = malloc(count * sizeof *env + bytes);
     if (!env) {
-        snprintf(why, WHY_MAX, "out of memory");
+        error_set(err, HUTCH_E_SYSTEM, "out of memory");
         return NULL;
     }
     char *s = (char *)(env + count);
@@ -167,9 +169,9 @@ static void __attribute__((noreturn)) child(const struct spawn_request *req, int
     _exit(127);
 }
 
-pid_t bash_spawn(const struct spawn_request *req, char *why)
+pid_t bash_spawn(const struct spawn_request *req, hutch_error *err)
 {
-    autofree char **envp = build_env(req->envp, req->env, req->tag, why);
+    autofree char **envp = build_env(req->envp, req->env, req->tag, err);
     if (!envp)
         return -1;
     const char *shell = shell_path();
@@ -180,14 +182,14 @@ pid_t bash_spawn(const struct spawn_request *req, char *why)
     if (in_fd < 0) {
         devnull = TEMP_FAILURE_RETRY(open("/dev/null", O_RDONLY | O_CLOEXEC));
         if (devnull < 0) {
-            snprintf(why, WHY_MAX, "cannot open /dev/null: %s", strerror(errno));
+            error_sys(err, errno, "cannot open /dev/null");
             return -1;
         }
         in_fd = devnull;
     }
     pid_t pid = fork();
     if (pid < 0) {
-        snprintf(why, WHY_MAX, "cannot start the command: fork failed: %s", strerror(errno));
+        error_sys(err, errno, "cannot start the command: fork failed");
         return -1;
     }
     if (pid == 0)
@@ -195,27 +197,25 @@ pid_t bash_spawn(const struct spawn_request *req, char *why)
     return pid;
 }
 
-int bash_workdir(const json_t *args, const struct tool_env *env, char *why)
+int bash_workdir(const json_t *args, const struct tool_env *env, hutch_error *err)
 {
     const char *dir = NULL;
     size_t len = 0;
-    if (arg_string(args, "workdir", &dir, &len, why) < 0)
+    if (arg_string(args, "workdir", &dir, &len, err) < 0)
         return -1;
     if (!dir) {
         int fd = TEMP_FAILURE_RETRY(open(env->roots.workspace, O_PATH | O_DIRECTORY | O_CLOEXEC));
         if (fd < 0)
-            snprintf(why, WHY_MAX, "cannot open the workspace %s: %s", env->roots.workspace,
-                     strerror(errno));
+            error_sys(err, errno, "cannot open the workspace %s", env->roots.workspace);
         return fd;
     }
     struct tool_path p __attribute__((cleanup(path_release))) = {.rootfd = -1};
-    if (path_resolve(&env->roots, dir, len, PATH_READ, &p, why) < 0)
+    if (path_resolve(&env->roots, dir, len, PATH_READ, &p, err) < 0)
         return -1;
     int fd = path_open(&p, p.rest, O_PATH | O_DIRECTORY, 0);
     if (fd < 0) {
-        char inner[WHY_MAX];
-        path_error(&p, errno, "enter", inner);
-        snprintf(why, WHY_MAX, "workdir: %s", inner);
+        path_error(&p, errno, "enter", err);
+        error_prefix(err, "workdir");
     }
     return fd;
 }
@@ -286,8 +286,11 @@ static int create_log(int dirfd, char *name, size_t size)
             uint64_t v = (uint64_t)monotonic_ms() * 1000 ^ (uint64_t)getpid() << 24 ^ (uint64_t)i;
             memcpy(r, &v, sizeof r);
         }
-        snprintf(name, size, "bash-%02x%02x%02x%02x%02x%02x.log", r[0], r[1], r[2], r[3], r[4],
-                 r[5]);
+        if (!fmt_fits(name, size, "bash-%02x%02x%02x%02x%02x%02x.log", r[0], r[1], r[2], r[3],
+                      r[4], r[5])) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
         int fd = TEMP_FAILURE_RETRY(
             openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
         if (fd >= 0 || errno != EEXIST)
@@ -395,34 +398,36 @@ static char *result_text(const struct tail *t, const struct tool_log *log, const
     char where[TOOL_PATH_MAX + 96];
     const char *slash = strrchr(file, '/');
     const int dir_len = slash ? (int)(slash - file) : (int)strlen(file);
+    /* Notices for the model: file (at most TOOL_PATH_MAX + 80) fits; were it
+     * cut, only the text read would be. */
     if (log->in_memory)
-        snprintf(where, sizeof where, "the rest is not kept: no space left in %.*s", dir_len,
-                 file);
+        fmt_trunc(where, sizeof where, "the rest is not kept: no space left in %.*s", dir_len,
+                  file);
     else if (log->dropped)
-        snprintf(where, sizeof where, "the last %u MiB of it are in %s", TOOL_LOG_KEEP >> 20,
-                 file);
+        fmt_trunc(where, sizeof where, "the last %u MiB of it are in %s", TOOL_LOG_KEEP >> 20,
+                  file);
     else
-        snprintf(where, sizeof where, "full output in %s", file);
+        fmt_trunc(where, sizeof where, "full output in %s", file);
     if (t->partial_line)
-        snprintf(notice, sizeof notice,
-                 "[Output cut: showing the last %d KiB of the last line (%" PRIu64
-                 " lines in all); %s]",
-                 TOOL_MAX_BYTES / 1024, total, where);
+        fmt_trunc(notice, sizeof notice,
+                  "[Output cut: showing the last %d KiB of the last line (%" PRIu64
+                  " lines in all); %s]",
+                  TOOL_MAX_BYTES / 1024, total, where);
     else if (t->cut || log->dropped)
-        snprintf(notice, sizeof notice,
-                 "[Output cut: showing the last %" PRIu64 " lines of %" PRIu64 "; %s]", t->lines,
-                 total, where);
+        fmt_trunc(notice, sizeof notice,
+                  "[Output cut: showing the last %" PRIu64 " lines of %" PRIu64 "; %s]", t->lines,
+                  total, where);
     else if (log->in_memory)
-        snprintf(notice, sizeof notice,
-                 "[The output is not kept in a file: no space left in %.*s]", dir_len, file);
+        fmt_trunc(notice, sizeof notice,
+                  "[The output is not kept in a file: no space left in %.*s]", dir_len, file);
     char end[128] = "";
     if (o->timed_out)
-        snprintf(end, sizeof end, "Timed out after %g s: the command was killed",
-                 (double)timeout_ms / 1000.0);
+        fmt_bounded(end, "Timed out after %g s: the command was killed",
+                    (double)timeout_ms / 1000.0);
     else if (WIFSIGNALED(o->status))
-        snprintf(end, sizeof end, "Killed by signal %d", WTERMSIG(o->status));
+        fmt_bounded(end, "Killed by signal %d", WTERMSIG(o->status));
     else if (WIFEXITED(o->status) && WEXITSTATUS(o->status) != 0)
-        snprintf(end, sizeof end, "Exit code %d", WEXITSTATUS(o->status));
+        fmt_bounded(end, "Exit code %d", WEXITSTATUS(o->status));
 
     size_t cap = t->len + strlen(notice) + strlen(end) + 32;
     char *text = malloc(cap);
@@ -448,15 +453,15 @@ static char *result_text(const struct tail *t, const struct tool_log *log, const
 
 json_t *tool_bash(const json_t *args, const struct tool_env *env)
 {
-    char why[WHY_MAX];
+    hutch_error err;
     const char *command = NULL;
     size_t command_len = 0;
     bool background = false;
     int64_t timeout_s = 0;
-    if (arg_string(args, "command", &command, &command_len, why) < 0 ||
-        arg_bool(args, "background", &background, why) < 0 ||
-        arg_int(args, "timeout", 1, INT32_MAX, &timeout_s, why) < 0)
-        return tool_fail("bash: %s", why);
+    if (arg_string(args, "command", &command, &command_len, &err) < 0 ||
+        arg_bool(args, "background", &background, &err) < 0 ||
+        arg_int(args, "timeout", 1, INT32_MAX, &timeout_s, &err) < 0)
+        return tool_fail("bash: %s", err.message);
     if (!command || command_len == 0)
         return tool_fail("bash needs a command");
     json_t *extra = json_object_get(args, "env");
@@ -470,9 +475,9 @@ json_t *tool_bash(const json_t *args, const struct tool_env *env)
     if (timeout_s && (!timeout_ms || (uint64_t)timeout_s * 1000 < timeout_ms))
         timeout_ms = (uint64_t)timeout_s * 1000;
 
-    autoclose int cwd = bash_workdir(args, env, why);
+    autoclose int cwd = bash_workdir(args, env, &err);
     if (cwd < 0)
-        return tool_fail("%s", why);
+        return tool_fail_error(&err);
     const char *out_dir = env->output_dir ? env->output_dir : TOOL_OUTPUT_DIR;
     autoclose int dirfd = output_dir_open(out_dir);
     if (dirfd < 0)
@@ -489,7 +494,8 @@ json_t *tool_bash(const json_t *args, const struct tool_env *env)
         return tool_fail("cannot create a log in %s: %s", out_dir, strerror(errno));
     struct tool_log log = {.fd = log_fd, .ends_nl = true, .spill = true, .in_memory = full};
     char file[TOOL_PATH_MAX + 80];
-    snprintf(file, sizeof file, "%s/%s", out_dir, name);
+    if (!fmt_fits(file, sizeof file, "%s/%s", out_dir, name))
+        return tool_fail("the output directory's path is too long: %.200s", out_dir);
 
     int pipe_fds[2];
     if (pipe2(pipe_fds, O_CLOEXEC) < 0)
@@ -500,10 +506,10 @@ json_t *tool_bash(const json_t *args, const struct tool_env *env)
     if (fcntl(out_r, F_SETFL, O_NONBLOCK) < 0)
         return tool_fail("cannot start the command: %s", strerror(errno));
     char tag[64];
-    if (env->tag && *env->tag)
-        snprintf(tag, sizeof tag, "%s", env->tag);
-    else
-        bash_make_tag(tag, sizeof tag);
+    bool tag_ok = env->tag && *env->tag ? fmt_fits(tag, sizeof tag, "%s", env->tag)
+                                        : bash_make_tag(tag, sizeof tag);
+    if (!tag_ok)
+        return tool_fail("the run's tag is too long: %.200s", env->tag ? env->tag : "");
     autofree char *cmd = strndup(command, command_len);
     if (!cmd)
         return NULL;
@@ -514,10 +520,10 @@ json_t *tool_bash(const json_t *args, const struct tool_env *env)
                                 .tag = tag,
                                 .stdin_fd = -1,
                                 .out_fd = out_w};
-    pid_t pid = bash_spawn(&req, why);
+    pid_t pid = bash_spawn(&req, &err);
     close_fd(&out_w); /* only the command writes now: EOF when it is done */
     if (pid < 0)
-        return tool_fail("%s", why);
+        return tool_fail_error(&err);
 
     struct outcome o = {0};
     supervise(pid, tag, out_r, &log, timeout_ms, env->cancel_fd, &o);

@@ -60,10 +60,9 @@ static PRINTF_LIKE(2, 3) void sb_printf(struct sbuf *b, const char *fmt, ...)
     char tmp[256];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    size_t n = vfmt_trunc(tmp, sizeof tmp, fmt, ap); /* one line of a summary: cut on purpose */
     va_end(ap);
-    if (n > 0)
-        sb_add(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+    sb_add(b, tmp, n);
 }
 
 /* The text, or NULL (freed) when something failed; "" for nothing added. */
@@ -79,17 +78,6 @@ static char *sb_finish(struct sbuf *b)
 }
 
 /* ---- edit_apply ------------------------------------------------------------------------ */
-
-static PRINTF_LIKE(3, 4) int fail_why(char *why, size_t why_len, const char *fmt, ...)
-{
-    if (why && why_len) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, why_len, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 /* s with every LF that has no CR before it turned into CRLF. */
 static char *to_crlf(const char *s, size_t len, size_t *out_len)
@@ -145,16 +133,17 @@ static int by_position(const void *a, const void *b)
 /* "oldText" or "oldText #3", as the caller numbered them. */
 static void which(char *buf, size_t size, size_t i, size_t n)
 {
+    /* For messages: cut, were buf too small. */
     if (n == 1)
-        snprintf(buf, size, "oldText");
+        fmt_trunc(buf, size, "oldText");
     else
-        snprintf(buf, size, "oldText #%zu", i + 1);
+        fmt_trunc(buf, size, "oldText #%zu", i + 1);
 }
 
 /* edit_apply's work, with its scratch arrays (freed by the caller). */
 static int apply(const char *text, size_t len, const struct edit_pair *pairs, size_t n,
-                 struct located *loc, char **owned, char **out, size_t *out_len, char *why,
-                 size_t why_len)
+                 struct located *loc, char **owned, char **out, size_t *out_len,
+                 hutch_error *err)
 {
     size_t bom = len >= 3 && memcmp(text, BOM, 3) == 0 ? 3 : 0;
     const char *body = text + bom;
@@ -180,29 +169,28 @@ static int apply(const char *text, size_t len, const struct edit_pair *pairs, si
             new_len -= 3;
         }
         if (old_len == 0)
-            return fail_why(why, why_len,
-                            "%s is empty: give the exact text to replace (to write a whole "
-                            "file, use write)",
-                            name);
+            return error_set(err, HUTCH_E_INVALID,
+                             "%s is empty: give the exact text to replace (to write a whole "
+                             "file, use write)", name);
         if (crlf) {
             owned[2 * i] = to_crlf(old, old_len, &old_len);
             owned[2 * i + 1] = to_crlf(new, new_len, &new_len);
             if (!owned[2 * i] || !owned[2 * i + 1])
-                return fail_why(why, why_len, "out of memory");
+                return error_set(err, HUTCH_E_SYSTEM, "out of memory");
             old = owned[2 * i];
             new = owned[2 * i + 1];
         }
         size_t at = 0;
         size_t count = count_matches(body, blen, old, old_len, &at);
         if (count == 0)
-            return fail_why(why, why_len,
-                            "%s not found: it must match the file exactly, including whitespace, "
-                            "indentation and line breaks; read the file again and copy the text",
-                            name);
+            return error_set(err, HUTCH_E_INVALID,
+                             "%s not found: it must match the file exactly, including whitespace, "
+                             "indentation and line breaks; read the file again and copy the text",
+                             name);
         if (count > 1)
-            return fail_why(why, why_len,
-                            "%s found %zu times: add surrounding lines to make it unique", name,
-                            count);
+            return error_set(err, HUTCH_E_INVALID,
+                             "%s found %zu times: add surrounding lines to make it unique", name,
+                             count);
         loc[i] = (struct located){
             .at = at, .old_len = old_len, .index = i, .new_text = new, .new_len = new_len};
     }
@@ -210,8 +198,9 @@ static int apply(const char *text, size_t len, const struct edit_pair *pairs, si
     for (size_t i = 1; i < n; i++) {
         if (loc[i].at < loc[i - 1].at + loc[i - 1].old_len) {
             size_t a = loc[i - 1].index, b = loc[i].index;
-            return fail_why(why, why_len, "oldText #%zu and #%zu overlap: merge them into one edit",
-                            (a < b ? a : b) + 1, (a < b ? b : a) + 1);
+            return error_set(err, HUTCH_E_INVALID,
+                             "oldText #%zu and #%zu overlap: merge them into one edit",
+                             (a < b ? a : b) + 1, (a < b ? b : a) + 1);
         }
     }
 
@@ -223,7 +212,7 @@ static int apply(const char *text, size_t len, const struct edit_pair *pairs, si
     total += blen - prev;
     char *o = malloc(total + 1);
     if (!o)
-        return fail_why(why, why_len, "out of memory");
+        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
     memcpy(o, text, bom);
     size_t w = bom;
     prev = 0;
@@ -239,7 +228,8 @@ static int apply(const char *text, size_t len, const struct edit_pair *pairs, si
     o[w] = '\0';
     if (w == len && memcmp(o, text, len) == 0) {
         free(o);
-        return fail_why(why, why_len, "the edit changes nothing: newText is the same as oldText");
+        return error_set(err, HUTCH_E_INVALID,
+                         "the edit changes nothing: newText is the same as oldText");
     }
     *out = o;
     *out_len = w;
@@ -247,20 +237,20 @@ static int apply(const char *text, size_t len, const struct edit_pair *pairs, si
 }
 
 int edit_apply(const char *text, size_t len, const struct edit_pair *pairs, size_t n, char **out,
-               size_t *out_len, char *why, size_t why_len)
+               size_t *out_len, hutch_error *err)
 {
     *out = NULL;
     *out_len = 0;
     if (n == 0 || !pairs)
-        return fail_why(why, why_len, "no edits were given: pass oldText and newText");
+        return error_set(err, HUTCH_E_INVALID, "no edits were given: pass oldText and newText");
     if (!text) {
         text = "";
         len = 0;
     }
     struct located *loc = calloc(n, sizeof *loc);
     char **owned = calloc(n, 2 * sizeof *owned);
-    int r = loc && owned ? apply(text, len, pairs, n, loc, owned, out, out_len, why, why_len)
-                         : fail_why(why, why_len, "out of memory");
+    int r = loc && owned ? apply(text, len, pairs, n, loc, owned, out, out_len, err)
+                         : error_set(err, HUTCH_E_SYSTEM, "out of memory");
     if (owned)
         for (size_t i = 0; i < 2 * n; i++)
             free(owned[i]);
@@ -588,34 +578,35 @@ char *unified_diff(const char *path, const char *a, size_t a_len, const char *b,
 /* ---- the tool ------------------------------------------------------------------------------ */
 
 /* Collects the pairs of args: oldText/newText, then edits[]. */
-static int collect_pairs(const json_t *args, struct edit_pair **pairs, size_t *n, char *why)
+static int collect_pairs(const json_t *args, struct edit_pair **pairs, size_t *n, hutch_error *err)
 {
     *pairs = NULL;
     *n = 0;
     const char *old = NULL, *new = NULL;
     size_t old_len = 0, new_len = 0;
-    if (arg_bytes(args, "oldText", &old, &old_len, why) < 0 ||
-        arg_bytes(args, "newText", &new, &new_len, why) < 0)
+    if (arg_bytes(args, "oldText", &old, &old_len, err) < 0 ||
+        arg_bytes(args, "newText", &new, &new_len, err) < 0)
         return -1;
     json_t *edits = json_object_get(args, "edits");
     if (edits && !json_is_null(edits) && !json_is_array(edits)) {
-        snprintf(why, WHY_MAX, "edits must be an array of {oldText, newText}");
+        error_set(err, HUTCH_E_INVALID, "edits must be an array of {oldText, newText}");
         return -1;
     }
     if ((old == NULL) != (new == NULL)) {
-        snprintf(why, WHY_MAX, "%s is missing: give oldText and newText together",
-                 old ? "newText" : "oldText");
+        error_set(err, HUTCH_E_INVALID, "%s is missing: give oldText and newText together",
+                  old ? "newText" : "oldText");
         return -1;
     }
     size_t count = (old ? 1 : 0) + (json_is_array(edits) ? json_array_size(edits) : 0);
     if (count == 0) {
-        snprintf(why, WHY_MAX,
-                 "edit needs oldText and newText, or edits: [{\"oldText\": ..., \"newText\": ...}]");
+        error_set(err, HUTCH_E_INVALID,
+                  "edit needs oldText and newText, or edits: [{\"oldText\": ..., "
+                  "\"newText\": ...}]");
         return -1;
     }
     struct edit_pair *p = calloc(count, sizeof *p);
     if (!p) {
-        snprintf(why, WHY_MAX, "out of memory");
+        error_set(err, HUTCH_E_SYSTEM, "out of memory");
         return -1;
     }
     size_t k = 0;
@@ -627,10 +618,10 @@ static int collect_pairs(const json_t *args, struct edit_pair **pairs, size_t *n
     {
         const char *eo = NULL, *en = NULL;
         size_t eol = 0, enl = 0;
-        if (!json_is_object(e) || arg_bytes(e, "oldText", &eo, &eol, why) < 0 ||
-            arg_bytes(e, "newText", &en, &enl, why) < 0 || !eo || !en) {
-            snprintf(why, WHY_MAX, "edits[%zu] must be an object with oldText and newText strings",
-                     i);
+        if (!json_is_object(e) || arg_bytes(e, "oldText", &eo, &eol, err) < 0 ||
+            arg_bytes(e, "newText", &en, &enl, err) < 0 || !eo || !en) {
+            error_set(err, HUTCH_E_INVALID,
+                      "edits[%zu] must be an object with oldText and newText strings", i);
             free(p);
             return -1;
         }
@@ -644,67 +635,68 @@ static int collect_pairs(const json_t *args, struct edit_pair **pairs, size_t *n
 /* Reads the whole (regular, bounded) file dirfd/name, never through a
  * symlink or into a FIFO. */
 static int load(int dirfd, const char *name, const char *shown, struct stat *st, char **text,
-                char *why)
+                hutch_error *err)
 {
     if (fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW) < 0) {
         if (errno == ENOENT)
-            snprintf(why, WHY_MAX, "%s does not exist: use write to create a file", shown);
+            error_set(err, HUTCH_E_INVALID, "%s does not exist: use write to create a file", shown);
         else
-            snprintf(why, WHY_MAX, "cannot edit %s: %s", shown, strerror(errno));
+            error_sys(err, errno, "cannot edit %s", shown);
         return -1;
     }
     if (S_ISLNK(st->st_mode)) {
         char target[512];
         ssize_t n = readlinkat(dirfd, name, target, sizeof target - 1);
         target[n < 0 ? 0 : n] = '\0';
-        snprintf(why, WHY_MAX, "%s is a symlink (to %s): edit the file it points to instead",
-                 shown, target);
+        error_set(err, HUTCH_E_INVALID,
+                  "%s is a symlink (to %s): edit the file it points to instead", shown, target);
         return -1;
     }
     if (S_ISDIR(st->st_mode)) {
-        snprintf(why, WHY_MAX, "%s is a directory: edit changes files", shown);
+        error_set(err, HUTCH_E_INVALID, "%s is a directory: edit changes files", shown);
         return -1;
     }
     if (!S_ISREG(st->st_mode)) {
-        snprintf(why, WHY_MAX, "%s is not a regular file: edit changes regular files only", shown);
+        error_set(err, HUTCH_E_INVALID, "%s is not a regular file: edit changes regular files only",
+                  shown);
         return -1;
     }
     if (st->st_size > TOOL_EDIT_MAX_BYTES) {
         char size[32];
         tool_size_text((uint64_t)st->st_size, size, sizeof size);
-        snprintf(why, WHY_MAX,
-                 "%s is %s: edit handles files up to %d MiB; use write, or bash (sed, a script)",
-                 shown, size, TOOL_EDIT_MAX_BYTES / (1024 * 1024));
+        error_set(err, HUTCH_E_INVALID,
+                  "%s is %s: edit handles files up to %d MiB; use write, or bash (sed, a script)",
+                  shown, size, TOOL_EDIT_MAX_BYTES / (1024 * 1024));
         return -1;
     }
     autoclose int fd = TEMP_FAILURE_RETRY(
         openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
     struct stat again;
     if (fd < 0 || fstat(fd, &again) < 0) {
-        snprintf(why, WHY_MAX, "cannot read %s: %s", shown, strerror(errno));
+        error_sys(err, errno, "cannot read %s", shown);
         return -1;
     }
     if (again.st_dev != st->st_dev || again.st_ino != st->st_ino || !S_ISREG(again.st_mode)) {
-        snprintf(why, WHY_MAX, "%s changed while it was opened: try again", shown);
+        error_set(err, HUTCH_E_INVALID, "%s changed while it was opened: try again", shown);
         return -1;
     }
     *st = again;
     size_t len = (size_t)st->st_size;
     if (st->st_size > TOOL_EDIT_MAX_BYTES) {
-        snprintf(why, WHY_MAX, "%s grew over %d MiB while it was opened", shown,
-                 TOOL_EDIT_MAX_BYTES / (1024 * 1024));
+        error_set(err, HUTCH_E_INVALID, "%s grew over %d MiB while it was opened", shown,
+                  TOOL_EDIT_MAX_BYTES / (1024 * 1024));
         return -1;
     }
     autofree char *buf = malloc(len + 1);
     if (!buf) {
-        snprintf(why, WHY_MAX, "out of memory for %s", shown);
+        error_set(err, HUTCH_E_SYSTEM, "out of memory for %s", shown);
         return -1;
     }
     size_t got = 0;
     while (got < len) {
         ssize_t n = TEMP_FAILURE_RETRY(read(fd, buf + got, len - got));
         if (n < 0) {
-            snprintf(why, WHY_MAX, "cannot read %s: %s", shown, strerror(errno));
+            error_sys(err, errno, "cannot read %s", shown);
             return -1;
         }
         if (n == 0)
@@ -712,12 +704,12 @@ static int load(int dirfd, const char *name, const char *shown, struct stat *st,
         got += (size_t)n;
     }
     if (got != len) {
-        snprintf(why, WHY_MAX, "%s changed while it was read: try again", shown);
+        error_set(err, HUTCH_E_INVALID, "%s changed while it was read: try again", shown);
         return -1;
     }
     buf[len] = '\0';
     if (memchr(buf, '\0', len)) {
-        snprintf(why, WHY_MAX, "%s is a binary file: edit changes text files only", shown);
+        error_set(err, HUTCH_E_INVALID, "%s is a binary file: edit changes text files only", shown);
         return -1;
     }
     *text = steal_pointer(&buf);
@@ -733,14 +725,14 @@ static json_t *bounded_diff(const char *diff, bool *cut)
         const char *nl = memrchr(diff, '\n', TOOL_MAX_BYTES);
         size_t keep = nl ? (size_t)(nl - diff) + 1 : TOOL_MAX_BYTES;
         char note[96];
-        int nn = snprintf(note, sizeof note, "[diff cut: %zu more bytes]\n", len - keep);
-        autofree char *s = malloc(keep + (size_t)nn + 1);
+        size_t nn = fmt_bounded(note, "[diff cut: %zu more bytes]\n", len - keep);
+        autofree char *s = malloc(keep + nn + 1);
         if (!s)
             return NULL;
         memcpy(s, diff, keep);
-        memcpy(s + keep, note, (size_t)nn + 1);
+        memcpy(s + keep, note, nn + 1);
         *cut = true;
-        return tool_string(s, keep + (size_t)nn);
+        return tool_string(s, keep + nn);
     }
     return tool_string(diff, len);
 }
@@ -775,37 +767,37 @@ static void count_changes(const char *diff, size_t *added, size_t *removed)
 
 json_t *tool_edit(const json_t *args, const struct tool_env *env)
 {
-    char why[WHY_MAX];
+    hutch_error err;
     const char *path = NULL;
     size_t path_len = 0;
     bool dry_run = false;
-    if (arg_string(args, "path", &path, &path_len, why) < 0 ||
-        arg_bool(args, "dryRun", &dry_run, why) < 0)
-        return tool_fail("edit: %s", why);
+    if (arg_string(args, "path", &path, &path_len, &err) < 0 ||
+        arg_bool(args, "dryRun", &dry_run, &err) < 0)
+        return tool_fail("edit: %s", err.message);
     if (!path)
         return tool_fail("edit needs a path");
     autofree struct edit_pair *pairs = NULL;
     size_t n = 0;
-    if (collect_pairs(args, &pairs, &n, why) < 0)
-        return tool_fail("edit: %s", why);
+    if (collect_pairs(args, &pairs, &n, &err) < 0)
+        return tool_fail("edit: %s", err.message);
 
     struct tool_path p __attribute__((cleanup(path_release))) = {.rootfd = -1};
-    if (path_resolve(&env->roots, path, path_len, dry_run ? PATH_READ : PATH_WRITE, &p, why) < 0)
-        return tool_fail("%s", why);
+    if (path_resolve(&env->roots, path, path_len, dry_run ? PATH_READ : PATH_WRITE, &p, &err) < 0)
+        return tool_fail_error(&err);
     const char *name;
-    autoclose int dirfd = path_parent(&p, false, &name, why);
+    autoclose int dirfd = path_parent(&p, false, &name, &err);
     if (dirfd < 0)
-        return tool_fail("%s", why);
+        return tool_fail_error(&err);
     struct stat st;
     autofree char *text = NULL;
-    if (load(dirfd, name, path, &st, &text, why) < 0)
-        return tool_fail("%s", why);
+    if (load(dirfd, name, path, &st, &text, &err) < 0)
+        return tool_fail_error(&err);
     size_t len = (size_t)st.st_size;
 
     autofree char *edited = NULL;
     size_t edited_len;
-    if (edit_apply(text, len, pairs, n, &edited, &edited_len, why, sizeof why) < 0)
-        return tool_fail("%s: %s", path, why);
+    if (edit_apply(text, len, pairs, n, &edited, &edited_len, &err) < 0)
+        return tool_fail("%s: %s", path, err.message);
     autofree char *diff = unified_diff(path, text, len, edited, edited_len);
     if (!diff)
         return NULL;
@@ -815,8 +807,8 @@ json_t *tool_edit(const json_t *args, const struct tool_env *env)
                                      .cancel_fd = env->cancel_fd};
         uint64_t written;
         bool created;
-        if (replace_file(dirfd, name, path, &src, &st, &written, &created, why) < 0)
-            return tool_fail("%s", why);
+        if (replace_file(dirfd, name, path, &src, &st, &written, &created, &err) < 0)
+            return tool_fail_error(&err);
     }
 
     size_t added, removed;

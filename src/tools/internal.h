@@ -9,11 +9,10 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "error.h"
 #include "tools/tools.h"
 #include "util.h"
 
-/* Room for a one-line error message. */
-#define WHY_MAX 1024
 /* Buffer for streaming files: on the stack of short-lived calls only. */
 #define TOOL_CHUNK (64 * 1024)
 
@@ -24,19 +23,24 @@
 json_t *tool_ok(const char *text, size_t len);
 /* {"ok": false, "error": "..."} with the message made one line. */
 json_t *tool_fail(const char *fmt, ...) PRINTF_LIKE(1, 2);
+/* The same with err's message. */
+json_t *tool_fail_error(const hutch_error *err);
 /* A JSON string of text that may not be valid UTF-8 (U+FFFD for bad bytes). */
 json_t *tool_string(const char *text, size_t len);
 /* Sets key on a result; false when out of memory (the result is freed). */
 bool tool_set(json_t *result, const char *key, json_t *value);
 
 /* args.key as a string without NUL. 1 found, 0 absent or null, -1 wrong
- * type or a NUL byte (why says so). */
-int arg_string(const json_t *args, const char *key, const char **s, size_t *len, char *why);
+ * type or a NUL byte (err says so). */
+int arg_string(const json_t *args, const char *key, const char **s, size_t *len,
+               hutch_error *err);
 /* args.key as a string that may hold NUL bytes (file content). */
-int arg_bytes(const json_t *args, const char *key, const char **s, size_t *len, char *why);
+int arg_bytes(const json_t *args, const char *key, const char **s, size_t *len,
+              hutch_error *err);
 /* args.key as an integer within [min, max] (a number with no fraction). */
-int arg_int(const json_t *args, const char *key, int64_t min, int64_t max, int64_t *v, char *why);
-int arg_bool(const json_t *args, const char *key, bool *v, char *why);
+int arg_int(const json_t *args, const char *key, int64_t min, int64_t max, int64_t *v,
+            hutch_error *err);
+int arg_bool(const json_t *args, const char *key, bool *v, hutch_error *err);
 
 /* ---- paths (paths.c) ----------------------------------------------------------- */
 
@@ -53,21 +57,21 @@ struct tool_path {
 
 /* Checks path (length, NUL, empty), finds the root it lies in among those
  * access allows (relative paths: from the workspace) and opens that root.
- * 0, or -1 with why. path_release() either way. */
+ * 0, or -1 with err. path_release() either way. */
 int path_resolve(const struct tool_roots *roots, const char *path, size_t len,
-                 enum path_access access, struct tool_path *out, char *why);
+                 enum path_access access, struct tool_path *out, hutch_error *err);
 void path_release(struct tool_path *p);
 
 /* openat2(rootfd, rest, flags, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS),
  * retried on EAGAIN (a rename raced the walk). An fd, or -1 with errno. */
 int path_open(const struct tool_path *p, const char *rest, int flags, mode_t mode);
-/* One line about errno err for path p (shown) into why. */
-void path_error(const struct tool_path *p, int err, const char *doing, char *why);
+/* One line about errno errnum for path p (shown) into err. */
+void path_error(const struct tool_path *p, int errnum, const char *doing, hutch_error *err);
 
 /* Opens the directory that holds p's last component (creating missing
  * directories, beneath the root, when create) and points *name at that
- * component. The directory fd, or -1 with why. */
-int path_parent(struct tool_path *p, bool create, const char **name, char *why);
+ * component. The directory fd, or -1 with err. */
+int path_parent(struct tool_path *p, bool create, const char **name, hutch_error *err);
 
 /* ---- atomic replacement (write.c) ------------------------------------------------ */
 
@@ -82,9 +86,10 @@ struct replace_source {
  * then renameat. Keeps the mode (and owner, when allowed) of an existing
  * file; a symlink there is replaced, never followed. With expect, the file
  * must still be that one (device, inode, size, mtime) just before the
- * rename. *written = bytes written. 0, or -1 with why. */
+ * rename. *written = bytes written. 0, or -1 with err. */
 int replace_file(int dirfd, const char *name, const char *shown, const struct replace_source *src,
-                 const struct stat *expect, uint64_t *written, bool *created, char *why);
+                 const struct stat *expect, uint64_t *written, bool *created,
+                 hutch_error *err);
 
 /* ---- bounded logs and slices of files (output.c) ------------------------------- */
 
@@ -153,15 +158,16 @@ struct spawn_request {
 };
 
 /* Starts `bash -c command` (sh when there is no bash) in a session of its
- * own (its pid is its process group). The pid, or -1 with why. */
-pid_t bash_spawn(const struct spawn_request *req, char *why);
+ * own (its pid is its process group). The pid, or -1 with err. */
+pid_t bash_spawn(const struct spawn_request *req, hutch_error *err);
 /* Signals a command (pgid: its leader, not yet reaped), its process group
  * and every process tagged with tag. */
 void bash_signal(pid_t pgid, const char *tag, int sig);
-/* A fresh tag for HUTCH_RUN: "<pid>.t<counter>". */
-void bash_make_tag(char *buf, size_t size);
-/* Resolves args.workdir (or the workspace) to an open directory. -1 why. */
-int bash_workdir(const json_t *args, const struct tool_env *env, char *why);
+/* A fresh tag for HUTCH_RUN: "<pid>.t<counter>"; false when size is too
+ * small for it. */
+bool bash_make_tag(char *buf, size_t size) MUST_CHECK;
+/* Resolves args.workdir (or the workspace) to an open directory. -1 err. */
+int bash_workdir(const json_t *args, const struct tool_env *env, hutch_error *err);
 
 /* The tools themselves. Each returns its result, NULL when out of memory. */
 json_t *tool_read(const json_t *args, const struct tool_env *env);

@@ -100,42 +100,40 @@ static bool root_holds(const char *root, const char *abs, const char **rest)
     return true;
 }
 
-/* "/workspace, /tmp" for messages. */
+/* "/workspace, /tmp" for messages: whole names, as many as fit. */
 static void list_roots(const char *const *roots, size_t n, char *buf, size_t size)
 {
     size_t o = 0;
     buf[0] = '\0';
-    for (size_t i = 0; i < n && o + 1 < size; i++) {
-        int w = snprintf(buf + o, size - o, "%s%s", i ? ", " : "", roots[i]);
-        if (w < 0)
+    for (size_t i = 0; i < n; i++)
+        if (!fmt_append(buf, size, &o, "%s%s", i ? ", " : "", roots[i]))
             break;
-        o += (size_t)w;
-    }
     if (n == 0)
-        snprintf(buf, size, "none");
+        fmt_trunc(buf, size, "none");
 }
 
 int path_resolve(const struct tool_roots *roots, const char *path, size_t len,
-                 enum path_access access, struct tool_path *out, char *why)
+                 enum path_access access, struct tool_path *out, hutch_error *err)
 {
     out->rootfd = -1;
     out->root = NULL;
     out->rest[0] = '\0';
     out->shown = path ? path : "";
     if (!path || len == 0) {
-        snprintf(why, WHY_MAX,
-                 "the path is empty: give a file path, relative to the workspace (%s) or absolute",
-                 roots->workspace);
+        error_set(err, HUTCH_E_INVALID,
+                  "the path is empty: give a file path, relative to the workspace (%s) or absolute",
+                  roots->workspace);
         return -1;
     }
     if (memchr(path, '\0', len)) {
         out->shown = "(a path with NUL)";
-        snprintf(why, WHY_MAX, "the path contains a NUL byte: paths cannot");
+        error_set(err, HUTCH_E_INVALID, "the path contains a NUL byte: paths cannot");
         return -1;
     }
     if (len > TOOL_PATH_MAX) {
         out->shown = "(a long path)";
-        snprintf(why, WHY_MAX, "the path is %zu bytes long: the limit is %d", len, TOOL_PATH_MAX);
+        error_set(err, HUTCH_E_INVALID, "the path is %zu bytes long: the limit is %d", len,
+                  TOOL_PATH_MAX);
         return -1;
     }
 
@@ -146,15 +144,14 @@ int path_resolve(const struct tool_roots *roots, const char *path, size_t len,
         memcpy(joined, path, len);
         joined[len] = '\0';
     } else {
-        int n = snprintf(joined, sizeof joined, "%s/%.*s", roots->workspace, (int)len, path);
-        if (n < 0 || (size_t)n >= sizeof joined) {
-            snprintf(why, WHY_MAX, "the path is too long");
+        if (!fmt_fits(joined, sizeof joined, "%s/%.*s", roots->workspace, (int)len, path)) {
+            error_set(err, HUTCH_E_INVALID, "the path is too long");
             return -1;
         }
     }
     char abs[sizeof joined];
     if (normalize(joined, strlen(joined), abs, sizeof abs) < 0 || abs[0] != '/') {
-        snprintf(why, WHY_MAX, "the path is too long");
+        error_set(err, HUTCH_E_INVALID, "the path is too long");
         return -1;
     }
 
@@ -175,19 +172,18 @@ int path_resolve(const struct tool_roots *roots, const char *path, size_t len,
         char names[512];
         list_roots(list, n, names, sizeof names);
         if (access == PATH_WRITE)
-            snprintf(why, WHY_MAX,
-                     "%s is not in a writable place: write and edit may only change files under "
-                     "%s",
-                     path, names);
+            error_set(err, HUTCH_E_INVALID,
+                      "%s is not in a writable place: write and edit may only change files under "
+                      "%s", path, names);
         else
-            snprintf(why, WHY_MAX,
-                     "%s is outside the workspace and the readable roots: use a path under %s",
-                     path, names);
+            error_set(err, HUTCH_E_INVALID,
+                      "%s is outside the workspace and the readable roots: use a path under %s",
+                      path, names);
         return -1;
     }
     size_t rest_len = strlen(best_rest);
     if (rest_len + 1 >= sizeof out->rest) {
-        snprintf(why, WHY_MAX, "the path is too long");
+        error_set(err, HUTCH_E_INVALID, "the path is too long");
         return -1;
     }
     if (rest_len == 0)
@@ -199,7 +195,7 @@ int path_resolve(const struct tool_roots *roots, const char *path, size_t len,
     /* The roots themselves are the host's choice, and trusted. */
     out->rootfd = TEMP_FAILURE_RETRY(open(best, O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (out->rootfd < 0) {
-        snprintf(why, WHY_MAX, "cannot open the root %s: %s", best, strerror(errno));
+        error_sys(err, errno, "cannot open the root %s", best);
         return -1;
     }
     return 0;
@@ -228,50 +224,50 @@ int path_open(const struct tool_path *p, const char *rest, int flags, mode_t mod
     return -1;
 }
 
-void path_error(const struct tool_path *p, int err, const char *doing, char *why)
+void path_error(const struct tool_path *p, int errnum, const char *doing, hutch_error *err)
 {
     const char *path = p->shown;
-    switch (err) {
+    switch (errnum) {
     case ENOENT:
-        snprintf(why, WHY_MAX, "%s does not exist%s", path,
-                 path[0] == '/' ? "" : " (relative paths start at the workspace)");
+        error_set(err, HUTCH_E_SYSTEM, "%s does not exist%s", path,
+                  path[0] == '/' ? "" : " (relative paths start at the workspace)");
         break;
     case EXDEV:
-        snprintf(why, WHY_MAX,
-                 "%s leads outside %s (through .. or a symlink that points out of it): the "
-                 "tools stay inside the workspace and the allowed roots",
-                 path, p->root ? p->root : "its root");
+        error_set(err, HUTCH_E_SYSTEM,
+                  "%s leads outside %s (through .. or a symlink that points out of it): the "
+                  "tools stay inside the workspace and the allowed roots", path,
+                  p->root ? p->root : "its root");
         break;
     case ELOOP:
-        snprintf(why, WHY_MAX,
-                 "%s goes through a symlink loop, too many symlinks, or a /proc magic link: "
-                 "not followed",
-                 path);
+        error_set(err, HUTCH_E_SYSTEM,
+                  "%s goes through a symlink loop, too many symlinks, or a /proc magic link: "
+                  "not followed", path);
         break;
     case ENOTDIR:
-        snprintf(why, WHY_MAX, "a part of %s is not a directory", path);
+        error_set(err, HUTCH_E_SYSTEM, "a part of %s is not a directory", path);
         break;
     case EACCES:
     case EPERM:
-        snprintf(why, WHY_MAX, "cannot %s %s: permission denied", doing, path);
+        error_set(err, HUTCH_E_SYSTEM, "cannot %s %s: permission denied", doing, path);
         break;
     case EROFS:
-        snprintf(why, WHY_MAX, "cannot %s %s: it is on a read-only filesystem", doing, path);
+        error_set(err, HUTCH_E_SYSTEM, "cannot %s %s: it is on a read-only filesystem", doing,
+                  path);
         break;
     case ENAMETOOLONG:
-        snprintf(why, WHY_MAX, "%s is too long, or has a name that is too long", path);
+        error_set(err, HUTCH_E_SYSTEM, "%s is too long, or has a name that is too long", path);
         break;
     case ENOSYS:
-        snprintf(why, WHY_MAX,
-                 "this kernel has no openat2 (Linux 5.6 or later is needed): the file tools "
-                 "cannot confine paths safely without it");
+        error_set(err, HUTCH_E_SYSTEM,
+                  "this kernel has no openat2 (Linux 5.6 or later is needed): the file tools "
+                  "cannot confine paths safely without it");
         break;
     case ENOSPC:
     case EDQUOT:
-        snprintf(why, WHY_MAX, "cannot %s %s: no space left on the device", doing, path);
+        error_set(err, HUTCH_E_SYSTEM, "cannot %s %s: no space left on the device", doing, path);
         break;
     default:
-        snprintf(why, WHY_MAX, "cannot %s %s: %s", doing, path, strerror(err));
+        error_sys(err, errnum, "cannot %s %s", doing, path);
         break;
     }
 }
@@ -280,12 +276,12 @@ void path_error(const struct tool_path *p, int err, const char *doing, char *why
  * missing parents) when create. Walks prefix by prefix from the root, so
  * that every step is checked beneath it; mkdirat() only ever creates a
  * name in a directory already opened that way. */
-static int open_dir(struct tool_path *p, const char *dir, bool create, char *why)
+static int open_dir(struct tool_path *p, const char *dir, bool create, hutch_error *err)
 {
     int fd = path_open(p, dir, O_PATH | O_DIRECTORY, 0);
     if (fd >= 0 || errno != ENOENT || !create) {
         if (fd < 0)
-            path_error(p, errno, "open the directory of", why);
+            path_error(p, errno, "open the directory of", err);
         return fd;
     }
     char prefix[sizeof p->rest];
@@ -306,26 +302,25 @@ static int open_dir(struct tool_path *p, const char *dir, bool create, char *why
         if (sub < 0 && errno == ENOENT) {
             char comp[256];
             if (nlen >= sizeof comp) {
-                path_error(p, ENAMETOOLONG, "create", why);
+                path_error(p, ENAMETOOLONG, "create", err);
                 return -1;
             }
             memcpy(comp, name, nlen);
             comp[nlen] = '\0';
             if (mkdirat(parent >= 0 ? parent : p->rootfd, comp, 0777) < 0 && errno != EEXIST) {
-                path_error(p, errno, "create the directories of", why);
+                path_error(p, errno, "create the directories of", err);
                 return -1;
             }
             sub = path_open(p, prefix, O_PATH | O_DIRECTORY, 0);
             if (sub < 0 && errno == ENOENT) {
-                snprintf(why, WHY_MAX,
-                         "cannot create the directories of %s: %.*s is in the way (a dangling "
-                         "symlink?)",
-                         p->shown, (int)i, dir);
+                error_set(err, HUTCH_E_INVALID,
+                          "cannot create the directories of %s: %.*s is in the way (a dangling "
+                          "symlink?)", p->shown, (int)i, dir);
                 return -1;
             }
         }
         if (sub < 0) {
-            path_error(p, errno, "open the directory of", why);
+            path_error(p, errno, "open the directory of", err);
             return -1;
         }
         close_fd(&parent);
@@ -334,31 +329,31 @@ static int open_dir(struct tool_path *p, const char *dir, bool create, char *why
     return steal_fd(&parent);
 }
 
-int path_parent(struct tool_path *p, bool create, const char **name, char *why)
+int path_parent(struct tool_path *p, bool create, const char **name, hutch_error *err)
 {
     size_t len = strlen(p->rest);
     if (len == 0 || p->rest[len - 1] == '/' || strcmp(p->rest, ".") == 0) {
-        snprintf(why, WHY_MAX, "%s names a directory: give a file name", p->shown);
+        error_set(err, HUTCH_E_INVALID, "%s names a directory: give a file name", p->shown);
         return -1;
     }
     char *slash = strrchr(p->rest, '/');
     const char *last = slash ? slash + 1 : p->rest;
     if (strcmp(last, ".") == 0 || strcmp(last, "..") == 0) {
-        snprintf(why, WHY_MAX, "%s names a directory: give a file name", p->shown);
+        error_set(err, HUTCH_E_INVALID, "%s names a directory: give a file name", p->shown);
         return -1;
     }
     if (strlen(last) > 255) {
-        path_error(p, ENAMETOOLONG, "write", why);
+        path_error(p, ENAMETOOLONG, "write", err);
         return -1;
     }
     int fd;
     if (!slash) {
         fd = path_open(p, ".", O_PATH | O_DIRECTORY, 0);
         if (fd < 0)
-            path_error(p, errno, "open the directory of", why);
+            path_error(p, errno, "open the directory of", err);
     } else {
         *slash = '\0';
-        fd = open_dir(p, p->rest, create, why);
+        fd = open_dir(p, p->rest, create, err);
         *slash = '/';
     }
     *name = last;

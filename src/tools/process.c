@@ -144,12 +144,13 @@ static int log_reader(const struct bg *b, int *own)
 
 static void state_text(const struct bg *b, char *buf, size_t size)
 {
+    /* For people: cut, were buf too small. */
     if (b->running)
-        snprintf(buf, size, "running%s", b->killed ? " (being killed)" : "");
+        fmt_trunc(buf, size, "running%s", b->killed ? " (being killed)" : "");
     else if (WIFSIGNALED(b->status))
-        snprintf(buf, size, "killed by signal %d", WTERMSIG(b->status));
+        fmt_trunc(buf, size, "killed by signal %d", WTERMSIG(b->status));
     else
-        snprintf(buf, size, "exited with code %d", WEXITSTATUS(b->status));
+        fmt_trunc(buf, size, "exited with code %d", WEXITSTATUS(b->status));
 }
 
 /* ---- the loop's side -------------------------------------------------------------------- */
@@ -247,20 +248,20 @@ void tool_process_forget_all(void)
 
 json_t *process_start(const json_t *args, const struct tool_env *env)
 {
-    char why[WHY_MAX];
+    hutch_error err;
     const char *command = NULL;
     size_t command_len = 0;
-    if (arg_string(args, "command", &command, &command_len, why) < 0 || !command)
-        return tool_fail("bash: %s", command ? why : "a command is needed");
+    if (arg_string(args, "command", &command, &command_len, &err) < 0 || !command)
+        return tool_fail("bash: %s", command ? err.message : "a command is needed");
     int running = 0;
     for (int i = 0; i < TABLE_SIZE; i++)
         running += table[i].used && table[i].running;
     if (running >= TABLE_SIZE)
         return tool_fail("%d background processes run already: kill some first (process kill)",
                          TABLE_SIZE);
-    autoclose int cwd = bash_workdir(args, env, why);
+    autoclose int cwd = bash_workdir(args, env, &err);
     if (cwd < 0)
-        return tool_fail("%s", why);
+        return tool_fail_error(&err);
     const char *out_dir = env->output_dir ? env->output_dir : TOOL_OUTPUT_DIR;
     autoclose int dirfd = output_dir_open(out_dir);
     if (dirfd < 0)
@@ -271,7 +272,7 @@ json_t *process_start(const json_t *args, const struct tool_env *env)
         return tool_fail("the process table is full");
     unsigned id = next_id++;
     char name[32];
-    snprintf(name, sizeof name, "p%u.log", id);
+    fmt_bounded(name, "p%u.log", id);
     /* A log of an earlier agent may have the name: it goes. */
     (void)unlinkat(dirfd, name, 0);
     autoclose int log_fd = TEMP_FAILURE_RETRY(
@@ -279,7 +280,8 @@ json_t *process_start(const json_t *args, const struct tool_env *env)
     if (log_fd < 0)
         return tool_fail("cannot create a log in %s: %s", out_dir, strerror(errno));
     char path[TOOL_PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/%s", out_dir, name);
+    if (!fmt_fits(path, sizeof path, "%s/%s", out_dir, name))
+        return tool_fail("the output directory's path is too long: %.200s", out_dir);
     autofree char *log_path = strdup(path);
     autofree char *cmd = strndup(command, command_len);
     if (!log_path || !cmd)
@@ -298,10 +300,10 @@ json_t *process_start(const json_t *args, const struct tool_env *env)
         return tool_fail("cannot start the command: %s", strerror(errno));
 
     char tag[64];
-    if (env->tag && *env->tag)
-        snprintf(tag, sizeof tag, "%s.p%u", env->tag, id);
-    else
-        bash_make_tag(tag, sizeof tag);
+    bool tag_ok = env->tag && *env->tag ? fmt_fits(tag, sizeof tag, "%s.p%u", env->tag, id)
+                                        : bash_make_tag(tag, sizeof tag);
+    if (!tag_ok)
+        return tool_fail("the run's tag is too long: %.200s", env->tag ? env->tag : "");
     json_t *extra = json_object_get(args, "env");
     struct spawn_request req = {.command = cmd,
                                 .cwd_fd = cwd,
@@ -310,17 +312,18 @@ json_t *process_start(const json_t *args, const struct tool_env *env)
                                 .tag = tag,
                                 .stdin_fd = in_r,
                                 .out_fd = out_w};
-    pid_t pid = bash_spawn(&req, why);
+    pid_t pid = bash_spawn(&req, &err);
     if (pid < 0)
-        return tool_fail("%s", why);
+        return tool_fail_error(&err);
 
     memset(b, 0, sizeof *b);
     b->used = true;
     in_use++;
     b->id = id;
     b->pid = pid;
-    snprintf(b->command, sizeof b->command, "%s", cmd);
-    snprintf(b->tag, sizeof b->tag, "%s", tag);
+    fmt_trunc(b->command, sizeof b->command, "%s", cmd); /* for list: cut */
+    _Static_assert(sizeof b->tag == sizeof tag, "a process keeps its whole tag");
+    memcpy(b->tag, tag, sizeof tag);
     b->log_path = steal_pointer(&log_path);
     b->started_wall = time(NULL);
     b->started = monotonic_ms();
@@ -330,14 +333,14 @@ json_t *process_start(const json_t *args, const struct tool_env *env)
     b->log = (struct tool_log){.fd = steal_fd(&log_fd), .ends_nl = true};
 
     char text[TOOL_PATH_MAX + 256];
-    int n = snprintf(text, sizeof text,
-                     "Started p%u (pid %d) in the background; its output goes to %s. Use the "
-                     "process tool with id \"p%u\": poll for new output, log to read it, write "
-                     "to send input, kill to stop it.",
-                     id, (int)pid, b->log_path, id);
+    size_t n = fmt_trunc(text, sizeof text,
+                         "Started p%u (pid %d) in the background; its output goes to %s. Use the "
+                         "process tool with id \"p%u\": poll for new output, log to read it, "
+                         "write to send input, kill to stop it.",
+                         id, (int)pid, b->log_path, id);
     char id_text[32];
-    snprintf(id_text, sizeof id_text, "p%u", id);
-    json_t *r = tool_ok(text, n < 0 ? 0 : (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
+    fmt_bounded(id_text, "p%u", id);
+    json_t *r = tool_ok(text, n);
     if (!tool_set(r, "id", json_string(id_text)) || !tool_set(r, "pid", json_integer(pid)) ||
         !tool_set(r, "output_file", tool_string(b->log_path, strlen(b->log_path))))
         return NULL;
@@ -349,7 +352,7 @@ json_t *process_start(const json_t *args, const struct tool_env *env)
 static json_t *describe(const struct bg *b)
 {
     char id[32], state[64], started[32];
-    snprintf(id, sizeof id, "p%u", b->id);
+    fmt_bounded(id, "p%u", b->id);
     state_text(b, state, sizeof state);
     struct tm tm;
     gmtime_r(&b->started_wall, &tm);
@@ -392,16 +395,15 @@ static json_t *action_list(void)
         }
         char state[64];
         state_text(b, state, sizeof state);
-        int w = snprintf(text + n, sizeof text - n, "p%u  pid %d  %s  %.80s\n", b->id, (int)b->pid,
-                         state, b->command);
-        if (w > 0 && (size_t)w < sizeof text - n)
-            n += (size_t)w;
+        /* Whole lines, as many as fit (all of them: 160 bytes each). */
+        (void)!fmt_append(text, sizeof text, &n, "p%u  pid %d  %s  %.80s\n", b->id, (int)b->pid,
+                          state, b->command);
         count++;
     }
     if (!list)
         return NULL;
     if (count == 0)
-        n = (size_t)snprintf(text, sizeof text, "No background processes.");
+        n = fmt_bounded(text, "No background processes.");
     json_t *r = tool_ok(text, n);
     if (!tool_set(r, "processes", list))
         return NULL;
@@ -456,14 +458,11 @@ static json_t *action_poll(struct bg *b)
     state_text(b, state, sizeof state);
     char head[128] = "", tailnote[192];
     if (skipped)
-        snprintf(head, sizeof head, "[%" PRIu64 " bytes of output were dropped from the log]\n",
-                 skipped);
+        fmt_bounded(head, "[%" PRIu64 " bytes of output were dropped from the log]\n", skipped);
     if (more)
-        snprintf(tailnote, sizeof tailnote, "[p%u %s; more output is waiting: poll again]", b->id,
-                 state);
+        fmt_bounded(tailnote, "[p%u %s; more output is waiting: poll again]", b->id, state);
     else
-        snprintf(tailnote, sizeof tailnote, "[p%u %s%s]", b->id, state,
-                 len ? "" : "; no new output");
+        fmt_bounded(tailnote, "[p%u %s%s]", b->id, state, len ? "" : "; no new output");
     size_t hl = strlen(head), tl = strlen(tailnote);
     autofree char *text = malloc(hl + len + tl + 4);
     if (!text)
@@ -486,18 +485,18 @@ static json_t *action_poll(struct bg *b)
 
 static json_t *action_log(struct bg *b, const json_t *args)
 {
-    char why[WHY_MAX];
+    hutch_error err;
     int64_t offset = 0, limit = 0;
-    int has_offset = arg_int(args, "offset", 1, INT64_MAX, &offset, why);
-    if (has_offset < 0 || arg_int(args, "limit", 1, INT64_MAX, &limit, why) < 0)
-        return tool_fail("process log: %s", why);
+    int has_offset = arg_int(args, "offset", 1, INT64_MAX, &offset, &err);
+    if (has_offset < 0 || arg_int(args, "limit", 1, INT64_MAX, &limit, &err) < 0)
+        return tool_fail("process log: %s", err.message);
     pump(b, 64);
     char dropped[160] = "";
     if (b->log.dropped)
-        snprintf(dropped, sizeof dropped,
-                 "[The first %" PRIu64 " bytes of output were dropped: the log keeps the last "
-                 "%u MiB; line numbers count from what is kept]\n",
-                 b->log.dropped, TOOL_LOG_KEEP >> 20);
+        fmt_bounded(dropped,
+                    "[The first %" PRIu64 " bytes of output were dropped: the log keeps the last "
+                    "%u MiB; line numbers count from what is kept]\n",
+                    b->log.dropped, TOOL_LOG_KEEP >> 20);
     char notice[256] = "";
     autofree char *body = NULL;
     size_t body_len = 0;
@@ -514,9 +513,9 @@ static json_t *action_log(struct bg *b, const json_t *args)
         body = t.text;
         body_len = t.len;
         if (t.cut)
-            snprintf(notice, sizeof notice,
-                     "[Showing the last %" PRIu64 " lines; use offset and limit for the rest]",
-                     t.lines);
+            fmt_bounded(notice,
+                        "[Showing the last %" PRIu64 " lines; use offset and limit for the rest]",
+                        t.lines);
     } else {
         struct slice s;
         if (file_slice(fd, has_offset ? (uint64_t)offset : 1, (uint64_t)limit, &s) < 0)
@@ -525,18 +524,19 @@ static json_t *action_log(struct bg *b, const json_t *args)
         body_len = s.len;
         extra_total = json_integer((json_int_t)s.total);
         if (s.total && s.first > s.total)
-            snprintf(notice, sizeof notice, "[offset %" PRIu64 " is past the end: the log has %"
-                     PRIu64 " lines]", s.first, s.total);
+            fmt_bounded(notice,
+                        "[offset %" PRIu64 " is past the end: the log has %" PRIu64 " lines]",
+                        s.first, s.total);
         else if (s.long_line)
-            snprintf(notice, sizeof notice,
-                     "[Line %" PRIu64 " is %" PRIu64 " bytes, over the %d KiB shown at once; read "
-                     "%s with bash]",
-                     s.first, s.long_line, TOOL_MAX_BYTES / 1024, b->log_path);
+            fmt_trunc(notice, sizeof notice,
+                      "[Line %" PRIu64 " is %" PRIu64 " bytes, over the %d KiB shown at once; "
+                      "read %s with bash]",
+                      s.first, s.long_line, TOOL_MAX_BYTES / 1024, b->log_path);
         else if (s.last < s.total)
-            snprintf(notice, sizeof notice,
-                     "[Showing lines %" PRIu64 "-%" PRIu64 " of %" PRIu64 ". Use offset=%" PRIu64
-                     " to continue.]",
-                     s.first, s.last, s.total, s.last + 1);
+            fmt_bounded(notice,
+                        "[Showing lines %" PRIu64 "-%" PRIu64 " of %" PRIu64 ". Use offset=%" PRIu64
+                        " to continue.]",
+                        s.first, s.last, s.total, s.last + 1);
     }
     size_t dl = strlen(dropped), nl = strlen(notice);
     autofree char *text = malloc(dl + body_len + nl + 4);
@@ -566,11 +566,11 @@ static json_t *action_log(struct bg *b, const json_t *args)
 
 static json_t *action_write(struct bg *b, const json_t *args)
 {
-    char why[WHY_MAX];
+    hutch_error err;
     const char *data = NULL;
     size_t len = 0;
-    if (arg_bytes(args, "data", &data, &len, why) < 0)
-        return tool_fail("process write: %s", why);
+    if (arg_bytes(args, "data", &data, &len, &err) < 0)
+        return tool_fail("process write: %s", err.message);
     if (!data)
         return tool_fail("process write needs data: the text to send to its input");
     if (!b->running || b->in_fd < 0)
@@ -589,15 +589,15 @@ static json_t *action_write(struct bg *b, const json_t *args)
         done += (size_t)n;
     }
     char text[256];
-    int n;
+    size_t n;
     if (done < len)
-        n = snprintf(text, sizeof text,
-                     "Wrote %zu of %zu bytes to p%u's input: it is not reading fast enough; "
-                     "send the rest later",
-                     done, len, b->id);
+        n = fmt_bounded(text,
+                        "Wrote %zu of %zu bytes to p%u's input: it is not reading fast enough; "
+                        "send the rest later",
+                        done, len, b->id);
     else
-        n = snprintf(text, sizeof text, "Wrote %zu bytes to p%u's input", done, b->id);
-    json_t *r = tool_ok(text, (size_t)n);
+        n = fmt_bounded(text, "Wrote %zu bytes to p%u's input", done, b->id);
+    json_t *r = tool_ok(text, n);
     if (!tool_set(r, "bytes", json_integer((json_int_t)done)))
         return NULL;
     return r;
@@ -606,25 +606,25 @@ static json_t *action_write(struct bg *b, const json_t *args)
 static json_t *action_kill(struct bg *b)
 {
     char text[256];
-    int n;
+    size_t n;
     if (!b->running) {
         char state[64];
         state_text(b, state, sizeof state);
-        n = snprintf(text, sizeof text, "p%u is not running (%s)", b->id, state);
+        n = fmt_bounded(text, "p%u is not running (%s)", b->id, state);
     } else if (b->killed) {
         /* Asked again: no more grace. */
         bash_signal(b->pid, b->tag, SIGKILL);
         b->kill_at = 0;
-        n = snprintf(text, sizeof text, "Sent SIGKILL to p%u", b->id);
+        n = fmt_bounded(text, "Sent SIGKILL to p%u", b->id);
     } else {
         b->killed = true;
         bash_signal(b->pid, b->tag, SIGTERM);
         b->kill_at = monotonic_ms() + KILL_GRACE_MS;
-        n = snprintf(text, sizeof text,
-                     "Sent SIGTERM to p%u; SIGKILL follows in %.0f s if it has not exited", b->id,
-                     KILL_GRACE_MS / 1000.0);
+        n = fmt_bounded(text,
+                        "Sent SIGTERM to p%u; SIGKILL follows in %.0f s if it has not exited",
+                        b->id, KILL_GRACE_MS / 1000.0);
     }
-    return tool_ok(text, (size_t)n);
+    return tool_ok(text, n);
 }
 
 static json_t *action_remove(struct bg *b)
@@ -633,20 +633,20 @@ static json_t *action_remove(struct bg *b)
         return tool_fail("p%u is still running: kill it first (process kill), then remove it",
                          b->id);
     char text[64];
-    int n = snprintf(text, sizeof text, "Removed p%u and its log", b->id);
+    size_t n = fmt_bounded(text, "Removed p%u and its log", b->id);
     forget(b, true);
-    return tool_ok(text, (size_t)n);
+    return tool_ok(text, n);
 }
 
 json_t *tool_process(const json_t *args, const struct tool_env *env)
 {
     (void)env;
-    char why[WHY_MAX];
+    hutch_error err;
     const char *action = NULL, *id = NULL;
     size_t action_len = 0, id_len = 0;
-    if (arg_string(args, "action", &action, &action_len, why) < 0 ||
-        arg_string(args, "id", &id, &id_len, why) < 0)
-        return tool_fail("process: %s", why);
+    if (arg_string(args, "action", &action, &action_len, &err) < 0 ||
+        arg_string(args, "id", &id, &id_len, &err) < 0)
+        return tool_fail("process: %s", err.message);
     if (!action)
         return tool_fail("process needs an action: list, poll, log, write, kill or remove");
     if (strcmp(action, "list") == 0)

@@ -40,31 +40,31 @@ static const char *kind_of(mode_t mode)
 /* Opens a regular file for reading. What is not a regular file (a FIFO, a
  * device) is never opened for reading at all: looked at through O_PATH
  * first, then opened again and checked to be the same file. */
-static int open_regular(struct tool_path *p, struct stat *st, char *why)
+static int open_regular(struct tool_path *p, struct stat *st, hutch_error *err)
 {
     autoclose int probe = path_open(p, p->rest, O_PATH, 0);
     if (probe < 0 || fstat(probe, st) < 0) {
-        path_error(p, errno, "read", why);
+        path_error(p, errno, "read", err);
         return -1;
     }
     if (S_ISDIR(st->st_mode)) {
-        snprintf(why, WHY_MAX, "%s is a directory: use bash with ls to list it", p->shown);
+        error_set(err, HUTCH_E_INVALID, "%s is a directory: use bash with ls to list it", p->shown);
         return -1;
     }
     if (!S_ISREG(st->st_mode)) {
-        snprintf(why, WHY_MAX, "%s is %s: read only reads regular files", p->shown,
-                 kind_of(st->st_mode));
+        error_set(err, HUTCH_E_INVALID, "%s is %s: read only reads regular files", p->shown,
+                  kind_of(st->st_mode));
         return -1;
     }
     /* O_NONBLOCK: should a FIFO be swapped in after all, it cannot block. */
     autoclose int fd = path_open(p, p->rest, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
     struct stat again;
     if (fd < 0 || fstat(fd, &again) < 0) {
-        path_error(p, errno, "read", why);
+        path_error(p, errno, "read", err);
         return -1;
     }
     if (!S_ISREG(again.st_mode) || again.st_dev != st->st_dev || again.st_ino != st->st_ino) {
-        snprintf(why, WHY_MAX, "%s changed while it was opened: try again", p->shown);
+        error_set(err, HUTCH_E_INVALID, "%s changed while it was opened: try again", p->shown);
         return -1;
     }
     *st = again;
@@ -97,8 +97,8 @@ static json_t *read_image(int fd, const struct stat *st, const char *mime, const
     if (!b64)
         return NULL;
     char text[512];
-    int tn = snprintf(text, sizeof text, "Read image %s [%s, %s]", shown, mime, size);
-    json_t *r = tool_ok(text, (size_t)(tn < 0 ? 0 : tn));
+    size_t tn = fmt_trunc(text, sizeof text, "Read image %s [%s, %s]", shown, mime, size);
+    json_t *r = tool_ok(text, tn);
     json_t *image = json_object();
     if (!tool_set(image, "mimeType", json_string(mime)) ||
         !tool_set(image, "data", json_stringn_nocheck(b64, b64_len))) {
@@ -112,24 +112,24 @@ static json_t *read_image(int fd, const struct stat *st, const char *mime, const
 
 json_t *tool_read(const json_t *args, const struct tool_env *env)
 {
-    char why[WHY_MAX];
+    hutch_error err;
     const char *path = NULL;
     size_t path_len = 0;
     int64_t offset = 1, limit = 0;
-    if (arg_string(args, "path", &path, &path_len, why) < 0 ||
-        arg_int(args, "offset", 1, INT64_MAX, &offset, why) < 0 ||
-        arg_int(args, "limit", 1, INT64_MAX, &limit, why) < 0)
-        return tool_fail("read: %s", why);
+    if (arg_string(args, "path", &path, &path_len, &err) < 0 ||
+        arg_int(args, "offset", 1, INT64_MAX, &offset, &err) < 0 ||
+        arg_int(args, "limit", 1, INT64_MAX, &limit, &err) < 0)
+        return tool_fail("read: %s", err.message);
     if (!path)
         return tool_fail("read needs a path");
 
     struct tool_path p __attribute__((cleanup(path_release))) = {.rootfd = -1};
-    if (path_resolve(&env->roots, path, path_len, PATH_READ, &p, why) < 0)
-        return tool_fail("%s", why);
+    if (path_resolve(&env->roots, path, path_len, PATH_READ, &p, &err) < 0)
+        return tool_fail_error(&err);
     struct stat st;
-    autoclose int fd = open_regular(&p, &st, why);
+    autoclose int fd = open_regular(&p, &st, &err);
     if (fd < 0)
-        return tool_fail("%s", why);
+        return tool_fail_error(&err);
 
     unsigned char head[SNIFF_BYTES];
     ssize_t n = TEMP_FAILURE_RETRY(pread(fd, head, sizeof head, 0));
@@ -169,11 +169,11 @@ json_t *tool_read(const json_t *args, const struct tool_env *env)
     char notice[256] = "";
     bool more = s.last < s.total;
     if (more)
-        snprintf(notice, sizeof notice,
-                 "%s[Showing lines %" PRIu64 "-%" PRIu64 " of %" PRIu64 "%s. Use offset=%" PRIu64
-                 " to continue.]",
-                 s.len && text[s.len - 1] != '\n' ? "\n\n" : "\n", s.first, s.last, s.total,
-                 s.cut_bytes ? " (50 KiB limit)" : "", s.last + 1);
+        fmt_trunc(notice, sizeof notice,
+                  "%s[Showing lines %" PRIu64 "-%" PRIu64 " of %" PRIu64 "%s. Use offset=%" PRIu64
+                  " to continue.]",
+                  s.len && text[s.len - 1] != '\n' ? "\n\n" : "\n", s.first, s.last, s.total,
+                  s.cut_bytes ? " (50 KiB limit)" : "", s.last + 1);
     size_t notice_len = strlen(notice);
     char *all = realloc(text, s.len + notice_len + 1);
     if (!all)

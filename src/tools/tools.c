@@ -47,10 +47,10 @@ json_t *tool_ok(const char *text, size_t len)
 
 json_t *tool_fail(const char *fmt, ...)
 {
-    char msg[WHY_MAX];
+    char msg[ERROR_MESSAGE_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vfmt_trunc(msg, sizeof msg, fmt, ap); /* a message: cut on purpose */
     va_end(ap);
     /* One line: a model reads it, a log keeps it. */
     for (char *c = msg; *c; c++)
@@ -65,15 +65,20 @@ json_t *tool_fail(const char *fmt, ...)
     return r;
 }
 
+json_t *tool_fail_error(const hutch_error *err)
+{
+    return tool_fail("%s", err->message);
+}
+
 /* ---- arguments ------------------------------------------------------------------- */
 
-int arg_bytes(const json_t *args, const char *key, const char **s, size_t *len, char *why)
+int arg_bytes(const json_t *args, const char *key, const char **s, size_t *len, hutch_error *err)
 {
     json_t *v = json_object_get(args, key);
     if (!v || json_is_null(v))
         return 0;
     if (!json_is_string(v)) {
-        snprintf(why, WHY_MAX, "%s must be a string", key);
+        error_set(err, HUTCH_E_INVALID, "%s must be a string", key);
         return -1;
     }
     *s = json_string_value(v);
@@ -81,17 +86,18 @@ int arg_bytes(const json_t *args, const char *key, const char **s, size_t *len, 
     return 1;
 }
 
-int arg_string(const json_t *args, const char *key, const char **s, size_t *len, char *why)
+int arg_string(const json_t *args, const char *key, const char **s, size_t *len, hutch_error *err)
 {
-    int r = arg_bytes(args, key, s, len, why);
+    int r = arg_bytes(args, key, s, len, err);
     if (r == 1 && memchr(*s, '\0', *len)) {
-        snprintf(why, WHY_MAX, "%s contains a NUL byte", key);
+        error_set(err, HUTCH_E_INVALID, "%s contains a NUL byte", key);
         return -1;
     }
     return r;
 }
 
-int arg_int(const json_t *args, const char *key, int64_t min, int64_t max, int64_t *v, char *why)
+int arg_int(const json_t *args, const char *key, int64_t min, int64_t max, int64_t *v,
+            hutch_error *err)
 {
     json_t *j = json_object_get(args, key);
     if (!j || json_is_null(j))
@@ -102,24 +108,24 @@ int arg_int(const json_t *args, const char *key, int64_t min, int64_t max, int64
                (double)(int64_t)json_real_value(j) == json_real_value(j)) {
         *v = (int64_t)json_real_value(j); /* 2.0 is 2 */
     } else {
-        snprintf(why, WHY_MAX, "%s must be a whole number", key);
+        error_set(err, HUTCH_E_INVALID, "%s must be a whole number", key);
         return -1;
     }
     if (*v < min || *v > max) {
-        snprintf(why, WHY_MAX, "%s must be from %" PRId64 " to %" PRId64 ", not %" PRId64, key,
-                 min, max, *v);
+        error_set(err, HUTCH_E_INVALID, "%s must be from %" PRId64 " to %" PRId64 ", not %" PRId64,
+                  key, min, max, *v);
         return -1;
     }
     return 1;
 }
 
-int arg_bool(const json_t *args, const char *key, bool *v, char *why)
+int arg_bool(const json_t *args, const char *key, bool *v, hutch_error *err)
 {
     json_t *j = json_object_get(args, key);
     if (!j || json_is_null(j))
         return 0;
     if (!json_is_boolean(j)) {
-        snprintf(why, WHY_MAX, "%s must be true or false", key);
+        error_set(err, HUTCH_E_INVALID, "%s must be true or false", key);
         return -1;
     }
     *v = json_is_true(j);
@@ -130,14 +136,15 @@ int arg_bool(const json_t *args, const char *key, bool *v, char *why)
 
 void tool_size_text(uint64_t bytes, char *buf, size_t size)
 {
+    /* For people: a size buffer too small only cuts what they read. */
     if (bytes < 1024)
-        snprintf(buf, size, "%" PRIu64 " bytes", bytes);
+        fmt_trunc(buf, size, "%" PRIu64 " bytes", bytes);
     else if (bytes < 1024 * 1024)
-        snprintf(buf, size, "%.1f KiB", (double)bytes / 1024.0);
+        fmt_trunc(buf, size, "%.1f KiB", (double)bytes / 1024.0);
     else if (bytes < 1024ull * 1024 * 1024)
-        snprintf(buf, size, "%.1f MiB", (double)bytes / (1024.0 * 1024.0));
+        fmt_trunc(buf, size, "%.1f MiB", (double)bytes / (1024.0 * 1024.0));
     else
-        snprintf(buf, size, "%.1f GiB", (double)bytes / (1024.0 * 1024.0 * 1024.0));
+        fmt_trunc(buf, size, "%.1f GiB", (double)bytes / (1024.0 * 1024.0 * 1024.0));
 }
 
 char *base64_encode(const unsigned char *data, size_t len, size_t *out_len)

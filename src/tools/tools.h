@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hutch.h"
+
 /* Output kept by bash (the tail) and read (the head). */
 #define TOOL_MAX_LINES 2000
 #define TOOL_MAX_BYTES (50 * 1024)
@@ -104,10 +106,10 @@ struct edit_pair {
  * original text, and pairs may not overlap). Line endings: when text uses
  * CRLF, LF in old/new text is matched and written as CRLF; a leading UTF-8
  * BOM is kept. On success *out is the new text (malloc'ed). On failure
- * returns -1 and writes a one-line message to why ("oldText #2 not found",
+ * returns -1 with a one-line message in err ("oldText #2 not found",
  * "oldText #1 found 3 times: add surrounding lines to make it unique"). */
 int edit_apply(const char *text, size_t len, const struct edit_pair *pairs, size_t n,
-               char **out, size_t *out_len, char *why, size_t why_len);
+               char **out, size_t *out_len, hutch_error *err);
 
 /* A unified diff (3 lines of context) of a against b, labelled path. */
 char *unified_diff(const char *path, const char *a, size_t a_len, const char *b, size_t b_len);

@@ -9,7 +9,8 @@
 
 #include "tools/internal.h"
 
-static void temp_name(char *buf, size_t size)
+/* A fresh name for a temporary file; false when buf is too small for it. */
+static bool temp_name(char *buf, size_t size)
 {
     unsigned char r[6];
     if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
@@ -19,8 +20,8 @@ static void temp_name(char *buf, size_t size)
         uint64_t v = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 20);
         memcpy(r, &v, sizeof r);
     }
-    snprintf(buf, size, ".hutch-%02x%02x%02x%02x%02x%02x.tmp", r[0], r[1], r[2], r[3], r[4],
-             r[5]);
+    return fmt_fits(buf, size, ".hutch-%02x%02x%02x%02x%02x%02x.tmp", r[0], r[1], r[2], r[3], r[4],
+                    r[5]);
 }
 
 /* Whether the caller gave up (cancel_fd readable or hung up). */
@@ -69,42 +70,43 @@ static int copy_stream(int src_fd, int fd, int cancel_fd, uint64_t *written)
 
 /* The old file (exists) or its absence is untouched by every failure: the
  * new content only ever went to a temporary file, removed again. */
-static void write_error(int err, const char *doing, const char *shown, bool exists, char *why)
+static void write_error(int errnum, const char *doing, const char *shown, bool exists,
+                        hutch_error *err)
 {
-    if (err == ENOSPC || err == EDQUOT)
-        snprintf(why, WHY_MAX,
-                 "cannot %s %s: no space left on the device (%s): %s was not %s; free some "
-                 "space (remove files you do not need) and retry",
-                 doing, shown,
-                 err == EDQUOT ? "disk quota exceeded" : "the disk or its limit is full", shown,
-                 exists ? "changed" : "created");
-    else if (err == EFBIG)
-        snprintf(why, WHY_MAX, "cannot %s %s: over the file size limit", doing, shown);
-    else if (err == EROFS)
-        snprintf(why, WHY_MAX, "cannot %s %s: it is on a read-only filesystem", doing, shown);
-    else if (err == EACCES || err == EPERM)
-        snprintf(why, WHY_MAX, "cannot %s %s: permission denied", doing, shown);
+    if (errnum == ENOSPC || errnum == EDQUOT)
+        error_set(err, HUTCH_E_SYSTEM,
+                  "cannot %s %s: no space left on the device (%s): %s was not %s; free some "
+                  "space (remove files you do not need) and retry", doing, shown,
+                  errnum == EDQUOT ? "disk quota exceeded" : "the disk or its limit is full", shown,
+                  exists ? "changed" : "created");
+    else if (errnum == EFBIG)
+        error_set(err, HUTCH_E_SYSTEM, "cannot %s %s: over the file size limit", doing, shown);
+    else if (errnum == EROFS)
+        error_set(err, HUTCH_E_SYSTEM, "cannot %s %s: it is on a read-only filesystem", doing,
+                  shown);
+    else if (errnum == EACCES || errnum == EPERM)
+        error_set(err, HUTCH_E_SYSTEM, "cannot %s %s: permission denied", doing, shown);
     else
-        snprintf(why, WHY_MAX, "cannot %s %s: %s", doing, shown, strerror(err));
+        error_sys(err, errnum, "cannot %s %s", doing, shown);
 }
 
 int replace_file(int dirfd, const char *name, const char *shown, const struct replace_source *src,
-                 const struct stat *expect, uint64_t *written, bool *created, char *why)
+                 const struct stat *expect, uint64_t *written, bool *created, hutch_error *err)
 {
     *written = 0;
     struct stat old;
     bool exists = fstatat(dirfd, name, &old, AT_SYMLINK_NOFOLLOW) == 0;
     if (!exists && errno != ENOENT) {
-        write_error(errno, "write", shown, false, why);
+        write_error(errno, "write", shown, false, err);
         return -1;
     }
     if (exists && S_ISDIR(old.st_mode)) {
-        snprintf(why, WHY_MAX, "%s is a directory: give a file name", shown);
+        error_set(err, HUTCH_E_INVALID, "%s is a directory: give a file name", shown);
         return -1;
     }
     if (expect && (!exists || !same_file(expect, &old))) {
-        snprintf(why, WHY_MAX, "%s changed while it was being edited: read it again and retry",
-                 shown);
+        error_set(err, HUTCH_E_INVALID,
+                  "%s changed while it was being edited: read it again and retry", shown);
         return -1;
     }
     *created = !exists;
@@ -112,16 +114,17 @@ int replace_file(int dirfd, const char *name, const char *shown, const struct re
     char tmp[64];
     autoclose int fd = -1;
     for (int i = 0; i < 16 && fd < 0; i++) {
-        temp_name(tmp, sizeof tmp);
+        if (!temp_name(tmp, sizeof tmp))
+            break;
         fd = TEMP_FAILURE_RETRY(
             openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666));
         if (fd < 0 && errno != EEXIST) {
-            write_error(errno, "write", shown, exists, why);
+            write_error(errno, "write", shown, exists, err);
             return -1;
         }
     }
     if (fd < 0) {
-        snprintf(why, WHY_MAX, "cannot write %s: no free temporary name", shown);
+        error_set(err, HUTCH_E_INVALID, "cannot write %s: no free temporary name", shown);
         return -1;
     }
     /* The new file keeps what the old one had: owner (when we may) first,
@@ -138,36 +141,36 @@ int replace_file(int dirfd, const char *name, const char *shown, const struct re
                          : write_all(fd, src->data, src->len);
     if (src->fd < 0 && r == 0)
         *written = src->len;
-    int err = errno;
-    if (r < 0 && err == ECANCELED) {
-        snprintf(why, WHY_MAX, "the write of %s was cancelled", shown);
+    int errnum = errno;
+    if (r < 0 && errnum == ECANCELED) {
+        error_set(err, HUTCH_E_INVALID, "the write of %s was cancelled", shown);
         goto fail;
     }
     /* Where space is only found short at write-back (NFS, a full disk
      * under a loop device), close says so: never rename such a file in. */
     if (r == 0 && close(steal_fd(&fd)) < 0) {
         r = -1;
-        err = errno;
+        errnum = errno;
     }
     if (r < 0) {
-        write_error(err, "write", shown, exists, why);
+        write_error(errnum, "write", shown, exists, err);
         goto fail;
     }
     if (cancelled(src->cancel_fd)) {
         /* The content may have ended early because its sender died. */
-        snprintf(why, WHY_MAX, "the write of %s was cancelled", shown);
+        error_set(err, HUTCH_E_INVALID, "the write of %s was cancelled", shown);
         goto fail;
     }
     if (expect) {
         /* Once more right before the rename: the window stays tiny. */
         if (fstatat(dirfd, name, &old, AT_SYMLINK_NOFOLLOW) < 0 || !same_file(expect, &old)) {
-            snprintf(why, WHY_MAX, "%s changed while it was being edited: read it again and retry",
-                     shown);
+            error_set(err, HUTCH_E_INVALID,
+                      "%s changed while it was being edited: read it again and retry", shown);
             goto fail;
         }
     }
     if (renameat(dirfd, tmp, dirfd, name) < 0) {
-        write_error(errno, "replace", shown, exists, why);
+        write_error(errno, "replace", shown, exists, err);
         goto fail;
     }
     return 0;
@@ -178,12 +181,12 @@ fail:
 
 json_t *tool_write(const json_t *args, int content_fd, const struct tool_env *env)
 {
-    char why[WHY_MAX];
+    hutch_error err;
     const char *path = NULL, *content = NULL;
     size_t path_len = 0, content_len = 0;
-    if (arg_string(args, "path", &path, &path_len, why) < 0 ||
-        arg_bytes(args, "content", &content, &content_len, why) < 0)
-        return tool_fail("write: %s", why);
+    if (arg_string(args, "path", &path, &path_len, &err) < 0 ||
+        arg_bytes(args, "content", &content, &content_len, &err) < 0)
+        return tool_fail("write: %s", err.message);
     if (!path)
         return tool_fail("write needs a path");
     if (content_fd < 0 && !content)
@@ -191,22 +194,22 @@ json_t *tool_write(const json_t *args, int content_fd, const struct tool_env *en
                          "empty file)");
 
     struct tool_path p __attribute__((cleanup(path_release))) = {.rootfd = -1};
-    if (path_resolve(&env->roots, path, path_len, PATH_WRITE, &p, why) < 0)
-        return tool_fail("%s", why);
+    if (path_resolve(&env->roots, path, path_len, PATH_WRITE, &p, &err) < 0)
+        return tool_fail_error(&err);
     const char *name;
-    autoclose int dirfd = path_parent(&p, true, &name, why);
+    autoclose int dirfd = path_parent(&p, true, &name, &err);
     if (dirfd < 0)
-        return tool_fail("%s", why);
+        return tool_fail_error(&err);
     struct replace_source src = {
         .data = content, .len = content_len, .fd = content_fd, .cancel_fd = env->cancel_fd};
     uint64_t written;
     bool created;
-    if (replace_file(dirfd, name, path, &src, NULL, &written, &created, why) < 0)
-        return tool_fail("%s", why);
+    if (replace_file(dirfd, name, path, &src, NULL, &written, &created, &err) < 0)
+        return tool_fail_error(&err);
 
     char text[TOOL_PATH_MAX + 128];
-    int n = snprintf(text, sizeof text, "Wrote %" PRIu64 " bytes to %s", written, path);
-    json_t *r = tool_ok(text, n < 0 ? 0 : (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
+    size_t n = fmt_trunc(text, sizeof text, "Wrote %" PRIu64 " bytes to %s", written, path);
+    json_t *r = tool_ok(text, n);
     if (!tool_set(r, "path", tool_string(path, path_len)) ||
         !tool_set(r, "bytes", json_integer((json_int_t)written)) ||
         !tool_set(r, "created", json_boolean(created)))

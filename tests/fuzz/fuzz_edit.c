@@ -126,15 +126,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < npairs; i++)
         pairs[i] = (struct edit_pair){parts[1 + 2 * i], lens[1 + 2 * i], parts[2 + 2 * i],
                                       lens[2 + 2 * i]};
-    char why[256];
+    hutch_error err = {0};
     char *out = NULL;
     size_t out_len = 0;
-    if (edit_apply(text, text_len, pairs, npairs, &out, &out_len, why, sizeof why) == 0) {
+    if (edit_apply(text, text_len, pairs, npairs, &out, &out_len, &err) == 0) {
         if (!out || (out_len == text_len && memcmp(out, text, text_len) == 0))
             abort(); /* success means a change */
         check_diff(text, text_len, out, out_len);
         free(out);
-    } else if (out || !why[0]) {
+    } else if (out || !err.message[0]) {
         abort(); /* a failure leaves nothing, and says why */
     }
     /* The diff on its own, between any two parts. */

@@ -44,27 +44,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         if (m.code == JSONRPC_PARSE_ERROR && (m.id || m.root))
             abort();
-        check_reply(jsonrpc_error(m.id, m.code, m.why));
+        check_reply(jsonrpc_error(m.id, m.code, m.err.message));
     } else if (m.kind == JSONRPC_REQUEST || m.kind == JSONRPC_NOTIFICATION) {
         if (!m.method || (m.kind == JSONRPC_REQUEST) != (m.id != NULL))
             abort();
         const json_t *method = json_object_get(m.root, "method");
         if (strlen(m.method) != json_string_length(method))
             abort(); /* a NUL would cut the method short */
-        char why[200];
+        hutch_error err;
         const char *version;
         struct mcp_tool_call call;
         int level;
-        if (mcp_check_initialize(m.params, &version, why, sizeof why) == 0)
+        if (mcp_check_initialize(m.params, &version, &err) == 0)
             check_reply(jsonrpc_result(
                 m.id, json_pack("{s:s}", "protocolVersion", mcp_negotiate_version(version))));
-        if (mcp_check_tool_call(m.params, &call, why, sizeof why) == 0 &&
+        if (mcp_check_tool_call(m.params, &call, &err) == 0 &&
             (!call.name || (call.arguments && !json_is_object(call.arguments)) ||
              strlen(call.name) != json_string_length(json_object_get(m.params, "name"))))
             abort();
-        if (mcp_check_set_level(m.params, &level, why, sizeof why) == 0 && (level < 0 || level > 7))
+        if (mcp_check_set_level(m.params, &level, &err) == 0 && (level < 0 || level > 7))
             abort();
-        (void)mcp_check_object_params(m.params, why, sizeof why);
+        (void)mcp_check_object_params(m.params, &err);
         const json_t *cancel = mcp_cancelled_request(m.params);
         if (cancel && !mcp_same_id(cancel, cancel))
             abort();

@@ -32,8 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     struct proxy_request req;
     int status = 0;
-    char why[128];
-    int r = http_proxy_parse(text, size, &req, &status, why, sizeof why);
+    hutch_error err;
+    int r = http_proxy_parse(text, size, &req, &status, &err);
     if (r == 1) {
         if (req.head_len > size || req.head_len > PROXY_HEAD_MAX || req.head_len < 4 ||
             memcmp(text + req.head_len - 4, "\r\n\r\n", 4) != 0 || req.port == 0)
@@ -53,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (size >= PROXY_HEAD_MAX || req.forward_head)
             abort();
     } else if (r == -1) {
-        if (status < 400 || status > 599 || req.forward_head || why[0] == '\0')
+        if (status < 400 || status > 599 || req.forward_head || err.message[0] == '\0')
             abort();
     } else {
         abort();
@@ -73,13 +73,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     size_t off = g > 0 ? (size_t)g : 0;
     int reply = 0;
-    int s = socks5_parse_request(data + off, size - off, &req, &reply, why, sizeof why);
+    int s = socks5_parse_request(data + off, size - off, &req, &reply, &err);
     if (s > 0) {
         if ((size_t)s > size - off || req.head_len != (size_t)s || req.port == 0 ||
             reply != SOCKS5_OK)
             abort();
         check_host(req.host);
-    } else if (s == -1 && (reply == SOCKS5_OK || why[0] == '\0')) {
+    } else if (s == -1 && (reply == SOCKS5_OK || err.message[0] == '\0')) {
         abort();
     }
     proxy_request_free(&req);

@@ -19,8 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (parse_size(text, &u) == 0) {
         char buf[32];
         uint64_t again;
-        format_size(u, buf, sizeof buf);
-        if (parse_size(buf, &again) != 0 || again != u)
+        if (!format_size(u, buf, sizeof buf) || parse_size(buf, &again) != 0 || again != u)
             abort(); /* formatting must round-trip */
     }
     (void)parse_duration_ms(text, &u);

@@ -190,8 +190,9 @@ static void test_connect_checks(void)
     snprintf(path, sizeof path, "%s/dead.sock", dir);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path);
-    CHECK(bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0, "a dead socket");
+    CHECK(fmt_fits(addr.sun_path, sizeof addr.sun_path, "%s", path) &&
+              bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0,
+          "a dead socket");
     close(fd);
     CHECK(agent_connect(path, (uid_t)-1, &c, &err) == -1 && err.status == HUTCH_E_UNSUPPORTED,
           "a dead socket: HUTCH_E_UNSUPPORTED (ECONNREFUSED)");

@@ -31,7 +31,7 @@ static hutch_policy *limited(const char *disk, const char *files)
 
 static const char *options(const hutch_policy *p, const char *in)
 {
-    static char out[512];
+    static char out[sizeof "error: " + ERROR_MESSAGE_MAX];
     hutch_error err;
     if (disk_tmpfs_options(p, in, 1, out, sizeof out, &err) < 0)
         snprintf(out, sizeof out, "error: %s", err.message);
@@ -187,7 +187,7 @@ static void fill(const char *dir, bool inodes)
 
 static void unfill(const char *dir)
 {
-    char cmd[512];
+    char cmd[1024];
     snprintf(cmd, sizeof cmd, "rm -f %s/filler %s/i*", dir, dir);
     (void)!system(cmd);
 }
@@ -195,7 +195,7 @@ static void unfill(const char *dir)
 static void full_disk_scenarios(const char *dir)
 {
     const char *roots[1] = {dir};
-    char out_dir[300], keep[300], fresh[300];
+    char out_dir[320], keep[320], fresh[320];
     snprintf(out_dir, sizeof out_dir, "%s/hutch-output", dir);
     snprintf(keep, sizeof keep, "%s/keep.txt", dir);
     snprintf(fresh, sizeof fresh, "%s/new.txt", dir);

@@ -6,14 +6,14 @@
 #include "tap.h"
 #include "tools/tools.h"
 
-/* Applies one pair given as C strings; returns the result or NULL (why filled). */
-static char *apply1(const char *text, const char *old, const char *new, char *why)
+/* Applies one pair given as C strings; returns the result or NULL (err filled). */
+static char *apply1(const char *text, const char *old, const char *new, hutch_error *err)
 {
     struct edit_pair p = {old, strlen(old), new, strlen(new)};
     char *out = NULL;
     size_t len = 0;
-    why[0] = '\0';
-    if (edit_apply(text, strlen(text), &p, 1, &out, &len, why, 256) < 0)
+    hutch_error_clear(err);
+    if (edit_apply(text, strlen(text), &p, 1, &out, &len, err) < 0)
         return NULL;
     if (strlen(out) != len) {
         free(out);
@@ -24,44 +24,45 @@ static char *apply1(const char *text, const char *old, const char *new, char *wh
 
 static void test_exactly_once(void)
 {
-    char why[256];
-    char *out = apply1("one\ntwo\nthree\n", "two", "2", why);
+    hutch_error err;
+    char *out = apply1("one\ntwo\nthree\n", "two", "2", &err);
     CHECK_STR(out, "one\n2\nthree\n", "a unique match is replaced");
     free(out);
 
-    out = apply1("one\ntwo\n", "four", "4", why);
+    out = apply1("one\ntwo\n", "four", "4", &err);
     CHECK(out == NULL, "no match fails");
-    CHECK_CONTAINS(why, "oldText not found", "and says not found");
-    CHECK_CONTAINS(why, "exactly", "and how to fix it");
+    CHECK_CONTAINS(err.message, "oldText not found", "and says not found");
+    CHECK_CONTAINS(err.message, "exactly", "and how to fix it");
 
-    out = apply1("x = 1\nx = 1\nx = 1\n", "x = 1", "x = 2", why);
+    out = apply1("x = 1\nx = 1\nx = 1\n", "x = 1", "x = 2", &err);
     CHECK(out == NULL, "several matches fail");
-    CHECK_CONTAINS(why, "oldText found 3 times", "with the count");
-    CHECK_CONTAINS(why, "add surrounding lines", "and how to fix it");
+    CHECK_CONTAINS(err.message, "oldText found 3 times", "with the count");
+    CHECK_CONTAINS(err.message, "add surrounding lines", "and how to fix it");
 
-    out = apply1("aaa", "aa", "b", why);
-    CHECK(out == NULL && strstr(why, "found 2 times"), "overlapping occurrences count: %s", why);
+    out = apply1("aaa", "aa", "b", &err);
+    CHECK(out == NULL && strstr(err.message, "found 2 times"), "overlapping occurrences count: %s",
+          err.message);
 
-    out = apply1("abc", "", "x", why);
-    CHECK(out == NULL && strstr(why, "oldText is empty"), "an empty oldText is refused: %s",
-          why);
+    out = apply1("abc", "", "x", &err);
+    CHECK(out == NULL && strstr(err.message, "oldText is empty"), "an empty oldText is refused: %s",
+          err.message);
 
-    out = apply1("same\n", "same", "same", why);
-    CHECK(out == NULL && strstr(why, "changes nothing"), "an edit that changes nothing fails: %s",
-          why);
+    out = apply1("same\n", "same", "same", &err);
+    CHECK(out == NULL && strstr(err.message, "changes nothing"),
+          "an edit that changes nothing fails: %s", err.message);
 
-    out = apply1("let a = f(a);\n", "f(a)", "f(f(a))", why);
+    out = apply1("let a = f(a);\n", "f(a)", "f(f(a))", &err);
     CHECK_STR(out, "let a = f(f(a));\n", "a replacement may contain its oldText");
     free(out);
 
-    out = apply1("start middle end", "start ", "", why);
+    out = apply1("start middle end", "start ", "", &err);
     CHECK_STR(out, "middle end", "newText may be empty (a deletion)");
     free(out);
 }
 
 static void test_several(void)
 {
-    char why[256];
+    hutch_error err;
     const char *text = "alpha\nbeta\ngamma\ndelta\n";
     struct edit_pair p[] = {
         {"delta", 5, "DELTA", 5},
@@ -70,7 +71,7 @@ static void test_several(void)
     };
     char *out = NULL;
     size_t len;
-    CHECK(edit_apply(text, strlen(text), p, 3, &out, &len, why, sizeof why) == 0,
+    CHECK(edit_apply(text, strlen(text), p, 3, &out, &len, &err) == 0,
           "several edits apply, in any order");
     CHECK_STR(out, "ALPHA\nbeta\nDELTA\n", "each in its place, against the original");
     free(out);
@@ -79,23 +80,23 @@ static void test_several(void)
         {"alpha", 5, "A", 1},
         {"nope", 4, "N", 1},
     };
-    CHECK(edit_apply(text, strlen(text), q, 2, &out, &len, why, sizeof why) < 0 && !out,
+    CHECK(edit_apply(text, strlen(text), q, 2, &out, &len, &err) < 0 && !out,
           "one missing edit fails them all");
-    CHECK_CONTAINS(why, "oldText #2 not found", "and is named by its number");
+    CHECK_CONTAINS(err.message, "oldText #2 not found", "and is named by its number");
 
     struct edit_pair r[] = {
         {"beta", 4, "B", 1},
         {"a\nbeta\ng", 8, "x", 1},
     };
-    CHECK(edit_apply(text, strlen(text), r, 2, &out, &len, why, sizeof why) < 0,
+    CHECK(edit_apply(text, strlen(text), r, 2, &out, &len, &err) < 0,
           "overlapping edits are refused");
-    CHECK_CONTAINS(why, "oldText #1 and #2 overlap", "naming both");
+    CHECK_CONTAINS(err.message, "oldText #1 and #2 overlap", "naming both");
 
     struct edit_pair s[] = {
         {"alpha\n", 6, "1\n", 2},
         {"beta\n", 5, "2\n", 2},
     };
-    CHECK(edit_apply(text, strlen(text), s, 2, &out, &len, why, sizeof why) == 0,
+    CHECK(edit_apply(text, strlen(text), s, 2, &out, &len, &err) == 0,
           "adjacent edits do not overlap");
     CHECK_STR(out, "1\n2\ngamma\ndelta\n", "and both apply");
     free(out);
@@ -105,42 +106,42 @@ static void test_several(void)
         {"z", 1, "w", 1},
     };
     const char *xs = "x z x";
-    CHECK(edit_apply(xs, strlen(xs), t, 2, &out, &len, why, sizeof why) < 0 &&
-              strstr(why, "oldText #1 found 2 times"),
-          "the count names the edit: %s", why);
+    CHECK(edit_apply(xs, strlen(xs), t, 2, &out, &len, &err) < 0 &&
+              strstr(err.message, "oldText #1 found 2 times"),
+          "the count names the edit: %s", err.message);
 
-    CHECK(edit_apply(text, strlen(text), p, 0, &out, &len, why, sizeof why) < 0,
+    CHECK(edit_apply(text, strlen(text), p, 0, &out, &len, &err) < 0,
           "no edits at all fails");
 }
 
 static void test_line_endings(void)
 {
-    char why[256];
-    char *out = apply1("one\r\ntwo\r\nthree\r\n", "one\ntwo\n", "1\n2\n", why);
+    hutch_error err;
+    char *out = apply1("one\r\ntwo\r\nthree\r\n", "one\ntwo\n", "1\n2\n", &err);
     CHECK_STR(out, "1\r\n2\r\nthree\r\n", "CRLF file: LF oldText matches, newText gets CRLF");
     free(out);
 
-    out = apply1("one\r\ntwo\r\n", "one\r\ntwo", "uno\r\ndos", why);
+    out = apply1("one\r\ntwo\r\n", "one\r\ntwo", "uno\r\ndos", &err);
     CHECK_STR(out, "uno\r\ndos\r\n", "CRLF file: CRLF in oldText and newText stays as it is");
     free(out);
 
-    out = apply1("one\ntwo\n", "one\ntwo", "1\n2", why);
+    out = apply1("one\ntwo\n", "one\ntwo", "1\n2", &err);
     CHECK_STR(out, "1\n2\n", "LF file: LF stays LF");
     free(out);
 
-    out = apply1("one\ntwo\r\n", "one\ntwo", "1\n2", why);
+    out = apply1("one\ntwo\r\n", "one\ntwo", "1\n2", &err);
     CHECK_STR(out, "1\n2\r\n", "a file whose first line ends in LF counts as LF");
     free(out);
 
-    out = apply1("\xEF\xBB\xBFhello\nworld\n", "hello", "bye", why);
+    out = apply1("\xEF\xBB\xBFhello\nworld\n", "hello", "bye", &err);
     CHECK_STR(out, "\xEF\xBB\xBF" "bye\nworld\n", "a leading BOM is kept");
     free(out);
 
-    out = apply1("\xEF\xBB\xBFhello\n", "\xEF\xBB\xBFhello", "\xEF\xBB\xBF" "bye", why);
+    out = apply1("\xEF\xBB\xBFhello\n", "\xEF\xBB\xBFhello", "\xEF\xBB\xBF" "bye", &err);
     CHECK_STR(out, "\xEF\xBB\xBF" "bye\n", "a BOM in oldText/newText is not doubled");
     free(out);
 
-    out = apply1("\xEF\xBB\xBFone\r\ntwo\r\n", "two\n", "2\n", why);
+    out = apply1("\xEF\xBB\xBFone\r\ntwo\r\n", "two\n", "2\n", &err);
     CHECK_STR(out, "\xEF\xBB\xBFone\r\n2\r\n", "BOM and CRLF together");
     free(out);
 }
@@ -237,9 +238,9 @@ static void test_diff(void)
  * and every added line is in the new. */
 static void test_diff_of_edit(void)
 {
-    char why[256];
+    hutch_error err;
     const char *text = "int main(void)\n{\n    return 0;\n}\n";
-    char *out = apply1(text, "    return 0;", "    puts(\"hi\");\n    return 1;", why);
+    char *out = apply1(text, "    return 0;", "    puts(\"hi\");\n    return 1;", &err);
     char *d = unified_diff("main.c", text, strlen(text), out, strlen(out));
     CHECK_STR(d,
               "--- main.c\n+++ main.c\n@@ -1,4 +1,5 @@\n int main(void)\n {\n-    return 0;\n"

@@ -20,12 +20,12 @@ static struct jsonrpc_msg parse(const char *text)
     return m;
 }
 
-static void check_bad(const char *text, int code, const char *why_part, bool has_id)
+static void check_bad(const char *text, int code, const char *reason_part, bool has_id)
 {
     struct jsonrpc_msg m = parse(text);
     CHECK(m.kind == JSONRPC_BAD && m.code == code, "%s is error %d (got kind %d code %d)", text,
           code, m.kind, m.code);
-    CHECK_CONTAINS(m.why, why_part, "%s: the reason says %s", text, why_part);
+    CHECK_CONTAINS(m.err.message, reason_part, "%s: the reason says %s", text, reason_part);
     CHECK((m.id != NULL) == has_id, "%s: id %s", text, has_id ? "kept" : "null");
     jsonrpc_msg_clear(&m);
 }
@@ -105,14 +105,14 @@ static struct jsonrpc_msg parse_request(const char *id_text, const char *extra)
     return parse(text);
 }
 
-/* Refused with code and why_part, keeping the integer id 7. */
-static void check_refused_with_id(const char *extra, int code, const char *why_part)
+/* Refused with code and reason_part, keeping the integer id 7. */
+static void check_refused_with_id(const char *extra, int code, const char *reason_part)
 {
     struct jsonrpc_msg m = parse_request("7", extra);
     CHECK(m.kind == JSONRPC_BAD && m.code == code, "%.80s is error %d (got kind %d code %d: %s)",
-          extra, code, m.kind, m.code, m.why);
+          extra, code, m.kind, m.code, m.err.message);
     CHECK(json_integer_value(m.id) == 7, "%.80s: the id 7 is kept", extra);
-    CHECK_CONTAINS(m.why, why_part, "%.80s: the reason says %s", extra, why_part);
+    CHECK_CONTAINS(m.err.message, reason_part, "%.80s: the reason says %s", extra, reason_part);
     jsonrpc_msg_clear(&m);
 }
 
@@ -121,7 +121,7 @@ static void test_nul_characters(void)
     /* In argument values: data, carried on whole. */
     struct jsonrpc_msg m = parse_request(
         "7", ",\"params\":{\"name\":\"bash\",\"arguments\":{\"command\":\"echo \\u0000x\"}}");
-    CHECK(m.kind == JSONRPC_REQUEST, "a NUL in an argument parses: %s", m.why);
+    CHECK(m.kind == JSONRPC_REQUEST, "a NUL in an argument parses: %s", m.err.message);
     const json_t *command = json_object_get(json_object_get(m.params, "arguments"), "command");
     CHECK(json_string_length(command) == 7 &&
               memcmp(json_string_value(command), "echo \0x", 7) == 0,
@@ -144,7 +144,7 @@ static void test_nul_characters(void)
     CHECK(m.kind == JSONRPC_BAD && m.code == JSONRPC_INVALID_REQUEST &&
               json_integer_value(m.id) == 7,
           "a method with a NUL is an invalid request that keeps its id");
-    CHECK_CONTAINS(m.why, "NUL", "and says why");
+    CHECK_CONTAINS(m.err.message, "NUL", "and says why");
     jsonrpc_msg_clear(&m);
     m = parse("{\"jsonrpc\":\"2.0\\u0000\",\"id\":7,\"method\":\"ping\"}");
     CHECK(m.kind == JSONRPC_BAD && m.code == JSONRPC_INVALID_REQUEST &&
@@ -153,21 +153,21 @@ static void test_nul_characters(void)
     jsonrpc_msg_clear(&m);
 
     /* In params that name things: refused or unknown, never cut short. */
-    char why[200];
+    hutch_error err;
     struct mcp_tool_call call;
     json_t *p = json_loads("{\"name\":\"bash\\u0000x\",\"arguments\":{}}", JSON_ALLOW_NUL, NULL);
-    CHECK(p && mcp_check_tool_call(p, &call, why, sizeof why) < 0, "a tool name with a NUL");
-    CHECK_CONTAINS(why, "NUL", "is refused as such");
+    CHECK(p && mcp_check_tool_call(p, &call, &err) < 0, "a tool name with a NUL");
+    CHECK_CONTAINS(err.message, "NUL", "is refused as such");
     json_decref(p);
     int level = -1;
     p = json_loads("{\"level\":\"debug\\u0000\"}", JSON_ALLOW_NUL, NULL);
-    CHECK(p && mcp_check_set_level(p, &level, why, sizeof why) < 0, "a log level with a NUL");
+    CHECK(p && mcp_check_set_level(p, &level, &err) < 0, "a log level with a NUL");
     json_decref(p);
     const char *version = NULL;
     p = json_loads("{\"protocolVersion\":\"2025-06-18\\u0000\",\"capabilities\":{},"
                    "\"clientInfo\":{\"name\":\"t\\u0000\",\"version\":\"1\"}}",
                    JSON_ALLOW_NUL, NULL);
-    CHECK(p && mcp_check_initialize(p, &version, why, sizeof why) == 0 &&
+    CHECK(p && mcp_check_initialize(p, &version, &err) == 0 &&
               strcmp(mcp_negotiate_version(version), MCP_LATEST_VERSION) == 0,
           "a protocol version with a NUL is not 2025-06-18: the latest is offered");
     json_decref(p);
@@ -227,7 +227,7 @@ static void test_unreadable_values(void)
                                          "\"b\":1.7e308,\"c\":1e-400,\"d\":\"\\ud83d\\ude00\\\\u0000\"}");
     CHECK(m.kind == JSONRPC_REQUEST && json_integer_value(m.id) == INT64_MAX,
           "the 64-bit limits, a large real, an underflow, a surrogate pair and \\\\u0000 parse: %s",
-          m.why);
+          m.err.message);
     jsonrpc_msg_clear(&m);
 
     /* An id that cannot be read: null, as JSON-RPC says. */
@@ -238,7 +238,8 @@ static void test_unreadable_values(void)
         CHECK(m.kind == JSONRPC_BAD && m.code == JSONRPC_INVALID_REQUEST && !m.id,
               "id %s cannot be read: an invalid request with id null (got kind %d code %d)",
               bad_ids[i], m.kind, m.code);
-        CHECK_CONTAINS(m.why, "\"id\" cannot be read", "id %s: the reason says so", bad_ids[i]);
+        CHECK_CONTAINS(m.err.message, "\"id\" cannot be read", "id %s: the reason says so",
+                       bad_ids[i]);
         jsonrpc_msg_clear(&m);
     }
     /* Nor when "id" is there twice, or the text is not JSON after all. */
@@ -318,19 +319,19 @@ static void test_replies(void)
 
 static void test_params(void)
 {
-    char why[200];
+    hutch_error err;
     const char *version = NULL;
     json_t *p = json_loads("{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{},"
                            "\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}",
                            0, NULL);
-    CHECK(mcp_check_initialize(p, &version, why, sizeof why) == 0 &&
+    CHECK(mcp_check_initialize(p, &version, &err) == 0 &&
               strcmp(version, "2025-06-18") == 0,
           "initialize params");
     json_object_del(p, "clientInfo");
-    CHECK(mcp_check_initialize(p, &version, why, sizeof why) < 0, "clientInfo is required");
-    CHECK_CONTAINS(why, "clientInfo", "and named");
+    CHECK(mcp_check_initialize(p, &version, &err) < 0, "clientInfo is required");
+    CHECK_CONTAINS(err.message, "clientInfo", "and named");
     json_decref(p);
-    CHECK(mcp_check_initialize(NULL, &version, why, sizeof why) < 0, "params are required");
+    CHECK(mcp_check_initialize(NULL, &version, &err) < 0, "params are required");
 
     CHECK_STR(mcp_negotiate_version("2025-11-25"), "2025-11-25", "the latest is kept");
     CHECK_STR(mcp_negotiate_version("2025-06-18"), "2025-06-18", "2025-06-18 is kept");
@@ -343,13 +344,13 @@ static void test_params(void)
     p = json_loads("{\"name\":\"bash\",\"arguments\":{\"command\":\"id\"},"
                    "\"_meta\":{\"progressToken\":\"t1\"}}",
                    0, NULL);
-    CHECK(mcp_check_tool_call(p, &call, why, sizeof why) == 0 && strcmp(call.name, "bash") == 0 &&
+    CHECK(mcp_check_tool_call(p, &call, &err) == 0 && strcmp(call.name, "bash") == 0 &&
               json_is_object(call.arguments) &&
               strcmp(json_string_value(call.progress_token), "t1") == 0,
           "tools/call params with a progress token");
     json_decref(p);
     p = json_loads("{\"name\":\"read\"}", 0, NULL);
-    CHECK(mcp_check_tool_call(p, &call, why, sizeof why) == 0 && !call.arguments &&
+    CHECK(mcp_check_tool_call(p, &call, &err) == 0 && !call.arguments &&
               !call.progress_token,
           "arguments are optional");
     json_decref(p);
@@ -358,8 +359,8 @@ static void test_params(void)
         "{\"name\":\"bash\",\"_meta\":3}", "{\"name\":\"bash\",\"_meta\":{\"progressToken\":{}}}"};
     for (size_t i = 0; i < sizeof bad_calls / sizeof bad_calls[0]; i++) {
         p = json_loads(bad_calls[i], 0, NULL);
-        CHECK(mcp_check_tool_call(p, &call, why, sizeof why) < 0 &&
-                  strncmp(why, "invalid params", 14) == 0,
+        CHECK(mcp_check_tool_call(p, &call, &err) < 0 &&
+                  strncmp(err.message, "invalid params", 14) == 0,
               "tools/call %s is refused", bad_calls[i]);
         json_decref(p);
     }
@@ -373,14 +374,14 @@ static void test_params(void)
 
     int level = -1;
     p = json_loads("{\"level\":\"error\"}", 0, NULL);
-    CHECK(mcp_check_set_level(p, &level, why, sizeof why) == 0 && level == 4, "level error is 4");
+    CHECK(mcp_check_set_level(p, &level, &err) == 0 && level == 4, "level error is 4");
     json_decref(p);
     p = json_loads("{\"level\":\"loud\"}", 0, NULL);
-    CHECK(mcp_check_set_level(p, &level, why, sizeof why) < 0, "an unknown level");
+    CHECK(mcp_check_set_level(p, &level, &err) < 0, "an unknown level");
     json_decref(p);
-    CHECK(mcp_check_object_params(NULL, why, sizeof why) == 0, "absent params are fine");
+    CHECK(mcp_check_object_params(NULL, &err) == 0, "absent params are fine");
     p = json_array();
-    CHECK(mcp_check_object_params(p, why, sizeof why) < 0, "array params are not");
+    CHECK(mcp_check_object_params(p, &err) < 0, "array params are not");
     json_decref(p);
 }
 

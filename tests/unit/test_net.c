@@ -454,14 +454,14 @@ static void test_mappings(void)
 
 struct http_result {
     int r, status;
-    char why[128];
+    hutch_error err;
     struct proxy_request req;
 };
 
 static void http_parse_n(const char *buf, size_t len, struct http_result *res)
 {
     memset(res, 0, sizeof *res);
-    res->r = http_proxy_parse(buf, len, &res->req, &res->status, res->why, sizeof res->why);
+    res->r = http_proxy_parse(buf, len, &res->req, &res->status, &res->err);
 }
 
 static void http_parse(const char *buf, struct http_result *res)
@@ -469,14 +469,14 @@ static void http_parse(const char *buf, struct http_result *res)
     http_parse_n(buf, strlen(buf), res);
 }
 
-static void http_refused(const char *buf, int status, const char *why_part, const char *label)
+static void http_refused(const char *buf, int status, const char *reason_part, const char *label)
 {
     struct http_result res;
     http_parse(buf, &res);
     CHECK(res.r == -1 && res.status == status, "%s: refused with %d (got r=%d status=%d why=%s)",
-          label, status, res.r, res.status, res.why);
-    if (why_part)
-        CHECK_CONTAINS(res.why, why_part, "%s: why", label);
+          label, status, res.r, res.status, res.err.message);
+    if (reason_part)
+        CHECK_CONTAINS(res.err.message, reason_part, "%s: why", label);
     CHECK(res.req.forward_head == NULL, "%s: no forward head", label);
     proxy_request_free(&res.req);
 }
@@ -687,7 +687,7 @@ static void test_http_framing(void)
     http_refused("GET http://example.com/ HTTP/1.1\r\nA: b\nc\r\n\r\n", 400, "LF", "bare LF");
     char nul[] = "GET http://example.com/ HTTP/1.1\r\nA: b\0c\r\n\r\n";
     http_parse_n(nul, sizeof nul - 1, &res);
-    CHECK(res.r == -1 && res.status == 400 && strstr(res.why, "NUL"), "NUL in a header");
+    CHECK(res.r == -1 && res.status == 400 && strstr(res.err.message, "NUL"), "NUL in a header");
     http_parse_n(nul, 40, &res);
     CHECK(res.r == -1 && res.status == 400, "NUL refused before the head is complete");
     char nul_host[] = "CONNECT evil.com\0.allowed.com:443 HTTP/1.1\r\n\r\n";
@@ -788,26 +788,26 @@ static void test_socks5(void)
     req[n++] = 0xee; /* first byte of what follows */
     struct proxy_request pr;
     int reply = -1;
-    char why[128];
-    int r = socks5_parse_request(req, n, &pr, &reply, why, sizeof why);
+    hutch_error err;
+    int r = socks5_parse_request(req, n, &pr, &reply, &err);
     CHECK(r == (int)n - 1 && pr.kind == PROXY_CONNECT && pr.port == 443 && pr.head_len == n - 1 &&
               strcmp(pr.host, "example.com") == 0,
           "CONNECT to a domain (r=%d host=%s port=%u)", r, pr.host, pr.port);
     CHECK_STR(pr.shown, "Example.COM:443", "SOCKS5 shown");
     need_more = true;
     for (size_t i = 0; i < n - 1; i++)
-        if (socks5_parse_request(req, i, &pr, &reply, why, sizeof why) != 0)
+        if (socks5_parse_request(req, i, &pr, &reply, &err) != 0)
             need_more = false;
     CHECK(need_more, "request needs more at every byte boundary");
 
     unsigned char ip4[] = {5, 1, 0, 1, 127, 0, 0, 1, 0, 80};
-    r = socks5_parse_request(ip4, sizeof ip4, &pr, &reply, why, sizeof why);
+    r = socks5_parse_request(ip4, sizeof ip4, &pr, &reply, &err);
     CHECK(r == -1 && reply == SOCKS5_NOT_ALLOWED, "ATYP 1 refused with NOT_ALLOWED");
     CHECK_STR(pr.shown, "127.0.0.1:80", "ATYP 1 shown");
-    CHECK_STR(why, "an IP address literal", "ATYP 1 why");
+    CHECK_STR(err.message, "an IP address literal", "ATYP 1 why");
     need_more = true;
     for (size_t i = 0; i < sizeof ip4; i++)
-        if (socks5_parse_request(ip4, i, &pr, &reply, why, sizeof why) != 0)
+        if (socks5_parse_request(ip4, i, &pr, &reply, &err) != 0)
             need_more = false;
     CHECK(need_more, "ATYP 1 request needs more at every byte boundary");
 
@@ -815,50 +815,51 @@ static void test_socks5(void)
     ip6[19] = 1;
     ip6[20] = 1;
     ip6[21] = 0xbb;
-    r = socks5_parse_request(ip6, sizeof ip6, &pr, &reply, why, sizeof why);
+    r = socks5_parse_request(ip6, sizeof ip6, &pr, &reply, &err);
     CHECK(r == -1 && reply == SOCKS5_NOT_ALLOWED, "ATYP 4 refused with NOT_ALLOWED");
     CHECK_STR(pr.shown, "[::1]:443", "ATYP 4 shown");
     need_more = true;
     for (size_t i = 0; i < sizeof ip6; i++)
-        if (socks5_parse_request(ip6, i, &pr, &reply, why, sizeof why) != 0)
+        if (socks5_parse_request(ip6, i, &pr, &reply, &err) != 0)
             need_more = false;
     CHECK(need_more, "ATYP 4 request needs more at every byte boundary");
 
     req[1] = 2;
-    r = socks5_parse_request(req, n, &pr, &reply, why, sizeof why);
+    r = socks5_parse_request(req, n, &pr, &reply, &err);
     CHECK(r == -1 && reply == SOCKS5_CMD_UNSUPPORTED, "BIND refused with CMD_UNSUPPORTED");
     CHECK_STR(pr.shown, "Example.COM:443", "shown is set for a refused BIND");
     req[1] = 3;
-    r = socks5_parse_request(req, n, &pr, &reply, why, sizeof why);
+    r = socks5_parse_request(req, n, &pr, &reply, &err);
     CHECK(r == -1 && reply == SOCKS5_CMD_UNSUPPORTED, "UDP ASSOCIATE refused with CMD_UNSUPPORTED");
     req[1] = 1;
 
     unsigned char nul[] = {5, 1, 0, 3, 9, 'e', 'v', 'i', 'l', 0, '.', 'c', 'o', 'm', 0, 80};
-    r = socks5_parse_request(nul, sizeof nul, &pr, &reply, why, sizeof why);
+    r = socks5_parse_request(nul, sizeof nul, &pr, &reply, &err);
     CHECK(r == -1 && reply == SOCKS5_NOT_ALLOWED, "domain with NUL refused with NOT_ALLOWED");
     CHECK_STR(pr.shown, "evil?.com:80", "domain with NUL shown");
 
     unsigned char lit[] = {5, 1, 0, 3, 9, '1', '2', '7', '.', '0', '.', '0', '.', '1', 0, 80};
-    r = socks5_parse_request(lit, sizeof lit, &pr, &reply, why, sizeof why);
-    CHECK(r == -1 && reply == SOCKS5_NOT_ALLOWED && strcmp(why, "an IP address literal") == 0,
+    r = socks5_parse_request(lit, sizeof lit, &pr, &reply, &err);
+    CHECK(r == -1 && reply == SOCKS5_NOT_ALLOWED &&
+              strcmp(err.message, "an IP address literal") == 0,
           "IP literal as a domain refused");
     unsigned char empty[] = {5, 1, 0, 3, 0, 0, 80};
-    r = socks5_parse_request(empty, sizeof empty, &pr, &reply, why, sizeof why);
+    r = socks5_parse_request(empty, sizeof empty, &pr, &reply, &err);
     CHECK(r == -1 && reply == SOCKS5_NOT_ALLOWED, "empty domain refused");
     unsigned char port0[] = {5, 1, 0, 3, 1, 'a', 0, 0};
-    r = socks5_parse_request(port0, sizeof port0, &pr, &reply, why, sizeof why);
+    r = socks5_parse_request(port0, sizeof port0, &pr, &reply, &err);
     CHECK(r == -1 && reply == SOCKS5_FAILURE, "port 0 refused");
     unsigned char atyp[] = {5, 1, 0, 2, 1, 2, 3, 4};
-    r = socks5_parse_request(atyp, sizeof atyp, &pr, &reply, why, sizeof why);
+    r = socks5_parse_request(atyp, sizeof atyp, &pr, &reply, &err);
     CHECK(r == -1 && reply == SOCKS5_ATYP_UNSUPPORTED,
           "unknown ATYP refused with ATYP_UNSUPPORTED");
-    CHECK(socks5_parse_request(atyp, 4, &pr, &reply, why, sizeof why) == -1,
+    CHECK(socks5_parse_request(atyp, 4, &pr, &reply, &err) == -1,
           "unknown ATYP refused as soon as it is read");
     unsigned char ver[] = {4, 1, 0, 3};
-    r = socks5_parse_request(ver, 1, &pr, &reply, why, sizeof why);
+    r = socks5_parse_request(ver, 1, &pr, &reply, &err);
     CHECK(r == -1 && reply == SOCKS5_FAILURE, "wrong version refused with FAILURE");
     unsigned char rsv[] = {5, 1, 1, 3};
-    r = socks5_parse_request(rsv, 3, &pr, &reply, why, sizeof why);
+    r = socks5_parse_request(rsv, 3, &pr, &reply, &err);
     CHECK(r == -1 && reply == SOCKS5_FAILURE, "non-zero reserved byte refused");
 }
 

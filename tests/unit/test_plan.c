@@ -118,7 +118,7 @@ static void test_deny_rules(void)
     char ws[128], path[256], other[256];
     snprintf(ws, sizeof ws, "%s/ws", dir);
     snprintf(path, sizeof path, "%s/ws/a/b", dir);
-    char cmd[512];
+    char cmd[1024];
     snprintf(cmd, sizeof cmd, "mkdir -p %s && echo k > %s/key && mkdir -p %s/ws/c/.git", path,
              path, dir);
     if (system(cmd) != 0)

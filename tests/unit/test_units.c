@@ -104,5 +104,13 @@ int main(void)
     CHECK_STR(buf, "30m", "format 30m");
     format_duration(1500, buf, sizeof buf);
     CHECK_STR(buf, "1500ms", "format 1500ms");
+    char small[4];
+    CHECK(!format_size(536870912, small, sizeof small) && small[0] == '\0',
+          "a size that does not fit is refused, never cut");
+    CHECK(!format_duration(1500, small, sizeof small) && small[0] == '\0',
+          "a duration that does not fit is refused, never cut");
+    CHECK(format_size(UINT64_MAX, buf, UNITS_TEXT_MAX) &&
+              format_duration(UINT64_MAX, buf, UNITS_TEXT_MAX),
+          "UNITS_TEXT_MAX holds the longest");
     return tap_done();
 }

@@ -1,0 +1,209 @@
+/* Formatting into fixed buffers (src/util.h: fmt_fits, fmt_append,
+ * fmt_trunc, fmt_bounded, fmt_mark_cut; src/error.h: fmt_checked) and how
+ * hutch_error messages behave when they do not fit (error_set, error_sys,
+ * error_prefix). */
+#include <errno.h>
+#include <string.h>
+
+#include "error.h"
+#include "tap.h"
+#include "util.h"
+
+/* A string of n copies of c (n < 4096). */
+static const char *repeat(char c, size_t n)
+{
+    static char buf[4096];
+    memset(buf, c, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+static void test_fits(void)
+{
+    char buf[8];
+    CHECK(fmt_fits(buf, sizeof buf, "%s-%d", "ab", 42), "\"ab-42\" fits in 8");
+    CHECK_STR(buf, "ab-42", "and is all there");
+    CHECK(fmt_fits(buf, sizeof buf, "%s", "1234567"), "7 bytes and the NUL fit in 8");
+    CHECK_STR(buf, "1234567", "exactly");
+    CHECK(!fmt_fits(buf, sizeof buf, "%s", "12345678"), "8 bytes do not fit in 8");
+    CHECK_STR(buf, "", "and nothing cut is left behind");
+    CHECK(!fmt_fits(buf, sizeof buf, "/etc/%s", "passwd-of-someone-else"), "a long path fails");
+    CHECK(buf[0] == '\0', "a path that does not fit is never half there");
+    char one[1];
+    CHECK(fmt_fits(one, sizeof one, "%s", ""), "\"\" fits in 1");
+    CHECK(!fmt_fits(one, sizeof one, "x"), "\"x\" does not");
+    CHECK(!fmt_fits(NULL, 0, "x"), "nothing fits in 0 bytes");
+}
+
+static void test_append(void)
+{
+    char buf[12] = "";
+    size_t used = 0;
+    CHECK(fmt_append(buf, sizeof buf, &used, "%s", "alpha") && used == 5, "append alpha");
+    CHECK(fmt_append(buf, sizeof buf, &used, ", %s", "beta") && used == 11,
+          "append \", beta\": 11 of 12 bytes");
+    CHECK_STR(buf, "alpha, beta", "both there");
+    CHECK(!fmt_append(buf, sizeof buf, &used, ", %s", "gamma"), "\", gamma\" does not fit");
+    CHECK(used == 11, "used stays where it was");
+    CHECK_STR(buf, "alpha, beta", "and no part of gamma is left");
+    CHECK(!fmt_append(buf, sizeof buf, &used, "%s", "x"), "nor does one more byte");
+    size_t past = sizeof buf;
+    CHECK(!fmt_append(buf, sizeof buf, &past, "%s", ""), "used at the end refuses");
+}
+
+static void test_trunc(void)
+{
+    char buf[8];
+    CHECK(fmt_trunc(buf, sizeof buf, "%d", 12) == 2, "short text: its length");
+    CHECK(fmt_trunc(buf, sizeof buf, "%s", "abcdefghij") == 7, "long text: cut to 7 bytes");
+    CHECK_STR(buf, "abcdefg", "the start is kept");
+    /* "abcde" then U+00E9 (2 bytes) then more: 7 bytes would split it. */
+    CHECK(fmt_trunc(buf, sizeof buf, "%s", "abcdef\xc3\xa9xyz") == 6,
+          "a cut never splits a UTF-8 character");
+    CHECK_STR(buf, "abcdef", "the partial character is dropped");
+    CHECK(fmt_trunc(buf, sizeof buf, "%s", "ab\xe2\x82\xac" "cdef") == 7,
+          "a character that fits whole is kept");
+    CHECK_STR(buf, "ab\xe2\x82\xac" "cd", "U+20AC kept");
+    char small[4];
+    CHECK(fmt_trunc(small, sizeof small, "%s", "\xf0\x9f\x98\x80") == 0,
+          "a 4-byte character in 3 bytes: nothing");
+    CHECK(fmt_trunc(NULL, 0, "x") == 0, "0 bytes: 0");
+    /* Appending with the returned length stays inside the buffer. */
+    char line[10];
+    size_t used = 0;
+    for (int i = 0; i < 10; i++)
+        used += fmt_trunc(line + used, sizeof line - used, "%d;", i);
+    CHECK(used == 9 && strlen(line) == 9, "used += fmt_trunc() stops at the end (%zu)", used);
+    CHECK_STR(line, "0;1;2;3;4", "with what fit");
+}
+
+static void test_bounded(void)
+{
+    char id[16];
+    CHECK(fmt_bounded(id, "p%u", 4294967295u) == 11, "fmt_bounded returns the length");
+    CHECK_STR(id, "p4294967295", "of a number that fits by construction");
+}
+
+static void test_mark_cut(void)
+{
+    char buf[10] = "abcdefghi";
+    fmt_mark_cut(buf, sizeof buf, "...");
+    CHECK_STR(buf, "abcdef...", "a full buffer ends with the mark");
+    char shorter[10] = "abc";
+    fmt_mark_cut(shorter, sizeof shorter, "...");
+    CHECK_STR(shorter, "abc...", "a short text gets the mark after it");
+    char utf[10] = "abcde\xc3\xa9gh";
+    fmt_mark_cut(utf, sizeof utf, "...");
+    CHECK_STR(utf, "abcde...", "the mark does not split a character");
+}
+
+static void test_checked(void)
+{
+    hutch_error err = {0};
+    char path[16];
+    CHECK(fmt_checked(&err, path, sizeof path, "/tmp/%s", "a") == 0 && err.status == HUTCH_OK,
+          "a path that fits: 0, err untouched");
+    CHECK_STR(path, "/tmp/a", "the path");
+    CHECK(fmt_checked(&err, path, sizeof path, "/tmp/%s", "a-long-name-x") == -1,
+          "a path that does not fit: -1");
+    CHECK(err.status == HUTCH_E_INVALID, "HUTCH_E_INVALID");
+    CHECK_STR(err.message, "too long (18 bytes, the limit is 15): /tmp/a-long-nam...",
+              "the message says how long, the limit and the start");
+    CHECK(path[0] == '\0', "the buffer holds nothing cut");
+    error_prefix(&err, "the workspace");
+    CHECK_STR(err.message,
+              "the workspace: too long (18 bytes, the limit is 15): /tmp/a-long-nam...",
+              "callers say what it was");
+    CHECK(fmt_checked(NULL, path, sizeof path, "%s", repeat('x', 40)) == -1,
+          "without an err: still -1");
+}
+
+static void test_error_set(void)
+{
+    hutch_error err;
+    CHECK(error_set(&err, HUTCH_E_INVALID, "a %s\nb\rc", "line") == -1, "error_set returns -1");
+    CHECK_STR(err.message, "a line b c", "newlines become spaces");
+    CHECK(err.status == HUTCH_E_INVALID && err.sys_errno == 0, "status set, no errno");
+    CHECK(error_set(NULL, HUTCH_E_INVALID, "x") == -1, "a NULL err is fine");
+
+    error_set(&err, HUTCH_E_INVALID, "%s", repeat('m', 2000));
+    size_t len = strlen(err.message);
+    CHECK(len == sizeof err.message - 1, "a long message fills the buffer (%zu)", len);
+    CHECK(strcmp(err.message + len - 3, "...") == 0, "and ends with \"...\": the cut shows");
+    CHECK(err.message[len - 4] == 'm', "after as much of the text as fits");
+
+    /* Cut inside a character: the mark goes before the whole character. */
+    char text[1100];
+    memset(text, 'a', sizeof text);
+    memcpy(text + 1018, "\xe2\x82\xac", 3);
+    text[sizeof text - 1] = '\0';
+    error_set(&err, HUTCH_E_INVALID, "%s", text);
+    len = strlen(err.message);
+    CHECK(strcmp(err.message + len - 3, "...") == 0 &&
+              (unsigned char)err.message[len - 4] == 'a',
+          "the mark never follows part of a UTF-8 character");
+
+    error_set(&err, HUTCH_E_INVALID, "%s", repeat('n', sizeof err.message - 1));
+    CHECK(strcmp(err.message, repeat('n', sizeof err.message - 1)) == 0,
+          "a message that just fits is whole, without a mark");
+}
+
+static void test_error_sys(void)
+{
+    hutch_error err;
+    CHECK(error_sys(&err, ENOENT, "cannot open %s", "/x") == -1, "error_sys returns -1");
+    CHECK_STR(err.message, "cannot open /x: No such file or directory", "\": strerror\" appended");
+    CHECK(err.status == HUTCH_E_SYSTEM && err.sys_errno == ENOENT, "HUTCH_E_SYSTEM and errno");
+
+    error_sys(&err, EACCES, "cannot open %s", repeat('p', 3000));
+    const char *tail = "...: Permission denied";
+    size_t len = strlen(err.message), tl = strlen(tail);
+    CHECK(len < sizeof err.message && len > tl && strcmp(err.message + len - tl, tail) == 0,
+          "a long message is cut before the system's reason, which stays whole");
+    CHECK(strncmp(err.message, "cannot open ppp", 15) == 0, "and its start is kept");
+}
+
+static void test_error_prefix(void)
+{
+    hutch_error err;
+    error_set(&err, HUTCH_E_INVALID, "bad value");
+    error_prefix(&err, "key %s", "limits.memory");
+    CHECK_STR(err.message, "key limits.memory: bad value", "the context goes in front");
+    error_prefix(&err, "config");
+    CHECK_STR(err.message, "config: key limits.memory: bad value", "again");
+    error_prefix(NULL, "x");
+    CHECK(1, "a NULL err is fine");
+
+    /* A long message: its end goes, marked. */
+    error_set(&err, HUTCH_E_INVALID, "%s", repeat('q', sizeof err.message - 1));
+    error_prefix(&err, "ctx");
+    size_t len = strlen(err.message);
+    CHECK(len == sizeof err.message - 1 && strncmp(err.message, "ctx: qqq", 8) == 0 &&
+              strcmp(err.message + len - 3, "...") == 0,
+          "prefixing a full message keeps the prefix and marks the cut end");
+    CHECK(err.status == HUTCH_E_INVALID, "the status stays");
+
+    /* A long context: cut at half the room (marked), some of the message stays. */
+    error_set(&err, HUTCH_E_SYSTEM, "the reason");
+    error_prefix(&err, "%s", repeat('c', 3000));
+    CHECK(strstr(err.message, "...: the reason") != NULL,
+          "a context longer than half the room is cut; the message is kept");
+    CHECK(strlen(err.message) < sizeof err.message, "and all of it stays in the buffer");
+    error_set(&err, HUTCH_E_SYSTEM, "x");
+    error_prefix(&err, "line\none");
+    CHECK_STR(err.message, "line one: x", "a context is one line too");
+}
+
+int main(void)
+{
+    test_fits();
+    test_append();
+    test_trunc();
+    test_bounded();
+    test_mark_cut();
+    test_checked();
+    test_error_set();
+    test_error_sys();
+    test_error_prefix();
+    return tap_done();
+}
