@@ -46,9 +46,9 @@ for b in hutch hutch-init; do
 done
 
 expect -                  -- hutch hutch-init    # a no-op build changes nothing
-expect src/policy.h       hutch -- hutch-init    # the CLI's, not the agent's
+expect src/policy/policy.h       hutch -- hutch-init    # the CLI's, not the agent's
 expect src/agent/proto.h  hutch hutch-init       # the agent protocol: both
-expect src/util.h         hutch hutch-init
+expect src/base/util.h         hutch hutch-init
 
 if [ $failed -eq 0 ]; then
   echo "check-rebuild: PASS: touching a header rebuilds $build/hutch and $build/hutch-init exactly when they include it"

@@ -144,7 +144,7 @@ def hutch_containers(kind=None, labels=()):
 
 
 def owner_label(pid):
-    """hutch.owner of the containers the hutch process pid creates (src/docker/container.c)."""
+    """hutch.owner of the containers the hutch process pid creates (src/drivers/docker/container.c)."""
     return f"{socket.gethostname()}:{pid}"
 
 

@@ -14,7 +14,7 @@
 #include <sys/types.h>
 
 #include "agent/proto.h"
-#include "error.h"
+#include "base/error.h"
 
 struct agent_conn {
     int fd;

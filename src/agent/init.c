@@ -21,11 +21,11 @@
 
 #include "agent/agent.h"
 #include "agent/oneshot.h"
-#include "native/landlock.h"
+#include "drivers/native/landlock.h"
 #include "net/bridge.h"
-#include "proctag.h"
+#include "base/proctag.h"
 #include "tools/tools.h"
-#include "util.h"
+#include "base/util.h"
 
 #ifndef HUTCH_VERSION_STRING
 #define HUTCH_VERSION_STRING "unknown"

@@ -7,10 +7,10 @@
 #include <sys/wait.h>
 
 #include "agent/agent.h"
-#include "native/landlock.h"
+#include "drivers/native/landlock.h"
 #include "tools/tools.h"
-#include "proctag.h"
-#include "util.h"
+#include "base/proctag.h"
+#include "base/util.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define RUN_TAG "HUTCH_RUN="

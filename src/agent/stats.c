@@ -3,7 +3,7 @@
 #include <fcntl.h>
 
 #include "agent/agent.h"
-#include "util.h"
+#include "base/util.h"
 
 struct proc_entry {
     pid_t pid, ppid;

@@ -1,7 +1,7 @@
 #include <stdarg.h>
 
 #include "cli/cli.h"
-#include "error.h"
+#include "base/error.h"
 
 int cli_error(const char *fmt, ...)
 {

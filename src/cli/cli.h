@@ -9,7 +9,7 @@
 #include <jansson.h>
 
 #include "hutch.h"
-#include "util.h"
+#include "base/util.h"
 
 /* Exit status when hutch itself could not do what was asked. */
 #define EXIT_HUTCH_FAILED 125

@@ -1,6 +1,6 @@
 /* hutch config check [FILE] [POLICY] | hutch config path */
 #include "cli/cli.h"
-#include "error.h"
+#include "base/error.h"
 
 #define EXIT_INVALID 1
 

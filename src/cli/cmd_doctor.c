@@ -8,13 +8,13 @@
 #include "session/agent_binary.h"
 #include "session/session.h"
 #ifndef HUTCH_NO_DOCKER
-#include "docker/build.h"
-#include "docker/engine.h"
+#include "drivers/docker/build.h"
+#include "drivers/docker/engine.h"
 #endif
-#include "native/cgroup.h"
-#include "native/landlock.h"
-#include "native/seccomp.h"
-#include "policy.h"
+#include "drivers/native/cgroup.h"
+#include "drivers/native/landlock.h"
+#include "drivers/native/seccomp.h"
+#include "policy/policy.h"
 
 struct check {
     const char *name;

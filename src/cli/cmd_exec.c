@@ -1,11 +1,11 @@
 /* hutch exec KEY [--json] [--stdin] [per-run options] [--] COMMAND... | -c STRING */
 #include <signal.h>
 
-#include "backend/backend.h"
+#include "drivers/driver.h"
 #include "cli/cli.h"
 #include "cli/session_common.h"
-#include "error.h"
-#include "policy.h"
+#include "base/error.h"
+#include "policy/policy.h"
 
 static void free_policy(hutch_policy **p)
 {

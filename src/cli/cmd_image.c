@@ -2,10 +2,10 @@
 #include <time.h>
 
 #include "cli/cli.h"
-#include "docker/build.h"
-#include "docker/engine.h"
-#include "error.h"
-#include "policy.h"
+#include "drivers/docker/build.h"
+#include "drivers/docker/engine.h"
+#include "base/error.h"
+#include "policy/policy.h"
 
 /* The engine named by the config (docker.host) or DOCKER_HOST. */
 static int open_engine(struct policy_args *pa, struct engine *e, hutch_error *err)

@@ -5,7 +5,7 @@
 
 #include "cli/cli.h"
 #include "cli/session_common.h"
-#include "error.h"
+#include "base/error.h"
 #include "mcp/server.h"
 
 /* The sandbox session of a server started without --session. */

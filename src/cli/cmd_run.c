@@ -2,9 +2,9 @@
 #include <signal.h>
 
 #include "cli/cli.h"
-#include "error.h"
-#include "backend/backend.h"
-#include "policy.h"
+#include "base/error.h"
+#include "drivers/driver.h"
+#include "policy/policy.h"
 
 int run_args_parse(int argc, char **argv, struct run_args *ra, hutch_error *err)
 {

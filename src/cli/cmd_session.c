@@ -4,8 +4,8 @@
 
 #include "cli/cli.h"
 #include "cli/session_common.h"
-#include "error.h"
-#include "policy.h"
+#include "base/error.h"
+#include "policy/policy.h"
 
 static void free_policy(hutch_policy **p)
 {

@@ -10,8 +10,8 @@
 
 #include "cli/cli.h"
 #include "cli/session_common.h"
-#include "command.h"
-#include "error.h"
+#include "base/command.h"
+#include "base/error.h"
 
 static volatile sig_atomic_t resized;
 

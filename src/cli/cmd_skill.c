@@ -12,10 +12,10 @@
 #include <signal.h>
 
 #include "cli/cli.h"
-#include "docker/build.h"
-#include "docker/run.h"
-#include "error.h"
-#include "policy.h"
+#include "drivers/docker/build.h"
+#include "drivers/docker/docker_run.h"
+#include "base/error.h"
+#include "policy/policy.h"
 
 /* hutch-skill-<directory name>:<first 12 hex digits of the context digest> */
 static void skill_tag(const char *dir, const char *digest, char *tag, size_t len)

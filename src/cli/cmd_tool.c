@@ -5,7 +5,7 @@
 
 #include "cli/cli.h"
 #include "cli/session_common.h"
-#include "error.h"
+#include "base/error.h"
 #include "session/tool_call.h"
 
 static void free_policy(hutch_policy **p)

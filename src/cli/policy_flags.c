@@ -3,8 +3,8 @@
 #include <limits.h>
 
 #include "cli/cli.h"
-#include "error.h"
-#include "fields.h"
+#include "base/error.h"
+#include "policy/fields.h"
 
 struct pending_setting {
     const struct field *field;

@@ -8,8 +8,8 @@
 
 #include "cli/cli.h"
 #include "cli/session_common.h"
-#include "error.h"
-#include "fields.h"
+#include "base/error.h"
+#include "policy/fields.h"
 
 hutch_policy *session_policy(const struct session *s, struct policy_args *call, hutch_error *err)
 {

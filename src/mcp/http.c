@@ -28,7 +28,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 
-#include "error.h"
+#include "base/error.h"
 #include "mcp/mhd_loader.h"
 #include "mcp/server.h"
 

@@ -5,8 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "error.h"
-#include "util.h"
+#include "base/error.h"
+#include "base/util.h"
 
 const char *const mcp_versions[] = {MCP_LATEST_VERSION, "2025-06-18", "2025-03-26", NULL};
 

@@ -6,7 +6,7 @@
 
 #include <microhttpd.h>
 
-#include "error.h"
+#include "base/error.h"
 
 struct mhd_api {
     struct MHD_Daemon *(*start_daemon)(unsigned int flags, uint16_t port,

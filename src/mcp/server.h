@@ -12,7 +12,7 @@
 
 #include "hutch.h"
 #include "mcp/jsonrpc.h"
-#include "util.h"
+#include "base/util.h"
 
 /* Tool calls one protocol session may have running at once. */
 #define MCP_MAX_CALLS 16

@@ -7,7 +7,7 @@
 #include <poll.h>
 #include <pthread.h>
 
-#include "error.h"
+#include "base/error.h"
 #include "mcp/server.h"
 
 struct stdio_sink {

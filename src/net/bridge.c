@@ -13,9 +13,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "native/caps.h"
+#include "drivers/native/caps.h"
 #include "net/relay.h"
-#include "util.h"
+#include "base/util.h"
 
 #define BRIDGE_MAX_PAIRS 128
 

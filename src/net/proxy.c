@@ -30,7 +30,7 @@
 #include "net/request.h"
 #include "net/rules.h"
 #include "proxy_seccomp_bpf.h"
-#include "result.h"
+#include "base/result.h"
 
 #define MAX_CLIENTS 128           /* connections served at once */
 #define HEAD_TIMEOUT_SECONDS 30   /* to send a complete request */

@@ -11,8 +11,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "error.h"
-#include "policy.h"
+#include "base/error.h"
+#include "policy/policy.h"
 
 #define PROXY_SOCKET_NAME "proxy.sock"
 

@@ -29,7 +29,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "native/seccomp_gen.h"
+#include "drivers/native/seccomp_gen.h"
 
 
 static const char *const proxy_allowed[] = {

@@ -8,7 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "base/util.h"
 
 void relay_pair_init(struct relay_pair *p, int a, int b)
 {

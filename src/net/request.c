@@ -6,8 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "error.h"
-#include "util.h"
+#include "base/error.h"
+#include "base/util.h"
 
 void proxy_request_free(struct proxy_request *req)
 {

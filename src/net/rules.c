@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "util.h"
+#include "base/util.h"
 
 /* ---- host names ---------------------------------------------------------- */
 

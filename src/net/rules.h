@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "strlist.h"
+#include "base/strlist.h"
 
 #define NET_HOST_MAX 253
 

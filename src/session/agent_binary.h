@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "error.h"
+#include "base/error.h"
 
 int agent_binary_path(char *out, size_t len, hutch_error *err);
 

@@ -3,14 +3,14 @@
  * own descriptors: a process the command leaves behind keeps them). */
 #include <signal.h>
 
-#include "backend/backend.h"
-#include "command.h"
-#include "notice.h"
-#include "native/cgroup.h"
-#include "policy_resolve.h"
-#include "result.h"
+#include "drivers/driver.h"
+#include "base/command.h"
+#include "base/notice.h"
+#include "drivers/native/cgroup.h"
+#include "policy/policy_resolve.h"
+#include "base/result.h"
 #include "session/session.h"
-#include "supervise.h"
+#include "base/supervise.h"
 
 /* Of a failed setupCommand's output, the record keeps the end. */
 #define SETUP_OUTPUT_KEPT 4096

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
+#include "base/error.h"
 
 #define SESSION_KEY_MAX 256
 /* slug (at most SESSION_SLUG_MAX) + "-" + 8 hex digits */

@@ -4,7 +4,7 @@
  * not know are dropped on the next write. */
 #include "session/record.h"
 
-#include "util.h"
+#include "base/util.h"
 
 #define RECORD_VERSION 1
 

@@ -9,8 +9,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "error.h"
-#include "strlist.h"
+#include "base/error.h"
+#include "base/strlist.h"
 
 /* Which kind of sandbox serves the session. */
 enum session_kind {

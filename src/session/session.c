@@ -3,8 +3,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
-#include "fields.h"
-#include "notice.h"
+#include "policy/fields.h"
+#include "base/notice.h"
 #include "session/lifecycle.h"
 #include "session/session.h"
 #include "session/workspace_fs.h"

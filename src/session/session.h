@@ -14,8 +14,8 @@
 #include <sys/types.h>
 
 #include "agent/client.h"
-#include "error.h"
-#include "policy.h"
+#include "base/error.h"
+#include "policy/policy.h"
 #include "session/naming.h"
 #include "session/record.h"
 

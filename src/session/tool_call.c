@@ -10,11 +10,11 @@
 #include <time.h>
 
 #include "agent/client.h"
-#include "command.h"
-#include "policy_resolve.h"
+#include "base/command.h"
+#include "policy/policy_resolve.h"
 #include "session/session.h"
 #include "session/tool_schema.h"
-#include "strlist.h"
+#include "base/strlist.h"
 #include "tools/tools.h"
 
 /* Arguments longer than this are logged as their size. */

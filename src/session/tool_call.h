@@ -13,8 +13,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "error.h"
-#include "policy.h"
+#include "base/error.h"
+#include "policy/policy.h"
 
 /* The tools offered under p, in order: an array of MCP tool objects
  * {"name", "title", "description", "inputSchema" (JSON Schema 2020-12,

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "error.h"
+#include "base/error.h"
 
 /* name, title, description, schema, read-only, destructive, idempotent */
 static const struct tool_def defs[] = {

@@ -15,8 +15,8 @@
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 
-#include "disk_limits.h"
-#include "notice.h"
+#include "drivers/disk_limits.h"
+#include "base/notice.h"
 
 /* From <linux/fs.h>, which clashes with <sys/mount.h>. */
 #ifndef FS_IOC_GETFLAGS

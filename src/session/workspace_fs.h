@@ -17,8 +17,8 @@
 
 #include <stdbool.h>
 
-#include "error.h"
-#include "policy.h"
+#include "base/error.h"
+#include "policy/policy.h"
 #include "session/session.h"
 
 /* Before the sandbox is made or started: when the policy limits the disk,

@@ -12,8 +12,8 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "native/landlock.h"
-#include "proctag.h"
+#include "drivers/native/landlock.h"
+#include "base/proctag.h"
 #include "tools/internal.h"
 
 #define RUN_TAG "HUTCH_RUN="

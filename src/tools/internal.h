@@ -9,9 +9,9 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include "error.h"
+#include "base/error.h"
 #include "tools/tools.h"
-#include "util.h"
+#include "base/util.h"
 
 /* Buffer for streaming files: on the stack of short-lived calls only. */
 #define TOOL_CHUNK (64 * 1024)

@@ -4,7 +4,7 @@
 #include <stdarg.h>
 
 #include "tools/internal.h"
-#include "utf8.h"
+#include "base/utf8.h"
 
 /* ---- results --------------------------------------------------------------------- */
 

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "docker/context.h"
-#include "docker/frames.h"
+#include "drivers/docker/context.h"
+#include "drivers/docker/frames.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.usefixtures("docker_engine")  # tests/conftest.py
 
 # A session's container is named PREFIX + KEY + a hash of KEY alone, and
 # `session create` force-removes a container of that name left by a lost
-# record (src/session/naming.c, src/docker/session.c): with the default
+# record (src/session/naming.c, src/drivers/docker/docker_session.c): with the default
 # prefix, a test here would remove another user's or test run's session
 # container of the same key (and theirs ours). A prefix of this run's own
 # keeps them apart.

@@ -5,7 +5,7 @@
 
 #include "agent/proto.h"
 #include "tap.h"
-#include "util.h"
+#include "base/util.h"
 
 /* Encodes b's message, then decodes its header and body into m. */
 static int decode(struct agent_buf *b, struct agent_msg *m)

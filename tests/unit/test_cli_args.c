@@ -1,8 +1,8 @@
 #include <stdlib.h>
 
 #include "cli/cli.h"
-#include "fields.h"
-#include "policy.h"
+#include "policy/fields.h"
+#include "policy/policy.h"
 #include "tap.h"
 
 static int parse(struct run_args *ra, hutch_error *err, int argc, char **argv)

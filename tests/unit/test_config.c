@@ -1,8 +1,8 @@
 #include <stdlib.h>
 
-#include "fields.h"
+#include "policy/fields.h"
 #include "hutch.h"
-#include "policy.h"
+#include "policy/policy.h"
 #include "tap.h"
 
 static hutch_error err;

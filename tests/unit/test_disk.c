@@ -11,12 +11,12 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "disk_limits.h"
-#include "native/plan.h"
-#include "policy.h"
+#include "drivers/disk_limits.h"
+#include "drivers/native/plan.h"
+#include "policy/policy.h"
 #include "tap.h"
 #include "tools/tools.h"
-#include "util.h"
+#include "base/util.h"
 
 static hutch_policy *limited(const char *disk, const char *files)
 {

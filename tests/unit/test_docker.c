@@ -7,12 +7,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "docker/container.h"
-#include "docker/context.h"
-#include "docker/frames.h"
+#include "drivers/docker/container.h"
+#include "drivers/docker/context.h"
+#include "drivers/docker/frames.h"
 #include "hutch.h"
-#include "policy.h"
-#include "command.h"
+#include "policy/policy.h"
+#include "base/command.h"
 #include "tap.h"
 
 /* ---- frames ---------------------------------------------------------------------- */

@@ -1,13 +1,13 @@
-/* Formatting into fixed buffers (src/util.h: fmt_fits, fmt_append,
- * fmt_trunc, fmt_bounded, fmt_mark_cut; src/error.h: fmt_checked) and how
+/* Formatting into fixed buffers (src/base/util.h: fmt_fits, fmt_append,
+ * fmt_trunc, fmt_bounded, fmt_mark_cut; src/base/error.h: fmt_checked) and how
  * hutch_error messages behave when they do not fit (error_set, error_sys,
  * error_prefix). */
 #include <errno.h>
 #include <string.h>
 
-#include "error.h"
+#include "base/error.h"
 #include "tap.h"
-#include "util.h"
+#include "base/util.h"
 
 /* A string of n copies of c (n < 4096). */
 static const char *repeat(char c, size_t n)

@@ -5,9 +5,9 @@
 
 #include "net/request.h"
 #include "net/rules.h"
-#include "strlist.h"
+#include "base/strlist.h"
 #include "tap.h"
-#include "util.h"
+#include "base/util.h"
 
 /* ---- host names ---------------------------------------------------------- */
 

@@ -3,11 +3,11 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "capture.h"
+#include "base/capture.h"
 #include "hutch.h"
-#include "result.h"
+#include "base/result.h"
 #include "tap.h"
-#include "utf8.h"
+#include "base/utf8.h"
 
 static void sanitize_is(const char *in, size_t len, int cut, const char *want, const char *what)
 {

@@ -5,9 +5,9 @@
 #include <unistd.h>
 
 #include "hutch.h"
-#include "native/cgroup.h"
-#include "native/plan.h"
-#include "policy.h"
+#include "drivers/native/cgroup.h"
+#include "drivers/native/plan.h"
+#include "policy/policy.h"
 #include "tap.h"
 
 static char dir[64];

@@ -1,8 +1,8 @@
 /* One rule for each setting docker.* keys and general keys share
  * (src/policy_resolve.c): the same policy resolves the same way for a run,
  * a session exec and a tool call. */
-#include "command.h"
-#include "policy_resolve.h"
+#include "base/command.h"
+#include "policy/policy_resolve.h"
 #include "tap.h"
 
 static hutch_policy *policy(const char *const *settings)

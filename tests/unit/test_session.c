@@ -1,5 +1,5 @@
 /* Pure session logic: keys, names, config fingerprints, prune rules. */
-#include "fields.h"
+#include "policy/fields.h"
 #include "session/session.h"
 #include "tap.h"
 

@@ -10,7 +10,7 @@
 
 #include "tap.h"
 #include "tools/tools.h"
-#include "util.h"
+#include "base/util.h"
 
 static char base[] = "/tmp/hutch-tools-XXXXXX";
 static char ws[256], ro[256], out_dir[256];

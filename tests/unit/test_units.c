@@ -1,5 +1,5 @@
 #include "tap.h"
-#include "units.h"
+#include "policy/units.h"
 
 static void size_ok(const char *text, uint64_t want)
 {

@@ -1,0 +1,106 @@
+#include <jansson.h>
+
+#include "base/result.h"
+#include "base/utf8.h"
+#include "base/util.h"
+
+void hutch_result_free(hutch_result *r)
+{
+    if (!r)
+        return;
+    free(r->out.data);
+    free(r->err.data);
+    free(r->error);
+    free(r->degraded_reason);
+    for (char **h = r->network_denied; h && *h; h++)
+        free(*h);
+    free(r->network_denied);
+    memset(r, 0, sizeof *r);
+}
+
+static json_t *text_json(const char *text, size_t len, bool cut_tail)
+{
+    size_t clean_len;
+    autofree char *clean = utf8_sanitize(text, len, cut_tail, &clean_len);
+    return clean ? json_stringn(clean, clean_len) : NULL;
+}
+
+static json_t *output_text(const hutch_output *o)
+{
+    if (!o->data)
+        return json_null();
+    return text_json(o->data, o->len, o->truncated);
+}
+
+char *hutch_result_to_json(const hutch_result *r)
+{
+    json_t *obj = json_object();
+    if (!obj)
+        return NULL;
+    json_object_set_new(obj, "backend", json_string(r->backend));
+    json_object_set_new(obj, "isolated", json_boolean(r->isolated));
+    json_object_set_new(obj, "exit_code", json_integer(r->exit_code));
+    json_object_set_new(obj, "signal", r->signal ? json_integer(r->signal) : json_null());
+    json_object_set_new(obj, "timed_out", json_boolean(r->timed_out));
+    json_object_set_new(obj, "oom_killed", json_boolean(r->oom_killed));
+    json_object_set_new(obj, "limits_via", json_string(r->limits_via[0] ? r->limits_via : "none"));
+    json_object_set_new(obj, "duration_ms", json_real((double)(long long)(r->duration_ms * 1000.0 + 0.5) / 1000.0));
+    json_object_set_new(obj, "stdout", output_text(&r->out));
+    json_object_set_new(obj, "stderr", output_text(&r->err));
+    json_object_set_new(obj, "stdout_truncated", json_boolean(r->out.truncated));
+    json_object_set_new(obj, "stderr_truncated", json_boolean(r->err.truncated));
+    json_object_set_new(obj, "stdout_bytes", json_integer((json_int_t)r->out.bytes));
+    json_object_set_new(obj, "stderr_bytes", json_integer((json_int_t)r->err.bytes));
+    json_object_set_new(obj, "degraded", json_boolean(r->degraded));
+    json_object_set_new(obj, "error", r->error ? text_json(r->error, strlen(r->error), false) : json_null());
+    if (r->network_filtered) {
+        json_t *denied = json_array();
+        for (char **h = r->network_denied; h && *h; h++)
+            json_array_append_new(denied, json_string(*h));
+        json_object_set_new(obj, "network_denied", denied);
+    }
+    char *text = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    json_decref(obj);
+    return text;
+}
+
+void result_take_network_denied(hutch_result *r, struct strlist *hosts)
+{
+    r->network_filtered = true;
+    for (char **h = r->network_denied; h && *h; h++)
+        free(*h);
+    free(r->network_denied);
+    r->network_denied = hosts->items;
+    memset(hosts, 0, sizeof *hosts);
+}
+
+void result_apply_outcome(hutch_result *r, const struct supervise_outcome *o)
+{
+    r->timed_out = o->timed_out;
+    r->signal = o->exited ? 0 : o->signal;
+    if (o->timed_out)
+        r->exit_code = 124;
+    else if (!o->exited)
+        r->exit_code = 128 + o->signal;
+    else
+        r->exit_code = o->code;
+}
+
+int result_exec_failed(hutch_result *r, const char *argv0, int errnum)
+{
+    bool missing = errnum == ENOENT || errnum == ENOTDIR;
+    r->exit_code = missing ? 127 : 126;
+    char *msg = NULL;
+    if (asprintf(&msg, "cannot run %s: %s", argv0,
+                 missing ? "command not found" : strerror(errnum)) < 0)
+        return -1;
+    free(r->error);
+    r->error = msg;
+    return 0;
+}
+
+void result_take_output(hutch_result *r, struct command_io *io)
+{
+    sink_finish(&io->out, &r->out);
+    sink_finish(&io->err, &r->err);
+}

@@ -1,0 +1,199 @@
+#include "base/util.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+
+int write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = TEMP_FAILURE_RETRY(write(fd, p, len));
+        if (n < 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int read_file_bounded(const char *path, size_t max, char **out, size_t *out_len)
+{
+    autoclose int fd = TEMP_FAILURE_RETRY(open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -1;
+    if (S_ISDIR(st.st_mode)) {
+        errno = EISDIR;
+        return -1;
+    }
+    size_t cap = 4096, len = 0;
+    autofree char *buf = malloc(cap + 1);
+    if (!buf)
+        return -1;
+    for (;;) {
+        if (len == cap) {
+            if (cap >= max + 1) {
+                errno = EFBIG;
+                return -1;
+            }
+            size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+            char *nbuf = realloc(buf, ncap + 1);
+            if (!nbuf)
+                return -1;
+            buf = nbuf;
+            cap = ncap;
+        }
+        ssize_t n = TEMP_FAILURE_RETRY(read(fd, buf + len, cap - len));
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    if (len > max) {
+        errno = EFBIG;
+        return -1;
+    }
+    buf[len] = '\0';
+    *out = steal_pointer(&buf);
+    if (out_len)
+        *out_len = len;
+    return 0;
+}
+
+int read_sysctl(const char *path, long *value)
+{
+    autofree char *text = NULL;
+    if (read_file_bounded(path, 64, &text, NULL) < 0)
+        return -1;
+    *value = strtol(text, NULL, 10);
+    return 0;
+}
+
+double monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+int send_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = TEMP_FAILURE_RETRY(send(fd, p, len, MSG_NOSIGNAL));
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+bool path_under(const char *path, const char *prefix, const char **rest)
+{
+    size_t n = strlen(prefix);
+    if (strcmp(prefix, "/") == 0) {
+        if (rest)
+            *rest = path;
+        return true;
+    }
+    if (strncmp(path, prefix, n) != 0 || (path[n] != '\0' && path[n] != '/'))
+        return false;
+    if (rest)
+        *rest = path + n;
+    return true;
+}
+
+/* ---- formatting into fixed buffers ------------------------------------------ */
+
+/* Where text cut after its first len bytes must end so that it does not
+ * end in a partial UTF-8 character: len, or the start of that character. */
+static size_t whole_chars(const char *s, size_t len)
+{
+    size_t i = len, cont = 0;
+    while (i > 0 && cont < 3 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) {
+        i--;
+        cont++;
+    }
+    if (i == 0)
+        return len;
+    unsigned char lead = (unsigned char)s[i - 1];
+    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    return need > 1 && cont + 1 < need ? i - 1 : len;
+}
+
+bool vfmt_fits(char *buf, size_t size, const char *fmt, va_list ap)
+{
+    if (size == 0)
+        return false;
+    int n = vsnprintf(buf, size, fmt, ap);
+    if (n < 0 || (size_t)n >= size) {
+        buf[0] = '\0'; /* never a cut path or name */
+        return false;
+    }
+    return true;
+}
+
+bool fmt_fits(char *buf, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    bool ok = vfmt_fits(buf, size, fmt, ap);
+    va_end(ap);
+    return ok;
+}
+
+bool fmt_append(char *buf, size_t size, size_t *used, const char *fmt, ...)
+{
+    if (*used >= size)
+        return false;
+    va_list ap;
+    va_start(ap, fmt);
+    bool ok = vfmt_fits(buf + *used, size - *used, fmt, ap);
+    va_end(ap);
+    if (ok)
+        *used += strlen(buf + *used);
+    return ok;
+}
+
+size_t vfmt_trunc(char *buf, size_t size, const char *fmt, va_list ap)
+{
+    if (size == 0)
+        return 0;
+    int n = vsnprintf(buf, size, fmt, ap);
+    if (n < 0) {
+        buf[0] = '\0';
+        return 0;
+    }
+    if ((size_t)n < size)
+        return (size_t)n;
+    /* Cut on purpose; but not in the middle of a character. */
+    size_t len = whole_chars(buf, size - 1);
+    buf[len] = '\0';
+    return len;
+}
+
+size_t fmt_trunc(char *buf, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    size_t n = vfmt_trunc(buf, size, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
+void fmt_mark_cut(char *buf, size_t size, const char *mark)
+{
+    size_t mlen = strlen(mark);
+    if (size == 0 || mlen >= size)
+        return;
+    size_t len = strlen(buf);
+    size_t at = len < size - 1 - mlen ? len : size - 1 - mlen;
+    at = whole_chars(buf, at);
+    memcpy(buf + at, mark, mlen + 1);
+}

@@ -1,0 +1,83 @@
+#include "drivers/docker/build.h"
+
+struct build_progress {
+    FILE *out;
+    struct strlist tail; /* the last lines, shown when a quiet build fails */
+    char error[1024];
+};
+
+static void remember(struct build_progress *bp, const char *text)
+{
+    if (bp->tail.len >= 20) {
+        free(bp->tail.items[0]);
+        memmove(bp->tail.items, bp->tail.items + 1, (bp->tail.len - 1) * sizeof(char *));
+        bp->tail.len--;
+        bp->tail.items[bp->tail.len] = NULL;
+    }
+    strlist_push(&bp->tail, text);
+}
+
+static void on_build_line(void *ctx, json_t *line)
+{
+    struct build_progress *bp = ctx;
+    const char *text = json_string_value(json_object_get(line, "stream"));
+    const char *error = json_string_value(json_object_get(line, "error"));
+    if (text) {
+        remember(bp, text);
+        if (bp->out) {
+            fputs(text, bp->out);
+            fflush(bp->out);
+        }
+    }
+    if (error)
+        fmt_trunc(bp->error, sizeof bp->error, "%s", error); /* for a message */
+}
+
+int docker_build(struct engine *e, const struct build_request *req, struct build_context *ctx,
+                 hutch_error *err)
+{
+    const char *dockerfile = req->dockerfile ? req->dockerfile : "Dockerfile";
+    if (context_pack(req->dir, dockerfile, ctx, err) < 0)
+        return -1;
+    char tag[512], file[512], labels[256], path[2048];
+    engine_escape(req->tag, tag, sizeof tag);
+    engine_escape(dockerfile, file, sizeof file);
+    char raw_labels[128];
+    if (fmt_checked(err, raw_labels, sizeof raw_labels,
+                    "{\"hutch.managed\":\"true\",\"hutch.kind\":\"%s\"}", req->kind) < 0)
+        return -1;
+    engine_escape(raw_labels, labels, sizeof labels);
+    fmt_bounded(path, "/build?t=%s&dockerfile=%s&labels=%s&rm=1&forcerm=1%s", tag, file, labels,
+                req->no_cache ? "&nocache=1" : "");
+    struct build_progress bp = {.out = req->progress};
+    long status = 0;
+    int r = engine_stream(e, "POST", path, ctx->tar, "application/x-tar", on_build_line, &bp,
+                          &status, err);
+    if (r == 0 && (status != 200 || bp.error[0])) {
+        if (!req->progress)
+            for (size_t i = 0; i < bp.tail.len; i++)
+                fputs(bp.tail.items[i], stderr);
+        r = error_set(err, HUTCH_E_INVALID, "building %s failed: %s", req->tag,
+                      bp.error[0] ? bp.error : "the Docker engine refused the build");
+    }
+    strlist_clear(&bp.tail);
+    return r;
+}
+
+int docker_image_exists(struct engine *e, const char *name, hutch_error *err)
+{
+    char escaped[512], path[600];
+    engine_escape_path(name, escaped, sizeof escaped);
+    fmt_bounded(path, "/images/%s/json", escaped);
+    long status;
+    json_t *reply = NULL;
+    if (engine_call(e, "GET", path, NULL, &status, &reply, err) < 0)
+        return -1;
+    json_decref(reply);
+    if (status == 200)
+        return 1;
+    if (status == 404)
+        return 0;
+    return error_set(err, HUTCH_E_SYSTEM, "cannot look up the image %s (status %ld)", name,
+                     status);
+}

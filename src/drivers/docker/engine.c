@@ -1,0 +1,539 @@
+#include "drivers/docker/engine.h"
+
+#include <ctype.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#define DEFAULT_SOCKET "/var/run/docker.sock"
+#define MAX_REPLY (64u << 20)
+
+/* ---- where the engine is ----------------------------------------------------- */
+
+static int parse_address(struct engine *e, const char *host, hutch_error *err)
+{
+    if (!host || !*host)
+        host = getenv("DOCKER_HOST");
+    if (!host || !*host)
+        host = "unix://" DEFAULT_SOCKET;
+    if (strncmp(host, "unix://", 7) == 0) {
+        if (fmt_checked(err, e->unix_path, sizeof e->unix_path, "%s", host + 7) < 0) {
+            error_prefix(err, "docker host");
+            return -1;
+        }
+        fmt_bounded(e->address, "%s", e->unix_path);
+        return 0;
+    }
+    if (strncmp(host, "tcp://", 6) == 0) {
+        const char *h = host + 6;
+        const char *colon = strrchr(h, ':');
+        if (!colon || colon == h)
+            return error_set(err, HUTCH_E_INVALID,
+                             "DOCKER_HOST %s: expected tcp://HOST:PORT", host);
+        const char *tls = getenv("DOCKER_TLS_VERIFY");
+        if (tls && *tls && strcmp(tls, "0") != 0)
+            return error_set(err, HUTCH_E_UNSUPPORTED,
+                             "DOCKER_TLS_VERIFY is set, but hutch speaks plain HTTP to a TCP "
+                             "engine: use the engine's unix socket, or unset DOCKER_TLS_VERIFY "
+                             "for a trusted network");
+        if (fmt_checked(err, e->tcp_host, sizeof e->tcp_host, "%.*s", (int)(colon - h), h) < 0) {
+            error_prefix(err, "docker host");
+            return -1;
+        }
+        e->tcp_port = atoi(colon + 1);
+        fmt_trunc(e->address, sizeof e->address, "%s", host); /* for messages */
+        return 0;
+    }
+    return error_set(err, HUTCH_E_INVALID,
+                     "docker host %s: hutch reaches engines at unix:///PATH or tcp://HOST:PORT",
+                     host);
+}
+
+static void set_base(struct engine *e)
+{
+    if (e->unix_path[0])
+        fmt_bounded(e->base, "http://docker/v%s", e->api_version);
+    else
+        fmt_bounded(e->base, "http://%s:%d/v%s", e->tcp_host, e->tcp_port, e->api_version);
+}
+
+/* ---- libcurl plumbing ---------------------------------------------------------- */
+
+struct buffer {
+    char *data;
+    size_t len, cap;
+    bool too_big;
+};
+
+static size_t collect(char *ptr, size_t size, size_t n, void *userdata)
+{
+    struct buffer *b = userdata;
+    size_t add = size * n;
+    if (b->len + add > MAX_REPLY) {
+        b->too_big = true;
+        return 0;
+    }
+    if (b->len + add + 1 > b->cap) {
+        size_t ncap = b->cap ? b->cap * 2 : 4096;
+        while (ncap < b->len + add + 1)
+            ncap *= 2;
+        char *nd = realloc(b->data, ncap);
+        if (!nd)
+            return 0;
+        b->data = nd;
+        b->cap = ncap;
+    }
+    memcpy(b->data + b->len, ptr, add);
+    b->len += add;
+    b->data[b->len] = '\0';
+    return add;
+}
+
+static void prepare(struct engine *e, const char *method, const char *url, long timeout_s)
+{
+    const struct curl_api *c = e->curl;
+    c->easy_reset(e->handle);
+    c->easy_setopt(e->handle, CURLOPT_URL, url);
+    c->easy_setopt(e->handle, CURLOPT_CUSTOMREQUEST, method);
+    c->easy_setopt(e->handle, CURLOPT_NOSIGNAL, 1L);
+    c->easy_setopt(e->handle, CURLOPT_CONNECTTIMEOUT, 5L);
+    c->easy_setopt(e->handle, CURLOPT_TIMEOUT, timeout_s);
+    if (e->unix_path[0])
+        c->easy_setopt(e->handle, CURLOPT_UNIX_SOCKET_PATH, e->unix_path);
+}
+
+static int permission_denied(struct engine *e, hutch_error *err)
+{
+    return error_set(err, HUTCH_E_UNSUPPORTED,
+                     "no permission to use the Docker engine's socket %s: add this user to the "
+                     "docker group (usermod -aG docker USER, then log in again)",
+                     e->address);
+}
+
+static int transport_error(struct engine *e, CURLcode code, hutch_error *err)
+{
+    e->broken = true;
+    long os_errno = 0;
+    if (code == CURLE_COULDNT_CONNECT &&
+        e->curl->easy_getinfo(e->handle, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK &&
+        (os_errno == EACCES || os_errno == EPERM))
+        return permission_denied(e, err);
+    if (code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST ||
+        code == CURLE_OPERATION_TIMEDOUT)
+        return error_set(err, HUTCH_E_UNSUPPORTED,
+                         "Docker engine not reachable at %s: start dockerd or set DOCKER_HOST",
+                         e->address);
+    return error_set(err, HUTCH_E_SYSTEM, "talking to the Docker engine at %s: %s", e->address,
+                     e->curl->easy_strerror(code));
+}
+
+struct ping_headers {
+    char version[16];
+    bool libpod; /* Podman's compatible API says so in every answer */
+};
+
+static size_t read_header(char *line, size_t size, size_t n, void *userdata)
+{
+    struct ping_headers *h = userdata;
+    size_t len = size * n;
+    static const char name[] = "api-version:";
+    static const char libpod[] = "libpod-api-version:";
+    if (len > sizeof libpod && strncasecmp(line, libpod, sizeof libpod - 1) == 0)
+        h->libpod = true;
+    if (len > sizeof name && strncasecmp(line, name, sizeof name - 1) == 0) {
+        const char *v = line + sizeof name - 1;
+        while (*v == ' ')
+            v++;
+        size_t vl = strcspn(v, "\r\n");
+        if (vl < sizeof h->version) {
+            memcpy(h->version, v, vl);
+            h->version[vl] = '\0';
+        }
+    }
+    return len;
+}
+
+/* "1.41" < "1.47": compare major, then minor, numerically. */
+static int version_cmp(const char *a, const char *b)
+{
+    int am = 0, an = 0, bm = 0, bn = 0;
+    sscanf(a, "%d.%d", &am, &an);
+    sscanf(b, "%d.%d", &bm, &bn);
+    return am != bm ? am - bm : an - bn;
+}
+
+int engine_open(struct engine *e, const char *host, hutch_error *err)
+{
+    memset(e, 0, sizeof *e);
+    if (parse_address(e, host, err) < 0)
+        return -1;
+    e->curl = curl_api_load(err);
+    if (!e->curl)
+        return -1;
+    e->handle = e->curl->easy_init();
+    if (!e->handle)
+        return error_set(err, HUTCH_E_SYSTEM, "libcurl could not start a request");
+
+    char url[400];
+    if (e->unix_path[0])
+        fmt_bounded(url, "http://docker/_ping");
+    else
+        fmt_bounded(url, "http://%s:%d/_ping", e->tcp_host, e->tcp_port);
+    struct ping_headers headers = {0};
+    struct buffer body = {0};
+    prepare(e, "GET", url, 10);
+    e->curl->easy_setopt(e->handle, CURLOPT_HEADERFUNCTION, read_header);
+    e->curl->easy_setopt(e->handle, CURLOPT_HEADERDATA, &headers);
+    e->curl->easy_setopt(e->handle, CURLOPT_WRITEFUNCTION, collect);
+    e->curl->easy_setopt(e->handle, CURLOPT_WRITEDATA, &body);
+    CURLcode code = e->curl->easy_perform(e->handle);
+    free(body.data);
+    long status = 0;
+    if (code == CURLE_OK)
+        e->curl->easy_getinfo(e->handle, CURLINFO_RESPONSE_CODE, &status);
+    if (code != CURLE_OK || status != 200) {
+        int r = code != CURLE_OK
+                    ? transport_error(e, code, err)
+                    : error_set(err, HUTCH_E_UNSUPPORTED,
+                                "Docker engine at %s answered %ld to /_ping: is it a Docker "
+                                "engine? Start dockerd or set DOCKER_HOST",
+                                e->address, status);
+        engine_close(e);
+        return r;
+    }
+    /* Speak the engine's version, capped at ours; an engine that does not
+     * say is assumed to speak the oldest we know. */
+    e->podman = headers.libpod;
+    const char *v = headers.version[0] ? headers.version : ENGINE_API_MIN;
+    fmt_bounded(e->api_version, "%s", version_cmp(v, ENGINE_API_MAX) > 0 ? ENGINE_API_MAX : v);
+    if (version_cmp(e->api_version, ENGINE_API_MIN) < 0) {
+        engine_close(e);
+        return error_set(err, HUTCH_E_UNSUPPORTED,
+                         "the Docker engine at %s speaks API %s; hutch needs %s or newer: "
+                         "upgrade the engine",
+                         e->address, v, ENGINE_API_MIN);
+    }
+    set_base(e);
+    return 0;
+}
+
+void engine_close(struct engine *e)
+{
+    if (e->handle && e->curl)
+        e->curl->easy_cleanup(e->handle);
+    e->handle = NULL;
+}
+
+static int connect_engine(struct engine *e, hutch_error *err);
+
+int engine_reachable(const char *host, hutch_error *err)
+{
+    struct engine e;
+    memset(&e, 0, sizeof e);
+    if (parse_address(&e, host, err) < 0)
+        return -1;
+    if (!e.unix_path[0])
+        return 0;
+    int fd = connect_engine(&e, err);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return 0;
+}
+
+int engine_call(struct engine *e, const char *method, const char *path, json_t *body,
+                long *status, json_t **reply, hutch_error *err)
+{
+    char url[4096];
+    if (fmt_checked(err, url, sizeof url, "%s%s", e->base, path) < 0)
+        return -1;
+    autofree char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    if (body && !text)
+        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    struct buffer answer = {0};
+    struct curl_slist *headers = NULL;
+    /* Waiting for a container may take as long as the command. */
+    prepare(e, method, url, strstr(path, "/wait") ? 0 : 120);
+    if (text) {
+        headers = e->curl->slist_append(headers, "Content-Type: application/json");
+        e->curl->easy_setopt(e->handle, CURLOPT_HTTPHEADER, headers);
+        e->curl->easy_setopt(e->handle, CURLOPT_POSTFIELDS, text);
+        e->curl->easy_setopt(e->handle, CURLOPT_POSTFIELDSIZE, (long)strlen(text));
+    }
+    e->curl->easy_setopt(e->handle, CURLOPT_WRITEFUNCTION, collect);
+    e->curl->easy_setopt(e->handle, CURLOPT_WRITEDATA, &answer);
+    CURLcode code = e->curl->easy_perform(e->handle);
+    e->curl->slist_free_all(headers);
+    if (code != CURLE_OK) {
+        free(answer.data);
+        if (answer.too_big)
+            return error_set(err, HUTCH_E_SYSTEM, "the Docker engine's answer to %s is too large",
+                             path);
+        return transport_error(e, code, err);
+    }
+    e->curl->easy_getinfo(e->handle, CURLINFO_RESPONSE_CODE, status);
+    if (reply) {
+        *reply = NULL;
+        if (answer.len) {
+            *reply = json_loadb(answer.data, answer.len, JSON_DECODE_ANY, NULL);
+            if (!*reply) /* a plain-text error: keep it as a message */
+                *reply = json_pack("{s:s#}", "message", answer.data, (int)answer.len);
+        }
+    }
+    free(answer.data);
+    return 0;
+}
+
+int engine_failed(long status, json_t *reply, hutch_error *err, const char *fmt, ...)
+{
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vfmt_trunc(what, sizeof what, fmt, ap); /* for the message */
+    va_end(ap);
+    const char *message = json_string_value(json_object_get(reply, "message"));
+    hutch_status kind = status == 404 || status == 409 ? HUTCH_E_INVALID : HUTCH_E_SYSTEM;
+    return error_set(err, kind, "%s: the Docker engine answered %ld: %s", what, status,
+                     message ? message : "(no message)");
+}
+
+/* ---- streamed answers ------------------------------------------------------------ */
+
+struct line_splitter {
+    struct buffer pending;
+    void (*on_line)(void *ctx, json_t *line);
+    void *ctx;
+};
+
+static void emit_line(struct line_splitter *s, const char *line, size_t len)
+{
+    while (len && (line[len - 1] == '\r' || line[len - 1] == '\n'))
+        len--;
+    if (!len)
+        return;
+    json_t *value = json_loadb(line, len, 0, NULL);
+    if (!value)
+        value = json_pack("{s:s#}", "stream", line, (int)len);
+    if (value)
+        s->on_line(s->ctx, value);
+    json_decref(value);
+}
+
+static size_t split_lines(char *ptr, size_t size, size_t n, void *userdata)
+{
+    struct line_splitter *s = userdata;
+    size_t len = size * n;
+    for (size_t i = 0; i < len; i++) {
+        if (ptr[i] == '\n') {
+            if (s->pending.len) {
+                if (!collect(ptr, 1, i + 1, &s->pending))
+                    return 0;
+                emit_line(s, s->pending.data, s->pending.len);
+                s->pending.len = 0;
+            } else {
+                emit_line(s, ptr, i + 1);
+            }
+            ptr += i + 1;
+            len -= i + 1;
+            i = (size_t)-1;
+        }
+    }
+    if (len && !collect(ptr, 1, len, &s->pending))
+        return 0;
+    return size * n;
+}
+
+int engine_stream(struct engine *e, const char *method, const char *path, FILE *upload,
+                  const char *content_type, void (*on_line)(void *ctx, json_t *line),
+                  void *ctx, long *status, hutch_error *err)
+{
+    char url[4096];
+    if (fmt_checked(err, url, sizeof url, "%s%s", e->base, path) < 0)
+        return -1;
+    struct line_splitter splitter = {.on_line = on_line, .ctx = ctx};
+    struct curl_slist *headers = NULL;
+    prepare(e, method, url, 0);
+    if (upload) {
+        char header[128];
+        if (fmt_checked(err, header, sizeof header, "Content-Type: %s", content_type) < 0)
+            return -1;
+        headers = e->curl->slist_append(headers, header);
+        e->curl->easy_setopt(e->handle, CURLOPT_HTTPHEADER, headers);
+        e->curl->easy_setopt(e->handle, CURLOPT_UPLOAD, 1L);
+        e->curl->easy_setopt(e->handle, CURLOPT_READDATA, upload);
+        e->curl->easy_setopt(e->handle, CURLOPT_CUSTOMREQUEST, method);
+    }
+    e->curl->easy_setopt(e->handle, CURLOPT_WRITEFUNCTION, split_lines);
+    e->curl->easy_setopt(e->handle, CURLOPT_WRITEDATA, &splitter);
+    CURLcode code = e->curl->easy_perform(e->handle);
+    e->curl->slist_free_all(headers);
+    if (code == CURLE_OK && splitter.pending.len)
+        emit_line(&splitter, splitter.pending.data, splitter.pending.len);
+    free(splitter.pending.data);
+    if (code != CURLE_OK)
+        return transport_error(e, code, err);
+    e->curl->easy_getinfo(e->handle, CURLINFO_RESPONSE_CODE, status);
+    return 0;
+}
+
+/* ---- hijacked connections ---------------------------------------------------------- */
+
+static int connect_engine(struct engine *e, hutch_error *err)
+{
+    if (e->unix_path[0]) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return error_sys(err, errno, "cannot create a socket");
+        struct sockaddr_un addr = {.sun_family = AF_UNIX};
+        if (!fmt_fits(addr.sun_path, sizeof addr.sun_path, "%s", e->unix_path)) {
+            close(fd);
+            return error_set(err, HUTCH_E_INVALID,
+                             "the Docker engine's socket path %s is too long (over %zu bytes)",
+                             e->unix_path, sizeof addr.sun_path - 1);
+        }
+        if (TEMP_FAILURE_RETRY(connect(fd, (struct sockaddr *)&addr, sizeof addr)) < 0) {
+            int saved = errno;
+            close(fd);
+            if (saved == EACCES || saved == EPERM)
+                return permission_denied(e, err);
+            return error_set(err, HUTCH_E_UNSUPPORTED,
+                             "Docker engine not reachable at %s: start dockerd or set DOCKER_HOST",
+                             e->address);
+        }
+        return fd;
+    }
+    char port[16];
+    fmt_bounded(port, "%d", e->tcp_port);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    if (getaddrinfo(e->tcp_host, port, &hints, &res) != 0 || !res)
+        return error_set(err, HUTCH_E_UNSUPPORTED, "cannot resolve the Docker host %s", e->address);
+    int fd = -1;
+    for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd >= 0 && TEMP_FAILURE_RETRY(connect(fd, a->ai_addr, a->ai_addrlen)) < 0) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        return error_set(err, HUTCH_E_UNSUPPORTED, "Docker engine not reachable at %s",
+                         e->address);
+    return fd;
+}
+
+/* Reads the answer's head without reading past it: what follows belongs to
+ * the raw stream. */
+static int read_head(int fd, char *head, size_t cap, size_t *len)
+{
+    *len = 0;
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (TEMP_FAILURE_RETRY(poll(&p, 1, 30000)) <= 0)
+            return -1;
+        ssize_t n = TEMP_FAILURE_RETRY(recv(fd, head + *len, cap - 1 - *len, MSG_PEEK));
+        if (n <= 0)
+            return -1;
+        head[*len + (size_t)n] = '\0';
+        char *end = strstr(head, "\r\n\r\n");
+        size_t want = end ? (size_t)(end + 4 - head) - *len : (size_t)n;
+        ssize_t got = TEMP_FAILURE_RETRY(recv(fd, head + *len, want, 0));
+        if (got <= 0)
+            return -1;
+        *len += (size_t)got;
+        head[*len] = '\0';
+        if (end)
+            return 0;
+        if (*len >= cap - 1)
+            return -1;
+    }
+}
+
+int engine_hijack(struct engine *e, const char *path, json_t *body, const char *what,
+                  int *fd_out, hutch_error *err)
+{
+    /* No body means none at all: Podman reads an attach request's body as
+     * the container's standard input. */
+    autofree char *text = body ? json_dumps(body, JSON_COMPACT) : strdup("");
+    if (!text)
+        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    int fd = connect_engine(e, err);
+    if (fd < 0)
+        return -1;
+    char request[8192];
+    if (!fmt_fits(request, sizeof request,
+                  "POST /v%s%s HTTP/1.1\r\nHost: docker\r\n%s"
+                  "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: %zu\r\n\r\n",
+                  e->api_version, path, body ? "Content-Type: application/json\r\n" : "",
+                  strlen(text)) ||
+        send_all(fd, request, strlen(request)) < 0 ||
+        send_all(fd, text, strlen(text)) < 0) {
+        close(fd);
+        return error_set(err, HUTCH_E_SYSTEM, "%s: cannot send the request to the Docker engine",
+                         what);
+    }
+    char head[16384];
+    size_t head_len;
+    if (read_head(fd, head, sizeof head, &head_len) < 0) {
+        close(fd);
+        return error_set(err, HUTCH_E_SYSTEM, "%s: no answer from the Docker engine", what);
+    }
+    int status = 0;
+    sscanf(head, "HTTP/1.%*d %d", &status);
+    if (status == 101 || status == 200) {
+        *fd_out = fd;
+        return 0;
+    }
+    /* An error: its body carries the engine's message. */
+    char body_text[4096] = "";
+    const char *cl = strcasestr(head, "\r\ncontent-length:");
+    size_t want = cl ? strtoul(cl + 17, NULL, 10) : 0;
+    if (want >= sizeof body_text)
+        want = sizeof body_text - 1;
+    size_t got = 0;
+    while (got < want) {
+        ssize_t r = TEMP_FAILURE_RETRY(read(fd, body_text + got, want - got));
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    body_text[got] = '\0';
+    close(fd);
+    json_t *reply = json_loads(body_text, 0, NULL);
+    if (!reply)
+        reply = json_pack("{s:s}", "message", body_text);
+    engine_failed(status, reply, err, "%s", what);
+    json_decref(reply);
+    return -1;
+}
+
+static void escape(const char *text, const char *keep, char *out, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    const unsigned char *c = (const unsigned char *)text;
+    for (; *c && o + 4 < len; c++) {
+        if (isalnum(*c) || strchr(keep, *c)) {
+            out[o++] = (char)*c;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[*c >> 4];
+            out[o++] = hex[*c & 15];
+        }
+    }
+    /* Never a cut name: the engine takes a prefix of an id for the whole
+     * id, so a cut one could name another container. "" names none. */
+    out[*c ? 0 : o] = '\0';
+}
+
+void engine_escape(const char *text, char *out, size_t len)
+{
+    escape(text, "-._~", out, len);
+}
+
+void engine_escape_path(const char *text, char *out, size_t len)
+{
+    escape(text, "-._~/:@", out, len);
+}

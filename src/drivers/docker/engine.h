@@ -1,0 +1,69 @@
+/* A client of the Docker Engine HTTP API (also Podman's compatible API):
+ * request/response calls and streamed responses through libcurl, and the
+ * raw socket for hijacked attach/exec streams. The API version is negotiated
+ * with GET /_ping. Engine error messages are passed on, not swallowed. */
+#ifndef HUTCH_DOCKER_ENGINE_H
+#define HUTCH_DOCKER_ENGINE_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include "drivers/docker/curl_loader.h"
+#include "base/error.h"
+
+/* The newest API version hutch speaks; older engines are spoken to in theirs. */
+#define ENGINE_API_MAX "1.47"
+#define ENGINE_API_MIN "1.41"
+
+struct engine {
+    const struct curl_api *curl;
+    CURL *handle;
+    char unix_path[256];  /* "" for TCP */
+    char tcp_host[256];
+    int tcp_port;
+    char api_version[16];
+    bool podman;          /* Podman's Docker-compatible API (some options differ) */
+    bool broken;          /* a call failed to reach the engine or to read its answer */
+    char address[300];    /* for messages: the socket path or tcp://host:port */
+    char base[320];       /* "http://docker/v1.41" */
+};
+
+/* Where the engine is: docker.host, else $DOCKER_HOST, else the default
+ * socket. Loads libcurl, pings the engine and negotiates the API version. A
+ * missing engine fails with a message that names the address and the fixes. */
+int engine_open(struct engine *e, const char *host, hutch_error *err);
+void engine_close(struct engine *e);
+
+/* Without libcurl: 0 when something accepts connections on the engine's unix
+ * socket (TCP engines are assumed there); else the same message as
+ * engine_open. */
+int engine_reachable(const char *host, hutch_error *err);
+
+/* One request with an optional JSON body; *reply gets the parsed JSON answer
+ * (NULL when empty). Returns 0 with the HTTP status in *status, whatever it
+ * is; -1 when the engine could not be reached. */
+int engine_call(struct engine *e, const char *method, const char *path, json_t *body,
+                long *status, json_t **reply, hutch_error *err);
+
+/* For status >= 400: fills err with the engine's own message, prefixed. */
+int engine_failed(long status, json_t *reply, hutch_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* A request whose answer is a stream of JSON lines (/build, /images/create);
+ * each line goes to on_line. upload, if any, is sent as the body. */
+int engine_stream(struct engine *e, const char *method, const char *path, FILE *upload,
+                  const char *content_type, void (*on_line)(void *ctx, json_t *line),
+                  void *ctx, long *status, hutch_error *err);
+
+/* POSTs body (or nothing) to path and takes over the connection (attach,
+ * exec start): *fd is the raw stream. what names the step in messages. */
+int engine_hijack(struct engine *e, const char *path, json_t *body, const char *what, int *fd,
+                  hutch_error *err);
+
+/* Percent-encodes text for a URL query component. */
+void engine_escape(const char *text, char *out, size_t len);
+
+/* The same for a path, keeping '/', ':' and '@' (image and container names). */
+void engine_escape_path(const char *text, char *out, size_t len);
+
+#endif

@@ -1,0 +1,615 @@
+#include "drivers/native/sandbox.h"
+#include "net/bridge.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pthread.h>
+#include <linux/close_range.h>
+#include <linux/sched.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "drivers/native/caps.h"
+#include "drivers/native/groups.h"
+#include "drivers/native/landlock.h"
+#include "drivers/native/mounts.h"
+#include "drivers/native/seccomp.h"
+#include "drivers/native/setup.h"
+
+/* The fds the sandbox's processes keep while setting up. */
+#define STATUS_FD 3
+#define REPORT_FD 4
+
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+struct clone_args_v2 {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
+        set_tid, set_tid_size, cgroup;
+};
+
+/* ---- the command (PID 2 inside), child of init ---------------------------- */
+
+static int set_limit(int resource, uint64_t value)
+{
+    struct rlimit rl = {.rlim_cur = value, .rlim_max = value};
+    return setrlimit(resource, &rl);
+}
+
+static void __attribute__((noreturn)) command_main(const struct sandbox_spec *spec)
+{
+    /* A session of its own: no controlling terminal to inject input into. */
+    if (setsid() < 0) {
+        setup_fail(STATUS_FD, STAGE_COMMAND_FAILED, errno, "setsid");
+        _exit(127);
+    }
+    /* init reset every disposition before starting us; only the mask remains. */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+        setup_fail(STATUS_FD, STAGE_COMMAND_FAILED, errno, "set no_new_privs");
+        _exit(127);
+    }
+    const struct plan *pl = spec->plan;
+    if (landlock_lock_down(spec->landlock_abi, (const char *const *)pl->writable_dirs.items,
+                           pl->writable_dirs.len, (const char *const *)pl->writable_files.items,
+                           pl->writable_files.len) < 0) {
+        setup_fail(STATUS_FD, STAGE_COMMAND_FAILED, errno, "apply the Landlock ruleset");
+        _exit(127);
+    }
+    if (caps_drop_all() < 0) {
+        setup_fail(STATUS_FD, STAGE_COMMAND_FAILED, errno, "drop capabilities");
+        _exit(127);
+    }
+    if (set_limit(RLIMIT_CORE, 0) < 0 ||
+        (spec->rlimit_nproc && set_limit(RLIMIT_NPROC, spec->rlimit_nproc) < 0) ||
+        (spec->rlimit_as && set_limit(RLIMIT_AS, spec->rlimit_as) < 0) ||
+        (spec->rlimit_fsize && set_limit(RLIMIT_FSIZE, spec->rlimit_fsize) < 0)) {
+        setup_fail(STATUS_FD, STAGE_COMMAND_FAILED, errno, "set resource limits");
+        _exit(127);
+    }
+    if (chdir(spec->workdir) < 0) {
+        setup_fail(STATUS_FD, STAGE_WORKDIR, errno, "%s", spec->workdir);
+        _exit(127);
+    }
+    if (seccomp_lock_down() < 0) {
+        setup_fail(STATUS_FD, STAGE_COMMAND_FAILED, errno, "load the seccomp filter");
+        _exit(127);
+    }
+    environ = (char **)spec->envp;
+    execvp(spec->argv[0], spec->argv);
+    setup_fail(STATUS_FD, STAGE_EXEC, errno, "%s", spec->argv[0]);
+    _exit(127);
+}
+
+/* ---- init (PID 1 inside) --------------------------------------------------- */
+
+static void forward_to_all(int sig)
+{
+    int saved = errno;
+    (void)kill(-1, sig); /* every process of the namespace but init */
+    errno = saved;
+}
+
+/* The namespace maps only the sandbox's user: switch to it, keeping the
+ * namespace's capabilities for the mounts. In the nested mode the first
+ * namespace maps every id onto itself, so that setup reads the host with
+ * root's reach (bind sources in 0700 directories); init stays uid 0 there
+ * until nest_user_namespace(). */
+static int become_setup_user(const struct sandbox_spec *spec, bool drop_groups)
+{
+    /* root's groups, or the caller's where newgidmap left setgroups allowed
+     * (groups.h): none of them reach the sandbox. */
+    if ((spec->userns != USERNS_CALLER || drop_groups) && setgroups(0, NULL) < 0)
+        return -1;
+    if (spec->userns == USERNS_ROOT_NESTED)
+        return 0;
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || setresgid(spec->gid, spec->gid, spec->gid) < 0 ||
+        setresuid(spec->uid, spec->uid, spec->uid) < 0 || caps_raise_effective() < 0)
+        return -1;
+    return prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+}
+
+static int write_self(const char *file, const char *text)
+{
+    int fd = open(file, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = write(fd, text, strlen(text));
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* As root, after setup: become the sandbox's user, then enter a nested user
+ * namespace that maps that user alone. Host root and every other id are
+ * unrepresentable there, whatever the command later manages to do. */
+static int nest_user_namespace(const struct sandbox_spec *spec)
+{
+    char map[32];
+    /* The uid change made us undumpable, which would leave the id maps in /proc/self
+     * owned by root; the maps are ours to write. */
+    if (setresgid(spec->gid, spec->gid, spec->gid) < 0 ||
+        setresuid(spec->uid, spec->uid, spec->uid) < 0 || unshare(CLONE_NEWUSER) < 0 ||
+        prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+        return -1;
+    fmt_bounded(map, "%u %u 1\n", (unsigned)spec->uid, (unsigned)spec->uid);
+    if (write_self("/proc/self/uid_map", map) < 0 || write_self("/proc/self/setgroups", "deny") < 0)
+        return -1;
+    fmt_bounded(map, "%u %u 1\n", (unsigned)spec->gid, (unsigned)spec->gid);
+    return write_self("/proc/self/gid_map", map);
+}
+
+/* A session's agent socket, made while its directory is still writable,
+ * which it then stops being for every process of the sandbox. */
+static int bind_agent_socket(const char *path)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof addr.sun_path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0); /* no close-on-exec: for hutch-init */
+    if (fd < 0)
+        return -1;
+    (void)unlink(path); /* an earlier agent's */
+    mode_t old = umask(0177);
+    int r = bind(fd, (struct sockaddr *)&addr, sizeof addr);
+    umask(old);
+    if (r == 0)
+        r = listen(fd, 128);
+    if (r == 0 && fd != SANDBOX_AGENT_FD) {
+        r = dup2(fd, SANDBOX_AGENT_FD) < 0 ? -1 : 0;
+        int saved = errno;
+        close(fd);
+        errno = saved;
+    }
+    if (r < 0)
+        return -1;
+    char dir[PATH_MAX];
+    if (!fmt_fits(dir, sizeof dir, "%s", path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    *strrchr(dir, '/') = '\0';
+    return mounts_seal_read_only(dir);
+}
+
+static int loopback_up(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct ifreq ifr = {0};
+    fmt_bounded(ifr.ifr_name, "lo");
+    int r = ioctl(fd, SIOCGIFFLAGS, &ifr);
+    if (r == 0) {
+        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+        r = ioctl(fd, SIOCSIFFLAGS, &ifr);
+    }
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return r;
+}
+
+/* Puts the command's stdio at 0, 1, 2 and the status and report pipes at 3
+ * and 4 (close-on-exec); closes every other fd inherited from the caller. */
+static int arrange_fds(const struct sandbox_spec *spec, int status, int report)
+{
+    int in = fcntl(spec->stdin_fd, F_DUPFD_CLOEXEC, 10);
+    int out = fcntl(spec->stdout_fd, F_DUPFD_CLOEXEC, 10);
+    int errfd = fcntl(spec->stderr_fd, F_DUPFD_CLOEXEC, 10);
+    int st = fcntl(status, F_DUPFD_CLOEXEC, 10);
+    int rep = fcntl(report, F_DUPFD_CLOEXEC, 10);
+    if (in < 0 || out < 0 || errfd < 0 || st < 0 || rep < 0)
+        return -1;
+    if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(errfd, 2) < 0 ||
+        dup3(st, STATUS_FD, O_CLOEXEC) < 0 || dup3(rep, REPORT_FD, O_CLOEXEC) < 0)
+        return -1;
+    return (int)syscall(SYS_close_range, REPORT_FD + 1, ~0U, 0);
+}
+
+static void __attribute__((noreturn)) init_main(const struct sandbox_spec *spec, int sync_fd,
+                                                int status_fd, int report_fd)
+{
+    /* The caller's signal handlers and ignored signals mean nothing here. */
+    for (int sig = 1; sig < 64; sig++)
+        if (spec->changed_signals & (1ULL << (sig - 1)))
+            signal(sig, SIG_DFL);
+    char go; /* 'g', or 'G': the gid map lets us drop the caller's groups */
+    if (TEMP_FAILURE_RETRY(read(sync_fd, &go, 1)) != 1)
+        _exit(1); /* the parent gave up */
+    close(sync_fd);
+    if (arrange_fds(spec, status_fd, report_fd) < 0) {
+        setup_fail(status_fd, STAGE_INIT_FAILED, errno, "arrange file descriptors");
+        _exit(1);
+    }
+    /* If hutch dies, so does the sandbox (a session's outlives it). */
+    if (!spec->command_is_init)
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (spec->cmdline_len)
+        memset(program_invocation_name, 0, spec->cmdline_len);
+    prctl(PR_SET_NAME, "hutch-init", 0, 0, 0);
+
+    if (become_setup_user(spec, go == 'G') < 0) {
+        setup_fail(STATUS_FD, STAGE_INIT_FAILED, errno, "switch to uid %u gid %u",
+                   (unsigned)spec->uid, (unsigned)spec->gid);
+        _exit(1);
+    }
+    if (spec->cgroup && spec->cgroup->version != CGROUP_NONE && unshare(CLONE_NEWCGROUP) < 0) {
+        setup_fail(STATUS_FD, STAGE_INIT_FAILED, errno, "create the cgroup namespace");
+        _exit(1);
+    }
+    if (sethostname("hutch", 5) < 0) {
+        setup_fail(STATUS_FD, STAGE_INIT_FAILED, errno, "set the hostname");
+        _exit(1);
+    }
+    if (spec->new_net && loopback_up() < 0) {
+        setup_fail(STATUS_FD, STAGE_INIT_FAILED, errno, "bring up loopback");
+        _exit(1);
+    }
+    if (mounts_apply(spec->plan, STATUS_FD) < 0)
+        _exit(1);
+    if (spec->agent_socket && bind_agent_socket(spec->agent_socket) < 0) {
+        setup_fail(STATUS_FD, STAGE_INIT_FAILED, errno, "make the agent's socket %s",
+                   spec->agent_socket);
+        _exit(1);
+    }
+    if (spec->userns == USERNS_ROOT_NESTED && nest_user_namespace(spec) < 0) {
+        setup_fail(STATUS_FD, STAGE_INIT_FAILED, errno,
+                   "enter a user namespace for uid %u gid %u", (unsigned)spec->uid,
+                   (unsigned)spec->gid);
+        _exit(1);
+    }
+
+    /* A session's agent is PID 1 itself: it reaps and serves from then on. */
+    if (spec->command_is_init)
+        command_main(spec);
+
+    /* Listening before the command starts: its first connection must not
+     * find the ports closed. */
+    pid_t bridge = -1;
+    if (spec->proxy_socket && (bridge = bridge_start(spec->proxy_socket, false)) < 0) {
+        setup_fail(STATUS_FD, STAGE_INIT_FAILED, errno,
+                   "start the network bridge on 127.0.0.1:%d and :%d", BRIDGE_HTTP_PORT,
+                   BRIDGE_SOCKS_PORT);
+        _exit(1);
+    }
+
+    /* vfork: the command shares init's memory until it execs, so nothing is
+     * copied; init waits meanwhile, which it would do anyway. */
+    pid_t command = vfork();
+    if (command < 0) {
+        setup_fail(STATUS_FD, STAGE_INIT_FAILED, errno, "start the command's process");
+        _exit(1);
+    }
+    if (command == 0)
+        command_main(spec);
+
+    struct setup_message forked = {.stage = STAGE_FORKED};
+    (void)!write(STATUS_FD, &forked, sizeof forked);
+    close(STATUS_FD);
+    /* The output pipes reach end of file when the command's side closes. */
+    close(0);
+    close(1);
+    close(2);
+
+    /* init keeps nothing it could be abused for. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    caps_drop_all();
+
+    struct sigaction sa = {.sa_handler = forward_to_all};
+    sigemptyset(&sa.sa_mask);
+    static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+    for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
+        sigaction(forwarded[i], &sa, NULL);
+
+    for (;;) {
+        int status;
+        pid_t done = waitpid(-1, &status, 0);
+        if (done == bridge)
+            bridge = -1; /* gone early: the command just cannot reach the proxy */
+        if (done == command) {
+            struct sandbox_report report = {
+                .exited = WIFEXITED(status),
+                .code = WIFEXITED(status) ? WEXITSTATUS(status) : 0,
+                .signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0,
+            };
+            /* The bridge serves the command only. */
+            if (bridge > 0) {
+                (void)kill(bridge, SIGKILL);
+                (void)TEMP_FAILURE_RETRY(waitpid(bridge, NULL, 0));
+            }
+            /* Reap what already ended; anything still running or a child of
+             * ours makes the sandbox non-empty. */
+            int other;
+            pid_t r;
+            while ((r = waitpid(-1, &other, WNOHANG)) > 0)
+                ;
+            report.empty = r < 0 && errno == ECHILD;
+            (void)!write(REPORT_FD, &report, sizeof report);
+            /* Leaving kills every other process of the namespace. */
+            _exit(0);
+        }
+        if (done < 0 && errno == ECHILD)
+            _exit(0);
+    }
+}
+
+/* ---- the parent ------------------------------------------------------------ */
+
+size_t sandbox_cmdline_len(void)
+{
+    /* The kernel lays the argument strings out right before the environment
+     * strings: while environ[0] is still the first of those, the distance
+     * is the length, and /proc need not be read. */
+    if (program_invocation_name && environ && environ[0] &&
+        environ[0] > program_invocation_name &&
+        environ[0] - program_invocation_name < (1 << 20))
+        return (size_t)(environ[0] - program_invocation_name);
+    autofree char *cmdline = NULL;
+    size_t len = 0;
+    if (read_file_bounded("/proc/self/cmdline", 1 << 20, &cmdline, &len) < 0)
+        return 0;
+    /* Only when argv[0] is where glibc says it is. */
+    if (!program_invocation_name || len == 0 ||
+        strncmp(program_invocation_name, cmdline, strnlen(cmdline, len)) != 0)
+        return 0;
+    return len;
+}
+
+uint64_t sandbox_changed_signals(void)
+{
+    uint64_t mask = 0;
+    for (int sig = 1; sig < 64; sig++) {
+        struct sigaction sa;
+        if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) < 0)
+            continue;
+        if (sa.sa_handler != SIG_DFL)
+            mask |= 1ULL << (sig - 1);
+    }
+    return mask;
+}
+
+static int write_proc_file(pid_t pid, const char *file, const char *text)
+{
+    char path[64];
+    if (!fmt_fits(path, sizeof path, "/proc/%d/%s", (int)pid, file)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    autoclose int fd = TEMP_FAILURE_RETRY(open(path, O_WRONLY | O_CLOEXEC));
+    if (fd < 0)
+        return -1;
+    return write_all(fd, text, strlen(text));
+}
+
+/* Writes the id maps; *dropping tells whether the caller's supplementary
+ * groups are to be dropped inside (groups.h). */
+static int map_ids(const struct sandbox_spec *spec, pid_t pid, bool *dropping, hutch_error *err)
+{
+    *dropping = false;
+    char map[64];
+    if (spec->userns == USERNS_ROOT_NESTED) {
+        /* Every id onto itself for setup; see become_setup_user(). */
+        if (write_proc_file(pid, "uid_map", "0 0 4294967295\n") < 0 ||
+            write_proc_file(pid, "gid_map", "0 0 4294967295\n") < 0)
+            return error_sys(err, errno, "cannot write the sandbox's id maps");
+        return 0;
+    }
+    fmt_bounded(map, "%u %u 1\n", (unsigned)spec->uid, (unsigned)spec->outside_uid);
+    if (write_proc_file(pid, "uid_map", map) < 0)
+        return error_sys(err, errno, "cannot map uid %u to %u in the sandbox's user namespace",
+                         (unsigned)spec->uid, (unsigned)spec->outside_uid);
+    if (spec->userns == USERNS_CALLER && groups_held()) {
+        *dropping = true;
+        return groups_map_dropping(pid, spec->gid, spec->outside_gid, err);
+    }
+    /* Unprivileged mappings require setgroups to be disabled first. */
+    if (spec->userns == USERNS_CALLER && write_proc_file(pid, "setgroups", "deny") < 0)
+        return error_sys(err, errno, "cannot disable setgroups in the sandbox");
+    fmt_bounded(map, "%u %u 1\n", (unsigned)spec->gid, (unsigned)spec->outside_gid);
+    if (write_proc_file(pid, "gid_map", map) < 0)
+        return error_sys(err, errno, "cannot map gid %u to %u in the sandbox's user namespace",
+                         (unsigned)spec->gid, (unsigned)spec->outside_gid);
+    return 0;
+}
+
+static int namespaces_unavailable(int e, hutch_error *err)
+{
+    const char *fix = "inside a container, its seccomp profile or missing privileges forbid "
+                      "them: run hutch on the host, use --backend docker, or --fallback spawn";
+    long v;
+    if (read_sysctl("/proc/sys/user/max_user_namespaces", &v) == 0 && v == 0)
+        fix = "raise user.max_user_namespaces with sysctl, or use --backend docker";
+    else if (geteuid() != 0 &&
+             read_sysctl("/proc/sys/kernel/unprivileged_userns_clone", &v) == 0 && v == 0)
+        fix = "enable them with sysctl -w kernel.unprivileged_userns_clone=1, run hutch as root, "
+              "or use --backend docker";
+    else if (geteuid() != 0 &&
+             read_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", &v) == 0 &&
+             v == 1)
+        fix = "allow them with sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 (or an "
+              "AppArmor profile for hutch), run hutch as root, or use --backend docker";
+    return error_set(err, HUTCH_E_UNSUPPORTED,
+                     "cannot create the sandbox's namespaces (%s): user namespaces are not "
+                     "available to this user; %s",
+                     strerror(e), fix);
+}
+
+static void read_messages(struct sandbox *sb, int status_fd, bool command_is_init)
+{
+    struct setup_message m;
+    /* An init that became the command closed the pipe by executing it. */
+    bool forked = command_is_init;
+    for (;;) {
+        ssize_t n = TEMP_FAILURE_RETRY(read(status_fd, &m, sizeof m));
+        if (n != (ssize_t)sizeof m)
+            break;
+        if (m.stage == STAGE_FORKED) {
+            forked = true;
+            continue;
+        }
+        sb->failed_stage = m.stage;
+        sb->failed_errno = m.err;
+        m.what[sizeof m.what - 1] = '\0';
+        memcpy(sb->failed_what, m.what, sizeof sb->failed_what);
+        return;
+    }
+    if (!forked) {
+        sb->failed_stage = STAGE_INIT_FAILED;
+        sb->failed_errno = EPIPE;
+        fmt_bounded(sb->failed_what, "the sandbox's init died");
+    }
+}
+
+int sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, hutch_error *err)
+{
+    memset(sb, 0, sizeof *sb);
+    sb->pidfd = sb->report_fd = -1;
+    int sync[2], status[2], report[2];
+    if (pipe2(sync, O_CLOEXEC) < 0)
+        return error_sys(err, errno, "cannot create a pipe");
+    if (pipe2(status, O_CLOEXEC) < 0) {
+        int e = errno;
+        close(sync[0]);
+        close(sync[1]);
+        return error_sys(err, e, "cannot create a pipe");
+    }
+    if (pipe2(report, O_CLOEXEC) < 0) {
+        int e = errno;
+        close(sync[0]);
+        close(sync[1]);
+        close(status[0]);
+        close(status[1]);
+        return error_sys(err, e, "cannot create a pipe");
+    }
+
+    int pidfd = -1;
+    struct clone_args_v2 args = {
+        .flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
+                 CLONE_PIDFD | (spec->new_net ? CLONE_NEWNET : 0),
+        .pidfd = (uint64_t)(uintptr_t)&pidfd,
+        .exit_signal = SIGCHLD,
+    };
+    if (spec->cgroup && spec->cgroup->version == CGROUP_V2) {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = (uint64_t)spec->cgroup->dir_fd;
+    }
+    pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
+    if (pid == 0) {
+        close(sync[1]);
+        close(status[0]);
+        close(report[0]);
+        init_main(spec, sync[0], status[1], report[1]);
+    }
+    int clone_errno = errno;
+    close(sync[0]);
+    close(status[1]);
+    close(report[1]);
+    if (pid < 0) {
+        close(sync[1]);
+        close(status[0]);
+        close(report[0]);
+        if (clone_errno == EPERM || clone_errno == ENOSPC || clone_errno == EUSERS ||
+            clone_errno == EACCES || clone_errno == ENOSYS)
+            return namespaces_unavailable(clone_errno, err);
+        return error_sys(err, clone_errno, "cannot create the sandbox's namespaces");
+    }
+    sb->pid = pid;
+    sb->pidfd = pidfd;
+    sb->report_fd = report[0];
+
+    bool dropping;
+    int r = map_ids(spec, pid, &dropping, err);
+    if (r == 0 && spec->cgroup)
+        r = cgroup_run_attach(spec->cgroup, pid, err);
+    if (r == 0 && write_all(sync[1], dropping ? "G" : "g", 1) < 0)
+        r = error_sys(err, errno, "cannot start the sandbox");
+    close(sync[1]);
+    if (r < 0) {
+        close(status[0]);
+        (void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+        siginfo_t si;
+        (void)TEMP_FAILURE_RETRY(waitid((idtype_t)3 /* P_PIDFD */, (id_t)pidfd, &si, WEXITED));
+        sandbox_close(sb);
+        return -1;
+    }
+    read_messages(sb, status[0], spec->command_is_init);
+    close(status[0]);
+    if (sb->failed_stage) {
+        /* The command never ran: collect what is left. */
+        (void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+        siginfo_t si;
+        (void)TEMP_FAILURE_RETRY(waitid((idtype_t)3 /* P_PIDFD */, (id_t)pidfd, &si, WEXITED));
+    }
+    return 0;
+}
+
+int sandbox_read_report(struct sandbox *sb, struct sandbox_report *report)
+{
+    if (sb->report_fd < 0)
+        return -1;
+    int flags = fcntl(sb->report_fd, F_GETFL);
+    if (flags >= 0)
+        (void)fcntl(sb->report_fd, F_SETFL, flags | O_NONBLOCK);
+    ssize_t n = TEMP_FAILURE_RETRY(read(sb->report_fd, report, sizeof *report));
+    return n == (ssize_t)sizeof *report ? 0 : -1;
+}
+
+/* Inits that returned early (detach_teardown) and still need reaping. A
+ * library cannot leave zombies behind forever: each run reaps the finished
+ * ones first. */
+static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
+static pid_t pending[64];
+static size_t pending_len;
+
+void sandbox_reap_later(pid_t init)
+{
+    pthread_mutex_lock(&pending_lock);
+    if (pending_len < ARRAY_SIZE(pending)) {
+        pending[pending_len++] = init;
+        init = 0;
+    }
+    pthread_mutex_unlock(&pending_lock);
+    if (init) { /* the list is full: wait for this one now */
+        int status;
+        (void)TEMP_FAILURE_RETRY(waitpid(init, &status, 0));
+    }
+}
+
+void sandbox_reap_finished(void)
+{
+    pthread_mutex_lock(&pending_lock);
+    size_t kept = 0;
+    for (size_t i = 0; i < pending_len; i++) {
+        int status;
+        pid_t r = waitpid(pending[i], &status, WNOHANG);
+        if (r == 0)
+            pending[kept++] = pending[i];
+    }
+    pending_len = kept;
+    pthread_mutex_unlock(&pending_lock);
+}
+
+void sandbox_close(struct sandbox *sb)
+{
+    close_fd(&sb->pidfd);
+    close_fd(&sb->report_fd);
+}

@@ -1,0 +1,29 @@
+#include "drivers/native/seccomp.h"
+
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "seccomp_bpf.h"
+
+#define LEN(a) ((unsigned short)(sizeof(a) / sizeof((a)[0])))
+
+static int load(const struct sock_filter *program, unsigned short len)
+{
+    struct sock_fprog prog = {.len = len, .filter = (struct sock_filter *)program};
+    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+}
+
+int seccomp_lock_down(void)
+{
+    /* Stacked filters: every one must allow a call. */
+    if (load(hutch_seccomp_arguments, LEN(hutch_seccomp_arguments)) < 0)
+        return -1;
+    return load(hutch_seccomp_calls, LEN(hutch_seccomp_calls));
+}
+
+unsigned seccomp_filter_length(void)
+{
+    return LEN(hutch_seccomp_calls) + LEN(hutch_seccomp_arguments);
+}
