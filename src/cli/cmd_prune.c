@@ -63,7 +63,7 @@ int cmd_prune(int argc, char **argv)
             reason = prune_reason(now, s.record->created_at, s.record->last_used_at,
                                   policy->prune.idle_hours, policy->prune.max_age_days,
                                   s.record->adopted, why, sizeof why);
-        if (reason && !dry_run && !CLI_HAS_DOCKER && !session_backend_of(s.record->kind)) {
+        if (reason && !dry_run && !CLI_HAS_DOCKER && !session_driver(s.record->kind)) {
             /* A docker session: the engine is reached from hutch-docker. */
             session_close(&s);
             for (size_t j = i; j < n; j++)

@@ -102,7 +102,7 @@ int cmd_run(int argc, char **argv)
         return cli_exec_docker_helper();
 
     /* Refuse before warning or starting anything. */
-    const struct backend *backend;
+    const struct driver *backend;
     bool degraded;
     hutch_error why;
     if (run_prepare(policy, &backend, &degraded, &why, &err) < 0)

@@ -143,7 +143,7 @@ static int bring_up(struct session_args *sa, bool create)
 
 static bool needs_helper(const struct session *s)
 {
-    return !CLI_HAS_DOCKER && s->record && !session_backend_of(s->record->kind);
+    return !CLI_HAS_DOCKER && s->record && !session_driver(s->record->kind);
 }
 
 static int tear_down(struct session_args *sa, bool remove)
@@ -259,14 +259,10 @@ static int stats(struct session_args *sa)
         return cli_error("%s", err.message);
     if (!s.record)
         return cli_error("no session %s (see 'hutch session ls')", sa->key);
-    const struct session_backend *b = session_backend_of(s.record->kind);
     struct session_stats st = {0};
-    if (!b && !CLI_HAS_DOCKER && session_uses_agent(&s)) {
-        if (session_agent_stats(&s, &st, &err) < 0)
-            return cli_error("session %s: %s", sa->key, err.message);
-    } else if (!b) {
-        return cli_exec_docker_helper();
-    } else if (b->stats(&s, &st, &err) < 0) {
+    if (session_stats(&s, &st, &err) < 0) {
+        if (err.status == HUTCH_E_UNSUPPORTED && !CLI_HAS_DOCKER)
+            return cli_exec_docker_helper();
         return cli_error("session %s: %s", sa->key, err.message);
     }
     if (sa->json) {

@@ -2,22 +2,44 @@
 
 #include "policy/fields.h"
 
-const struct backend *backend_for(int kind)
+const struct driver *driver_for(int kind)
 {
     switch (kind) {
     case BACKEND_HOST:
-        return &backend_host;
+        return &driver_host;
     case BACKEND_SPAWN:
-        return &backend_spawn;
+        return &driver_spawn;
     case BACKEND_NATIVE:
-        return &backend_native;
+        return &driver_native;
 #ifndef HUTCH_NO_DOCKER
     case BACKEND_DOCKER:
-        return &backend_docker;
+        return &driver_docker;
 #endif
     default:
         return NULL;
     }
+}
+
+const char *session_state_name(enum session_state s)
+{
+    static const char *const names[] = {"missing", "running", "stopped", "broken", "failed"};
+    return names[s];
+}
+
+int driver_run_once(const struct driver *d, const struct hutch_policy *p, const hutch_command *cmd,
+                    hutch_result *r, hutch_error *err)
+{
+    struct instance in = {0};
+    int rc = d->create(&in, p, err);
+    if (rc == 0)
+        rc = d->exec(&in, p, cmd, r, err);
+    /* What destroy says after a failure matters less than the failure. */
+    hutch_error ignored;
+    if (d->destroy(&in, rc < 0 ? &ignored : err) < 0 && rc == 0) {
+        hutch_result_free(r);
+        rc = -1;
+    }
+    return rc;
 }
 
 /* How to tell that a policy asks for a restriction (fields_list.h marks
@@ -86,8 +108,7 @@ static const char *not_enforced(enum field_id id)
     }
 }
 
-int backend_check_policy(const struct backend *b, const struct hutch_policy *p,
-                         hutch_error *err)
+int driver_check_policy(const struct driver *b, const struct hutch_policy *p, hutch_error *err)
 {
     if (b->check && b->check(p, err) < 0)
         return -1;

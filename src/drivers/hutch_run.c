@@ -14,13 +14,13 @@ static void add_fallback_hint(hutch_error *err)
         strcat(err->message, hint);
 }
 
-int run_prepare(const struct hutch_policy *p, const struct backend **chosen, bool *degraded,
+int run_prepare(const struct hutch_policy *p, const struct driver **chosen, bool *degraded,
                 hutch_error *why, hutch_error *err)
 {
     hutch_error_clear(why);
     if (hutch_policy_validate(p, err) < 0)
         return -1;
-    const struct backend *b = backend_for(p->backend);
+    const struct driver *b = driver_for(p->backend);
     *degraded = false;
     if (!b) {
         error_set(why, HUTCH_E_UNSUPPORTED,
@@ -30,7 +30,7 @@ int run_prepare(const struct hutch_policy *p, const struct backend **chosen, boo
     } else if (b->available(p, why) == 0) {
         /* Asked-for restrictions the backend cannot apply are refused even
          * with a fallback: the fallback is for a backend that cannot run. */
-        if (backend_check_policy(b, p, err) < 0)
+        if (driver_check_policy(b, p, err) < 0)
             return -1;
         *chosen = b;
         return 0;
@@ -42,7 +42,7 @@ int run_prepare(const struct hutch_policy *p, const struct backend **chosen, boo
             add_fallback_hint(err);
         return -1;
     }
-    *chosen = &backend_spawn;
+    *chosen = &driver_spawn;
     *degraded = true;
     return 0;
 }
@@ -54,16 +54,16 @@ int hutch_run(const hutch_policy *p, const hutch_command *cmd, hutch_result *r,
     memset(r, 0, sizeof *r);
     if (!p || !cmd)
         return error_set(err, HUTCH_E_INVALID, "hutch_run: policy and command are required");
-    const struct backend *b;
+    const struct driver *b;
     bool degraded;
     hutch_error why;
     if (run_prepare(p, &b, &degraded, &why, err) < 0)
         return -1;
-    if (b->run(p, cmd, r, err) < 0) {
+    if (driver_run_once(b, p, cmd, r, err) < 0) {
         hutch_result_free(r);
         /* A backend that turns out unable to run here (no user namespaces
          * inside a container, say) falls back like an unavailable one. */
-        if (err->status != HUTCH_E_UNSUPPORTED || degraded || b == &backend_spawn)
+        if (err->status != HUTCH_E_UNSUPPORTED || degraded || b == &driver_spawn)
             return -1;
         if (p->fallback != FALLBACK_SPAWN) {
             add_fallback_hint(err);
@@ -72,9 +72,9 @@ int hutch_run(const hutch_policy *p, const hutch_command *cmd, hutch_result *r,
         char *reason = strdup(err->message);
         hutch_error_clear(err);
         memset(r, 0, sizeof *r);
-        b = &backend_spawn;
+        b = &driver_spawn;
         degraded = true;
-        if (b->run(p, cmd, r, err) < 0) {
+        if (driver_run_once(b, p, cmd, r, err) < 0) {
             free(reason);
             hutch_result_free(r);
             return -1;

@@ -3,9 +3,7 @@
  * own descriptors: a process the command leaves behind keeps them). */
 #include <signal.h>
 
-#include "drivers/driver.h"
 #include "base/command.h"
-#include "base/notice.h"
 #include "drivers/native/cgroup.h"
 #include "policy/policy_resolve.h"
 #include "base/result.h"
@@ -228,65 +226,3 @@ int session_agent_stats(struct session *s, struct session_stats *st, hutch_error
     st->memory_via = "agent";
     return 0;
 }
-
-/* ---- unsandboxed sessions ------------------------------------------------------ */
-
-/* On the host, in the session's workspace, under what the host backend
- * applies (a restriction it cannot is refused, as for hutch run). */
-static int host_exec(struct session *s, const struct hutch_policy *p, struct agent_conn *conn,
-                     const hutch_command *cmd, hutch_result *r, hutch_error *err)
-{
-    (void)conn;
-    memset(r, 0, sizeof *r);
-    if (backend_check_policy(&backend_host, p, err) < 0)
-        return -1;
-    notice("warning: session %s runs on the host, unsandboxed (sandbox mode %s)", s->key,
-           p->mode == MODE_OFF ? "off" : "non-main: it is the main session");
-    if (hostproc_run(p, s->record->workspace, cmd, r, NULL, NULL, err) < 0)
-        return -1;
-    fmt_bounded(r->backend, "host");
-    r->isolated = false;
-    return 0;
-}
-
-static int host_create(struct session *s, const struct hutch_policy *p, hutch_error *err)
-{
-    (void)s;
-    (void)p;
-    (void)err;
-    return 0;
-}
-
-static int host_stop(struct session *s, hutch_error *err)
-{
-    (void)s;
-    (void)err;
-    return 0;
-}
-
-static enum session_state host_probe(struct session *s, char *detail, size_t len)
-{
-    (void)s;
-    fmt_trunc(detail, len, "no sandbox: runs on the host");
-    return SESSION_RUNNING;
-}
-
-static int host_stats(struct session *s, struct session_stats *st, hutch_error *err)
-{
-    (void)st;
-    return error_set(err, HUTCH_E_INVALID,
-                     "session %s runs on the host (sandbox mode %s): it has no sandbox to "
-                     "measure",
-                     s->key, "off or non-main");
-}
-
-const struct session_backend session_backend_host = {
-    .name = "host",
-    .create = host_create,
-    .exec = host_exec,
-    .start = host_create,
-    .stop = host_stop,
-    .remove = host_stop,
-    .probe = host_probe,
-    .stats = host_stats,
-};

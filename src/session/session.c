@@ -9,27 +9,24 @@
 #include "session/session.h"
 #include "session/workspace_fs.h"
 
-const char *session_state_name(enum session_state s)
-{
-    static const char *const names[] = {"missing", "running", "stopped", "broken", "failed"};
-    return names[s];
-}
-
-const struct session_backend *session_backend_of(enum session_kind kind)
+const struct driver *session_driver(enum session_kind kind)
 {
     switch (kind) {
     case SESSION_KIND_NATIVE:
-        return &session_backend_native;
+        return &driver_native;
     case SESSION_KIND_HOST:
-        return &session_backend_host;
+        return &driver_host;
     case SESSION_KIND_DOCKER:
 #ifndef HUTCH_NO_DOCKER
-        return &session_backend_docker;
+        return &driver_docker;
 #endif
         break;
     }
     return NULL;
 }
+
+/* The session's sandbox as its driver takes it. */
+#define SANDBOX_OF(s) (&(struct instance){.session = (s)})
 
 bool session_uses_agent(const struct session *s)
 {
@@ -175,9 +172,9 @@ static enum session_state state_from(enum probed p)
 /* The sandbox as its backend finds it (no notion of what the record says). */
 static enum probed probe_sandbox(struct session *s, char *detail, size_t len)
 {
-    const struct session_backend *b = session_backend_of(s->record->kind);
+    const struct driver *b = session_driver(s->record->kind);
     if (b)
-        return probed_from(b->probe(s, detail, len));
+        return probed_from(b->probe(SANDBOX_OF(s), detail, len));
     /* docker in the static build: the agent's socket is the only witness. */
     struct agent_conn c;
     hutch_error e;
@@ -273,7 +270,7 @@ static int make_workspace(const char *ws, hutch_error *err)
 
 /* Makes the sandbox of a record in state "creating"; on failure the record
  * says "failed" with the reason and no sandbox is left. */
-static int create_sandbox(struct session *s, const struct session_backend *b,
+static int create_sandbox(struct session *s, const struct driver *b,
                           const struct hutch_policy *p, hutch_error *err)
 {
     if (s->record->workspace_owned && make_workspace(s->record->workspace, err) < 0)
@@ -285,14 +282,14 @@ static int create_sandbox(struct session *s, const struct session_backend *b,
     /* Before the sandbox: setupCommand may already need the network. The
      * workspace's own filesystem under limits.disk comes first of all. */
     if (workspace_fs_up(s, p, err) == 0 && session_proxy_ensure(s, p, err) == 0 &&
-        b->create(s, p, err) == 0) {
+        b->create(SANDBOX_OF(s), p, err) == 0) {
         s->record->state = RECORD_RUNNING;
         (void)record_set(&s->record->failure, NULL);
         return session_save(s, NULL) < 0 ? -1 : 0;
     }
     /* Never half-ready: whatever was made goes. */
     hutch_error ignored;
-    (void)b->remove(s, &ignored);
+    (void)b->destroy(SANDBOX_OF(s), &ignored);
     session_proxy_stop(s);
     workspace_fs_down(s);
     s->record->state = RECORD_FAILED;
@@ -312,13 +309,13 @@ static int unavailable(enum session_kind kind, hutch_error *err)
  * the options it was created with and its history are kept). */
 static int remake(struct session *s, const struct hutch_policy *p, hutch_error *err)
 {
-    const struct session_backend *old = session_backend_of(s->record->kind);
+    const struct driver *old = session_driver(s->record->kind);
     hutch_error ignored;
     if (old)
-        (void)old->remove(s, &ignored);
+        (void)old->destroy(SANDBOX_OF(s), &ignored);
     session_proxy_stop(s);
     enum session_kind kind = session_kind_for_policy(p, s->key);
-    const struct session_backend *b = session_backend_of(kind);
+    const struct driver *b = session_driver(kind);
     if (!b)
         return unavailable(kind, err);
     json_t *args = json_incref(s->record->create_args);
@@ -330,12 +327,12 @@ static int remake(struct session *s, const struct hutch_policy *p, hutch_error *
 }
 
 /* Starts a stopped or gone sandbox again over the same workspace. */
-static int restart(struct session *s, const struct session_backend *b,
+static int restart(struct session *s, const struct driver *b,
                    const struct hutch_policy *p, hutch_error *err)
 {
     s->created_now = true;
     if (workspace_fs_up(s, p, err) < 0 || session_proxy_ensure(s, p, err) < 0 ||
-        b->start(s, p, err) < 0)
+        b->start(SANDBOX_OF(s), p, err) < 0)
         return -1;
     s->record->state = RECORD_RUNNING;
     return 0;
@@ -361,7 +358,7 @@ static int bring_up(struct session *s, const struct hutch_policy *p, const struc
     char detail[512] = "";
     for (;;) {
         enum lifecycle_action a = session_lifecycle(facts);
-        const struct session_backend *b = s->record ? session_backend_of(s->record->kind) : NULL;
+        const struct driver *b = s->record ? session_driver(s->record->kind) : NULL;
         switch (a) {
         case LIFE_NEED_AGENT:
         case LIFE_NEED_PROBE:
@@ -381,7 +378,7 @@ static int bring_up(struct session *s, const struct hutch_policy *p, const struc
             break;
         case LIFE_CREATE: {
             enum session_kind kind = session_kind_for_policy(p, s->key);
-            if (!(b = session_backend_of(kind)))
+            if (!(b = session_driver(kind)))
                 return unavailable(kind, err);
             if (new_record(s, p, kind, use, err) < 0 || create_sandbox(s, b, p, err) < 0)
                 return -1;
@@ -408,7 +405,7 @@ static int bring_up(struct session *s, const struct hutch_policy *p, const struc
                                   "workspace is kept)",
                                s->key, detail);
                 hutch_error ignored;
-                (void)b->remove(s, &ignored);
+                (void)b->destroy(SANDBOX_OF(s), &ignored);
                 char path[PATH_MAX + 16];
                 broken_path(s, path, sizeof path);
                 (void)unlink(path);
@@ -467,19 +464,19 @@ int session_ensure(struct session *s, const struct hutch_policy *p, const struct
     return record_use(s, conn, err);
 }
 
-static int need_record(struct session *s, const struct session_backend **b, hutch_error *err)
+static int need_record(struct session *s, const struct driver **b, hutch_error *err)
 {
     if (!s->record)
         return error_set(err, HUTCH_E_INVALID, "no session %s (see 'hutch session ls')", s->key);
-    if (!(*b = session_backend_of(s->record->kind)))
+    if (!(*b = session_driver(s->record->kind)))
         return unavailable(s->record->kind, err);
     return 0;
 }
 
 int session_stop(struct session *s, hutch_error *err)
 {
-    const struct session_backend *b;
-    if (need_record(s, &b, err) < 0 || b->stop(s, err) < 0)
+    const struct driver *b;
+    if (need_record(s, &b, err) < 0 || b->stop(SANDBOX_OF(s), err) < 0)
         return -1;
     session_proxy_stop(s);
     workspace_fs_down(s);
@@ -490,8 +487,8 @@ int session_stop(struct session *s, hutch_error *err)
 
 int session_remove(struct session *s, bool workspace, hutch_error *err)
 {
-    const struct session_backend *b;
-    if (need_record(s, &b, err) < 0 || b->remove(s, err) < 0)
+    const struct driver *b;
+    if (need_record(s, &b, err) < 0 || b->destroy(SANDBOX_OF(s), err) < 0)
         return -1;
     session_proxy_stop(s);
     workspace_fs_down(s);
@@ -514,8 +511,21 @@ int session_run(struct session *s, const struct hutch_policy *p, struct agent_co
      * has no docker backend, runs commands in docker sessions this way. */
     if (session_uses_agent(s) && conn->fd >= 0)
         return session_exec(s, p, conn, cmd, r, err);
-    const struct session_backend *b = session_backend_of(s->record->kind);
+    const struct driver *b = session_driver(s->record->kind);
     if (!b)
         return unavailable(s->record->kind, err);
-    return b->exec(s, p, conn, cmd, r, err);
+    return b->exec(&(struct instance){.session = s, .agent = conn}, p, cmd, r, err);
+}
+
+int session_stats(struct session *s, struct session_stats *st, hutch_error *err)
+{
+    const struct driver *b;
+    if (!s->record)
+        return error_set(err, HUTCH_E_INVALID, "no session %s (see 'hutch session ls')", s->key);
+    if ((b = session_driver(s->record->kind)))
+        return b->stats(SANDBOX_OF(s), st, err);
+    /* docker in the static build: its agent counts as well. */
+    if (session_uses_agent(s))
+        return session_agent_stats(s, st, err);
+    return unavailable(s->record->kind, err);
 }

@@ -2,8 +2,8 @@
  * agent (hutch-init, src/agent/). This layer keeps the state records, the
  * per-session lock and the lifecycle (create on first use, recreate when
  * the configuration changed or the sandbox is gone, stop, remove, prune);
- * each backend makes and tears down its own kind of sandbox behind
- * struct session_backend. docs/sessions.md describes the behaviour. */
+ * each driver (src/drivers/) makes and tears down its own kind of sandbox.
+ * docs/sessions.md describes the behaviour. */
 #ifndef HUTCH_SESSION_H
 #define HUTCH_SESSION_H
 
@@ -15,21 +15,13 @@
 
 #include "agent/client.h"
 #include "base/error.h"
+#include "drivers/driver.h"
 #include "policy/policy.h"
 #include "session/naming.h"
 #include "session/record.h"
 
 /* With perSession false, every key is this one session. */
 #define SHARED_SESSION_KEY "shared"
-
-enum session_state {
-    SESSION_MISSING,  /* no record */
-    SESSION_RUNNING,  /* the agent answers */
-    SESSION_STOPPED,  /* stopped on purpose, or gone (a reboot): started on next use */
-    SESSION_BROKEN,   /* the sandbox exists but its agent does not answer */
-    SESSION_FAILED,   /* creation or setupCommand failed; the record says why */
-};
-const char *session_state_name(enum session_state s);
 
 struct session {
     char *key;
@@ -42,41 +34,9 @@ struct session {
     bool created_now;           /* this call created or recreated the sandbox */
 };
 
-struct session_stats {
-    uint64_t pids, memory, cpu_usec;
-    const char *memory_via; /* "cgroup", "agent" */
-};
-
-/* What each kind of session sandbox provides. The record (s->record) holds
- * whatever the backend needs to find its sandbox again. */
-struct session_backend {
-    const char *name;
-    /* Makes the sandbox, starts its agent and waits until it answers. */
-    int (*create)(struct session *s, const struct hutch_policy *p, hutch_error *err);
-    /* Runs cmd in the sandbox (conn: from session_ensure, -1 when the
-     * session does not use an agent). */
-    int (*exec)(struct session *s, const struct hutch_policy *p, struct agent_conn *conn,
-                const hutch_command *cmd, hutch_result *r, hutch_error *err);
-    /* Brings a stopped sandbox back (docker: the same container; native:
-     * new namespaces over the same workspace). */
-    int (*start)(struct session *s, const struct hutch_policy *p, hutch_error *err);
-    int (*stop)(struct session *s, hutch_error *err);
-    /* Stops and deletes the sandbox (never the workspace). */
-    int (*remove)(struct session *s, hutch_error *err);
-    /* Running, stopped or broken, with a one-line detail for status. */
-    enum session_state (*probe)(struct session *s, char *detail, size_t len);
-    int (*stats)(struct session *s, struct session_stats *st, hutch_error *err);
-};
-
-extern const struct session_backend session_backend_native;
-extern const struct session_backend session_backend_host;
-#ifndef HUTCH_NO_DOCKER
-extern const struct session_backend session_backend_docker;
-#endif
-
-/* The backend of a kind of session; NULL when not in this build (docker in
+/* The driver of a kind of session; NULL when not in this build (docker in
  * the static hutch: the caller hands over to hutch-docker). */
-const struct session_backend *session_backend_of(enum session_kind kind);
+const struct driver *session_driver(enum session_kind kind);
 
 /* ---- state on disk (store.c) ---------------------------------------------- */
 
@@ -202,6 +162,10 @@ int session_wait_for_agent(struct session *s, int timeout_ms, hutch_error *err);
 /* Runs the policy's setupCommand (docker.setupCommand for docker) once in a
  * new sandbox; a failure is an error carrying the command's output. */
 int session_run_setup(struct session *s, const struct hutch_policy *p, hutch_error *err);
+
+/* Processes, memory and CPU of the session's sandbox, as its driver
+ * counts them (HUTCH_E_UNSUPPORTED: its driver is not in this build). */
+int session_stats(struct session *s, struct session_stats *st, hutch_error *err);
 
 /* Processes, memory and CPU of the sandbox, as its agent counts them. */
 int session_agent_stats(struct session *s, struct session_stats *st, hutch_error *err);

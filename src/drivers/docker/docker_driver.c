@@ -1,8 +1,10 @@
 /* docker: containers through the Docker Engine HTTP API (never the docker
  * CLI), ephemeral ones that hutch creates and removes, or an existing one
- * it adopts (--sandbox docker:NAME). The engine work is in src/drivers/docker/. */
+ * it adopts (--sandbox docker:NAME). The engine work is in the other files
+ * of this folder. */
 #include "drivers/driver.h"
 #include "drivers/docker/container.h"
+#include "drivers/docker/docker_session.h"
 #include "drivers/docker/docker_disk.h"
 #include "drivers/docker/engine.h"
 #include "drivers/docker/docker_run.h"
@@ -48,15 +50,28 @@ static int docker_check(const struct hutch_policy *p, hutch_error *err)
                : 0;
 }
 
-static int docker_run(const struct hutch_policy *p, const hutch_command *cmd, hutch_result *r,
-                      hutch_error *err)
+/* ---- one-shot runs: create opens the engine; exec makes, runs and removes
+ * the container, whose command is part of it (or execs in an adopted one) -- */
+
+static int oneshot_create(struct instance *in, const struct hutch_policy *p, hutch_error *err)
 {
-    struct engine e;
-    if (engine_open(&e, p->docker.host, err) < 0)
+    struct engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    if (engine_open(e, p->docker.host, err) < 0) {
+        free(e);
         return -1;
-    int rc = p->docker.container ? docker_run_adopted(&e, p, cmd, r, err)
-                                 : docker_run_ephemeral(&e, p, cmd, "run", r, err);
-    engine_close(&e);
+    }
+    in->state = e;
+    return 0;
+}
+
+static int oneshot_exec(struct instance *in, const struct hutch_policy *p, const hutch_command *cmd,
+                        hutch_result *r, hutch_error *err)
+{
+    struct engine *e = in->state;
+    int rc = p->docker.container ? docker_run_adopted(e, p, cmd, r, err)
+                                 : docker_run_ephemeral(e, p, cmd, "run", r, err);
     struct resolved_policy s;
     if (rc < 0 && !p->docker.container && policy_resolve(p, BACKEND_DOCKER, &s, NULL) == 0)
         docker_disk_explain(p, s.read_only_root, err);
@@ -68,11 +83,67 @@ static int docker_run(const struct hutch_policy *p, const hutch_command *cmd, hu
     return rc;
 }
 
-const struct backend backend_docker = {
+static int oneshot_destroy(struct instance *in)
+{
+    struct engine *e = in->state;
+    if (e) {
+        engine_close(e);
+        free(e);
+        in->state = NULL;
+    }
+    return 0;
+}
+
+/* ---- the driver: one-shot runs here, sessions in docker_session.c ------------------ */
+
+static int docker_create(struct instance *in, const struct hutch_policy *p, hutch_error *err)
+{
+    return in->session ? docker_session_create(in->session, p, err) : oneshot_create(in, p, err);
+}
+
+static int docker_exec(struct instance *in, const struct hutch_policy *p, const hutch_command *cmd,
+                       hutch_result *r, hutch_error *err)
+{
+    return in->session ? docker_session_exec(in->session, p, in->agent, cmd, r, err)
+                       : oneshot_exec(in, p, cmd, r, err);
+}
+
+static int docker_destroy(struct instance *in, hutch_error *err)
+{
+    return in->session ? docker_session_remove(in->session, err) : oneshot_destroy(in);
+}
+
+static int docker_start(struct instance *in, const struct hutch_policy *p, hutch_error *err)
+{
+    return docker_session_start(in->session, p, err);
+}
+
+static int docker_stop(struct instance *in, hutch_error *err)
+{
+    return docker_session_stop(in->session, err);
+}
+
+static enum session_state docker_probe(struct instance *in, char *detail, size_t len)
+{
+    return docker_session_probe(in->session, detail, len);
+}
+
+static int docker_stats(struct instance *in, struct session_stats *st, hutch_error *err)
+{
+    return docker_session_stats(in->session, st, err);
+}
+
+const struct driver driver_docker = {
     .name = "docker",
     .isolated = true,
     .enforces = ENF_DOCKER,
     .available = docker_available,
     .check = docker_check,
-    .run = docker_run,
+    .create = docker_create,
+    .exec = docker_exec,
+    .destroy = docker_destroy,
+    .start = docker_start,
+    .stop = docker_stop,
+    .probe = docker_probe,
+    .stats = docker_stats,
 };

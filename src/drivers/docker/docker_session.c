@@ -10,6 +10,7 @@
 
 #include "agent/proto.h"
 #include "drivers/docker/container.h"
+#include "drivers/docker/docker_session.h"
 #include "drivers/docker/engine.h"
 #include "drivers/docker/docker_run.h"
 #include "net/bridge.h"
@@ -196,7 +197,7 @@ static int setup_via_engine(struct session *s, const struct hutch_policy *p, hut
     return code == 0 ? 0 : -1;
 }
 
-static int docker_exec(struct session *s, const struct hutch_policy *p, struct agent_conn *conn,
+int docker_session_exec(struct session *s, const struct hutch_policy *p, struct agent_conn *conn,
                        const hutch_command *cmd, hutch_result *r, hutch_error *err)
 {
     int rc = session_uses_agent(s) ? session_exec(s, p, conn, cmd, r, err)
@@ -209,7 +210,7 @@ static int docker_exec(struct session *s, const struct hutch_policy *p, struct a
     return rc;
 }
 
-static int docker_create(struct session *s, const struct hutch_policy *p, hutch_error *err)
+int docker_session_create(struct session *s, const struct hutch_policy *p, hutch_error *err)
 {
     struct engine e;
     if (engine_open(&e, p->docker.host, err) < 0)
@@ -388,7 +389,7 @@ static int docker_create(struct session *s, const struct hutch_policy *p, hutch_
     return via_agent ? session_run_setup(s, p, err) : setup_via_engine(s, p, err);
 }
 
-static int docker_start(struct session *s, const struct hutch_policy *p, hutch_error *err)
+int docker_session_start(struct session *s, const struct hutch_policy *p, hutch_error *err)
 {
     (void)p;
     struct engine e;
@@ -410,12 +411,12 @@ static int docker_start(struct session *s, const struct hutch_policy *p, hutch_e
     engine_close(&e);
     if (r == 1) {
         (void)record_set(&s->record->container_id, NULL);
-        return docker_create(s, p, err);
+        return docker_session_create(s, p, err);
     }
     return r;
 }
 
-static int docker_stop(struct session *s, hutch_error *err)
+int docker_session_stop(struct session *s, hutch_error *err)
 {
     if (s->record->adopted)
         return error_set(err, HUTCH_E_INVALID,
@@ -439,7 +440,7 @@ static int docker_stop(struct session *s, hutch_error *err)
     return r;
 }
 
-static int docker_remove(struct session *s, hutch_error *err)
+int docker_session_remove(struct session *s, hutch_error *err)
 {
     if (s->record->adopted || !container_ref(s))
         return 0; /* an adopted container is only forgotten */
@@ -462,7 +463,7 @@ static int docker_remove(struct session *s, hutch_error *err)
     return r;
 }
 
-static enum session_state docker_probe(struct session *s, char *detail, size_t len)
+enum session_state docker_session_probe(struct session *s, char *detail, size_t len)
 {
     struct engine e;
     hutch_error err;
@@ -500,7 +501,7 @@ static enum session_state docker_probe(struct session *s, char *detail, size_t l
     return SESSION_RUNNING;
 }
 
-static int docker_stats(struct session *s, struct session_stats *st, hutch_error *err)
+int docker_session_stats(struct session *s, struct session_stats *st, hutch_error *err)
 {
     if (session_uses_agent(s))
         return session_agent_stats(s, st, err);
@@ -530,14 +531,3 @@ static int docker_stats(struct session *s, struct session_stats *st, hutch_error
     engine_close(&e);
     return r;
 }
-
-const struct session_backend session_backend_docker = {
-    .name = "docker",
-    .create = docker_create,
-    .exec = docker_exec,
-    .start = docker_start,
-    .stop = docker_stop,
-    .remove = docker_remove,
-    .probe = docker_probe,
-    .stats = docker_stats,
-};

@@ -1,6 +1,12 @@
 /* host: no isolation at all. Only the environment, timeout and output limits
- * of the policy apply. Must be asked for explicitly. */
+ * of the policy apply; it must be asked for explicitly. Sessions whose
+ * sandbox mode leaves them unsandboxed (mode off, mainSession under
+ * non-main) are host sessions: their commands run here, in the session's
+ * workspace. */
+#include "base/notice.h"
 #include "drivers/driver.h"
+#include "drivers/host/hostproc.h"
+#include "session/session.h"
 
 static int host_available(const struct hutch_policy *p, hutch_error *err)
 {
@@ -9,16 +15,66 @@ static int host_available(const struct hutch_policy *p, hutch_error *err)
     return 0;
 }
 
-static int host_run(const struct hutch_policy *p, const hutch_command *cmd, hutch_result *r,
-                    hutch_error *err)
+/* Nothing to make or remove: the host is there. */
+static int host_nothing(struct instance *in, const struct hutch_policy *p, hutch_error *err)
 {
-    return hostproc_run(p, NULL, cmd, r, NULL, NULL, err);
+    (void)in;
+    (void)p;
+    (void)err;
+    return 0;
 }
 
-const struct backend backend_host = {
+static int host_destroy(struct instance *in, hutch_error *err)
+{
+    return host_nothing(in, NULL, err);
+}
+
+static int host_exec(struct instance *in, const struct hutch_policy *p, const hutch_command *cmd,
+                     hutch_result *r, hutch_error *err)
+{
+    const char *workspace = NULL;
+    if (in->session) {
+        /* Under what the host applies: a restriction it cannot is refused,
+         * as for hutch run. */
+        if (driver_check_policy(&driver_host, p, err) < 0)
+            return -1;
+        notice("warning: session %s runs on the host, unsandboxed (sandbox mode %s)",
+               in->session->key, p->mode == MODE_OFF ? "off" : "non-main: it is the main session");
+        workspace = in->session->record->workspace;
+    }
+    if (hostproc_run(p, workspace, cmd, r, NULL, NULL, err) < 0)
+        return -1;
+    fmt_bounded(r->backend, "host");
+    r->isolated = false;
+    return 0;
+}
+
+static enum session_state host_probe(struct instance *in, char *detail, size_t len)
+{
+    (void)in;
+    fmt_trunc(detail, len, "no sandbox: runs on the host");
+    return SESSION_RUNNING;
+}
+
+static int host_stats(struct instance *in, struct session_stats *st, hutch_error *err)
+{
+    (void)st;
+    return error_set(err, HUTCH_E_INVALID,
+                     "session %s runs on the host (sandbox mode %s): it has no sandbox to "
+                     "measure",
+                     in->session->key, "off or non-main");
+}
+
+const struct driver driver_host = {
     .name = "host",
     .isolated = false,
     .enforces = 0,
     .available = host_available,
-    .run = host_run,
+    .create = host_nothing,
+    .exec = host_exec,
+    .destroy = host_destroy,
+    .start = host_nothing,
+    .stop = host_destroy,
+    .probe = host_probe,
+    .stats = host_stats,
 };

@@ -4,7 +4,7 @@
 #include <signal.h>
 #include <termios.h>
 
-#include "drivers/driver.h"
+#include "drivers/host/hostproc.h"
 #include "base/command.h"
 #include "base/launch.h"
 #include "base/result.h"

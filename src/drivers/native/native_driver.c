@@ -9,6 +9,8 @@
 #include <sys/syscall.h>
 
 #include "drivers/driver.h"
+#include "policy/policy_resolve.h"
+#include "session/session.h"
 #include "drivers/native/native_driver.h"
 #include "base/command.h"
 #include "drivers/engine_sockets.h"
@@ -220,34 +222,9 @@ static int on_report(void *ctx, struct supervise_outcome *outcome)
     return 1;
 }
 
-static char *inside_workdir(const struct hutch_policy *p)
-{
-    char *out = NULL;
-    if (!p->workdir)
-        return strdup("/workspace");
-    if (p->workdir[0] == '/')
-        return strdup(p->workdir);
-    return asprintf(&out, "/workspace/%s", p->workdir) < 0 ? NULL : out;
-}
-
-static void cleanup_plan(struct plan *pl)
-{
-    plan_free(pl);
-}
-
-static void cleanup_limits(struct native_limits *l)
-{
-    cgroup_run_destroy(&l->cgroup);
-}
-
 static void cleanup_sandbox(struct sandbox *sb)
 {
     sandbox_close(sb);
-}
-
-static void cleanup_run_proxy(struct net_run_proxy *rp)
-{
-    net_run_proxy_finish(rp, NULL);
 }
 
 static int setup_failed(const struct sandbox *sb, hutch_result *r, const char *argv0,
@@ -269,68 +246,98 @@ static int setup_failed(const struct sandbox *sb, hutch_result *r, const char *a
     }
 }
 
-static int native_run(const struct hutch_policy *p, const hutch_command *cmd, hutch_result *r,
-                      hutch_error *err)
+/* ---- one-shot runs: create, exec, destroy ------------------------------------------ */
+
+/* What create makes for one run: everything but the sandbox itself, which
+ * exec starts with the command as its init's child. */
+struct native_run {
+    struct native_identity id;
+    char *workspace;
+    bool filtered; /* network mode allow: the proxy runs beside the sandbox */
+    struct net_run_proxy proxy;
+    struct plan plan;
+    struct native_limits limits;
+};
+
+static int oneshot_create(struct instance *in, const struct hutch_policy *p, hutch_error *err)
 {
     sandbox_reap_finished();
-    struct native_identity id;
-    if (native_choose_identity(p, &id, err) < 0)
+    struct native_run *run = calloc(1, sizeof *run);
+    if (!run)
+        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    run->proxy = (struct net_run_proxy){.pid = -1, .events_fd = -1};
+    run->limits.cgroup.dir_fd = -1;
+    in->state = run;
+    if (native_choose_identity(p, &run->id, err) < 0 ||
+        resolve_workspace(p, &run->id, &run->workspace, err) < 0 ||
+        native_disk_binds(p, run->workspace, run->id.privileged, err) < 0)
         return -1;
+    run->filtered = p->network.mode == NET_ALLOW;
+    if (run->filtered &&
+        net_run_proxy_start(p, run->id.outside_uid, run->id.outside_gid, &run->proxy, err) < 0)
+        return -1;
+    struct plan_agent proxy_dir = {.runtime_dir = run->proxy.dir};
+    if (plan_build_session(p, run->workspace, run->filtered ? &proxy_dir : NULL, run->id.uid,
+                           run->id.gid, &run->plan, err) < 0)
+        return -1;
+    return native_prepare_limits(p, NULL, &run->limits, err);
+}
 
+static int oneshot_destroy(struct instance *in, hutch_error *err)
+{
+    (void)err;
+    struct native_run *run = in->state;
+    if (!run)
+        return 0;
+    plan_free(&run->plan);
+    cgroup_run_destroy(&run->limits.cgroup);
+    net_run_proxy_finish(&run->proxy, NULL);
+    free(run->workspace);
+    free(run);
+    in->state = NULL;
+    return 0;
+}
+
+static int oneshot_exec(struct instance *in, const struct hutch_policy *p, const hutch_command *cmd,
+                        hutch_result *r, hutch_error *err)
+{
+    struct native_run *run = in->state;
+    struct resolved_policy rp;
+    if (policy_resolve(p, BACKEND_NATIVE, &rp, err) < 0)
+        return -1;
     autostrlist struct strlist argv = {0};
     autostrlist struct strlist env = {0};
     if (command_argv(cmd, &argv, err) < 0 || command_env(p, ENV_SANDBOX, &env, err) < 0)
-        return -1;
-    autofree char *workdir = inside_workdir(p);
-    if (!workdir)
-        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
-
-    autofree char *workspace = NULL;
-    if (resolve_workspace(p, &id, &workspace, err) < 0 ||
-        native_disk_binds(p, workspace, id.privileged, err) < 0)
-        return -1;
-    /* Network mode allow: the proxy runs beside the sandbox for this run. */
-    __attribute__((cleanup(cleanup_run_proxy))) struct net_run_proxy proxy = {.pid = -1,
-                                                                             .events_fd = -1};
-    bool filtered = p->network.mode == NET_ALLOW;
-    if (filtered && net_run_proxy_start(p, id.outside_uid, id.outside_gid, &proxy, err) < 0)
-        return -1;
-    struct plan_agent proxy_dir = {.runtime_dir = proxy.dir};
-    __attribute__((cleanup(cleanup_plan))) struct plan plan = {0};
-    if (plan_build_session(p, workspace, filtered ? &proxy_dir : NULL, id.uid, id.gid, &plan,
-                           err) < 0)
-        return -1;
-    __attribute__((cleanup(cleanup_limits))) struct native_limits limits = {.cgroup.dir_fd = -1};
-    if (native_prepare_limits(p, NULL, &limits, err) < 0)
         return -1;
     auto_command_io struct command_io io = {0};
     if (command_io_open(&io, cmd, p->limits.output_bytes, err) < 0)
         return -1;
 
+    const struct native_identity *id = &run->id;
     struct sandbox_spec spec = {
-        .plan = &plan,
+        .plan = &run->plan,
         .argv = argv.items,
         .envp = env.items,
-        .workdir = workdir,
-        .uid = id.uid,
-        .gid = id.gid,
-        .outside_uid = id.outside_uid,
-        .outside_gid = id.outside_gid,
-        .userns = !id.privileged                    ? USERNS_CALLER
-                  : native_reachable_by(&plan, id.uid, id.gid) ? USERNS_ROOT_DIRECT
-                                                        : USERNS_ROOT_NESTED,
+        .workdir = rp.workdir,
+        .uid = id->uid,
+        .gid = id->gid,
+        .outside_uid = id->outside_uid,
+        .outside_gid = id->outside_gid,
+        .userns = !id->privileged                                  ? USERNS_CALLER
+                  : native_reachable_by(&run->plan, id->uid, id->gid) ? USERNS_ROOT_DIRECT
+                                                                     : USERNS_ROOT_NESTED,
         .new_net = p->network.mode != NET_HOST,
         .stdin_fd = io.child_in,
         .stdout_fd = io.child_out,
         .stderr_fd = io.child_err,
         .landlock_abi = landlock_abi(),
-        .rlimit_nproc = limits.rlimit_nproc,
-        .rlimit_as = limits.rlimit_as,
+        .rlimit_nproc = run->limits.rlimit_nproc,
+        .rlimit_as = run->limits.rlimit_as,
         .rlimit_fsize = p->limits.file_size,
-        .cgroup = &limits.cgroup,
+        .cgroup = &run->limits.cgroup,
         .changed_signals = sandbox_changed_signals(),
         .cmdline_len = sandbox_cmdline_len(),
-        .proxy_socket = filtered ? BRIDGE_PROXY_SOCKET : NULL,
+        .proxy_socket = run->filtered ? BRIDGE_PROXY_SOCKET : NULL,
     };
     double start = monotonic_ms();
     __attribute__((cleanup(cleanup_sandbox))) struct sandbox sb = {.pidfd = -1, .report_fd = -1};
@@ -342,14 +349,14 @@ static int native_run(const struct hutch_policy *p, const hutch_command *cmd, hu
             return -1;
         r->duration_ms = monotonic_ms() - start;
         result_take_output(r, &io);
-        if (filtered)
-            net_run_proxy_finish(&proxy, r);
+        if (run->filtered)
+            net_run_proxy_finish(&run->proxy, r);
         return 0;
     }
 
     struct watch watch = {
         .sb = &sb,
-        .detach = cmd->detach_teardown && limits.cgroup.version == CGROUP_NONE,
+        .detach = cmd->detach_teardown && run->limits.cgroup.version == CGROUP_NONE,
     };
     struct supervise_spec sup;
     command_io_supervise(&io, p, cmd, &sup);
@@ -373,19 +380,64 @@ static int native_run(const struct hutch_policy *p, const hutch_command *cmd, hu
         outcome.signal = watch.report.signal;
     }
     result_apply_outcome(r, &outcome);
-    r->oom_killed = cgroup_run_oom_killed(&limits.cgroup);
-    (void)!fmt_fits(r->limits_via, sizeof r->limits_via, "%s", limits.via); /* never cut */
+    r->oom_killed = cgroup_run_oom_killed(&run->limits.cgroup);
+    fmt_bounded(r->limits_via, "%s", run->limits.via);
     result_take_output(r, &io);
-    if (filtered)
-        net_run_proxy_finish(&proxy, r);
+    if (run->filtered)
+        net_run_proxy_finish(&run->proxy, r);
     return 0;
 }
 
-const struct backend backend_native = {
+/* ---- the driver: one-shot runs here, sessions in native_session.c ------------------ */
+
+static int native_create(struct instance *in, const struct hutch_policy *p, hutch_error *err)
+{
+    return in->session ? native_session_create(in->session, p, err) : oneshot_create(in, p, err);
+}
+
+static int native_exec(struct instance *in, const struct hutch_policy *p, const hutch_command *cmd,
+                       hutch_result *r, hutch_error *err)
+{
+    return in->session ? session_exec(in->session, p, in->agent, cmd, r, err)
+                       : oneshot_exec(in, p, cmd, r, err);
+}
+
+static int native_destroy(struct instance *in, hutch_error *err)
+{
+    return in->session ? native_session_stop(in->session, err) : oneshot_destroy(in, err);
+}
+
+static int native_start(struct instance *in, const struct hutch_policy *p, hutch_error *err)
+{
+    return native_session_start(in->session, p, err);
+}
+
+static int native_stop(struct instance *in, hutch_error *err)
+{
+    return native_session_stop(in->session, err);
+}
+
+static enum session_state native_probe(struct instance *in, char *detail, size_t len)
+{
+    return native_session_probe(in->session, detail, len);
+}
+
+static int native_stats(struct instance *in, struct session_stats *st, hutch_error *err)
+{
+    return native_session_stats(in->session, st, err);
+}
+
+const struct driver driver_native = {
     .name = "native",
     .isolated = true,
     .enforces = ENF_NATIVE,
     .available = native_available,
     .check = native_check,
-    .run = native_run,
+    .create = native_create,
+    .exec = native_exec,
+    .destroy = native_destroy,
+    .start = native_start,
+    .stop = native_stop,
+    .probe = native_probe,
+    .stats = native_stats,
 };

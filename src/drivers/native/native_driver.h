@@ -11,6 +11,7 @@
 #include "base/error.h"
 #include "drivers/native/cgroup.h"
 #include "drivers/native/plan.h"
+#include "drivers/driver.h"
 #include "policy/policy.h"
 
 /* When hutch runs as root, commands run as nobody unless --user says otherwise. */
@@ -43,5 +44,17 @@ struct native_limits {
  * allows it, CPU never (refused). */
 int native_prepare_limits(const struct hutch_policy *p, const char *cgroup_name,
                           struct native_limits *l, hutch_error *err);
+
+struct session;
+
+/* Native sessions (native_session.c): the sandbox kept alive with hutch-init
+ * as its PID 1; the record holds its init's pid and start time. */
+int native_session_create(struct session *s, const struct hutch_policy *p, hutch_error *err);
+int native_session_start(struct session *s, const struct hutch_policy *p, hutch_error *err);
+/* Stops the sandbox (every process in it) and removes its cgroup; also
+ * what destroy does: the workspace stays. */
+int native_session_stop(struct session *s, hutch_error *err);
+enum session_state native_session_probe(struct session *s, char *detail, size_t len);
+int native_session_stats(struct session *s, struct session_stats *st, hutch_error *err);
 
 #endif

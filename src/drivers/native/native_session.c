@@ -89,7 +89,7 @@ static int runtime_dir_for(struct session *s, const struct native_identity *id, 
     return 0;
 }
 
-static int native_create(struct session *s, const struct hutch_policy *p, hutch_error *err)
+int native_session_create(struct session *s, const struct hutch_policy *p, hutch_error *err)
 {
     struct native_identity id;
     if (native_choose_identity(p, &id, err) < 0)
@@ -224,13 +224,13 @@ static int native_create(struct session *s, const struct hutch_policy *p, hutch_
         error_set(err, HUTCH_E_SYSTEM, "out of memory");
     if (oom < 0 || session_wait_for_agent(s, AGENT_START_MS, err) < 0) {
         hutch_error ignored;
-        (void)session_backend_native.remove(s, &ignored);
+        (void)native_session_stop(s, &ignored);
         return -1;
     }
     return session_run_setup(s, p, err);
 }
 
-static int native_stop(struct session *s, hutch_error *err)
+int native_session_stop(struct session *s, hutch_error *err)
 {
     pid_t init = live_init(s->record);
     if (init > 0) {
@@ -262,14 +262,14 @@ static int native_stop(struct session *s, hutch_error *err)
     return 0;
 }
 
-static int native_start(struct session *s, const struct hutch_policy *p, hutch_error *err)
+int native_session_start(struct session *s, const struct hutch_policy *p, hutch_error *err)
 {
     hutch_error ignored;
-    (void)native_stop(s, &ignored); /* whatever is left of the last one */
-    return native_create(s, p, err);
+    (void)native_session_stop(s, &ignored); /* whatever is left of the last one */
+    return native_session_create(s, p, err);
 }
 
-static enum session_state native_probe(struct session *s, char *detail, size_t len)
+enum session_state native_session_probe(struct session *s, char *detail, size_t len)
 {
     pid_t init = live_init(s->record);
     if (init < 0) {
@@ -299,7 +299,7 @@ static uint64_t read_number(const char *dir, const char *file)
     return strtoull(text, NULL, 10);
 }
 
-static int native_stats(struct session *s, struct session_stats *st, hutch_error *err)
+int native_session_stats(struct session *s, struct session_stats *st, hutch_error *err)
 {
     if (session_agent_stats(s, st, err) < 0)
         return -1;
@@ -316,14 +316,3 @@ static int native_stats(struct session *s, struct session_stats *st, hutch_error
     }
     return 0;
 }
-
-const struct session_backend session_backend_native = {
-    .name = "native",
-    .create = native_create,
-    .exec = session_exec,
-    .start = native_start,
-    .stop = native_stop,
-    .remove = native_stop,
-    .probe = native_probe,
-    .stats = native_stats,
-};

@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 
 #include "drivers/driver.h"
+#include "drivers/host/hostproc.h"
 
 struct spawn_limits {
     uint64_t memory;
@@ -36,9 +37,24 @@ static int spawn_available(const struct hutch_policy *p, hutch_error *err)
     return 0;
 }
 
-static int spawn_run(const struct hutch_policy *p, const hutch_command *cmd, hutch_result *r,
-                     hutch_error *err)
+/* Nothing to make or remove: the rlimits are set in the child. */
+static int spawn_create(struct instance *in, const struct hutch_policy *p, hutch_error *err)
 {
+    (void)in;
+    (void)p;
+    (void)err;
+    return 0;
+}
+
+static int spawn_destroy(struct instance *in, hutch_error *err)
+{
+    return spawn_create(in, NULL, err);
+}
+
+static int spawn_exec(struct instance *in, const struct hutch_policy *p, const hutch_command *cmd,
+                      hutch_result *r, hutch_error *err)
+{
+    (void)in;
     struct spawn_limits limits = {.memory = p->limits.memory, .file_size = p->limits.file_size};
     if (hostproc_run(p, NULL, cmd, r, spawn_child_setup, &limits, err) < 0)
         return -1;
@@ -46,10 +62,13 @@ static int spawn_run(const struct hutch_policy *p, const hutch_command *cmd, hut
     return 0;
 }
 
-const struct backend backend_spawn = {
+/* No sessions: a spawn policy's sessions are host sessions. */
+const struct driver driver_spawn = {
     .name = "spawn",
     .isolated = false,
     .enforces = ENF_SPAWN,
     .available = spawn_available,
-    .run = spawn_run,
+    .create = spawn_create,
+    .exec = spawn_exec,
+    .destroy = spawn_destroy,
 };
