@@ -49,8 +49,7 @@ int cmd_exec(int argc, char **argv)
     }
     /* Containers only the Engine API reaches: hutch-docker does all of it
      * (else this use would be counted twice). */
-    if (!CLI_HAS_DOCKER && s.record && !session_uses_agent(&s) &&
-        s.record->kind == SESSION_KIND_DOCKER) {
+    if (!CLI_HAS_DOCKER && session_driver_missing(&s) && !session_uses_agent(&s)) {
         session_unlock(&s);
         return cli_exec_docker_helper();
     }
@@ -65,7 +64,7 @@ int cmd_exec(int argc, char **argv)
         return cli_error("%s", err.message);
     }
     session_unlock(&s);
-    if (conn.fd < 0 && !CLI_HAS_DOCKER && s.record->kind == SESSION_KIND_DOCKER)
+    if (conn.fd < 0 && !CLI_HAS_DOCKER && session_driver_missing(&s))
         return cli_exec_docker_helper();
     maybe_prune_in_background();
 

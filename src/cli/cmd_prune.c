@@ -59,11 +59,9 @@ int cmd_prune(int argc, char **argv)
         struct session s;
         char why[160];
         const char *reason = NULL;
-        if (session_open(&s, keys[i], &err) == 0 && session_lock(&s, &err) == 0 && s.record)
-            reason = prune_reason(now, s.record->created_at, s.record->last_used_at,
-                                  policy->prune.idle_hours, policy->prune.max_age_days,
-                                  s.record->adopted, why, sizeof why);
-        if (reason && !dry_run && !CLI_HAS_DOCKER && !session_driver(s.record->kind)) {
+        if (session_open(&s, keys[i], &err) == 0 && session_lock(&s, &err) == 0)
+            reason = session_prune_reason(&s, policy, now, why, sizeof why);
+        if (reason && !dry_run && !CLI_HAS_DOCKER && session_driver_missing(&s)) {
             /* A docker session: the engine is reached from hutch-docker. */
             session_close(&s);
             for (size_t j = i; j < n; j++)

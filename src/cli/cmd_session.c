@@ -93,7 +93,7 @@ static int bring_up(struct session_args *sa, bool create)
     if (session_open(&s, sa->key, &err) < 0 || session_lock(&s, &err) < 0)
         return cli_error("%s", err.message);
     if (!create) {
-        if (!s.record)
+        if (!session_exists(&s))
             return cli_error("no session %s: create it with 'hutch session create %s'", sa->key,
                              sa->key);
         if (refuse_session_settings(&sa->policy, "hutch session start", &err) < 0)
@@ -126,16 +126,16 @@ static int bring_up(struct session_args *sa, bool create)
         }
         return cli_error("%s", err.message);
     }
+    json_t *d = session_describe(&s, false);
     if (sa->json) {
-        json_t *rec = record_to_json(s.record);
-        autofree char *text = rec ? json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-        json_decref(rec);
+        autofree char *text = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
         printf("%s\n", text ? text : "{}");
     } else {
         fprintf(stderr, "hutch: session %s %s (%s; workspace %s)\n", sa->key,
-                create ? "created" : "running", session_kind_name(s.record->kind),
-                s.record->workspace);
+                create ? "created" : "running", field_str(d, "backend") ?: "?",
+                field_str(d, "workspace") ?: "?");
     }
+    json_decref(d);
     return 0;
 }
 
@@ -143,7 +143,7 @@ static int bring_up(struct session_args *sa, bool create)
 
 static bool needs_helper(const struct session *s)
 {
-    return !CLI_HAS_DOCKER && s->record && !session_driver(s->record->kind);
+    return !CLI_HAS_DOCKER && session_driver_missing(s);
 }
 
 static int tear_down(struct session_args *sa, bool remove)
@@ -169,14 +169,7 @@ static int tear_down(struct session_args *sa, bool remove)
 
 static json_t *describe(struct session *s)
 {
-    char detail[600];
-    enum session_state state = session_probe(s, detail, sizeof detail);
-    json_t *out = record_to_json(s->record);
-    json_object_set_new(out, "state", json_string(session_state_name(state)));
-    json_object_set_new(out, "detail", json_string(detail));
-    json_object_set_new(out, "socket", json_string(s->socket_path));
-    json_object_set_new(out, "state_dir", json_string(s->dir));
-    return out;
+    return session_describe(s, true);
 }
 
 static int status(struct session_args *sa)
@@ -185,7 +178,7 @@ static int status(struct session_args *sa)
     auto_session struct session s;
     if (session_open(&s, sa->key, &err) < 0 || session_load(&s, &err) < 0)
         return cli_error("%s", err.message);
-    if (!s.record)
+    if (!session_exists(&s))
         return cli_error("no session %s (see 'hutch session ls')", sa->key);
     /* The engine knows more than the agent's socket tells. */
     if (needs_helper(&s))
@@ -223,7 +216,7 @@ static int list(struct session_args *sa)
     json_t *all = json_array();
     for (size_t i = 0; i < n; i++) {
         struct session s;
-        if (session_open(&s, keys[i], &err) == 0 && session_load(&s, &err) == 0 && s.record)
+        if (session_open(&s, keys[i], &err) == 0 && session_load(&s, &err) == 0 && session_exists(&s))
             json_array_append_new(all, describe(&s));
         session_close(&s);
         free(keys[i]);
@@ -257,7 +250,7 @@ static int stats(struct session_args *sa)
     auto_session struct session s;
     if (session_open(&s, sa->key, &err) < 0 || session_load(&s, &err) < 0)
         return cli_error("%s", err.message);
-    if (!s.record)
+    if (!session_exists(&s))
         return cli_error("no session %s (see 'hutch session ls')", sa->key);
     struct session_stats st = {0};
     if (session_stats(&s, &st, &err) < 0) {
@@ -288,7 +281,7 @@ static int show_log(const char *key, bool follow)
     auto_session struct session s;
     if (session_open(&s, key, &err) < 0 || session_load(&s, &err) < 0)
         return cli_error("%s", err.message);
-    if (!s.record && !follow)
+    if (!session_exists(&s) && !follow)
         return cli_error("no session %s (see 'hutch session ls')", key);
     char path[PATH_MAX + 16];
     fmt_bounded(path, "%s/audit.log", s.dir);

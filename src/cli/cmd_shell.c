@@ -95,7 +95,7 @@ int cmd_session_shell(int argc, char **argv)
         return cli_error("session %s has no agent to open a shell with (%s): use hutch exec %s "
                          "-- COMMAND",
                          key,
-                         record_exec_via(s.record) == EXEC_VIA_HOST
+                         session_on_host(&s)
                              ? "it runs on the host"
                              : "an adopted container, or a TCP engine's",
                          key);

@@ -14,12 +14,11 @@
 hutch_policy *session_policy(const struct session *s, struct policy_args *call, hutch_error *err)
 {
     auto_policy_args struct policy_args pa = {0};
-    const struct session_record *rec = s->record;
-    pa.config_path = call->config_path ? call->config_path : rec ? rec->config : NULL;
+    pa.config_path = call->config_path ? call->config_path : session_config_path(s);
     pa.no_config = call->no_config;
     if (pa.config_path && pa.no_config)
         pa.config_path = call->config_path;
-    if (rec && policy_args_add_json(&pa, rec->create_args, err) < 0)
+    if (policy_args_add_json(&pa, session_create_args(s), err) < 0)
         return NULL;
     /* This call's own options come last: they win. */
     json_t *mine = policy_args_to_json(call);

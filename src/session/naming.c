@@ -70,7 +70,8 @@ void session_name(const char *key, char *out, size_t len)
     (void)!fmt_fits(out, len, "%s-%08x", s, (unsigned)(hash64(key, strlen(key)) & 0xffffffffu));
 }
 
-void session_container_name(const char *prefix, const char *key, char *out, size_t len)
+void session_container_name(const char *prefix, const char *key, const char *scope, char *out,
+                            size_t len)
 {
     size_t room = CONTAINER_NAME_MAX - strlen(prefix) - 9;
     if (room > SESSION_SLUG_MAX)
@@ -81,6 +82,8 @@ void session_container_name(const char *prefix, const char *key, char *out, size
     slug(key, room, s);
     /* CONTAINER_NAME_MAX + 1 bytes hold it (prefixes are at most 40): never
      * cut, "" otherwise. */
-    (void)!fmt_fits(out, len, "%s%s-%08x", prefix, s,
-                    (unsigned)(hash64(key, strlen(key)) & 0xffffffffu));
+    /* The key and the state directory: the same key under two state
+     * directories (two users, two test runs) names two containers. */
+    uint64_t h = hash64(key, strlen(key)) ^ (scope ? hash64(scope, strlen(scope)) * 31 : 0);
+    (void)!fmt_fits(out, len, "%s%s-%08x", prefix, s, (unsigned)(h & 0xffffffffu));
 }

@@ -27,7 +27,10 @@ int session_key_check(const char *key, hutch_error *err);
 void session_name(const char *key, char *out, size_t len);
 
 /* "<prefix><slug>-<hash8>" cut to at most CONTAINER_NAME_MAX characters by
- * shortening the slug. */
-void session_container_name(const char *prefix, const char *key, char *out, size_t len);
+ * shortening the slug; the hash covers the key and scope (the session's
+ * state directory), so that sessions of one key under two state
+ * directories get two containers. */
+void session_container_name(const char *prefix, const char *key, const char *scope, char *out,
+                            size_t len);
 
 #endif

@@ -23,6 +23,16 @@ const char *prune_reason(double now, double created_at, double last_used_at, dou
     return NULL;
 }
 
+const char *session_prune_reason(const struct session *s, const struct hutch_policy *p,
+                                 double now, char *buf, size_t len)
+{
+    if (!s->record)
+        return NULL;
+    return prune_reason(now, s->record->created_at, s->record->last_used_at,
+                        p->prune.idle_hours, p->prune.max_age_days, s->record->adopted, buf,
+                        len);
+}
+
 bool prune_due(double interval_seconds)
 {
     char root[PATH_MAX - 32], stamp[PATH_MAX];

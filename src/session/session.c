@@ -529,3 +529,37 @@ int session_stats(struct session *s, struct session_stats *st, hutch_error *err)
         return session_agent_stats(s, st, err);
     return unavailable(s->record->kind, err);
 }
+
+bool session_driver_missing(const struct session *s)
+{
+    return s->record && !session_driver(s->record->kind);
+}
+
+bool session_on_host(const struct session *s)
+{
+    return s->record && record_exec_via(s->record) == EXEC_VIA_HOST;
+}
+
+json_t *session_describe(struct session *s, bool probe)
+{
+    json_t *out = record_to_json(s->record);
+    if (!out || !probe)
+        return out;
+    char detail[600];
+    enum session_state state = session_probe(s, detail, sizeof detail);
+    json_object_set_new(out, "state", json_string(session_state_name(state)));
+    json_object_set_new(out, "detail", json_string(detail));
+    json_object_set_new(out, "socket", json_string(s->socket_path));
+    json_object_set_new(out, "state_dir", json_string(s->dir));
+    return out;
+}
+
+const char *session_config_path(const struct session *s)
+{
+    return s->record ? s->record->config : NULL;
+}
+
+const json_t *session_create_args(const struct session *s)
+{
+    return s->record ? s->record->create_args : NULL;
+}

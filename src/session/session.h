@@ -34,6 +34,23 @@ struct session {
     bool created_now;           /* this call created or recreated the sandbox */
 };
 
+/* What callers may know of a session without reading its record. */
+/* It has a record (session_load or session_lock read one). */
+static inline bool session_exists(const struct session *s)
+{
+    return s->record != NULL;
+}
+/* Its driver is not in this build (docker in the static hutch). */
+bool session_driver_missing(const struct session *s);
+/* It runs on the host, unsandboxed (sandbox mode off, or the main session). */
+bool session_on_host(const struct session *s);
+/* The record as a JSON object (the shape of session status --json), with
+ * the state as probed now when probe is set. */
+json_t *session_describe(struct session *s, bool probe);
+/* The config file and the CLI options it was created with. */
+const char *session_config_path(const struct session *s);
+const json_t *session_create_args(const struct session *s);
+
 /* The driver of a kind of session; NULL when not in this build (docker in
  * the static hutch: the caller hands over to hutch-docker). */
 const struct driver *session_driver(enum session_kind kind);
@@ -175,6 +192,10 @@ int session_agent_stats(struct session *s, struct session_stats *st, hutch_error
 /* Why a session would be pruned now ("idle 30h > 24h"), or NULL. Pure. */
 const char *prune_reason(double now, double created_at, double last_used_at, double idle_hours,
                          double max_age_days, bool adopted, char *buf, size_t len);
+
+/* prune_reason() for a session under policy p (NULL: not pruned). */
+const char *session_prune_reason(const struct session *s, const struct hutch_policy *p,
+                                 double now, char *buf, size_t len);
 
 /* True at most once per interval: touches <state>/last-prune. */
 bool prune_due(double interval_seconds);

@@ -17,12 +17,11 @@ from helpers import (BUSYBOX, SOCKET, engine, engine_ok, is_podman, own_containe
 
 pytestmark = pytest.mark.usefixtures("docker_engine")  # tests/conftest.py
 
-# A session's container is named PREFIX + KEY + a hash of KEY alone, and
-# `session create` force-removes a container of that name left by a lost
-# record (src/session/naming.c, src/drivers/docker/docker_session.c): with the default
-# prefix, a test here would remove another user's or test run's session
-# container of the same key (and theirs ours). A prefix of this run's own
-# keeps them apart.
+# A session's container is named PREFIX + KEY + a hash of KEY and the state
+# directory, and labelled hutch.state_dir (src/session/naming.c,
+# src/drivers/docker/docker_session.c): another user's or test run's session
+# of the same key gets another container. A prefix of this run's own keeps
+# even the names apart.
 PREFIX = f"hutch-t{os.getpid()}-"
 
 
@@ -249,3 +248,51 @@ def test_a_docker_session_with_its_own_workspace(sessions, tmp_path):
                                    "cat /workspace/in.txt; echo back > /workspace/out.txt")
     assert result["exit_code"] == 0 and result["stdout"] == "from the host\n", result
     assert (ws / "out.txt").read_text() == "back\n"
+
+
+def test_one_key_under_two_state_directories_gets_two_containers(hutch, tmp_path):
+    """Two callers (two users, two test runs) with the same session key and
+    the default prefix: each gets a container of its own, and creating one
+    never removes the other's."""
+    first = Sessions(hutch, tmp_path / "a")
+    config = tmp_path / "docker.json"
+    config.write_text(json.dumps({"sandbox": {"backend": "docker",
+                                              "workspaceRoot": str(tmp_path / "ws")}}))
+    key = f"shared-key-{os.getpid()}"
+    try:
+        first.run("session", "create", key, "--config", str(config))
+        name_a = first.status(key)["container_name"]
+        second = Sessions(hutch, tmp_path / "b")  # the same hutch, another state dir
+        second.run("session", "create", key, "--config", str(config))
+        name_b = second.status(key)["container_name"]
+        assert name_a != name_b
+        first.hutch.env["HUTCH_STATE_DIR"] = str(tmp_path / "a" / "state")
+        assert first.status(key)["state"] == "running", first.status(key)
+        info = inspect(name_a)
+        assert info and info["State"]["Running"], "the first session's container was removed"
+        assert info["Config"]["Labels"]["hutch.state_dir"].startswith(str(tmp_path / "a"))
+    finally:
+        for sub in ("a", "b"):
+            hutch.env["HUTCH_STATE_DIR"] = str(tmp_path / sub / "state")
+            hutch.run("session", "rm", key, check=None)
+
+
+def test_a_foreign_container_with_the_sessions_name_is_left_alone(sessions, tmp_path):
+    """A container that happens to carry the name a new session wants (not
+    made for this state directory) is not force-removed: creation fails and
+    says so."""
+    key = "squatted"
+    sessions.run("session", "create", key, "--config", sessions.config)
+    name = sessions.status(key)["container_name"]
+    sessions.run("session", "rm", key)
+    status, reply = engine("POST", f"/containers/create?name={name}",
+                           {"Image": BUSYBOX, "Cmd": ["sleep", "600"],
+                            "Labels": {"hutch-test": "squatter"}})
+    assert status == 201, reply
+    try:
+        proc = sessions.run("session", "create", key, "--config", sessions.config, check=125)
+        assert "is not this session's" in one_line_error(proc), proc.stderr
+        info = inspect(name)
+        assert info and info["Config"]["Labels"].get("hutch-test") == "squatter"
+    finally:
+        engine("DELETE", f"/containers/{name}?force=true")

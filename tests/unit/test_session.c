@@ -32,10 +32,16 @@ static void names(void)
     CHECK(name_chars_ok(a), "UTF-8 and punctuation slug to safe characters: %s", a);
 
     char c[CONTAINER_NAME_MAX + 1];
-    session_container_name("hutch-sbx-", "chat-42", c, sizeof c);
+    session_container_name("hutch-sbx-", "chat-42", "/state/a", c, sizeof c);
     CHECK(strncmp(c, "hutch-sbx-chat-42-", 18) == 0, "container name %s", c);
-    session_container_name("a-forty-character-prefix-for-containers-", long_key, c, sizeof c);
+    session_container_name("a-forty-character-prefix-for-containers-", long_key, "/state/a", c,
+                           sizeof c);
     CHECK(strlen(c) <= CONTAINER_NAME_MAX, "container names stay within 63: %zu", strlen(c));
+    char d[CONTAINER_NAME_MAX + 1];
+    session_container_name("hutch-sbx-", "chat-42", "/state/a", c, sizeof c);
+    session_container_name("hutch-sbx-", "chat-42", "/state/b", d, sizeof d);
+    CHECK(strcmp(c, d) != 0, "one key under two state directories: two containers (%s, %s)", c,
+          d);
 }
 
 static void keys(void)

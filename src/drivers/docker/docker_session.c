@@ -38,9 +38,13 @@ struct inspected {
     long exit_code;
     bool oom_killed;
     char status[32];
+    bool ours_for; /* its hutch.state_dir label is the directory asked about */
 };
 
-static int inspect(struct engine *e, const char *ref, struct inspected *out, hutch_error *err)
+/* state_dir: when set, out->ours_for says whether the container is the
+ * session's of that state directory. */
+static int inspect_for(struct engine *e, const char *ref, const char *state_dir,
+                       struct inspected *out, hutch_error *err)
 {
     memset(out, 0, sizeof *out);
     char escaped[512], path[640];
@@ -58,6 +62,9 @@ static int inspect(struct engine *e, const char *ref, struct inspected *out, hut
         out->pid = (long)json_integer_value(json_object_get(state, "Pid"));
         out->exit_code = (long)json_integer_value(json_object_get(state, "ExitCode"));
         out->oom_killed = json_is_true(json_object_get(state, "OOMKilled"));
+        const char *owner = json_string_value(json_object_get(
+            json_object_get(json_object_get(reply, "Config"), "Labels"), "hutch.state_dir"));
+        out->ours_for = state_dir && owner && strcmp(owner, state_dir) == 0;
         fmt_trunc(out->status, sizeof out->status, "%s",
                   json_string_value(json_object_get(state, "Status")) ?: "unknown");
     } else if (status != 404) {
@@ -65,6 +72,11 @@ static int inspect(struct engine *e, const char *ref, struct inspected *out, hut
     }
     json_decref(reply);
     return r;
+}
+
+static int inspect(struct engine *e, const char *ref, struct inspected *out, hutch_error *err)
+{
+    return inspect_for(e, ref, NULL, out, err);
 }
 
 static int post_action(struct engine *e, const char *ref, const char *action, const char *what,
@@ -317,13 +329,24 @@ int docker_session_create(struct session *s, const struct hutch_policy *p, hutch
                                   "max-size", "1m", "max-file", "1"));
     json_t *labels = json_object_get(config, "Labels");
     json_object_set_new(labels, "hutch.session", json_string(s->key));
+    json_object_set_new(labels, "hutch.state_dir", json_string(s->dir));
 
     char name[CONTAINER_NAME_MAX + 1], path[256];
-    session_container_name(p->docker.container_prefix, s->key, name, sizeof name);
-    /* A container left by a session record that was lost would block the name. */
+    session_container_name(p->docker.container_prefix, s->key, s->dir, name, sizeof name);
+    /* A container left by this session when its record was lost would block
+     * the name: that one goes. Anyone else's stays, and creation fails. */
     struct inspected old;
     hutch_error ignored;
-    if (inspect(&e, name, &old, &ignored) == 0 && old.exists) {
+    if (inspect_for(&e, name, s->dir, &old, &ignored) == 0 && old.exists && !old.ours_for) {
+        json_decref(config);
+        engine_close(&e);
+        return error_set(err, HUTCH_E_INVALID,
+                         "a container named %s exists and is not this session's (another state "
+                         "directory's, or not made by hutch): remove it, or set "
+                         "docker.containerPrefix",
+                         name);
+    }
+    if (old.exists) {
         char q[300];
         fmt_bounded(q, "/containers/%s?force=true", name);
         long st;
