@@ -22,8 +22,20 @@ extern "C" {
 #define HUTCH_API
 #endif
 
-/* The library's version, e.g. "0.1.0". */
+/* The library's version, e.g. "0.2.0". */
 HUTCH_API const char *hutch_version(void);
+
+/* ---- versions of the structs ---------------------------------------------
+ *
+ * hutch_command and hutch_result grow only at their end. The functions that
+ * take them also take the size of the struct the caller was compiled with
+ * (the macros below pass sizeof for you, as zlib's deflateInit does): a
+ * program built against an older hutch.h keeps working with a newer
+ * libhutch, which reads only the fields the caller has (later ones keep
+ * their defaults) and fills only those of the caller's result. Bindings
+ * that call the library through an FFI call the *_v1 functions with the
+ * sizes of their own definitions; sizes below the first version's are
+ * refused (HUTCH_E_INVALID). */
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -113,7 +125,8 @@ typedef struct hutch_command {
 } hutch_command;
 
 /* Sets the defaults: no argv, stdin /dev/null, both streams captured. */
-HUTCH_API void hutch_command_init(hutch_command *cmd);
+HUTCH_API void hutch_command_init_v1(hutch_command *cmd, size_t cmd_size);
+#define hutch_command_init(cmd) hutch_command_init_v1((cmd), sizeof *(cmd))
 
 typedef struct hutch_output {
     char *data;          /* captured bytes (CAPTURE only), NUL-terminated */
@@ -143,14 +156,19 @@ typedef struct hutch_result {
 /* Runs one command in a fresh sandbox under the policy and waits for it.
  * Returns -1 only when hutch itself could not do what was asked (the command
  * did not run); a command that fails is a successful run with exit_code != 0. */
-HUTCH_API int hutch_run(const hutch_policy *policy, const hutch_command *cmd,
-                        hutch_result *result, hutch_error *err);
+HUTCH_API int hutch_run_v1(const hutch_policy *policy, const hutch_command *cmd,
+                           size_t cmd_size, hutch_result *result, size_t result_size,
+                           hutch_error *err);
+#define hutch_run(policy, cmd, result, err)                                                 \
+    hutch_run_v1((policy), (cmd), sizeof *(cmd), (result), sizeof *(result), (err))
 
-HUTCH_API void hutch_result_free(hutch_result *result);
+HUTCH_API void hutch_result_free_v1(hutch_result *result, size_t result_size);
+#define hutch_result_free(result) hutch_result_free_v1((result), sizeof *(result))
 
 /* The result as one compact JSON object (see docs/result.md). Output bytes
  * that are not UTF-8 become U+FFFD. Returns a malloc'ed string or NULL. */
-HUTCH_API char *hutch_result_to_json(const hutch_result *result);
+HUTCH_API char *hutch_result_to_json_v1(const hutch_result *result, size_t result_size);
+#define hutch_result_to_json(result) hutch_result_to_json_v1((result), sizeof *(result))
 
 /* ---- sessions (docs/sessions.md) ----------------------------------------- */
 
@@ -164,13 +182,48 @@ HUTCH_API char *hutch_result_to_json(const hutch_result *result);
  * so its command never gets cmd's descriptors themselves: HUTCH_OUTPUT_PASS
  * is relayed (without a limit) and stdin_fd is copied into a pipe while the
  * command runs; nothing is read or written through them after the call. */
-HUTCH_API int hutch_session_exec(const hutch_policy *policy, const char *key,
-                                 const hutch_command *cmd, hutch_result *result,
-                                 hutch_error *err);
+HUTCH_API int hutch_session_exec_v1(const hutch_policy *policy, const char *key,
+                                    const hutch_command *cmd, size_t cmd_size,
+                                    hutch_result *result, size_t result_size, hutch_error *err);
+#define hutch_session_exec(policy, key, cmd, result, err)                                   \
+    hutch_session_exec_v1((policy), (key), (cmd), sizeof *(cmd), (result), sizeof *(result), \
+                          (err))
 
 /* Stops and removes the session's sandbox and record; its workspace too
  * when remove_workspace is non-zero and hutch made it. */
 HUTCH_API int hutch_session_remove(const char *key, int remove_workspace, hutch_error *err);
+
+/* The rest of a session's life, as `hutch session ...` does it. key as for
+ * hutch_session_exec (perSession false: the shared session). */
+/* Makes the session's sandbox now; fails when the session exists. */
+HUTCH_API int hutch_session_create(const hutch_policy *policy, const char *key, hutch_error *err);
+/* Brings an existing session's sandbox up (started again when stopped or
+ * gone, recreated when the policy's session settings changed). */
+HUTCH_API int hutch_session_start(const hutch_policy *policy, const char *key, hutch_error *err);
+/* Stops the sandbox; the next use starts it again. */
+HUTCH_API int hutch_session_stop(const char *key, hutch_error *err);
+
+/* The answers below are malloc'ed JSON text (free() them), the same
+ * documents as the CLI's --json output (docs/sessions.md); new keys may
+ * appear in later versions. */
+/* One session as `hutch session status KEY --json` shows it. */
+HUTCH_API int hutch_session_status(const char *key, char **json, hutch_error *err);
+/* Every session: an array of such objects. */
+HUTCH_API int hutch_session_list(char **json, hutch_error *err);
+/* {"key", "pids", "memory_bytes", "cpu_seconds", "memory_via"} */
+HUTCH_API int hutch_session_stats(const char *key, char **json, hutch_error *err);
+/* Removes the sandboxes of sessions idle longer than prune.idleHours or
+ * older than prune.maxAgeDays (adopted containers never), and their
+ * workspaces when remove_workspaces and hutch made them; with dry_run
+ * nothing is removed. {"dry_run", "pruned": [{"key", "reason"}],
+ * "failed": [{"key", "error"}]}. */
+HUTCH_API int hutch_prune(const hutch_policy *policy, int dry_run, int remove_workspaces,
+                          char **json, hutch_error *err);
+
+/* 1 when the policy offers a tool of that name (tools.allow and
+ * tools.deny), else 0. Any name may be asked, hutch's five tools and a
+ * harness's own (browser, canvas, ...) alike. */
+HUTCH_API int hutch_tool_allowed(const hutch_policy *policy, const char *name);
 
 /* Calls agent tool `name` (bash, read, write, edit, process) with its
  * arguments args_json (a JSON object as text) in session key, as `hutch

@@ -14,15 +14,20 @@
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-void hutch_command_init(hutch_command *cmd)
+void hutch_command_init_v1(hutch_command *cmd, size_t cmd_size)
 {
-    memset(cmd, 0, sizeof *cmd);
-    cmd->stdin_fd = -1;
-    cmd->stdout_mode = HUTCH_OUTPUT_CAPTURE;
-    cmd->stderr_mode = HUTCH_OUTPUT_CAPTURE;
-    cmd->stdout_fd = -1;
-    cmd->stderr_fd = -1;
-    cmd->cancel_fd = -1;
+    hutch_command defaults = {
+        .stdin_fd = -1,
+        .stdout_mode = HUTCH_OUTPUT_CAPTURE,
+        .stderr_mode = HUTCH_OUTPUT_CAPTURE,
+        .stdout_fd = -1,
+        .stderr_fd = -1,
+        .cancel_fd = -1,
+    };
+    /* A caller built against an older hutch.h has fewer fields; one built
+     * against a newer one more, which stay zero: unset. */
+    memset(cmd, 0, cmd_size);
+    memcpy(cmd, &defaults, cmd_size < sizeof defaults ? cmd_size : sizeof defaults);
 }
 
 int command_argv(const hutch_command *cmd, struct strlist *argv, hutch_error *err)

@@ -4,18 +4,77 @@
 #include "base/utf8.h"
 #include "base/util.h"
 
-void hutch_result_free(hutch_result *r)
+#include <stddef.h>
+
+/* Frees the fields that lie within the first size bytes of r. */
+static void free_fields(hutch_result *r, size_t size)
+{
+#define WITHIN(field) (offsetof(hutch_result, field) + sizeof r->field <= size)
+    if (WITHIN(out))
+        free(r->out.data);
+    if (WITHIN(err))
+        free(r->err.data);
+    if (WITHIN(error))
+        free(r->error);
+    if (WITHIN(degraded_reason))
+        free(r->degraded_reason);
+    if (WITHIN(network_denied)) {
+        for (char **h = r->network_denied; h && *h; h++)
+            free(*h);
+        free(r->network_denied);
+    }
+#undef WITHIN
+}
+
+void hutch_result_free_v1(hutch_result *r, size_t size)
 {
     if (!r)
         return;
-    free(r->out.data);
-    free(r->err.data);
-    free(r->error);
-    free(r->degraded_reason);
-    for (char **h = r->network_denied; h && *h; h++)
-        free(*h);
-    free(r->network_denied);
-    memset(r, 0, sizeof *r);
+    free_fields(r, size < sizeof *r ? size : sizeof *r);
+    memset(r, 0, size); /* a newer caller's later fields were never set */
+}
+
+int command_from_caller(hutch_command *full, const hutch_command *cmd, size_t cmd_size,
+                        hutch_error *err)
+{
+    if (cmd_size < HUTCH_COMMAND_V1_SIZE)
+        return error_set(err, HUTCH_E_INVALID,
+                         "the command struct is %zu bytes, smaller than any hutch_command: "
+                         "build against hutch.h, or pass sizeof(hutch_command)",
+                         cmd_size);
+    /* A newer caller's fields this library does not know must be unset:
+     * one asking for something (a restriction, say) would be ignored. */
+    for (size_t i = sizeof *full; i < cmd_size; i++)
+        if (((const unsigned char *)cmd)[i])
+            return error_set(err, HUTCH_E_INVALID,
+                             "the command sets fields this libhutch (%s) does not know: use the "
+                             "libhutch of the hutch.h the program was built with",
+                             HUTCH_VERSION_STRING);
+    hutch_command_init_v1(full, sizeof *full);
+    memcpy(full, cmd, cmd_size < sizeof *full ? cmd_size : sizeof *full);
+    return 0;
+}
+
+int result_size_check(size_t result_size, hutch_error *err)
+{
+    if (result_size < HUTCH_RESULT_V1_SIZE)
+        return error_set(err, HUTCH_E_INVALID,
+                         "the result struct is %zu bytes, smaller than any hutch_result: build "
+                         "against hutch.h, or pass sizeof(hutch_result)",
+                         result_size);
+    return 0;
+}
+
+void result_to_caller(hutch_result *full, hutch_result *out, size_t result_size)
+{
+    if (out == full)
+        return;
+    size_t n = result_size < sizeof *full ? result_size : sizeof *full;
+    memcpy(out, full, n);
+    /* Fields a newer library has and the caller does not. */
+    hutch_result rest = *full;
+    memset(&rest, 0, n);
+    free_fields(&rest, sizeof rest);
 }
 
 static json_t *text_json(const char *text, size_t len, bool cut_tail)
@@ -32,8 +91,14 @@ static json_t *output_text(const hutch_output *o)
     return text_json(o->data, o->len, o->truncated);
 }
 
-char *hutch_result_to_json(const hutch_result *r)
+char *hutch_result_to_json_v1(const hutch_result *caller, size_t size)
 {
+    if (size < HUTCH_RESULT_V1_SIZE)
+        return NULL;
+    /* The caller's fields; later ones read as their defaults. */
+    hutch_result full = {0};
+    memcpy(&full, caller, size < sizeof full ? size : sizeof full);
+    const hutch_result *r = &full;
     json_t *obj = json_object();
     if (!obj)
         return NULL;

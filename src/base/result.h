@@ -17,4 +17,20 @@ void result_take_output(hutch_result *r, struct command_io *io);
 /* The proxy's refusals during the run (network mode allow); takes the list. */
 void result_take_network_denied(hutch_result *r, struct strlist *hosts);
 
+/* ---- the API boundary: callers' structs of other sizes (hutch.h) ---------- */
+
+/* The fields of the first version of each struct: what every caller has. */
+#define HUTCH_COMMAND_V1_SIZE (offsetof(hutch_command, detach_teardown) + sizeof(bool))
+#define HUTCH_RESULT_V1_SIZE (offsetof(hutch_result, network_denied) + sizeof(char **))
+
+/* A caller's command of cmd_size bytes as this version's: the fields it
+ * does not have keep their defaults. Refuses sizes below the first version. */
+int command_from_caller(hutch_command *full, const hutch_command *cmd, size_t cmd_size,
+                        hutch_error *err);
+/* Refuses a result size below the first version's. */
+int result_size_check(size_t result_size, hutch_error *err);
+/* Hands this version's result over to a caller's of result_size bytes;
+ * what does not fit in it is freed. */
+void result_to_caller(hutch_result *full, hutch_result *out, size_t result_size);
+
 #endif

@@ -3,7 +3,6 @@
  * prune.maxAgeDays. Workspaces stay unless --workspaces; adopted containers
  * are never touched. */
 #include "cli/cli.h"
-#include "cli/session_common.h"
 #include "base/error.h"
 #include "policy/policy.h"
 
@@ -48,53 +47,32 @@ int cmd_prune(int argc, char **argv)
     if (!policy)
         return cli_error("%s", err.message);
 
-    char **keys;
-    size_t n;
-    if (session_list(&keys, &n, &err) < 0)
-        return cli_error("%s", err.message);
-    json_t *pruned = json_array();
-    int failures = 0;
-    double now = session_now();
-    for (size_t i = 0; i < n; i++) {
-        struct session s;
-        char why[160];
-        const char *reason = NULL;
-        if (session_open(&s, keys[i], &err) == 0 && session_lock(&s, &err) == 0)
-            reason = session_prune_reason(&s, policy, now, why, sizeof why);
-        if (reason && !dry_run && !CLI_HAS_DOCKER && session_driver_missing(&s)) {
-            /* A docker session: the engine is reached from hutch-docker. */
-            session_close(&s);
-            for (size_t j = i; j < n; j++)
-                free(keys[j]);
-            free(keys);
-            json_decref(pruned);
+    autofree char *text = NULL;
+    if (hutch_prune(policy, dry_run, workspaces, &text, &err) < 0) {
+        /* A docker session: the engine is reached from hutch-docker. */
+        if (err.status == HUTCH_E_UNSUPPORTED && !CLI_HAS_DOCKER)
             return cli_exec_docker_helper();
-        }
-        if (reason) {
-            int r = dry_run ? 0 : session_remove(&s, workspaces, &err);
-            if (r < 0) {
-                failures++;
-                cli_warn("cannot prune session %s: %s", keys[i], err.message);
-            } else {
-                json_array_append_new(pruned, json_pack("{s:s, s:s}", "key", keys[i], "reason",
-                                                        reason));
-                if (!json && !quiet)
-                    printf("%s %s: %s\n", dry_run ? "would prune" : "pruned", keys[i], reason);
-            }
-        }
-        session_close(&s);
-        free(keys[i]);
+        return cli_error("%s", err.message);
     }
-    free(keys);
+    json_t *out = json_loads(text, 0, NULL);
+    json_t *pruned = json_object_get(out, "pruned"), *failed = json_object_get(out, "failed");
+    size_t failures = json_array_size(failed);
+    size_t i;
+    json_t *item;
+    json_array_foreach(failed, i, item)
+        cli_warn("cannot prune session %s: %s",
+                 json_string_value(json_object_get(item, "key")),
+                 json_string_value(json_object_get(item, "error")));
     if (json) {
-        json_t *out = json_pack("{s:b, s:o}", "dry_run", dry_run, "pruned", pruned);
-        autofree char *text = json_dumps(out, JSON_COMPACT);
-        printf("%s\n", text ? text : "{}");
-        json_decref(out);
-    } else {
-        if (!quiet && json_array_size(pruned) == 0)
+        printf("%s\n", text);
+    } else if (!quiet) {
+        json_array_foreach(pruned, i, item)
+            printf("%s %s: %s\n", dry_run ? "would prune" : "pruned",
+                   json_string_value(json_object_get(item, "key")),
+                   json_string_value(json_object_get(item, "reason")));
+        if (json_array_size(pruned) == 0)
             printf("nothing to prune\n");
-        json_decref(pruned);
     }
+    json_decref(out);
     return failures ? EXIT_HUTCH_FAILED : 0;
 }

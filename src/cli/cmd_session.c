@@ -139,69 +139,53 @@ static int bring_up(struct session_args *sa, bool create)
     return 0;
 }
 
-/* ---- stop / rm ---------------------------------------------------------------- */
+/* ---- stop / rm / status / ls / stats: the public API ---------------------------- */
 
-static bool needs_helper(const struct session *s)
+/* A session whose driver this build lacks (docker in the static hutch) is
+ * hutch-docker's: handed over before anything of it is touched. */
+static int failed(const hutch_error *err)
 {
-    return !CLI_HAS_DOCKER && session_driver_missing(s);
+    if (err->status == HUTCH_E_UNSUPPORTED && !CLI_HAS_DOCKER)
+        return cli_exec_docker_helper();
+    return cli_error("%s", err->message);
 }
 
 static int tear_down(struct session_args *sa, bool remove)
 {
     hutch_error err = {0};
-    auto_session struct session s;
-    if (session_open(&s, sa->key, &err) < 0 || session_lock(&s, &err) < 0)
-        return cli_error("%s", err.message);
-    if (needs_helper(&s)) {
-        session_unlock(&s);
-        return cli_exec_docker_helper();
-    }
-    int r = remove ? session_remove(&s, sa->workspaces, &err) : session_stop(&s, &err);
+    int r = remove ? hutch_session_remove(sa->key, sa->workspaces, &err)
+                   : hutch_session_stop(sa->key, &err);
     if (r < 0)
-        return cli_error("%s", err.message);
+        return failed(&err);
     fprintf(stderr, "hutch: session %s %s\n", sa->key,
             remove ? (sa->workspaces ? "removed with its workspace" : "removed (workspace kept)")
                    : "stopped");
     return 0;
 }
 
-/* ---- status / ls ------------------------------------------------------------------ */
-
-static json_t *describe(struct session *s)
-{
-    return session_describe(s, true);
-}
-
 static int status(struct session_args *sa)
 {
     hutch_error err = {0};
-    auto_session struct session s;
-    if (session_open(&s, sa->key, &err) < 0 || session_load(&s, &err) < 0)
-        return cli_error("%s", err.message);
-    if (!session_exists(&s))
-        return cli_error("no session %s (see 'hutch session ls')", sa->key);
-    /* The engine knows more than the agent's socket tells. */
-    if (needs_helper(&s))
-        return cli_exec_docker_helper();
-    json_t *d = describe(&s);
+    autofree char *text = NULL;
+    if (hutch_session_status(sa->key, &text, &err) < 0)
+        return failed(&err);
     if (sa->json) {
-        autofree char *text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-        printf("%s\n", text ? text : "{}");
-    } else {
-        char created[32], used[32];
-        format_time(field_num(d, "created_at"), created, sizeof created);
-        format_time(field_num(d, "last_used_at"), used, sizeof used);
-        printf("session    %s\nstate      %s (%s)\nbackend    %s\nworkspace  %s\n"
-               "created    %s\nlast used  %s\nexecs      %.0f\n",
-               sa->key, field_str(d, "state"), field_str(d, "detail"),
-               field_str(d, "backend"), field_str(d, "workspace"), created, used,
-               field_num(d, "exec_count"));
-        if (field_str(d, "container_name"))
-            printf("container  %s%s\n", field_str(d, "container_name"),
-                   field_bool(d, "adopted") ? " (adopted: never stopped or removed)" : "");
-        if (field_str(d, "failure"))
-            printf("failure    %s\n", field_str(d, "failure"));
+        printf("%s\n", text);
+        return 0;
     }
+    json_t *d = json_loads(text, 0, NULL);
+    char created[32], used[32];
+    format_time(field_num(d, "created_at"), created, sizeof created);
+    format_time(field_num(d, "last_used_at"), used, sizeof used);
+    printf("session    %s\nstate      %s (%s)\nbackend    %s\nworkspace  %s\n"
+           "created    %s\nlast used  %s\nexecs      %.0f\n",
+           sa->key, field_str(d, "state"), field_str(d, "detail"), field_str(d, "backend"),
+           field_str(d, "workspace"), created, used, field_num(d, "exec_count"));
+    if (field_str(d, "container_name"))
+        printf("container  %s%s\n", field_str(d, "container_name"),
+               field_bool(d, "adopted") ? " (adopted: never stopped or removed)" : "");
+    if (field_str(d, "failure"))
+        printf("failure    %s\n", field_str(d, "failure"));
     json_decref(d);
     return 0;
 }
@@ -209,36 +193,25 @@ static int status(struct session_args *sa)
 static int list(struct session_args *sa)
 {
     hutch_error err = {0};
-    char **keys;
-    size_t n;
-    if (session_list(&keys, &n, &err) < 0)
+    autofree char *text = NULL;
+    if (hutch_session_list(&text, &err) < 0)
         return cli_error("%s", err.message);
-    json_t *all = json_array();
-    for (size_t i = 0; i < n; i++) {
-        struct session s;
-        if (session_open(&s, keys[i], &err) == 0 && session_load(&s, &err) == 0 && session_exists(&s))
-            json_array_append_new(all, describe(&s));
-        session_close(&s);
-        free(keys[i]);
-    }
-    free(keys);
     if (sa->json) {
-        autofree char *text = json_dumps(all, JSON_COMPACT);
-        printf("%s\n", text ? text : "[]");
-    } else {
-        printf("%-24s %-8s %-8s %-19s %-19s %s\n", "KEY", "BACKEND", "STATE", "CREATED",
-               "LAST USED", "WORKSPACE");
-        size_t i;
-        json_t *d;
-        json_array_foreach(all, i, d)
-        {
-            char created[32], used[32];
-            format_time(field_num(d, "created_at"), created, sizeof created);
-            format_time(field_num(d, "last_used_at"), used, sizeof used);
-            printf("%-24s %-8s %-8s %-19s %-19s %s\n", field_str(d, "key"),
-                   field_str(d, "backend"), field_str(d, "state"), created, used,
-                   field_str(d, "workspace"));
-        }
+        printf("%s\n", text);
+        return 0;
+    }
+    json_t *all = json_loads(text, 0, NULL);
+    printf("%-24s %-8s %-8s %-19s %-19s %s\n", "KEY", "BACKEND", "STATE", "CREATED",
+           "LAST USED", "WORKSPACE");
+    size_t i;
+    json_t *d;
+    json_array_foreach(all, i, d)
+    {
+        char created[32], used[32];
+        format_time(field_num(d, "created_at"), created, sizeof created);
+        format_time(field_num(d, "last_used_at"), used, sizeof used);
+        printf("%-24s %-8s %-8s %-19s %-19s %s\n", field_str(d, "key"), field_str(d, "backend"),
+               field_str(d, "state"), created, used, field_str(d, "workspace"));
     }
     json_decref(all);
     return 0;
@@ -247,30 +220,18 @@ static int list(struct session_args *sa)
 static int stats(struct session_args *sa)
 {
     hutch_error err = {0};
-    auto_session struct session s;
-    if (session_open(&s, sa->key, &err) < 0 || session_load(&s, &err) < 0)
-        return cli_error("%s", err.message);
-    if (!session_exists(&s))
-        return cli_error("no session %s (see 'hutch session ls')", sa->key);
-    struct session_stats st = {0};
-    if (session_stats(&s, &st, &err) < 0) {
-        if (err.status == HUTCH_E_UNSUPPORTED && !CLI_HAS_DOCKER)
-            return cli_exec_docker_helper();
-        return cli_error("session %s: %s", sa->key, err.message);
-    }
+    autofree char *text = NULL;
+    if (hutch_session_stats(sa->key, &text, &err) < 0)
+        return failed(&err);
     if (sa->json) {
-        printf("{\"key\":");
-        json_t *k = json_string(sa->key);
-        autofree char *kt = json_dumps(k, JSON_ENCODE_ANY);
-        json_decref(k);
-        printf("%s,\"pids\":%llu,\"memory_bytes\":%llu,\"cpu_seconds\":%.6f,\"memory_via\":\"%s\"}\n",
-               kt ? kt : "null", (unsigned long long)st.pids, (unsigned long long)st.memory,
-               (double)st.cpu_usec / 1e6, st.memory_via ? st.memory_via : "agent");
-    } else {
-        printf("pids    %llu\nmemory  %.1f MiB (%s)\ncpu     %.3f s\n",
-               (unsigned long long)st.pids, (double)st.memory / (1024.0 * 1024.0),
-               st.memory_via ? st.memory_via : "agent", (double)st.cpu_usec / 1e6);
+        printf("%s\n", text);
+        return 0;
     }
+    json_t *st = json_loads(text, 0, NULL);
+    printf("pids    %.0f\nmemory  %.1f MiB (%s)\ncpu     %.3f s\n", field_num(st, "pids"),
+           field_num(st, "memory_bytes") / (1024.0 * 1024.0), field_str(st, "memory_via"),
+           field_num(st, "cpu_seconds"));
+    json_decref(st);
     return 0;
 }
 

@@ -1,6 +1,7 @@
 /* hutch_run(): picks the backend, refuses policies it cannot enforce, falls
  * back only when the policy allows it, and runs. */
 #include "drivers/driver.h"
+#include "base/result.h"
 #include "base/error.h"
 #include "policy/policy.h"
 
@@ -47,13 +48,34 @@ int run_prepare(const struct hutch_policy *p, const struct driver **chosen, bool
     return 0;
 }
 
-int hutch_run(const hutch_policy *p, const hutch_command *cmd, hutch_result *r,
-              hutch_error *err)
+static int run(const hutch_policy *p, const hutch_command *cmd, hutch_result *r,
+               hutch_error *err);
+
+int hutch_run_v1(const hutch_policy *p, const hutch_command *caller_cmd, size_t cmd_size,
+                 hutch_result *caller_r, size_t result_size, hutch_error *err)
 {
     hutch_error_clear(err);
+    if (!p || !caller_cmd || !caller_r)
+        return error_set(err, HUTCH_E_INVALID,
+                         "hutch_run: policy, command and result are required");
+    hutch_command cmd;
+    hutch_result r;
+    if (result_size_check(result_size, err) < 0 ||
+        command_from_caller(&cmd, caller_cmd, cmd_size, err) < 0)
+        return -1;
+    memset(caller_r, 0, result_size); /* a newer caller's later fields too */
+    if (run(p, &cmd, &r, err) < 0) {
+        hutch_result_free(&r);
+        return -1;
+    }
+    result_to_caller(&r, caller_r, result_size);
+    return 0;
+}
+
+static int run(const hutch_policy *p, const hutch_command *cmd, hutch_result *r,
+               hutch_error *err)
+{
     memset(r, 0, sizeof *r);
-    if (!p || !cmd)
-        return error_set(err, HUTCH_E_INVALID, "hutch_run: policy and command are required");
     const struct driver *b;
     bool degraded;
     hutch_error why;

@@ -1,15 +1,37 @@
 /* The public session calls of libhutch (include/hutch.h). */
+#include "base/result.h"
 #include "session/session.h"
 #include "session/tool_call.h"
 
-HUTCH_API int hutch_session_exec(const hutch_policy *p, const char *key, const hutch_command *cmd,
-                                 hutch_result *r, hutch_error *err)
+static int session_exec_full(const hutch_policy *p, const char *key, const hutch_command *cmd,
+                             hutch_result *r, hutch_error *err);
+
+HUTCH_API int hutch_session_exec_v1(const hutch_policy *p, const char *key,
+                                    const hutch_command *caller_cmd, size_t cmd_size,
+                                    hutch_result *caller_r, size_t result_size, hutch_error *err)
 {
     hutch_error_clear(err);
-    memset(r, 0, sizeof *r);
-    if (!p || !key || !cmd)
+    if (!p || !key || !caller_cmd || !caller_r)
         return error_set(err, HUTCH_E_INVALID,
-                         "hutch_session_exec: policy, key and command are required");
+                         "hutch_session_exec: policy, key, command and result are required");
+    hutch_command cmd;
+    hutch_result r;
+    if (result_size_check(result_size, err) < 0 ||
+        command_from_caller(&cmd, caller_cmd, cmd_size, err) < 0)
+        return -1;
+    memset(caller_r, 0, result_size); /* a newer caller's later fields too */
+    if (session_exec_full(p, key, &cmd, &r, err) < 0) {
+        hutch_result_free(&r);
+        return -1;
+    }
+    result_to_caller(&r, caller_r, result_size);
+    return 0;
+}
+
+static int session_exec_full(const hutch_policy *p, const char *key, const hutch_command *cmd,
+                             hutch_result *r, hutch_error *err)
+{
+    memset(r, 0, sizeof *r);
     if (hutch_policy_validate(p, err) < 0)
         return -1;
     struct session s;
@@ -65,4 +87,175 @@ HUTCH_API int hutch_tool_call(const hutch_policy *p, const char *key, const char
             return error_set(err, HUTCH_E_SYSTEM, "out of memory");
     }
     return rc;
+}
+
+/* ---- lifecycle and state (the calls behind hutch session and hutch prune) ------- */
+
+static int with_locked(const char *key, struct session *s, hutch_error *err)
+{
+    hutch_error_clear(err);
+    if (!key)
+        return error_set(err, HUTCH_E_INVALID, "a session key is required");
+    if (session_open(s, key, err) < 0 || session_lock(s, err) < 0)
+        return -1;
+    return 0;
+}
+
+static int bring_up(const hutch_policy *p, const char *key, bool create, hutch_error *err)
+{
+    if (!p)
+        return error_set(err, HUTCH_E_INVALID, "a policy is required");
+    if (hutch_policy_validate(p, err) < 0)
+        return -1;
+    auto_session struct session s = {.lock_fd = -1};
+    if (with_locked(p->per_session ? key : SHARED_SESSION_KEY, &s, err) < 0)
+        return -1;
+    if (!create && !session_exists(&s))
+        return error_set(err, HUTCH_E_INVALID,
+                         "no session %s: create it with 'hutch session create %s'", key, key);
+    struct session_use use = {.create_if_missing = create, .fail_if_exists = create};
+    struct agent_conn conn = {.fd = -1, .cancel_fd = -1};
+    int rc = session_ensure(&s, p, &use, &conn, err);
+    agent_close(&conn);
+    return rc;
+}
+
+HUTCH_API int hutch_session_create(const hutch_policy *p, const char *key, hutch_error *err)
+{
+    return bring_up(p, key, true, err);
+}
+
+HUTCH_API int hutch_session_start(const hutch_policy *p, const char *key, hutch_error *err)
+{
+    return bring_up(p, key, false, err);
+}
+
+HUTCH_API int hutch_session_stop(const char *key, hutch_error *err)
+{
+    auto_session struct session s = {.lock_fd = -1};
+    if (with_locked(key, &s, err) < 0)
+        return -1;
+    return session_stop(&s, err);
+}
+
+static int json_out(json_t *value, char **out, hutch_error *err)
+{
+    *out = value ? json_dumps(value, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+    json_decref(value);
+    return *out ? 0 : error_set(err, HUTCH_E_SYSTEM, "out of memory");
+}
+
+HUTCH_API int hutch_session_status(const char *key, char **json, hutch_error *err)
+{
+    *json = NULL;
+    hutch_error_clear(err);
+    auto_session struct session s = {.lock_fd = -1};
+    if (!key)
+        return error_set(err, HUTCH_E_INVALID, "a session key is required");
+    if (session_open(&s, key, err) < 0 || session_load(&s, err) < 0)
+        return -1;
+    if (!session_exists(&s))
+        return error_set(err, HUTCH_E_INVALID, "no session %s (see 'hutch session ls')", key);
+    if (session_driver_missing(&s))
+        return error_set(err, HUTCH_E_UNSUPPORTED,
+                         "session %s needs a driver this build of hutch does not have", key);
+    return json_out(session_describe(&s, true), json, err);
+}
+
+HUTCH_API int hutch_session_list(char **json, hutch_error *err)
+{
+    *json = NULL;
+    hutch_error_clear(err);
+    char **keys;
+    size_t n;
+    if (session_list(&keys, &n, err) < 0)
+        return -1;
+    json_t *all = json_array();
+    for (size_t i = 0; i < n; i++) {
+        struct session s;
+        hutch_error ignored;
+        if (session_open(&s, keys[i], &ignored) == 0 && session_load(&s, &ignored) == 0 &&
+            session_exists(&s))
+            json_array_append_new(all, session_describe(&s, true));
+        session_close(&s);
+        free(keys[i]);
+    }
+    free(keys);
+    return json_out(all, json, err);
+}
+
+HUTCH_API int hutch_session_stats(const char *key, char **json, hutch_error *err)
+{
+    *json = NULL;
+    hutch_error_clear(err);
+    auto_session struct session s = {.lock_fd = -1};
+    if (!key)
+        return error_set(err, HUTCH_E_INVALID, "a session key is required");
+    if (session_open(&s, key, err) < 0 || session_load(&s, err) < 0)
+        return -1;
+    if (!session_exists(&s))
+        return error_set(err, HUTCH_E_INVALID, "no session %s (see 'hutch session ls')", key);
+    struct session_stats st = {0};
+    if (session_stats(&s, &st, err) < 0) {
+        if (err->status != HUTCH_E_UNSUPPORTED)
+            error_prefix(err, "session %s", key);
+        return -1;
+    }
+    return json_out(json_pack("{s:s, s:I, s:I, s:f, s:s}", "key", key, "pids",
+                              (json_int_t)st.pids, "memory_bytes", (json_int_t)st.memory,
+                              "cpu_seconds", (double)st.cpu_usec / 1e6, "memory_via",
+                              st.memory_via ? st.memory_via : "agent"),
+                    json, err);
+}
+
+HUTCH_API int hutch_prune(const hutch_policy *p, int dry_run, int remove_workspaces, char **json,
+                          hutch_error *err)
+{
+    *json = NULL;
+    hutch_error_clear(err);
+    if (!p)
+        return error_set(err, HUTCH_E_INVALID, "a policy is required");
+    char **keys;
+    size_t n;
+    if (session_list(&keys, &n, err) < 0)
+        return -1;
+    json_t *pruned = json_array(), *failed = json_array();
+    double now = session_now();
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct session s = {.lock_fd = -1};
+        char why[160];
+        const char *reason = NULL;
+        hutch_error e = {0};
+        if (rc == 0 && session_open(&s, keys[i], &e) == 0 && session_lock(&s, &e) == 0)
+            reason = session_prune_reason(&s, p, now, why, sizeof why);
+        if (reason && !dry_run && session_driver_missing(&s)) {
+            /* Before anything of it is touched: a build that has the driver does it all. */
+            rc = error_set(err, HUTCH_E_UNSUPPORTED,
+                           "session %s needs a driver this build of hutch does not have",
+                           keys[i]);
+        } else if (reason) {
+            if (!dry_run && session_remove(&s, remove_workspaces != 0, &e) < 0)
+                json_array_append_new(failed, json_pack("{s:s, s:s}", "key", keys[i], "error",
+                                                        e.message));
+            else
+                json_array_append_new(pruned, json_pack("{s:s, s:s}", "key", keys[i], "reason",
+                                                        reason));
+        }
+        session_close(&s);
+        free(keys[i]);
+    }
+    free(keys);
+    json_t *out = json_pack("{s:b, s:o, s:o}", "dry_run", dry_run != 0, "pruned", pruned,
+                            "failed", failed);
+    if (rc < 0) {
+        json_decref(out);
+        return -1;
+    }
+    return json_out(out, json, err);
+}
+
+HUTCH_API int hutch_tool_allowed(const hutch_policy *p, const char *name)
+{
+    return p && tool_policy_allows(p, name);
 }

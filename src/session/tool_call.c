@@ -27,11 +27,16 @@
 /* Largest result accepted from the agent, and where bash keeps outputs. */
 #define SANDBOX_OUTPUT_DIR "/tmp/hutch-output"
 
-bool tool_offered(const struct hutch_policy *p, const char *name)
+bool tool_policy_allows(const struct hutch_policy *p, const char *name)
 {
-    if (!name || !tool_def_named(name) || strlist_contains(&p->tools.deny, name))
+    if (!name || strlist_contains(&p->tools.deny, name))
         return false;
     return p->tools.allow.len == 0 || strlist_contains(&p->tools.allow, name);
+}
+
+bool tool_offered(const struct hutch_policy *p, const char *name)
+{
+    return name && tool_def_named(name) && tool_policy_allows(p, name);
 }
 
 json_t *tool_catalog(const struct hutch_policy *p)

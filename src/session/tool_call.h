@@ -25,6 +25,8 @@ json_t *tool_catalog(const struct hutch_policy *p);
 
 /* True when the tool exists and the policy offers it. */
 bool tool_offered(const struct hutch_policy *p, const char *name);
+/* tools.allow and tools.deny alone, for any name (a harness's own tools too). */
+bool tool_policy_allows(const struct hutch_policy *p, const char *name);
 
 struct tool_call_opts {
     int content_fd;  /* write: content read from here instead of args.content; -1 */

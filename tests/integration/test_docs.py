@@ -182,6 +182,29 @@ def test_library_tool_example_compiles_and_runs(tmp_path):
     assert result["ok"] is True and result["exit_code"] == 0 and "hi" in result["text"], result
 
 
+def test_library_lifecycle_example_compiles_and_runs(tmp_path):
+    """The session lifecycle program in docs/library.md: create, stop,
+    status, start and remove through the public API, and the tool policy."""
+    import json
+    text = (REPO / "docs" / "library.md").read_text()
+    source = text.split("```c\n")[4].split("```", 1)[0]
+    (tmp_path / "life.c").write_text(source)
+    build = pathlib.Path(HUTCH).parent
+    sanitize = ["-fsanitize=address,undefined"] if SANITIZED else []
+    subprocess.run(["cc", "-std=c11", "-Wall", "-Werror", *sanitize, "-o", str(tmp_path / "life"),
+                    str(tmp_path / "life.c"), f"-I{REPO / 'include'}", f"-L{build}", "-lhutch",
+                    f"-Wl,-rpath,{build}"], check=True)
+    env = dict(os.environ, HUTCH_STATE_DIR=str(tmp_path / "state"), HUTCH_NO_AUTO_PRUNE="1")
+    proc = subprocess.run([str(tmp_path / "life")], capture_output=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.decode().splitlines()
+    assert lines[0] == "bash 1, browser 0"
+    status = json.loads(lines[1])
+    assert status["key"] == "lib-life" and status["state"] == "stopped", status
+    assert not (tmp_path / "state" / "sessions").exists() or not any(
+        (tmp_path / "state" / "sessions").glob("*/record.json"))
+
+
 def test_readme_first_command():
     """The README's first command: setup (run by CI itself before the tests,
     see scripts/test.sh) and a first sandboxed command."""

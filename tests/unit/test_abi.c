@@ -1,0 +1,107 @@
+/* The versioned structs of the public API (include/hutch.h): callers
+ * compiled against an older or a newer hutch.h. */
+#include <stddef.h>
+
+#include "hutch.h"
+#include "base/result.h"
+#include "tap.h"
+
+/* What a program built against a later hutch.h passes: more fields. */
+struct newer_command {
+    hutch_command base;
+    int later_field;
+};
+struct newer_result {
+    hutch_result base;
+    char *later_field;
+};
+
+static hutch_policy *host_policy(void)
+{
+    hutch_policy *p = hutch_policy_new();
+    hutch_error err;
+    if (hutch_policy_set(p, "backend", "host", &err) < 0)
+        printf("# %s\n", err.message);
+    return p;
+}
+
+static void too_small(void)
+{
+    hutch_policy *p = host_policy();
+    const char *argv[] = {"true", NULL};
+    hutch_command cmd;
+    hutch_command_init(&cmd);
+    cmd.argv = argv;
+    hutch_result r;
+    hutch_error err;
+    CHECK(hutch_run_v1(p, &cmd, 8, &r, sizeof r, &err) < 0 && err.status == HUTCH_E_INVALID &&
+              strstr(err.message, "smaller than any hutch_command"),
+          "a command smaller than the first version is refused: %s", err.message);
+    CHECK(hutch_run_v1(p, &cmd, sizeof cmd, &r, 16, &err) < 0 && err.status == HUTCH_E_INVALID &&
+              strstr(err.message, "smaller than any hutch_result"),
+          "a result smaller than the first version is refused: %s", err.message);
+    CHECK(HUTCH_COMMAND_V1_SIZE <= sizeof(hutch_command) &&
+              HUTCH_RESULT_V1_SIZE <= sizeof(hutch_result),
+          "the first version's fields are a prefix of this one's");
+    hutch_policy_free(p);
+}
+
+static void newer_caller(void)
+{
+    hutch_policy *p = host_policy();
+    const char *argv[] = {"sh", "-c", "echo hi", NULL};
+    struct newer_command cmd;
+    hutch_command_init_v1(&cmd.base, sizeof cmd);
+    cmd.base.argv = argv;
+    struct newer_result r;
+    memset(&r, 0xaa, sizeof r);
+    hutch_error err;
+    int rc = hutch_run_v1(p, &cmd.base, sizeof cmd, &r.base, sizeof r, &err);
+    CHECK(rc == 0 && r.base.exit_code == 0 && r.base.out.data &&
+              strcmp(r.base.out.data, "hi\n") == 0,
+          "a newer caller's command runs: %s", rc == 0 ? "ok" : err.message);
+    CHECK(r.later_field == NULL, "fields this library does not know come back zeroed");
+    char *json = hutch_result_to_json_v1(&r.base, sizeof r);
+    CHECK(json && strstr(json, "\"stdout\":\"hi\\n\""), "its result as JSON: %s",
+          json ? json : "(null)");
+    free(json);
+    r.later_field = (char *)"set";
+    hutch_result_free_v1(&r.base, sizeof r);
+    CHECK(r.later_field == NULL && r.base.out.data == NULL, "free clears the caller's whole struct");
+
+    cmd.later_field = 1;
+    CHECK(hutch_run_v1(p, &cmd.base, sizeof cmd, &r.base, sizeof r, &err) < 0 &&
+              strstr(err.message, "does not know"),
+          "a field this library does not know, when set, is refused (not ignored): %s",
+          err.message);
+    hutch_policy_free(p);
+}
+
+static void same_version(void)
+{
+    hutch_policy *p = host_policy();
+    const char *argv[] = {"sh", "-c", "exit 3", NULL};
+    hutch_command cmd;
+    hutch_command_init(&cmd);
+    cmd.argv = argv;
+    hutch_result r;
+    hutch_error err;
+    CHECK(hutch_run(p, &cmd, &r, &err) == 0 && r.exit_code == 3 && strcmp(r.backend, "host") == 0,
+          "the macros pass this version's sizes");
+    hutch_result_free(&r);
+    CHECK(hutch_tool_allowed(p, "bash") == 1 && hutch_tool_allowed(p, "browser") == 1,
+          "every tool name is offered by default");
+    hutch_error e2;
+    CHECK(hutch_policy_set(p, "tools.deny", "browser", &e2) == 0 &&
+              hutch_tool_allowed(p, "browser") == 0 && hutch_tool_allowed(p, "bash") == 1,
+          "tools.deny names a harness's own tool");
+    hutch_policy_free(p);
+}
+
+int main(void)
+{
+    too_small();
+    newer_caller();
+    same_version();
+    return tap_done();
+}
