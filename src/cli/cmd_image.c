@@ -185,12 +185,10 @@ static int image_rm(int argc, char **argv)
     int r = open_engine(&pa, &e, &err);
     int status_out = 0;
     for (size_t i = 0; r == 0 && i < names.len; i++) {
-        char escaped[600], path[700];
-        engine_escape_path(names.items[i], escaped, sizeof escaped);
-        fmt_bounded(path, "/images/%s", escaped);
         long status;
         json_t *reply = NULL;
-        if (engine_call(&e, "DELETE", path, NULL, &status, &reply, &err) < 0)
+        if (engine_call_on(&e, "DELETE", "/images/", names.items[i], "", NULL, &status, &reply,
+                           &err) < 0)
             r = -1;
         else if (status == 404)
             status_out = cli_error("there is no image %s: see hutch image ls --all for the names",
