@@ -3,25 +3,28 @@
 #include "cli/cli.h"
 #include "base/error.h"
 
-int cli_error(const char *fmt, ...)
+static PRINTF_LIKE(2, 0) void say(const char *kind, const char *fmt, va_list ap)
 {
     char line[1200];
+    vfmt_trunc(line, sizeof line, fmt, ap); /* a message: cut on purpose */
+    fprintf(stderr, "hutch: %s%s\n", kind, line);
+}
+
+int cli_error(const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vfmt_trunc(line, sizeof line, fmt, ap); /* a message: cut on purpose */
+    say("", fmt, ap);
     va_end(ap);
-    fprintf(stderr, "hutch: %s\n", line);
     return EXIT_HUTCH_FAILED;
 }
 
 void cli_warn(const char *fmt, ...)
 {
-    char line[1200];
     va_list ap;
     va_start(ap, fmt);
-    vfmt_trunc(line, sizeof line, fmt, ap); /* a message: cut on purpose */
+    say("warning: ", fmt, ap);
     va_end(ap);
-    fprintf(stderr, "hutch: warning: %s\n", line);
 }
 
 bool split_long_option(const char *arg, char *name, size_t name_len, const char **value)
