@@ -110,4 +110,16 @@ void cli_report_live(const hutch_result *r, const hutch_policy *p);
 /* Prints a result as JSON on stdout; 0, or an exit status on failure. */
 int cli_print_result(const hutch_result *r);
 
+/* The command of hutch run and exec from their options: straight to the
+ * terminal unless --json or an output limit was asked for; signals go to
+ * *cancel_fd (the caller's to close). */
+void cli_command_from(hutch_command *cmd, const struct run_args *ra, const hutch_policy *p,
+                      int *cancel_fd);
+/* After hutch run or exec: the JSON result or the notes on stderr; frees
+ * the result and returns the exit status. */
+int cli_finish_run(hutch_result *result, bool json, const hutch_policy *p);
+
+void cli_free_policy(hutch_policy **p);
+#define auto_policy __attribute__((cleanup(cli_free_policy)))
+
 #endif
