@@ -74,6 +74,16 @@ int read_sysctl(const char *path, long *value)
     return 0;
 }
 
+void utc_timestamp(char when[40])
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t len = strftime(when, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+    fmt_trunc(when + len, 40 - len, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
 double monotonic_ms(void)
 {
     struct timespec ts;

@@ -139,6 +139,9 @@ size_t vfmt_trunc(char *buf, size_t size, const char *fmt, va_list ap) PRINTF_LI
  * keeping mark inside buf. For text known to have been cut. */
 void fmt_mark_cut(char *buf, size_t size, const char *mark);
 
+/* The time now in UTC, for logs: "2024-05-01T12:00:00.123Z". */
+void utc_timestamp(char when[40]);
+
 /* Milliseconds on CLOCK_MONOTONIC. */
 double monotonic_ms(void);
 
