@@ -68,17 +68,25 @@ void session_config_hash(const struct hutch_policy *p, char out[17])
     free(text);
 }
 
+int workspace_resolve(const char *workspace, char real[PATH_MAX], struct stat *st,
+                      hutch_error *err)
+{
+    if (!realpath(workspace, real) || stat(real, st) < 0)
+        return error_sys(err, errno, "workspace (--workspace) %s", workspace);
+    if (!S_ISDIR(st->st_mode))
+        return error_set(err, HUTCH_E_INVALID, "workspace (--workspace) %s is not a directory",
+                         workspace);
+    return 0;
+}
+
 int session_workspace(const struct session *s, const struct hutch_policy *p, char *out,
                       size_t len, bool *owned, hutch_error *err)
 {
     if (p->workspace) {
         char real[PATH_MAX];
         struct stat st;
-        if (!realpath(p->workspace, real) || stat(real, &st) < 0)
-            return error_sys(err, errno, "workspace (--workspace) %s", p->workspace);
-        if (!S_ISDIR(st.st_mode))
-            return error_set(err, HUTCH_E_INVALID, "workspace (--workspace) %s is not a directory",
-                             p->workspace);
+        if (workspace_resolve(p->workspace, real, &st, err) < 0)
+            return -1;
         if (fmt_checked(err, out, len, "%s", real) < 0)
             return -1;
         *owned = false;

@@ -130,11 +130,8 @@ static int resolve_workspace(const struct hutch_policy *p, const struct native_i
         return 0;
     char real[PATH_MAX];
     struct stat st;
-    if (!realpath(p->workspace, real) || stat(real, &st) < 0)
-        return error_sys(err, errno, "workspace (--workspace) %s", p->workspace);
-    if (!S_ISDIR(st.st_mode))
-        return error_set(err, HUTCH_E_INVALID, "workspace (--workspace) %s is not a directory",
-                         p->workspace);
+    if (workspace_resolve(p->workspace, real, &st, err) < 0)
+        return -1;
     if (engine_sockets_refuse(real, "workspace (--workspace)", NULL, err) < 0)
         return -1;
     if (id->privileged && !permits(&st, id->uid, id->gid, S_IWUSR))
