@@ -404,26 +404,6 @@ static int native_destroy(struct instance *in, hutch_error *err)
     return in->session ? native_session_stop(in->session, err) : oneshot_destroy(in, err);
 }
 
-static int native_start(struct instance *in, const struct hutch_policy *p, hutch_error *err)
-{
-    return native_session_start(in->session, p, err);
-}
-
-static int native_stop(struct instance *in, hutch_error *err)
-{
-    return native_session_stop(in->session, err);
-}
-
-static enum session_state native_probe(struct instance *in, char *detail, size_t len)
-{
-    return native_session_probe(in->session, detail, len);
-}
-
-static int native_stats(struct instance *in, struct session_stats *st, hutch_error *err)
-{
-    return native_session_stats(in->session, st, err);
-}
-
 const struct driver driver_native = {
     .name = "native",
     .isolated = true,
@@ -433,8 +413,8 @@ const struct driver driver_native = {
     .create = native_create,
     .exec = native_exec,
     .destroy = native_destroy,
-    .start = native_start,
-    .stop = native_stop,
-    .probe = native_probe,
-    .stats = native_stats,
+    .start = native_session_start,
+    .stop = native_session_stop,
+    .probe = native_session_probe,
+    .stats = native_session_stats,
 };
