@@ -54,3 +54,22 @@ int option_value(int argc, char **argv, int *i, const char *shown, const char *i
     *value = argv[*i];
     return 0;
 }
+
+int cli_subcommand(const char *topic, int argc, char **argv, const struct cli_subcommand *subs)
+{
+    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        help_topic(topic, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_HUTCH_FAILED : 0;
+    }
+    size_t n = 0;
+    for (; subs[n].name; n++)
+        if (strcmp(argv[1], subs[n].name) == 0)
+            return subs[n].run(argc - 2, argv + 2);
+    /* "build, ls or rm" */
+    char names[256] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++)
+        (void)!fmt_append(names, sizeof names, &used, "%s%s", i == 0 ? "" : i + 1 < n ? ", " : " or ",
+                          subs[i].name);
+    return cli_error("unknown %s subcommand %s (use %s)", topic, argv[1], names);
+}

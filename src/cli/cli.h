@@ -93,6 +93,15 @@ bool cli_docker_helper_present(void);
 #define CLI_HAS_DOCKER true
 #endif
 
+/* A subcommand of hutch config, image or skill. */
+struct cli_subcommand {
+    const char *name;
+    int (*run)(int argc, char **argv); /* given what follows its name */
+};
+/* hutch TOPIC SUB ...: runs SUB from subs (ended by a NULL name). Without
+ * one, the topic's help on stderr, and a failure; -h or --help, on stdout. */
+int cli_subcommand(const char *topic, int argc, char **argv, const struct cli_subcommand *subs);
+
 int cmd_run(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);

@@ -16,14 +16,8 @@ struct pending_setting {
 static int add_pending(struct policy_args *pa, const struct field *f, const char *value,
                        hutch_error *err)
 {
-    if (pa->len == pa->cap) {
-        size_t ncap = pa->cap ? pa->cap * 2 : 16;
-        struct pending_setting *n = realloc(pa->pending, ncap * sizeof *n);
-        if (!n)
-            return error_set(err, HUTCH_E_SYSTEM, "out of memory");
-        pa->pending = n;
-        pa->cap = ncap;
-    }
+    if (!array_reserve(&pa->pending, &pa->cap, pa->len, sizeof *pa->pending, 16))
+        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
     struct pending_setting *s = &pa->pending[pa->len++];
     s->field = f;
     s->value = value;
