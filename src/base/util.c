@@ -74,6 +74,19 @@ int read_sysctl(const char *path, long *value)
     return 0;
 }
 
+bool array_reserve(void *items, size_t *cap, size_t n, size_t size, size_t initial)
+{
+    if (n < *cap)
+        return true;
+    size_t ncap = *cap ? *cap * 2 : initial;
+    void *grown = realloc(*(void **)items, ncap * size);
+    if (!grown)
+        return false;
+    *(void **)items = grown;
+    *cap = ncap;
+    return true;
+}
+
 void utc_timestamp(char when[40])
 {
     struct timespec ts;

@@ -275,14 +275,8 @@ static void prune_logs(int dirfd)
         struct stat st;
         if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
             continue;
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 64;
-            struct old_log *l = realloc(logs, ncap * sizeof *l);
-            if (!l)
-                break;
-            logs = l;
-            cap = ncap;
-        }
+        if (!array_reserve(&logs, &cap, n, sizeof *logs, 64))
+            break;
         logs[n].mtime = st.st_mtime;
         memcpy(logs[n].name, e->d_name, len + 1);
         n++;
