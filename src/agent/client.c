@@ -84,14 +84,10 @@ static int send_request(struct agent_conn *c, const uint8_t *buf, size_t len, co
             cm->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
             memcpy(CMSG_DATA(cm), fds, (size_t)nfds * sizeof(int));
         }
-        ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n > 0) {
-            off += (size_t)n;
+        int step = agent_sent(sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT), &off);
+        if (step > 0)
             continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno != EAGAIN)
+        if (step < 0)
             return send_failed(c, errno, what, err);
         int r = wait_fd(c, POLLOUT, deadline);
         if (r == -2)
@@ -207,12 +203,10 @@ static int read_message(struct agent_conn *c, double deadline, const char *what,
 }
 
 /* Sends a request with no fields and reads the reply of the wanted type. */
-static int simple_request(struct agent_conn *c, enum agent_type type, enum agent_type reply,
-                          int timeout_ms, const char *what, struct agent_msg *msg, uint8_t **body,
-                          hutch_error *err)
+static int request_reply(struct agent_conn *c, enum agent_type type, enum agent_type reply,
+                         int timeout_ms, const char *what, struct agent_msg *msg, uint8_t **body,
+                         hutch_error *err)
 {
-    *body = NULL;
-    memset(msg, 0, sizeof *msg);
     if (c->fd < 0)
         return error_set(err, HUTCH_E_INVALID, "not connected to hutch-init");
     struct agent_buf b = {0};
@@ -234,6 +228,21 @@ static int simple_request(struct agent_conn *c, enum agent_type type, enum agent
         return error_set(err, HUTCH_E_SYSTEM, "hutch-init sent message type %u in reply to %s",
                          (unsigned)msg->type, what);
     return 0;
+}
+
+/* The same, with take copying what it wants from the reply into out. */
+static int simple_request(struct agent_conn *c, enum agent_type type, enum agent_type reply,
+                          int timeout_ms, const char *what,
+                          void (*take)(const struct agent_msg *m, void *out), void *out,
+                          hutch_error *err)
+{
+    struct agent_msg m = {0};
+    autofree uint8_t *body = NULL;
+    int r = request_reply(c, type, reply, timeout_ms, what, &m, &body, err);
+    if (r == 0)
+        take(&m, out);
+    agent_msg_free(&m);
+    return r;
 }
 
 /* ---- connecting ------------------------------------------------------------------ */
@@ -309,34 +318,32 @@ int agent_check_peer(const struct agent_conn *c, pid_t expected, hutch_error *er
     return 0;
 }
 
+static void take_hello(const struct agent_msg *m, void *out)
+{
+    struct agent_hello *h = out;
+    h->version = m->version;
+    h->pid = m->pid;
+    sanitize(m->features, h->features, sizeof h->features);
+}
+
 int agent_hello(struct agent_conn *c, int timeout_ms, struct agent_hello *out, hutch_error *err)
 {
-    struct agent_msg m;
-    autofree uint8_t *body = NULL;
     memset(out, 0, sizeof *out);
-    int r = simple_request(c, AT_HELLO, AT_HELLO_OK, timeout_ms, "HELLO", &m, &body, err);
-    if (r == 0) {
-        out->version = m.version;
-        out->pid = m.pid;
-        sanitize(m.features, out->features, sizeof out->features);
-    }
-    agent_msg_free(&m);
-    return r;
+    return simple_request(c, AT_HELLO, AT_HELLO_OK, timeout_ms, "HELLO", take_hello, out, err);
+}
+
+static void take_stats(const struct agent_msg *m, void *out)
+{
+    struct agent_stats *st = out;
+    st->pids = m->pids;
+    st->memory = m->memory;
+    st->cpu_usec = m->cpu_usec;
 }
 
 int agent_stats(struct agent_conn *c, int timeout_ms, struct agent_stats *out, hutch_error *err)
 {
-    struct agent_msg m;
-    autofree uint8_t *body = NULL;
     memset(out, 0, sizeof *out);
-    int r = simple_request(c, AT_STATS, AT_STATS_OK, timeout_ms, "STATS", &m, &body, err);
-    if (r == 0) {
-        out->pids = m.pids;
-        out->memory = m.memory;
-        out->cpu_usec = m.cpu_usec;
-    }
-    agent_msg_free(&m);
-    return r;
+    return simple_request(c, AT_STATS, AT_STATS_OK, timeout_ms, "STATS", take_stats, out, err);
 }
 
 /* ---- runs ------------------------------------------------------------------------ */

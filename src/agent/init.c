@@ -384,14 +384,10 @@ static int send_waiting(int fd, const uint8_t *buf, size_t len)
 {
     size_t off = 0;
     while (off < len) {
-        ssize_t n = send(fd, buf + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n > 0) {
-            off += (size_t)n;
+        int step = agent_sent(send(fd, buf + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT), &off);
+        if (step > 0)
             continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno != EAGAIN)
+        if (step < 0)
             return -1;
         struct pollfd p = {.fd = fd, .events = POLLOUT};
         int r = poll(&p, 1, WORKER_SEND_MS);

@@ -1,5 +1,6 @@
 #include "agent/proto.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -480,6 +481,17 @@ int agent_msg_parse(uint16_t type, const uint8_t *body, size_t len, struct agent
     if (r)
         return r;
     return check_required(msg, has_kind);
+}
+
+int agent_sent(ssize_t n, size_t *off)
+{
+    if (n > 0) {
+        *off += (size_t)n;
+        return 1;
+    }
+    if (n < 0 && errno == EINTR)
+        return 1;
+    return n < 0 && errno != EAGAIN ? -1 : 0;
 }
 
 void agent_msg_free(struct agent_msg *msg)

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define AGENT_MAGIC 0x48435448u /* "HTCH" in little-endian memory */
 #define AGENT_VERSION 1
@@ -185,6 +186,10 @@ struct agent_msg {
  * when out of memory); msg must be freed with agent_msg_free() either way. */
 int agent_msg_parse(uint16_t type, const uint8_t *body, size_t len, struct agent_msg *msg);
 void agent_msg_free(struct agent_msg *msg);
+
+/* After a non-blocking send that returned n, moves *off on: 1 to send
+ * again at once, 0 to wait for room first, -1 on an error (in errno). */
+int agent_sent(ssize_t n, size_t *off);
 
 /* A NUL-terminated copy, or NULL when out of memory. */
 char *agent_str_dup(struct agent_str s);

@@ -100,14 +100,8 @@ void stats_collect(bool whole, struct sandbox_stats *out)
         long pid = strtol(e->d_name, &end, 10);
         if (*end || pid <= 0)
             continue;
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 64;
-            struct proc_entry *grown = realloc(all, ncap * sizeof *all);
-            if (!grown)
-                break;
-            all = grown;
-            cap = ncap;
-        }
+        if (!array_reserve(&all, &cap, n, sizeof *all, 64))
+            break;
         struct proc_entry pe = {.pid = (pid_t)pid};
         if (read_stat(dirfd(proc), pe.pid, &pe))
             all[n++] = pe;

@@ -4,19 +4,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
+
 int strlist_push_owned(struct strlist *list, char *s)
 {
     if (!s)
         return -1;
-    if (list->len + 1 >= list->cap) {
-        size_t ncap = list->cap ? list->cap * 2 : 8;
-        char **n = realloc(list->items, ncap * sizeof *n);
-        if (!n) {
-            free(s);
-            return -1;
-        }
-        list->items = n;
-        list->cap = ncap;
+    /* Room for s and the NULL after it. */
+    if (!array_reserve(&list->items, &list->cap, list->len + 1, sizeof *list->items, 8)) {
+        free(s);
+        return -1;
     }
     list->items[list->len++] = s;
     list->items[list->len] = NULL;

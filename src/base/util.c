@@ -74,6 +74,29 @@ int read_sysctl(const char *path, long *value)
     return 0;
 }
 
+bool array_reserve(void *items, size_t *cap, size_t n, size_t size, size_t initial)
+{
+    if (n < *cap)
+        return true;
+    size_t ncap = *cap ? *cap * 2 : initial;
+    void *grown = realloc(*(void **)items, ncap * size);
+    if (!grown)
+        return false;
+    *(void **)items = grown;
+    *cap = ncap;
+    return true;
+}
+
+void utc_timestamp(char when[40])
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t len = strftime(when, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+    fmt_trunc(when + len, 40 - len, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
 double monotonic_ms(void)
 {
     struct timespec ts;

@@ -139,6 +139,14 @@ size_t vfmt_trunc(char *buf, size_t size, const char *fmt, va_list ap) PRINTF_LI
  * keeping mark inside buf. For text known to have been cut. */
 void fmt_mark_cut(char *buf, size_t size, const char *mark);
 
+/* The time now in UTC, for logs: "2024-05-01T12:00:00.123Z". */
+void utc_timestamp(char when[40]);
+
+/* Room for element n of the array *items (a T ** passed as void *) of
+ * *cap elements of size bytes: when full, doubles it (first to initial).
+ * False when out of memory; the array is then as it was. */
+bool array_reserve(void *items, size_t *cap, size_t n, size_t size, size_t initial) MUST_CHECK;
+
 /* Milliseconds on CLOCK_MONOTONIC. */
 double monotonic_ms(void);
 

@@ -3,25 +3,28 @@
 #include "cli/cli.h"
 #include "base/error.h"
 
-int cli_error(const char *fmt, ...)
+static PRINTF_LIKE(2, 0) void say(const char *kind, const char *fmt, va_list ap)
 {
     char line[1200];
+    vfmt_trunc(line, sizeof line, fmt, ap); /* a message: cut on purpose */
+    fprintf(stderr, "hutch: %s%s\n", kind, line);
+}
+
+int cli_error(const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vfmt_trunc(line, sizeof line, fmt, ap); /* a message: cut on purpose */
+    say("", fmt, ap);
     va_end(ap);
-    fprintf(stderr, "hutch: %s\n", line);
     return EXIT_HUTCH_FAILED;
 }
 
 void cli_warn(const char *fmt, ...)
 {
-    char line[1200];
     va_list ap;
     va_start(ap, fmt);
-    vfmt_trunc(line, sizeof line, fmt, ap); /* a message: cut on purpose */
+    say("warning: ", fmt, ap);
     va_end(ap);
-    fprintf(stderr, "hutch: warning: %s\n", line);
 }
 
 bool split_long_option(const char *arg, char *name, size_t name_len, const char **value)
@@ -50,4 +53,23 @@ int option_value(int argc, char **argv, int *i, const char *shown, const char *i
     *i += 1;
     *value = argv[*i];
     return 0;
+}
+
+int cli_subcommand(const char *topic, int argc, char **argv, const struct cli_subcommand *subs)
+{
+    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        help_topic(topic, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_HUTCH_FAILED : 0;
+    }
+    size_t n = 0;
+    for (; subs[n].name; n++)
+        if (strcmp(argv[1], subs[n].name) == 0)
+            return subs[n].run(argc - 2, argv + 2);
+    /* "build, ls or rm" */
+    char names[256] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++)
+        (void)!fmt_append(names, sizeof names, &used, "%s%s", i == 0 ? "" : i + 1 < n ? ", " : " or ",
+                          subs[i].name);
+    return cli_error("unknown %s subcommand %s (use %s)", topic, argv[1], names);
 }

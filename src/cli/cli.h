@@ -93,6 +93,15 @@ bool cli_docker_helper_present(void);
 #define CLI_HAS_DOCKER true
 #endif
 
+/* A subcommand of hutch config, image or skill. */
+struct cli_subcommand {
+    const char *name;
+    int (*run)(int argc, char **argv); /* given what follows its name */
+};
+/* hutch TOPIC SUB ...: runs SUB from subs (ended by a NULL name). Without
+ * one, the topic's help on stderr, and a failure; -h or --help, on stdout. */
+int cli_subcommand(const char *topic, int argc, char **argv, const struct cli_subcommand *subs);
+
 int cmd_run(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
@@ -109,5 +118,17 @@ int cmd_mcp(int argc, char **argv);
 void cli_report_live(const hutch_result *r, const hutch_policy *p);
 /* Prints a result as JSON on stdout; 0, or an exit status on failure. */
 int cli_print_result(const hutch_result *r);
+
+/* The command of hutch run and exec from their options: straight to the
+ * terminal unless --json or an output limit was asked for; signals go to
+ * *cancel_fd (the caller's to close). */
+void cli_command_from(hutch_command *cmd, const struct run_args *ra, const hutch_policy *p,
+                      int *cancel_fd);
+/* After hutch run or exec: the JSON result or the notes on stderr; frees
+ * the result and returns the exit status. */
+int cli_finish_run(hutch_result *result, bool json, const hutch_policy *p);
+
+void cli_free_policy(hutch_policy **p);
+#define auto_policy __attribute__((cleanup(cli_free_policy)))
 
 #endif

@@ -52,22 +52,24 @@ static int config_check(int argc, char **argv)
     return 0;
 }
 
+static int config_path(int argc, char **argv)
+{
+    (void)argv;
+    if (argc > 0)
+        return cli_error("config path takes no arguments");
+    autofree char *path = default_config_path();
+    if (!path)
+        return cli_error("neither XDG_CONFIG_HOME nor HOME is set: pass --config FILE");
+    printf("%s\n", path);
+    return 0;
+}
+
 int cmd_config(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-        help_topic("config", argc < 2 ? stderr : stdout);
-        return argc < 2 ? EXIT_HUTCH_FAILED : 0;
-    }
-    if (strcmp(argv[1], "check") == 0)
-        return config_check(argc - 2, argv + 2);
-    if (strcmp(argv[1], "path") == 0) {
-        if (argc > 2)
-            return cli_error("config path takes no arguments");
-        autofree char *path = default_config_path();
-        if (!path)
-            return cli_error("neither XDG_CONFIG_HOME nor HOME is set: pass --config FILE");
-        printf("%s\n", path);
-        return 0;
-    }
-    return cli_error("unknown config subcommand %s (use check or path)", argv[1]);
+    static const struct cli_subcommand subs[] = {
+        {"check", config_check},
+        {"path", config_path},
+        {NULL, NULL},
+    };
+    return cli_subcommand("config", argc, argv, subs);
 }

@@ -7,10 +7,7 @@
 #include "base/error.h"
 #include "policy/policy.h"
 
-static void free_policy(hutch_policy **p)
-{
-    hutch_policy_free(*p);
-}
+
 int cmd_exec(int argc, char **argv)
 {
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
@@ -34,17 +31,14 @@ int cmd_exec(int argc, char **argv)
         return cli_error("%s", err.message);
 
     auto_session struct session s;
-    if (session_open(&s, key, &err) < 0 || session_lock(&s, &err) < 0)
-        return cli_error("%s", err.message);
-    __attribute__((cleanup(free_policy))) hutch_policy *policy = session_policy(&s, &call, &err);
+    auto_policy hutch_policy *policy = session_open_policy(&s, key, true, &call, &err);
     if (!policy)
         return cli_error("%s", err.message);
     if (!policy->per_session && strcmp(key, SHARED_SESSION_KEY) != 0) {
         /* perSession false: every key shares one sandbox and workspace. */
         session_close(&s);
         hutch_policy_free(policy);
-        if (session_open(&s, SHARED_SESSION_KEY, &err) < 0 || session_lock(&s, &err) < 0 ||
-            !(policy = session_policy(&s, &call, &err)))
+        if (!(policy = session_open_policy(&s, SHARED_SESSION_KEY, true, &call, &err)))
             return cli_error("%s", err.message);
     }
     /* Containers only the Engine API reaches: hutch-docker does all of it
@@ -56,49 +50,21 @@ int cmd_exec(int argc, char **argv)
     autofree char *config = absolute_config_path(call.config_path);
     struct session_use use = {.create_if_missing = policy->auto_create, .config_path = config};
     struct agent_conn conn = {.fd = -1, .cancel_fd = -1};
-    if (session_ensure(&s, policy, &use, &conn, &err) < 0) {
-        if (err.status == HUTCH_E_UNSUPPORTED && !CLI_HAS_DOCKER) {
-            session_unlock(&s);
-            return cli_exec_docker_helper();
-        }
-        return cli_error("%s", err.message);
-    }
-    session_unlock(&s);
+    int failed = cli_session_ensure(&s, policy, &use, &conn);
+    if (failed)
+        return failed;
     if (conn.fd < 0 && !CLI_HAS_DOCKER && session_driver_missing(&s))
         return cli_exec_docker_helper();
     maybe_prune_in_background();
 
     hutch_command cmd;
-    hutch_command_init(&cmd);
-    cmd.argv = (const char *const *)ra.command;
-    cmd.shell = ra.shell;
-    cmd.stdin_fd = ra.pass_stdin ? STDIN_FILENO : -1;
-    cmd.detach_teardown = true;
-    if (!ra.json) {
-        hutch_output_mode mode =
-            policy_is_set(policy, F_LIMIT_OUTPUT) ? HUTCH_OUTPUT_RELAY : HUTCH_OUTPUT_PASS;
-        cmd.stdout_mode = cmd.stderr_mode = mode;
-        cmd.stdout_fd = STDOUT_FILENO;
-        cmd.stderr_fd = STDERR_FILENO;
-    }
-    signal(SIGPIPE, SIG_IGN);
     autoclose int cancel_fd = -1;
-    if (cli_forward_signals(&cancel_fd) == 0)
-        cmd.cancel_fd = cancel_fd;
+    cli_command_from(&cmd, &ra, policy, &cancel_fd);
 
     hutch_result result;
     int rc = session_run(&s, policy, &conn, &cmd, &result, &err);
     agent_close(&conn);
     if (rc < 0)
         return cli_error("%s", err.message);
-    int status = result.exit_code;
-    if (ra.json) {
-        int failed = cli_print_result(&result);
-        if (failed)
-            status = failed;
-    } else {
-        cli_report_live(&result, policy);
-    }
-    hutch_result_free(&result);
-    return status;
+    return cli_finish_run(&result, ra.json, policy);
 }

@@ -185,12 +185,10 @@ static int image_rm(int argc, char **argv)
     int r = open_engine(&pa, &e, &err);
     int status_out = 0;
     for (size_t i = 0; r == 0 && i < names.len; i++) {
-        char escaped[600], path[700];
-        engine_escape_path(names.items[i], escaped, sizeof escaped);
-        fmt_bounded(path, "/images/%s", escaped);
         long status;
         json_t *reply = NULL;
-        if (engine_call(&e, "DELETE", path, NULL, &status, &reply, &err) < 0)
+        if (engine_call_on(&e, "DELETE", "/images/", names.items[i], "", NULL, &status, &reply,
+                           &err) < 0)
             r = -1;
         else if (status == 404)
             status_out = cli_error("there is no image %s: see hutch image ls --all for the names",
@@ -208,15 +206,11 @@ static int image_rm(int argc, char **argv)
 
 int cmd_image(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-        help_topic("image", argc < 2 ? stderr : stdout);
-        return argc < 2 ? EXIT_HUTCH_FAILED : 0;
-    }
-    if (strcmp(argv[1], "build") == 0)
-        return image_build(argc - 2, argv + 2);
-    if (strcmp(argv[1], "ls") == 0)
-        return image_ls(argc - 2, argv + 2);
-    if (strcmp(argv[1], "rm") == 0)
-        return image_rm(argc - 2, argv + 2);
-    return cli_error("unknown image subcommand %s (use build, ls or rm)", argv[1]);
+    static const struct cli_subcommand subs[] = {
+        {"build", image_build},
+        {"ls", image_ls},
+        {"rm", image_rm},
+        {NULL, NULL},
+    };
+    return cli_subcommand("image", argc, argv, subs);
 }

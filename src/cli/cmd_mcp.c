@@ -11,10 +11,6 @@
 /* The sandbox session of a server started without --session. */
 #define MCP_DEFAULT_SESSION "mcp"
 
-static void free_policy(hutch_policy **p)
-{
-    hutch_policy_free(*p);
-}
 
 static int parse_port(const char *text, int *port)
 {
@@ -63,11 +59,7 @@ int cmd_mcp(int argc, char **argv)
 
     /* The session's policy, as hutch exec and hutch tool build it. */
     struct session s;
-    if (session_open(&s, key, &err) < 0 || session_load(&s, &err) < 0) {
-        session_close(&s);
-        return cli_error("%s", err.message);
-    }
-    __attribute__((cleanup(free_policy))) hutch_policy *policy = session_policy(&s, &call, &err);
+    auto_policy hutch_policy *policy = session_open_policy(&s, key, false, &call, &err);
     session_close(&s);
     if (!policy)
         return cli_error("%s", err.message);

@@ -6,10 +6,6 @@
 #include "base/error.h"
 #include "policy/policy.h"
 
-static void free_policy(hutch_policy **p)
-{
-    hutch_policy_free(*p);
-}
 
 int cmd_prune(int argc, char **argv)
 {
@@ -42,7 +38,7 @@ int cmd_prune(int argc, char **argv)
             return cli_error("hutch prune does not take %s (see 'hutch help prune')", arg);
         }
     }
-    __attribute__((cleanup(free_policy))) hutch_policy *policy = policy_args_build(&pa, &err);
+    auto_policy hutch_policy *policy = policy_args_build(&pa, &err);
     policy_args_free(&pa);
     if (!policy)
         return cli_error("%s", err.message);

@@ -78,9 +78,44 @@ int cli_print_result(const hutch_result *r)
     return 0;
 }
 
-static void free_policy(hutch_policy **p)
+void cli_free_policy(hutch_policy **p)
 {
     hutch_policy_free(*p);
+}
+
+void cli_command_from(hutch_command *cmd, const struct run_args *ra, const hutch_policy *p,
+                      int *cancel_fd)
+{
+    hutch_command_init(cmd);
+    cmd->argv = (const char *const *)ra->command;
+    cmd->shell = ra->shell;
+    cmd->stdin_fd = ra->pass_stdin ? STDIN_FILENO : -1;
+    cmd->detach_teardown = true; /* hutch exits right after the run */
+    if (!ra->json) {
+        /* Straight to the terminal unless a limit was asked for. */
+        hutch_output_mode mode =
+            policy_is_set(p, F_LIMIT_OUTPUT) ? HUTCH_OUTPUT_RELAY : HUTCH_OUTPUT_PASS;
+        cmd->stdout_mode = cmd->stderr_mode = mode;
+        cmd->stdout_fd = STDOUT_FILENO;
+        cmd->stderr_fd = STDERR_FILENO;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (cli_forward_signals(cancel_fd) == 0)
+        cmd->cancel_fd = *cancel_fd;
+}
+
+int cli_finish_run(hutch_result *result, bool json, const hutch_policy *p)
+{
+    int status = result->exit_code;
+    if (json) {
+        int failed = cli_print_result(result);
+        if (failed)
+            status = failed;
+    } else {
+        cli_report_live(result, p);
+    }
+    hutch_result_free(result);
+    return status;
 }
 
 int cmd_run(int argc, char **argv)
@@ -92,8 +127,7 @@ int cmd_run(int argc, char **argv)
         policy_args_free(&ra.policy);
         return parsed == 0 ? 0 : cli_error("%s", err.message);
     }
-    __attribute__((cleanup(free_policy))) hutch_policy *policy =
-        policy_args_build(&ra.policy, &err);
+    auto_policy hutch_policy *policy = policy_args_build(&ra.policy, &err);
     policy_args_free(&ra.policy);
     if (!policy)
         return cli_error("%s", err.message);
@@ -114,23 +148,8 @@ int cmd_run(int argc, char **argv)
         cli_warn("the host backend runs the command with no isolation at all");
 
     hutch_command cmd;
-    hutch_command_init(&cmd);
-    cmd.argv = (const char *const *)ra.command;
-    cmd.shell = ra.shell;
-    cmd.stdin_fd = ra.pass_stdin ? STDIN_FILENO : -1;
-    cmd.detach_teardown = true; /* hutch exits right after the run */
-    if (!ra.json) {
-        /* Straight to the terminal unless a limit was asked for. */
-        hutch_output_mode mode =
-            policy_is_set(policy, F_LIMIT_OUTPUT) ? HUTCH_OUTPUT_RELAY : HUTCH_OUTPUT_PASS;
-        cmd.stdout_mode = cmd.stderr_mode = mode;
-        cmd.stdout_fd = STDOUT_FILENO;
-        cmd.stderr_fd = STDERR_FILENO;
-    }
-    signal(SIGPIPE, SIG_IGN);
     autoclose int cancel_fd = -1;
-    if (cli_forward_signals(&cancel_fd) == 0)
-        cmd.cancel_fd = cancel_fd;
+    cli_command_from(&cmd, &ra, policy, &cancel_fd);
 
     hutch_result result;
     if (hutch_run(policy, &cmd, &result, &err) < 0)
@@ -138,17 +157,5 @@ int cmd_run(int argc, char **argv)
     if (result.degraded && !degraded)
         cli_warn("%s; the command ran unisolated with the spawn backend (--fallback spawn)",
                  result.degraded_reason ? result.degraded_reason : "the backend could not run");
-
-    int status = result.exit_code;
-    if (ra.json) {
-        int failed = cli_print_result(&result);
-        if (failed) {
-            hutch_result_free(&result);
-            return failed;
-        }
-    } else {
-        cli_report_live(&result, policy);
-    }
-    hutch_result_free(&result);
-    return status;
+    return cli_finish_run(&result, ra.json, policy);
 }

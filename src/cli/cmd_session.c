@@ -7,10 +7,6 @@
 #include "base/error.h"
 #include "policy/policy.h"
 
-static void free_policy(hutch_policy **p)
-{
-    hutch_policy_free(*p);
-}
 
 static void format_time(double t, char *buf, size_t len)
 {
@@ -84,14 +80,27 @@ static int parse(const char *sub, int argc, char **argv, bool want_key, bool pol
     return 1;
 }
 
+/* Opens the session key, locked or only read; with must_exist, one that
+ * has no record is an error. 0, or the exit status to return. */
+static int open_key(struct session *s, const char *key, bool lock, bool must_exist)
+{
+    hutch_error err = {0};
+    if (session_open_for(s, key, lock, &err) < 0)
+        return cli_error("%s", err.message);
+    if (!session_exists(s) && must_exist)
+        return cli_error("no session %s (see 'hutch session ls')", key);
+    return 0;
+}
+
 /* ---- create / start ------------------------------------------------------------ */
 
 static int bring_up(struct session_args *sa, bool create)
 {
     hutch_error err = {0};
     auto_session struct session s;
-    if (session_open(&s, sa->key, &err) < 0 || session_lock(&s, &err) < 0)
-        return cli_error("%s", err.message);
+    int failed = open_key(&s, sa->key, true, false);
+    if (failed)
+        return failed;
     if (!create) {
         if (!session_exists(&s))
             return cli_error("no session %s: create it with 'hutch session create %s'", sa->key,
@@ -101,7 +110,7 @@ static int bring_up(struct session_args *sa, bool create)
     }
     /* A new session keeps the options it was created with (not --config,
      * which is kept as the path it names). */
-    __attribute__((cleanup(free_policy))) hutch_policy *policy =
+    auto_policy hutch_policy *policy =
         session_policy(&s, &sa->policy, &err);
     json_t *args = create ? policy_args_to_json(&sa->policy) : NULL;
     if (!policy) {
@@ -238,12 +247,10 @@ static int stats(struct session_args *sa)
 /* The audit log: printed as it is, then (--follow) what is appended. */
 static int show_log(const char *key, bool follow)
 {
-    hutch_error err = {0};
     auto_session struct session s;
-    if (session_open(&s, key, &err) < 0 || session_load(&s, &err) < 0)
-        return cli_error("%s", err.message);
-    if (!session_exists(&s) && !follow)
-        return cli_error("no session %s (see 'hutch session ls')", key);
+    int failed = open_key(&s, key, false, !follow);
+    if (failed)
+        return failed;
     char path[PATH_MAX + 16];
     fmt_bounded(path, "%s/audit.log", s.dir);
     autoclose int fd = -1;

@@ -28,11 +28,6 @@ static void copy_window_size(int master)
         (void)ioctl(master, TIOCSWINSZ, &ws);
 }
 
-static void free_policy(hutch_policy **p)
-{
-    hutch_policy_free(*p);
-}
-
 /* Copies what is there now; false at end of file or on an error. */
 static bool relay(int from, int to)
 {
@@ -76,21 +71,14 @@ int cmd_session_shell(int argc, char **argv)
         return cli_error("%s", err.message);
 
     auto_session struct session s;
-    if (session_open(&s, key, &err) < 0 || session_lock(&s, &err) < 0)
-        return cli_error("%s", err.message);
-    __attribute__((cleanup(free_policy))) hutch_policy *policy = session_policy(&s, &owned, &err);
+    auto_policy hutch_policy *policy = session_open_policy(&s, key, true, &owned, &err);
     if (!policy)
         return cli_error("%s", err.message);
     struct session_use use = {.create_if_missing = policy->auto_create};
     struct agent_conn conn = {.fd = -1, .cancel_fd = -1};
-    if (session_ensure(&s, policy, &use, &conn, &err) < 0) {
-        if (err.status == HUTCH_E_UNSUPPORTED && !CLI_HAS_DOCKER) {
-            session_unlock(&s);
-            return cli_exec_docker_helper();
-        }
-        return cli_error("%s", err.message);
-    }
-    session_unlock(&s);
+    int failed = cli_session_ensure(&s, policy, &use, &conn);
+    if (failed)
+        return failed;
     if (conn.fd < 0)
         return cli_error("session %s has no agent to open a shell with (%s): use hutch exec %s "
                          "-- COMMAND",

@@ -230,13 +230,10 @@ static int skill_run(int argc, char **argv)
 
 int cmd_skill(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-        help_topic("skill", argc < 2 ? stderr : stdout);
-        return argc < 2 ? EXIT_HUTCH_FAILED : 0;
-    }
-    if (strcmp(argv[1], "build") == 0)
-        return skill_build(argc - 2, argv + 2);
-    if (strcmp(argv[1], "run") == 0)
-        return skill_run(argc - 2, argv + 2);
-    return cli_error("unknown skill subcommand %s (use build or run)", argv[1]);
+    static const struct cli_subcommand subs[] = {
+        {"build", skill_build},
+        {"run", skill_run},
+        {NULL, NULL},
+    };
+    return cli_subcommand("skill", argc, argv, subs);
 }

@@ -8,10 +8,6 @@
 #include "base/error.h"
 #include "session/tool_call.h"
 
-static void free_policy(hutch_policy **p)
-{
-    hutch_policy_free(*p);
-}
 
 /* JSON arguments from stdin ("-"), bounded: large content goes through
  * --content-from, never through memory. */
@@ -78,12 +74,7 @@ int cmd_tool(int argc, char **argv)
 
     /* The session's policy: as hutch exec builds it. */
     struct session s;
-    if (session_open(&s, positional[0], &err) < 0 || session_load(&s, &err) < 0) {
-        session_close(&s);
-        json_decref(args);
-        return cli_error("%s", err.message);
-    }
-    __attribute__((cleanup(free_policy))) hutch_policy *policy = session_policy(&s, &call, &err);
+    auto_policy hutch_policy *policy = session_open_policy(&s, positional[0], false, &call, &err);
     session_close(&s);
     if (!policy) {
         json_decref(args);

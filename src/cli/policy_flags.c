@@ -12,6 +12,19 @@ struct pending_setting {
     char shown[64]; /* "--memory" */
 };
 
+/* One more setting for policy_args_build; value is not copied. */
+static int add_pending(struct policy_args *pa, const struct field *f, const char *value,
+                       hutch_error *err)
+{
+    if (!array_reserve(&pa->pending, &pa->cap, pa->len, sizeof *pa->pending, 16))
+        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    struct pending_setting *s = &pa->pending[pa->len++];
+    s->field = f;
+    s->value = value;
+    fmt_trunc(s->shown, sizeof s->shown, "--%s", f->flag); /* for messages */
+    return 0;
+}
+
 int policy_args_parse(struct policy_args *pa, int argc, char **argv, int *i, hutch_error *err)
 {
     char name[64];
@@ -44,19 +57,7 @@ int policy_args_parse(struct policy_args *pa, int argc, char **argv, int *i, hut
     } else if (option_value(argc, argv, i, shown, inline_value, &value, err) < 0) {
         return -1;
     }
-    if (pa->len == pa->cap) {
-        size_t ncap = pa->cap ? pa->cap * 2 : 16;
-        struct pending_setting *n = realloc(pa->pending, ncap * sizeof *n);
-        if (!n)
-            return error_set(err, HUTCH_E_SYSTEM, "out of memory");
-        pa->pending = n;
-        pa->cap = ncap;
-    }
-    struct pending_setting *s = &pa->pending[pa->len++];
-    s->field = f;
-    s->value = value;
-    memcpy(s->shown, shown, sizeof shown);
-    return 1;
+    return add_pending(pa, f, value, err) < 0 ? -1 : 1;
 }
 
 char *default_config_path(void)
@@ -74,14 +75,10 @@ char *default_config_path(void)
     return path;
 }
 
-static void free_policy(hutch_policy **p)
-{
-    hutch_policy_free(*p);
-}
 
 hutch_policy *policy_args_build(struct policy_args *pa, hutch_error *err)
 {
-    __attribute__((cleanup(free_policy))) hutch_policy *p = hutch_policy_new();
+    auto_policy hutch_policy *p = hutch_policy_new();
     if (!p) {
         error_set(err, HUTCH_E_SYSTEM, "out of memory");
         return NULL;
@@ -143,18 +140,8 @@ int policy_args_add_json(struct policy_args *pa, const json_t *list, hutch_error
                              "the session record holds a setting this hutch does not know "
                              "(%s): remove the session and create it again",
                              flag ? flag : "?");
-        if (pa->len == pa->cap) {
-            size_t ncap = pa->cap ? pa->cap * 2 : 16;
-            struct pending_setting *n = realloc(pa->pending, ncap * sizeof *n);
-            if (!n)
-                return error_set(err, HUTCH_E_SYSTEM, "out of memory");
-            pa->pending = n;
-            pa->cap = ncap;
-        }
-        struct pending_setting *s = &pa->pending[pa->len++];
-        s->field = f;
-        s->value = value; /* lives as long as list */
-        fmt_trunc(s->shown, sizeof s->shown, "--%s", f->flag); /* for messages */
+        if (add_pending(pa, f, value, err) < 0) /* value lives as long as list */
+            return -1;
     }
     return 0;
 }

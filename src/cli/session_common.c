@@ -11,6 +11,36 @@
 #include "base/error.h"
 #include "policy/fields.h"
 
+hutch_policy *session_open_policy(struct session *s, const char *key, bool lock,
+                                  struct policy_args *call, hutch_error *err)
+{
+    if (session_open_for(s, key, lock, err) < 0)
+        return NULL;
+    return session_policy(s, call, err);
+}
+
+int session_open_for(struct session *s, const char *key, bool lock, hutch_error *err)
+{
+    if (session_open(s, key, err) < 0)
+        return -1;
+    return lock ? session_lock(s, err) : session_load(s, err);
+}
+
+int cli_session_ensure(struct session *s, const hutch_policy *p, const struct session_use *use,
+                       struct agent_conn *conn)
+{
+    hutch_error err = {0};
+    if (session_ensure(s, p, use, conn, &err) < 0) {
+        if (err.status == HUTCH_E_UNSUPPORTED && !CLI_HAS_DOCKER) {
+            session_unlock(s);
+            return cli_exec_docker_helper();
+        }
+        return cli_error("%s", err.message);
+    }
+    session_unlock(s);
+    return 0;
+}
+
 hutch_policy *session_policy(const struct session *s, struct policy_args *call, hutch_error *err)
 {
     auto_policy_args struct policy_args pa = {0};

@@ -127,3 +127,23 @@ int driver_check_policy(const struct driver *b, const struct hutch_policy *p, hu
     }
     return 0;
 }
+
+int driver_always_available(const struct hutch_policy *p, hutch_error *err)
+{
+    (void)p;
+    (void)err;
+    return 0;
+}
+
+int driver_create_nothing(struct instance *in, const struct hutch_policy *p, hutch_error *err)
+{
+    (void)in;
+    (void)p;
+    (void)err;
+    return 0;
+}
+
+int driver_destroy_nothing(struct instance *in, hutch_error *err)
+{
+    return driver_create_nothing(in, NULL, err);
+}

@@ -65,15 +65,21 @@ struct driver {
      * workspace); also after a failed create. */
     int (*destroy)(struct instance *in, hutch_error *err);
 
-    /* Sessions only (NULL for a driver that has none: spawn). */
+    /* Sessions only (NULL for a driver that has none: spawn); they take
+     * the session itself, the only sandbox they act on. */
     /* Brings a stopped sandbox back (docker: the same container; native: new
      * namespaces over the same workspace). */
-    int (*start)(struct instance *in, const struct hutch_policy *p, hutch_error *err);
-    int (*stop)(struct instance *in, hutch_error *err);
+    int (*start)(struct session *s, const struct hutch_policy *p, hutch_error *err);
+    int (*stop)(struct session *s, hutch_error *err);
     /* Running, stopped or broken, with a one-line detail for status. */
-    enum session_state (*probe)(struct instance *in, char *detail, size_t len);
-    int (*stats)(struct instance *in, struct session_stats *st, hutch_error *err);
+    enum session_state (*probe)(struct session *s, char *detail, size_t len);
+    int (*stats)(struct session *s, struct session_stats *st, hutch_error *err);
 };
+
+/* For drivers with nothing to check, make or remove (host, spawn). */
+int driver_always_available(const struct hutch_policy *p, hutch_error *err);
+int driver_create_nothing(struct instance *in, const struct hutch_policy *p, hutch_error *err);
+int driver_destroy_nothing(struct instance *in, hutch_error *err);
 
 extern const struct driver driver_host;
 extern const struct driver driver_spawn;

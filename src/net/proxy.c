@@ -57,12 +57,7 @@ static void log_refusal(const struct proxy *px, const char *protocol, const char
     if (n > MAX_LOGGED_EVENTS)
         return;
     char when[40];
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t len = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-    fmt_trunc(when + len, sizeof when - len, ".%03ldZ", ts.tv_nsec / 1000000);
+    utc_timestamp(when);
     json_t *line = n == MAX_LOGGED_EVENTS
                        ? json_pack("{s:s, s:s, s:s}", "time", when, "event", "network_denied",
                                    "reason", "too many refusals: further ones are not logged")

@@ -68,17 +68,25 @@ void session_config_hash(const struct hutch_policy *p, char out[17])
     free(text);
 }
 
+int workspace_resolve(const char *workspace, char real[PATH_MAX], struct stat *st,
+                      hutch_error *err)
+{
+    if (!realpath(workspace, real) || stat(real, st) < 0)
+        return error_sys(err, errno, "workspace (--workspace) %s", workspace);
+    if (!S_ISDIR(st->st_mode))
+        return error_set(err, HUTCH_E_INVALID, "workspace (--workspace) %s is not a directory",
+                         workspace);
+    return 0;
+}
+
 int session_workspace(const struct session *s, const struct hutch_policy *p, char *out,
                       size_t len, bool *owned, hutch_error *err)
 {
     if (p->workspace) {
         char real[PATH_MAX];
         struct stat st;
-        if (!realpath(p->workspace, real) || stat(real, &st) < 0)
-            return error_sys(err, errno, "workspace (--workspace) %s", p->workspace);
-        if (!S_ISDIR(st.st_mode))
-            return error_set(err, HUTCH_E_INVALID, "workspace (--workspace) %s is not a directory",
-                             p->workspace);
+        if (workspace_resolve(p->workspace, real, &st, err) < 0)
+            return -1;
         if (fmt_checked(err, out, len, "%s", real) < 0)
             return -1;
         *owned = false;
@@ -174,7 +182,7 @@ static enum probed probe_sandbox(struct session *s, char *detail, size_t len)
 {
     const struct driver *b = session_driver(s->record->kind);
     if (b)
-        return probed_from(b->probe(SANDBOX_OF(s), detail, len));
+        return probed_from(b->probe(s, detail, len));
     /* docker in the static build: the agent's socket is the only witness. */
     struct agent_conn c;
     hutch_error e;
@@ -332,7 +340,7 @@ static int restart(struct session *s, const struct driver *b,
 {
     s->created_now = true;
     if (workspace_fs_up(s, p, err) < 0 || session_proxy_ensure(s, p, err) < 0 ||
-        b->start(SANDBOX_OF(s), p, err) < 0)
+        b->start(s, p, err) < 0)
         return -1;
     s->record->state = RECORD_RUNNING;
     return 0;
@@ -476,7 +484,7 @@ static int need_record(struct session *s, const struct driver **b, hutch_error *
 int session_stop(struct session *s, hutch_error *err)
 {
     const struct driver *b;
-    if (need_record(s, &b, err) < 0 || b->stop(SANDBOX_OF(s), err) < 0)
+    if (need_record(s, &b, err) < 0 || b->stop(s, err) < 0)
         return -1;
     session_proxy_stop(s);
     workspace_fs_down(s);
@@ -523,7 +531,7 @@ int session_stats(struct session *s, struct session_stats *st, hutch_error *err)
     if (!s->record)
         return error_set(err, HUTCH_E_INVALID, "no session %s (see 'hutch session ls')", s->key);
     if ((b = session_driver(s->record->kind)))
-        return b->stats(SANDBOX_OF(s), st, err);
+        return b->stats(s, st, err);
     /* docker in the static build: its agent counts as well. */
     if (session_uses_agent(s))
         return session_agent_stats(s, st, err);

@@ -139,6 +139,12 @@ void session_config_hash(const struct hutch_policy *p, char out[17]);
 int session_workspace(const struct session *s, const struct hutch_policy *p, char *out,
                       size_t len, bool *owned, hutch_error *err);
 
+struct stat;
+/* The policy's --workspace, resolved into real: a directory that exists
+ * (its stat in *st). */
+int workspace_resolve(const char *workspace, char real[PATH_MAX], struct stat *st,
+                      hutch_error *err);
+
 struct session_use {
     bool create_if_missing; /* exec: autoCreate; create: true */
     bool fail_if_exists;    /* session create */

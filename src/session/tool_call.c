@@ -156,12 +156,7 @@ static void audit(const struct session *s, const char *name, const json_t *args,
     char path[PATH_MAX + 16], when[40];
     if (!fmt_fits(path, sizeof path, "%s/audit.log", s->dir))
         return;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-    fmt_trunc(when + n, sizeof when - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    utc_timestamp(when);
     const char *text = json_string_value(json_object_get(result, "error"))
                            ?: json_string_value(json_object_get(result, "text")) ?: "";
     char summary[201];

@@ -197,7 +197,7 @@ pid_t bash_spawn(const struct spawn_request *req, hutch_error *err)
     return pid;
 }
 
-int bash_workdir(const json_t *args, const struct tool_env *env, hutch_error *err)
+static int bash_workdir(const json_t *args, const struct tool_env *env, hutch_error *err)
 {
     const char *dir = NULL;
     size_t len = 0;
@@ -218,6 +218,25 @@ int bash_workdir(const json_t *args, const struct tool_env *env, hutch_error *er
         error_prefix(err, "workdir");
     }
     return fd;
+}
+
+void bash_dirs_close(struct bash_dirs *d)
+{
+    close_fd(&d->cwd);
+    close_fd(&d->dirfd);
+}
+
+json_t *bash_dirs_open(const json_t *args, const struct tool_env *env, struct bash_dirs *d)
+{
+    hutch_error err;
+    d->cwd = bash_workdir(args, env, &err);
+    if (d->cwd < 0)
+        return tool_fail_error(&err);
+    d->out_dir = env->output_dir ? env->output_dir : TOOL_OUTPUT_DIR;
+    d->dirfd = output_dir_open(d->out_dir);
+    if (d->dirfd < 0)
+        return tool_fail("cannot use the output directory %s: %s", d->out_dir, strerror(errno));
+    return NULL;
 }
 
 /* ---- foreground logs ------------------------------------------------------------------ */
@@ -256,14 +275,8 @@ static void prune_logs(int dirfd)
         struct stat st;
         if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
             continue;
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 64;
-            struct old_log *l = realloc(logs, ncap * sizeof *l);
-            if (!l)
-                break;
-            logs = l;
-            cap = ncap;
-        }
+        if (!array_reserve(&logs, &cap, n, sizeof *logs, 64))
+            break;
         logs[n].mtime = st.st_mtime;
         memcpy(logs[n].name, e->d_name, len + 1);
         n++;
@@ -475,27 +488,24 @@ json_t *tool_bash(const json_t *args, const struct tool_env *env)
     if (timeout_s && (!timeout_ms || (uint64_t)timeout_s * 1000 < timeout_ms))
         timeout_ms = (uint64_t)timeout_s * 1000;
 
-    autoclose int cwd = bash_workdir(args, env, &err);
-    if (cwd < 0)
-        return tool_fail_error(&err);
-    const char *out_dir = env->output_dir ? env->output_dir : TOOL_OUTPUT_DIR;
-    autoclose int dirfd = output_dir_open(out_dir);
-    if (dirfd < 0)
-        return tool_fail("cannot use the output directory %s: %s", out_dir, strerror(errno));
-    prune_logs(dirfd);
+    auto_bash_dirs struct bash_dirs dirs = {.cwd = -1, .dirfd = -1};
+    json_t *failed = bash_dirs_open(args, env, &dirs);
+    if (dirs.dirfd < 0)
+        return failed;
+    prune_logs(dirs.dirfd);
     char name[64];
-    autoclose int log_fd = create_log(dirfd, name, sizeof name);
+    autoclose int log_fd = create_log(dirs.dirfd, name, sizeof name);
     /* No room for a log (a full /tmp): the command still runs, above all
      * the one that frees space; its output is shown, not kept. */
     bool full = log_fd < 0 && (errno == ENOSPC || errno == EDQUOT);
     if (full)
         log_fd = log_memory_fd();
     if (log_fd < 0)
-        return tool_fail("cannot create a log in %s: %s", out_dir, strerror(errno));
+        return tool_fail("cannot create a log in %s: %s", dirs.out_dir, strerror(errno));
     struct tool_log log = {.fd = log_fd, .ends_nl = true, .spill = true, .in_memory = full};
     char file[TOOL_PATH_MAX + 80];
-    if (!fmt_fits(file, sizeof file, "%s/%s", out_dir, name))
-        return tool_fail("the output directory's path is too long: %.200s", out_dir);
+    if (!fmt_fits(file, sizeof file, "%s/%s", dirs.out_dir, name))
+        return tool_fail("the output directory's path is too long: %.200s", dirs.out_dir);
 
     int pipe_fds[2];
     if (pipe2(pipe_fds, O_CLOEXEC) < 0)
@@ -514,7 +524,7 @@ json_t *tool_bash(const json_t *args, const struct tool_env *env)
     if (!cmd)
         return NULL;
     struct spawn_request req = {.command = cmd,
-                                .cwd_fd = cwd,
+                                .cwd_fd = dirs.cwd,
                                 .envp = env->envp,
                                 .env = json_is_object(extra) ? extra : NULL,
                                 .tag = tag,

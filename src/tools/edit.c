@@ -314,14 +314,8 @@ struct script {
 
 static int push_op(struct script *s, enum op op)
 {
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 256;
-        unsigned char *ops = realloc(s->ops, cap);
-        if (!ops)
-            return -1;
-        s->ops = ops;
-        s->cap = cap;
-    }
+    if (!array_reserve(&s->ops, &s->cap, s->n, sizeof *s->ops, 256))
+        return -1;
     s->ops[s->n++] = (unsigned char)op;
     return 0;
 }

@@ -166,8 +166,16 @@ void bash_signal(pid_t pgid, const char *tag, int sig);
 /* A fresh tag for HUTCH_RUN: "<pid>.t<counter>"; false when size is too
  * small for it. */
 bool bash_make_tag(char *buf, size_t size) MUST_CHECK;
-/* Resolves args.workdir (or the workspace) to an open directory. -1 err. */
-int bash_workdir(const json_t *args, const struct tool_env *env, hutch_error *err);
+/* Where a command of bash runs and logs: args.workdir (or the workspace)
+ * and the output directory, open. */
+struct bash_dirs {
+    int cwd, dirfd;      /* -1 until opened */
+    const char *out_dir; /* the output directory's path, for messages */
+};
+void bash_dirs_close(struct bash_dirs *d);
+#define auto_bash_dirs __attribute__((cleanup(bash_dirs_close)))
+/* Opens both; NULL, or the tool's failure (d->dirfd stays -1). */
+json_t *bash_dirs_open(const json_t *args, const struct tool_env *env, struct bash_dirs *d);
 
 /* The tools themselves. Each returns its result, NULL when out of memory. */
 json_t *tool_read(const json_t *args, const struct tool_env *env);

@@ -259,13 +259,10 @@ json_t *process_start(const json_t *args, const struct tool_env *env)
     if (running >= TABLE_SIZE)
         return tool_fail("%d background processes run already: kill some first (process kill)",
                          TABLE_SIZE);
-    autoclose int cwd = bash_workdir(args, env, &err);
-    if (cwd < 0)
-        return tool_fail_error(&err);
-    const char *out_dir = env->output_dir ? env->output_dir : TOOL_OUTPUT_DIR;
-    autoclose int dirfd = output_dir_open(out_dir);
-    if (dirfd < 0)
-        return tool_fail("cannot use the output directory %s: %s", out_dir, strerror(errno));
+    auto_bash_dirs struct bash_dirs dirs = {.cwd = -1, .dirfd = -1};
+    json_t *failed = bash_dirs_open(args, env, &dirs);
+    if (dirs.dirfd < 0)
+        return failed;
 
     struct bg *b = free_slot();
     if (!b)
@@ -274,14 +271,14 @@ json_t *process_start(const json_t *args, const struct tool_env *env)
     char name[32];
     fmt_bounded(name, "p%u.log", id);
     /* A log of an earlier agent may have the name: it goes. */
-    (void)unlinkat(dirfd, name, 0);
+    (void)unlinkat(dirs.dirfd, name, 0);
     autoclose int log_fd = TEMP_FAILURE_RETRY(
-        openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+        openat(dirs.dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (log_fd < 0)
-        return tool_fail("cannot create a log in %s: %s", out_dir, strerror(errno));
+        return tool_fail("cannot create a log in %s: %s", dirs.out_dir, strerror(errno));
     char path[TOOL_PATH_MAX + 64];
-    if (!fmt_fits(path, sizeof path, "%s/%s", out_dir, name))
-        return tool_fail("the output directory's path is too long: %.200s", out_dir);
+    if (!fmt_fits(path, sizeof path, "%s/%s", dirs.out_dir, name))
+        return tool_fail("the output directory's path is too long: %.200s", dirs.out_dir);
     autofree char *log_path = strdup(path);
     autofree char *cmd = strndup(command, command_len);
     if (!log_path || !cmd)
@@ -306,7 +303,7 @@ json_t *process_start(const json_t *args, const struct tool_env *env)
         return tool_fail("the run's tag is too long: %.200s", env->tag ? env->tag : "");
     json_t *extra = json_object_get(args, "env");
     struct spawn_request req = {.command = cmd,
-                                .cwd_fd = cwd,
+                                .cwd_fd = dirs.cwd,
                                 .envp = env->envp,
                                 .env = json_is_object(extra) ? extra : NULL,
                                 .tag = tag,

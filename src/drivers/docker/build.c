@@ -66,12 +66,9 @@ int docker_build(struct engine *e, const struct build_request *req, struct build
 
 int docker_image_exists(struct engine *e, const char *name, hutch_error *err)
 {
-    char escaped[512], path[600];
-    engine_escape_path(name, escaped, sizeof escaped);
-    fmt_bounded(path, "/images/%s/json", escaped);
     long status;
     json_t *reply = NULL;
-    if (engine_call(e, "GET", path, NULL, &status, &reply, err) < 0)
+    if (engine_call_on(e, "GET", "/images/", name, "/json", NULL, &status, &reply, err) < 0)
         return -1;
     json_decref(reply);
     if (status == 200)

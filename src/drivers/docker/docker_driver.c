@@ -113,26 +113,6 @@ static int docker_destroy(struct instance *in, hutch_error *err)
     return in->session ? docker_session_remove(in->session, err) : oneshot_destroy(in);
 }
 
-static int docker_start(struct instance *in, const struct hutch_policy *p, hutch_error *err)
-{
-    return docker_session_start(in->session, p, err);
-}
-
-static int docker_stop(struct instance *in, hutch_error *err)
-{
-    return docker_session_stop(in->session, err);
-}
-
-static enum session_state docker_probe(struct instance *in, char *detail, size_t len)
-{
-    return docker_session_probe(in->session, detail, len);
-}
-
-static int docker_stats(struct instance *in, struct session_stats *st, hutch_error *err)
-{
-    return docker_session_stats(in->session, st, err);
-}
-
 const struct driver driver_docker = {
     .name = "docker",
     .isolated = true,
@@ -142,8 +122,8 @@ const struct driver driver_docker = {
     .create = docker_create,
     .exec = docker_exec,
     .destroy = docker_destroy,
-    .start = docker_start,
-    .stop = docker_stop,
-    .probe = docker_probe,
-    .stats = docker_stats,
+    .start = docker_session_start,
+    .stop = docker_session_stop,
+    .probe = docker_session_probe,
+    .stats = docker_session_stats,
 };

@@ -277,12 +277,9 @@ void docker_seccomp_file_remove(struct docker_seccomp_file *f)
 static int image_entrypoint(struct engine *e, const char *image, struct strlist *out,
                             hutch_error *err)
 {
-    char escaped[512], path[640];
-    engine_escape_path(image, escaped, sizeof escaped);
-    fmt_bounded(path, "/images/%s/json", escaped);
     long status;
     json_t *reply = NULL;
-    if (engine_call(e, "GET", path, NULL, &status, &reply, err) < 0)
+    if (engine_call_on(e, "GET", "/images/", image, "/json", NULL, &status, &reply, err) < 0)
         return -1;
     int r = 0;
     if (status == 404)
@@ -530,16 +527,16 @@ static void kill_exec(void *ctx, int sig)
                              "AttachStdout", 0, "AttachStderr", 0);
     if (k->user)
         json_object_set_new(body, "User", json_string(k->user));
-    char escaped[512], path[640];
-    engine_escape_path(k->container, escaped, sizeof escaped);
-    fmt_bounded(path, "/containers/%s/exec", escaped);
     long status;
     json_t *reply = NULL;
     hutch_error ignored;
-    if (engine_call(k->e, "POST", path, body, &status, &reply, &ignored) == 0 && status == 201) {
+    if (engine_call_on(k->e, "POST", "/containers/", k->container, "/exec", body, &status, &reply,
+                       &ignored) == 0 &&
+        status == 201) {
         const char *id = json_string_value(json_object_get(reply, "Id"));
         json_t *start = json_pack("{s:b, s:b}", "Detach", 1, "Tty", 0);
         json_t *r2 = NULL;
+        char path[640];
         if (fmt_fits(path, sizeof path, "/exec/%s/start", id ? id : ""))
             (void)engine_call(k->e, "POST", path, start, &status, &r2, &ignored);
         json_decref(r2);
@@ -551,12 +548,9 @@ static void kill_exec(void *ctx, int sig)
 
 static int inspect_adopted(struct engine *e, const char *name, hutch_result *r, hutch_error *err)
 {
-    char escaped[512], path[600];
-    engine_escape_path(name, escaped, sizeof escaped);
-    fmt_bounded(path, "/containers/%s/json", escaped);
     long status;
     json_t *reply = NULL;
-    if (engine_call(e, "GET", path, NULL, &status, &reply, err) < 0)
+    if (engine_call_on(e, "GET", "/containers/", name, "/json", NULL, &status, &reply, err) < 0)
         return -1;
     int rc = 0;
     if (status == 404)
@@ -616,12 +610,9 @@ int docker_exec_in(struct engine *e, const char *name, const struct hutch_policy
     if (p->user)
         json_object_set_new(body, "User", json_string(p->user));
 
-    char escaped[512], path[640];
-    engine_escape_path(name, escaped, sizeof escaped);
-    fmt_bounded(path, "/containers/%s/exec", escaped);
     long status;
     json_t *reply = NULL;
-    int rc = engine_call(e, "POST", path, body, &status, &reply, err);
+    int rc = engine_call_on(e, "POST", "/containers/", name, "/exec", body, &status, &reply, err);
     json_decref(body);
     if (rc == 0 && status != 201)
         rc = engine_failed(status, reply, err, "cannot run in the container %s", name);
@@ -633,6 +624,7 @@ int docker_exec_in(struct engine *e, const char *name, const struct hutch_policy
     if (rc < 0)
         return -1;
 
+    char path[640];
     fmt_bounded(path, "/exec/%s/start", exec_id);
     json_t *start = json_pack("{s:b, s:b}", "Detach", 0, "Tty", 0);
     autoclose int stream = -1;

@@ -47,12 +47,9 @@ static int inspect_for(struct engine *e, const char *ref, const char *state_dir,
                        struct inspected *out, hutch_error *err)
 {
     memset(out, 0, sizeof *out);
-    char escaped[512], path[640];
-    engine_escape_path(ref, escaped, sizeof escaped);
-    fmt_bounded(path, "/containers/%s/json", escaped);
     long status;
     json_t *reply = NULL;
-    if (engine_call(e, "GET", path, NULL, &status, &reply, err) < 0)
+    if (engine_call_on(e, "GET", "/containers/", ref, "/json", NULL, &status, &reply, err) < 0)
         return -1;
     int r = 0;
     if (status == 200) {
@@ -79,20 +76,18 @@ static int inspect(struct engine *e, const char *ref, struct inspected *out, hut
     return inspect_for(e, ref, NULL, out, err);
 }
 
-static int post_action(struct engine *e, const char *ref, const char *action, const char *what,
-                       hutch_error *err)
+/* A request on the container that answers nothing to read: start, stop,
+ * remove. what is the verb of the message; gone_ok takes 404 as done. */
+static int container_action(struct engine *e, const char *ref, const char *method,
+                            const char *suffix, const char *what, bool gone_ok, hutch_error *err)
 {
-    char escaped[512], path[700];
-    engine_escape_path(ref, escaped, sizeof escaped);
-    if (fmt_checked(err, path, sizeof path, "/containers/%s/%s", escaped, action) < 0)
-        return -1;
     long status;
     json_t *reply = NULL;
-    if (engine_call(e, "POST", path, NULL, &status, &reply, err) < 0)
+    if (engine_call_on(e, method, "/containers/", ref, suffix, NULL, &status, &reply, err) < 0)
         return -1;
     int r = 0;
     /* 304: already in that state. */
-    if (status != 204 && status != 304)
+    if (status != 204 && status != 304 && !(gone_ok && status == 404))
         r = engine_failed(status, reply, err, "cannot %s the session's container", what);
     json_decref(reply);
     return r;
@@ -391,7 +386,7 @@ int docker_session_create(struct session *s, const struct hutch_policy *p, hutch
         json_decref(info);
     }
     if (r == 0)
-        r = post_action(&e, container_ref(s), "start", "start", err);
+        r = container_action(&e, container_ref(s), "POST", "/start", "start", false, err);
     if (r == 0)
         r = wait_ready(s, &e, err);
     if (r < 0 && s->record->container_id) {
@@ -428,7 +423,7 @@ int docker_session_start(struct session *s, const struct hutch_policy *p, hutch_
     else if (r == 0 && !st.exists)
         r = 1; /* gone: made again below */
     else if (r == 0 && !st.running)
-        r = post_action(&e, container_ref(s), "start", "start", err);
+        r = container_action(&e, container_ref(s), "POST", "/start", "start", false, err);
     if (r == 0)
         r = wait_ready(s, &e, err);
     engine_close(&e);
@@ -450,15 +445,7 @@ int docker_session_stop(struct session *s, hutch_error *err)
     struct engine e;
     if (open_engine(s, &e, err) < 0)
         return -1;
-    char escaped[512], path[700];
-    engine_escape_path(container_ref(s), escaped, sizeof escaped);
-    fmt_bounded(path, "/containers/%s/stop?t=5", escaped);
-    long status;
-    json_t *reply = NULL;
-    int r = engine_call(&e, "POST", path, NULL, &status, &reply, err);
-    if (r == 0 && status != 204 && status != 304 && status != 404)
-        r = engine_failed(status, reply, err, "cannot stop the session's container");
-    json_decref(reply);
+    int r = container_action(&e, container_ref(s), "POST", "/stop?t=5", "stop", true, err);
     engine_close(&e);
     return r;
 }
@@ -470,15 +457,7 @@ int docker_session_remove(struct session *s, hutch_error *err)
     struct engine e;
     if (open_engine(s, &e, err) < 0)
         return -1;
-    char escaped[512], path[700];
-    engine_escape_path(container_ref(s), escaped, sizeof escaped);
-    fmt_bounded(path, "/containers/%s?force=true", escaped);
-    long status;
-    json_t *reply = NULL;
-    int r = engine_call(&e, "DELETE", path, NULL, &status, &reply, err);
-    if (r == 0 && status != 204 && status != 404)
-        r = engine_failed(status, reply, err, "cannot remove the session's container");
-    json_decref(reply);
+    int r = container_action(&e, container_ref(s), "DELETE", "?force=true", "remove", true, err);
     engine_close(&e);
     char sock[PATH_MAX + 32];
     fmt_bounded(sock, "%s/%s", s->runtime_dir, AGENT_SOCKET_NAME);
@@ -531,12 +510,10 @@ int docker_session_stats(struct session *s, struct session_stats *st, hutch_erro
     struct engine e;
     if (open_engine(s, &e, err) < 0)
         return -1;
-    char escaped[512], path[700];
-    engine_escape_path(container_ref(s), escaped, sizeof escaped);
-    fmt_bounded(path, "/containers/%s/stats?stream=false&one-shot=true", escaped);
     long status;
     json_t *reply = NULL;
-    int r = engine_call(&e, "GET", path, NULL, &status, &reply, err);
+    int r = engine_call_on(&e, "GET", "/containers/", container_ref(s),
+                           "/stats?stream=false&one-shot=true", NULL, &status, &reply, err);
     if (r == 0 && status != 200)
         r = engine_failed(status, reply, err, "cannot read the container's stats");
     if (r == 0) {

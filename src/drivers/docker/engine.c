@@ -286,6 +286,17 @@ int engine_call(struct engine *e, const char *method, const char *path, json_t *
     return 0;
 }
 
+int engine_call_on(struct engine *e, const char *method, const char *prefix, const char *name,
+                   const char *suffix, json_t *body, long *status, json_t **reply,
+                   hutch_error *err)
+{
+    char escaped[512], path[700];
+    engine_escape_path(name, escaped, sizeof escaped);
+    if (fmt_checked(err, path, sizeof path, "%s%s%s", prefix, escaped, suffix) < 0)
+        return -1;
+    return engine_call(e, method, path, body, status, reply, err);
+}
+
 int engine_failed(long status, json_t *reply, hutch_error *err, const char *fmt, ...)
 {
     char what[512];

@@ -45,6 +45,12 @@ int engine_reachable(const char *host, hutch_error *err);
 int engine_call(struct engine *e, const char *method, const char *path, json_t *body,
                 long *status, json_t **reply, hutch_error *err);
 
+/* engine_call on one named object: the path is prefix, name escaped as
+ * engine_escape_path does, then suffix ("/containers/", id, "/json"). */
+int engine_call_on(struct engine *e, const char *method, const char *prefix, const char *name,
+                   const char *suffix, json_t *body, long *status, json_t **reply,
+                   hutch_error *err);
+
 /* For status >= 400: fills err with the engine's own message, prefixed. */
 int engine_failed(long status, json_t *reply, hutch_error *err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

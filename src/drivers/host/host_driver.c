@@ -8,25 +8,18 @@
 #include "drivers/host/hostproc.h"
 #include "session/session.h"
 
-static int host_available(const struct hutch_policy *p, hutch_error *err)
+/* Nothing to start or stop: the host is there. */
+static int host_start(struct session *s, const struct hutch_policy *p, hutch_error *err)
 {
+    (void)s;
     (void)p;
     (void)err;
     return 0;
 }
 
-/* Nothing to make or remove: the host is there. */
-static int host_nothing(struct instance *in, const struct hutch_policy *p, hutch_error *err)
+static int host_stop(struct session *s, hutch_error *err)
 {
-    (void)in;
-    (void)p;
-    (void)err;
-    return 0;
-}
-
-static int host_destroy(struct instance *in, hutch_error *err)
-{
-    return host_nothing(in, NULL, err);
+    return host_start(s, NULL, err);
 }
 
 static int host_exec(struct instance *in, const struct hutch_policy *p, const hutch_command *cmd,
@@ -49,32 +42,32 @@ static int host_exec(struct instance *in, const struct hutch_policy *p, const hu
     return 0;
 }
 
-static enum session_state host_probe(struct instance *in, char *detail, size_t len)
+static enum session_state host_probe(struct session *s, char *detail, size_t len)
 {
-    (void)in;
+    (void)s;
     fmt_trunc(detail, len, "no sandbox: runs on the host");
     return SESSION_RUNNING;
 }
 
-static int host_stats(struct instance *in, struct session_stats *st, hutch_error *err)
+static int host_stats(struct session *s, struct session_stats *st, hutch_error *err)
 {
     (void)st;
     return error_set(err, HUTCH_E_INVALID,
                      "session %s runs on the host (sandbox mode %s): it has no sandbox to "
                      "measure",
-                     in->session->key, "off or non-main");
+                     s->key, "off or non-main");
 }
 
 const struct driver driver_host = {
     .name = "host",
     .isolated = false,
     .enforces = 0,
-    .available = host_available,
-    .create = host_nothing,
+    .available = driver_always_available,
+    .create = driver_create_nothing, /* the host is there */
     .exec = host_exec,
-    .destroy = host_destroy,
-    .start = host_nothing,
-    .stop = host_destroy,
+    .destroy = driver_destroy_nothing,
+    .start = host_start,
+    .stop = host_stop,
     .probe = host_probe,
     .stats = host_stats,
 };

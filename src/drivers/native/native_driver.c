@@ -130,11 +130,8 @@ static int resolve_workspace(const struct hutch_policy *p, const struct native_i
         return 0;
     char real[PATH_MAX];
     struct stat st;
-    if (!realpath(p->workspace, real) || stat(real, &st) < 0)
-        return error_sys(err, errno, "workspace (--workspace) %s", p->workspace);
-    if (!S_ISDIR(st.st_mode))
-        return error_set(err, HUTCH_E_INVALID, "workspace (--workspace) %s is not a directory",
-                         p->workspace);
+    if (workspace_resolve(p->workspace, real, &st, err) < 0)
+        return -1;
     if (engine_sockets_refuse(real, "workspace (--workspace)", NULL, err) < 0)
         return -1;
     if (id->privileged && !permits(&st, id->uid, id->gid, S_IWUSR))
@@ -407,26 +404,6 @@ static int native_destroy(struct instance *in, hutch_error *err)
     return in->session ? native_session_stop(in->session, err) : oneshot_destroy(in, err);
 }
 
-static int native_start(struct instance *in, const struct hutch_policy *p, hutch_error *err)
-{
-    return native_session_start(in->session, p, err);
-}
-
-static int native_stop(struct instance *in, hutch_error *err)
-{
-    return native_session_stop(in->session, err);
-}
-
-static enum session_state native_probe(struct instance *in, char *detail, size_t len)
-{
-    return native_session_probe(in->session, detail, len);
-}
-
-static int native_stats(struct instance *in, struct session_stats *st, hutch_error *err)
-{
-    return native_session_stats(in->session, st, err);
-}
-
 const struct driver driver_native = {
     .name = "native",
     .isolated = true,
@@ -436,8 +413,8 @@ const struct driver driver_native = {
     .create = native_create,
     .exec = native_exec,
     .destroy = native_destroy,
-    .start = native_start,
-    .stop = native_stop,
-    .probe = native_probe,
-    .stats = native_stats,
+    .start = native_session_start,
+    .stop = native_session_stop,
+    .probe = native_session_probe,
+    .stats = native_session_stats,
 };

@@ -35,14 +35,8 @@ static int oom(hutch_error *err)
 static int add_op(struct plan *pl, enum op_kind kind, const char *src, const char *inside,
                   bool dir, bool writable, const char *data, hutch_error *err)
 {
-    if (pl->len == pl->cap) {
-        size_t ncap = pl->cap ? pl->cap * 2 : 64;
-        struct mount_op *n = realloc(pl->ops, ncap * sizeof *n);
-        if (!n)
-            return oom(err);
-        pl->ops = n;
-        pl->cap = ncap;
-    }
+    if (!array_reserve(&pl->ops, &pl->cap, pl->len, sizeof *pl->ops, 64))
+        return oom(err);
     struct mount_op *op = &pl->ops[pl->len];
     memset(op, 0, sizeof *op);
     op->kind = kind;

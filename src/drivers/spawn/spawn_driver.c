@@ -30,27 +30,6 @@ static int spawn_child_setup(void *ctx)
     return 0;
 }
 
-static int spawn_available(const struct hutch_policy *p, hutch_error *err)
-{
-    (void)p;
-    (void)err;
-    return 0;
-}
-
-/* Nothing to make or remove: the rlimits are set in the child. */
-static int spawn_create(struct instance *in, const struct hutch_policy *p, hutch_error *err)
-{
-    (void)in;
-    (void)p;
-    (void)err;
-    return 0;
-}
-
-static int spawn_destroy(struct instance *in, hutch_error *err)
-{
-    return spawn_create(in, NULL, err);
-}
-
 static int spawn_exec(struct instance *in, const struct hutch_policy *p, const hutch_command *cmd,
                       hutch_result *r, hutch_error *err)
 {
@@ -67,8 +46,9 @@ const struct driver driver_spawn = {
     .name = "spawn",
     .isolated = false,
     .enforces = ENF_SPAWN,
-    .available = spawn_available,
-    .create = spawn_create,
+    .available = driver_always_available,
+    /* Nothing to make or remove: the rlimits are set in the child. */
+    .create = driver_create_nothing,
     .exec = spawn_exec,
-    .destroy = spawn_destroy,
+    .destroy = driver_destroy_nothing,
 };
