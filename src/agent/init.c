@@ -1022,6 +1022,16 @@ static void usage(FILE *to)
                 "  --help         print this help\n");
 }
 
+/* The value of an option that names a path: never empty. */
+static const char *path_option(const char *value, const char *option)
+{
+    if (!*value) {
+        fprintf(stderr, "hutch-init: %s needs a path\n", option);
+        exit(2);
+    }
+    return value;
+}
+
 static void parse_args(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -1051,18 +1061,10 @@ static void parse_args(int argc, char **argv)
             confine_commands = true;
             break;
         case 's':
-            if (!*optarg) {
-                fprintf(stderr, "hutch-init: --socket needs a path\n");
-                exit(2);
-            }
-            socket_path = optarg;
+            socket_path = path_option(optarg, "--socket");
             break;
         case 'p':
-            if (!*optarg) {
-                fprintf(stderr, "hutch-init: --proxy needs a path\n");
-                exit(2);
-            }
-            proxy_path = optarg;
+            proxy_path = path_option(optarg, "--proxy");
             break;
         case 'V':
             printf("hutch-init %s (protocol %d)\n", HUTCH_VERSION_STRING, AGENT_VERSION);

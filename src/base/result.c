@@ -55,26 +55,37 @@ int command_from_caller(hutch_command *full, const hutch_command *cmd, size_t cm
     return 0;
 }
 
-int result_size_check(size_t result_size, hutch_error *err)
+int api_command_in(bool given, const char *required, const hutch_command *caller_cmd,
+                   size_t cmd_size, hutch_result *caller_r, size_t result_size,
+                   hutch_command *cmd, hutch_error *err)
 {
+    hutch_error_clear(err);
+    if (!given || !caller_cmd || !caller_r)
+        return error_set(err, HUTCH_E_INVALID, "%s", required);
     if (result_size < HUTCH_RESULT_V1_SIZE)
         return error_set(err, HUTCH_E_INVALID,
                          "the result struct is %zu bytes, smaller than any hutch_result: build "
                          "against hutch.h, or pass sizeof(hutch_result)",
                          result_size);
+    if (command_from_caller(cmd, caller_cmd, cmd_size, err) < 0)
+        return -1;
+    memset(caller_r, 0, result_size); /* a newer caller's later fields too */
     return 0;
 }
 
-void result_to_caller(hutch_result *full, hutch_result *out, size_t result_size)
+int api_result_out(int rc, hutch_result *r, hutch_result *caller_r, size_t result_size)
 {
-    if (out == full)
-        return;
-    size_t n = result_size < sizeof *full ? result_size : sizeof *full;
-    memcpy(out, full, n);
+    if (rc < 0) {
+        hutch_result_free(r);
+        return rc;
+    }
+    size_t n = result_size < sizeof *r ? result_size : sizeof *r;
+    memcpy(caller_r, r, n);
     /* Fields a newer library has and the caller does not. */
-    hutch_result rest = *full;
+    hutch_result rest = *r;
     memset(&rest, 0, n);
     free_fields(&rest, sizeof rest);
+    return rc;
 }
 
 static json_t *text_json(const char *text, size_t len, bool cut_tail)

@@ -27,10 +27,15 @@ void result_take_network_denied(hutch_result *r, struct strlist *hosts);
  * does not have keep their defaults. Refuses sizes below the first version. */
 int command_from_caller(hutch_command *full, const hutch_command *cmd, size_t cmd_size,
                         hutch_error *err);
-/* Refuses a result size below the first version's. */
-int result_size_check(size_t result_size, hutch_error *err);
-/* Hands this version's result over to a caller's of result_size bytes;
- * what does not fit in it is freed. */
-void result_to_caller(hutch_result *full, hutch_result *out, size_t result_size);
+/* A call that runs a command (hutch_run, hutch_session_exec): clears err,
+ * fails with required unless given (the call's other arguments) and both
+ * structs are there, and makes the caller's command this version's cmd and
+ * zeroes its result; refuses sizes below the first version's. */
+int api_command_in(bool given, const char *required, const hutch_command *caller_cmd,
+                   size_t cmd_size, hutch_result *caller_r, size_t result_size,
+                   hutch_command *cmd, hutch_error *err);
+/* And back: rc < 0 frees r; else r goes into the caller's result of
+ * result_size bytes, and what does not fit in it is freed. Returns rc. */
+int api_result_out(int rc, hutch_result *r, hutch_result *caller_r, size_t result_size);
 
 #endif

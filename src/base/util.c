@@ -150,16 +150,25 @@ static size_t whole_chars(const char *s, size_t len)
     return need > 1 && cont + 1 < need ? i - 1 : len;
 }
 
-bool vfmt_fits(char *buf, size_t size, const char *fmt, va_list ap)
+/* vsnprintf into buf[size]: the length the text wanted, or -1 (buf "") on
+ * a formatting error or no room at all. */
+static __attribute__((format(printf, 3, 0))) long format_raw(char *buf, size_t size,
+                                                             const char *fmt, va_list ap)
 {
     if (size == 0)
-        return false;
+        return -1;
     int n = vsnprintf(buf, size, fmt, ap);
-    if (n < 0 || (size_t)n >= size) {
+    if (n < 0)
+        buf[0] = '\0';
+    return n;
+}
+
+bool vfmt_fits(char *buf, size_t size, const char *fmt, va_list ap)
+{
+    long n = format_raw(buf, size, fmt, ap);
+    if (n >= 0 && (size_t)n >= size)
         buf[0] = '\0'; /* never a cut path or name */
-        return false;
-    }
-    return true;
+    return n >= 0 && (size_t)n < size;
 }
 
 bool fmt_fits(char *buf, size_t size, const char *fmt, ...)
@@ -186,13 +195,9 @@ bool fmt_append(char *buf, size_t size, size_t *used, const char *fmt, ...)
 
 size_t vfmt_trunc(char *buf, size_t size, const char *fmt, va_list ap)
 {
-    if (size == 0)
+    long n = format_raw(buf, size, fmt, ap);
+    if (n < 0)
         return 0;
-    int n = vsnprintf(buf, size, fmt, ap);
-    if (n < 0) {
-        buf[0] = '\0';
-        return 0;
-    }
     if ((size_t)n < size)
         return (size_t)n;
     /* Cut on purpose; but not in the middle of a character. */

@@ -27,18 +27,16 @@ int cmd_exec(int argc, char **argv)
         return parsed == 0 ? 0 : cli_error("%s", err.message);
     }
     auto_policy_args struct policy_args call = ra.policy;
-    if (refuse_session_settings(&call, "hutch exec", &err) < 0)
-        return cli_error("%s", err.message);
-
     auto_session struct session s;
-    auto_policy hutch_policy *policy = session_open_policy(&s, key, true, &call, &err);
+    auto_policy hutch_policy *policy =
+        session_open_policy(&s, key, true, &call, "hutch exec", &err);
     if (!policy)
         return cli_error("%s", err.message);
     if (!policy->per_session && strcmp(key, SHARED_SESSION_KEY) != 0) {
         /* perSession false: every key shares one sandbox and workspace. */
         session_close(&s);
         hutch_policy_free(policy);
-        if (!(policy = session_open_policy(&s, SHARED_SESSION_KEY, true, &call, &err)))
+        if (!(policy = session_open_policy(&s, SHARED_SESSION_KEY, true, &call, "hutch exec", &err)))
             return cli_error("%s", err.message);
     }
     /* Containers only the Engine API reaches: hutch-docker does all of it

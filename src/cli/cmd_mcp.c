@@ -54,12 +54,9 @@ int cmd_mcp(int argc, char **argv)
     int port = -1;
     if (http && parse_port(http, &port) < 0)
         return cli_error("--http: \"%s\" is not a port number (0-65535; 0 picks a free one)", http);
-    if (refuse_session_settings(&call, "hutch mcp", &err) < 0)
-        return cli_error("%s", err.message);
-
     /* The session's policy, as hutch exec and hutch tool build it. */
     struct session s;
-    auto_policy hutch_policy *policy = session_open_policy(&s, key, false, &call, &err);
+    auto_policy hutch_policy *policy = session_open_policy(&s, key, false, &call, "hutch mcp", &err);
     session_close(&s);
     if (!policy)
         return cli_error("%s", err.message);

@@ -7,6 +7,9 @@
 #include "base/error.h"
 #include "policy/policy.h"
 
+struct times {
+    char created[32], used[32];
+};
 
 static void format_time(double t, char *buf, size_t len)
 {
@@ -14,6 +17,15 @@ static void format_time(double t, char *buf, size_t len)
     struct tm tm;
     if (t <= 0 || !localtime_r(&secs, &tm) || !strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm))
         fmt_trunc(buf, len, "-");
+}
+
+/* When a described session was made and last used, as local times. */
+static struct times times_of(const json_t *d)
+{
+    struct times t;
+    format_time(json_number_value(json_object_get(d, "created_at")), t.created, sizeof t.created);
+    format_time(json_number_value(json_object_get(d, "last_used_at")), t.used, sizeof t.used);
+    return t;
 }
 
 /* Fields of a session's description (the shape of session status --json). */
@@ -172,30 +184,44 @@ static int tear_down(struct session_args *sa, bool remove)
     return 0;
 }
 
-static int status(struct session_args *sa)
+static void render_status(const char *key, const json_t *d)
 {
-    hutch_error err = {0};
-    autofree char *text = NULL;
-    if (hutch_session_status(sa->key, &text, &err) < 0)
-        return failed(&err);
-    if (sa->json) {
-        printf("%s\n", text);
-        return 0;
-    }
-    json_t *d = json_loads(text, 0, NULL);
-    char created[32], used[32];
-    format_time(field_num(d, "created_at"), created, sizeof created);
-    format_time(field_num(d, "last_used_at"), used, sizeof used);
+    struct times t = times_of(d);
     printf("session    %s\nstate      %s (%s)\nbackend    %s\nworkspace  %s\n"
            "created    %s\nlast used  %s\nexecs      %.0f\n",
-           sa->key, field_str(d, "state"), field_str(d, "detail"), field_str(d, "backend"),
-           field_str(d, "workspace"), created, used, field_num(d, "exec_count"));
+           key, field_str(d, "state"), field_str(d, "detail"), field_str(d, "backend"),
+           field_str(d, "workspace"), t.created, t.used, field_num(d, "exec_count"));
     if (field_str(d, "container_name"))
         printf("container  %s%s\n", field_str(d, "container_name"),
                field_bool(d, "adopted") ? " (adopted: never stopped or removed)" : "");
     if (field_str(d, "failure"))
         printf("failure    %s\n", field_str(d, "failure"));
-    json_decref(d);
+}
+
+static void render_stats(const char *key, const json_t *st)
+{
+    (void)key;
+    printf("pids    %.0f\nmemory  %.1f MiB (%s)\ncpu     %.3f s\n", field_num(st, "pids"),
+           field_num(st, "memory_bytes") / (1024.0 * 1024.0), field_str(st, "memory_via"),
+           field_num(st, "cpu_seconds"));
+}
+
+/* One of the library's JSON answers about a session: printed as it is with
+ * --json, else rendered as text. */
+static int answer(struct session_args *sa, int (*call)(const char *, char **, hutch_error *),
+                  void (*render)(const char *key, const json_t *answer))
+{
+    hutch_error err = {0};
+    autofree char *text = NULL;
+    if (call(sa->key, &text, &err) < 0)
+        return failed(&err);
+    if (sa->json) {
+        printf("%s\n", text);
+        return 0;
+    }
+    json_t *parsed = json_loads(text, 0, NULL);
+    render(sa->key, parsed);
+    json_decref(parsed);
     return 0;
 }
 
@@ -216,31 +242,11 @@ static int list(struct session_args *sa)
     json_t *d;
     json_array_foreach(all, i, d)
     {
-        char created[32], used[32];
-        format_time(field_num(d, "created_at"), created, sizeof created);
-        format_time(field_num(d, "last_used_at"), used, sizeof used);
+        struct times t = times_of(d);
         printf("%-24s %-8s %-8s %-19s %-19s %s\n", field_str(d, "key"), field_str(d, "backend"),
-               field_str(d, "state"), created, used, field_str(d, "workspace"));
+               field_str(d, "state"), t.created, t.used, field_str(d, "workspace"));
     }
     json_decref(all);
-    return 0;
-}
-
-static int stats(struct session_args *sa)
-{
-    hutch_error err = {0};
-    autofree char *text = NULL;
-    if (hutch_session_stats(sa->key, &text, &err) < 0)
-        return failed(&err);
-    if (sa->json) {
-        printf("%s\n", text);
-        return 0;
-    }
-    json_t *st = json_loads(text, 0, NULL);
-    printf("pids    %.0f\nmemory  %.1f MiB (%s)\ncpu     %.3f s\n", field_num(st, "pids"),
-           field_num(st, "memory_bytes") / (1024.0 * 1024.0), field_str(st, "memory_via"),
-           field_num(st, "cpu_seconds"));
-    json_decref(st);
     return 0;
 }
 
@@ -323,9 +329,9 @@ int cmd_session(int argc, char **argv)
     else if (ls)
         status_code = list(&sa);
     else if (strcmp(sub, "stats") == 0)
-        status_code = stats(&sa);
+        status_code = answer(&sa, hutch_session_stats, render_stats);
     else
-        status_code = status(&sa);
+        status_code = answer(&sa, hutch_session_status, render_status);
     policy_args_free(&sa.policy);
     return status_code;
 }

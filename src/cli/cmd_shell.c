@@ -67,11 +67,9 @@ int cmd_session_shell(int argc, char **argv)
     auto_policy_args struct policy_args owned = call;
     if (!key)
         return cli_error("hutch session shell needs a session key: hutch session shell KEY");
-    if (refuse_session_settings(&owned, "hutch session shell", &err) < 0)
-        return cli_error("%s", err.message);
-
     auto_session struct session s;
-    auto_policy hutch_policy *policy = session_open_policy(&s, key, true, &owned, &err);
+    auto_policy hutch_policy *policy =
+        session_open_policy(&s, key, true, &owned, "hutch session shell", &err);
     if (!policy)
         return cli_error("%s", err.message);
     struct session_use use = {.create_if_missing = policy->auto_create};

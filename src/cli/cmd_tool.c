@@ -56,8 +56,6 @@ int cmd_tool(int argc, char **argv)
     if (npos < 2)
         return cli_error("hutch tool needs a session key and a tool name: hutch tool KEY NAME "
                          "'{\"arg\": ...}'");
-    if (refuse_session_settings(&call, "hutch tool", &err) < 0)
-        return cli_error("%s", err.message);
     json_t *args = positional[2] ? args_from(positional[2], &err) : json_object();
     if (!args)
         return cli_error("%s", err.message);
@@ -74,7 +72,8 @@ int cmd_tool(int argc, char **argv)
 
     /* The session's policy: as hutch exec builds it. */
     struct session s;
-    auto_policy hutch_policy *policy = session_open_policy(&s, positional[0], false, &call, &err);
+    auto_policy hutch_policy *policy =
+        session_open_policy(&s, positional[0], false, &call, "hutch tool", &err);
     session_close(&s);
     if (!policy) {
         json_decref(args);

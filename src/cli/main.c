@@ -7,6 +7,22 @@ static void print_notice(const char *message, void *ctx)
     fprintf(stderr, "hutch: %s\n", message);
 }
 
+/* The subcommands; NULL: hutch-docker's (the MCP server with its HTTP
+ * library, images and skills with libarchive: src/cli/helper.c). */
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+} commands[] = {
+    {"run", cmd_run},       {"config", cmd_config}, {"exec", cmd_exec},
+    {"session", cmd_session}, {"tool", cmd_tool},   {"prune", cmd_prune},
+    {"doctor", cmd_doctor},
+#ifdef HUTCH_NO_DOCKER
+    {"mcp", NULL},          {"image", NULL},        {"skill", NULL},
+#else
+    {"mcp", cmd_mcp},       {"image", cmd_image},   {"skill", cmd_skill},
+#endif
+};
+
 int main(int argc, char **argv)
 {
     cli_argv = argv;
@@ -34,35 +50,9 @@ int main(int argc, char **argv)
                              argv[2]);
         return 0;
     }
-    if (strcmp(cmd, "run") == 0)
-        return cmd_run(argc - 1, argv + 1);
-    if (strcmp(cmd, "config") == 0)
-        return cmd_config(argc - 1, argv + 1);
-    if (strcmp(cmd, "exec") == 0)
-        return cmd_exec(argc - 1, argv + 1);
-    if (strcmp(cmd, "session") == 0)
-        return cmd_session(argc - 1, argv + 1);
-    if (strcmp(cmd, "tool") == 0)
-        return cmd_tool(argc - 1, argv + 1);
-    if (strcmp(cmd, "prune") == 0)
-        return cmd_prune(argc - 1, argv + 1);
-    if (strcmp(cmd, "doctor") == 0)
-        return cmd_doctor(argc - 1, argv + 1);
-    if (strcmp(cmd, "mcp") == 0) {
-        /* The MCP server lives in hutch-docker, with the HTTP library. */
-#ifdef HUTCH_NO_DOCKER
-        return cli_exec_docker_helper();
-#else
-        return cmd_mcp(argc - 1, argv + 1);
-#endif
-    }
-    if (strcmp(cmd, "image") == 0 || strcmp(cmd, "skill") == 0) {
-#ifdef HUTCH_NO_DOCKER
-        return cli_exec_docker_helper();
-#else
-        return strcmp(cmd, "image") == 0 ? cmd_image(argc - 1, argv + 1)
-                                         : cmd_skill(argc - 1, argv + 1);
-#endif
-    }
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+        if (strcmp(cmd, commands[i].name) == 0)
+            return commands[i].run ? commands[i].run(argc - 1, argv + 1)
+                                   : cli_exec_docker_helper();
     return cli_error("unknown command '%s' (see 'hutch --help')", cmd);
 }

@@ -12,9 +12,10 @@
 #include "policy/fields.h"
 
 hutch_policy *session_open_policy(struct session *s, const char *key, bool lock,
-                                  struct policy_args *call, hutch_error *err)
+                                  struct policy_args *call, const char *command, hutch_error *err)
 {
-    if (session_open_for(s, key, lock, err) < 0)
+    *s = (struct session){.lock_fd = -1}; /* closed by the caller either way */
+    if (refuse_session_settings(call, command, err) < 0 || session_open_for(s, key, lock, err) < 0)
         return NULL;
     return session_policy(s, call, err);
 }

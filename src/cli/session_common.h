@@ -13,11 +13,12 @@ hutch_policy *session_policy(const struct session *s, struct policy_args *call, 
 /* session_open, then session_lock (lock) or else session_load. */
 int session_open_for(struct session *s, const char *key, bool lock, hutch_error *err);
 
-/* Opens the session key (locked when lock, else only loaded) and builds its
- * policy as session_policy does; NULL with err set. The caller closes s
- * either way. */
+/* For command (hutch exec, tool, mcp, session shell), which take per-run
+ * options only: refuses the others, opens the session key (locked when
+ * lock, else only loaded) and builds its policy as session_policy does;
+ * NULL with err set. The caller closes s either way. */
 hutch_policy *session_open_policy(struct session *s, const char *key, bool lock,
-                                  struct policy_args *call, hutch_error *err);
+                                  struct policy_args *call, const char *command, hutch_error *err);
 
 /* session_ensure for hutch exec and session shell, then unlocks: 0, or the
  * exit status to return (hutch-docker's where this build cannot reach the

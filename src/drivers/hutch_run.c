@@ -54,22 +54,12 @@ static int run(const hutch_policy *p, const hutch_command *cmd, hutch_result *r,
 int hutch_run_v1(const hutch_policy *p, const hutch_command *caller_cmd, size_t cmd_size,
                  hutch_result *caller_r, size_t result_size, hutch_error *err)
 {
-    hutch_error_clear(err);
-    if (!p || !caller_cmd || !caller_r)
-        return error_set(err, HUTCH_E_INVALID,
-                         "hutch_run: policy, command and result are required");
     hutch_command cmd;
     hutch_result r;
-    if (result_size_check(result_size, err) < 0 ||
-        command_from_caller(&cmd, caller_cmd, cmd_size, err) < 0)
+    if (api_command_in(p != NULL, "hutch_run: policy, command and result are required",
+                       caller_cmd, cmd_size, caller_r, result_size, &cmd, err) < 0)
         return -1;
-    memset(caller_r, 0, result_size); /* a newer caller's later fields too */
-    if (run(p, &cmd, &r, err) < 0) {
-        hutch_result_free(&r);
-        return -1;
-    }
-    result_to_caller(&r, caller_r, result_size);
-    return 0;
+    return api_result_out(run(p, &cmd, &r, err), &r, caller_r, result_size);
 }
 
 static int run(const hutch_policy *p, const hutch_command *cmd, hutch_result *r,

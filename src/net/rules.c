@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
@@ -177,21 +178,13 @@ struct raw_addr {
 static bool raw_from_sockaddr(const struct sockaddr *sa, struct raw_addr *out)
 {
     memset(out, 0, sizeof *out);
-    if (sa->sa_family == AF_INET) {
-        struct sockaddr_in in;
-        memcpy(&in, sa, sizeof in);
-        out->family = AF_INET;
-        memcpy(out->b, &in.sin_addr, 4);
-        return true;
-    }
-    if (sa->sa_family == AF_INET6) {
-        struct sockaddr_in6 in6;
-        memcpy(&in6, sa, sizeof in6);
-        out->family = AF_INET6;
-        memcpy(out->b, &in6.sin6_addr, 16);
-        return true;
-    }
-    return false;
+    out->family = sa->sa_family;
+    /* The address's offset and length in its sockaddr, copied out whole. */
+    if (sa->sa_family == AF_INET)
+        memcpy(out->b, (const char *)sa + offsetof(struct sockaddr_in, sin_addr), 4);
+    else if (sa->sa_family == AF_INET6)
+        memcpy(out->b, (const char *)sa + offsetof(struct sockaddr_in6, sin6_addr), 16);
+    return sa->sa_family == AF_INET || sa->sa_family == AF_INET6;
 }
 
 static bool prefix_equal(const uint8_t *a, const uint8_t *b, unsigned prefix)

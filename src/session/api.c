@@ -10,22 +10,12 @@ HUTCH_API int hutch_session_exec_v1(const hutch_policy *p, const char *key,
                                     const hutch_command *caller_cmd, size_t cmd_size,
                                     hutch_result *caller_r, size_t result_size, hutch_error *err)
 {
-    hutch_error_clear(err);
-    if (!p || !key || !caller_cmd || !caller_r)
-        return error_set(err, HUTCH_E_INVALID,
-                         "hutch_session_exec: policy, key, command and result are required");
     hutch_command cmd;
     hutch_result r;
-    if (result_size_check(result_size, err) < 0 ||
-        command_from_caller(&cmd, caller_cmd, cmd_size, err) < 0)
+    if (api_command_in(p && key, "hutch_session_exec: policy, key, command and result are required",
+                       caller_cmd, cmd_size, caller_r, result_size, &cmd, err) < 0)
         return -1;
-    memset(caller_r, 0, result_size); /* a newer caller's later fields too */
-    if (session_exec_full(p, key, &cmd, &r, err) < 0) {
-        hutch_result_free(&r);
-        return -1;
-    }
-    result_to_caller(&r, caller_r, result_size);
-    return 0;
+    return api_result_out(session_exec_full(p, key, &cmd, &r, err), &r, caller_r, result_size);
 }
 
 static int session_exec_full(const hutch_policy *p, const char *key, const hutch_command *cmd,
@@ -145,17 +135,25 @@ static int json_out(json_t *value, char **out, hutch_error *err)
     return *out ? 0 : error_set(err, HUTCH_E_SYSTEM, "out of memory");
 }
 
-HUTCH_API int hutch_session_status(const char *key, char **json, hutch_error *err)
+/* Reads session key's record (no lock): fails when there is none. */
+static int load_existing(const char *key, struct session *s, char **json, hutch_error *err)
 {
     *json = NULL;
     hutch_error_clear(err);
-    auto_session struct session s = {.lock_fd = -1};
     if (!key)
         return error_set(err, HUTCH_E_INVALID, "a session key is required");
-    if (session_open(&s, key, err) < 0 || session_load(&s, err) < 0)
+    if (session_open(s, key, err) < 0 || session_load(s, err) < 0)
         return -1;
-    if (!session_exists(&s))
+    if (!session_exists(s))
         return error_set(err, HUTCH_E_INVALID, "no session %s (see 'hutch session ls')", key);
+    return 0;
+}
+
+HUTCH_API int hutch_session_status(const char *key, char **json, hutch_error *err)
+{
+    auto_session struct session s = {.lock_fd = -1};
+    if (load_existing(key, &s, json, err) < 0)
+        return -1;
     if (session_driver_missing(&s))
         return error_set(err, HUTCH_E_UNSUPPORTED,
                          "session %s needs a driver this build of hutch does not have", key);
@@ -186,15 +184,9 @@ HUTCH_API int hutch_session_list(char **json, hutch_error *err)
 
 HUTCH_API int hutch_session_stats(const char *key, char **json, hutch_error *err)
 {
-    *json = NULL;
-    hutch_error_clear(err);
     auto_session struct session s = {.lock_fd = -1};
-    if (!key)
-        return error_set(err, HUTCH_E_INVALID, "a session key is required");
-    if (session_open(&s, key, err) < 0 || session_load(&s, err) < 0)
+    if (load_existing(key, &s, json, err) < 0)
         return -1;
-    if (!session_exists(&s))
-        return error_set(err, HUTCH_E_INVALID, "no session %s (see 'hutch session ls')", key);
     struct session_stats st = {0};
     if (session_stats(&s, &st, err) < 0) {
         if (err->status != HUTCH_E_UNSUPPORTED)

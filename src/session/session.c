@@ -153,28 +153,17 @@ int session_agent_connect(struct session *s, struct agent_conn *conn, hutch_erro
     return -1;
 }
 
+/* A driver's probe as the lifecycle takes it, and back. */
 static enum probed probed_from(enum session_state st)
 {
-    switch (st) {
-    case SESSION_RUNNING:
-        return PROBED_RUNNING;
-    case SESSION_BROKEN:
-        return PROBED_BROKEN;
-    default:
-        return PROBED_STOPPED;
-    }
+    return st == SESSION_RUNNING ? PROBED_RUNNING : st == SESSION_BROKEN ? PROBED_BROKEN
+                                                                         : PROBED_STOPPED;
 }
 
 static enum session_state state_from(enum probed p)
 {
-    switch (p) {
-    case PROBED_RUNNING:
-        return SESSION_RUNNING;
-    case PROBED_BROKEN:
-        return SESSION_BROKEN;
-    default:
-        return SESSION_STOPPED;
-    }
+    return p == PROBED_RUNNING ? SESSION_RUNNING : p == PROBED_BROKEN ? SESSION_BROKEN
+                                                                      : SESSION_STOPPED;
 }
 
 /* The sandbox as its backend finds it (no notion of what the record says). */
