@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -127,4 +128,44 @@ void reclaim_terminal(int fd)
     pthread_sigmask(SIG_BLOCK, &ttou, &old);
     (void)tcsetpgrp(fd, getpgrp());
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+int run_tool(const char *path, char *const argv[], char *said, size_t size, int *status,
+             hutch_error *err)
+{
+    int out[2];
+    if (pipe2(out, O_CLOEXEC) < 0)
+        return error_sys(err, errno, "cannot create a pipe");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 2);
+    char *envp[] = {(char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin", (char *)"LC_ALL=C", NULL};
+    pid_t pid;
+    int r = posix_spawn(&pid, path, &fa, NULL, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    close(out[1]);
+    if (r != 0) {
+        close(out[0]);
+        return error_sys(err, r, "cannot run %s", path);
+    }
+    size_t len = 0;
+    for (;;) {
+        char buf[512];
+        ssize_t n = TEMP_FAILURE_RETRY(read(out[0], buf, sizeof buf));
+        if (n <= 0)
+            break;
+        size_t room = size - 1 - len, take = (size_t)n < room ? (size_t)n : room;
+        memcpy(said + len, buf, take);
+        len += take;
+    }
+    close(out[0]);
+    said[len] = '\0';
+    for (char *c = said; *c; c++)
+        if (*c == '\n')
+            *c = c[1] ? ' ' : '\0';
+    if (TEMP_FAILURE_RETRY(waitpid(pid, status, 0)) < 0)
+        return error_sys(err, errno, "cannot wait for %s", path);
+    return 0;
 }

@@ -40,4 +40,12 @@ int launch_process(const struct launch_spec *spec, pid_t *pid, int *pidfd,
 /* Gives the terminal on fd back to hutch's process group. */
 void reclaim_terminal(int fd);
 
+/* Runs a system tool (newgidmap, mkfs.ext4) at path with argv, a fixed
+ * environment (the system's PATH, LC_ALL=C) and stdin /dev/null, and waits:
+ * *status as waitpid says. What it wrote to stdout and stderr goes into
+ * said[size] as one line (the rest is read and dropped). -1 with err when
+ * it cannot be started or waited for. */
+int run_tool(const char *path, char *const argv[], char *said, size_t size, int *status,
+             hutch_error *err);
+
 #endif

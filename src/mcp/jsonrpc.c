@@ -53,20 +53,16 @@ static bool has_nul(const json_t *s)
  * and each place that takes a string decides what it makes of them. */
 #define PARSE_FLAGS (JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)
 
-/* What kind of message m->root is. */
-static void classify(struct jsonrpc_msg *m)
+/* What kind of message m->root is; NULL, or why it is not a request a
+ * server could answer (an invalid request). */
+static const char *classify_or_why(struct jsonrpc_msg *m)
 {
     json_t *root = m->root;
-    if (json_is_array(root)) {
-        bad(m, JSONRPC_INVALID_REQUEST,
-            "invalid request: batches are not supported (MCP removed them in 2025-06-18); "
-            "send one message at a time");
-        return;
-    }
-    if (!json_is_object(root)) {
-        bad(m, JSONRPC_INVALID_REQUEST, "invalid request: a message must be a JSON object");
-        return;
-    }
+    if (json_is_array(root))
+        return "invalid request: batches are not supported (MCP removed them in 2025-06-18); "
+               "send one message at a time";
+    if (!json_is_object(root))
+        return "invalid request: a message must be a JSON object";
     json_t *id = json_object_get(root, "id");
     if (usable_id(id))
         m->id = id;
@@ -75,40 +71,34 @@ static void classify(struct jsonrpc_msg *m)
      * two peers must not trade errors about errors forever. */
     if (!method && (json_object_get(root, "result") || json_object_get(root, "error"))) {
         m->kind = JSONRPC_RESPONSE;
-        return;
+        return NULL;
     }
-    if (!string_is(json_object_get(root, "jsonrpc"), "2.0")) {
-        bad(m, JSONRPC_INVALID_REQUEST, "invalid request: \"jsonrpc\" must be \"2.0\"");
-        return;
-    }
-    if (!method) {
-        bad(m, JSONRPC_INVALID_REQUEST,
-            "invalid request: a message needs a \"method\" (a request or a notification) or "
-            "a \"result\" or \"error\" (a response)");
-        return;
-    }
-    if (!json_is_string(method)) {
-        bad(m, JSONRPC_INVALID_REQUEST, "invalid request: \"method\" must be a string");
-        return;
-    }
+    if (!string_is(json_object_get(root, "jsonrpc"), "2.0"))
+        return "invalid request: \"jsonrpc\" must be \"2.0\"";
+    if (!method)
+        return "invalid request: a message needs a \"method\" (a request or a notification) or "
+               "a \"result\" or \"error\" (a response)";
+    if (!json_is_string(method))
+        return "invalid request: \"method\" must be a string";
     /* Methods are compared as C strings: "ping\u0000x" must not be ping. */
-    if (has_nul(method)) {
-        bad(m, JSONRPC_INVALID_REQUEST,
-            "invalid request: \"method\" must not contain a NUL character (\\u0000)");
-        return;
-    }
-    if (id && !m->id) {
-        bad(m, JSONRPC_INVALID_REQUEST, "invalid request: \"id\" must be a string or an integer");
-        return;
-    }
+    if (has_nul(method))
+        return "invalid request: \"method\" must not contain a NUL character (\\u0000)";
+    if (id && !m->id)
+        return "invalid request: \"id\" must be a string or an integer";
     json_t *params = json_object_get(root, "params");
-    if (params && !json_is_object(params) && !json_is_array(params)) {
-        bad(m, JSONRPC_INVALID_REQUEST, "invalid request: \"params\" must be an object");
-        return;
-    }
+    if (params && !json_is_object(params) && !json_is_array(params))
+        return "invalid request: \"params\" must be an object";
     m->method = json_string_value(method);
     m->params = params;
     m->kind = m->id ? JSONRPC_REQUEST : JSONRPC_NOTIFICATION;
+    return NULL;
+}
+
+static void classify(struct jsonrpc_msg *m)
+{
+    const char *why = classify_or_why(m);
+    if (why)
+        bad(m, JSONRPC_INVALID_REQUEST, "%s", why);
 }
 
 /* ---- reading again what jansson cannot hold ---------------------------------

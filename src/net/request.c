@@ -189,6 +189,18 @@ static const char *check_host(struct proxy_request *req, const char *host, size_
 
 /* http://AUTHORITY[/PATH][?QUERY][#FRAGMENT]: the host, the port and the
  * origin-form path (fragment dropped, "/" when empty). */
+/* host[:port] of a request: no userinfo, a host the rules let through. */
+static const char *parse_authority(struct proxy_request *req, const char *a, size_t n,
+                                   unsigned default_port, int *status)
+{
+    if (memchr(a, '@', n))
+        return fail(status, 403, "userinfo in the URL");
+    const char *host;
+    size_t host_len;
+    const char *reason = split_authority(a, n, default_port, &host, &host_len, &req->port, status);
+    return reason ? reason : check_host(req, host, host_len, status);
+}
+
 static const char *parse_absolute(struct proxy_request *req, const char *t, size_t n,
                                   const char **path, size_t *path_len, int *status)
 {
@@ -200,14 +212,7 @@ static const char *parse_absolute(struct proxy_request *req, const char *t, size
     const char *auth = t + 7;
     const char *auth_end = authority_end(auth, end);
     size_t auth_len = (size_t)(auth_end - auth);
-    if (memchr(auth, '@', auth_len))
-        return fail(status, 403, "userinfo in the URL");
-    const char *host;
-    size_t host_len;
-    const char *reason = split_authority(auth, auth_len, 80, &host, &host_len, &req->port, status);
-    if (reason)
-        return reason;
-    reason = check_host(req, host, host_len, status);
+    const char *reason = parse_authority(req, auth, auth_len, 80, status);
     if (reason)
         return reason;
     const char *fragment = memchr(auth_end, '#', (size_t)(end - auth_end));
@@ -218,14 +223,7 @@ static const char *parse_absolute(struct proxy_request *req, const char *t, size
 
 static const char *parse_connect(struct proxy_request *req, const char *t, size_t n, int *status)
 {
-    if (memchr(t, '@', n))
-        return fail(status, 403, "userinfo in the URL");
-    const char *host;
-    size_t host_len;
-    const char *reason = split_authority(t, n, 0, &host, &host_len, &req->port, status);
-    if (reason)
-        return reason;
-    return check_host(req, host, host_len, status);
+    return parse_authority(req, t, n, 0, status);
 }
 
 /* The forward head is never longer than the client's head plus a Host line

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 
 #include "drivers/disk_limits.h"
+#include "base/launch.h"
 #include "base/notice.h"
 
 /* From <linux/fs.h>, which clashes with <sys/mount.h>. */
@@ -249,42 +250,10 @@ static int run_mkfs(char *const argv[], hutch_error *err)
                          "mkfs.ext4 is not installed, and a session's workspace under "
                          "limits.disk (--disk) is an ext4 filesystem: install e2fsprogs, or drop "
                          "the limit");
-    int out[2];
-    if (pipe2(out, O_CLOEXEC) < 0)
-        return error_sys(err, errno, "cannot create a pipe");
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 2);
-    char *envp[] = {(char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin", (char *)"LC_ALL=C", NULL};
-    pid_t pid;
-    int r = posix_spawn(&pid, mkfs, &fa, NULL, argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
-    close(out[1]);
-    if (r != 0) {
-        close(out[0]);
-        return error_sys(err, r, "cannot run %s", mkfs);
-    }
     char text[MKFS_OUTPUT_MAX + 1];
-    size_t len = 0;
-    for (;;) {
-        char buf[512];
-        ssize_t n = TEMP_FAILURE_RETRY(read(out[0], buf, sizeof buf));
-        if (n <= 0)
-            break;
-        size_t take = (size_t)n < MKFS_OUTPUT_MAX - len ? (size_t)n : MKFS_OUTPUT_MAX - len;
-        memcpy(text + len, buf, take);
-        len += take;
-    }
-    close(out[0]);
-    text[len] = '\0';
-    for (char *c = text; *c; c++)
-        if (*c == '\n')
-            *c = ' ';
     int status;
-    if (TEMP_FAILURE_RETRY(waitpid(pid, &status, 0)) < 0)
-        return error_sys(err, errno, "cannot wait for %s", mkfs);
+    if (run_tool(mkfs, argv, text, sizeof text, &status, err) < 0)
+        return -1;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         return error_set(err, HUTCH_E_SYSTEM, "%s failed (status %d): %s", mkfs,
                          WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), text);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <sys/wait.h>
 
+#include "base/launch.h"
 #include "base/util.h"
 
 /* newgidmap is setuid: the system's copy only, never one found in PATH. */
@@ -110,38 +111,10 @@ int groups_map_dropping(pid_t pid, gid_t inside, gid_t outside, hutch_error *err
     fmt_bounded(a[3], "%u", extra);
     fmt_bounded(a[4], "%lu", sub);
     char *argv[] = {(char *)tool, a[0], a[1], a[2], (char *)"1", a[3], a[4], (char *)"1", NULL};
-    char *envp[] = {(char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin", (char *)"LC_ALL=C", NULL};
-    int out[2];
-    if (pipe2(out, O_CLOEXEC) < 0)
-        return error_sys(err, errno, "cannot create a pipe");
-    pid_t child = fork();
-    if (child == 0) {
-        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (null < 0 || dup2(null, 0) < 0 || dup2(out[1], 1) < 0 || dup2(out[1], 2) < 0)
-            _exit(127);
-        execve(tool, argv, envp);
-        _exit(127);
-    }
-    int spawn_errno = errno;
-    close(out[1]);
-    if (child < 0) {
-        close(out[0]);
-        return error_sys(err, spawn_errno, "cannot start %s", tool);
-    }
-    char said[256] = "";
-    size_t got = 0;
-    ssize_t n;
-    while (got < sizeof said - 1 &&
-           (n = TEMP_FAILURE_RETRY(read(out[0], said + got, sizeof said - 1 - got))) > 0)
-        got += (size_t)n;
-    said[got] = '\0';
-    close(out[0]);
-    for (char *p = said; *p; p++)
-        if (*p == '\n')
-            *p = p[1] ? ' ' : '\0';
+    char said[256];
     int status;
-    if (TEMP_FAILURE_RETRY(waitpid(child, &status, 0)) < 0)
-        return error_sys(err, errno, "cannot wait for %s", tool);
+    if (run_tool(tool, argv, said, sizeof said, &status, err) < 0)
+        return -1;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         return unsupported(err, *said ? said : "it failed");
     return 0;
