@@ -123,8 +123,8 @@ int record_parse(const char *text, size_t len, const char *path, struct session_
     json_error_t jerr;
     json_t *obj = json_loadb(text, len, 0, &jerr);
     if (!json_is_object(obj)) {
+        damaged(err, path, obj ? "not an object" : jerr.text);
         json_decref(obj);
-        damaged(err, path, json_is_object(obj) ? "not an object" : jerr.text);
         return -1;
     }
     struct session_record *r = record_new();
