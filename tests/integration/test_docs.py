@@ -132,33 +132,37 @@ def test_every_config_key_is_documented():
     assert missing == []
 
 
-def test_library_doc_example_compiles_and_runs(tmp_path):
-    """The C program in docs/library.md, built against the public header."""
+def build_library_example(tmp_path, index, name):
+    """The index-th C program of docs/library.md, built against the public
+    header and libhutch of the build under test; its path."""
     text = (REPO / "docs" / "library.md").read_text()
-    source = text.split("```c\n", 1)[1].split("```", 1)[0]
-    (tmp_path / "example.c").write_text(source)
+    source = text.split("```c\n")[index].split("```", 1)[0]
+    (tmp_path / f"{name}.c").write_text(source)
     build = pathlib.Path(HUTCH).parent
     sanitize = ["-fsanitize=address,undefined"] if SANITIZED else []
-    subprocess.run(["cc", "-std=c11", "-Wall", "-Werror", *sanitize, "-o", str(tmp_path / "example"),
-                    str(tmp_path / "example.c"), f"-I{REPO / 'include'}", f"-L{build}", "-lhutch",
+    subprocess.run(["cc", "-std=c11", "-Wall", "-Werror", *sanitize, "-o", str(tmp_path / name),
+                    str(tmp_path / f"{name}.c"), f"-I{REPO / 'include'}", f"-L{build}", "-lhutch",
                     f"-Wl,-rpath,{build}"], check=True)
-    proc = subprocess.run([str(tmp_path / "example")], capture_output=True, timeout=30)
+    return str(tmp_path / name)
+
+
+def session_env(tmp_path):
+    return dict(os.environ, HUTCH_STATE_DIR=str(tmp_path / "state"), HUTCH_NO_AUTO_PRUNE="1")
+
+
+def test_library_doc_example_compiles_and_runs(tmp_path):
+    """The C program in docs/library.md, built against the public header."""
+    program = build_library_example(tmp_path, 1, "example")
+    proc = subprocess.run([program], capture_output=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == b"exit 0, 17 bytes: hello from Linux\n"
 
 
 def test_library_session_example_compiles_and_runs(tmp_path):
     """The session program in docs/library.md: two calls share a sandbox."""
-    text = (REPO / "docs" / "library.md").read_text()
-    source = text.split("```c\n")[2].split("```", 1)[0]
-    (tmp_path / "session.c").write_text(source)
-    build = pathlib.Path(HUTCH).parent
-    sanitize = ["-fsanitize=address,undefined"] if SANITIZED else []
-    subprocess.run(["cc", "-std=c11", "-Wall", "-Werror", *sanitize, "-o", str(tmp_path / "session"),
-                    str(tmp_path / "session.c"), f"-I{REPO / 'include'}", f"-L{build}", "-lhutch",
-                    f"-Wl,-rpath,{build}"], check=True)
-    env = dict(os.environ, HUTCH_STATE_DIR=str(tmp_path / "state"), HUTCH_NO_AUTO_PRUNE="1")
-    proc = subprocess.run([str(tmp_path / "session")], capture_output=True, timeout=60, env=env)
+    program = build_library_example(tmp_path, 2, "session")
+    env = session_env(tmp_path)
+    proc = subprocess.run([program], capture_output=True, timeout=60, env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == b"native 42\n", (proc.stdout, proc.stderr)
     assert not (tmp_path / "state" / "workspaces" / "lib-demo").exists()
@@ -167,16 +171,9 @@ def test_library_session_example_compiles_and_runs(tmp_path):
 def test_library_tool_example_compiles_and_runs(tmp_path):
     """The tool program in docs/library.md."""
     import json
-    text = (REPO / "docs" / "library.md").read_text()
-    source = text.split("```c\n")[3].split("```", 1)[0]
-    (tmp_path / "tools.c").write_text(source)
-    build = pathlib.Path(HUTCH).parent
-    sanitize = ["-fsanitize=address,undefined"] if SANITIZED else []
-    subprocess.run(["cc", "-std=c11", "-Wall", "-Werror", *sanitize, "-o", str(tmp_path / "tools"),
-                    str(tmp_path / "tools.c"), f"-I{REPO / 'include'}", f"-L{build}", "-lhutch",
-                    f"-Wl,-rpath,{build}"], check=True)
-    env = dict(os.environ, HUTCH_STATE_DIR=str(tmp_path / "state"), HUTCH_NO_AUTO_PRUNE="1")
-    proc = subprocess.run([str(tmp_path / "tools")], capture_output=True, timeout=60, env=env)
+    program = build_library_example(tmp_path, 3, "tools")
+    env = session_env(tmp_path)
+    proc = subprocess.run([program], capture_output=True, timeout=60, env=env)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["ok"] is True and result["exit_code"] == 0 and "hi" in result["text"], result
@@ -186,16 +183,9 @@ def test_library_lifecycle_example_compiles_and_runs(tmp_path):
     """The session lifecycle program in docs/library.md: create, stop,
     status, start and remove through the public API, and the tool policy."""
     import json
-    text = (REPO / "docs" / "library.md").read_text()
-    source = text.split("```c\n")[4].split("```", 1)[0]
-    (tmp_path / "life.c").write_text(source)
-    build = pathlib.Path(HUTCH).parent
-    sanitize = ["-fsanitize=address,undefined"] if SANITIZED else []
-    subprocess.run(["cc", "-std=c11", "-Wall", "-Werror", *sanitize, "-o", str(tmp_path / "life"),
-                    str(tmp_path / "life.c"), f"-I{REPO / 'include'}", f"-L{build}", "-lhutch",
-                    f"-Wl,-rpath,{build}"], check=True)
-    env = dict(os.environ, HUTCH_STATE_DIR=str(tmp_path / "state"), HUTCH_NO_AUTO_PRUNE="1")
-    proc = subprocess.run([str(tmp_path / "life")], capture_output=True, timeout=60, env=env)
+    program = build_library_example(tmp_path, 4, "life")
+    env = session_env(tmp_path)
+    proc = subprocess.run([program], capture_output=True, timeout=60, env=env)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.decode().splitlines()
     assert lines[0] == "bash 1, browser 0"
