@@ -382,11 +382,11 @@ static int bring_up(struct session *s, const struct hutch_policy *p, const struc
             break;
         }
         case LIFE_RECREATE:
-            notice("the configuration of session %s changed; recreating its sandbox "
-                              "(the workspace is kept)",
-                           s->key);
-            /* fall through */
         case LIFE_RETRY:
+            if (a == LIFE_RECREATE)
+                notice("the configuration of session %s changed; recreating its sandbox (the "
+                       "workspace is kept)",
+                       s->key);
             if (remake(s, p, err) < 0)
                 return -1;
             break;
@@ -398,9 +398,9 @@ static int bring_up(struct session *s, const struct hutch_policy *p, const struc
             if (a == LIFE_REPLACE) {
                 /* Its agent misbehaved: nothing of that sandbox is kept. */
                 broken_reason(s, detail, sizeof detail);
-                notice("session %s was broken (%s); recreating its sandbox (the "
-                                  "workspace is kept)",
-                               s->key, detail);
+                notice("session %s was broken (%s); recreating its sandbox (the workspace is "
+                       "kept)",
+                       s->key, detail);
                 hutch_error ignored;
                 (void)b->destroy(SANDBOX_OF(s), &ignored);
                 char path[PATH_MAX + 16];
