@@ -60,6 +60,9 @@ int api_command_in(bool given, const char *required, const hutch_command *caller
                    hutch_command *cmd, hutch_error *err)
 {
     hutch_error_clear(err);
+    /* First: a caller may free the result of a call that failed. */
+    if (caller_r)
+        memset(caller_r, 0, result_size); /* a newer caller's later fields too */
     if (!given || !caller_cmd || !caller_r)
         return error_set(err, HUTCH_E_INVALID, "%s", required);
     if (result_size < HUTCH_RESULT_V1_SIZE)
@@ -67,10 +70,7 @@ int api_command_in(bool given, const char *required, const hutch_command *caller
                          "the result struct is %zu bytes, smaller than any hutch_result: build "
                          "against hutch.h, or pass sizeof(hutch_result)",
                          result_size);
-    if (command_from_caller(cmd, caller_cmd, cmd_size, err) < 0)
-        return -1;
-    memset(caller_r, 0, result_size); /* a newer caller's later fields too */
-    return 0;
+    return command_from_caller(cmd, caller_cmd, cmd_size, err);
 }
 
 int api_result_out(int rc, hutch_result *r, hutch_result *caller_r, size_t result_size)

@@ -43,6 +43,10 @@ static void too_small(void)
     CHECK(HUTCH_COMMAND_V1_SIZE <= sizeof(hutch_command) &&
               HUTCH_RESULT_V1_SIZE <= sizeof(hutch_result),
           "the first version's fields are a prefix of this one's");
+    memset(&r, 0xaa, sizeof r);
+    CHECK(hutch_run(NULL, &cmd, &r, &err) < 0 && r.out.data == NULL && r.error == NULL,
+          "a call that fails still leaves a result that can be freed");
+    hutch_result_free(&r);
     hutch_policy_free(p);
 }
 
