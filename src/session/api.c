@@ -138,6 +138,8 @@ static int json_out(json_t *value, char **out, hutch_error *err)
 /* Reads session key's record (no lock): fails when there is none. */
 static int load_existing(const char *key, struct session *s, char **json, hutch_error *err)
 {
+    if (!json)
+        return error_set(err, HUTCH_E_INVALID, "a place for the JSON answer is required");
     *json = NULL;
     hutch_error_clear(err);
     if (!key)
@@ -162,6 +164,8 @@ HUTCH_API int hutch_session_status(const char *key, char **json, hutch_error *er
 
 HUTCH_API int hutch_session_list(char **json, hutch_error *err)
 {
+    if (!json)
+        return error_set(err, HUTCH_E_INVALID, "a place for the JSON answer is required");
     *json = NULL;
     hutch_error_clear(err);
     char **keys;
@@ -203,6 +207,8 @@ HUTCH_API int hutch_session_stats(const char *key, char **json, hutch_error *err
 HUTCH_API int hutch_prune(const hutch_policy *p, int dry_run, int remove_workspaces, char **json,
                           hutch_error *err)
 {
+    if (!json)
+        return error_set(err, HUTCH_E_INVALID, "a place for the JSON answer is required");
     *json = NULL;
     hutch_error_clear(err);
     if (!p)

@@ -99,6 +99,9 @@ static void same_version(void)
     CHECK(hutch_policy_set(p, "tools.deny", "browser", &e2) == 0 &&
               hutch_tool_allowed(p, "browser") == 0 && hutch_tool_allowed(p, "bash") == 1,
           "tools.deny names a harness's own tool");
+    CHECK(hutch_session_status("any", NULL, &e2) < 0 && e2.status == HUTCH_E_INVALID &&
+              hutch_session_list(NULL, &e2) < 0 && hutch_prune(p, 1, 0, NULL, &e2) < 0,
+          "a missing place for a JSON answer is an error, not a crash: %s", e2.message);
     hutch_policy_free(p);
 }
 
