@@ -44,6 +44,9 @@ typedef enum hutch_status {
     HUTCH_E_INVALID,     /* a bad argument, flag, config key or value */
     HUTCH_E_UNSUPPORTED, /* the backend is unavailable or cannot enforce the policy */
     HUTCH_E_SYSTEM,      /* a system call failed while setting up */
+    /* The session or command needs a backend this build of libhutch does not
+     * have (docker in a static build): a build that has it can do the call. */
+    HUTCH_E_NO_DRIVER,
 } hutch_status;
 
 typedef struct hutch_error {
@@ -95,6 +98,45 @@ HUTCH_API int hutch_policy_validate(const hutch_policy *policy, hutch_error *err
  * Returns a malloc'ed string, or NULL when out of memory. */
 HUTCH_API char *hutch_policy_to_json(const hutch_policy *policy);
 
+/* Like hutch_policy_set, for a command-line flag of that name (without
+ * "--", e.g. "memory"); messages name "--memory". Switches take "true" or
+ * "false". */
+HUTCH_API int hutch_policy_set_flag(hutch_policy *policy, const char *flag, const char *value,
+                                    hutch_error *err);
+
+/* The key's current value in config-file form: a string as it is, anything
+ * else as JSON text ("true", "30", ["a","b"], {...}). malloc'ed; NULL for an
+ * unknown key or a value that is not set (null). */
+HUTCH_API char *hutch_policy_get(const hutch_policy *policy, const char *key);
+
+/* 1 when a config file or a setter gave the key explicitly, 0 when it has
+ * its default (or the key is unknown). */
+HUTCH_API int hutch_policy_is_set(const hutch_policy *policy, const char *key);
+
+/* What to record in a session created under this policy, for
+ * hutch_session_origin(): the config file the caller read (NULL: none
+ * named) and the caller's own settings as a JSON array (NULL: none), e.g.
+ * the command-line flags it was built from. Copied; replaces what was set. */
+HUTCH_API int hutch_policy_set_origin(hutch_policy *policy, const char *config_path,
+                                      const char *settings_json, hutch_error *err);
+
+/* Every key of the config schema, for help texts, flag parsers and
+ * completion. The library owns the entries; later versions may add fields
+ * at the end of the struct. */
+typedef struct hutch_key_info {
+    const char *key;      /* "limits.memory" (below "sandbox") */
+    const char *flag;     /* the CLI flag without "--", or NULL */
+    const char *metavar;  /* the flag's value in help ("SIZE"), NULL for a switch */
+    const char *expected; /* what a value looks like, for messages */
+    const char *help;     /* one sentence */
+    bool per_run;         /* every session exec may give it anew */
+    bool is_switch;       /* true/false: the flag takes no value */
+} hutch_key_info;
+
+/* The i-th key (NULL past the last), and the key of a flag (NULL: none). */
+HUTCH_API const hutch_key_info *hutch_policy_key_at(size_t i);
+HUTCH_API const hutch_key_info *hutch_policy_key_by_flag(const char *flag);
+
 /* Non-fatal notes gathered while loading (ignored migration keys, ...). */
 HUTCH_API size_t hutch_policy_warning_count(const hutch_policy *policy);
 HUTCH_API const char *hutch_policy_warning(const hutch_policy *policy, size_t i);
@@ -122,6 +164,11 @@ typedef struct hutch_command {
      * then reaped by a later hutch_run() or when the caller exits. Ignored
      * when the run has a cgroup, which can only be removed once empty. */
     bool detach_teardown;
+    /* -1, or a terminal (the slave side of a pty the caller opened): the
+     * command's stdin, stdout and stderr and its controlling terminal, for
+     * interactive shells. Session commands run by the agent only; the
+     * output modes are then unused and nothing is captured. */
+    int tty_fd;
 } hutch_command;
 
 /* Sets the defaults: no argv, stdin /dev/null, both streams captured. */
@@ -189,6 +236,27 @@ HUTCH_API int hutch_session_exec_v1(const hutch_policy *policy, const char *key,
     hutch_session_exec_v1((policy), (key), (cmd), sizeof *(cmd), (result), sizeof *(result), \
                           (err))
 
+/* The key every session call uses when the policy says session.perSession
+ * false. */
+#define HUTCH_SHARED_SESSION "shared"
+
+/* What session key was created with (hutch_policy_set_origin): the config
+ * file and the settings, each malloc'ed or NULL. A session that does not
+ * exist has neither (not an error). */
+HUTCH_API int hutch_session_origin(const char *key, char **config_path, char **settings_json,
+                                   hutch_error *err);
+
+/* The file session key's audit log is written to (docs/sessions.md; it may
+ * not exist yet), malloc'ed. With must_exist, a session that has no record
+ * is an error. */
+HUTCH_API int hutch_session_audit_path(const char *key, int must_exist, char **path,
+                                       hutch_error *err);
+
+/* 1 when no prune pass ran in the last interval_seconds under this state
+ * directory; the caller that gets 1 is expected to run one (the others then
+ * get 0). For callers that prune in the background, as hutch exec does. */
+HUTCH_API int hutch_prune_due(double interval_seconds);
+
 /* Stops and removes the session's sandbox and record; its workspace too
  * when remove_workspace is non-zero and hutch made it. */
 HUTCH_API int hutch_session_remove(const char *key, int remove_workspace, hutch_error *err);
@@ -233,6 +301,38 @@ HUTCH_API int hutch_tool_allowed(const hutch_policy *policy, const char *name);
  * at all (unknown or denied tool, JSON that does not parse, no session). */
 HUTCH_API int hutch_tool_call(const hutch_policy *policy, const char *key, const char *name,
                               const char *args_json, char **result_json, hutch_error *err);
+
+/* Serves MCP (docs/mcp.md) with the tools running in session key: on
+ * stdin and stdout when port is negative (stdout is then the protocol's
+ * alone: fd 1 is pointed at stderr), else streamable HTTP at
+ * http://127.0.0.1:PORT/mcp (0 picks a free port; the address comes as a
+ * notice). Returns at the end of stdin once running calls are done, or when
+ * a byte arrives on stop_fd (running calls are then cancelled). */
+HUTCH_API int hutch_mcp_serve(const hutch_policy *policy, const char *key, int port, int stop_fd,
+                              hutch_error *err);
+
+/* More of a tool call, for hutch_tool_call_with(). */
+typedef struct hutch_tool_options {
+    /* write: the content is read from here instead of args.content, so
+     * large files never pass through memory; -1 */
+    int content_fd;
+    /* -1, or an fd the caller writes one byte to, to cancel the call (the
+     * tool's processes are killed) */
+    int cancel_fd;
+} hutch_tool_options;
+
+/* Sets the defaults: no content fd, no cancel fd. */
+HUTCH_API void hutch_tool_options_init_v1(hutch_tool_options *opts, size_t opts_size);
+#define hutch_tool_options_init(opts) hutch_tool_options_init_v1((opts), sizeof *(opts))
+
+/* hutch_tool_call() with options. */
+HUTCH_API int hutch_tool_call_with_v1(const hutch_policy *policy, const char *key,
+                                      const char *name, const char *args_json,
+                                      const hutch_tool_options *opts, size_t opts_size,
+                                      char **result_json, hutch_error *err);
+#define hutch_tool_call_with(policy, key, name, args_json, opts, result_json, err)            \
+    hutch_tool_call_with_v1((policy), (key), (name), (args_json), (opts), sizeof *(opts),     \
+                            (result_json), (err))
 
 #ifdef __cplusplus
 }

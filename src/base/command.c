@@ -23,6 +23,7 @@ void hutch_command_init_v1(hutch_command *cmd, size_t cmd_size)
         .stdout_fd = -1,
         .stderr_fd = -1,
         .cancel_fd = -1,
+        .tty_fd = -1,
     };
     /* A caller built against an older hutch.h has fewer fields; one built
      * against a newer one more, which stay zero: unset. */

@@ -1,7 +1,6 @@
 #include <stdarg.h>
 
 #include "cli/cli.h"
-#include "base/error.h"
 
 static PRINTF_LIKE(2, 0) void say(const char *kind, const char *fmt, va_list ap)
 {
@@ -27,6 +26,22 @@ void cli_warn(const char *fmt, ...)
     va_end(ap);
 }
 
+int cli_fail(hutch_error *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    err->status = HUTCH_E_INVALID;
+    vfmt_trunc(err->message, sizeof err->message, fmt, ap); /* a message: cut on purpose */
+    va_end(ap);
+    return -1;
+}
+
+bool cli_policy_is(const hutch_policy *p, const char *key, const char *value)
+{
+    autofree char *has = hutch_policy_get(p, key);
+    return has && strcmp(has, value) == 0;
+}
+
 bool split_long_option(const char *arg, char *name, size_t name_len, const char **value)
 {
     if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0')
@@ -49,7 +64,7 @@ int option_value(int argc, char **argv, int *i, const char *shown, const char *i
         return 0;
     }
     if (*i + 1 >= argc)
-        return error_set(err, HUTCH_E_INVALID, "%s needs a value", shown);
+        return cli_fail(err, "%s needs a value", shown);
     *i += 1;
     *value = argv[*i];
     return 0;

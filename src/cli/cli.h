@@ -17,6 +17,10 @@
 /* Prints "hutch: MESSAGE" on stderr and returns EXIT_HUTCH_FAILED. */
 int cli_error(const char *fmt, ...) PRINTF_LIKE(1, 2);
 void cli_warn(const char *fmt, ...) PRINTF_LIKE(1, 2);
+/* A usage error: err gets HUTCH_E_INVALID and the message; returns -1. */
+int cli_fail(hutch_error *err, const char *fmt, ...) PRINTF_LIKE(2, 3);
+/* True when the policy's key has exactly this (string) value. */
+bool cli_policy_is(const hutch_policy *p, const char *key, const char *value);
 
 /* "--name=value" -> name "name", value "value"; "--name" -> value NULL.
  * Returns false when arg is not a long option. */
@@ -49,8 +53,8 @@ void policy_args_free(struct policy_args *pa);
 json_t *policy_args_to_json(const struct policy_args *pa);
 /* Appends options kept that way; their strings must outlive pa's use. */
 int policy_args_add_json(struct policy_args *pa, const json_t *list, hutch_error *err);
-/* The field id and the flag as typed of the i-th option, or -1 / NULL. */
-int policy_args_field_at(const struct policy_args *pa, size_t i);
+/* The key and the flag as typed of the i-th option, or NULL. */
+const hutch_key_info *policy_args_key_at(const struct policy_args *pa, size_t i);
 const char *policy_args_shown_at(const struct policy_args *pa, size_t i);
 #define auto_policy_args __attribute__((cleanup(policy_args_free)))
 

@@ -1,6 +1,5 @@
 /* hutch config check [FILE] [POLICY] | hutch config path */
 #include "cli/cli.h"
-#include "base/error.h"
 
 #define EXIT_INVALID 1
 
@@ -26,7 +25,7 @@ static int config_check(int argc, char **argv)
         }
         int r = policy_args_parse(&pa, argc, argv, &i, &err);
         if (r == 0)
-            error_set(&err, HUTCH_E_INVALID, "unknown option %s (see 'hutch help config')", arg);
+            cli_fail(&err, "unknown option %s (see 'hutch help config')", arg);
         if (r <= 0) {
             policy_args_free(&pa);
             return cli_error("%s", err.message);

@@ -5,8 +5,6 @@
 
 #include "cli/cli.h"
 #include "cli/session_common.h"
-#include "base/error.h"
-#include "mcp/server.h"
 
 /* The sandbox session of a server started without --session. */
 #define MCP_DEFAULT_SESSION "mcp"
@@ -55,9 +53,7 @@ int cmd_mcp(int argc, char **argv)
     if (http && parse_port(http, &port) < 0)
         return cli_error("--http: \"%s\" is not a port number (0-65535; 0 picks a free one)", http);
     /* The session's policy, as hutch exec and hutch tool build it. */
-    struct session s;
-    auto_policy hutch_policy *policy = session_open_policy(&s, key, false, &call, "hutch mcp", &err);
-    session_close(&s);
+    auto_policy hutch_policy *policy = cli_session_policy(&key, &call, "hutch mcp", &err);
     if (!policy)
         return cli_error("%s", err.message);
 
@@ -65,10 +61,7 @@ int cmd_mcp(int argc, char **argv)
     autoclose int stop_fd = -1;
     if (cli_forward_signals(&stop_fd) < 0)
         return cli_error("cannot set up signal handling: %s", strerror(errno));
-    struct mcp_server srv = {.policy = policy, .session_key = key};
-    int rc = port >= 0 ? mcp_serve_http(&srv, port, stop_fd, &err)
-                       : mcp_serve_stdio(&srv, stop_fd, &err);
-    if (rc < 0)
+    if (hutch_mcp_serve(policy, key, port, stop_fd, &err) < 0)
         return cli_error("%s", err.message);
     return 0;
 }

@@ -3,8 +3,6 @@
  * prune.maxAgeDays. Workspaces stay unless --workspaces; adopted containers
  * are never touched. */
 #include "cli/cli.h"
-#include "base/error.h"
-#include "policy/policy.h"
 
 
 int cmd_prune(int argc, char **argv)

@@ -2,9 +2,6 @@
 #include <signal.h>
 
 #include "cli/cli.h"
-#include "base/error.h"
-#include "drivers/driver.h"
-#include "policy/policy.h"
 
 int run_args_parse(int argc, char **argv, struct run_args *ra, hutch_error *err)
 {
@@ -29,7 +26,7 @@ int run_args_parse(int argc, char **argv, struct run_args *ra, hutch_error *err)
         }
         if (strcmp(arg, "-c") == 0) {
             if (ra->shell)
-                return error_set(err, HUTCH_E_INVALID, "-c was given twice");
+                return cli_fail(err, "-c was given twice");
             if (option_value(argc, argv, &i, "-c", NULL, &ra->shell, err) < 0)
                 return -1;
             continue;
@@ -40,18 +37,17 @@ int run_args_parse(int argc, char **argv, struct run_args *ra, hutch_error *err)
         if (r < 0)
             return -1;
         if (r == 0)
-            return error_set(err, HUTCH_E_INVALID,
-                             "unknown option %s (put the command after --, or see 'hutch help "
-                             "run')",
-                             arg);
+            return cli_fail(err,
+                            "unknown option %s (put the command after --, or see 'hutch help "
+                            "run')",
+                            arg);
     }
     ra->command = argv + i;
     if (!ra->shell && !ra->command[0])
-        return error_set(err, HUTCH_E_INVALID,
-                         "nothing to run: give a command, e.g. hutch run -- echo hi, or -c "
-                         "'SHELL STRING'");
+        return cli_fail(err, "nothing to run: give a command, e.g. hutch run -- echo hi, or -c "
+                             "'SHELL STRING'");
     if (!ra->shell && ra->command[0][0] == '\0')
-        return error_set(err, HUTCH_E_INVALID, "the command name is empty");
+        return cli_fail(err, "the command name is empty");
     return 1;
 }
 
@@ -59,9 +55,11 @@ void cli_report_live(const hutch_result *r, const hutch_policy *p)
 {
     if (r->error)
         fprintf(stderr, "hutch: %s\n", r->error);
-    if (r->timed_out)
+    if (r->timed_out) {
+        autofree char *seconds = hutch_policy_get(p, "limits.timeoutSeconds");
         fprintf(stderr, "hutch: timed out after %.3gs; the command was killed\n",
-                (double)p->limits.timeout_ms / 1000.0);
+                seconds ? strtod(seconds, NULL) : 0.0);
+    }
     if (r->out.truncated)
         fprintf(stderr, "hutch: stdout cut at --output-limit (%llu bytes written in all)\n",
                 (unsigned long long)r->out.bytes);
@@ -94,7 +92,7 @@ void cli_command_from(hutch_command *cmd, const struct run_args *ra, const hutch
     if (!ra->json) {
         /* Straight to the terminal unless a limit was asked for. */
         hutch_output_mode mode =
-            policy_is_set(p, F_LIMIT_OUTPUT) ? HUTCH_OUTPUT_RELAY : HUTCH_OUTPUT_PASS;
+            hutch_policy_is_set(p, "limits.outputBytes") ? HUTCH_OUTPUT_RELAY : HUTCH_OUTPUT_PASS;
         cmd->stdout_mode = cmd->stderr_mode = mode;
         cmd->stdout_fd = STDOUT_FILENO;
         cmd->stderr_fd = STDERR_FILENO;
@@ -132,30 +130,16 @@ int cmd_run(int argc, char **argv)
     if (!policy)
         return cli_error("%s", err.message);
 
-    if (policy->backend == BACKEND_DOCKER && !CLI_HAS_DOCKER)
+    if (!CLI_HAS_DOCKER && cli_policy_is(policy, "backend", "docker"))
         return cli_exec_docker_helper();
-
-    /* Refuse before warning or starting anything. */
-    const struct driver *backend;
-    bool degraded;
-    hutch_error why;
-    if (run_prepare(policy, &backend, &degraded, &why, &err) < 0)
-        return cli_error("%s", err.message);
-    if (degraded)
-        cli_warn("%s; running unisolated with the spawn backend (--fallback spawn)",
-                 why.message);
-    else if (!backend->isolated && policy->backend == BACKEND_HOST)
-        cli_warn("the host backend runs the command with no isolation at all");
 
     hutch_command cmd;
     autoclose int cancel_fd = -1;
     cli_command_from(&cmd, &ra, policy, &cancel_fd);
 
     hutch_result result;
+    /* Warnings (no isolation, a fallback) come as notices. */
     if (hutch_run(policy, &cmd, &result, &err) < 0)
         return cli_error("%s", err.message);
-    if (result.degraded && !degraded)
-        cli_warn("%s; the command ran unisolated with the spawn backend (--fallback spawn)",
-                 result.degraded_reason ? result.degraded_reason : "the backend could not run");
     return cli_finish_run(&result, ra.json, policy);
 }

@@ -4,8 +4,6 @@
 
 #include "cli/cli.h"
 #include "cli/session_common.h"
-#include "base/error.h"
-#include "policy/policy.h"
 
 struct times {
     char created[32], used[32];
@@ -74,102 +72,60 @@ static int parse(const char *sub, int argc, char **argv, bool want_key, bool pol
             if (r < 0)
                 return -1;
             if (r == 0)
-                return error_set(err, HUTCH_E_INVALID,
-                                 "hutch session %s does not take %s (see 'hutch help session')",
-                                 sub, arg);
+                return cli_fail(err,
+                                "hutch session %s does not take %s (see 'hutch help session')",
+                                sub, arg);
             continue;
         }
         if (want_key && !sa->key) {
             sa->key = arg;
             continue;
         }
-        return error_set(err, HUTCH_E_INVALID, "unexpected argument '%s' for hutch session %s",
+        return cli_fail(err, "unexpected argument '%s' for hutch session %s",
                          arg, sub);
     }
     if (want_key && !sa->key)
-        return error_set(err, HUTCH_E_INVALID,
-                         "hutch session %s needs a session key: hutch session %s KEY", sub, sub);
+        return cli_fail(err, "hutch session %s needs a session key: hutch session %s KEY", sub,
+                        sub);
     return 1;
 }
 
-/* Opens the session key, locked or only read; with must_exist, one that
- * has no record is an error. 0, or the exit status to return. */
-static int open_key(struct session *s, const char *key, bool lock, bool must_exist)
-{
-    hutch_error err = {0};
-    if (session_open_for(s, key, lock, &err) < 0)
-        return cli_error("%s", err.message);
-    if (!session_exists(s) && must_exist)
-        return cli_error("no session %s (see 'hutch session ls')", key);
-    return 0;
-}
-
 /* ---- create / start ------------------------------------------------------------ */
-
-static int bring_up(struct session_args *sa, bool create)
-{
-    hutch_error err = {0};
-    auto_session struct session s;
-    int failed = open_key(&s, sa->key, true, false);
-    if (failed)
-        return failed;
-    if (!create) {
-        if (!session_exists(&s))
-            return cli_error("no session %s: create it with 'hutch session create %s'", sa->key,
-                             sa->key);
-        if (refuse_session_settings(&sa->policy, "hutch session start", &err) < 0)
-            return cli_error("%s", err.message);
-    }
-    /* A new session keeps the options it was created with (not --config,
-     * which is kept as the path it names). */
-    auto_policy hutch_policy *policy =
-        session_policy(&s, &sa->policy, &err);
-    json_t *args = create ? policy_args_to_json(&sa->policy) : NULL;
-    if (!policy) {
-        json_decref(args);
-        return cli_error("%s", err.message);
-    }
-    autofree char *config = absolute_config_path(sa->policy.config_path);
-    struct session_use use = {
-        .create_if_missing = create,
-        .fail_if_exists = create,
-        .create_args = args,
-        .config_path = config,
-    };
-    struct agent_conn conn = {.fd = -1, .cancel_fd = -1};
-    int r = session_ensure(&s, policy, &use, &conn, &err);
-    json_decref(args);
-    agent_close(&conn);
-    if (r < 0) {
-        if (err.status == HUTCH_E_UNSUPPORTED && !CLI_HAS_DOCKER) {
-            session_unlock(&s);
-            return cli_exec_docker_helper();
-        }
-        return cli_error("%s", err.message);
-    }
-    json_t *d = session_describe(&s, false);
-    if (sa->json) {
-        autofree char *text = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-        printf("%s\n", text ? text : "{}");
-    } else {
-        fprintf(stderr, "hutch: session %s %s (%s; workspace %s)\n", sa->key,
-                create ? "created" : "running", field_str(d, "backend") ?: "?",
-                field_str(d, "workspace") ?: "?");
-    }
-    json_decref(d);
-    return 0;
-}
-
-/* ---- stop / rm / status / ls / stats: the public API ---------------------------- */
 
 /* A session whose driver this build lacks (docker in the static hutch) is
  * hutch-docker's: handed over before anything of it is touched. */
 static int failed(const hutch_error *err)
 {
-    if (err->status == HUTCH_E_UNSUPPORTED && !CLI_HAS_DOCKER)
-        return cli_exec_docker_helper();
-    return cli_error("%s", err->message);
+    return cli_session_failed(err);
 }
+
+static int bring_up(struct session_args *sa, bool create)
+{
+    hutch_error err = {0};
+    const char *key = sa->key;
+    auto_policy hutch_policy *policy =
+        cli_session_policy(&key, &sa->policy, create ? NULL : "hutch session start", &err);
+    if (!policy)
+        return cli_error("%s", err.message);
+    if ((create ? hutch_session_create(policy, key, &err)
+                : hutch_session_start(policy, key, &err)) < 0)
+        return failed(&err);
+    autofree char *text = NULL;
+    if (hutch_session_status(key, &text, &err) < 0)
+        return failed(&err);
+    if (sa->json) {
+        printf("%s\n", text);
+        return 0;
+    }
+    json_t *d = json_loads(text, 0, NULL);
+    fprintf(stderr, "hutch: session %s %s (%s; workspace %s)\n", sa->key,
+            create ? "created" : "running", field_str(d, "backend") ?: "?",
+            field_str(d, "workspace") ?: "?");
+    json_decref(d);
+    return 0;
+}
+
+/* ---- stop / rm / status / ls / stats ------------------------------------------- */
 
 static int tear_down(struct session_args *sa, bool remove)
 {
@@ -253,12 +209,10 @@ static int list(struct session_args *sa)
 /* The audit log: printed as it is, then (--follow) what is appended. */
 static int show_log(const char *key, bool follow)
 {
-    auto_session struct session s;
-    int failed = open_key(&s, key, false, !follow);
-    if (failed)
-        return failed;
-    char path[PATH_MAX + 16];
-    fmt_bounded(path, "%s/audit.log", s.dir);
+    hutch_error err = {0};
+    autofree char *path = NULL;
+    if (hutch_session_audit_path(key, !follow, &path, &err) < 0)
+        return failed(&err);
     autoclose int fd = -1;
     off_t at = 0;
     char buf[65536];

@@ -8,10 +8,10 @@
 #include <sys/ioctl.h>
 #include <termios.h>
 
+#include <pthread.h>
+
 #include "cli/cli.h"
 #include "cli/session_common.h"
-#include "base/command.h"
-#include "base/error.h"
 
 static volatile sig_atomic_t resized;
 
@@ -41,50 +41,65 @@ static bool relay(int from, int to)
 static const char shell_script[] =
     "if command -v bash >/dev/null 2>&1; then exec bash -i; else exec sh -i; fi";
 
-int cmd_session_shell(int argc, char **argv)
+/* The shell runs in a thread (hutch_session_exec waits for it) while this
+ * one relays the terminal. */
+struct shell_run {
+    const hutch_policy *policy;
+    const char *key;
+    int tty;     /* the pty's slave side: the shell's terminal */
+    int done_fd; /* written once the call returned */
+    int rc;
+    hutch_result result;
+    hutch_error err;
+};
+
+static void *run_shell(void *arg)
 {
-    struct policy_args call = {0};
-    const char *key = NULL;
-    hutch_error err = {0};
+    struct shell_run *run = arg;
+    static const char *const shell_argv[] = {"/bin/sh", "-c", shell_script, NULL};
+    hutch_command cmd;
+    hutch_command_init(&cmd);
+    cmd.argv = shell_argv;
+    cmd.tty_fd = run->tty;
+    run->rc = hutch_session_exec(run->policy, run->key, &cmd, &run->result, &run->err);
+    (void)!write(run->done_fd, "", 1);
+    return NULL;
+}
+
+static int parse_shell_args(int argc, char **argv, struct policy_args *call, const char **key,
+                            hutch_error *err)
+{
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             help_topic("session", stdout);
             return 0;
         }
-        int r = argv[i][0] == '-' ? policy_args_parse(&call, argc, argv, &i, &err) : 0;
-        if (r < 0) {
-            policy_args_free(&call);
-            return cli_error("%s", err.message);
-        }
+        int r = argv[i][0] == '-' ? policy_args_parse(call, argc, argv, &i, err) : 0;
+        if (r < 0)
+            return -1;
         if (r == 1)
             continue;
-        if (argv[i][0] == '-' || key) {
-            policy_args_free(&call);
-            return cli_error("unexpected argument '%s': hutch session shell KEY", argv[i]);
-        }
-        key = argv[i];
+        if (argv[i][0] == '-' || *key)
+            return cli_fail(err, "unexpected argument '%s': hutch session shell KEY", argv[i]);
+        *key = argv[i];
     }
-    auto_policy_args struct policy_args owned = call;
-    if (!key)
-        return cli_error("hutch session shell needs a session key: hutch session shell KEY");
-    auto_session struct session s;
+    if (!*key)
+        return cli_fail(err, "hutch session shell needs a session key: hutch session shell KEY");
+    return 1;
+}
+
+int cmd_session_shell(int argc, char **argv)
+{
+    auto_policy_args struct policy_args call = {0};
+    const char *key = NULL;
+    hutch_error err = {0};
+    int parsed = parse_shell_args(argc, argv, &call, &key, &err);
+    if (parsed <= 0)
+        return parsed == 0 ? 0 : cli_error("%s", err.message);
     auto_policy hutch_policy *policy =
-        session_open_policy(&s, key, true, &owned, "hutch session shell", &err);
+        cli_session_policy(&key, &call, "hutch session shell", &err);
     if (!policy)
         return cli_error("%s", err.message);
-    struct session_use use = {.create_if_missing = policy->auto_create};
-    struct agent_conn conn = {.fd = -1, .cancel_fd = -1};
-    int failed = cli_session_ensure(&s, policy, &use, &conn);
-    if (failed)
-        return failed;
-    if (conn.fd < 0)
-        return cli_error("session %s has no agent to open a shell with (%s): use hutch exec %s "
-                         "-- COMMAND",
-                         key,
-                         session_on_host(&s)
-                             ? "it runs on the host"
-                             : "an adopted container, or a TCP engine's",
-                         key);
 
     autoclose int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
     char name[128];
@@ -97,25 +112,23 @@ int cmd_session_shell(int argc, char **argv)
     bool interactive = isatty(STDIN_FILENO);
     if (interactive)
         copy_window_size(master);
+    int done[2];
+    if (pipe2(done, O_CLOEXEC) < 0)
+        return cli_error("cannot make a pipe: %s", strerror(errno));
+    autoclose int done_read = done[0];
+    autoclose int done_write = done[1];
 
-    autostrlist struct strlist env = {0};
-    if (command_env(policy, ENV_SANDBOX, &env, &err) < 0)
-        return cli_error("%s", err.message);
-    char *shell_argv[] = {(char *)"/bin/sh", (char *)"-c", (char *)shell_script, NULL};
-    struct agent_run_request req = {
-        .argv = shell_argv,
-        .envp = env.items,
-        .cwd = "/workspace",
-        .tty = true,
-        .stdio = {slave, slave, slave},
-    };
-    struct agent_run_start started;
-    if (agent_run_start(&conn, &req, &started, &err) < 0 || !started.started) {
-        agent_close(&conn);
-        return cli_error("cannot start a shell in session %s: %s", key,
-                         err.message[0] ? err.message : strerror(started.exec_errno));
-    }
-    close_fd(&slave);
+    struct shell_run run = {.policy = policy, .key = key, .tty = slave, .done_fd = done_write};
+    /* Window size changes are this thread's to see. */
+    sigset_t winch, old_mask;
+    sigemptyset(&winch);
+    sigaddset(&winch, SIGWINCH);
+    pthread_sigmask(SIG_BLOCK, &winch, &old_mask);
+    pthread_t thread;
+    int started = pthread_create(&thread, NULL, run_shell, &run);
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    if (started != 0)
+        return cli_error("cannot start a thread: %s", strerror(started));
 
     struct termios saved;
     bool raw = interactive && tcgetattr(STDIN_FILENO, &saved) == 0;
@@ -130,7 +143,6 @@ int cmd_session_shell(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     bool stdin_open = true;
-    struct agent_exit exit_status = {.exited = true, .code = 125};
     for (;;) {
         if (resized) {
             resized = 0;
@@ -139,7 +151,7 @@ int cmd_session_shell(int argc, char **argv)
         struct pollfd pfd[3] = {
             {.fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN},
             {.fd = master, .events = POLLIN},
-            {.fd = conn.fd, .events = POLLIN},
+            {.fd = done_read, .events = POLLIN},
         };
         if (poll(pfd, 3, -1) < 0) {
             if (errno == EINTR)
@@ -152,22 +164,26 @@ int cmd_session_shell(int argc, char **argv)
             stdin_open = false;
             (void)!write(master, "\004", 1); /* end of input, as Ctrl-D */
         }
-        if (pfd[2].revents) {
-            if (agent_run_wait(&conn, monotonic_ms() + 5000, &exit_status, &err) < 0)
-                exit_status = (struct agent_exit){.exited = true, .code = 125};
-            /* What the shell wrote last is still in the pty; a process it
-             * left behind may go on writing there, which is not for this
-             * terminal: a moment, then the pty is closed. */
-            struct pollfd last = {.fd = master, .events = POLLIN};
-            double until = monotonic_ms() + 200;
-            while (monotonic_ms() < until && poll(&last, 1, 50) > 0 &&
-                   relay(master, STDOUT_FILENO))
-                ;
+        if (pfd[2].revents)
             break;
-        }
     }
+    pthread_join(thread, NULL);
+    /* What the shell wrote last is still in the pty; a process it left
+     * behind may go on writing there, which is not for this terminal: a
+     * moment, then the pty is closed. */
+    struct pollfd last = {.fd = master, .events = POLLIN};
+    double until = monotonic_ms() + 200;
+    while (run.rc == 0 && monotonic_ms() < until && poll(&last, 1, 50) > 0 &&
+           relay(master, STDOUT_FILENO))
+        ;
     if (raw)
         tcsetattr(STDIN_FILENO, TCSANOW, &saved);
-    agent_close(&conn);
-    return exit_status.exited ? exit_status.code : 128 + exit_status.signal;
+    if (run.rc < 0) {
+        if (run.err.status == HUTCH_E_INVALID || run.err.status == HUTCH_E_NO_DRIVER)
+            return cli_session_failed(&run.err);
+        return cli_error("cannot start a shell in session %s: %s", key, run.err.message);
+    }
+    int status = run.result.exit_code;
+    hutch_result_free(&run.result);
+    return status;
 }

@@ -5,9 +5,6 @@
 
 #include "cli/cli.h"
 #include "cli/session_common.h"
-#include "base/error.h"
-#include "session/tool_call.h"
-
 
 /* JSON arguments from stdin ("-"), bounded: large content goes through
  * --content-from, never through memory. */
@@ -16,10 +13,10 @@ static json_t *args_from(const char *text, hutch_error *err)
     json_error_t jerr;
     json_t *args = strcmp(text, "-") == 0 ? json_loadf(stdin, 0, &jerr) : json_loads(text, 0, &jerr);
     if (!args)
-        error_set(err, HUTCH_E_INVALID,
-                  "the tool's arguments are not valid JSON (%s at line %d, column %d): give an "
-                  "object like '{\"path\": \"a.txt\"}'",
-                  jerr.text, jerr.line, jerr.column);
+        cli_fail(err,
+                 "the tool's arguments are not valid JSON (%s at line %d, column %d): give an "
+                 "object like '{\"path\": \"a.txt\"}'",
+                 jerr.text, jerr.line, jerr.column);
     return args;
 }
 
@@ -71,32 +68,29 @@ int cmd_tool(int argc, char **argv)
     }
 
     /* The session's policy: as hutch exec builds it. */
-    struct session s;
-    auto_policy hutch_policy *policy =
-        session_open_policy(&s, positional[0], false, &call, "hutch tool", &err);
-    session_close(&s);
-    if (!policy) {
-        json_decref(args);
+    const char *key = positional[0];
+    auto_policy hutch_policy *policy = cli_session_policy(&key, &call, "hutch tool", &err);
+    autofree char *args_text = policy ? json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(args);
+    if (!policy)
         return cli_error("%s", err.message);
-    }
+    if (!args_text)
+        return cli_error("out of memory");
     signal(SIGPIPE, SIG_IGN);
     autoclose int cancel_fd = -1;
     (void)cli_forward_signals(&cancel_fd);
-    struct tool_call_opts opts = {.content_fd = content_fd, .cancel_fd = cancel_fd};
-    json_t *result = NULL;
-    bool unknown;
-    int rc = tool_call(policy, positional[0], positional[1], args, &opts, &result, &unknown, &err);
-    json_decref(args);
-    if (rc < 0) {
-        if (err.status == HUTCH_E_UNSUPPORTED && !CLI_HAS_DOCKER)
-            return cli_exec_docker_helper();
-        return cli_error("%s", err.message);
-    }
+    hutch_tool_options opts;
+    hutch_tool_options_init(&opts);
+    opts.content_fd = content_fd;
+    opts.cancel_fd = cancel_fd;
+    autofree char *text = NULL;
+    if (hutch_tool_call_with(policy, key, positional[1], args_text, &opts, &text, &err) < 0)
+        return cli_session_failed(&err);
     maybe_prune_in_background();
-    autofree char *text = json_dumps(result, JSON_COMPACT);
+    json_t *result = json_loads(text, 0, NULL);
     bool ok = json_is_true(json_object_get(result, "ok"));
     json_decref(result);
-    if (!text || printf("%s\n", text) < 0 || fflush(stdout) != 0)
+    if (printf("%s\n", text) < 0 || fflush(stdout) != 0)
         return cli_error("cannot write the result to stdout");
     return ok ? 0 : 1;
 }

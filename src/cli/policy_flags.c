@@ -3,25 +3,23 @@
 #include <limits.h>
 
 #include "cli/cli.h"
-#include "base/error.h"
-#include "policy/fields.h"
 
 struct pending_setting {
-    const struct field *field;
+    const hutch_key_info *key;
     const char *value;
     char shown[64]; /* "--memory" */
 };
 
 /* One more setting for policy_args_build; value is not copied. */
-static int add_pending(struct policy_args *pa, const struct field *f, const char *value,
+static int add_pending(struct policy_args *pa, const hutch_key_info *key, const char *value,
                        hutch_error *err)
 {
     if (!array_reserve(&pa->pending, &pa->cap, pa->len, sizeof *pa->pending, 16))
-        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+        return cli_fail(err, "out of memory");
     struct pending_setting *s = &pa->pending[pa->len++];
-    s->field = f;
+    s->key = key;
     s->value = value;
-    fmt_trunc(s->shown, sizeof s->shown, "--%s", f->flag); /* for messages */
+    fmt_trunc(s->shown, sizeof s->shown, "--%s", key->flag); /* for messages */
     return 0;
 }
 
@@ -38,26 +36,26 @@ int policy_args_parse(struct policy_args *pa, int argc, char **argv, int *i, hut
                    : 1;
     if (strcmp(name, "no-config") == 0) {
         if (inline_value)
-            return error_set(err, HUTCH_E_INVALID, "--no-config takes no value");
+            return cli_fail(err, "--no-config takes no value");
         pa->no_config = true;
         return 1;
     }
 
-    const struct field *f = field_by_flag(name);
-    if (!f)
+    const hutch_key_info *key = hutch_policy_key_by_flag(name);
+    if (!key)
         return 0;
     char shown[64];
-    fmt_trunc(shown, sizeof shown, "--%s", f->flag); /* for messages */
+    fmt_trunc(shown, sizeof shown, "--%s", key->flag); /* for messages */
     const char *value;
-    if (f->storage == S_BOOL) {
+    if (key->is_switch) {
         if (inline_value && strcmp(inline_value, "true") != 0 && strcmp(inline_value, "false") != 0)
-            return error_set(err, HUTCH_E_INVALID, "%s takes no value (or =true / =false)",
+            return cli_fail(err, "%s takes no value (or =true / =false)",
                              shown);
         value = inline_value ? inline_value : "true";
     } else if (option_value(argc, argv, i, shown, inline_value, &value, err) < 0) {
         return -1;
     }
-    return add_pending(pa, f, value, err) < 0 ? -1 : 1;
+    return add_pending(pa, key, value, err) < 0 ? -1 : 1;
 }
 
 char *default_config_path(void)
@@ -80,11 +78,11 @@ hutch_policy *policy_args_build(struct policy_args *pa, hutch_error *err)
 {
     auto_policy hutch_policy *p = hutch_policy_new();
     if (!p) {
-        error_set(err, HUTCH_E_SYSTEM, "out of memory");
+        cli_fail(err, "out of memory");
         return NULL;
     }
     if (pa->config_path && pa->no_config) {
-        error_set(err, HUTCH_E_INVALID, "--config and --no-config cannot be combined");
+        cli_fail(err, "--config and --no-config cannot be combined");
         return NULL;
     }
     if (pa->config_path) {
@@ -103,7 +101,7 @@ hutch_policy *policy_args_build(struct policy_args *pa, hutch_error *err)
         cli_warn("%s", hutch_policy_warning(p, i));
     for (size_t i = 0; i < pa->len; i++) {
         struct pending_setting *s = &pa->pending[i];
-        if (field_set_text(p, s->field, s->value, s->shown, err) < 0)
+        if (hutch_policy_set_flag(p, s->key->flag, s->value, err) < 0)
             return NULL;
     }
     if (hutch_policy_validate(p, err) < 0)
@@ -119,9 +117,9 @@ json_t *policy_args_to_json(const struct policy_args *pa)
         const char *value = s->value;
         char real[PATH_MAX];
         /* A relative workspace means the caller's directory at creation. */
-        if (s->field->id == F_WORKSPACE && value[0] && realpath(value, real))
+        if (strcmp(s->key->key, "workspace") == 0 && value[0] && realpath(value, real))
             value = real;
-        json_array_append_new(list, json_pack("{s:s, s:s}", "flag", s->field->flag, "value", value));
+        json_array_append_new(list, json_pack("{s:s, s:s}", "flag", s->key->flag, "value", value));
     }
     return list;
 }
@@ -134,21 +132,21 @@ int policy_args_add_json(struct policy_args *pa, const json_t *list, hutch_error
     {
         const char *flag = json_string_value(json_object_get(item, "flag"));
         const char *value = json_string_value(json_object_get(item, "value"));
-        const struct field *f = flag ? field_by_flag(flag) : NULL;
-        if (!f || !value)
-            return error_set(err, HUTCH_E_INVALID,
-                             "the session record holds a setting this hutch does not know "
-                             "(%s): remove the session and create it again",
-                             flag ? flag : "?");
-        if (add_pending(pa, f, value, err) < 0) /* value lives as long as list */
+        const hutch_key_info *key = flag ? hutch_policy_key_by_flag(flag) : NULL;
+        if (!key || !value)
+            return cli_fail(err,
+                            "the session record holds a setting this hutch does not know "
+                            "(%s): remove the session and create it again",
+                            flag ? flag : "?");
+        if (add_pending(pa, key, value, err) < 0) /* value lives as long as list */
             return -1;
     }
     return 0;
 }
 
-int policy_args_field_at(const struct policy_args *pa, size_t i)
+const hutch_key_info *policy_args_key_at(const struct policy_args *pa, size_t i)
 {
-    return i < pa->len ? (int)pa->pending[i].field->id : -1;
+    return i < pa->len ? pa->pending[i].key : NULL;
 }
 
 const char *policy_args_shown_at(const struct policy_args *pa, size_t i)
@@ -169,8 +167,8 @@ void help_policy_options(FILE *out)
                  "        Read the policy from FILE instead of the default config file.\n"
                  "    --no-config\n"
                  "        Ignore the default config file.\n");
-    for (size_t i = 0; i < FIELD_COUNT; i++) {
-        const struct field *f = &fields[i];
+    const hutch_key_info *f;
+    for (size_t i = 0; (f = hutch_policy_key_at(i)); i++) {
         if (!f->flag)
             continue;
         fprintf(out, "    --%s%s%s\n        %s\n        Config key: sandbox.%s (%s).\n", f->flag,

@@ -3,6 +3,7 @@
 #include "drivers/driver.h"
 #include "base/result.h"
 #include "base/error.h"
+#include "base/notice.h"
 #include "policy/policy.h"
 
 /* A backend that cannot run here fails closed; the message says how to run
@@ -69,8 +70,17 @@ static int run(const hutch_policy *p, const hutch_command *cmd, hutch_result *r,
     const struct driver *b;
     bool degraded;
     hutch_error why;
+    if (cmd->tty_fd >= 0)
+        return error_set(err, HUTCH_E_INVALID,
+                         "a terminal (tty_fd) is for session commands: use hutch_session_exec");
     if (run_prepare(p, &b, &degraded, &why, err) < 0)
         return -1;
+    /* Before the command starts, so a terminal shows it first. */
+    if (degraded)
+        notice("warning: %s; running unisolated with the spawn backend (--fallback spawn)",
+               why.message);
+    else if (!b->isolated && p->backend == BACKEND_HOST)
+        notice("warning: the host backend runs the command with no isolation at all");
     if (driver_run_once(b, p, cmd, r, err) < 0) {
         hutch_result_free(r);
         /* A backend that turns out unable to run here (no user namespaces
@@ -92,6 +102,9 @@ static int run(const hutch_policy *p, const hutch_command *cmd, hutch_result *r,
             return -1;
         }
         r->degraded_reason = reason;
+        notice("warning: %s; the command ran unisolated with the spawn backend (--fallback "
+               "spawn)",
+               reason);
     }
     (void)!fmt_fits(r->backend, sizeof r->backend, "%s", b->name); /* short names; never cut */
     r->isolated = b->isolated;

@@ -1007,7 +1007,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     double now = monotonic_ms();
     if (now - second >= 1000) {
         if (dropped)
-            mcp_log_stderr("libmicrohttpd: %u more messages not shown", dropped);
+            mcp_log("libmicrohttpd: %u more messages not shown", dropped);
         second = now;
         shown = dropped = 0;
     }
@@ -1020,7 +1020,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     char line[512];
     vfmt_trunc(line, sizeof line, fmt, ap); /* a log line: cut on purpose */
     line[strcspn(line, "\n")] = '\0';
-    mcp_log_stderr("libmicrohttpd: %s", line);
+    mcp_log("libmicrohttpd: %s", line);
 }
 
 static int listen_loopback(int port, unsigned *bound, hutch_error *err)
@@ -1072,7 +1072,7 @@ int mcp_serve_http(const struct mcp_server *srv, int port, int stop_fd, hutch_er
                          bound);
     }
     g->d = d;
-    mcp_log_stderr("serving MCP on http://127.0.0.1:%u/mcp (session %s)", bound, srv->session_key);
+    mcp_log("serving MCP on http://127.0.0.1:%u/mcp (session %s)", bound, srv->session_key);
 
     int rc = door_run(g, err);
     /* No new connection from here: those waiting are dropped. */

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 
+#include "base/notice.h"
 #include "session/tool_call.h"
 
 /* A running tools/call. */
@@ -32,14 +33,14 @@ struct mcp_session {
     int running;        /* calls whose thread has not ended yet */
 };
 
-void mcp_log_stderr(const char *fmt, ...)
+void mcp_log(const char *fmt, ...)
 {
     char line[1024];
     va_list ap;
     va_start(ap, fmt);
     vfmt_trunc(line, sizeof line, fmt, ap); /* a log line: cut on purpose */
     va_end(ap);
-    fprintf(stderr, "hutch mcp: %s\n", line);
+    notice("mcp: %s", line);
 }
 
 struct mcp_session *mcp_session_new(const struct mcp_server *srv)
@@ -431,4 +432,17 @@ void mcp_session_handle(struct mcp_session *s, const struct jsonrpc_msg *m, stru
             answer_error(sink, m->id, m->code, m->err.message);
         break;
     }
+}
+
+HUTCH_API int hutch_mcp_serve(const hutch_policy *p, const char *key, int port, int stop_fd,
+                              hutch_error *err)
+{
+    hutch_error_clear(err);
+    if (!p || !key)
+        return error_set(err, HUTCH_E_INVALID, "hutch_mcp_serve: a policy and a key are required");
+    if (port > 65535)
+        return error_set(err, HUTCH_E_INVALID, "hutch_mcp_serve: %d is not a port number", port);
+    struct mcp_server srv = {.policy = p, .session_key = key};
+    return port >= 0 ? mcp_serve_http(&srv, port, stop_fd, err)
+                     : mcp_serve_stdio(&srv, stop_fd, err);
 }

@@ -66,7 +66,8 @@ int mcp_serve_stdio(const struct mcp_server *srv, int stop_fd, hutch_error *err)
  * the URL is printed on stderr) until a byte arrives on stop_fd. */
 int mcp_serve_http(const struct mcp_server *srv, int port, int stop_fd, hutch_error *err);
 
-/* Logs a line on stderr ("hutch mcp: ..."): stdout is the protocol's. */
-void mcp_log_stderr(const char *fmt, ...) PRINTF_LIKE(1, 2);
+/* Logs a line as a notice ("mcp: ..."; the CLI prints it on stderr, never
+ * on stdout, which is the protocol's). */
+void mcp_log(const char *fmt, ...) PRINTF_LIKE(1, 2);
 
 #endif

@@ -31,7 +31,7 @@ static void stdio_send(struct mcp_sink *sink, const json_t *msg, bool final)
     pthread_mutex_lock(&out->lock);
     if (!out->broken && write_all(out->fd, text, len + 1) < 0) {
         out->broken = true;
-        mcp_log_stderr("cannot write to stdout (%s): the client is gone", strerror(errno));
+        mcp_log("cannot write to stdout (%s): the client is gone", strerror(errno));
     }
     pthread_mutex_unlock(&out->lock);
 }

@@ -90,6 +90,8 @@ void hutch_policy_free(hutch_policy *p)
             strlist_clear(slot);
     }
     strlist_clear(&p->warnings);
+    free(p->origin.config_path);
+    json_decref(p->origin.settings);
     free(p);
 }
 

@@ -97,6 +97,13 @@ struct hutch_policy {
         double idle_hours, max_age_days;
     } prune;
 
+    /* What a session created under this policy records
+     * (hutch_policy_set_origin): not part of what the sandbox enforces. */
+    struct {
+        char *config_path;
+        struct json_t *settings; /* a JSON array, or NULL */
+    } origin;
+
     bool set[FIELD_COUNT];    /* explicitly given by a config file or a flag */
     struct strlist warnings;  /* non-fatal notes from loading */
 };

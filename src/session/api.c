@@ -6,6 +6,23 @@
 static int session_exec_full(const hutch_policy *p, const char *key, const hutch_command *cmd,
                              hutch_result *r, hutch_error *err);
 
+static int driver_missing(const char *key, hutch_error *err)
+{
+    return error_set(err, HUTCH_E_NO_DRIVER,
+                     "session %s needs a driver this build of hutch does not have", key);
+}
+
+/* A new record keeps what the caller said it built the policy from. */
+static struct session_use use_of(const hutch_policy *p, bool create)
+{
+    return (struct session_use){
+        .create_if_missing = create || p->auto_create,
+        .fail_if_exists = create,
+        .create_args = p->origin.settings,
+        .config_path = p->origin.config_path,
+    };
+}
+
 HUTCH_API int hutch_session_exec_v1(const hutch_policy *p, const char *key,
                                     const hutch_command *caller_cmd, size_t cmd_size,
                                     hutch_result *caller_r, size_t result_size, hutch_error *err)
@@ -30,11 +47,19 @@ static int session_exec_full(const hutch_policy *p, const char *key, const hutch
         session_close(&s);
         return -1;
     }
-    struct session_use use = {.create_if_missing = p->auto_create};
+    /* Containers only the Engine API reaches: a build with the driver does
+     * all of it (else this use would be counted twice). */
+    if (session_driver_missing(&s) && !session_uses_agent(&s)) {
+        session_close(&s);
+        return driver_missing(key, err);
+    }
+    struct session_use use = use_of(p, false);
     struct agent_conn conn = {.fd = -1, .cancel_fd = -1};
     int rc = session_ensure(&s, p, &use, &conn, err);
     session_unlock(&s);
-    if (rc == 0)
+    if (rc == 0 && conn.fd < 0 && session_driver_missing(&s))
+        rc = driver_missing(key, err);
+    else if (rc == 0)
         rc = session_run(&s, p, &conn, cmd, r, err);
     agent_close(&conn);
     session_close(&s);
@@ -52,14 +77,36 @@ HUTCH_API int hutch_session_remove(const char *key, int remove_workspace, hutch_
     return rc;
 }
 
+HUTCH_API void hutch_tool_options_init_v1(hutch_tool_options *opts, size_t opts_size)
+{
+    hutch_tool_options defaults = {.content_fd = -1, .cancel_fd = -1};
+    memset(opts, 0, opts_size);
+    memcpy(opts, &defaults, opts_size < sizeof defaults ? opts_size : sizeof defaults);
+}
+
 HUTCH_API int hutch_tool_call(const hutch_policy *p, const char *key, const char *name,
                               const char *args_json, char **result_json, hutch_error *err)
 {
+    hutch_tool_options opts;
+    hutch_tool_options_init(&opts);
+    return hutch_tool_call_with(p, key, name, args_json, &opts, result_json, err);
+}
+
+HUTCH_API int hutch_tool_call_with_v1(const hutch_policy *p, const char *key, const char *name,
+                                      const char *args_json, const hutch_tool_options *caller_opts,
+                                      size_t opts_size, char **result_json, hutch_error *err)
+{
     hutch_error_clear(err);
-    *result_json = NULL;
-    if (!p || !key || !name || !args_json)
+    if (result_json)
+        *result_json = NULL;
+    if (!p || !key || !name || !args_json || !caller_opts || !result_json)
         return error_set(err, HUTCH_E_INVALID,
-                         "hutch_tool_call: policy, key, name and arguments are required");
+                         "hutch_tool_call: policy, key, name, arguments and a place for the "
+                         "result are required");
+    /* An older caller's struct is shorter: the rest keeps its defaults. */
+    hutch_tool_options given;
+    hutch_tool_options_init(&given);
+    memcpy(&given, caller_opts, opts_size < sizeof given ? opts_size : sizeof given);
     json_error_t jerr;
     json_t *args = json_loads(args_json, 0, &jerr);
     if (!args)
@@ -67,7 +114,7 @@ HUTCH_API int hutch_tool_call(const hutch_policy *p, const char *key, const char
                          jerr.text);
     json_t *result = NULL;
     bool unknown;
-    struct tool_call_opts opts = {.content_fd = -1, .cancel_fd = -1};
+    struct tool_call_opts opts = {.content_fd = given.content_fd, .cancel_fd = given.cancel_fd};
     int rc = tool_call(p, key, name, args, &opts, &result, &unknown, err);
     json_decref(args);
     if (rc == 0) {
@@ -103,7 +150,9 @@ static int bring_up(const hutch_policy *p, const char *key, bool create, hutch_e
     if (!create && !session_exists(&s))
         return error_set(err, HUTCH_E_INVALID,
                          "no session %s: create it with 'hutch session create %s'", key, key);
-    struct session_use use = {.create_if_missing = create, .fail_if_exists = create};
+    struct session_use use = use_of(p, create);
+    if (!create)
+        use.create_if_missing = false;
     struct agent_conn conn = {.fd = -1, .cancel_fd = -1};
     int rc = session_ensure(&s, p, &use, &conn, err);
     agent_close(&conn);
@@ -157,8 +206,7 @@ HUTCH_API int hutch_session_status(const char *key, char **json, hutch_error *er
     if (load_existing(key, &s, json, err) < 0)
         return -1;
     if (session_driver_missing(&s))
-        return error_set(err, HUTCH_E_UNSUPPORTED,
-                         "session %s needs a driver this build of hutch does not have", key);
+        return driver_missing(key, err);
     return json_out(session_describe(&s, true), json, err);
 }
 
@@ -229,9 +277,7 @@ HUTCH_API int hutch_prune(const hutch_policy *p, int dry_run, int remove_workspa
             reason = session_prune_reason(&s, p, now, why, sizeof why);
         if (reason && !dry_run && session_driver_missing(&s)) {
             /* Before anything of it is touched: a build that has the driver does it all. */
-            rc = error_set(err, HUTCH_E_UNSUPPORTED,
-                           "session %s needs a driver this build of hutch does not have",
-                           keys[i]);
+            rc = driver_missing(keys[i], err);
         } else if (reason) {
             if (!dry_run && session_remove(&s, remove_workspaces != 0, &e) < 0)
                 json_array_append_new(failed, json_pack("{s:s, s:s}", "key", keys[i], "error",
@@ -256,4 +302,50 @@ HUTCH_API int hutch_prune(const hutch_policy *p, int dry_run, int remove_workspa
 HUTCH_API int hutch_tool_allowed(const hutch_policy *p, const char *name)
 {
     return p && tool_policy_allows(p, name);
+}
+
+HUTCH_API int hutch_session_origin(const char *key, char **config_path, char **settings_json,
+                                   hutch_error *err)
+{
+    hutch_error_clear(err);
+    if (!key || !config_path || !settings_json)
+        return error_set(err, HUTCH_E_INVALID,
+                         "hutch_session_origin: a key and places for the answers are required");
+    *config_path = *settings_json = NULL;
+    auto_session struct session s = {.lock_fd = -1};
+    if (session_open(&s, key, err) < 0 || session_load(&s, err) < 0)
+        return -1;
+    const char *config = session_config_path(&s);
+    const json_t *settings = session_create_args(&s);
+    if (config && !(*config_path = strdup(config)))
+        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    if (settings && !(*settings_json = json_dumps(settings, JSON_COMPACT))) {
+        free(*config_path);
+        *config_path = NULL;
+        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    }
+    return 0;
+}
+
+HUTCH_API int hutch_prune_due(double interval_seconds)
+{
+    return prune_due(interval_seconds);
+}
+
+HUTCH_API int hutch_session_audit_path(const char *key, int must_exist, char **path,
+                                       hutch_error *err)
+{
+    hutch_error_clear(err);
+    if (!key || !path)
+        return error_set(err, HUTCH_E_INVALID,
+                         "hutch_session_audit_path: a key and a place for the path are required");
+    *path = NULL;
+    auto_session struct session s = {.lock_fd = -1};
+    if ((must_exist ? load_existing(key, &s, path, err) : session_open(&s, key, err)) < 0)
+        return -1;
+    if (asprintf(path, "%s/audit.log", s.dir) < 0) {
+        *path = NULL;
+        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    }
+    return 0;
 }

@@ -1,6 +1,7 @@
 /* Running a command in a session: the agent forks it inside the sandbox
  * with hutch's pipes, which hutch relays to the caller (never the caller's
  * own descriptors: a process the command leaves behind keeps them). */
+#include <poll.h>
 #include <signal.h>
 
 #include "base/command.h"
@@ -62,6 +63,71 @@ static long oom_kills(const struct session *s)
     return total;
 }
 
+/* Waits for the end of a terminal run, passing signal bytes from cancel_fd
+ * on to its processes. */
+static int wait_tty_run(struct agent_conn *conn, int cancel_fd, struct agent_exit *exit_status,
+                        hutch_error *err)
+{
+    for (;;) {
+        struct pollfd pfd[2] = {{.fd = conn->fd, .events = POLLIN},
+                                {.fd = cancel_fd, .events = POLLIN}};
+        if (poll(pfd, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return error_sys(err, errno, "poll");
+        }
+        if (pfd[0].revents)
+            return agent_run_wait(conn, monotonic_ms() + REPORT_SLACK_MS, exit_status, err);
+        if (pfd[1].revents) {
+            unsigned char sig;
+            if (TEMP_FAILURE_RETRY(read(cancel_fd, &sig, 1)) == 1)
+                (void)agent_run_signal(conn, sig, NULL);
+            else
+                pfd[1].fd = cancel_fd = -1; /* the caller closed it */
+        }
+    }
+}
+
+/* cmd->tty_fd: the agent makes the caller's terminal the command's
+ * controlling terminal; the caller relays it, so nothing is captured. An
+ * interactive run has no timeout unless one was asked for. */
+static int session_exec_tty(struct session *s, const struct hutch_policy *p,
+                            struct agent_conn *conn, const hutch_command *cmd,
+                            const struct resolved_policy *rp, char *const *argv, char *const *envp,
+                            hutch_result *r, hutch_error *err)
+{
+    uint64_t timeout_ms = policy_is_set(p, F_LIMIT_TIMEOUT) ? p->limits.timeout_ms : 0;
+    struct agent_run_request req = {
+        .argv = argv,
+        .envp = envp,
+        .cwd = rp->workdir,
+        .tty = true,
+        .timeout_ms = timeout_ms,
+        .grace_ms = AGENT_GRACE_MS,
+        .file_size = p->limits.file_size,
+        .stdio = {cmd->tty_fd, cmd->tty_fd, cmd->tty_fd},
+    };
+    double start = monotonic_ms();
+    struct agent_run_start started;
+    if (agent_run_start(conn, &req, &started, err) < 0)
+        return -1;
+    fmt_bounded(r->backend, "%s", session_kind_name(s->record->kind));
+    r->isolated = true;
+    if (!started.started)
+        return error_set(err, HUTCH_E_SYSTEM, "cannot start %s in session %s: %s", argv[0],
+                         s->key, strerror(started.exec_errno));
+    struct agent_exit exit_status;
+    if (wait_tty_run(conn, cmd->cancel_fd, &exit_status, err) < 0)
+        return -1;
+    r->duration_ms = monotonic_ms() - start;
+    r->timed_out = exit_status.timed_out;
+    r->signal = exit_status.exited ? 0 : exit_status.signal;
+    r->exit_code = exit_status.timed_out ? 124
+                   : exit_status.exited  ? exit_status.code
+                                         : 128 + exit_status.signal;
+    return 0;
+}
+
 int session_exec(struct session *s, const struct hutch_policy *p, struct agent_conn *conn,
                  const hutch_command *cmd, hutch_result *r, hutch_error *err)
 {
@@ -76,6 +142,8 @@ int session_exec(struct session *s, const struct hutch_policy *p, struct agent_c
     if (command_argv(cmd, &argv, err) < 0 ||
         command_env(p, docker ? ENV_DOCKER : ENV_SANDBOX, &env, err) < 0)
         return -1;
+    if (cmd->tty_fd >= 0)
+        return session_exec_tty(s, p, conn, cmd, &rp, argv.items, env.items, r, err);
     /* Pipes only: a process the command leaves behind keeps what it was
      * given, and the caller's own terminal or files are not for it. */
     auto_command_io struct command_io io = {0};

@@ -297,7 +297,7 @@ static int create_sandbox(struct session *s, const struct driver *b,
 
 static int unavailable(enum session_kind kind, hutch_error *err)
 {
-    return error_set(err, HUTCH_E_UNSUPPORTED,
+    return error_set(err, HUTCH_E_NO_DRIVER,
                      "the %s backend is not available in this build of hutch",
                      session_kind_name(kind));
 }
@@ -508,6 +508,14 @@ int session_run(struct session *s, const struct hutch_policy *p, struct agent_co
      * has no docker backend, runs commands in docker sessions this way. */
     if (session_uses_agent(s) && conn->fd >= 0)
         return session_exec(s, p, conn, cmd, r, err);
+    if (cmd->tty_fd >= 0)
+        return error_set(err, HUTCH_E_UNSUPPORTED,
+                         "session %s has no agent to open a terminal with (%s): use hutch "
+                         "exec %s -- COMMAND",
+                         s->key,
+                         session_on_host(s) ? "it runs on the host"
+                                            : "an adopted container, or a TCP engine's",
+                         s->key);
     const struct driver *b = session_driver(s->record->kind);
     if (!b)
         return unavailable(s->record->kind, err);

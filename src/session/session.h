@@ -21,7 +21,7 @@
 #include "session/record.h"
 
 /* With perSession false, every key is this one session. */
-#define SHARED_SESSION_KEY "shared"
+#define SHARED_SESSION_KEY HUTCH_SHARED_SESSION
 
 struct session {
     char *key;
