@@ -164,7 +164,11 @@ typedef struct hutch_command {
      * then reaped by a later hutch_run() or when the caller exits. Ignored
      * when the run has a cgroup, which can only be removed once empty. */
     bool detach_teardown;
-    /* -1, or a terminal (the slave side of a pty the caller opened): the
+    /* The end of the first version (0.2.0), whose size was 48 bytes on
+     * 64-bit systems: later fields start after it, so a caller's size tells
+     * which fields it has. Unused. */
+    char reserved_v1_end[7];
+    /* Since 0.3.0: -1, or a terminal (the slave side of a pty the caller opened): the
      * command's stdin, stdout and stderr and its controlling terminal, for
      * interactive shells. Session commands run by the agent only; the
      * output modes are then unused and nothing is captured. */

@@ -105,8 +105,75 @@ static void same_version(void)
     hutch_policy_free(p);
 }
 
+/* A caller built against 0.2.0: its struct ended before tty_fd, so what its
+ * memory holds there is not read. */
+static void first_version_caller(void)
+{
+    hutch_policy *p = host_policy();
+    const char *argv[] = {"true", NULL};
+    hutch_command cmd;
+    memset(&cmd, 0, sizeof cmd); /* not initialised: tty_fd 0 would be stdin */
+    cmd.argv = argv;
+    cmd.stdin_fd = cmd.stdout_fd = cmd.stderr_fd = cmd.cancel_fd = -1;
+    hutch_result r;
+    hutch_error err;
+    int rc = hutch_run_v1(p, &cmd, offsetof(hutch_command, tty_fd), &r, sizeof r, &err);
+    CHECK(rc == 0 && r.exit_code == 0, "a first-version command has no terminal: %s",
+          rc == 0 ? "ok" : err.message);
+    hutch_result_free(&r);
+    CHECK(offsetof(hutch_command, tty_fd) >= 48 || sizeof(void *) < 8,
+          "fields after the first version start after its 48 bytes");
+    hutch_command_init(&cmd);
+    CHECK(cmd.tty_fd == -1, "hutch_command_init: no terminal");
+    cmd.argv = argv;
+    cmd.tty_fd = 0;
+    CHECK(hutch_run(p, &cmd, &r, &err) < 0 && strstr(err.message, "session"),
+          "a terminal is for session commands: %s", err.message);
+    hutch_result_free(&r);
+    hutch_policy_free(p);
+}
+
+/* The schema as the CLI and harnesses see it. */
+static void policy_keys(void)
+{
+    size_t n = 0, flags = 0;
+    const hutch_key_info *k;
+    for (; (k = hutch_policy_key_at(n)); n++)
+        flags += k->flag != NULL;
+    CHECK(n > 40 && flags > 20, "every key is listed (%zu keys, %zu flags)", n, flags);
+    k = hutch_policy_key_by_flag("memory");
+    CHECK(k && strcmp(k->key, "limits.memory") == 0 && !k->is_switch, "--memory is limits.memory");
+    k = hutch_policy_key_by_flag("timeout");
+    CHECK(k && k->per_run, "--timeout may change per exec");
+    CHECK(hutch_policy_key_by_flag("nope") == NULL, "an unknown flag has no key");
+    hutch_policy *p = hutch_policy_new();
+    hutch_error err;
+    CHECK(hutch_policy_is_set(p, "limits.memory") == 0, "a default is not set");
+    CHECK(hutch_policy_set_flag(p, "memory", "64m", &err) == 0 &&
+              hutch_policy_is_set(p, "sandbox.limits.memory") == 1,
+          "a flag sets its key");
+    char *v = hutch_policy_get(p, "limits.memory");
+    CHECK(v && strcmp(v, "64m") == 0, "its value in config-file form: %s", v ? v : "(null)");
+    free(v);
+    v = hutch_policy_get(p, "backend");
+    CHECK(v && strcmp(v, "native") == 0, "a string comes bare: %s", v ? v : "(null)");
+    free(v);
+    CHECK(hutch_policy_get(p, "no.such.key") == NULL, "an unknown key has no value");
+    CHECK(hutch_policy_set_flag(p, "memory", "lots", &err) < 0 && strstr(err.message, "--memory"),
+          "a bad flag value names the flag: %s", err.message);
+    CHECK(hutch_policy_set_origin(p, "/etc/x.json", "{}", &err) < 0,
+          "an origin's settings must be a JSON array");
+    CHECK(hutch_policy_set_origin(p, "/etc/x.json", "[]", &err) == 0, "a JSON array is kept");
+    hutch_tool_options opts;
+    hutch_tool_options_init(&opts);
+    CHECK(opts.content_fd == -1 && opts.cancel_fd == -1, "tool options default to no fds");
+    hutch_policy_free(p);
+}
+
 int main(void)
 {
+    first_version_caller();
+    policy_keys();
     too_small();
     newer_caller();
     same_version();
