@@ -3,6 +3,7 @@
  * prune.maxAgeDays. Workspaces stay unless --workspaces; adopted containers
  * are never touched. */
 #include "cli/cli.h"
+#include "cli/session_common.h"
 
 
 int cmd_prune(int argc, char **argv)
@@ -42,12 +43,9 @@ int cmd_prune(int argc, char **argv)
         return cli_error("%s", err.message);
 
     autofree char *text = NULL;
-    if (hutch_prune(policy, dry_run, workspaces, &text, &err) < 0) {
-        /* A docker session: the engine is reached from hutch-docker. */
-        if (err.status == HUTCH_E_UNSUPPORTED && !CLI_HAS_DOCKER)
-            return cli_exec_docker_helper();
-        return cli_error("%s", err.message);
-    }
+    /* A docker session: the engine is reached from hutch-docker. */
+    if (hutch_prune(policy, dry_run, workspaces, &text, &err) < 0)
+        return cli_session_failed(&err);
     json_t *out = json_loads(text, 0, NULL);
     json_t *pruned = json_object_get(out, "pruned"), *failed = json_object_get(out, "failed");
     size_t failures = json_array_size(failed);
