@@ -357,6 +357,39 @@ def test_session_shell_on_a_pty(sessions):
     assert os.WEXITSTATUS(status) == 7
 
 
+def test_session_shell_needs_an_agent(sessions):
+    """A host session has no agent to hand a terminal to: refused, with the
+    way to run commands there, and nothing started."""
+    sessions.run("session", "create", "hostsh", "--backend", "host", check=0)
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(HUTCH, [HUTCH, "session", "shell", "hostsh"], sessions.hutch.env)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 125, out
+    assert b"no agent to open a terminal with (it runs on the host)" in out, out
+    assert b"hutch exec hostsh -- COMMAND" in out, out
+
+
+def test_create_with_per_session_false_makes_the_shared_session(sessions, tmp_path):
+    """perSession false: every key means the shared session, for session
+    create as for exec."""
+    config = tmp_path / "shared.json"
+    config.write_text(json.dumps({"sandbox": {"perSession": False}}))
+    sessions.run("session", "create", "first", "--config", str(config), check=0)
+    assert [s["key"] for s in sessions.ls()] == ["shared"]
+    result, _ = sessions.exec_json("second", "--config", str(config), "--", "true")
+    assert result["exit_code"] == 0 and [s["key"] for s in sessions.ls()] == ["shared"]
+
+
 def test_long_and_odd_keys(sessions):
     key = "slack:T01/C02 thread #" + "x" * 200
     result, _ = sessions.exec_json(key, "--", "true")
