@@ -202,6 +202,10 @@ typedef struct hutch_result {
     char *degraded_reason; /* when degraded: why the asked-for backend did not run */
     bool network_filtered; /* network mode allow: the run went through the proxy */
     char **network_denied; /* then: hosts the proxy refused, NULL-terminated (or NULL) */
+    /* Since 0.3.0. When degraded: the config keys of the restrictions the
+     * fallback did not apply ("network.mode", "limits.pids", ...),
+     * NULL-terminated (or NULL when none). */
+    char **unenforced;
 } hutch_result;
 
 /* Runs one command in a fresh sandbox under the policy and waits for it.

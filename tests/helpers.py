@@ -30,6 +30,7 @@ RESULT_KEYS = {
     "duration_ms", "stdout", "stderr", "stdout_truncated", "stderr_truncated",
     "stdout_bytes", "stderr_bytes", "degraded", "error",
 }
+DEGRADED_KEYS = {"degraded_reason", "unenforced"}
 # --net allow:... adds the hosts it refused.
 NETWORK_KEYS = RESULT_KEYS | {"network_denied"}
 

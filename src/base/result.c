@@ -6,6 +6,21 @@
 
 #include <stddef.h>
 
+static void free_string_list(char **list)
+{
+    for (char **item = list; item && *item; item++)
+        free(*item);
+    free(list);
+}
+
+static json_t *string_list_json(char *const *list)
+{
+    json_t *out = json_array();
+    for (char *const *item = list; item && *item; item++)
+        json_array_append_new(out, json_string(*item));
+    return out;
+}
+
 /* Frees the fields that lie within the first size bytes of r. */
 static void free_fields(hutch_result *r, size_t size)
 {
@@ -18,11 +33,10 @@ static void free_fields(hutch_result *r, size_t size)
         free(r->error);
     if (WITHIN(degraded_reason))
         free(r->degraded_reason);
-    if (WITHIN(network_denied)) {
-        for (char **h = r->network_denied; h && *h; h++)
-            free(*h);
-        free(r->network_denied);
-    }
+    if (WITHIN(network_denied))
+        free_string_list(r->network_denied);
+    if (WITHIN(unenforced))
+        free_string_list(r->unenforced);
 #undef WITHIN
 }
 
@@ -129,12 +143,13 @@ char *hutch_result_to_json_v1(const hutch_result *caller, size_t size)
     json_object_set_new(obj, "stderr_bytes", json_integer((json_int_t)r->err.bytes));
     json_object_set_new(obj, "degraded", json_boolean(r->degraded));
     json_object_set_new(obj, "error", r->error ? text_json(r->error, strlen(r->error), false) : json_null());
-    if (r->network_filtered) {
-        json_t *denied = json_array();
-        for (char **h = r->network_denied; h && *h; h++)
-            json_array_append_new(denied, json_string(*h));
-        json_object_set_new(obj, "network_denied", denied);
+    if (r->degraded) {
+        json_object_set_new(obj, "degraded_reason",
+                            r->degraded_reason ? json_string(r->degraded_reason) : json_null());
+        json_object_set_new(obj, "unenforced", string_list_json(r->unenforced));
     }
+    if (r->network_filtered)
+        json_object_set_new(obj, "network_denied", string_list_json(r->network_denied));
     char *text = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(obj);
     return text;
@@ -143,9 +158,7 @@ char *hutch_result_to_json_v1(const hutch_result *caller, size_t size)
 void result_take_network_denied(hutch_result *r, struct strlist *hosts)
 {
     r->network_filtered = true;
-    for (char **h = r->network_denied; h && *h; h++)
-        free(*h);
-    free(r->network_denied);
+    free_string_list(r->network_denied);
     r->network_denied = hosts->items;
     memset(hosts, 0, sizeof *hosts);
 }

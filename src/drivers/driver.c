@@ -147,3 +147,14 @@ int driver_destroy_nothing(struct instance *in, hutch_error *err)
 {
     return driver_create_nothing(in, NULL, err);
 }
+
+int driver_unenforced(const struct driver *d, const struct hutch_policy *p, struct strlist *keys)
+{
+    for (size_t i = 0; i < FIELD_COUNT; i++) {
+        const struct field *f = &fields[i];
+        if (f->enforced && !(f->enforced & d->enforces) && policy_requests(p, f->id) &&
+            strlist_push(keys, f->key) < 0)
+            return -1;
+    }
+    return 0;
+}

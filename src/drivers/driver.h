@@ -98,6 +98,10 @@ bool policy_requests(const struct hutch_policy *p, enum field_id id);
 /* Fails with the first restriction the policy asks for that d cannot apply. */
 int driver_check_policy(const struct driver *d, const struct hutch_policy *p, hutch_error *err);
 
+/* The restrictions p asks for that d does not apply, as config keys (a
+ * fallback names them). */
+int driver_unenforced(const struct driver *d, const struct hutch_policy *p, struct strlist *keys);
+
 /* Chooses the driver hutch_run() will use: the policy's, or spawn when it
  * cannot run and the policy allows that fallback (degraded; *why then says
  * what is missing). */

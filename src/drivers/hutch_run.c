@@ -49,6 +49,61 @@ int run_prepare(const struct hutch_policy *p, const struct driver **chosen, bool
     return 0;
 }
 
+/* What a spawn fallback would drop, as config keys; refused when
+ * fallbackKeep names any of it. *reason: why the backend did not run and
+ * what the fallback does not apply. */
+static int plan_fallback(const struct hutch_policy *p, const char *why, struct strlist *dropped,
+                         char **reason, hutch_error *err)
+{
+    if (driver_unenforced(&driver_spawn, p, dropped) < 0)
+        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    bool keep_all = strlist_contains(&p->fallback_keep, "all");
+    char list[1024] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < dropped->len; i++) {
+        const char *key = dropped->items[i];
+        if (keep_all || strlist_contains(&p->fallback_keep, key))
+            return error_set(err, HUTCH_E_UNSUPPORTED,
+                             "%s; --fallback spawn would drop %s, which fallbackKeep keeps: make "
+                             "the backend available, or take %s out of fallbackKeep",
+                             why, key, keep_all ? "all" : key);
+        /* A long list is cut with "...": the result's unenforced has it whole. */
+        if (!fmt_append(list, sizeof list, &used, "%s%s", i ? ", " : "", key))
+            fmt_mark_cut(list, sizeof list, "...");
+    }
+    int n = dropped->len ? asprintf(reason, "%s; not enforced by the spawn fallback: %s", why,
+                                    list)
+                         : asprintf(reason, "%s", why);
+    if (n < 0) {
+        *reason = NULL;
+        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    }
+    return 0;
+}
+
+static int run_degraded(const struct hutch_policy *p, const hutch_command *cmd, const char *why,
+                        bool started_before, hutch_result *r, hutch_error *err)
+{
+    autostrlist struct strlist dropped = {0};
+    char *reason;
+    if (plan_fallback(p, why, &dropped, &reason, err) < 0)
+        return -1;
+    /* Before the command starts, so a terminal shows it first. */
+    notice("warning: %s; %s unisolated with the spawn backend (--fallback spawn)", reason,
+           started_before ? "running the command again," : "running");
+    memset(r, 0, sizeof *r);
+    if (driver_run_once(&driver_spawn, p, cmd, r, err) < 0) {
+        free(reason);
+        hutch_result_free(r);
+        return -1;
+    }
+    r->degraded = true;
+    r->degraded_reason = reason;
+    r->unenforced = dropped.items; /* NULL-terminated, as the result's lists are */
+    memset(&dropped, 0, sizeof dropped);
+    return 0;
+}
+
 static int run(const hutch_policy *p, const hutch_command *cmd, hutch_result *r,
                hutch_error *err);
 
@@ -67,49 +122,38 @@ static int run(const hutch_policy *p, const hutch_command *cmd, hutch_result *r,
                hutch_error *err)
 {
     memset(r, 0, sizeof *r);
-    const struct driver *b;
-    bool degraded;
-    hutch_error why;
     if (cmd->tty_fd >= 0)
         return error_set(err, HUTCH_E_INVALID,
                          "a terminal (tty_fd) is for session commands: use hutch_session_exec");
+    const struct driver *b;
+    bool degraded;
+    hutch_error why;
     if (run_prepare(p, &b, &degraded, &why, err) < 0)
         return -1;
-    /* Before the command starts, so a terminal shows it first. */
-    if (degraded)
-        notice("warning: %s; running unisolated with the spawn backend (--fallback spawn)",
-               why.message);
-    else if (!b->isolated && p->backend == BACKEND_HOST)
+    if (degraded) {
+        if (run_degraded(p, cmd, why.message, false, r, err) < 0)
+            return -1;
+    } else if (!b->isolated && p->backend == BACKEND_HOST) {
         notice("warning: the host backend runs the command with no isolation at all");
-    if (driver_run_once(b, p, cmd, r, err) < 0) {
+    }
+    if (!degraded && driver_run_once(b, p, cmd, r, err) < 0) {
         hutch_result_free(r);
         /* A backend that turns out unable to run here (no user namespaces
          * inside a container, say) falls back like an unavailable one. */
-        if (err->status != HUTCH_E_UNSUPPORTED || degraded || b == &driver_spawn)
+        if (err->status != HUTCH_E_UNSUPPORTED || b == &driver_spawn)
             return -1;
         if (p->fallback != FALLBACK_SPAWN) {
             add_fallback_hint(err);
             return -1;
         }
-        char *reason = strdup(err->message);
+        char failed[sizeof err->message];
+        memcpy(failed, err->message, sizeof failed);
         hutch_error_clear(err);
-        memset(r, 0, sizeof *r);
-        b = &driver_spawn;
-        degraded = true;
-        if (driver_run_once(b, p, cmd, r, err) < 0) {
-            free(reason);
-            hutch_result_free(r);
+        if (run_degraded(p, cmd, failed, true, r, err) < 0)
             return -1;
-        }
-        r->degraded_reason = reason;
-        notice("warning: %s; the command ran unisolated with the spawn backend (--fallback "
-               "spawn)",
-               reason);
+        b = &driver_spawn;
     }
     (void)!fmt_fits(r->backend, sizeof r->backend, "%s", b->name); /* short names; never cut */
     r->isolated = b->isolated;
-    r->degraded = degraded;
-    if (degraded && !r->degraded_reason)
-        r->degraded_reason = strdup(why.message);
     return 0;
 }

@@ -264,6 +264,17 @@ static int norm_tool_name(const char *in, char **out)
     return dup_or_null(in, out);
 }
 
+/* fallbackKeep: "all", or the key of a field that restricts something. */
+static int norm_restriction_key(const char *in, char **out)
+{
+    if (strncmp(in, "sandbox.", 8) == 0)
+        in += 8;
+    const struct field *f = strcmp(in, "all") == 0 ? NULL : field_by_key(in);
+    if (strcmp(in, "all") != 0 && (!f || !f->enforced))
+        return -1;
+    return dup_or_null(in, out);
+}
+
 static int norm_capability(const char *in, char **out)
 {
     const char *name = strncasecmp(in, "CAP_", 4) == 0 ? in + 4 : in;

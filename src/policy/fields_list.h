@@ -37,6 +37,10 @@
       "one of none, spawn", -1,                                                                    \
       "none: fail when the backend cannot run; spawn: run unisolated instead, "                    \
       "with a warning and \"degraded\": true.")                                                    \
+    X(F_FALLBACK_KEEP, PER_RUN, 0,                                                                 \
+      "fallbackKeep", "fallback-keep", "KEY", S_LIST, fallback_keep, NULL, norm_restriction_key,   \
+      "a restriction's key like network.mode or limits.pids, or all", -1,                          \
+      "Restrictions a fallback must not drop: the run is refused instead.")                        \
     X(F_MODE, PER_RUN, 0,                                                                          \
       "mode", NULL, NULL, S_ENUM, mode, mode_choices, NULL,                                        \
       "one of off, non-main, all", -1,                                                             \

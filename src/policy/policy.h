@@ -74,6 +74,7 @@ struct docker_policy {
 struct hutch_policy {
     int backend;  /* enum backend_kind */
     int fallback; /* enum fallback_kind */
+    struct strlist fallback_keep; /* restriction keys, or "all" */
     int mode;     /* enum sandbox_mode */
     char *main_session;
     bool per_session;

@@ -505,6 +505,39 @@ def test_fallback_spawn_when_the_engine_is_unreachable(hutch, tmp_path):
     assert "unisolated with the spawn backend" in proc.stderr.decode()
 
 
+def test_fallback_names_every_restriction_it_drops(hutch, tmp_path):
+    """--net none --pids 3 --ro DIR, and the engine gone: the spawn run says
+    which of them it does not apply, in the warning and in the result."""
+    env = {"DOCKER_HOST": f"unix://{tmp_path}/none.sock"}
+    result, proc = hutch.run_json("--backend", "docker", "--fallback", "spawn", "--net", "none",
+                                  "--pids", "3", "--ro", str(tmp_path), "--", "true", env=env)
+    assert result["degraded"] is True
+    assert sorted(result["unenforced"]) == ["filesystem.readOnly", "limits.pids", "network.mode"]
+    assert "not enforced by the spawn fallback: " in result["degraded_reason"]
+    for key in result["unenforced"]:
+        assert key in result["degraded_reason"] and key in proc.stderr.decode()
+    result, _ = hutch.run_json("--backend", "docker", "--fallback", "spawn", "--", "true", env=env)
+    assert result["unenforced"] == [], result
+
+
+def test_fallback_keep_refuses_instead(hutch, tmp_path):
+    env = {"DOCKER_HOST": f"unix://{tmp_path}/none.sock"}
+    marker = tmp_path / "ran"
+    for keep in ("limits.pids", "all"):
+        proc = hutch.run("run", "--backend", "docker", "--fallback", "spawn", "--fallback-keep", keep,
+                         "--pids", "3", "--", "touch", str(marker), env=env)
+        line = proc.stderr.decode()
+        assert proc.returncode == 125 and line.count("\n") == 1, line
+        assert "--fallback spawn would drop limits.pids, which fallbackKeep keeps" in line
+        assert not marker.exists(), "the command must not run"
+    # A restriction that is not asked for does not stop the fallback.
+    result, _ = hutch.run_json("--backend", "docker", "--fallback", "spawn", "--fallback-keep",
+                               "limits.memory", "--", "true", env=env)
+    assert result["degraded"] is True and result["exit_code"] == 0
+    proc = hutch.run("run", "--fallback-keep", "env", "--", "true")
+    assert proc.returncode == 125 and "is not a restriction's key" in proc.stderr.decode()
+
+
 def test_fallback_is_unused_when_the_engine_works(hutch, no_leftovers):
     result, proc = run_busybox(hutch, "--fallback", "spawn", "--", "echo", "hi")
     assert result["degraded"] is False and result["backend"] == "docker"

@@ -235,7 +235,8 @@ def test_fails_closed_without_user_namespaces(hutch):
                            "--json", "--", "echo", "ran")
     inner_result = json.loads(result["stdout"])
     assert inner_result["degraded"] is True and inner_result["stdout"] == "ran\n"
-    assert "ran unisolated with the spawn backend" in result["stderr"]
+    assert "running the command again, unisolated with the spawn backend" in result["stderr"]
+    assert inner_result["degraded_reason"].startswith("user namespaces are not available")
 
 
 def hutch_binary():

@@ -87,7 +87,7 @@ static void test_errors(void)
                "timeoutSeconds, outputBytes, fileSize, disk, files, rlimitFallback)",
                "misspelt key");
     load_fails("{\"sandbox\": {\"colour\": 1}}",
-               "t.json: sandbox.colour: unknown key (known keys here: backend, fallback, mode, "
+               "t.json: sandbox.colour: unknown key (known keys here: backend, fallback, fallbackKeep, mode, "
                "mainSession, perSession, workspaceRoot, setupCommand, autoCreate, workspace, workdir, "
                "user, allowRootUser, env, "
                "inheritEnv, limits, network, filesystem, docker, tools, prune)",
