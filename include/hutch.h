@@ -342,6 +342,60 @@ HUTCH_API int hutch_tool_call_with_v1(const hutch_policy *policy, const char *ke
     hutch_tool_call_with_v1((policy), (key), (name), (args_json), (opts), sizeof *(opts),     \
                             (result_json), (err))
 
+/* ---- images, skills and checks (docs/docker.md) ---------------------------
+ *
+ * As `hutch image`, `hutch skill` and `hutch doctor` do them. The engine is
+ * the policy's docker.host, else $DOCKER_HOST, else /var/run/docker.sock.
+ * Answers are malloc'ed JSON text (free() them), the CLI's --json output
+ * where it has one; new keys may appear in later versions. A build's output
+ * goes to progress_fd as it comes (-1: nowhere); libarchive and libcrypto,
+ * which packing the directory needs, are loaded with dlopen then. */
+enum {
+    HUTCH_BUILD_NO_CACHE = 1, /* run every step again, not from the engine's cache */
+    HUTCH_BUILD_QUIET = 2,    /* progress_fd gets only the last lines of a build that fails */
+};
+
+/* Builds dir/dockerfile (NULL: "Dockerfile") into an image tagged tag,
+ * labelled hutch.managed=true; .dockerignore is honoured, symlinks never
+ * followed. */
+HUTCH_API int hutch_image_build(const hutch_policy *policy, const char *dir,
+                                const char *dockerfile, const char *tag, int flags,
+                                int progress_fd, hutch_error *err);
+/* The images hutch built (all of them when all is non-zero):
+ * [{"tags": [...] or null, "id", "size", "created"}]. */
+HUTCH_API int hutch_image_list(const hutch_policy *policy, int all, char **json,
+                               hutch_error *err);
+/* Removes the images in names (NULL-terminated: tags or IDs), one by one:
+ * [{"name", "error": null or why it was not removed}], in order. The names
+ * after one the engine could not be asked about are not tried, nor listed. */
+HUTCH_API int hutch_image_remove(const hutch_policy *policy, const char *const *names,
+                                 char **json, hutch_error *err);
+
+/* A skill is a directory with a Dockerfile. Builds its image unless one of
+ * the same contents exists, tagged hutch-skill-NAME:DIGEST (a digest of the
+ * files the build sees): {"tag", "built": true when it was built now}. */
+HUTCH_API int hutch_skill_build(const hutch_policy *policy, const char *dir,
+                                const char *dockerfile, int flags, int progress_fd,
+                                char **json, hutch_error *err);
+/* Runs action in an ephemeral container of image (the tag from
+ * hutch_skill_build) under policy: as the argument of the image's
+ * ENTRYPOINT when it has one, else as the command, with args_json (NULL:
+ * "{}") on its standard input. cancel_fd as in hutch_command. The answer:
+ * {"status": "ok" or "error", "output": its stdout (parsed when it is
+ * JSON), "error": null or its stderr (or exit status, or why it did not
+ * finish), "result": the run's result as hutch_result_to_json() gives it}.
+ * Returns -1 when the action could not be run at all (also when the policy
+ * names a docker.container: a skill runs in a container of its own). */
+HUTCH_API int hutch_skill_run(const hutch_policy *policy, const char *image,
+                              const char *action, const char *args_json, int cancel_fd,
+                              char **json, hutch_error *err);
+
+/* What works on this machine, each by a real probe (a sandbox started, a
+ * cgroup made): {"version", "kernel", "uid", "checks": {NAME: {"ok",
+ * "detail"}}} for native, spawn, seccomp, landlock, cgroups, docker and
+ * sessions, in that order. */
+HUTCH_API int hutch_doctor(char **json, hutch_error *err);
+
 #ifdef __cplusplus
 }
 #endif

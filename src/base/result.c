@@ -102,6 +102,22 @@ int api_result_out(int rc, hutch_result *r, hutch_result *caller_r, size_t resul
     return rc;
 }
 
+int api_json_in(char **out, hutch_error *err)
+{
+    if (!out)
+        return error_set(err, HUTCH_E_INVALID, "a place for the JSON answer is required");
+    *out = NULL;
+    hutch_error_clear(err);
+    return 0;
+}
+
+int api_json_out(json_t *value, char **out, hutch_error *err)
+{
+    *out = value ? json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(value);
+    return *out ? 0 : error_set(err, HUTCH_E_SYSTEM, "out of memory");
+}
+
 static json_t *text_json(const char *text, size_t len, bool cut_tail)
 {
     size_t clean_len;

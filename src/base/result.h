@@ -2,6 +2,8 @@
 #ifndef HUTCH_RESULT_H
 #define HUTCH_RESULT_H
 
+#include <jansson.h>
+
 #include "base/command.h"
 #include "base/supervise.h"
 
@@ -37,5 +39,12 @@ int api_command_in(bool given, const char *required, const hutch_command *caller
 /* And back: rc < 0 frees r; else r goes into the caller's result of
  * result_size bytes, and what does not fit in it is freed. Returns rc. */
 int api_result_out(int rc, hutch_result *r, hutch_result *caller_r, size_t result_size);
+
+/* Calls that answer with JSON text (hutch_doctor, hutch_image_list, ...):
+ * refuses a NULL place for the answer, else empties it and clears err. */
+int api_json_in(char **out, hutch_error *err);
+/* The answer: value (taken; NULL when out of memory) as compact JSON text,
+ * keys in the order they were added. */
+int api_json_out(json_t *value, char **out, hutch_error *err);
 
 #endif

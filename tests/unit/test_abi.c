@@ -170,6 +170,41 @@ static void policy_keys(void)
     hutch_policy_free(p);
 }
 
+/* The calls of images, skills and checks: what they refuse before any
+ * engine is asked. */
+static void images_and_skills(void)
+{
+    hutch_policy *p = hutch_policy_new();
+    hutch_error err;
+    const char *names[] = {"a", NULL};
+    CHECK(hutch_doctor(NULL, &err) < 0 && hutch_image_list(p, 0, NULL, &err) < 0 &&
+              hutch_image_remove(p, names, NULL, &err) < 0 &&
+              hutch_skill_build(p, ".", NULL, 0, -1, NULL, &err) < 0 &&
+              hutch_skill_run(p, "img", "act", NULL, -1, NULL, &err) < 0 &&
+              err.status == HUTCH_E_INVALID,
+          "a missing place for a JSON answer is an error, not a crash: %s", err.message);
+    char *json = (char *)"untouched";
+    CHECK(hutch_skill_run(p, NULL, "act", NULL, -1, &json, &err) < 0 && json == NULL &&
+              err.status == HUTCH_E_INVALID,
+          "a failed call leaves no answer to free: %s", err.message);
+    CHECK(hutch_skill_run(p, "img", "act", "{nope", -1, &json, &err) < 0 &&
+              strstr(err.message, "not JSON"),
+          "arguments that are not JSON are refused: %s", err.message);
+    hutch_error e2;
+    CHECK(hutch_policy_set(p, "docker.container", "box", &e2) == 0 &&
+              hutch_skill_run(p, "img", "act", "{}", -1, &json, &err) < 0 &&
+              strstr(err.message, "docker.container"),
+          "a skill does not run in an adopted container: %s", err.message);
+    const char *bad[] = {"ok", "\xff", NULL};
+    CHECK(hutch_image_remove(p, bad, &json, &err) < 0 && strstr(err.message, "UTF-8"),
+          "image names must be text for the answer: %s", err.message);
+    CHECK(hutch_image_build(p, ".", NULL, NULL, 0, -1, &err) < 0 &&
+              err.status == HUTCH_E_INVALID,
+          "a build needs a tag: %s", err.message);
+    CHECK(HUTCH_BUILD_NO_CACHE == 1 && HUTCH_BUILD_QUIET == 2, "the build flags keep their values");
+    hutch_policy_free(p);
+}
+
 int main(void)
 {
     first_version_caller();
@@ -177,5 +212,6 @@ int main(void)
     too_small();
     newer_caller();
     same_version();
+    images_and_skills();
     return tap_done();
 }

@@ -1,7 +1,8 @@
 #include "drivers/docker/build.h"
 
 struct build_progress {
-    FILE *out;
+    int fd;     /* -1: nowhere */
+    bool quiet; /* only the tail, at the end of a failed build */
     struct strlist tail; /* the last lines, shown when a quiet build fails */
     char error[1024];
 };
@@ -24,10 +25,9 @@ static void on_build_line(void *ctx, json_t *line)
     const char *error = json_string_value(json_object_get(line, "error"));
     if (text) {
         remember(bp, text);
-        if (bp->out) {
-            fputs(text, bp->out);
-            fflush(bp->out);
-        }
+        /* Progress only: an fd that cannot take it does not stop the build. */
+        if (bp->fd >= 0 && !bp->quiet)
+            (void)write_all(bp->fd, text, strlen(text));
     }
     if (error)
         fmt_trunc(bp->error, sizeof bp->error, "%s", error); /* for a message */
@@ -49,14 +49,14 @@ int docker_build(struct engine *e, const struct build_request *req, struct build
     engine_escape(raw_labels, labels, sizeof labels);
     fmt_bounded(path, "/build?t=%s&dockerfile=%s&labels=%s&rm=1&forcerm=1%s", tag, file, labels,
                 req->no_cache ? "&nocache=1" : "");
-    struct build_progress bp = {.out = req->progress};
+    struct build_progress bp = {.fd = req->progress_fd, .quiet = req->quiet};
     long status = 0;
     int r = engine_stream(e, "POST", path, ctx->tar, "application/x-tar", on_build_line, &bp,
                           &status, err);
     if (r == 0 && (status != 200 || bp.error[0])) {
-        if (!req->progress)
+        if (bp.fd >= 0 && bp.quiet)
             for (size_t i = 0; i < bp.tail.len; i++)
-                fputs(bp.tail.items[i], stderr);
+                (void)write_all(bp.fd, bp.tail.items[i], strlen(bp.tail.items[i]));
         r = error_set(err, HUTCH_E_INVALID, "building %s failed: %s", req->tag,
                       bp.error[0] ? bp.error : "the Docker engine refused the build");
     }

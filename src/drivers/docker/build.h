@@ -13,7 +13,8 @@ struct build_request {
     const char *tag;
     const char *kind;       /* label hutch.kind of the image */
     bool no_cache;
-    FILE *progress;         /* where the build's output goes as it comes, or NULL */
+    int progress_fd;        /* where the build's output goes as it comes, or -1 */
+    bool quiet;             /* progress_fd gets only the last lines of a build that fails */
 };
 
 /* Builds and tags the image; the build's own error message is passed on. */

@@ -1,14 +1,13 @@
 #include "drivers/docker/context.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+
+#include "drivers/docker/context_loader.h"
 
 /* ---- .dockerignore ------------------------------------------------------------- */
 
@@ -140,6 +139,8 @@ static bool has_exceptions_below(const struct ignore_rules *rules, const char *d
 /* ---- packing ------------------------------------------------------------------------ */
 
 struct packer {
+    const struct archive_api *ar;
+    const struct crypto_api *md;
     struct archive *tar;
     EVP_MD_CTX *digest;
     const struct ignore_rules *rules;
@@ -150,17 +151,17 @@ struct packer {
 
 static void digest_add(struct packer *pk, const void *data, size_t len)
 {
-    EVP_DigestUpdate(pk->digest, data, len);
+    pk->md->digest_update(pk->digest, data, len);
 }
 
 static int add_file(struct packer *pk, int dirfd, const char *name, const char *rel,
                     const struct stat *st)
 {
-    struct archive_entry *entry = archive_entry_new();
-    archive_entry_copy_stat(entry, st);
-    archive_entry_set_pathname(entry, rel);
-    archive_entry_set_uid(entry, 0);
-    archive_entry_set_gid(entry, 0);
+    struct archive_entry *entry = pk->ar->entry_new();
+    pk->ar->entry_copy_stat(entry, st);
+    pk->ar->entry_set_pathname(entry, rel);
+    pk->ar->entry_set_uid(entry, 0);
+    pk->ar->entry_set_gid(entry, 0);
     char mode[32];
     fmt_bounded(mode, "%o", (unsigned)st->st_mode);
     digest_add(pk, rel, strlen(rel) + 1);
@@ -170,32 +171,32 @@ static int add_file(struct packer *pk, int dirfd, const char *name, const char *
         char target[PATH_MAX];
         ssize_t n = readlinkat(dirfd, name, target, sizeof target - 1);
         target[n < 0 ? 0 : n] = '\0';
-        archive_entry_set_symlink(entry, target);
+        pk->ar->entry_set_symlink(entry, target);
         digest_add(pk, target, strlen(target) + 1);
-        r = archive_write_header(pk->tar, entry) == ARCHIVE_OK ? 0 : -1;
+        r = pk->ar->write_header(pk->tar, entry) == ARCHIVE_OK ? 0 : -1;
     } else if (S_ISREG(st->st_mode)) {
         int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0) {
-            archive_entry_free(entry);
+            pk->ar->entry_free(entry);
             return error_sys(pk->err, errno, "cannot read %s in the build context", rel);
         }
-        r = archive_write_header(pk->tar, entry) == ARCHIVE_OK ? 0 : -1;
+        r = pk->ar->write_header(pk->tar, entry) == ARCHIVE_OK ? 0 : -1;
         char buf[65536];
         ssize_t n;
         while (r == 0 && (n = TEMP_FAILURE_RETRY(read(fd, buf, sizeof buf))) > 0) {
             digest_add(pk, buf, (size_t)n);
-            if (archive_write_data(pk->tar, buf, (size_t)n) != n)
+            if (pk->ar->write_data(pk->tar, buf, (size_t)n) != n)
                 r = -1;
         }
         close(fd);
         pk->files++;
     } else if (S_ISDIR(st->st_mode)) {
-        r = archive_write_header(pk->tar, entry) == ARCHIVE_OK ? 0 : -1;
+        r = pk->ar->write_header(pk->tar, entry) == ARCHIVE_OK ? 0 : -1;
     }
-    archive_entry_free(entry);
+    pk->ar->entry_free(entry);
     if (r < 0 && !pk->err->message[0])
         error_set(pk->err, HUTCH_E_SYSTEM, "cannot write the build context: %s",
-                  archive_error_string(pk->tar));
+                  pk->ar->error_string(pk->tar));
     return r;
 }
 
@@ -276,30 +277,34 @@ int context_pack(const char *dir, const char *dockerfile, struct build_context *
         ignore_parse(ignore_text, &rules) < 0)
         return error_set(err, HUTCH_E_SYSTEM, "out of memory");
 
-    ctx->tar = tmpfile();
     struct packer pk = {.rules = &rules, .dockerfile = dockerfile, .err = err};
-    pk.tar = archive_write_new();
-    pk.digest = EVP_MD_CTX_new();
+    if (!(pk.ar = archive_api_load(err)) || !(pk.md = crypto_api_load(err))) {
+        ignore_free(&rules);
+        return -1;
+    }
+    ctx->tar = tmpfile();
+    pk.tar = pk.ar->write_new();
+    pk.digest = pk.md->md_ctx_new();
     int r = -1;
     if (!ctx->tar || !pk.tar || !pk.digest) {
         error_set(err, HUTCH_E_SYSTEM, "cannot prepare the build context");
-    } else if (archive_write_set_format_pax_restricted(pk.tar) != ARCHIVE_OK ||
-               archive_write_open_FILE(pk.tar, ctx->tar) != ARCHIVE_OK ||
-               EVP_DigestInit_ex(pk.digest, EVP_sha256(), NULL) != 1) {
+    } else if (pk.ar->write_set_format_pax_restricted(pk.tar) != ARCHIVE_OK ||
+               pk.ar->write_open_FILE(pk.tar, ctx->tar) != ARCHIVE_OK ||
+               pk.md->digest_init_ex(pk.digest, pk.md->sha256(), NULL) != 1) {
         error_set(err, HUTCH_E_SYSTEM, "cannot start the build context: %s",
-                  archive_error_string(pk.tar));
+                  pk.ar->error_string(pk.tar));
     } else {
         r = walk(&pk, root, "");
     }
     if (pk.tar) {
-        if (archive_write_close(pk.tar) != ARCHIVE_OK && r == 0)
+        if (pk.ar->write_close(pk.tar) != ARCHIVE_OK && r == 0)
             r = error_set(err, HUTCH_E_SYSTEM, "cannot finish the build context");
-        archive_write_free(pk.tar);
+        pk.ar->write_free(pk.tar);
     }
     if (r == 0) {
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int mdlen = 0;
-        EVP_DigestFinal_ex(pk.digest, md, &mdlen);
+        pk.md->digest_final_ex(pk.digest, md, &mdlen);
         static const char hex[] = "0123456789abcdef";
         unsigned i = 0;
         for (; i < mdlen && i < 32; i++) {
@@ -311,7 +316,7 @@ int context_pack(const char *dir, const char *dockerfile, struct build_context *
         fflush(ctx->tar);
         rewind(ctx->tar);
     }
-    EVP_MD_CTX_free(pk.digest);
+    pk.md->md_ctx_free(pk.digest);
     ignore_free(&rules);
     if (r < 0)
         context_close(ctx);

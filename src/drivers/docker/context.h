@@ -1,6 +1,6 @@
 /* Image build contexts: a directory tarred with libarchive, minus what its
  * .dockerignore excludes, plus a digest of what was sent (skills are rebuilt
- * only when it changes). Used by the CLI's image and skill commands. */
+ * only when it changes). Used by image and skill builds. */
 #ifndef HUTCH_DOCKER_CONTEXT_H
 #define HUTCH_DOCKER_CONTEXT_H
 

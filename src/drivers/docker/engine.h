@@ -33,6 +33,7 @@ struct engine {
  * missing engine fails with a message that names the address and the fixes. */
 int engine_open(struct engine *e, const char *host, hutch_error *err);
 void engine_close(struct engine *e);
+#define auto_engine __attribute__((cleanup(engine_close)))
 
 /* Without libcurl: 0 when something accepts connections on the engine's unix
  * socket (TCP engines are assumed there); else the same message as
