@@ -8,7 +8,8 @@ static void print_notice(const char *message, void *ctx)
 }
 
 /* The subcommands; NULL: hutch-docker's (the MCP server with its HTTP
- * library, images and skills with libarchive: src/cli/helper.c). */
+ * library; images and skills, whose engine code the static build does not
+ * have: src/cli/helper.c). */
 static const struct {
     const char *name;
     int (*run)(int argc, char **argv);
