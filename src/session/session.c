@@ -383,6 +383,13 @@ static int bring_up(struct session *s, const struct hutch_policy *p, const struc
         }
         case LIFE_RECREATE:
         case LIFE_RETRY:
+            /* A build that lacks either driver hands the session over before
+             * saying anything (else the notice comes twice) or leaving the
+             * old sandbox behind. */
+            if (!session_driver(s->record->kind))
+                return unavailable(s->record->kind, err);
+            if (!session_driver(session_kind_for_policy(p, s->key)))
+                return unavailable(session_kind_for_policy(p, s->key), err);
             if (a == LIFE_RECREATE)
                 notice("the configuration of session %s changed; recreating its sandbox (the "
                        "workspace is kept)",

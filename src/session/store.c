@@ -104,23 +104,31 @@ int session_lock(struct session *s, hutch_error *err)
         return session_load(s, err);
     char path[PATH_MAX + 16];
     fmt_bounded(path, "%s/lock", s->dir);
-    int fd = TEMP_FAILURE_RETRY(open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (fd < 0 && errno == ENOENT) { /* a new session: its directory first */
-        if (mkdir_p(s->dir, 0700, err) < 0)
-            return -1;
-        fd = TEMP_FAILURE_RETRY(open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-    }
-    if (fd < 0)
-        return error_sys(err, errno, "cannot open the session lock %s", path);
-    if (TEMP_FAILURE_RETRY(flock(fd, LOCK_EX)) < 0) {
-        int e = errno;
+    for (;;) {
+        int fd = TEMP_FAILURE_RETRY(open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+        if (fd < 0 && errno == ENOENT) { /* a new session: its directory first */
+            if (mkdir_p(s->dir, 0700, err) < 0)
+                return -1;
+            fd = TEMP_FAILURE_RETRY(open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+        }
+        if (fd < 0)
+            return error_sys(err, errno, "cannot open the session lock %s", path);
+        if (TEMP_FAILURE_RETRY(flock(fd, LOCK_EX)) < 0) {
+            int e = errno;
+            close(fd);
+            return error_sys(err, e, "cannot lock the session (%s)", path);
+        }
+        /* Removing a session removes its lock and directory too
+         * (session_forget): a lock taken on a file no longer there guards
+         * nothing, so the one there now is locked instead. */
+        struct stat held, now;
+        if (fstat(fd, &held) == 0 && lstat(path, &now) == 0 && held.st_ino == now.st_ino &&
+            held.st_dev == now.st_dev) {
+            s->lock_fd = fd;
+            return session_load(s, err);
+        }
         close(fd);
-        return error_sys(err, e, "cannot lock the session (%s)", path);
     }
-    s->lock_fd = fd;
-    /* Removing a session leaves its directory and lock (session_forget), so
-     * the record read now is the one this lock guards. */
-    return session_load(s, err);
 }
 
 void session_unlock(struct session *s)
@@ -181,7 +189,7 @@ int session_forget(struct session *s, hutch_error *err)
     fmt_bounded(path, "%s/record.json", s->dir);
     if (unlink(path) < 0 && errno != ENOENT)
         return error_sys(err, errno, "cannot remove the session record %s", path);
-    /* Everything else but the lock, which other callers may hold open. */
+    /* Everything else but the lock first. */
     autoclose int dfd = TEMP_FAILURE_RETRY(open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (dfd < 0)
         return 0;
@@ -201,6 +209,15 @@ int session_forget(struct session *s, hutch_error *err)
         }
     }
     closedir(d);
+    /* Then the lock and the directory, while this caller holds the lock:
+     * one waiting for it finds its file gone and takes a new one
+     * (session_lock), so no empty directory is left per key. */
+    if (s->lock_fd >= 0) {
+        char lock[PATH_MAX + 16];
+        fmt_bounded(lock, "%s/lock", s->dir);
+        if (unlink(lock) == 0)
+            (void)rmdir(s->dir);
+    }
     return 0;
 }
 

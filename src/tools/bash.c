@@ -550,7 +550,11 @@ json_t *tool_bash(const json_t *args, const struct tool_env *env)
     free(t.text);
     if (!text)
         return NULL;
-    int code = WIFEXITED(o.status) ? WEXITSTATUS(o.status) : 128 + WTERMSIG(o.status);
+    /* As hutch run and exec report it: 124 for a timeout, whatever signal
+     * ended the command then. */
+    int code = o.timed_out            ? 124
+               : WIFEXITED(o.status) ? WEXITSTATUS(o.status)
+                                     : 128 + WTERMSIG(o.status);
     json_t *r = tool_ok(text, text_len);
     if (!tool_set(r, "exit_code", json_integer(code)) ||
         !tool_set(r, "timed_out", json_boolean(o.timed_out)) ||

@@ -296,3 +296,18 @@ def test_a_foreign_container_with_the_sessions_name_is_left_alone(sessions, tmp_
         assert info and info["Config"]["Labels"].get("hutch-test") == "squatter"
     finally:
         engine("DELETE", f"/containers/{name}?force=true")
+
+
+def test_recreate_notice_comes_once_through_the_static_hutch(sessions):
+    """The static hutch has no docker driver: a docker session whose
+    configuration changed is handed to hutch-docker before anything is said,
+    so the notice comes once, from the build that recreates it."""
+    sessions.run("exec", "note", "--config", sessions.config, "--", "true", check=0)
+    config = json.loads(docker_config())
+    config["sandbox"]["limits"] = {"pids": 77}  # fixed when the sandbox is made
+    pathlib.Path(sessions.config).write_text(json.dumps(config))
+    proc = sessions.run("exec", "note", "--config", sessions.config, "--", "echo", "ran",
+                        check=0)
+    assert proc.stdout == b"ran\n"
+    assert proc.stderr.decode().count("the configuration of session note changed") == 1, \
+        proc.stderr

@@ -2,6 +2,7 @@
 state records and locking, recreation, setupCommand, modes, prune, the
 agent going away, and isolation between sessions. Runs as root and as an
 unprivileged user (scripts/test.sh). Docker sessions: test_docker_sessions.py."""
+import concurrent.futures
 import json
 import os
 import pathlib
@@ -388,6 +389,27 @@ def test_create_with_per_session_false_makes_the_shared_session(sessions, tmp_pa
     assert [s["key"] for s in sessions.ls()] == ["shared"]
     result, _ = sessions.exec_json("second", "--config", str(config), "--", "true")
     assert result["exit_code"] == 0 and [s["key"] for s in sessions.ls()] == ["shared"]
+
+
+def test_removed_sessions_leave_no_directory(sessions):
+    """session rm takes the key's directory (and its lock) along, also while
+    other calls race for the same key: each of them works on a live lock."""
+    root = pathlib.Path(sessions.state) / "sessions"
+    sessions.run("exec", "gone", "--", "true", check=0)
+    assert len(list(root.iterdir())) == 1
+    sessions.run("session", "rm", "gone", check=0)
+    assert list(root.iterdir()) == []
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        procs = list(pool.map(
+            lambda i: sessions.run(*(("exec", "race", "--", "true") if i % 2 else
+                                     ("session", "rm", "race"))), range(24)))
+    # An exec whose sandbox an rm took away fails (as always); none finds a
+    # lock or record in a bad state, and the key works afterwards.
+    for proc in procs:
+        assert b"lock" not in proc.stderr and b"record" not in proc.stderr, proc.stderr
+    sessions.run("exec", "race", "--", "true", check=0)
+    sessions.run("session", "rm", "race", check=0)
+    assert list(root.iterdir()) == []
 
 
 def test_long_and_odd_keys(sessions):
