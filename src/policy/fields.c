@@ -298,10 +298,22 @@ static int norm_capability(const char *in, char **out)
 
 /* SRC[:DST]: SRC a host path, DST an absolute path inside the sandbox. A
  * colon always starts DST, so host paths with a colon cannot be mounted. */
-static int norm_mount(const char *in, char **out)
+/* SRC[:DST], and docker's SRC:DST:ro / SRC:DST:rw when the mode is the
+ * one of the option (want: "ro" or "rw"); a contradicting mode is refused. */
+static int norm_mount_as(const char *in, const char *want, char **out)
 {
     if (*in == '\0')
         return -1;
+    autofree char *copy = strdup(in);
+    if (!copy)
+        return -1;
+    const char *last = strrchr(copy, ':');
+    if (last && (strcmp(last + 1, "ro") == 0 || strcmp(last + 1, "rw") == 0)) {
+        if (strcmp(last + 1, want) != 0)
+            return -1;
+        copy[last - copy] = '\0';
+    }
+    in = copy;
     const char *split = strrchr(in, ':');
     autofree char *src_text = split ? strndup(in, (size_t)(split - in)) : strdup(in);
     if (!src_text)
@@ -316,6 +328,16 @@ static int norm_mount(const char *in, char **out)
         return 0;
     }
     return asprintf(out, "%s:%s", src, dst) < 0 ? -1 : 0;
+}
+
+static int norm_mount_ro(const char *in, char **out)
+{
+    return norm_mount_as(in, "ro", out);
+}
+
+static int norm_mount_rw(const char *in, char **out)
+{
+    return norm_mount_as(in, "rw", out);
 }
 
 /* PATH[:OPTIONS], options as docker and mount(8) write them: size=64m,mode=1777 */

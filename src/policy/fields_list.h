@@ -145,7 +145,8 @@
       "Hide a path, even below an allowed mount.")                                                 \
     X(F_FS_ALLOW_WRITE, FIXED, ENF_ISOLATING,                                                      \
       "filesystem.allowWrite", "rw", "SRC[:DST]", S_LIST,                                          \
-      filesystem.allow_write, NULL, norm_mount, "a mount like ~/data or ~/data:/data", -1,         \
+      filesystem.allow_write, NULL, norm_mount_rw,                                                 \
+      "a mount like ~/data, ~/data:/data or ~/data:/data:rw", -1,                                  \
       "Mount a host path read-write.")                                                             \
     X(F_FS_DENY_WRITE, FIXED, ENF_ISOLATING,                                                       \
       "filesystem.denyWrite", "deny-write", "PATH", S_LIST,                                        \
@@ -153,7 +154,8 @@
       "Keep a path read-only inside a writable mount.")                                            \
     X(F_FS_READ_ONLY, FIXED, ENF_ISOLATING,                                                        \
       "filesystem.readOnly", "ro", "SRC[:DST]", S_LIST, filesystem.read_only,                      \
-      NULL, norm_mount, "a mount like /opt/tools or /opt/tools:/tools", -1,                        \
+      NULL, norm_mount_ro,                                                                         \
+      "a mount like /opt/tools, /opt/tools:/tools or /opt/tools:/tools:ro", -1,                    \
       "Mount a host path read-only.")                                                              \
     X(F_FS_TMPFS, FIXED, ENF_ISOLATING,                                                            \
       "filesystem.tmpfs", "tmpfs", "PATH", S_LIST, filesystem.tmpfs, NULL,                         \

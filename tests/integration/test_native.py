@@ -99,6 +99,22 @@ def test_mount_options(hutch, tmp_path):
     assert (out / "w.txt").read_text() == "w\n"
 
 
+def test_docker_mount_syntax(hutch, tmp_path):
+    """docker's SRC:DST:ro and SRC:DST:rw, as harnesses write them; a mode
+    that contradicts the option is refused, naming the option."""
+    data = tmp_path / "data"
+    data.mkdir()
+    os.chmod(tmp_path, 0o755)
+    os.chmod(data, 0o777)
+    result, _ = run_native(hutch, "--ro", f"{data}:/data:ro", "--rw", f"{tmp_path}:/out:rw",
+                           "--", "sh", "-c", "touch /data/x 2>/dev/null || echo ro; "
+                           "ls -d /out/data")
+    assert result["stdout"].split() == ["ro", "/out/data"], result
+    proc = hutch.run("run", "--ro", f"{data}:/data:rw", "--", "true")
+    line = proc.stderr.decode()
+    assert proc.returncode == 125 and line.startswith("hutch: --ro: ") and line.count("\n") == 1
+
+
 def test_writable_root_on_request(hutch):
     result, _ = run_native(hutch, "--", "sh", "-c", "touch /newfile")
     assert result["exit_code"] != 0

@@ -143,7 +143,7 @@ static void test_errors(void)
                "IP literal as domain");
     load_fails("{\"sandbox\": {\"filesystem\": {\"readOnly\": [\"/src:relative\"]}}}",
                "t.json: sandbox.filesystem.readOnly[0]: \"/src:relative\" is not a mount like "
-               "/opt/tools or /opt/tools:/tools",
+               "/opt/tools, /opt/tools:/tools or /opt/tools:/tools:ro",
                "relative mount destination");
     load_fails("{\"sandbox\": {\"limits\": {}, \"limits\": {}}}",
                "t.json:1:35: invalid JSON: duplicate object key near '\"limits\"'", "duplicate key");
