@@ -11,18 +11,19 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct tally {
-    size_t bytes[3];
-    uint32_t sum[3];
+    size_t bytes[4];
+    uint32_t sum[4];
 };
 
-static void count(void *ctx, int stream, const char *data, size_t len)
+static void count(void *ctx, const struct frame_piece *f)
 {
     struct tally *t = ctx;
-    if (stream != 1 && stream != 2)
+    if (f->stream < FRAME_STDOUT || f->stream > FRAME_ENGINE || f->len == 0 ||
+        f->offset + f->len > f->frame_len)
         abort();
-    t->bytes[stream] += len;
-    for (size_t i = 0; i < len; i++)
-        t->sum[stream] = t->sum[stream] * 31u + (unsigned char)data[i];
+    t->bytes[f->stream] += f->len;
+    for (size_t i = 0; i < f->len; i++)
+        t->sum[f->stream] = t->sum[f->stream] * 31u + (unsigned char)f->data[i];
 }
 
 static void frames(const uint8_t *data, size_t size)

@@ -4,13 +4,16 @@ The agent runs here as an ordinary process (not PID 1, so it makes itself a
 child subreaper), and the tests speak its protocol (src/agent/proto.h,
 docs/agent.md) directly. Runs as root and as an unprivileged user."""
 import errno
+import fcntl
 import json
 import os
 import pathlib
+import select
 import signal
 import socket
 import struct
 import subprocess
+import termios
 import time
 
 import pytest
@@ -138,15 +141,16 @@ class Agent:
         self.proc = subprocess.Popen([str(AGENT), "--socket", str(self.path), *extra],
                                      stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
         self.pid = self.proc.pid
-        deadline = time.monotonic() + 10
-        while True:
+
+        def listening():
             try:
                 self.connect().close()
-                break
+                return True
             except OSError:
                 assert self.proc.poll() is None, self.log_text()
-                assert time.monotonic() < deadline, "hutch-init did not start listening"
-                time.sleep(0.01)
+                return False
+
+        assert wait_for(listening, 10, interval=0.01), "hutch-init did not start listening"
         self.wait_idle_fds()  # done with that probe
 
     def log_text(self):
@@ -169,10 +173,8 @@ class Agent:
 
     def wait_idle_fds(self):
         """With no connection open, the agent holds 0-2, its signalfd and its socket."""
-        deadline = time.monotonic() + 10
-        while self.fd_count() != 5:
-            assert time.monotonic() < deadline, os.listdir(f"/proc/{self.pid}/fd")
-            time.sleep(0.02)
+        assert wait_for(lambda: self.fd_count() == 5, 10, interval=0.02), \
+            os.listdir(f"/proc/{self.pid}/fd")
 
     def rss_kib(self):
         for line in pathlib.Path(f"/proc/{self.pid}/status").read_text().splitlines():
@@ -246,14 +248,16 @@ def start(agent, argv, env=ENV, cwd=None, timeout_ms=None, grace_ms=None, file_s
 
 
 def read_all(fd, timeout=20):
+    """Everything until EOF (then fd is closed), within timeout seconds."""
     data = b""
     deadline = time.monotonic() + timeout
     os.set_blocking(fd, False)
-    while time.monotonic() < deadline:
+    while (left := deadline - time.monotonic()) > 0:
+        if not select.select([fd], [], [], left)[0]:
+            continue
         try:
             chunk = os.read(fd, 65536)
         except BlockingIOError:
-            time.sleep(0.01)
             continue
         if not chunk:
             os.close(fd)
@@ -325,6 +329,27 @@ def alive(marker, under=None):
         if (len(argv) >= 2 and argv[0].endswith(b"sleep") and argv[1].startswith(marker.encode())
                 and stat[stat.rindex(")") + 2] != "Z"):
             found.append(int(entry))
+    return found
+
+
+def unsent(sock):
+    """Bytes sent on sock that its peer has not read yet (SIOCOUTQ)."""
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
+
+
+def unread(sock):
+    """Bytes that arrived on sock and wait to be read (FIONREAD)."""
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0" * 4))[0]
+
+
+def pending_signals(pid):
+    """The signals queued for pid (its threads' and its process's), not yet taken."""
+    found = set()
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("SigPnd", "ShdPnd"):
+            mask = int(value.strip(), 16)
+            found |= {n for n in range(1, 65) if mask & (1 << (n - 1))}
     return found
 
 
@@ -771,7 +796,8 @@ def test_truncated_request_then_close(agent, cut):
     data = run_fields((AF_ENV, "A=1"))
     sock = agent.request(data[:cut], [r, r, r])
     os.close(r)
-    time.sleep(0.1)  # the scenario: the agent holds the partial request for a while
+    # The scenario: the agent holds the partial request (it read all of it).
+    assert wait_for(lambda: unsent(sock) == 0), unsent(sock)
     sock.close()  # no reply is owed; the agent drops it and its fds
     os.close(w)
     hello_still_works(agent)
@@ -913,12 +939,19 @@ def test_as_pid_1(tmp_path):
         assert wait_for(lambda: stats()[AF_PIDS] == 1), "only the agent is left: no zombies"
         assert stats()[AF_MEMORY] > 0
 
-        # A command cannot stop its own session's agent.
+        # A command cannot stop its own session's agent: the signals are
+        # queued before its run ends, and once the agent has taken them
+        # (none pending) it is still there and serves.
+        agent_pid = int(pathlib.Path(f"/proc/{outer.pid}/task/{outer.pid}/children")
+                        .read_text().split()[0])
         assert run(a, ["sh", "-c", "kill -TERM 1 && kill -INT 1 && kill -HUP 1"])["code"] == 0
-        time.sleep(0.2)  # time to (wrongly) act on them: nothing to wait for
+        assert wait_for(lambda: not pending_signals(agent_pid) & {signal.SIGTERM, signal.SIGINT,
+                                                                  signal.SIGHUP}), \
+            pending_signals(agent_pid)
         sock = a.request(message(AT_HELLO))
         assert read_reply(sock).type == AT_HELLO_OK
         sock.close()
+        assert outer.poll() is None
 
         # SIGTERM: every process gets it (kill -1), the stubborn get SIGKILL
         # 3 s later, and the agent exits 0.

@@ -21,7 +21,7 @@ from conftest import SANITIZED
 from helpers import wait_for
 from test_agent import (AE_BAD_REQUEST, AE_FDS, AF_ENV, AF_FEATURES, AF_TIMEOUT_MS, AT_ERROR,
                         AT_HELLO, AT_HELLO_OK, FIELD, HEADER, Agent, alive, message, read_reply,
-                        run, wait_gone)
+                        run, unread, wait_gone)
 
 AT_TOOL, AT_TOOL_RESULT = 5, 105
 AF_TOOL, AF_ARGS, AF_ROOT_READ, AF_ROOT_WRITE, AF_CONTENT_FD, AF_RESULT, AF_MORE, AF_OUTPUT_DIR = \
@@ -182,7 +182,7 @@ class HighWater:
                 if kib:
                     key = "agent" if pid == self.agent.pid else "worker"
                     self.peak[key] = max(self.peak.get(key, 0), kib)
-            time.sleep(0.01)
+            self.stop.wait(0.01)  # a sample every 10 ms, until stopped
 
     def __enter__(self):
         self.thread.start()
@@ -683,15 +683,17 @@ def test_the_agent_serves_while_a_tool_runs(box):
 # ---- background processes -----------------------------------------------------------
 
 def wait_poll(box, pid_id, want, timeout=10):
-    deadline = time.monotonic() + timeout
-    seen = ""
-    while True:
-        r = box.ok("process", {"action": "poll", "id": pid_id})
-        seen += r["output"]
-        if want in seen:
-            return seen, r
-        assert time.monotonic() < deadline, seen
-        time.sleep(0.05)
+    """Polls the process until its output so far holds want: (that output,
+    the last poll's result)."""
+    seen = {"output": "", "last": None}
+
+    def poll():
+        seen["last"] = box.ok("process", {"action": "poll", "id": pid_id})
+        seen["output"] += seen["last"]["output"]
+        return want in seen["output"]
+
+    assert wait_for(poll, timeout), seen["output"]
+    return seen["output"], seen["last"]
 
 
 def test_background_processes(box):
@@ -778,7 +780,9 @@ def test_big_results_from_the_loop_wait_for_a_slow_host(box):
     assert wait_for(lambda: box.ok("process", {"action": "list"})["processes"][0]["output_bytes"]
                     >= 51200)
     sock = box.send("process", {"action": "poll", "id": "p1"})
-    time.sleep(0.5)  # the scenario: the agent meanwhile serves others
+    # The scenario: the agent has begun its answer, which this socket cannot
+    # hold whole, and meanwhile serves others.
+    assert wait_for(lambda: unread(sock) > 0), "no answer begun"
     assert box.ok("process", {"action": "list"})["processes"][0]["id"] == "p1"
     r = read_result(sock)
     sock.close()

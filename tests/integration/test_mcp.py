@@ -39,8 +39,11 @@ class Mcp:
         self.notifications = []
         self.responses = {}
         self.next_id = 100
-        threading.Thread(target=self._read_stdout, daemon=True).start()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
+        # They end at the server's exit (end of its pipes): joined then.
+        self.readers = [threading.Thread(target=self._read_stdout, daemon=True),
+                        threading.Thread(target=self._read_stderr, daemon=True)]
+        for reader in self.readers:
+            reader.start()
 
     def _read_stdout(self):
         for line in self.proc.stdout:
@@ -114,6 +117,7 @@ class Mcp:
         if not self.proc.stdin.closed:
             self.proc.stdin.close()
         rc = self.proc.wait(timeout=timeout)
+        self.join_readers()
         assert self.not_json == [], self.not_json
         return rc
 
@@ -121,6 +125,17 @@ class Mcp:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        self.join_readers()
+
+    def join_readers(self):
+        for reader in self.readers:
+            reader.join(timeout=30)
+        assert not [r for r in self.readers if r.is_alive()], "the server's pipes stayed open"
+
+    def threads(self):
+        """The server's threads now."""
+        status = pathlib.Path(f"/proc/{self.proc.pid}/status").read_text()
+        return int(status.split("\nThreads:", 1)[1].split()[0])
 
 
 @pytest.fixture
@@ -402,16 +417,20 @@ def test_at_most_16_calls_at_once(mcp):
 def test_cancellation_kills_the_call_and_sends_no_response(mcp):
     server = mcp()
     server.initialize()
+    assert server.request("ping", id="p")["result"] == {}
+    idle_threads = server.threads()
     marker = "sleep 987.25"
     server.send({"jsonrpc": "2.0", "id": "doomed", "method": "tools/call",
                  "params": {"name": "bash", "arguments": {"command": marker}}})
     assert wait_for(lambda: processes_matching(marker), timeout=30), "the command never started"
     server.notify("notifications/cancelled", {"requestId": "doomed", "reason": "test"})
     assert wait_for(lambda: not processes_matching(marker), timeout=15), "still running"
-    # Answered meanwhile: pings; never: the cancelled call.
+    # Answered meanwhile: pings; never: the cancelled call. Its thread ends
+    # once it answered or not (src/mcp/server.c, call_main); a ping answered
+    # after that comes after any answer it gave.
+    assert wait_for(lambda: server.threads() == idle_threads, timeout=15), server.threads()
     for i in range(5):
         assert server.request("ping", id=f"p{i}")["result"] == {}
-        time.sleep(0.2)  # time for a (wrong) answer to the cancelled call to arrive
     assert "doomed" not in server.responses, server.responses
     # The id is free again, and unknown ids are ignored.
     server.notify("notifications/cancelled", {"requestId": "never-was"})
@@ -497,7 +516,8 @@ class McpHttp:
         assert match, line
         self.port = int(match.group(1))
         self.url = match.group(0)
-        threading.Thread(target=self.proc.stderr.read, daemon=True).start()
+        self.reader = threading.Thread(target=self.proc.stderr.read, daemon=True)  # to its end
+        self.reader.start()
         self.session = None
 
     def post(self, body, headers=None, session=True, accept="application/json, text/event-stream"):
@@ -544,6 +564,8 @@ class McpHttp:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             assert self.proc.wait(timeout=30) == 0
+        self.reader.join(timeout=30)
+        assert not self.reader.is_alive(), "the server's stderr stayed open"
         assert self.proc.stdout.read() == b"", "HTTP mode prints nothing on stdout"
 
 

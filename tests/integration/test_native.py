@@ -139,7 +139,10 @@ def test_loopback_works_inside(hutch):
 
 
 def _serve_once(server):
-    conn, _ = server.accept()
+    try:
+        conn, _ = server.accept()
+    except OSError:  # shut down: no one came
+        return
     conn.sendall(b"host")
     conn.close()
 
@@ -149,10 +152,20 @@ def test_net_host_shares_the_network(hutch):
     server.bind(("127.0.0.1", 0))
     server.listen()
     port = server.getsockname()[1]
-    threading.Thread(target=_serve_once, args=(server,), daemon=True).start()
+    thread = threading.Thread(target=_serve_once, args=(server,))
+    thread.start()
     code = f"import socket; print(socket.create_connection(('127.0.0.1', {port})).recv(4).decode())"
-    result, _ = sandbox_python(hutch, code, "--net", "host")
-    server.close()
+    try:
+        result, _ = sandbox_python(hutch, code, "--net", "host")
+    finally:
+        # shutdown() wakes an accept() still waiting; close() alone would not.
+        try:
+            server.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        thread.join(timeout=10)
+        server.close()
+    assert not thread.is_alive()
     assert result["stdout"] == "host\n", result
 
 

@@ -66,6 +66,7 @@ class WebServer:
 
     def close(self):
         self.httpd.shutdown()
+        self.thread.join(timeout=10)
         self.httpd.server_close()
 
 
@@ -740,15 +741,19 @@ class FakeDns:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((self.address, 53))
         self.asked = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve)
         self.thread.start()
 
     def _serve(self):
-        while True:
+        # Waits with a timeout, to see the stop event: a socket closed under
+        # a blocked recvfrom() would not wake it.
+        self.sock.settimeout(0.05)
+        while not self.stop.is_set():
             try:
                 query, peer = self.sock.recvfrom(4096)
-            except OSError:
-                return
+            except OSError:  # the timeout too
+                continue
             labels, i = [], 12
             while i < len(query) and query[i]:
                 labels.append(query[i + 1:i + 1 + query[i]].decode(errors="replace"))
@@ -764,10 +769,16 @@ class FakeDns:
             flags = 0x8180 if known else 0x8183
             header = (query[:2] + flags.to_bytes(2, "big") + b"\x00\x01" +
                       (1 if answers else 0).to_bytes(2, "big") + b"\x00\x00\x00\x00")
-            self.sock.sendto(header + question + answers, peer)
+            try:
+                self.sock.sendto(header + question + answers, peer)
+            except OSError:  # the asker is gone
+                pass
 
     def close(self):
+        self.stop.set()
+        self.thread.join(timeout=10)
         self.sock.close()
+        assert not self.thread.is_alive(), "the DNS server's thread did not end"
 
 
 @pytest.mark.parametrize("backend", ["native", "docker"])

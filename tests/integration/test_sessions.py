@@ -317,6 +317,24 @@ def test_prune_idle_and_old(sessions):
         p.name.startswith("fresh") for p in (sessions.state / "workspaces").iterdir())
 
 
+def pruners(sessions):
+    """pids of live hutch processes of this state directory that prune or
+    may be about to (the detached child of an exec, before its execv)."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            argv = pathlib.Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            environ = pathlib.Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
+            stat = pathlib.Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        live = stat.rsplit(")", 1)[1].split()[0] != "Z"
+        if (live and len(argv) > 1 and argv[1] in (b"prune", b"exec")
+                and f"HUTCH_STATE_DIR={sessions.state}".encode() in environ):
+            found.append(int(entry))
+    return found
+
+
 def test_automatic_prune_pass(sessions):
     sessions.run("exec", "stale", "--", "true", check=0)
     age(sessions, "stale", last_used_at=48)
@@ -327,7 +345,10 @@ def test_automatic_prune_pass(sessions):
     sessions.run("exec", "stale2", "--", "true", check=0)
     age(sessions, "stale2", last_used_at=48)
     sessions.run("exec", "active", "--", "true", check=0)
-    time.sleep(1)  # time for a (wrong) prune pass: nothing to wait for
+    # A pass would be forked before that exec returned (src/cli/session_common.c,
+    # maybe_prune_in_background): once none of its processes is left, any
+    # (wrong) pass has run.
+    assert wait_for(lambda: not pruners(sessions), 20), pruners(sessions)
     assert "stale2" in [s["key"] for s in sessions.ls()]
 
 

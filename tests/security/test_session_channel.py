@@ -185,6 +185,16 @@ def test_only_the_host_talks_to_the_agent(sessions, backend):
     assert again["stdout"] == "still\n"
 
 
+def blocked_on_a_socket(pid):
+    """The process sleeps with a socket open: a call waiting on its agent."""
+    try:
+        state = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        fds = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+    except OSError:
+        return False
+    return state == "S" and any(fd.startswith("socket:") for fd in fds)
+
+
 def test_a_stuck_agent_does_not_hang_the_caller(sessions, backend):
     sessions.run("session", "create", "stuck", *backend, check=0)
     pid = agent_pid(sessions, "stuck")
@@ -193,7 +203,7 @@ def test_a_stuck_agent_does_not_hang_the_caller(sessions, backend):
         # No timeout: Ctrl-C still ends the call, at once.
         call = popen(sessions, "exec", "stuck", "--", "echo", "hi", stdin=subprocess.DEVNULL,
                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        time.sleep(1)  # the scenario: the call waits on the stuck agent a while
+        assert wait_for(lambda: blocked_on_a_socket(call.pid), 20), "the call never waited"
         call.send_signal(signal.SIGINT)
         try:
             out, err = call.communicate(timeout=20)

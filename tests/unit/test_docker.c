@@ -18,19 +18,23 @@
 /* ---- frames ---------------------------------------------------------------------- */
 
 struct collected {
-    char out[256], err[256];
-    size_t out_len, err_len;
+    char out[256], err[256], engine[256];
+    size_t out_len, err_len, engine_len;
     int pieces;
+    bool frame_ok; /* every piece lay inside its frame */
 };
 
-static void collect(void *ctx, int stream, const char *data, size_t len)
+static void collect(void *ctx, const struct frame_piece *f)
 {
     struct collected *c = ctx;
-    char *buf = stream == 2 ? c->err : c->out;
-    size_t *n = stream == 2 ? &c->err_len : &c->out_len;
-    memcpy(buf + *n, data, len);
-    *n += len;
+    char *buf = f->stream == FRAME_STDOUT ? c->out : f->stream == FRAME_STDERR ? c->err : c->engine;
+    size_t *n = f->stream == FRAME_STDOUT   ? &c->out_len
+                : f->stream == FRAME_STDERR ? &c->err_len
+                                            : &c->engine_len;
+    memcpy(buf + *n, f->data, f->len);
+    *n += f->len;
     c->pieces++;
+    c->frame_ok &= f->offset + f->len <= f->frame_len;
 }
 
 static size_t frame(char *buf, int stream, const char *payload)
@@ -52,26 +56,31 @@ static void test_frames(void)
     n += frame(stream + n, 2, "oops\n");
     n += frame(stream + n, 1, "");
     n += frame(stream + n, 1, "world\n");
+    n += frame(stream + n, 3, "engine\n");
+    n += frame(stream + n, 0, "!");
 
     struct frame_parser p;
-    struct collected whole = {0};
+    struct collected whole = {.frame_ok = true};
     frame_parser_init(&p);
     CHECK(frame_parser_feed(&p, stream, n, collect, &whole) == 0, "a whole stream parses");
-    CHECK(whole.out_len == 12 && memcmp(whole.out, "hello world\n", 12) == 0,
-          "stdout frames are joined in order");
+    CHECK(whole.out_len == 13 && memcmp(whole.out, "hello world\n!", 13) == 0,
+          "stdout frames are joined in order, stdin's echo with them");
     CHECK(whole.err_len == 5 && memcmp(whole.err, "oops\n", 5) == 0, "stderr frame separated");
+    CHECK(whole.engine_len == 7 && memcmp(whole.engine, "engine\n", 7) == 0,
+          "the engine's own text (stream 3) is neither stdout nor stderr");
 
     /* The same bytes one at a time: headers and payloads split anywhere. */
-    struct collected bytewise = {0};
+    struct collected bytewise = {.frame_ok = true};
     frame_parser_init(&p);
     int rc = 0;
     for (size_t i = 0; i < n; i++)
         rc |= frame_parser_feed(&p, stream + i, 1, collect, &bytewise);
-    CHECK(rc == 0 && bytewise.out_len == 12 && memcmp(bytewise.out, "hello world\n", 12) == 0 &&
-              bytewise.err_len == 5,
+    CHECK(rc == 0 && bytewise.out_len == 13 && memcmp(bytewise.out, "hello world\n!", 13) == 0 &&
+              bytewise.err_len == 5 && bytewise.engine_len == 7,
           "byte-by-byte feeding gives the same streams");
-    CHECK(bytewise.pieces == 17, "payload is handed on as it comes, never held (%d pieces)",
+    CHECK(bytewise.pieces == 25, "payload is handed on as it comes, never held (%d pieces)",
           bytewise.pieces);
+    CHECK(whole.frame_ok && bytewise.frame_ok, "each piece says where it lies in its frame");
 
     struct collected bad = {0};
     char junk[16] = {7, 0, 0, 0, 0, 0, 0, 1, 'x'};

@@ -11,6 +11,7 @@
 #include "drivers/docker/container.h"
 #include "policy/policy_resolve.h"
 #include "drivers/docker/frames.h"
+#include "base/notice.h"
 #include "net/proxy.h"
 #include "base/result.h"
 #include "session/agent_binary.h"
@@ -19,23 +20,149 @@
 
 /* ---- streaming a hijacked connection into the result's sinks ----------------------- */
 
+/* What the engine says about itself is kept for a warning, a line or so. */
+#define ENGINE_TEXT_MAX 512
+
 struct pump {
-    int stream;            /* the hijacked socket */
+    int stream;            /* the hijacked socket the output comes from */
+    int input;             /* where stdin goes: stream, or (Podman) a connection of its own */
     int stdin_fd;          /* -1: nothing to send */
     int cancel_fd;
     uint64_t timeout_ms;
+    bool podman;           /* hold back what may be Podman's report (podman_attach_error) */
     struct sink out, err;
     /* Sends a signal to the command (container kill, or a kill exec). */
     void (*signal)(void *ctx, int sig);
     void *ctx;
     bool timed_out;
     bool lost;             /* the connection broke before the command ended */
+    /* A stderr frame held back while it may be Podman's report. */
+    char held[1024];
+    size_t held_len;
+    uint32_t held_frame_len;
+    bool holding;
+    /* The engine's own text: in the output stream (systemerr frames, and
+     * Podman's report), and on Podman's input connection. */
+    char engine_text[ENGINE_TEXT_MAX];
+    char attach_error[ENGINE_TEXT_MAX];
+    char input_text[ENGINE_TEXT_MAX];
 };
 
-static void to_sinks(void *ctx, int stream, const char *data, size_t len)
+/* Podman's compatible API reports a failure of its own connection to the
+ * container (conmon's attach socket, a SOCK_SEQPACKET) by writing
+ * "Error: <Go error>\n" into the attach stream as one last stderr frame, and
+ * closing (libpod's hijackWriteErrorAndClose): framed like the command's own
+ * stderr. Those Go errors name the socket, "read unixpacket
+ * @->/proc/self/fd/14/attach: read: connection reset by peer" or "write
+ * unixpacket ...: write: broken pipe". They come when conmon closed the
+ * socket (the container had exited) with input that the command never read
+ * still queued in it, or while Podman was still writing input into it: the
+ * read side then fails before it has passed on all of the output. Hence
+ * Podman gets the command's input on a connection of its own (run_container),
+ * and a frame like this, when it is the last of the stream, is a warning,
+ * never output. With whole false, says whether text may still become one. */
+static bool podman_attach_error(const char *text, size_t len, bool whole)
+{
+    static const char *const heads[] = {"Error: read unixpacket ", "Error: write unixpacket "};
+    for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
+        size_t n = strlen(heads[i]);
+        if (memcmp(text, heads[i], len < n ? len : n) != 0)
+            continue;
+        if (!whole)
+            return true;
+        return len > n && memchr(text, '\n', len) == text + len - 1 &&
+               memmem(text, len, "/attach: ", 9) != NULL;
+    }
+    return false;
+}
+
+/* Appends the engine's text to a NUL-terminated buffer, cut at its size,
+ * control bytes as spaces: it ends up in a notice, one line. */
+static void append_text(char *buf, size_t size, const char *data, size_t len)
+{
+    size_t have = strlen(buf);
+    size_t take = size - 1 - have < len ? size - 1 - have : len;
+    for (size_t i = 0; i < take; i++)
+        buf[have + i] = (unsigned char)data[i] < 0x20 || data[i] == 0x7f ? ' ' : data[i];
+    buf[have + take] = '\0';
+}
+
+static void release_held(struct pump *p)
+{
+    if (p->held_len)
+        sink_push(&p->err, p->held, p->held_len);
+    p->held_len = 0;
+    p->holding = false;
+}
+
+static void to_sinks(void *ctx, const struct frame_piece *f)
 {
     struct pump *p = ctx;
-    sink_push(stream == 2 ? &p->err : &p->out, data, len);
+    if (f->stream == FRAME_ENGINE) {
+        append_text(p->engine_text, sizeof p->engine_text, f->data, f->len);
+        return;
+    }
+    if (p->holding && f->offset == 0)
+        release_held(p); /* another frame came: the held one was the command's */
+    if (p->holding || (p->podman && f->stream == FRAME_STDERR && f->offset == 0 &&
+                       f->frame_len <= sizeof p->held)) {
+        memcpy(p->held + p->held_len, f->data, f->len); /* the frame fits: checked above */
+        p->held_len += f->len;
+        p->held_frame_len = f->frame_len;
+        p->holding = true;
+        /* The command's stderr is held only while it reads like the report. */
+        if (!podman_attach_error(p->held, p->held_len, p->held_len == f->frame_len))
+            release_held(p);
+        return;
+    }
+    sink_push(f->stream == FRAME_STDERR ? &p->err : &p->out, f->data, f->len);
+}
+
+/* Whatever Podman's input connection carries is Podman's own text: the
+ * command's output comes on the other one. */
+static void to_input_text(void *ctx, const struct frame_piece *f)
+{
+    struct pump *p = ctx;
+    append_text(p->input_text, sizeof p->input_text, f->data, f->len);
+}
+
+/* The stream has ended: a frame still held is Podman's report when whole. */
+static void end_held(struct pump *p)
+{
+    if (p->holding && p->held_len == p->held_frame_len &&
+        podman_attach_error(p->held, p->held_len, true)) {
+        append_text(p->attach_error, sizeof p->attach_error, p->held, p->held_len);
+        p->held_len = 0;
+        p->holding = false;
+    }
+    release_held(p);
+}
+
+static void trim_spaces(char *text)
+{
+    size_t n = strlen(text);
+    while (n > 0 && text[n - 1] == ' ')
+        text[--n] = '\0';
+}
+
+/* The engine's text becomes warnings, never output. */
+static void report_engine_text(struct pump *p, const struct engine *e)
+{
+    trim_spaces(p->engine_text);
+    trim_spaces(p->attach_error);
+    trim_spaces(p->input_text);
+    if (p->engine_text[0])
+        notice("warning: the Docker engine at %s reported in the command's output stream: %s",
+               e->address, p->engine_text);
+    if (p->attach_error[0])
+        notice("warning: the Docker engine at %s lost its connection to the command's output "
+               "(it said: %s); the output may be incomplete",
+               e->address, p->attach_error);
+    /* Podman's input connection fails this way when the command ended
+     * before it read all of its input: no news (Docker says nothing either). */
+    if (p->input_text[0] && !podman_attach_error(p->input_text, strlen(p->input_text), false))
+        notice("warning: the Docker engine at %s reported on the command's input connection: %s",
+               e->address, p->input_text);
 }
 
 static void pump_sinks(struct pump *p, const hutch_policy *policy, const hutch_command *cmd)
@@ -57,19 +184,24 @@ static int ms_until(double deadline, double now)
 
 static void run_pump(struct pump *p)
 {
-    struct frame_parser parser;
+    struct frame_parser parser, input_parser;
     frame_parser_init(&parser);
+    frame_parser_init(&input_parser);
+    /* Podman's own input connection is read too, for what Podman says there. */
+    bool read_input = p->input >= 0 && p->input != p->stream;
     double deadline = p->timeout_ms ? monotonic_ms() + (double)p->timeout_ms : 0;
     double kill_at = 0;
     char buf[65536];
     for (;;) {
-        struct pollfd pfd[3];
-        int n = 0, i_in = -1, i_cancel = -1;
+        struct pollfd pfd[4];
+        int n = 0, i_in = -1, i_cancel = -1, i_input = -1;
         pfd[n++] = (struct pollfd){.fd = p->stream, .events = POLLIN};
         if (p->stdin_fd >= 0)
             pfd[i_in = n++] = (struct pollfd){.fd = p->stdin_fd, .events = POLLIN};
         if (p->cancel_fd >= 0)
             pfd[i_cancel = n++] = (struct pollfd){.fd = p->cancel_fd, .events = POLLIN};
+        if (read_input)
+            pfd[i_input = n++] = (struct pollfd){.fd = p->input, .events = POLLIN};
         double now = monotonic_ms();
         int wait = -1;
         if (deadline && !p->timed_out)
@@ -81,24 +213,33 @@ static void run_pump(struct pump *p)
         int r = poll(pfd, (nfds_t)n, wait);
         if (r < 0 && errno != EINTR) {
             p->lost = true;
-            return;
+            break;
         }
         now = monotonic_ms();
         if (r > 0 && pfd[0].revents) {
             ssize_t got = TEMP_FAILURE_RETRY(read(p->stream, buf, sizeof buf));
             if (got <= 0) {
                 p->lost = got < 0;
-                return; /* the command's streams are closed: it has ended */
+                break; /* the command's streams are closed: it has ended */
             }
             if (frame_parser_feed(&parser, buf, (size_t)got, to_sinks, p) < 0) {
                 p->lost = true;
-                return;
+                break;
             }
         }
-        if (r > 0 && i_in >= 0 && pfd[i_in].revents) {
+        if (r > 0 && i_input >= 0 && pfd[i_input].revents) {
+            ssize_t got = TEMP_FAILURE_RETRY(read(p->input, buf, sizeof buf));
+            if (got <= 0 ||
+                frame_parser_feed(&input_parser, buf, (size_t)got, to_input_text, p) < 0) {
+                read_input = false;
+                if (got <= 0)
+                    p->stdin_fd = -1; /* closed by the engine: the input has nowhere to go */
+            }
+        }
+        if (r > 0 && i_in >= 0 && p->stdin_fd >= 0 && pfd[i_in].revents) {
             ssize_t got = TEMP_FAILURE_RETRY(read(p->stdin_fd, buf, sizeof buf));
-            if (got <= 0 || send_all(p->stream, buf, (size_t)got) < 0) {
-                shutdown(p->stream, SHUT_WR); /* end of input for the command */
+            if (got <= 0 || send_all(p->input, buf, (size_t)got) < 0) {
+                shutdown(p->input, SHUT_WR); /* end of input for the command */
                 p->stdin_fd = -1;
             }
         }
@@ -122,6 +263,7 @@ static void run_pump(struct pump *p)
             kill_at = 0;
         }
     }
+    end_held(p);
 }
 
 static void finish_output(struct pump *p, hutch_result *r)
@@ -445,12 +587,23 @@ static int run_container(struct engine *e, const struct hutch_policy *p,
                          err) < 0)
         return -1;
 
-    /* Attach before starting, or early output would be lost. */
+    /* Attach before starting, or early output would be lost. Podman gets
+     * the input on a connection of its own: on the output's, input that the
+     * command leaves unread can cost output (podman_attach_error). */
     char path[256];
-    fmt_bounded(path, "/containers/%s/attach?stream=1&stdout=1&stderr=1%s", c.id,
-                cmd->stdin_fd >= 0 ? "&stdin=1" : "");
+    bool own_input = cmd->stdin_fd >= 0 && e->podman;
+    /* Every stream named: Podman takes one left out as asked for. */
+    fmt_bounded(path, "/containers/%s/attach?stream=1&stdout=1&stderr=1&stdin=%d", c.id,
+                cmd->stdin_fd >= 0 && !own_input);
     autoclose int stream = -1;
+    autoclose int input = -1;
     if (engine_hijack(e, path, NULL, "cannot attach to the container", &stream, err) < 0) {
+        remove_container(e, c.id);
+        return -1;
+    }
+    fmt_bounded(path, "/containers/%s/attach?stream=1&stdin=1&stdout=0&stderr=0", c.id);
+    if (own_input && engine_hijack(e, path, NULL, "cannot attach to the container's input",
+                                   &input, err) < 0) {
         remove_container(e, c.id);
         return -1;
     }
@@ -470,14 +623,17 @@ static int run_container(struct engine *e, const struct hutch_policy *p,
 
     struct pump pump = {
         .stream = stream,
+        .input = own_input ? input : stream,
         .stdin_fd = cmd->stdin_fd,
         .cancel_fd = cmd->cancel_fd,
         .timeout_ms = p->limits.timeout_ms,
+        .podman = e->podman,
         .signal = kill_container,
         .ctx = &c,
     };
     pump_sinks(&pump, p, cmd);
     run_pump(&pump);
+    report_engine_text(&pump, e);
     r->duration_ms = monotonic_ms() - start;
     int rc = container_outcome(&c, pump.timed_out, r, err);
     if (rc < 0)
@@ -634,16 +790,21 @@ int docker_exec_in(struct engine *e, const char *name, const struct hutch_policy
     json_decref(start);
     if (rc < 0)
         return failed_after_start(e, true, false, err);
+    /* An exec has one connection, input included: with Podman, input the
+     * command leaves unread may still cost output, which is then warned of. */
     struct pump pump = {
         .stream = stream,
+        .input = stream,
         .stdin_fd = cmd->stdin_fd,
         .cancel_fd = cmd->cancel_fd,
         .timeout_ms = p->limits.timeout_ms,
+        .podman = e->podman,
         .signal = kill_exec,
         .ctx = &killer,
     };
     pump_sinks(&pump, p, cmd);
     run_pump(&pump);
+    report_engine_text(&pump, e);
     r->duration_ms = monotonic_ms() - began;
 
     fmt_bounded(path, "/exec/%s/json", exec_id);

@@ -28,14 +28,22 @@ int frame_parser_feed(struct frame_parser *p, const char *data, size_t len, fram
                 break;
             }
             /* 0 (stdin echo) counts as stdout; 3 is the engine's own error
-             * text (systemerr), which the user reads with stderr. */
-            p->stream = stream >= 2 ? 2 : 1;
-            p->remaining = (uint32_t)p->header[4] << 24 | (uint32_t)p->header[5] << 16 |
-                           (uint32_t)p->header[6] << 8 | p->header[7];
+             * text (systemerr), which is the engine's, not the command's. */
+            p->stream = stream == 0 ? FRAME_STDOUT : stream;
+            p->length = (uint32_t)p->header[4] << 24 | (uint32_t)p->header[5] << 16 |
+                        (uint32_t)p->header[6] << 8 | p->header[7];
+            p->remaining = p->length;
             continue;
         }
         size_t take = len < p->remaining ? len : p->remaining;
-        sink(ctx, p->stream, data, take);
+        struct frame_piece piece = {
+            .stream = p->stream,
+            .data = data,
+            .len = take,
+            .offset = p->length - p->remaining,
+            .frame_len = p->length,
+        };
+        sink(ctx, &piece);
         p->remaining -= (uint32_t)take;
         data += take;
         len -= take;

@@ -13,12 +13,28 @@ struct frame_parser {
     unsigned char header[8];
     size_t header_len;
     int stream;          /* of the frame being read */
+    uint32_t length;     /* its whole payload */
     uint32_t remaining;  /* payload bytes still to come */
     int error;           /* a malformed header was seen */
 };
 
-/* Called with payload pieces: stream is 1 (stdout) or 2 (stderr). */
-typedef void (*frame_sink)(void *ctx, int stream, const char *data, size_t len);
+/* Streams as handed to a sink. */
+enum {
+    FRAME_STDOUT = 1, /* also 0, stdin echoed */
+    FRAME_STDERR = 2,
+    FRAME_ENGINE = 3, /* the engine's own message ("systemerr"): never the command's output */
+};
+
+/* A piece of a frame's payload, and where it lies in its frame. */
+struct frame_piece {
+    int stream;          /* FRAME_STDOUT, FRAME_STDERR or FRAME_ENGINE */
+    const char *data;
+    size_t len;          /* > 0 */
+    uint32_t offset;     /* of data in the frame's payload */
+    uint32_t frame_len;  /* the frame's whole payload */
+};
+
+typedef void (*frame_sink)(void *ctx, const struct frame_piece *piece);
 
 void frame_parser_init(struct frame_parser *p);
 
