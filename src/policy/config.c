@@ -662,6 +662,25 @@ static int check_nonfinite(struct loader *ld, const char *section)
     return 0;
 }
 
+/* The runtime runs commands where it is started, which "." in allowWrite
+ * makes writable: so does hutch, when a writable mount holds that
+ * directory (else the command starts in /workspace, as always). */
+static int runtime_workdir(struct loader *ld)
+{
+    struct hutch_policy *p = ld->policy;
+    autofree char *cwd = getcwd(NULL, 0);
+    if (!cwd || p->set[F_WORKDIR])
+        return 0;
+    for (size_t i = 0; i < p->filesystem.allow_write.len; i++) {
+        const char *mount = p->filesystem.allow_write.items[i];
+        if (strchr(mount, ':'))
+            continue; /* mounted elsewhere in the sandbox */
+        if (path_under(cwd, mount, NULL))
+            return set_text(ld, F_WORKDIR, cwd, "filesystem.allowWrite");
+    }
+    return 0;
+}
+
 static json_t *gateway_sandbox(json_t *root, const char **shown)
 {
     json_t *agent = json_object_get(root, "agent");
@@ -733,7 +752,9 @@ static int load_root(struct loader *ld, json_t *root)
 
     if (json_object_get(root, "network") || json_object_get(root, "filesystem")) {
         ld->shape = SHAPE_SANDBOX_RUNTIME;
-        return check_nonfinite(ld, NULL) < 0 ? -1 : load_runtime_settings(ld, root);
+        if (check_nonfinite(ld, NULL) < 0 || load_runtime_settings(ld, root) < 0)
+            return -1;
+        return runtime_workdir(ld);
     }
 
     static const char *const executor_markers[] = {"mode", "timeout", "memoryLimit",

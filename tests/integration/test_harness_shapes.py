@@ -396,3 +396,89 @@ def test_executor_options_in_a_docker_run(hutch, tmp_path):
     assert lines[0] == str(512 * 1024 * 1024), result   # 512 MiB, not 512 bytes
     assert lines[1] == "/workspace" and lines[2] != "0"
     assert lines[3:] == ["lo", "read-only"], result      # no network but loopback
+
+
+# ---- the sandbox runtime's own README examples -----------------------------------------------
+
+def srt_examples():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "sandbox_runtime_examples", FIXTURES.parent / "sandbox_runtime_examples.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.EXAMPLES
+
+
+# What each example becomes: (network mode, allowed, denied, denyRead,
+# allowWrite, denyWrite), paths relative to the directory it is read in, and
+# the keys it warns about.
+SRT_EXPECTED = {
+    "settings_file": ("none", [], [], [], ["."], ["~/sensitive-folder"], []),
+    "complete_configuration": (
+        "allow", ["github.com", "*.github.com", "lfs.github.com", "api.github.com", "npmjs.org",
+                  "*.npmjs.org"], ["malicious.com"], ["~/.ssh"], [".", "src", "test", "/tmp"],
+        [".env", "config/production.json"],
+        ["network.allowUnixSockets", "network.allowLocalBinding", "filesystem.allowRead",
+         "ignoreViolations", "enableWeakerNestedSandbox", "enableWeakerNetworkIsolation",
+         "allowAppleEvents"]),
+    "tls_terminate": ("allow", ["*.example.com", "internal-mtls.example.net"], [], [], [], [],
+                      ["network.tlsTerminate"]),
+    "allow_github": ("allow", ["github.com", "*.github.com", "lfs.github.com", "api.github.com"],
+                     [], [], ["."], [], []),
+    "restrict_directories": ("none", [], [], ["~/.ssh"], [".", "src", "test"],
+                             [".env", "secrets"], []),
+    "workspace_only": ("none", [], [], ["/Users"], ["."], [], ["filesystem.allowRead"]),
+    "search_depth": ("none", [], [], [], ["."], [], ["mandatoryDenySearchDepth"]),
+}
+
+
+def test_sandbox_runtime_readme_examples(hutch, tmp_path):
+    examples = srt_examples()
+    assert set(examples) == set(SRT_EXPECTED)
+    home = hutch.env["HOME"]
+
+    def where(path):
+        if path.startswith("~/"):
+            return f"{home}/{path[2:]}"
+        if path.startswith("/"):
+            return path
+        return str(tmp_path) if path == "." else f"{tmp_path}/{path}"
+
+    for name, text in examples.items():
+        cfg = tmp_path / f"{name}.json"
+        cfg.write_text(text)
+        proc = hutch.run("config", "check", cfg.name, check=0, cwd=tmp_path)
+        doc = json.loads(proc.stdout)["sandbox"]
+        mode, allowed, denied, deny_read, allow_write, deny_write, warned = SRT_EXPECTED[name]
+        net, fs = doc["network"], doc["filesystem"]
+        assert (net["mode"], net["allowedDomains"], net["deniedDomains"]) == \
+            (mode, allowed, denied), name
+        assert fs["denyRead"] == [where(p) for p in deny_read], name
+        assert fs["allowWrite"] == [where(p) for p in allow_write], name
+        assert fs["denyWrite"] == [where(p) for p in deny_write], name
+        lines = proc.stderr.decode().splitlines()
+        assert lines == [f"hutch: warning: {cfg.name}: {k} is ignored ({why})"
+                         for k, why in zip(warned, [l.split("(", 1)[1][:-1] for l in lines])], \
+            (name, lines)
+
+
+def test_sandbox_runtime_restrict_directories_in_a_run(hutch, tmp_path):
+    """The README's "restrict to specific directories" recipe, enforced."""
+    work = tmp_path / "work"
+    home = tmp_path / "home"
+    for d in (work / "src", work / "test", work / "secrets", home / ".ssh"):
+        d.mkdir(parents=True)
+    for d in (work, work / "src", work / "test", work / "secrets"):
+        d.chmod(0o777)  # as root, the sandbox runs as nobody
+    (work / ".env").write_text("TOKEN=1\n")
+    (work / ".env").chmod(0o666)
+    hutch.env["HOME"] = str(home)
+    cfg = tmp_path / "srt.json"
+    cfg.write_text(srt_examples()["restrict_directories"])
+    proc = hutch.run("run", "--json", "--config", str(cfg), "--", "sh", "-c",
+                     "echo a > src/a && echo ok-src; echo b >> .env 2>/dev/null || echo no-env; "
+                     "echo c > secrets/c 2>/dev/null || echo no-secrets", cwd=work)
+    result = json.loads(proc.stdout)
+    assert result["stdout"] == "ok-src\nno-env\nno-secrets\n", result
+    assert (work / ".env").read_text() == "TOKEN=1\n"
+    assert (work / "src" / "a").read_text() == "a\n"
