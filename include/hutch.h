@@ -74,7 +74,7 @@ typedef struct hutch_policy hutch_policy;
 HUTCH_API hutch_policy *hutch_policy_new(void);
 HUTCH_API void hutch_policy_free(hutch_policy *policy);
 
-/* Loads a JSON config file (see docs/config.md). Keys not present keep their
+/* Loads a config file, JSON5 or JSON (see docs/config.md). Keys not present keep their
  * current values. Unknown keys and bad values are errors that name the key. */
 HUTCH_API int hutch_policy_load_file(hutch_policy *policy, const char *path,
                                      hutch_error *err);

@@ -124,7 +124,7 @@ if [ ! -f build-fuzz/build.ninja ]; then
     -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 fi
 if ninja -C build-fuzz >/dev/null; then
-  for target in config units docker agent edit jsonrpc net; do
+  for target in config json5 units docker agent edit jsonrpc net; do
     corpus=$(mktemp -d)
     step "fuzz-$target" - build-fuzz/tests/fuzz/fuzz_$target -max_total_time="${HUTCH_FUZZ_SECONDS:-20}" \
       -print_final_stats=0 "$corpus" "tests/fuzz/seeds/$target"

@@ -41,6 +41,13 @@ int policy_args_parse(struct policy_args *pa, int argc, char **argv, int *i, hut
         return 1;
     }
 
+    /* --docker, as coding agents write it: the same as --sandbox docker. */
+    if (strcmp(name, "docker") == 0) {
+        if (inline_value)
+            return cli_fail(err, "--docker takes no value (it is --sandbox docker)");
+        const hutch_key_info *sandbox = hutch_policy_key_by_flag("sandbox");
+        return sandbox && add_pending(pa, sandbox, "docker", err) == 0 ? 1 : -1;
+    }
     const hutch_key_info *key = hutch_policy_key_by_flag(name);
     if (!key)
         return 0;
@@ -97,13 +104,17 @@ hutch_policy *policy_args_build(struct policy_args *pa, hutch_error *err)
             return NULL;
         }
     }
-    for (size_t i = 0; i < hutch_policy_warning_count(p); i++)
+    size_t warned = hutch_policy_warning_count(p);
+    for (size_t i = 0; i < warned; i++)
         cli_warn("%s", hutch_policy_warning(p, i));
     for (size_t i = 0; i < pa->len; i++) {
         struct pending_setting *s = &pa->pending[i];
         if (hutch_policy_set_flag(p, s->key->flag, s->value, err) < 0)
             return NULL;
     }
+    /* The flags' own (--sandbox none). */
+    for (size_t i = warned; i < hutch_policy_warning_count(p); i++)
+        cli_warn("%s", hutch_policy_warning(p, i));
     if (hutch_policy_validate(p, err) < 0)
         return NULL;
     return steal_pointer(&p);
@@ -175,4 +186,5 @@ void help_policy_options(FILE *out)
                 f->metavar ? " " : "", f->metavar ? f->metavar : "", f->help, f->key,
                 f->expected);
     }
+    fprintf(out, "    --docker\n        The same as --sandbox docker.\n");
 }

@@ -138,6 +138,8 @@ const char *net_host_problem_text(enum net_host_problem problem)
 
 bool net_domain_matches(const char *pattern, const char *host)
 {
+    if (strcmp(pattern, "*") == 0)
+        return true;
     if (strncmp(pattern, "*.", 2) == 0) {
         const char *suffix = pattern + 1; /* ".example.com" */
         size_t sn = strlen(suffix), hn = strlen(host);

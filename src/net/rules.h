@@ -43,7 +43,7 @@ enum net_verdict {
 /* host is canonical (net_host_normalize). Patterns are canonical domains
  * (fields.c norm_domain): "example.com" matches exactly that name;
  * "*.example.com" matches any name below it (a.example.com,
- * a.b.example.com) but not example.com itself. */
+ * a.b.example.com) but not example.com itself; "*" matches every name. */
 bool net_domain_matches(const char *pattern, const char *host);
 enum net_verdict net_domain_check(const struct strlist *allowed, const struct strlist *denied,
                                   const char *host);

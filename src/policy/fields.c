@@ -364,6 +364,12 @@ static int norm_tmpfs(const char *in, char **out)
  * trailing dot dropped. IP literals are not domains. */
 int norm_domain(const char *in, char **out)
 {
+    /* Every name (still through the proxy, which refuses local and private
+     * addresses): the sandbox runtime's settings file says "*" for that. */
+    if (strcmp(in, "*") == 0) {
+        *out = strdup(in);
+        return *out ? 0 : -1;
+    }
     size_t n = strlen(in);
     if (n > 0 && in[n - 1] == '.')
         n--;
@@ -567,6 +573,42 @@ static void infer_from(struct hutch_policy *p, const struct field *f)
         p->backend = BACKEND_DOCKER;
 }
 
+/* Limits below which no sandbox can start, refused when they are set so
+ * that the message names the key (docs/config.md, "Value forms"): 6m is
+ * Docker's own least memory, and a native sandbox's init needs 2 processes
+ * (itself and the command); cgroups and Docker take CPU shares from 0.01. */
+#define MEMORY_FLOOR (6u * 1024 * 1024)
+#define PIDS_FLOOR 2
+#define CPUS_FLOOR 0.01
+
+static int check_floor(const struct hutch_policy *p, const struct field *f, const char *where,
+                       hutch_error *err)
+{
+    if (f->id == F_LIMIT_MEMORY && p->limits.memory && p->limits.memory < MEMORY_FLOOR) {
+        char shown[UNITS_TEXT_MAX];
+        if (!format_size(p->limits.memory, shown, sizeof shown))
+            shown[0] = '\0';
+        bool bare = p->limits.memory < 1024 * 1024 && !strpbrk(shown, "kmgt");
+        return error_set(err, HUTCH_E_INVALID,
+                         "%s: %s%s is too little memory for a sandbox to start (the least is "
+                         "6m; 0 = no limit)%s%s%s",
+                         where, shown, bare ? " bytes" : "",
+                         bare ? ": a bare number is bytes; for MiB write \"" : "",
+                         bare ? shown : "", bare ? "m\"" : "");
+    }
+    if (f->id == F_LIMIT_PIDS && p->limits.pids && p->limits.pids < PIDS_FLOOR)
+        return error_set(err, HUTCH_E_INVALID,
+                         "%s: %llu is too few processes for a sandbox (the least is %d: its init "
+                         "and the command; 0 = no limit)",
+                         where, (unsigned long long)p->limits.pids, PIDS_FLOOR);
+    if (f->id == F_LIMIT_CPUS && p->limits.cpus > 0 && p->limits.cpus < CPUS_FLOOR)
+        return error_set(err, HUTCH_E_INVALID,
+                         "%s: %g is less CPU than a sandbox can be given (the least is 0.01; 0 = "
+                         "no limit)",
+                         where, p->limits.cpus);
+    return 0;
+}
+
 static int set_enum(struct hutch_policy *p, const struct field *f, const char *text,
                     const char *where, hutch_error *err)
 {
@@ -646,6 +688,43 @@ static int set_sandbox_target(struct hutch_policy *p, const char *text, const ch
         p->set[F_BACKEND] = true;
     }
     return 0;
+}
+
+/* The --sandbox flag: a backend by name, as agent harnesses write it
+ * (none is the host, with a warning: it isolates nothing), or docker:NAME to
+ * adopt an existing container. */
+int field_set_sandbox_flag(struct hutch_policy *p, const char *text, hutch_error *err)
+{
+    static const struct {
+        const char *word;
+        int backend;
+    } words[] = {
+        {"none", BACKEND_HOST},     {"host", BACKEND_HOST},     {"spawn", BACKEND_SPAWN},
+        {"native", BACKEND_NATIVE}, {"docker", BACKEND_DOCKER},
+    };
+    const struct field *backend = &fields[F_BACKEND], *container = &fields[F_DOCKER_CONTAINER];
+    for (size_t i = 0; i < ARRAY_SIZE(words); i++) {
+        if (strcmp(text, words[i].word) != 0)
+            continue;
+        if (field_set_text(p, backend, backend_choices[words[i].backend], "--sandbox", err) < 0)
+            return -1;
+        /* A backend, not a container: no file's adopted container stays. */
+        free(p->docker.container);
+        p->docker.container = NULL;
+        p->set[F_DOCKER_CONTAINER] = false;
+        if (strcmp(text, "none") == 0)
+            policy_add_warning(p, "--sandbox none: commands run on the host with no isolation "
+                                  "at all (the host backend)");
+        return 0;
+    }
+    if (strncmp(text, "docker:", 7) == 0 && text[7] != '\0')
+        return field_set_text(p, container, text, "--sandbox", err);
+    char shown[128];
+    quote_for_message(text, strlen(text), shown, sizeof shown);
+    return error_set(err, HUTCH_E_INVALID,
+                     "--sandbox: %s is not one of none (the host, unisolated), host, spawn, "
+                     "native, docker, or docker:NAME (an existing container to adopt)",
+                     shown);
 }
 
 int field_set_text(struct hutch_policy *p, const struct field *f, const char *text,
@@ -741,6 +820,8 @@ int field_set_text(struct hutch_policy *p, const struct field *f, const char *te
         break;
     }
     }
+    if (check_floor(p, f, where, err) < 0)
+        return -1;
     mark_set(p, f);
     reset_shadow(p, f);
     infer_from(p, f);
@@ -918,6 +999,8 @@ int field_set_json(struct hutch_policy *p, const struct field *f, json_t *value,
         break;
     }
     }
+    if (check_floor(p, f, where, err) < 0)
+        return -1;
     mark_set(p, f);
     infer_from(p, f);
     return 0;

@@ -55,6 +55,9 @@ void field_group_children(const char *group, char *buf, size_t len);
 int field_set_text(struct hutch_policy *p, const struct field *f, const char *text,
                    const char *where, hutch_error *err);
 
+/* The --sandbox flag: none, host, spawn, native, docker or docker:NAME. */
+int field_set_sandbox_flag(struct hutch_policy *p, const char *text, hutch_error *err);
+
 /* Sets a field from a config file value. Lists and env replace. */
 int field_set_json(struct hutch_policy *p, const struct field *f, json_t *value,
                    const char *where, hutch_error *err);

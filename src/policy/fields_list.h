@@ -173,10 +173,12 @@
       "up to 40 letters, digits, '_', '.', '-' like hutch-sbx-", -1,                               \
       "Prefix of the containers hutch creates.")                                                   \
     X(F_DOCKER_CONTAINER, FIXED, 0,                                                                \
-      "docker.container", "sandbox", "docker:NAME|host", S_STRING,                                 \
+      "docker.container", "sandbox", "WHERE", S_STRING,                                            \
       docker.container, NULL, norm_container_name,                                                 \
-      "a container name like my-agent (flag: docker:NAME, or host)", -1,                           \
-      "Run in this existing container, adopted: hutch never stops or removes it.")                 \
+      "a container name like my-agent (flag: none, host, spawn, native, docker or docker:NAME)",   \
+      -1,                                                                                          \
+      "docker:NAME runs in this existing container, adopted: hutch never stops or removes it; "    \
+      "none (the host, unisolated), host, spawn, native or docker selects that backend.")          \
     X(F_DOCKER_WORKDIR, PER_RUN, 0,                                                                \
       "docker.workdir", NULL, NULL, S_STRING, docker.workdir, NULL,                                \
       norm_sandbox_path_or_empty, "an absolute path like /workspace", -1,                          \

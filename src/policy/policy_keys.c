@@ -57,6 +57,8 @@ HUTCH_API int hutch_policy_set_flag(hutch_policy *p, const char *flag, const cha
     fmt_trunc(shown, sizeof shown, "--%s", f->flag); /* for messages */
     if (f->storage == S_BOOL && strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
         return error_set(err, HUTCH_E_INVALID, "%s takes no value (or =true / =false)", shown);
+    if (f->id == F_DOCKER_CONTAINER)
+        return field_set_sandbox_flag(p, value, err);
     return field_set_text(p, f, value, shown, err);
 }
 

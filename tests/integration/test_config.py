@@ -44,7 +44,8 @@ def test_bad_config_errors(hutch, tmp_path):
         ({"sandbox": {"limit": {}}}, "sandbox.limit: unknown key (known keys here: backend,"),
         ({"sandbox": {"network": {"mode": "internet"}}},
          'sandbox.network.mode: "internet" is not one of none, host, bridge, allow'),
-        ('{"sandbox": {"limits": {"pids": 12,}}}', "invalid JSON"),
+        ('{"sandbox": {"limits": {"pids": 12,,}}}',
+         ":1:36: invalid JSON5: expected a key or '}' after ',', found ','"),
         ({"sandbox": {"filesystem": {"denyRead": "~/.ssh"}}},
          'sandbox.filesystem.denyRead: "~/.ssh" is not a list of strings'),
     ]
