@@ -444,7 +444,8 @@ const struct field fields[FIELD_COUNT] = {
              .normalize = normalize_,                                                          \
              .expected = expected_,                                                            \
              .shadow = shadow_,                                                                \
-             .help = help_},
+             .help = help_,                                                                    \
+             .info = {key_, flag_, metavar_, expected_, help_, scope_, storage_ == S_BOOL}},
     HUTCH_FIELDS(FIELD_ENTRY)
 #undef FIELD_ENTRY
 };

@@ -37,6 +37,7 @@ struct field {
     const char *expected;
     int shadow;
     const char *help;
+    hutch_key_info info; /* the public view (hutch_policy_key_at) */
 };
 
 extern const struct field fields[FIELD_COUNT];

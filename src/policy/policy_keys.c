@@ -3,35 +3,17 @@
 #include "base/error.h"
 #include "policy/fields.h"
 #include "policy/policy.h"
-#include "policy/units.h"
 
-#define PER_RUN true
-#define FIXED false
-static const hutch_key_info key_infos[FIELD_COUNT] = {
-#define KEY_INFO(id_, scope_, enforced_, key_, flag_, metavar_, storage_, member_, choices_,   \
-                 normalize_, expected_, shadow_, help_)                                        \
-    [id_] = {.key = key_,                                                                      \
-             .flag = flag_,                                                                    \
-             .metavar = metavar_,                                  \
-             .expected = expected_,                                                            \
-             .help = help_,                                                                    \
-             .per_run = scope_,                                                                \
-             .is_switch = storage_ == S_BOOL},
-    HUTCH_FIELDS(KEY_INFO)
-#undef KEY_INFO
-};
-#undef PER_RUN
-#undef FIXED
 
 HUTCH_API const hutch_key_info *hutch_policy_key_at(size_t i)
 {
-    return i < FIELD_COUNT ? &key_infos[i] : NULL;
+    return i < FIELD_COUNT ? &fields[i].info : NULL;
 }
 
 HUTCH_API const hutch_key_info *hutch_policy_key_by_flag(const char *flag)
 {
     const struct field *f = flag ? field_by_flag(flag) : NULL;
-    return f ? &key_infos[f->id] : NULL;
+    return f ? &f->info : NULL;
 }
 
 static const struct field *field_named(const char *key)
