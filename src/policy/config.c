@@ -288,13 +288,43 @@ static int load_root(struct loader *ld, json_t *root)
                      first);
 }
 
+/* Lines whose first characters other than blanks are // are comments (the
+ * commented sample config has them: hutch-config(5)). No JSON text has such
+ * a line, since strings cannot span lines, so no valid file changes meaning.
+ * A copy with them blanked out, which keeps error positions right; NULL when
+ * there are none (or no memory for the copy: jansson then refuses them). */
+static char *blank_comment_lines(const char *text, size_t len)
+{
+    char *copy = NULL;
+    for (size_t i = 0; i < len;) {
+        while (i < len && (text[i] == ' ' || text[i] == '\t'))
+            i++;
+        size_t end = i;
+        while (end < len && text[end] != '\n')
+            end++;
+        if (end - i >= 2 && text[i] == '/' && text[i + 1] == '/') {
+            if (!copy) {
+                copy = malloc(len);
+                if (!copy)
+                    return NULL;
+                memcpy(copy, text, len);
+            }
+            memset(copy + i, ' ', end - i);
+        }
+        i = end + 1;
+    }
+    return copy;
+}
+
 int hutch_policy_load_json(hutch_policy *p, const char *text, size_t len, const char *origin,
                            hutch_error *err)
 {
     if (!origin)
         origin = "config";
+    autofree char *uncommented = blank_comment_lines(text, len);
     json_error_t jerr;
-    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = json_loadb(uncommented ? uncommented : text, len, JSON_REJECT_DUPLICATES,
+                              &jerr);
     if (!root)
         return error_set(err, HUTCH_E_INVALID, "%s:%d:%d: invalid JSON: %s", origin, jerr.line,
                          jerr.column, jerr.text);

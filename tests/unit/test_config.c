@@ -279,8 +279,33 @@ static void test_set(void)
     hutch_policy_free(p);
 }
 
+/* Lines starting with // (after blanks) are comments: the sample config. */
+static void test_comment_lines(void)
+{
+    hutch_policy *p = load("// a comment\n{\"sandbox\": {\n  // \"backend\": \"docker\",\n"
+                           "\t// another\r\n  \"limits\": {\"memory\": \"1g\"}\n}}\n// end");
+    CHECK(p != NULL, "comment lines are skipped");
+    CHECK(p && p->limits.memory == 1024u * 1024 * 1024 && !hutch_policy_is_set(p, "backend"),
+          "what they say is not set, the rest is");
+    hutch_policy_free(p);
+    p = load("{\"sandbox\": {\"env\": {\"URL\": \"http://example.com//x\"}}}");
+    CHECK(p != NULL, "// inside a string is no comment");
+    char *env = p ? hutch_policy_get(p, "env") : NULL;
+    CHECK_CONTAINS(env, "http://example.com//x", "the string keeps its //");
+    free(env);
+    hutch_policy_free(p);
+    load_fails("{\"sandbox\": {\n  // comment\n  \"limits\": 5}}",
+               "t.json: sandbox.limits: expected an object with keys among: memory, cpus, pids, "
+               "timeoutSeconds, outputBytes, fileSize, disk, files, rlimitFallback",
+               "errors after a comment");
+    load_fails("{\"sandbox\": {} // trailing\n}",
+               "t.json:1:16: invalid JSON: '}' expected near '/'",
+               "a comment after JSON on the same line is not one");
+}
+
 int main(void)
 {
+    test_comment_lines();
     test_design_example();
     test_errors();
     test_normalization();
