@@ -6,6 +6,8 @@
 #   1. unit tests (C, TAP), integration tests and the security suite of escape
 #      attempts (pytest, the real binary) as the caller; the docker backend's
 #      tests also against Podman (scripts/podman-up.sh)
+#   1b. meson install into a DESTDIR: every file of the layout, man pages,
+#      completions, the installed hutch run from there (tests/install/)
 #   2. the integration tests again as an unprivileged user (when run as root)
 #   3. unit and integration tests again under AddressSanitizer + UndefinedBehaviorSanitizer
 #   4. a short libFuzzer pass over the parsers
@@ -76,6 +78,12 @@ if [ "$(id -u)" -eq 0 ]; then
     echo "podman-engine 1 -" >> "$steps_file"
   fi
 fi
+
+# ---- 1b. installed ------------------------------------------------------------
+# meson install into a DESTDIR, and what it installs (docs/install.md).
+step "install" "$results/install.xml" \
+  env HUTCH_BUILD="$repo/build" "$python" -m pytest "${pytest_args[@]}" \
+  --junitxml="$results/install.xml" tests/install
 
 # ---- 2. as an unprivileged user ---------------------------------------------
 if [ "$(id -u)" -eq 0 ]; then
