@@ -33,7 +33,7 @@
 
 /* ---- small helpers -------------------------------------------------------- */
 
-static void die(const char *what)
+__attribute__((noreturn)) static void die(const char *what)
 {
     fprintf(stderr, "docgen: %s\n", what);
     exit(1);
@@ -640,7 +640,7 @@ static void man_overview(const char *dir, const struct command *cmds, size_t n)
 static void man_command(const char *dir, const struct command *cmd, const struct command *cmds,
                         size_t n)
 {
-    char *path, *name;
+    char *path = NULL, *name = NULL;
     if (asprintf(&path, "%s/hutch-%s.1", dir, cmd->name) < 0 ||
         asprintf(&name, "hutch-%s", cmd->name) < 0)
         die("out of memory");
