@@ -3,7 +3,9 @@
 # a minimal Debian bookworm with the tools of images/Dockerfile.sandbox, add
 # the non-root user 1000, and import it into the engine.
 #   scripts/bootstrap-image.sh [TAG]        (default hutch-sandbox:bookworm-slim)
-# Idempotent: does nothing when the tag exists. Needs root (debootstrap).
+# Idempotent: does nothing when the tag exists. Needs root (debootstrap), curl
+# and python3. Installed as share/hutch/bootstrap-image.sh, next to
+# share/hutch/images/Dockerfile.sandbox (docs/install.md).
 set -euo pipefail
 tag=${1:-hutch-sandbox:bookworm-slim}
 host=${DOCKER_HOST:-unix:///var/run/docker.sock}

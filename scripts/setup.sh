@@ -11,6 +11,8 @@ packages=(
   python3 python3-pytest python3-pytest-timeout
   passwd uidmap util-linux procps time
   curl git iproute2
+  # man -l and the shell completions of the install test (tests/install/)
+  man-db zsh fish
 )
 
 missing=()

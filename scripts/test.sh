@@ -6,6 +6,10 @@
 #   1. unit tests (C, TAP), integration tests and the security suite of escape
 #      attempts (pytest, the real binary) as the caller; the docker backend's
 #      tests also against Podman (scripts/podman-up.sh)
+#   1b. meson install into a DESTDIR: every file of the layout, man pages,
+#      completions, the installed hutch run from there (tests/install/); the
+#      Debian packages built, checked with lintian, installed into a clean
+#      root and smoke-tested there (scripts/check-deb.sh, as root)
 #   2. the integration tests again as an unprivileged user (when run as root)
 #   3. unit and integration tests again under AddressSanitizer + UndefinedBehaviorSanitizer
 #   4. a short libFuzzer pass over the parsers
@@ -75,6 +79,16 @@ if [ "$(id -u)" -eq 0 ]; then
   else
     echo "podman-engine 1 -" >> "$steps_file"
   fi
+fi
+
+# ---- 1b. installed ------------------------------------------------------------
+# meson install into a DESTDIR, and what it installs (docs/install.md).
+step "install" "$results/install.xml" \
+  env HUTCH_BUILD="$repo/build" "$python" -m pytest "${pytest_args[@]}" \
+  --junitxml="$results/install.xml" tests/install
+# The Debian packages, in a clean root made from the offline image.
+if [ "$(id -u)" -eq 0 ]; then
+  step "deb" - bash scripts/check-deb.sh
 fi
 
 # ---- 2. as an unprivileged user ---------------------------------------------

@@ -1017,7 +1017,7 @@ static void usage(FILE *to)
                 "                 keep commands out of the socket's directory with Landlock\n"
                 "                 (refuses to start without Landlock)\n"
                 "  --proxy PATH   bridge 127.0.0.1:3128 (HTTP) and :1080 (SOCKS5) to the\n"
-                "                 allowlist's proxy at PATH (docs/network.md)\n"
+                "                 allowlist's proxy at PATH (" HUTCH_DOCDIR "/docs/network.md)\n"
                 "  --version      print the version and the protocol version\n"
                 "  --help         print this help\n");
 }

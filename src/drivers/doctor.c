@@ -147,8 +147,9 @@ static void probe_docker(struct check *c)
                   run.detail);
     } else
         fmt_trunc(c->detail + used, sizeof c->detail - used,
-                  "; image %s missing: build it with scripts/bootstrap-image.sh (offline) or "
-                  "hutch image build images -t %s, or pass --image",
+                  "; image %s missing: build it with " HUTCH_DATADIR "/bootstrap-image.sh "
+                  "(offline) or hutch image build " HUTCH_DATADIR "/images -f "
+                  "Dockerfile.sandbox -t %s, or pass --image",
                   p->docker.image, p->docker.image);
     hutch_policy_free(p);
 }

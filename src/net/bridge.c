@@ -57,7 +57,7 @@ static void unreachable(int client, const char *path, int err)
     char body[300], reply[512];
     if (!fmt_fits(body, sizeof body,
                   "hutch: the sandbox cannot reach the network proxy at %s (%s); under "
-                  "gVisor, runsc needs --host-uds=open (docs/network.md)\n",
+                  "gVisor, runsc needs --host-uds=open (" HUTCH_DOCDIR "/docs/network.md)\n",
                   path, strerror(err)))
         return;
     if (fmt_fits(reply, sizeof reply,

@@ -773,7 +773,7 @@ static int load_root(struct loader *ld, json_t *root)
     const char *first = json_object_iter_key(json_object_iter(root));
     return error_set(ld->err, HUTCH_E_INVALID,
                      "%s: unknown top-level key: expected {\"sandbox\": {...}} (see "
-                     "docs/config.md)",
+                     "hutch-config(5))",
                      first);
 }
 

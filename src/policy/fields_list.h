@@ -31,7 +31,7 @@
     X(F_BACKEND, FIXED, 0,                                                                         \
       "backend", "backend", "NAME", S_ENUM, backend, backend_choices, NULL,                        \
       "one of host, spawn, native, docker", -1,                                                    \
-      "Backend that enforces the policy (see the table in README.md).")                            \
+      "Backend that enforces the policy (see BACKENDS in hutch help run).")                        \
     X(F_FALLBACK, PER_RUN, 0,                                                                      \
       "fallback", "fallback", "NAME", S_ENUM, fallback, fallback_choices, NULL,                    \
       "one of none, spawn", -1,                                                                    \

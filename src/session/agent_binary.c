@@ -12,9 +12,12 @@ static bool try_dir(const char *dir, char *out, size_t len)
     return fmt_fits(out, len, "%s/hutch-init", dir) && access(out, X_OK) == 0;
 }
 
-/* Looked for next to the program (the hutch command, in the build
- * directory or bin/), next to libhutch (a program using the library from
- * the build directory), then where it is installed. HUTCH_INIT overrides. */
+/* Looked for next to the program (the hutch command in the build
+ * directory, hutch-docker in libexec/hutch/), in libexec/hutch/ relative to
+ * the program's directory (the hutch command in an installed tree, also
+ * when moved or under DESTDIR), next to libhutch (a program using the
+ * library from the build directory), then where it is installed.
+ * HUTCH_INIT overrides. */
 int agent_binary_path(char *out, size_t len, hutch_error *err)
 {
     const char *forced = getenv("HUTCH_INIT");
@@ -33,6 +36,11 @@ int agent_binary_path(char *out, size_t len, hutch_error *err)
         dir[n] = '\0';
         *strrchr(dir, '/') = '\0';
         if (try_dir(dir, out, len))
+            return 0;
+        char installed[PATH_MAX + 64];
+        if (HUTCH_LIBEXEC_FROM_BIN[0] &&
+            fmt_fits(installed, sizeof installed, "%s/%s", dir, HUTCH_LIBEXEC_FROM_BIN) &&
+            try_dir(installed, out, len))
             return 0;
     }
     Dl_info info;

@@ -328,7 +328,7 @@ def test_missing_image_names_both_ways_to_get_it(hutch):
     line = one_line_error(hutch.run("run", "--backend", "docker", "--image",
                                     "hutch-nope:latest", "--", "true"))
     assert "hutch-nope:latest" in line
-    assert "scripts/bootstrap-image.sh" in line and "hutch image build" in line
+    assert "share/hutch/bootstrap-image.sh" in line and "hutch image build" in line
 
 
 def test_engine_socket_is_never_mounted(hutch):

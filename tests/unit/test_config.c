@@ -153,7 +153,7 @@ static void test_errors(void)
     load_fails("[1]", "t.json: the top level must be an object like {\"sandbox\": {...}}",
                "array at the top");
     load_fails("{\"sandbx\": {}}",
-               "t.json: sandbx: unknown top-level key: expected {\"sandbox\": {...}} (see docs/config.md)",
+               "t.json: sandbx: unknown top-level key: expected {\"sandbox\": {...}} (see hutch-config(5))",
                "misspelt top-level key");
     load_fails("{\"sandbox\": {}, \"extra\": 1}",
                "t.json: extra: unknown top-level key (hutch reads only \"sandbox\")",

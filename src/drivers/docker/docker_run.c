@@ -315,9 +315,10 @@ static void remove_container(struct engine *e, const char *id)
 static int missing_image(const char *image, hutch_error *err)
 {
     return error_set(err, HUTCH_E_INVALID,
-                     "the image %s is not there: build it offline with "
-                     "scripts/bootstrap-image.sh, or with a registry with hutch image build "
-                     "images -t %s (or pick one with --image)",
+                     "the image %s is not there: build it offline with " HUTCH_DATADIR
+                     "/bootstrap-image.sh, or with a registry with hutch image build "
+                     HUTCH_DATADIR "/images -f Dockerfile.sandbox -t %s (or pick one with "
+                     "--image)",
                      image, image);
 }
 

@@ -356,8 +356,8 @@ int docker_session_create(struct session *s, const struct hutch_policy *p, hutch
     json_decref(config);
     if (r == 0 && status == 404)
         r = error_set(err, HUTCH_E_INVALID,
-                      "the image %s is not there: build it offline with "
-                      "scripts/bootstrap-image.sh, or pick one with --image",
+                      "the image %s is not there: build it offline with " HUTCH_DATADIR
+                      "/bootstrap-image.sh, or pick one with --image",
                       ds.image);
     else if (r == 0 && status != 201) {
         r = engine_failed(status, reply, err, "cannot create the session's container");
