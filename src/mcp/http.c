@@ -184,6 +184,7 @@ static struct exchange *exchange_new(bool sse_ok)
     if (!ex)
         return NULL;
     ex->base.send = exchange_send;
+    ex->base.can_request = sse_ok; /* an elicitation goes on the stream */
     ex->refs = 2;
     ex->sse_ok = sse_ok;
     pthread_mutex_init(&ex->lock, NULL);
