@@ -919,7 +919,7 @@ def read_events(resp, want):
     for which want(event) is true; returns them all."""
     events, data = [], []
     while True:
-        line = resp.fp.readline()
+        line = resp.readline()
         assert line, ("the stream ended", events)
         line = line.decode().rstrip("\r\n")
         if line.startswith("data:"):
@@ -959,6 +959,25 @@ def test_http_approval_by_elicitation(mcp_http):
         result = final["result"]
         assert result["isError"] is not ran, result
         assert ("over-http" if ran else "not approved: declined") in text_of(result), result
+    # A question left waiting: the stream says ':' every 10 s so that it is
+    # not closed as stalled (at 30 s), and the answer still gets through.
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    conn.request("POST", "/mcp", body=json.dumps({
+        "jsonrpc": "2.0", "id": "h3", "method": "tools/call",
+        "params": {"name": "bash", "arguments": {"command": "echo waited"}}}),
+        headers={"Content-Type": "application/json", "Mcp-Session-Id": server.session,
+                 "Accept": "application/json, text/event-stream"})
+    resp = conn.getresponse()
+    ask = read_events(resp, lambda e: e.get("method") == "elicitation/create")[-1]
+    started = time.monotonic()
+    while resp.readline().rstrip(b"\r\n") != b":":
+        pass
+    assert 9 <= time.monotonic() - started <= 20
+    server.post({"jsonrpc": "2.0", "id": ask["id"],
+                 "result": {"action": "accept", "content": {"approve": True}}})
+    final = read_events(resp, lambda e: e.get("id") == "h3")[-1]
+    conn.close()
+    assert text_of(final["result"]) == "waited\n", final
     # A POST that takes no stream cannot carry the question: refused.
     resp, payload = server.request("tools/call", {
         "name": "bash", "arguments": {"command": "echo no-stream"}}, id="h2",
