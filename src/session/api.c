@@ -51,10 +51,12 @@ static void audit_command(const struct session *s, const char *line, bool approv
     autofree char *text = n <= 1024 ? utf8_sanitize(line ? line : "", n, false, &text_len) : NULL;
     json_t *command = text ? json_stringn(text, text_len)
                            : json_pack("{s:I}", "bytes", (json_int_t)n);
+    char summary[APPROVAL_REASON_MAX + 16] = "";
+    if (!approved)
+        fmt_trunc(summary, sizeof summary, "not approved: %s", reason); /* as the error says */
     json_t *entry = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s}", "time", when, "session", s->key,
                               "event", "command", "command", command, "approval",
-                              approved ? "approved" : "refused", "summary",
-                              approved ? "" : reason);
+                              approved ? "approved" : "refused", "summary", summary);
     if (entry)
         session_audit_append(s, entry);
     json_decref(entry);
