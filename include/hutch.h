@@ -47,6 +47,9 @@ typedef enum hutch_status {
     /* The session or command needs a backend this build of libhutch does not
      * have (docker in a static build): a build that has it can do the call. */
     HUTCH_E_NO_DRIVER,
+    /* Since 0.4.0: approval.require asked for approval and it was not
+     * given (refused, or no one to ask): nothing ran. */
+    HUTCH_E_NOT_APPROVED,
 } hutch_status;
 
 typedef struct hutch_error {
@@ -64,6 +67,40 @@ HUTCH_API void hutch_error_clear(hutch_error *err);
  * hutch call. */
 typedef void hutch_notice_fn(const char *message, void *ctx);
 HUTCH_API void hutch_set_notice_handler(hutch_notice_fn *fn, void *ctx);
+
+/* Approval (since 0.4.0; docs/library.md "Approval"): the tool calls and
+ * commands that approval.require names are asked about before anything of
+ * them starts, through the handler set here (process-wide; the MCP server
+ * asks its client instead). Without a handler they are refused. */
+typedef enum hutch_approval_kind {
+    HUTCH_APPROVAL_TOOL = 1,    /* a tool call (hutch_tool_call) */
+    HUTCH_APPROVAL_COMMAND = 2, /* a command (hutch_run, hutch_session_exec) */
+} hutch_approval_kind;
+
+/* What is to be approved. The strings are the library's, valid during the
+ * call. Later versions add fields at the end only: size says how much of
+ * the struct the library filled, so a handler built against a newer
+ * hutch.h reads a field only when size covers it. */
+typedef struct hutch_approval_request {
+    size_t size;              /* sizeof the struct as the library filled it */
+    hutch_approval_kind kind;
+    const char *tool;         /* TOOL: the tool's name; else NULL */
+    const char *args_json;    /* TOOL: its arguments, compact JSON in ASCII; else NULL */
+    const char *command;      /* the command as one shell line: COMMAND, and bash's
+                                 "command" argument; else NULL. Any bytes but NUL. */
+    const char *session;      /* the session key; NULL for hutch_run */
+    const char *rule;         /* the approval.require entry that asks, e.g. "command:*" */
+} hutch_approval_request;
+
+enum { HUTCH_REFUSE = 0, HUTCH_APPROVE = 1 };
+
+/* Returns HUTCH_APPROVE to let the call run; anything else refuses it,
+ * and may say why in reason (reason_len bytes, "" on entry; one line).
+ * Called on the calling thread, from any thread, possibly concurrently;
+ * the call waits for it. */
+typedef int hutch_approval_fn(const hutch_approval_request *req, char *reason,
+                              size_t reason_len, void *ctx);
+HUTCH_API void hutch_set_approval_handler(hutch_approval_fn *fn, void *ctx);
 
 /* ---- policy ------------------------------------------------------------ */
 
@@ -300,6 +337,13 @@ HUTCH_API int hutch_prune(const hutch_policy *policy, int dry_run, int remove_wo
  * tools.deny), else 0. Any name may be asked, hutch's five tools and a
  * harness's own (browser, canvas, ...) alike. */
 HUTCH_API int hutch_tool_allowed(const hutch_policy *policy, const char *name);
+
+/* 1 when approval.require asks approval for a call of tool `tool` (a
+ * harness's own tools too; NULL: a command of hutch_run or
+ * hutch_session_exec) whose command line is `command` (NULL: none), else 0:
+ * so that a harness asks about the tools it runs itself by the same policy. */
+HUTCH_API int hutch_approval_required(const hutch_policy *policy, const char *tool,
+                                      const char *command);
 
 /* Calls agent tool `name` (bash, read, write, edit, process) with its
  * arguments args_json (a JSON object as text) in session key, as `hutch

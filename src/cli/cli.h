@@ -81,6 +81,11 @@ int run_args_parse(int argc, char **argv, struct run_args *ra, hutch_error *err)
 /* Passes SIGINT, SIGTERM and SIGHUP on as signal-number bytes on a pipe:
  * *read_fd is for hutch_command.cancel_fd. */
 int cli_forward_signals(int *read_fd);
+/* That pipe's read end (readable once a signal came), or -1. */
+int cli_cancel_fd(void);
+
+/* Asks approval.require's questions on the terminal (src/cli/prompt.c). */
+void cli_set_approval_prompt(void);
 
 /* main's argv, for handing the whole command to hutch-docker. */
 extern char **cli_argv;

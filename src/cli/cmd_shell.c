@@ -53,6 +53,13 @@ struct shell_run {
     hutch_error err;
 };
 
+static void make_raw(const struct termios *saved)
+{
+    struct termios t = *saved;
+    cfmakeraw(&t);
+    tcsetattr(STDIN_FILENO, TCSANOW, &t);
+}
+
 static void *run_shell(void *arg)
 {
     struct shell_run *run = arg;
@@ -130,13 +137,14 @@ int cmd_session_shell(int argc, char **argv)
     if (started != 0)
         return cli_error("cannot start a thread: %s", strerror(started));
 
+    /* approval.require may ask on the terminal from the shell's thread:
+     * the terminal is left as it is, and unread, until the shell has
+     * said something (or the call ended). */
+    bool asking = hutch_policy_is_set(policy, "approval.require") == 1;
     struct termios saved;
     bool raw = interactive && tcgetattr(STDIN_FILENO, &saved) == 0;
-    if (raw) {
-        struct termios t = saved;
-        cfmakeraw(&t);
-        tcsetattr(STDIN_FILENO, TCSANOW, &t);
-    }
+    if (raw && !asking)
+        make_raw(&saved);
     struct sigaction sa = {.sa_handler = on_winch};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGWINCH, &sa, NULL);
@@ -149,7 +157,7 @@ int cmd_session_shell(int argc, char **argv)
             copy_window_size(master);
         }
         struct pollfd pfd[3] = {
-            {.fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN},
+            {.fd = stdin_open && !asking ? STDIN_FILENO : -1, .events = POLLIN},
             {.fd = master, .events = POLLIN},
             {.fd = done_read, .events = POLLIN},
         };
@@ -157,6 +165,11 @@ int cmd_session_shell(int argc, char **argv)
             if (errno == EINTR)
                 continue;
             break;
+        }
+        if (pfd[1].revents && asking) {
+            asking = false;
+            if (raw)
+                make_raw(&saved);
         }
         if (pfd[1].revents && !relay(master, STDOUT_FILENO))
             pfd[1].fd = -1;

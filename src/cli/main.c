@@ -28,6 +28,7 @@ int main(int argc, char **argv)
 {
     cli_argv = argv;
     hutch_set_notice_handler(print_notice, NULL);
+    cli_set_approval_prompt();
     if (argc < 2) {
         help_overview(stderr);
         return EXIT_HUTCH_FAILED;

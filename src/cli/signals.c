@@ -7,6 +7,12 @@
 #include "cli/cli.h"
 
 static int cancel_write_fd = -1;
+static int cancel_read_fd = -1;
+
+int cli_cancel_fd(void)
+{
+    return cancel_read_fd;
+}
 
 static void forward_signal(int sig)
 {
@@ -23,7 +29,7 @@ int cli_forward_signals(int *read_fd)
     if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
         return -1;
     cancel_write_fd = fds[1];
-    *read_fd = fds[0];
+    cancel_read_fd = *read_fd = fds[0];
     struct sigaction sa = {.sa_handler = forward_signal};
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;

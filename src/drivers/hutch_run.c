@@ -3,7 +3,9 @@
 #include "drivers/driver.h"
 #include "base/result.h"
 #include "base/error.h"
+#include "base/approval.h"
 #include "base/notice.h"
+#include "policy/approval_rules.h"
 #include "policy/policy.h"
 
 /* A backend that cannot run here fails closed; the message says how to run
@@ -130,6 +132,10 @@ static int run(const hutch_policy *p, const hutch_command *cmd, hutch_result *r,
     hutch_error why;
     if (run_prepare(p, &b, &degraded, &why, err) < 0)
         return -1;
+    /* Asked once the policy is known to work, before anything starts. */
+    char refused[APPROVAL_REASON_MAX];
+    if (approval_command(p, cmd, refused, sizeof refused) == APPROVAL_REFUSED)
+        return error_set(err, HUTCH_E_NOT_APPROVED, "not approved: %s", refused);
     if (degraded) {
         if (run_degraded(p, cmd, why.message, false, r, err) < 0)
             return -1;

@@ -27,6 +27,7 @@
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "base/error.h"
 #include "mcp/mhd_loader.h"
@@ -67,6 +68,8 @@
 #define STALL_BEFORE_S 3
 #define STALL_UPLOAD_S 10
 #define STALL_RESPONSE_S 30
+/* A stream with nothing to say sends an SSE comment this often. */
+#define KEEPALIVE_S 10
 /* New connections accepted per turn of the loop: those already waiting
  * are looked at first, so that a flood of new ones cannot push out one
  * whose request came in meanwhile. */
@@ -184,6 +187,7 @@ static struct exchange *exchange_new(bool sse_ok)
     if (!ex)
         return NULL;
     ex->base.send = exchange_send;
+    ex->base.can_request = sse_ok; /* an elicitation goes on the stream */
     ex->refs = 2;
     ex->sse_ok = sse_ok;
     pthread_mutex_init(&ex->lock, NULL);
@@ -196,9 +200,20 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     (void)pos;
     struct exchange *ex = cls;
     pthread_mutex_lock(&ex->lock);
-    /* One thread per connection: waiting here holds up no one else. */
-    while (ex->off == ex->len && !ex->done)
-        pthread_cond_wait(&ex->cond, &ex->lock);
+    /* One thread per connection: waiting here holds up no one else. A
+     * stream silent for STALL_RESPONSE_S would be closed: while a call
+     * waits (for an approval, say), a comment keeps it open. */
+    while (ex->off == ex->len && !ex->done) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += KEEPALIVE_S;
+        if (pthread_cond_timedwait(&ex->cond, &ex->lock, &until) == ETIMEDOUT &&
+            ex->off == ex->len && !ex->done && max >= 3) {
+            pthread_mutex_unlock(&ex->lock);
+            memcpy(buf, ":\n\n", 3);
+            return 3;
+        }
+    }
     ssize_t n = MHD_CONTENT_READER_END_OF_STREAM;
     if (ex->off < ex->len) {
         size_t take = ex->len - ex->off < max ? ex->len - ex->off : max;

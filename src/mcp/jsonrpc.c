@@ -551,6 +551,12 @@ json_t *jsonrpc_notification(const char *method, json_t *params)
     return msg;
 }
 
+json_t *jsonrpc_request(const json_t *id, const char *method, json_t *params)
+{
+    return json_pack("{s:s,s:O,s:s,s:o}", "jsonrpc", "2.0", "id", id, "method", method, "params",
+                     params);
+}
+
 char *jsonrpc_dump(const json_t *msg, size_t *len)
 {
     char *text = json_dumps(msg, JSON_COMPACT);
@@ -761,5 +767,62 @@ bool mcp_same_id(const json_t *a, const json_t *b)
         return json_equal((json_t *)a, (json_t *)b);
     if (json_is_integer(a) && json_is_integer(b))
         return json_integer_value(a) == json_integer_value(b);
+    return false;
+}
+
+/* ---- approval through elicitation ---------------------------------------------- */
+
+bool mcp_client_can_elicit(const json_t *params)
+{
+    json_t *e = json_object_get(json_object_get(params, "capabilities"), "elicitation");
+    if (!json_is_object(e))
+        return false;
+    json_t *form = json_object_get(e, "form");
+    return form ? json_is_object(form) : !json_object_get(e, "url");
+}
+
+json_t *mcp_approval_elicitation(const char *message, bool with_mode)
+{
+    json_t *params = json_pack(
+        "{s:s,s:{s:s,s:{s:{s:s,s:s,s:s,s:b}},s:[s]}}", "message", message, "requestedSchema",
+        "type", "object", "properties", "approve", "type", "boolean", "title", "Approve",
+        "description", "Let this call run", "default", 0, "required", "approve");
+    if (params && with_mode)
+        json_object_set_new(params, "mode", json_string("form"));
+    return params;
+}
+
+/* A client's words in a one-line reason: control characters become '?'. */
+static void quote_for_reason(const char *said, char *out, size_t size)
+{
+    fmt_trunc(out, size, "\"%s\"", said); /* shown in a message: cut on purpose */
+    for (char *c = out; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
+}
+
+bool mcp_approval_answer(const json_t *response, char *reason, size_t len)
+{
+    json_t *error = json_object_get(response, "error");
+    if (error) {
+        const char *said = json_string_value(json_object_get(error, "message"));
+        char shown[200];
+        quote_for_reason(said ? said : "", shown, sizeof shown);
+        fmt_trunc(reason, len, "the MCP client could not ask (its error: %s)", shown);
+        return false;
+    }
+    json_t *result = json_object_get(response, "result");
+    const char *action = json_string_value(json_object_get(result, "action"));
+    json_t *approve = json_object_get(json_object_get(result, "content"), "approve");
+    if (action && strcmp(action, "accept") == 0 && json_is_true(approve))
+        return true;
+    if (action && strcmp(action, "accept") == 0)
+        fmt_trunc(reason, len, "the MCP client's form did not approve it (approve was not true)");
+    else if (action && strcmp(action, "decline") == 0)
+        fmt_trunc(reason, len, "declined in the MCP client");
+    else if (action && strcmp(action, "cancel") == 0)
+        fmt_trunc(reason, len, "dismissed in the MCP client");
+    else
+        fmt_trunc(reason, len, "the MCP client's answer has no action accept, decline or cancel");
     return false;
 }

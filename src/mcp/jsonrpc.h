@@ -61,6 +61,8 @@ json_t *jsonrpc_result(const json_t *id, json_t *result);
 json_t *jsonrpc_error(const json_t *id, int code, const char *message);
 /* A notification; steals params. */
 json_t *jsonrpc_notification(const char *method, json_t *params);
+/* A request of the server's own (id copied); steals params. */
+json_t *jsonrpc_request(const json_t *id, const char *method, json_t *params);
 
 /* One compact line (no newline: strings escape theirs); NULL when msg
  * cannot be serialized. */
@@ -104,6 +106,23 @@ int mcp_check_set_level(const json_t *params, int *level, hutch_error *err);
  * content [text (and image)], structuredContent (the result itself) and
  * isError (!ok). Takes a reference of its own to result. */
 json_t *mcp_call_result(json_t *result);
+
+/* ---- approval through elicitation (approval.require) --------------------- */
+
+/* True when initialize's params declare form-mode elicitation:
+ * capabilities.elicitation is an object with "form", or with neither
+ * "form" nor "url" (what 2025-06-18 clients send). */
+bool mcp_client_can_elicit(const json_t *initialize_params);
+
+/* The params of elicitation/create asking to approve a call: message, and
+ * a form of one required boolean, approve (default false); with_mode adds
+ * "mode": "form" (revision 2025-11-25). */
+json_t *mcp_approval_elicitation(const char *message, bool with_mode);
+
+/* The client's answer (the whole response message) to that request: true
+ * only for action "accept" with approve true; else false, with why in
+ * reason (one line). */
+bool mcp_approval_answer(const json_t *response, char *reason, size_t len);
 
 /* The HTTP transport's defence against DNS rebinding: an Origin header
  * (scheme://host[:port]) or Host header (host[:port]) naming this machine

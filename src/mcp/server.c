@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <time.h>
 
 #include "base/notice.h"
 #include "session/tool_call.h"
@@ -21,10 +22,23 @@ struct call {
     struct mcp_sink *sink;
 };
 
+/* A request of the server's to the client, waiting for its response. */
+struct pending {
+    struct pending *next;
+    json_t *id;
+    json_t *answer; /* the client's response message, once it came */
+};
+
 struct mcp_session {
     const struct mcp_server *srv;
     pthread_mutex_t lock;
     pthread_cond_t idle;
+    pthread_cond_t answered; /* a pending request was answered, or a call cancelled */
+    bool can_elicit;         /* initialize declared form-mode elicitation */
+    bool elicit_mode;        /* 2025-11-25: elicitation/create says "mode": "form" */
+    bool input_closed;       /* nothing more comes from the client */
+    struct pending *pending;
+    unsigned long requests;  /* the server's request ids so far */
     int refs;
     bool initialized;
     int log_level;      /* notifications/message from this level up */
@@ -53,6 +67,7 @@ struct mcp_session *mcp_session_new(const struct mcp_server *srv)
     s->log_level = mcp_log_level("warning");
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->idle, NULL);
+    pthread_cond_init(&s->answered, NULL);
     return s;
 }
 
@@ -74,6 +89,7 @@ void mcp_session_unref(struct mcp_session *s)
         return;
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->idle);
+    pthread_cond_destroy(&s->answered);
     free(s);
 }
 
@@ -147,6 +163,149 @@ static void on_progress(void *ctx, double elapsed_ms)
     json_decref(msg);
 }
 
+/* ---- approval: elicitation/create ------------------------------------------------ */
+
+/* Longer arguments are not shown, and so not approved (as on the CLI's
+ * terminal): a question too long to read is not one to say yes to. */
+#define MCP_APPROVAL_SHOWN_MAX (64 * 1024)
+
+/* Sends notifications/cancelled for a request of ours the call gave up on. */
+static void cancel_request(struct call *c, const json_t *id, const char *why)
+{
+    json_t *msg = jsonrpc_notification("notifications/cancelled",
+                                       json_pack("{s:O,s:s}", "requestId", id, "reason", why));
+    if (msg)
+        c->sink->send(c->sink, msg, false);
+    json_decref(msg);
+}
+
+/* Waits for the answer to p; under s->lock. The answer, or NULL with why. */
+static json_t *wait_answer(struct call *c, struct pending *p, const char **why)
+{
+    struct mcp_session *s = c->s;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += MCP_APPROVAL_WAIT_MS / 1000;
+    *why = NULL;
+    while (!p->answer && !c->cancelled && !s->input_closed && !*why)
+        if (pthread_cond_timedwait(&s->answered, &s->lock, &until) == ETIMEDOUT)
+            *why = "timeout";
+    if (p->answer)
+        return json_incref(p->answer);
+    if (c->cancelled)
+        *why = "cancelled";
+    else if (s->input_closed)
+        *why = "closed";
+    return NULL;
+}
+
+static void unlink_pending(struct mcp_session *s, struct pending *p)
+{
+    for (struct pending **q = &s->pending; *q; q = &(*q)->next)
+        if (*q == p) {
+            *q = p->next;
+            return;
+        }
+}
+
+/* The approval hook of tool_call(): asks the client with elicitation
+ * (form mode, one boolean), and waits for its answer on the call's thread. */
+static int ask_client(const hutch_approval_request *req, char *reason, size_t len, void *ctx)
+{
+    struct call *c = ctx;
+    struct mcp_session *s = c->s;
+    pthread_mutex_lock(&s->lock);
+    bool can = s->can_elicit, with_mode = s->elicit_mode;
+    unsigned long n = ++s->requests;
+    pthread_mutex_unlock(&s->lock);
+    if (!can || !c->sink->can_request) {
+        fmt_trunc(reason, len,
+                  "approval.require has \"%s\" and this MCP client cannot be asked (%s): use a "
+                  "client that supports elicitation, or take the entry out of approval.require",
+                  req->rule,
+                  !can ? "it did not declare the elicitation capability at initialize"
+                       : "its request does not accept text/event-stream");
+        return HUTCH_REFUSE;
+    }
+    if (strlen(req->args_json) > MCP_APPROVAL_SHOWN_MAX) {
+        fmt_trunc(reason, len,
+                  "the call is too long to show in an approval request (its arguments are over "
+                  "%d KiB), so it was not asked about",
+                  MCP_APPROVAL_SHOWN_MAX / 1024);
+        return HUTCH_REFUSE;
+    }
+    autofree char *message = NULL;
+    if (asprintf(&message, "hutch: approve %s %s in session %s? (approval.require has \"%s\")",
+                 req->tool, req->args_json, req->session, req->rule) < 0) {
+        fmt_trunc(reason, len, "out of memory while asking for approval");
+        return HUTCH_REFUSE;
+    }
+    char id_text[64];
+    fmt_bounded(id_text, "hutch-approval-%lu", n);
+    struct pending p = {.id = json_string(id_text)};
+    json_t *msg = p.id ? jsonrpc_request(p.id, "elicitation/create",
+                                         mcp_approval_elicitation(message, with_mode))
+                       : NULL;
+    if (!msg) {
+        json_decref(p.id);
+        fmt_trunc(reason, len, "out of memory while asking for approval");
+        return HUTCH_REFUSE;
+    }
+    pthread_mutex_lock(&s->lock);
+    p.next = s->pending;
+    s->pending = &p;
+    pthread_mutex_unlock(&s->lock);
+    c->sink->send(c->sink, msg, false);
+    json_decref(msg);
+
+    pthread_mutex_lock(&s->lock);
+    const char *why;
+    json_t *answer = wait_answer(c, &p, &why);
+    unlink_pending(s, &p);
+    pthread_mutex_unlock(&s->lock);
+    json_decref(p.answer);
+
+    int verdict = HUTCH_REFUSE;
+    if (answer) {
+        verdict = mcp_approval_answer(answer, reason, len) ? HUTCH_APPROVE : HUTCH_REFUSE;
+    } else if (strcmp(why, "timeout") == 0) {
+        fmt_trunc(reason, len, "the MCP client did not answer within %d s",
+                  MCP_APPROVAL_WAIT_MS / 1000);
+        cancel_request(c, p.id, "hutch stopped waiting for an answer");
+    } else if (strcmp(why, "cancelled") == 0) {
+        fmt_trunc(reason, len, "the call was cancelled");
+        cancel_request(c, p.id, "the tool call was cancelled");
+    } else {
+        fmt_trunc(reason, len, "the MCP client closed its input before it answered");
+    }
+    json_decref(answer);
+    json_decref(p.id);
+    return verdict;
+}
+
+/* A response from the client: the answer to one of our requests. */
+static void handle_response(struct mcp_session *s, const struct jsonrpc_msg *m)
+{
+    if (!m->id || !m->root)
+        return;
+    pthread_mutex_lock(&s->lock);
+    for (struct pending *p = s->pending; p; p = p->next)
+        if (!p->answer && mcp_same_id(p->id, m->id)) {
+            p->answer = json_incref(m->root);
+            pthread_cond_broadcast(&s->answered);
+            break;
+        }
+    pthread_mutex_unlock(&s->lock);
+}
+
+void mcp_session_input_closed(struct mcp_session *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->input_closed = true;
+    pthread_cond_broadcast(&s->answered);
+    pthread_mutex_unlock(&s->lock);
+}
+
 static void call_free(struct call *c)
 {
     json_decref(c->id);
@@ -188,8 +347,11 @@ static void *call_main(void *arg)
 {
     struct call *c = arg;
     struct mcp_session *s = c->s;
-    struct tool_call_opts opts = {
-        .content_fd = -1, .cancel_fd = c->cancel_r, .progress = on_progress, .ctx = c};
+    struct tool_call_opts opts = {.content_fd = -1,
+                                  .cancel_fd = c->cancel_r,
+                                  .progress = on_progress,
+                                  .approve = ask_client,
+                                  .ctx = c};
     json_t *result = NULL;
     bool unknown = false;
     hutch_error err = {0};
@@ -302,6 +464,7 @@ static void cancel_locked(struct call *c)
     c->cancelled = true;
     char byte = 1;
     (void)!write(c->cancel_w, &byte, 1);
+    pthread_cond_broadcast(&c->s->answered); /* an approval it waits for */
 }
 
 void mcp_session_cancel_all(struct mcp_session *s)
@@ -360,9 +523,14 @@ static void handle_request(struct mcp_session *s, const struct jsonrpc_msg *m,
             answer_error(sink, m->id, JSONRPC_INVALID_PARAMS, err.message);
             return;
         }
+        const char *negotiated = mcp_negotiate_version(version);
         pthread_mutex_lock(&s->lock);
         bool again = s->initialized;
         s->initialized = true;
+        if (!again) {
+            s->can_elicit = mcp_client_can_elicit(m->params);
+            s->elicit_mode = strcmp(negotiated, "2025-11-25") == 0;
+        }
         pthread_mutex_unlock(&s->lock);
         if (again) {
             answer_error(sink, m->id, JSONRPC_INVALID_REQUEST,
@@ -370,7 +538,7 @@ static void handle_request(struct mcp_session *s, const struct jsonrpc_msg *m,
             return;
         }
         answer(sink, m->id,
-               jsonrpc_result(m->id, initialize_result(s, mcp_negotiate_version(version))));
+               jsonrpc_result(m->id, initialize_result(s, negotiated)));
         return;
     }
     if (strcmp(method, "ping") == 0) {
@@ -426,7 +594,8 @@ void mcp_session_handle(struct mcp_session *s, const struct jsonrpc_msg *m, stru
         handle_notification(s, m);
         break;
     case JSONRPC_RESPONSE:
-        break; /* hutch sends no requests: nothing waits for one */
+        handle_response(s, m); /* one nothing waits for is dropped */
+        break;
     case JSONRPC_BAD:
         if (sink)
             answer_error(sink, m->id, m->code, m->err.message);

@@ -2,7 +2,9 @@
  * server (the policy and the sandbox session that tools run in) serves any
  * number of protocol sessions (one on stdio, one per Mcp-Session-Id over
  * HTTP). A tools/call runs on a thread of its own, so that ping and
- * notifications/cancelled are answered while a long bash runs.
+ * notifications/cancelled are answered while a long bash runs. A call
+ * that approval.require names is asked about with elicitation/create;
+ * the client's response is routed back to the call's thread.
  * docs/mcp.md. */
 #ifndef HUTCH_MCP_SERVER_H
 #define HUTCH_MCP_SERVER_H
@@ -24,7 +26,15 @@
  * after that. send() may be called from any thread. */
 struct mcp_sink {
     void (*send)(struct mcp_sink *sink, const json_t *msg, bool final);
+    /* A request of the server's (elicitation) can reach the client this
+     * way before the final message: stdio; HTTP when the POST takes a
+     * stream. */
+    bool can_request;
 };
+
+/* How long a tool call waits for the client's answer to an approval it
+ * asked for (elicitation/create) before it is refused. */
+#define MCP_APPROVAL_WAIT_MS (10 * 60 * 1000)
 
 struct mcp_server {
     const hutch_policy *policy;
@@ -47,6 +57,9 @@ void mcp_session_handle(struct mcp_session *s, const struct jsonrpc_msg *m, stru
 /* Cancels every running call (their processes are killed; none is
  * answered) and returns at once. */
 void mcp_session_cancel_all(struct mcp_session *s);
+/* The client sends nothing more (stdio at EOF): approvals being asked
+ * for are refused at once instead of waiting for an answer. */
+void mcp_session_input_closed(struct mcp_session *s);
 /* Waits until no call is running. */
 void mcp_session_wait_idle(struct mcp_session *s);
 /* True when calls are running. */

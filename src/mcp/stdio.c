@@ -136,7 +136,7 @@ static bool stop_requested(int stop_fd, int timeout_ms)
 
 int mcp_serve_stdio(const struct mcp_server *srv, int stop_fd, hutch_error *err)
 {
-    struct stdio_sink out = {.base.send = stdio_send, .fd = -1};
+    struct stdio_sink out = {.base.send = stdio_send, .base.can_request = true, .fd = -1};
     out.fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
     if (out.fd < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
         return error_sys(err, errno, "cannot set up stdout for the protocol");
@@ -183,6 +183,7 @@ int mcp_serve_stdio(const struct mcp_server *srv, int stop_fd, hutch_error *err)
         }
     }
     free(line.data);
+    mcp_session_input_closed(s); /* no answer to an approval can come now */
 
     /* At EOF, running calls finish and are answered (a client that will
      * not wait sends SIGTERM: they are cancelled then). */

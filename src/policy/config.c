@@ -17,6 +17,7 @@
 #include "base/error.h"
 #include "base/json5.h"
 #include "net/rules.h"
+#include "policy/approval_rules.h"
 #include "policy/fields.h"
 #include "policy/policy.h"
 
@@ -587,13 +588,13 @@ static int load_executor(struct loader *ld, json_t *root)
                                value, key, ld->err) < 0)
                 return -1;
         } else if (strcmp(key, "requireApproval") == 0) {
-            if (json_is_true(value))
-                return error_set(ld->err, HUTCH_E_INVALID,
-                                 "requireApproval: hutch runs what it is given without asking: "
-                                 "ask in the harness before calling hutch, and set it to false");
-            if (!json_is_false(value))
+            /* The agent asks before every command it executes. */
+            if (!json_is_boolean(value))
                 return error_set(ld->err, HUTCH_E_INVALID,
                                  "requireApproval: expected true or false");
+            if (json_is_true(value) &&
+                set_text(ld, F_APPROVAL_REQUIRE, APPROVAL_COMMAND_PREFIX "*", key) < 0)
+                return -1;
         } else {
             return error_set(ld->err, HUTCH_E_INVALID, "%s: unknown key (known keys here: %s)",
                              key, executor_keys);

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stddef.h>
 
+#include "policy/approval_rules.h"
 #include "policy/units.h"
 
 /* ---- value checks ------------------------------------------------------- */

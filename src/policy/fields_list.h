@@ -219,6 +219,12 @@
     X(F_TOOLS_DENY, PER_RUN, 0,                                                                    \
       "tools.deny", NULL, NULL, S_LIST, tools.deny, NULL, norm_tool_name,                          \
       "a tool name like bash", -1, "Tools refused; deny wins over allow.")                         \
+    X(F_APPROVAL_REQUIRE, PER_RUN, 0,                                                              \
+      "approval.require", "require-approval", "ENTRY", S_LIST, approval.require, NULL,             \
+      norm_approval_entry,                                                                         \
+      "a tool name like bash, * (every tool) or command:GLOB like command:git push*", -1,           \
+      "Ask before these tool calls or commands run (a tool, *, or command:GLOB); refused when "    \
+      "no one can be asked.")                                                                      \
     X(F_PRUNE_IDLE, PER_RUN, 0,                                                                    \
       "prune.idleHours", NULL, NULL, S_NUMBER, prune.idle_hours, NULL, NULL,                       \
       NUMBER_EXAMPLE, -1, "Remove sandboxes idle this long (0 = never).")                          \

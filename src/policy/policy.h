@@ -95,6 +95,9 @@ struct hutch_policy {
         struct strlist allow, deny;
     } tools;
     struct {
+        struct strlist require; /* tool names, "*", command:GLOB (approval_rules.h) */
+    } approval;
+    struct {
         double idle_hours, max_age_days;
     } prune;
 

@@ -1,5 +1,8 @@
 /* The public session calls of libhutch (include/hutch.h). */
+#include "base/approval.h"
 #include "base/result.h"
+#include "base/utf8.h"
+#include "policy/approval_rules.h"
 #include "session/session.h"
 #include "session/tool_call.h"
 
@@ -35,6 +38,30 @@ HUTCH_API int hutch_session_exec_v1(const hutch_policy *p, const char *key,
     return api_result_out(session_exec_full(p, key, &cmd, &r, err), &r, caller_r, result_size);
 }
 
+/* Commands run through sessions are logged only when they were asked
+ * about (approval.require): {"event": "command", "command", "approval",
+ * "summary"}, the command as tool arguments are (its size past 1 KiB). */
+static void audit_command(const struct session *s, const char *line, bool approved,
+                          const char *reason)
+{
+    char when[40];
+    utc_timestamp(when);
+    size_t n = line ? strlen(line) : 0;
+    size_t text_len;
+    autofree char *text = n <= 1024 ? utf8_sanitize(line ? line : "", n, false, &text_len) : NULL;
+    json_t *command = text ? json_stringn(text, text_len)
+                           : json_pack("{s:I}", "bytes", (json_int_t)n);
+    char summary[APPROVAL_REASON_MAX + 16] = "";
+    if (!approved)
+        fmt_trunc(summary, sizeof summary, "not approved: %s", reason); /* as the error says */
+    json_t *entry = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s}", "time", when, "session", s->key,
+                              "event", "command", "command", command, "approval",
+                              approved ? "approved" : "refused", "summary", summary);
+    if (entry)
+        session_audit_append(s, entry);
+    json_decref(entry);
+}
+
 static int session_exec_full(const hutch_policy *p, const char *key, const hutch_command *cmd,
                              hutch_result *r, hutch_error *err)
 {
@@ -42,8 +69,33 @@ static int session_exec_full(const hutch_policy *p, const char *key, const hutch
     if (hutch_policy_validate(p, err) < 0)
         return -1;
     struct session s;
-    if (session_open(&s, p->per_session ? key : SHARED_SESSION_KEY, err) < 0 ||
-        session_lock(&s, err) < 0) {
+    if (session_open(&s, p->per_session ? key : SHARED_SESSION_KEY, err) < 0) {
+        session_close(&s);
+        return -1;
+    }
+    /* Asked before the session is touched; a refusal is logged when the
+     * session exists (no session is made for it). */
+    char refused[APPROVAL_REASON_MAX];
+    const char *rule;
+    autofree char *line = NULL;
+    if (approval_command_rule(p, cmd, &rule, &line) < 0) {
+        session_close(&s);
+        return error_set(err, HUTCH_E_NOT_APPROVED,
+                         "not approved: out of memory while asking for approval");
+    }
+    if (rule && session_servable(&s, p, err) < 0) {
+        session_close(&s);
+        return -1;
+    }
+    enum approval_outcome asked =
+        rule ? approval_command_ask(s.key, line, rule, refused, sizeof refused)
+             : APPROVAL_NOT_ASKED;
+    if (asked == APPROVAL_REFUSED) {
+        audit_command(&s, line, false, refused);
+        session_close(&s);
+        return error_set(err, HUTCH_E_NOT_APPROVED, "not approved: %s", refused);
+    }
+    if (session_lock(&s, err) < 0) {
         session_close(&s);
         return -1;
     }
@@ -59,8 +111,11 @@ static int session_exec_full(const hutch_policy *p, const char *key, const hutch
     session_unlock(&s);
     if (rc == 0 && conn.fd < 0 && session_driver_missing(&s))
         rc = driver_missing(key, err);
-    else if (rc == 0)
+    else if (rc == 0) {
+        if (asked == APPROVAL_APPROVED)
+            audit_command(&s, line, true, NULL);
         rc = session_run(&s, p, &conn, cmd, r, err);
+    }
     agent_close(&conn);
     session_close(&s);
     return rc;

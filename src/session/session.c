@@ -547,6 +547,17 @@ bool session_driver_missing(const struct session *s)
     return s->record && !session_driver(s->record->kind);
 }
 
+int session_servable(struct session *s, const struct hutch_policy *p, hutch_error *err)
+{
+    hutch_error ignored;
+    if (session_load(s, &ignored) < 0)
+        return 0; /* the locked call that follows says what is wrong */
+    enum session_kind want = session_kind_for_policy(p, s->key);
+    if (session_driver_missing(s))
+        return unavailable(s->record->kind, err);
+    return session_driver(want) ? 0 : unavailable(want, err);
+}
+
 bool session_on_host(const struct session *s)
 {
     return s->record && record_exec_via(s->record) == EXEC_VIA_HOST;

@@ -42,6 +42,12 @@ static inline bool session_exists(const struct session *s)
 }
 /* Its driver is not in this build (docker in the static hutch). */
 bool session_driver_missing(const struct session *s);
+/* 0 when this build has the drivers the session may need under p (its
+ * own, and the policy's should it be made anew); else -1 with
+ * HUTCH_E_NO_DRIVER, before a call asks anyone for approval: the hutch
+ * command hands such calls to hutch-docker, which would ask again. Reads
+ * the record without the lock. */
+int session_servable(struct session *s, const struct hutch_policy *p, hutch_error *err);
 /* It runs on the host, unsandboxed (sandbox mode off, or the main session). */
 bool session_on_host(const struct session *s);
 /* The record as a JSON object (the shape of session status --json), with
@@ -77,6 +83,11 @@ int session_load(struct session *s, hutch_error *err);
 int session_save(struct session *s, hutch_error *err);
 /* Deletes the record and the session's state directory (not the workspace). */
 int session_forget(struct session *s, hutch_error *err);
+
+/* Appends line to the session's audit log as one JSON line, in one
+ * O_APPEND write (concurrent writers never interleave). Nothing when the
+ * session's directory does not exist: no session is made for a log line. */
+void session_audit_append(const struct session *s, const json_t *line);
 
 /* Every session key that has a record, sorted by key. */
 int session_list(char ***keys, size_t *n, hutch_error *err);

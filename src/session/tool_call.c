@@ -10,7 +10,9 @@
 #include <time.h>
 
 #include "agent/client.h"
+#include "base/approval.h"
 #include "base/command.h"
+#include "policy/approval_rules.h"
 #include "policy/policy_resolve.h"
 #include "session/session.h"
 #include "session/tool_schema.h"
@@ -151,11 +153,9 @@ static json_t *redacted(const json_t *args)
 }
 
 static void audit(const struct session *s, const char *name, const json_t *args,
-                  const json_t *result, double ms)
+                  const json_t *result, double ms, const char *approval)
 {
-    char path[PATH_MAX + 16], when[40];
-    if (!fmt_fits(path, sizeof path, "%s/audit.log", s->dir))
-        return;
+    char when[40];
     utc_timestamp(when);
     const char *text = json_string_value(json_object_get(result, "error"))
                            ?: json_string_value(json_object_get(result, "text")) ?: "";
@@ -168,20 +168,11 @@ static void audit(const struct session *s, const char *name, const json_t *args,
     json_t *code = json_object_get(result, "exit_code");
     if (code)
         json_object_set(line, "exit_code", code);
-    char *out = json_dumps(line, JSON_COMPACT | JSON_ENSURE_ASCII);
+    if (approval)
+        json_object_set_new(line, "approval", json_string(approval));
+    if (line)
+        session_audit_append(s, line);
     json_decref(line);
-    if (!out)
-        return;
-    size_t len = strlen(out);
-    out[len] = '\n';
-    /* One write with O_APPEND: concurrent callers never interleave lines. */
-    int fd = TEMP_FAILURE_RETRY(
-        open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (fd >= 0) {
-        (void)!write(fd, out, len + 1);
-        close(fd);
-    }
-    free(out);
 }
 
 /* ---- running ------------------------------------------------------------------------- */
@@ -382,6 +373,46 @@ static json_t *in_process(struct session *s, const char *name, json_t *args, int
     return result;
 }
 
+/* ---- approval (approval.require) --------------------------------------------------- */
+
+/* Asks about a call that approval.require names: 1 approved, 0 refused
+ * (why says why). bash's command is matched by the command: patterns too. */
+static int approve_tool(const struct hutch_policy *p, const char *key, const char *name,
+                        const json_t *args, const char *rule, const struct tool_call_opts *opts,
+                        char *why, size_t len)
+{
+    autofree char *args_text = json_dumps(args, JSON_COMPACT | JSON_ENSURE_ASCII);
+    if (!args_text) {
+        fmt_trunc(why, len, "out of memory while asking for approval");
+        return 0;
+    }
+    hutch_approval_request req = {
+        .kind = HUTCH_APPROVAL_TOOL,
+        .tool = name,
+        .args_json = args_text,
+        .command = strcmp(name, "bash") == 0
+                       ? json_string_value(json_object_get(args, "command"))
+                       : NULL,
+        .session = p->per_session ? key : SHARED_SESSION_KEY,
+        .rule = rule,
+    };
+    struct approval_hook hook = {.fn = opts ? opts->approve : NULL, .ctx = opts ? opts->ctx : NULL};
+    return approval_ask(&req, &hook, why, len);
+}
+
+/* A call refused before it ran is audited too, when its session exists:
+ * refusals are what an injected prompt tries. */
+static void audit_refused(const struct hutch_policy *p, const char *key, const char *name,
+                          const json_t *args, const json_t *result, double ms,
+                          const char *approval)
+{
+    struct session s;
+    hutch_error ignored;
+    if (session_open(&s, p->per_session ? key : SHARED_SESSION_KEY, &ignored) == 0)
+        audit(&s, name, args, result, ms, approval);
+    session_close(&s);
+}
+
 int tool_call(const struct hutch_policy *p, const char *key, const char *name, json_t *args,
               const struct tool_call_opts *opts, json_t **result, bool *unknown_tool,
               hutch_error *err)
@@ -413,18 +444,37 @@ int tool_call(const struct hutch_policy *p, const char *key, const char *name, j
         json_decref(checked);
         *result = json_is_object(args) ? failure("%s", why.message)
                                         : failure("the arguments must be a JSON object");
-        /* Refused calls are audited too: they are what an injected prompt tries. */
-        struct session s;
-        struct stat st;
-        if (session_open(&s, p->per_session ? key : SHARED_SESSION_KEY, err) == 0 &&
-            stat(s.dir, &st) == 0)
-            audit(&s, name, args, *result, monotonic_ms() - start);
-        session_close(&s);
-        hutch_error_clear(err);
+        audit_refused(p, key, name, args, *result, monotonic_ms() - start, NULL);
         json_decref(empty);
         return 0;
     }
     json_decref(checked);
+
+    /* Asked once the arguments are good, before the session is touched. */
+    const char *approval = NULL;
+    const char *rule = approval_rule(
+        p, name, strcmp(name, "bash") == 0 ? json_string_value(json_object_get(args, "command"))
+                                           : NULL);
+    if (rule) {
+        /* A call this build hands to hutch-docker is asked about there. */
+        struct session pre;
+        int servable = session_open(&pre, p->per_session ? key : SHARED_SESSION_KEY, err) == 0
+                           ? session_servable(&pre, p, err)
+                           : -1;
+        session_close(&pre);
+        if (servable < 0) {
+            json_decref(empty);
+            return -1;
+        }
+        char refused[APPROVAL_REASON_MAX];
+        if (!approve_tool(p, key, name, args, rule, opts, refused, sizeof refused)) {
+            *result = failure("not approved: %s", refused);
+            audit_refused(p, key, name, args, *result, monotonic_ms() - start, "refused");
+            json_decref(empty);
+            return 0;
+        }
+        approval = "approved";
+    }
 
     /* Numbers are clamped to the policy: a call cannot outlast the sandbox's limit. */
     uint64_t limit = p->limits.timeout_ms;
@@ -474,7 +524,7 @@ int tool_call(const struct hutch_policy *p, const char *key, const char *name, j
         agent_close(&conn);
         double ms = monotonic_ms() - start;
         json_object_set_new(*result, "duration_ms", json_real(ms));
-        audit(&s, name, args, *result, ms);
+        audit(&s, name, args, *result, ms, approval);
     }
     session_close(&s);
     json_decref(send);

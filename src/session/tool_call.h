@@ -6,7 +6,8 @@
  * sandbox policy), clamps numbers to the policy (bash timeout <=
  * limits.timeoutSeconds), makes sure the session is up, runs the tool
  * through the session's agent (or in-process for unsandboxed sessions), and
- * appends one line to the session's audit log. docs/tools.md. */
+ * appends one line to the session's audit log. A call approval.require
+ * names is asked about first (base/approval.h). docs/tools.md. */
 #ifndef HUTCH_SESSION_TOOL_CALL_H
 #define HUTCH_SESSION_TOOL_CALL_H
 
@@ -33,6 +34,9 @@ struct tool_call_opts {
     int cancel_fd;   /* readable (a byte) = cancel: the run is killed; -1 */
     /* Called about every second while a tool runs (MCP progress). */
     void (*progress)(void *ctx, double elapsed_ms);
+    /* Asks for approval when approval.require names the call (MCP
+     * elicitation); NULL: the handler of hutch_set_approval_handler(). */
+    hutch_approval_fn *approve;
     void *ctx;
 };
 

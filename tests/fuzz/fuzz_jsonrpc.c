@@ -5,7 +5,10 @@
  * the Origin/Host checks see the raw text. Valid JSON that jansson cannot
  * hold (numbers beyond 64 bits, keys with \u0000, unpaired surrogates, ...)
  * is read a second time for its id: a refusal that keeps an id must keep
- * a usable one, and a method that goes on never holds a NUL. */
+ * a usable one, and a method that goes on never holds a NUL. A response is
+ * read as the answer to an approval (elicitation): approved only by
+ * "accept" with approve true. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +79,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check_reply(jsonrpc_result(m.id, result));
         }
         check_reply(jsonrpc_error(m.id, JSONRPC_METHOD_NOT_FOUND, m.method));
+        (void)mcp_client_can_elicit(m.params);
+    } else if (m.kind == JSONRPC_RESPONSE) {
+        /* A client's answer to an approval: approved only when it says so,
+         * else a one-line reason. */
+        char reason[256] = "";
+        bool approved = mcp_approval_answer(m.root, reason, sizeof reason);
+        json_t *result = json_object_get(m.root, "result");
+        if (approved &&
+            (json_object_get(m.root, "error") ||
+             !json_is_true(json_object_get(json_object_get(result, "content"), "approve"))))
+            abort();
+        if (!approved && (!reason[0] || strchr(reason, '\n')))
+            abort();
     }
     jsonrpc_msg_clear(&m);
 

@@ -195,6 +195,18 @@ def test_library_lifecycle_example_compiles_and_runs(tmp_path):
         (tmp_path / "state" / "sessions").glob("*/record.json"))
 
 
+def test_library_approval_example_compiles_and_runs(tmp_path):
+    """The approval program in docs/library.md: refused without a handler,
+    then the handler decides; its output is the one the page shows."""
+    program = build_library_example(tmp_path, 5, "approval")
+    proc = subprocess.run([program], capture_output=True, timeout=60, env=session_env(tmp_path),
+                          start_new_session=True)
+    assert proc.returncode == 0, proc.stderr
+    text = (REPO / "docs" / "library.md").read_text()
+    shown = text.split("It prints:\n\n```\n", 1)[1].split("```", 1)[0]
+    assert proc.stdout.decode() == shown, (proc.stdout, shown)
+
+
 def test_readme_first_command():
     """The README's first command: setup (run by CI itself before the tests,
     see scripts/test.sh) and a first sandboxed command."""

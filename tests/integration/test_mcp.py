@@ -487,6 +487,139 @@ def test_sigterm_cancels_running_calls(mcp):
     assert server.proc.wait(timeout=20) == 0
     assert wait_for(lambda: not processes_matching(marker), timeout=15)
 
+# ---- approval through elicitation (approval.require) ------------------------------------------
+
+def initialize_asking(server, capabilities, version="2025-11-25"):
+    """initialize with the client's capabilities (elicitation or not)."""
+    response = server.request("initialize", {
+        "protocolVersion": version, "capabilities": capabilities,
+        "clientInfo": {"name": "pytest", "version": "1.0"}})
+    assert "result" in response, response
+    server.notify("notifications/initialized")
+
+
+def server_request(server, method, timeout=60):
+    """The next request the server sends (others are kept for later)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        msg = server.recv(timeout=max(0.01, deadline - time.monotonic()))
+        if msg.get("method") == method and "id" in msg:
+            return msg
+        if "method" in msg:
+            server.notifications.append(msg)
+        else:
+            server.responses[msg.get("id")] = msg
+
+
+def call_async(server, id, command):
+    server.send({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                 "params": {"name": "bash", "arguments": {"command": command}}})
+
+
+def answer(server, request, result):
+    server.send({"jsonrpc": "2.0", "id": request["id"], "result": result})
+
+
+def test_approval_by_elicitation(mcp, sessions):
+    server = mcp("--require-approval", "bash", key="mcp-approval")
+    initialize_asking(server, {"elicitation": {}})
+    call_async(server, "a1", "echo approved")
+    ask = server_request(server, "elicitation/create")
+    params = ask["params"]
+    assert params["mode"] == "form" and isinstance(ask["id"], str), ask
+    assert params["message"] == ('hutch: approve bash {"command":"echo approved"} in session '
+                                 'mcp-approval? (approval.require has "bash")'), params
+    assert params["requestedSchema"] == {
+        "type": "object", "required": ["approve"],
+        "properties": {"approve": {"type": "boolean", "title": "Approve",
+                                   "description": "Let this call run", "default": False}}}
+    answer(server, ask, {"action": "accept", "content": {"approve": True}})
+    result = server.wait_response("a1")["result"]
+    assert not result["isError"] and text_of(result) == "approved\n", result
+
+    for reply, why in [({"action": "decline"}, "declined in the MCP client"),
+                       ({"action": "cancel"}, "dismissed in the MCP client"),
+                       ({"action": "accept", "content": {"approve": False}}, "did not approve"),
+                       ({"action": "accept"}, "did not approve")]:
+        call_async(server, "a2", "touch /workspace/declined")
+        answer(server, server_request(server, "elicitation/create"), reply)
+        result = server.wait_response("a2")["result"]
+        assert result["isError"] and text_of(result).startswith("not approved: ") and \
+            why in text_of(result), (reply, result)
+    # An error response refuses too, with the client's words on one line.
+    call_async(server, "a3", "true")
+    ask = server_request(server, "elicitation/create")
+    server.send({"jsonrpc": "2.0", "id": ask["id"],
+                 "error": {"code": -32601, "message": "no\nforms here"}})
+    result = server.wait_response("a3")["result"]
+    assert text_of(result) == ('not approved: the MCP client could not ask (its error: '
+                               '"no?forms here")'), result
+    # Other tools are not asked about.
+    result = server.call("read", {"path": "declined"})
+    assert result["isError"] and "does not exist" in text_of(result), result
+    log = sessions.run("session", "log", "mcp-approval", check=0).stdout.decode()
+    lines = [json.loads(line) for line in log.splitlines()]
+    assert [(line["tool"], line.get("approval")) for line in lines] == [
+        ("bash", "approved")] + [("bash", "refused")] * 5 + [("read", None)], lines
+    assert server.close() == 0
+
+
+def test_approval_2025_06_18_has_no_mode(mcp):
+    server = mcp("--require-approval", "bash", key="mcp-approval-0618")
+    initialize_asking(server, {"elicitation": {}}, version="2025-06-18")
+    call_async(server, 1, "echo ok")
+    ask = server_request(server, "elicitation/create")
+    assert "mode" not in ask["params"], ask
+    answer(server, ask, {"action": "accept", "content": {"approve": True}})
+    assert text_of(server.wait_response(1)["result"]) == "ok\n"
+    assert server.close() == 0
+
+
+@pytest.mark.parametrize("capabilities", [{}, {"elicitation": {"url": {}}}])
+def test_approval_without_elicitation_is_refused(mcp, capabilities):
+    server = mcp("--require-approval", "command:echo *")
+    initialize_asking(server, capabilities)
+    result = server.call("bash", {"command": "echo never"})
+    assert result["isError"] and text_of(result) == (
+        'not approved: approval.require has "command:echo *" and this MCP client cannot be asked '
+        "(it did not declare the elicitation capability at initialize): use a client that "
+        "supports elicitation, or take the entry out of approval.require"), result
+    result = server.call("bash", {"command": "true"})
+    assert not result["isError"], "what no entry names runs"
+    assert not [m for m in server.notifications if m.get("method") == "elicitation/create"]
+    assert server.close() == 0
+
+
+def test_a_cancelled_call_stops_waiting_for_approval(mcp):
+    server = mcp("--require-approval", "bash")
+    initialize_asking(server, {"elicitation": {}})
+    call_async(server, "c1", "echo never")
+    ask = server_request(server, "elicitation/create")
+    server.notify("notifications/cancelled", {"requestId": "c1"})
+    # The server gives its own request up, and the call gets no response.
+    gave_up = server.recv(timeout=30)
+    assert gave_up == {"jsonrpc": "2.0", "method": "notifications/cancelled",
+                       "params": {"requestId": ask["id"],
+                                  "reason": "the tool call was cancelled"}}, gave_up
+    # A late answer is dropped; the server goes on.
+    answer(server, ask, {"action": "accept", "content": {"approve": True}})
+    assert server.request("ping", id="p")["result"] == {}
+    assert "c1" not in server.responses, server.responses
+    assert server.close() == 0
+    assert "c1" not in server.responses
+
+
+def test_the_end_of_stdin_refuses_a_pending_approval(mcp):
+    server = mcp("--require-approval", "bash")
+    initialize_asking(server, {"elicitation": {}})
+    call_async(server, "e1", "echo never")
+    server_request(server, "elicitation/create")
+    server.proc.stdin.close()
+    result = server.wait_response("e1", timeout=30)["result"]
+    assert text_of(result) == "not approved: the MCP client closed its input before it answered"
+    assert server.close() == 0
+
+
 
 def test_mcp_help_and_bad_flags(sessions):
     proc = sessions.run("mcp", "--help", check=0)
@@ -781,6 +914,78 @@ def test_http_cancellation(mcp_http):
     assert wait_for(lambda: not processes_matching(marker), timeout=15)
 
 
+def read_events(resp, want):
+    """Server-sent events from a streaming response, as they come, until one
+    for which want(event) is true; returns them all."""
+    events, data = [], []
+    while True:
+        line = resp.readline()
+        assert line, ("the stream ended", events)
+        line = line.decode().rstrip("\r\n")
+        if line.startswith("data:"):
+            data.append(line[5:].strip())
+        elif not line and data:
+            events.append(json.loads("\n".join(data)))
+            data = []
+            if want(events[-1]):
+                return events
+
+
+def test_http_approval_by_elicitation(mcp_http):
+    server = mcp_http("--require-approval", "bash", key="mcp-http-approval")
+    resp, payload = server.request("initialize", {
+        "protocolVersion": "2025-11-25", "capabilities": {"elicitation": {"form": {}}},
+        "clientInfo": {"name": "pytest", "version": "1.0"}})
+    server.session = resp.getheader("Mcp-Session-Id")
+    server.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    for reply, ran in [({"action": "accept", "content": {"approve": True}}, True),
+                       ({"action": "decline"}, False)]:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        conn.request("POST", "/mcp", body=json.dumps({
+            "jsonrpc": "2.0", "id": "h1", "method": "tools/call",
+            "params": {"name": "bash", "arguments": {"command": "echo over-http"}}}),
+            headers={"Content-Type": "application/json", "Mcp-Session-Id": server.session,
+                     "Accept": "application/json, text/event-stream"})
+        resp = conn.getresponse()
+        assert resp.status == 200 and resp.getheader("Content-Type") == "text/event-stream"
+        # The question comes on the call's own stream ...
+        ask = read_events(resp, lambda e: e.get("method") == "elicitation/create")[-1]
+        assert "echo over-http" in ask["params"]["message"], ask
+        # ... and the answer is POSTed.
+        answered, payload = server.post({"jsonrpc": "2.0", "id": ask["id"], "result": reply})
+        assert answered.status == 202 and payload == b"", (answered.status, payload)
+        final = read_events(resp, lambda e: e.get("id") == "h1")[-1]
+        conn.close()
+        result = final["result"]
+        assert result["isError"] is not ran, result
+        assert ("over-http" if ran else "not approved: declined") in text_of(result), result
+    # A question left waiting: the stream says ':' every 10 s so that it is
+    # not closed as stalled (at 30 s), and the answer still gets through.
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    conn.request("POST", "/mcp", body=json.dumps({
+        "jsonrpc": "2.0", "id": "h3", "method": "tools/call",
+        "params": {"name": "bash", "arguments": {"command": "echo waited"}}}),
+        headers={"Content-Type": "application/json", "Mcp-Session-Id": server.session,
+                 "Accept": "application/json, text/event-stream"})
+    resp = conn.getresponse()
+    ask = read_events(resp, lambda e: e.get("method") == "elicitation/create")[-1]
+    started = time.monotonic()
+    while resp.readline().rstrip(b"\r\n") != b":":
+        pass
+    assert 9 <= time.monotonic() - started <= 20
+    server.post({"jsonrpc": "2.0", "id": ask["id"],
+                 "result": {"action": "accept", "content": {"approve": True}}})
+    final = read_events(resp, lambda e: e.get("id") == "h3")[-1]
+    conn.close()
+    assert text_of(final["result"]) == "waited\n", final
+    # A POST that takes no stream cannot carry the question: refused.
+    resp, payload = server.request("tools/call", {
+        "name": "bash", "arguments": {"command": "echo no-stream"}}, id="h2",
+        accept="application/json")
+    result = json_body(resp, payload)["result"]
+    assert result["isError"] and "does not accept text/event-stream" in text_of(result), result
+
+
 def test_http_listens_on_loopback_only(mcp_http):
     server = mcp_http()
     port = f"{server.port:04X}"
@@ -823,6 +1028,22 @@ def test_typescript_sdk_client(sessions):
     out = proc.stdout.decode()
     assert proc.returncode == 0, out[-6000:] + proc.stderr.decode()[-3000:]
     assert "not ok" not in out and re.search(r"sdk client: \d+ passed, 0 failed", out), out
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+def test_typescript_sdk_client_approval(sessions, mcp_http, transport):
+    """The SDK's client with an elicitation handler: accept, decline,
+    cancel, an unchecked form, and a client without the capability."""
+    node = node_binary()
+    env = dict(sessions.hutch.env, HUTCH_BIN=os.path.abspath(HUTCH),
+               HUTCH_MCP_SESSION="sdk-approval")
+    if transport == "http":
+        env["HUTCH_MCP_URL"] = mcp_http("--require-approval", "bash", key="sdk-approval").url
+    proc = subprocess.run([node, str(MCP_DIR / "approval_client.mjs"), transport], cwd=MCP_DIR,
+                          env=env, capture_output=True, timeout=240)
+    out = proc.stdout.decode()
+    assert proc.returncode == 0, out[-6000:] + proc.stderr.decode()[-3000:]
+    assert "not ok" not in out and re.search(r"approval client: \d+ passed, 0 failed", out), out
 
 
 def test_conformance_suite(sessions, mcp_http, tmp_path):

@@ -90,7 +90,7 @@ static void test_errors(void)
                "t.json: sandbox.colour: unknown key (known keys here: backend, fallback, fallbackKeep, mode, "
                "mainSession, perSession, workspaceRoot, setupCommand, autoCreate, workspace, workdir, "
                "user, allowRootUser, env, "
-               "inheritEnv, limits, network, filesystem, docker, tools, prune)",
+               "inheritEnv, limits, network, filesystem, docker, tools, approval, prune)",
                "unknown top key");
     load_fails("{\"sandbox\": {\"perSession\": \"yes\"}}",
                "t.json: sandbox.perSession: \"yes\" is not true or false", "bool as string");
@@ -383,10 +383,16 @@ static void test_executor_and_skill_shapes(void)
                "t.json: memoryLimit (MiB): 512k is too little memory for a sandbox to start (the "
                "least is 6m; 0 = no limit)",
                "executor: half a MiB");
-    load_fails("{mode: 'spawn', requireApproval: true}",
-               "t.json: requireApproval: hutch runs what it is given without asking: ask in the "
-               "harness before calling hutch, and set it to false",
-               "executor: approval");
+    p = load("{mode: 'spawn', requireApproval: true}");
+    CHECK(p && p->approval.require.len == 1 &&
+              strcmp(p->approval.require.items[0], "command:*") == 0,
+          "executor: requireApproval true asks about every command");
+    hutch_policy_free(p);
+    p = load("{mode: 'spawn', requireApproval: false}");
+    CHECK(p && p->approval.require.len == 0, "executor: requireApproval false asks nothing");
+    hutch_policy_free(p);
+    load_fails("{mode: 'spawn', requireApproval: 'yes'}",
+               "t.json: requireApproval: expected true or false", "executor: approval not a bool");
 
     p = load("{'cpu_limit': 0.5, 'memory_limit': '256m', 'network_mode': 'bridge'}");
     CHECK(p != NULL, "skill sandbox_config loads (%s)", err.message);
