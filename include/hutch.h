@@ -415,19 +415,39 @@ HUTCH_API int hutch_image_list(const hutch_policy *policy, int all, char **json,
 HUTCH_API int hutch_image_remove(const hutch_policy *policy, const char *const *names,
                                  char **json, hutch_error *err);
 
+/* Removes what hutch built and no longer needs: the older images of each
+ * skill (all but the newest hutch-skill-NAME tag of each skill directory)
+ * and dangling images (a tag built again moved away from them). names
+ * (NULL-terminated repositories such as "hutch-skill-weather", or NULL)
+ * limits it to those. Images hutch did not build are never touched, and
+ * none is forced: one that a container still uses is kept. The answer:
+ * [{"name", "id", "reason": "old skill image" or "dangling", "removed",
+ * "error": null or why it was kept}]. With HUTCH_PRUNE_DRY_RUN nothing is
+ * removed ("removed" false, "error" null). */
+enum { HUTCH_PRUNE_DRY_RUN = 1 };
+HUTCH_API int hutch_image_prune(const hutch_policy *policy, const char *const *names, int flags,
+                                char **json, hutch_error *err);
+
 /* A skill is a directory with a Dockerfile. Builds its image unless one of
  * the same contents exists, tagged hutch-skill-NAME:DIGEST (a digest of the
- * files the build sees): {"tag", "built": true when it was built now}. */
+ * files the build sees): {"tag", "built": true when it was built now,
+ * "removed": [the skill's older tags, removed after a build], "kept":
+ * [{"name", "error"}: older tags a container still uses]}. */
 HUTCH_API int hutch_skill_build(const hutch_policy *policy, const char *dir,
                                 const char *dockerfile, int flags, int progress_fd,
                                 char **json, hutch_error *err);
 /* Runs action in an ephemeral container of image (the tag from
- * hutch_skill_build) under policy: as the argument of the image's
- * ENTRYPOINT when it has one, else as the command, with args_json (NULL:
- * "{}") on its standard input. cancel_fd as in hutch_command. The answer:
- * {"status": "ok" or "error", "output": its stdout (parsed when it is
- * JSON), "error": null or its stderr (or exit status, or why it did not
- * finish), "result": the run's result as hutch_result_to_json() gives it}.
+ * hutch_skill_build) under policy, the way the image is written to be run
+ * (docs/docker.md): ENTRYPOINT action when the skill's Dockerfile sets an
+ * ENTRYPOINT; else [ENTRYPOINT] CMD action ARGS when it sets a CMD; else
+ * [ENTRYPOINT] action. ARGS is args_json (NULL: "{}"), which is also on
+ * its standard input and in SKILL_ARGS, with action in SKILL_ACTION.
+ * cancel_fd as in hutch_command. The answer: {"status": "ok" or "error",
+ * "output": its stdout (parsed when it is JSON), "error": null or its
+ * stderr (or exit status, or why it did not finish: timeout, memory),
+ * "result": the run's result as hutch_result_to_json() gives it}; an
+ * action that exits 0 and prints a JSON object with a "status" of its own
+ * answers with that object instead ("result" added).
  * Returns -1 when the action could not be run at all (also when the policy
  * names a docker.container: a skill runs in a container of its own). */
 HUTCH_API int hutch_skill_run(const hutch_policy *policy, const char *image,

@@ -1,4 +1,5 @@
-/* hutch image build DIR [-t TAG] [-f FILE] [--no-cache] | ls [--all] [--json] | rm NAME... */
+/* hutch image build DIR [-t TAG] [-f FILE] [--no-cache] | ls [--all] [--json] | rm NAME...
+ * | prune [NAME...] [--dry-run] [--json] */
 #include <time.h>
 
 #include "cli/cli.h"
@@ -151,12 +152,61 @@ static int image_rm(int argc, char **argv)
     return status;
 }
 
+/* Old skill images and dangling ones: one line each on stdout; those a
+ * container still uses are kept, said on stderr (not a failure). */
+static int image_prune(int argc, char **argv)
+{
+    auto_policy_args struct policy_args pa = {0};
+    hutch_error err = {0};
+    autofree const char **names = calloc((size_t)argc + 1, sizeof *names);
+    if (!names)
+        return cli_error("out of memory");
+    size_t n = 0;
+    int flags = 0, status;
+    bool json = false;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--dry-run") == 0 || strcmp(argv[i], "-n") == 0)
+            flags |= HUTCH_PRUNE_DRY_RUN;
+        else if (strcmp(argv[i], "--json") == 0)
+            json = true;
+        else if (argv[i][0] != '-')
+            names[n++] = argv[i];
+        else if ((status = take_common(&pa, argc, argv, &i)) != 0)
+            return status;
+    }
+    auto_policy hutch_policy *p = policy_args_build(&pa, &err);
+    autofree char *text = NULL;
+    if (!p || hutch_image_prune(p, n ? names : NULL, flags, &text, &err) < 0)
+        return cli_error("%s", err.message);
+    if (json) {
+        printf("%s\n", text);
+        return 0;
+    }
+    json_t *outcomes = json_loads(text, 0, NULL);
+    size_t i;
+    json_t *o;
+    json_array_foreach(outcomes, i, o) {
+        const char *name = json_string_value(json_object_get(o, "name"));
+        const char *reason = json_string_value(json_object_get(o, "reason"));
+        const char *error = json_string_value(json_object_get(o, "error"));
+        if (error)
+            fprintf(stderr, "hutch: %s\n", error);
+        else
+            printf("%s %s (%s)\n", json_is_true(json_object_get(o, "removed")) ? "removed"
+                                                                             : "would remove",
+                   name ? name : "?", reason ? reason : "?");
+    }
+    json_decref(outcomes);
+    return 0;
+}
+
 int cmd_image(int argc, char **argv)
 {
     static const struct cli_subcommand subs[] = {
         {"build", image_build},
         {"ls", image_ls},
         {"rm", image_rm},
+        {"prune", image_prune},
         {NULL, NULL},
     };
     return cli_subcommand("image", argc, argv, subs);

@@ -1,12 +1,27 @@
 /* hutch skill build DIR [-f FILE] | hutch skill run DIR ACTION [--args JSON] [--json] [POLICY]
  *
  * A skill is a directory with a Dockerfile (hutch_skill_build and
- * hutch_skill_run): its image is built when the directory changed, then
- * ACTION runs in an ephemeral container of it with the JSON arguments on
- * standard input; the answer is {"status", "output", "error"}. */
+ * hutch_skill_run): its image is built when the directory changed (and its
+ * older images removed), then ACTION runs in an ephemeral container of it
+ * as docs/docker.md describes, with the JSON arguments; the answer is
+ * {"status", "output", "error"}. */
 #include <signal.h>
 
 #include "cli/cli.h"
+
+/* What a build did to the skill's older images: removals with verbose, and
+ * always the ones kept (a container still uses them). */
+static void report_older(json_t *answer, bool verbose)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(answer, "removed"), i, item)
+        if (verbose)
+            fprintf(stderr, "hutch: removed the older image %s\n", json_string_value(item));
+    json_array_foreach(json_object_get(answer, "kept"), i, item)
+        fprintf(stderr, "hutch: warning: %s (hutch image prune removes it later)\n",
+                json_string_value(json_object_get(item, "error")));
+}
 
 static int skill_build(int argc, char **argv)
 {
@@ -36,6 +51,7 @@ static int skill_build(int argc, char **argv)
     printf("%s\n", tag ? tag : "");
     bool fresh = json_is_true(json_object_get(answer, "built"));
     fprintf(stderr, "hutch: %s %s\n", fresh ? "built" : "up to date:", tag ? tag : "");
+    report_older(answer, true);
     json_decref(answer);
     return 0;
 }
@@ -47,16 +63,16 @@ static bool adopts_a_container(const hutch_policy *p)
     return name && *name;
 }
 
-/* What is printed: the answer, with the result's fields added for --json. */
+/* What is printed: the answer, with the result's fields added for --json
+ * (the answer's own "error" and any other key of its stay as they are). */
 static int print_answer(const char *text, bool json)
 {
     json_t *doc = json_loads(text, 0, NULL);
     json_t *result = json_object_get(doc, "result");
-    json_t *answer = json_pack("{s:O, s:O, s:O}", "status", json_object_get(doc, "status"),
-                               "output", json_object_get(doc, "output"), "error",
-                               json_object_get(doc, "error"));
+    json_t *answer = json_copy(doc);
+    json_object_del(answer, "result");
     if (json && answer && json_is_object(result))
-        json_object_update(answer, result);
+        json_object_update_missing(answer, result);
     autofree char *out = answer ? json_dumps(answer, JSON_COMPACT) : NULL;
     printf("%s\n", out ? out : "{}");
     int status = (int)json_integer_value(json_object_get(result, "exit_code"));
@@ -120,6 +136,7 @@ static int skill_run(int argc, char **argv)
                           &built, &err) < 0)
         return cli_error("%s", err.message);
     json_t *image = json_loads(built, 0, NULL);
+    report_older(image, verbose);
     /* The action may end before reading its input: no SIGPIPE for that. */
     signal(SIGPIPE, SIG_IGN);
     /* Ctrl-C stops the action; its container is still removed. */

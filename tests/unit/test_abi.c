@@ -179,6 +179,7 @@ static void images_and_skills(void)
     const char *names[] = {"a", NULL};
     CHECK(hutch_doctor(NULL, &err) < 0 && hutch_image_list(p, 0, NULL, &err) < 0 &&
               hutch_image_remove(p, names, NULL, &err) < 0 &&
+              hutch_image_prune(p, NULL, 0, NULL, &err) < 0 &&
               hutch_skill_build(p, ".", NULL, 0, -1, NULL, &err) < 0 &&
               hutch_skill_run(p, "img", "act", NULL, -1, NULL, &err) < 0 &&
               err.status == HUTCH_E_INVALID,
@@ -202,6 +203,10 @@ static void images_and_skills(void)
               err.status == HUTCH_E_INVALID,
           "a build needs a tag: %s", err.message);
     CHECK(HUTCH_BUILD_NO_CACHE == 1 && HUTCH_BUILD_QUIET == 2, "the build flags keep their values");
+    CHECK(hutch_image_prune(p, NULL, 2, &json, &err) < 0 && json == NULL &&
+              err.status == HUTCH_E_INVALID && strstr(err.message, "HUTCH_PRUNE_DRY_RUN"),
+          "a prune flag this library does not know is refused: %s", err.message);
+    CHECK(HUTCH_PRUNE_DRY_RUN == 1, "the prune flag keeps its value");
     hutch_policy_free(p);
 }
 

@@ -1,6 +1,7 @@
 /* The docker backend's pure parts: the attach stream's frame parser, the
- * .dockerignore matcher, build-context packing and its digest, and the
- * container create body made from a policy. No engine needed. */
+ * .dockerignore matcher, build-context packing and its digest, the
+ * container create body made from a policy, and what a skill's Dockerfile
+ * sets itself. No engine needed. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 #include "drivers/docker/container.h"
 #include "drivers/docker/context.h"
+#include "drivers/docker/dockerfile.h"
 #include "drivers/docker/frames.h"
 #include "hutch.h"
 #include "policy/policy.h"
@@ -455,6 +457,45 @@ static void test_seccomp_and_init(void)
     hutch_policy_free(p);
 }
 
+/* ---- a skill's Dockerfile: its own CMD and ENTRYPOINT --------------------------------- */
+
+static void check_sets(const char *text, bool cmd, bool entrypoint, const char *what)
+{
+    struct dockerfile_sets sets;
+    dockerfile_scan(text, &sets);
+    CHECK(sets.cmd == cmd && sets.entrypoint == entrypoint, "%s: cmd %d entrypoint %d", what,
+          sets.cmd, sets.entrypoint);
+}
+
+static void test_dockerfile_scan(void)
+{
+    check_sets("FROM python:3.11-slim\nRUN useradd -m skilluser\nWORKDIR /app\n"
+               "COPY . .\nUSER skilluser\nCMD [\"python\", \"-m\", \"skills.myskill\"]\n",
+               true, false, "the skill runner's Dockerfile");
+    check_sets("FROM hutch-sandbox:bookworm-slim\nCOPY greet /usr/local/bin/\n", false, false,
+               "CMD inherited from the base image");
+    check_sets("FROM x\nENTRYPOINT [\"/tool\"]\n", false, true, "own ENTRYPOINT");
+    check_sets("from x\n  entrypoint /tool\n\tcmd --help", true, true,
+               "any case, indented, no final newline");
+    check_sets("# escape=`\nFROM x\nRUN echo `\n  CMD\n", false, false,
+               "escape directive: a continued RUN line that mentions CMD");
+    check_sets("FROM x\nRUN echo \\\n# CMD in a comment\n  CMD is an argument\n", false, false,
+               "comments inside continued lines, then the continuation");
+    check_sets("FROM x\nRUN echo \\\n\nCMD [\"a\"]\n", false, false,
+               "an empty line does not end a continuation");
+    check_sets("FROM x\n# CMD [\"commented\"]\nONBUILD CMD [\"later\"]\n", false, false,
+               "comments and ONBUILD");
+    check_sets("FROM x AS build\nCMD [\"a\"]\nFROM Build\nRUN true\n", true, false,
+               "a stage FROM an earlier stage inherits its CMD (names in any case)");
+    check_sets("FROM x AS build\nCMD [\"a\"]\nFROM --platform=linux/amd64 y\nRUN true\n", false,
+               false, "a stage FROM another image does not");
+    check_sets("FROM x\nCMD \\\n  [\"python\", \\\n   \"-m\", \"m\"]\n", true, false,
+               "a CMD over several lines");
+    check_sets("", false, false, "empty");
+    check_sets("# escape=\\\n\n# escape=`\nFROM x\nRUN a `\nCMD b\n", true, false,
+               "a directive after an empty line is a comment");
+}
+
 int main(void)
 {
     test_frames();
@@ -465,5 +506,6 @@ int main(void)
     test_refusals();
     test_podman_options();
     test_seccomp_and_init();
+    test_dockerfile_scan();
     return tap_done();
 }

@@ -33,22 +33,48 @@ static void on_build_line(void *ctx, json_t *line)
         fmt_trunc(bp->error, sizeof bp->error, "%s", error); /* for a message */
 }
 
+/* The labels as the query parameter: JSON, percent-encoded. */
+static char *label_query(const struct build_request *req, hutch_error *err)
+{
+    json_t *labels = json_pack("{s:s, s:s, s:s}", "hutch.managed", "true", "hutch.kind",
+                               req->kind, "hutch.tag", req->tag);
+    if (labels && req->labels)
+        json_object_update(labels, req->labels);
+    autofree char *text = labels ? json_dumps(labels, JSON_COMPACT) : NULL;
+    json_decref(labels);
+    if (!text) {
+        error_set(err, HUTCH_E_INVALID, "the image's tag %s is not UTF-8 text", req->tag);
+        return NULL;
+    }
+    size_t size = 3 * strlen(text) + 4;
+    char *escaped = malloc(size);
+    if (!escaped) {
+        error_set(err, HUTCH_E_SYSTEM, "out of memory");
+        return NULL;
+    }
+    engine_escape(text, escaped, size); /* room for every byte escaped: never cut */
+    return escaped;
+}
+
 int docker_build(struct engine *e, const struct build_request *req, struct build_context *ctx,
                  hutch_error *err)
 {
     const char *dockerfile = req->dockerfile ? req->dockerfile : "Dockerfile";
     if (context_pack(req->dir, dockerfile, ctx, err) < 0)
         return -1;
-    char tag[512], file[512], labels[256], path[2048];
+    char tag[512], file[512], path[3072];
     engine_escape(req->tag, tag, sizeof tag);
     engine_escape(dockerfile, file, sizeof file);
-    char raw_labels[128];
-    if (fmt_checked(err, raw_labels, sizeof raw_labels,
-                    "{\"hutch.managed\":\"true\",\"hutch.kind\":\"%s\"}", req->kind) < 0)
+    autofree char *labels = label_query(req, err);
+    if (!labels)
         return -1;
-    engine_escape(raw_labels, labels, sizeof labels);
-    fmt_bounded(path, "/build?t=%s&dockerfile=%s&labels=%s&rm=1&forcerm=1%s", tag, file, labels,
-                req->no_cache ? "&nocache=1" : "");
+    if (fmt_checked(err, path, sizeof path, "/build?t=%s&dockerfile=%s&labels=%s&rm=1&forcerm=1%s",
+                    tag, file, labels, req->no_cache ? "&nocache=1" : "") < 0) {
+        error_prefix(err, "the build request for %s (it names the directory: build from a "
+                          "shorter path)",
+                     req->tag);
+        return -1;
+    }
     struct build_progress bp = {.fd = req->progress_fd, .quiet = req->quiet};
     long status = 0;
     int r = engine_stream(e, "POST", path, ctx->tar, "application/x-tar", on_build_line, &bp,

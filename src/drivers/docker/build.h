@@ -12,12 +12,16 @@ struct build_request {
     const char *dockerfile; /* relative to dir; "Dockerfile" when NULL */
     const char *tag;
     const char *kind;       /* label hutch.kind of the image */
+    json_t *labels;         /* more labels (an object of strings), or NULL */
     bool no_cache;
     int progress_fd;        /* where the build's output goes as it comes, or -1 */
     bool quiet;             /* progress_fd gets only the last lines of a build that fails */
 };
 
-/* Builds and tags the image; the build's own error message is passed on. */
+/* Builds and tags the image, labelled hutch.managed=true, hutch.kind and
+ * hutch.tag (the tag it was built as, which stays when the tag moves to
+ * another image): so hutch image prune removes only what hutch made. The
+ * build's own error message is passed on. */
 int docker_build(struct engine *e, const struct build_request *req, struct build_context *ctx,
                  hutch_error *err);
 

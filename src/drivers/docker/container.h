@@ -15,7 +15,7 @@ struct container_request {
     char *const *argv;         /* the command, as executed */
     char *const *envp;         /* NAME=VALUE */
     bool open_stdin;
-    bool keep_entrypoint;      /* skills: ACTION is the ENTRYPOINT's argument */
+    bool keep_entrypoint;      /* skills: without agent_binary, the image's ENTRYPOINT stays */
     const char *engine_socket; /* never mounted into the container; may be "" */
     bool podman;               /* the engine is Podman: its tmpfs options differ */
     /* Network mode allow (one-shot runs): the host directory with the
@@ -24,7 +24,8 @@ struct container_request {
     /* One-shot runs and skills: hutch-init on the host, their PID 1 instead
      * of the engine's init. NULL (sessions): the caller sets the entrypoint. */
     const char *agent_binary;
-    /* Skills: the image's ENTRYPOINT, which hutch-init then runs. */
+    /* An ENTRYPOINT for hutch-init to run before argv (skill.c puts a
+     * skill's into argv itself). */
     char *const *image_entrypoint;
     /* Podman: the seccomp profile as a file on the engine's host (its
      * compatible API takes no JSON there); NULL: the profile itself. */

@@ -75,11 +75,8 @@ static int oneshot_exec(struct instance *in, const struct hutch_policy *p, const
     struct resolved_policy s;
     if (rc < 0 && !p->docker.container && policy_resolve(p, BACKEND_DOCKER, &s, NULL) == 0)
         docker_disk_explain(p, s.read_only_root, err);
-    if (rc == 0 && !p->docker.container) {
-        r->isolated = true;
-        fmt_bounded(r->limits_via, "%s",
-                    p->limits.memory || p->limits.cpus > 0 || p->limits.pids ? "docker" : "none");
-    }
+    if (rc == 0 && !p->docker.container)
+        r->isolated = true; /* limits_via: docker_run_ephemeral */
     return rc;
 }
 

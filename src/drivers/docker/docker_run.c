@@ -415,33 +415,9 @@ void docker_seccomp_file_remove(struct docker_seccomp_file *f)
     f->path[0] = '\0';
 }
 
-/* A skill's ACTION is the argument of its image's ENTRYPOINT, which hutch-init
- * (PID 1 in place of the engine's init) then runs. */
-static int image_entrypoint(struct engine *e, const char *image, struct strlist *out,
-                            hutch_error *err)
-{
-    long status;
-    json_t *reply = NULL;
-    if (engine_call_on(e, "GET", "/images/", image, "/json", NULL, &status, &reply, err) < 0)
-        return -1;
-    int r = 0;
-    if (status == 404)
-        r = missing_image(image, err);
-    else if (status != 200)
-        r = engine_failed(status, reply, err, "cannot inspect the image %s", image);
-    size_t i;
-    json_t *item;
-    json_array_foreach(json_object_get(json_object_get(reply, "Config"), "Entrypoint"), i, item) {
-        if (r == 0 && (!json_is_string(item) || strlist_push(out, json_string_value(item)) < 0))
-            r = error_set(err, HUTCH_E_SYSTEM, "cannot read the entrypoint of the image %s",
-                          image);
-    }
-    json_decref(reply);
-    return r;
-}
-
+/* skill_env: a skill's variables, set over the policy's (NULL for runs). */
 static int create_container(struct engine *e, const struct hutch_policy *p,
-                            const hutch_command *cmd, const char *kind, bool keep_entrypoint,
+                            const hutch_command *cmd, const char *kind, char *const *skill_env,
                             const char *proxy_dir, struct container *c, hutch_error *err)
 {
     char agent[PATH_MAX];
@@ -450,29 +426,31 @@ static int create_container(struct engine *e, const struct hutch_policy *p,
     __attribute__((cleanup(docker_seccomp_file_remove))) struct docker_seccomp_file seccomp = {""};
     if (docker_seccomp_file(e, &seccomp, err) < 0)
         return -1;
-    autostrlist struct strlist entrypoint = {0};
-    if (keep_entrypoint && image_entrypoint(e, p->docker.image, &entrypoint, err) < 0)
-        return -1;
+    bool skill = skill_env != NULL;
     autostrlist struct strlist argv = {0};
     autostrlist struct strlist env = {0};
     struct resolved_policy rp;
     if (policy_resolve(p, BACKEND_DOCKER, &rp, err) < 0)
         return -1;
-    if (!keep_entrypoint && rp.run_setup && setup_wrapper(rp.run_setup, &argv, err) < 0)
+    if (!skill && rp.run_setup && setup_wrapper(rp.run_setup, &argv, err) < 0)
         return -1;
     if (command_argv(cmd, &argv, err) < 0 || command_env(p, ENV_DOCKER, &env, err) < 0)
         return -1;
+    for (size_t i = 0; skill && skill_env[i]; i++) {
+        const char *eq = strchr(skill_env[i], '=');
+        if (eq && strlist_set_env(&env, skill_env[i], (size_t)(eq - skill_env[i]), eq + 1) < 0)
+            return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    }
     struct container_request req = {
         .kind = kind,
         .argv = argv.items,
         .envp = env.items,
         .open_stdin = cmd->stdin_fd >= 0,
-        .keep_entrypoint = keep_entrypoint,
+        .keep_entrypoint = skill,
         .engine_socket = e->unix_path,
         .podman = e->podman,
         .proxy_dir = proxy_dir,
         .agent_binary = agent,
-        .image_entrypoint = entrypoint.items,
         .seccomp_file = seccomp.path[0] ? seccomp.path : NULL,
     };
     json_t *config = container_config(p, &req, err);
@@ -562,7 +540,7 @@ static void cleanup_run_proxy(struct net_run_proxy *rp)
 }
 
 static int run_container(struct engine *e, const struct hutch_policy *p,
-                         const hutch_command *cmd, const char *kind, bool keep_entrypoint,
+                         const hutch_command *cmd, const char *kind, char *const *skill_env,
                          hutch_result *r, hutch_error *err)
 {
     docker_remove_stale(e);
@@ -571,7 +549,7 @@ static int run_container(struct engine *e, const struct hutch_policy *p,
                                                                              .events_fd = -1};
     bool filtered = p->network.mode == NET_ALLOW;
     if (filtered) {
-        if (keep_entrypoint)
+        if (skill_env)
             return error_set(err, HUTCH_E_UNSUPPORTED,
                              "skills cannot run behind the network allowlist (their image's "
                              "entrypoint is theirs): use --net none, bridge or host");
@@ -584,8 +562,7 @@ static int run_container(struct engine *e, const struct hutch_policy *p,
             return -1;
     }
     struct container c = {.e = e};
-    if (create_container(e, p, cmd, kind, keep_entrypoint, filtered ? proxy.dir : NULL, &c,
-                         err) < 0)
+    if (create_container(e, p, cmd, kind, skill_env, filtered ? proxy.dir : NULL, &c, err) < 0)
         return -1;
 
     /* Attach before starting, or early output would be lost. Podman gets
@@ -643,19 +620,23 @@ static int run_container(struct engine *e, const struct hutch_policy *p,
     remove_container(e, c.id);
     if (filtered && rc == 0)
         net_run_proxy_finish(&proxy, r);
+    if (rc == 0)
+        fmt_bounded(r->limits_via, "%s",
+                    p->limits.memory || p->limits.cpus > 0 || p->limits.pids ? "docker" : "none");
     return rc;
 }
 
 int docker_run_ephemeral(struct engine *e, const struct hutch_policy *p, const hutch_command *cmd,
                          const char *kind, hutch_result *r, hutch_error *err)
 {
-    return run_container(e, p, cmd, kind, false, r, err);
+    return run_container(e, p, cmd, kind, NULL, r, err);
 }
 
 int docker_run_skill(struct engine *e, const struct hutch_policy *p, const hutch_command *cmd,
-                     hutch_result *r, hutch_error *err)
+                     char *const *env, hutch_result *r, hutch_error *err)
 {
-    return run_container(e, p, cmd, "skill", true, r, err);
+    static char *const none[] = {NULL};
+    return run_container(e, p, cmd, "skill", env ? env : none, r, err);
 }
 
 /* ---- adopted containers ------------------------------------------------------------- */

@@ -13,9 +13,12 @@
 int docker_run_ephemeral(struct engine *e, const struct hutch_policy *p, const hutch_command *cmd,
                          const char *kind, hutch_result *r, hutch_error *err);
 
-/* The same for a skill: the image's ENTRYPOINT stays, ACTION is its argument. */
+/* The same for a skill: cmd's argv is the whole command line, the image's
+ * ENTRYPOINT and CMD included as skill.c puts them (hutch-init runs it);
+ * env (NAME=VALUE, NULL-terminated) is set over the policy's environment.
+ * No docker.setupCommand, no network allowlist. */
 int docker_run_skill(struct engine *e, const struct hutch_policy *p, const hutch_command *cmd,
-                     hutch_result *r, hutch_error *err);
+                     char *const *env, hutch_result *r, hutch_error *err);
 
 /* exec in the existing container p->docker.container, never stopping or
  * removing it. */

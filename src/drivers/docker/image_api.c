@@ -1,8 +1,9 @@
-/* The public image calls of libhutch (include/hutch.h): build, list and
- * remove images on the engine, as hutch image does. */
+/* The public image calls of libhutch (include/hutch.h): build, list,
+ * remove and prune images on the engine, as hutch image does. */
 #include "base/result.h"
 #include "drivers/docker/build.h"
 #include "drivers/docker/engine.h"
+#include "drivers/docker/prune.h"
 #include "policy/policy.h"
 
 HUTCH_API int hutch_image_build(const hutch_policy *p, const char *dir, const char *dockerfile,
@@ -28,21 +29,15 @@ HUTCH_API int hutch_image_build(const hutch_policy *p, const char *dir, const ch
     return r;
 }
 
-/* Podman names images built from a short name docker.io/library/NAME; show
- * them as Docker does. */
-static const char *short_tag(const char *tag)
-{
-    static const char prefix[] = "docker.io/library/";
-    return tag && strncmp(tag, prefix, sizeof prefix - 1) == 0 ? tag + sizeof prefix - 1 : tag;
-}
-
+/* Podman names images built from a short name docker.io/library/NAME (and
+ * loaded ones localhost/NAME); show them as Docker does. */
 static json_t *short_tags(json_t *tags)
 {
     json_t *out = json_array();
     size_t i;
     json_t *tag;
     json_array_foreach(tags, i, tag)
-        json_array_append_new(out, json_string(short_tag(json_string_value(tag))));
+        json_array_append_new(out, json_string(image_short_name(json_string_value(tag))));
     return out;
 }
 
@@ -126,4 +121,25 @@ HUTCH_API int hutch_image_remove(const hutch_policy *p, const char *const *names
             break; /* the engine went away: the rest would fail the same way */
     }
     return api_json_out(out, json, err);
+}
+
+HUTCH_API int hutch_image_prune(const hutch_policy *p, const char *const *names, int flags,
+                                char **json, hutch_error *err)
+{
+    if (api_json_in(json, err) < 0)
+        return -1;
+    if (!p)
+        return error_set(err, HUTCH_E_INVALID, "hutch_image_prune: a policy is required");
+    if (flags & ~HUTCH_PRUNE_DRY_RUN)
+        return error_set(err, HUTCH_E_INVALID,
+                         "hutch_image_prune: unknown flags 0x%x (this libhutch knows "
+                         "HUTCH_PRUNE_DRY_RUN)",
+                         (unsigned)flags);
+    auto_engine struct engine e = {0};
+    if (engine_open(&e, p->docker.host, err) < 0)
+        return -1;
+    struct prune_scope scope = {.names = names && names[0] ? names : NULL,
+                                .dry_run = flags & HUTCH_PRUNE_DRY_RUN};
+    json_t *out = docker_prune(&e, &scope, err);
+    return out ? api_json_out(out, json, err) : -1;
 }
