@@ -28,6 +28,19 @@ struct dynlib {
     hutch_error error;           /* when loaded < 0 */
 };
 
+/* The initializer of a struct dynlib: the api struct and symbol table it
+ * fills, its name and what needs it, how to install it, and the sonames to
+ * try in order. */
+#define DYNLIB(api_, symbols_, label_, needed_by_, fix_, ...)                                 \
+    {.once = PTHREAD_ONCE_INIT,                                                              \
+     .sonames = (const char *const[]){__VA_ARGS__, NULL},                                    \
+     .label = label_,                                                                        \
+     .needed_by = needed_by_,                                                                \
+     .fix = fix_,                                                                            \
+     .symbols = symbols_,                                                                    \
+     .n_symbols = sizeof(symbols_) / sizeof(symbols_)[0],                                    \
+     .api = &(api_)}
+
 /* Opens the library and fills d->api: 0, or -1 with d->loaded and d->error
  * set. For the load function that dynlib_get runs once. */
 int dynlib_load(struct dynlib *d);
@@ -35,5 +48,16 @@ int dynlib_load(struct dynlib *d);
 /* Runs load once (dynlib_load and whatever the library wants then); then
  * d->api, or NULL with *err the reason. */
 const void *dynlib_get(struct dynlib *d, void (*load)(void), hutch_error *err);
+
+/* dynlib_get with nothing to do after dlopen: the library's getter. */
+#define DYNLIB_GETTER(getter, api_type, lib)                                                  \
+    static void getter##_load(void)                                                          \
+    {                                                                                        \
+        (void)dynlib_load(&(lib));                                                           \
+    }                                                                                        \
+    const api_type *getter(hutch_error *err)                                                 \
+    {                                                                                        \
+        return dynlib_get(&(lib), getter##_load, err);                                       \
+    }
 
 #endif

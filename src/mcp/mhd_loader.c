@@ -17,24 +17,10 @@ static const struct dynlib_symbol symbols[] = {
     DYNLIB_SYMBOL(struct mhd_api, set_connection_option, "MHD_set_connection_option"),
 };
 
-static struct dynlib lib_state = {
-    .once = PTHREAD_ONCE_INIT,
-    .sonames = (const char *const[]){"libmicrohttpd.so.12", "libmicrohttpd.so", NULL},
-    .label = "libmicrohttpd",
-    .needed_by = "hutch mcp --http needs libmicrohttpd",
-    .fix = "install it with apt-get install "
-           "libmicrohttpd12, or use MCP over stdio (without --http)",
-    .symbols = symbols,
-    .n_symbols = ARRAY_SIZE(symbols),
-    .api = &api,
-};
+static struct dynlib lib_state =
+    DYNLIB(api, symbols, "libmicrohttpd", "hutch mcp --http needs libmicrohttpd",
+           "install it with apt-get install libmicrohttpd12, or use MCP over stdio (without "
+           "--http)",
+           "libmicrohttpd.so.12", "libmicrohttpd.so");
 
-static void load(void)
-{
-    (void)dynlib_load(&lib_state);
-}
-
-const struct mhd_api *mhd_api_load(hutch_error *err)
-{
-    return dynlib_get(&lib_state, load, err);
-}
+DYNLIB_GETTER(mhd_api_load, struct mhd_api, lib_state)

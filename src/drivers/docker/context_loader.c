@@ -49,16 +49,9 @@ static const struct dynlib_symbol archive_symbols[] = {
     DYNLIB_SYMBOL(struct archive_api, entry_set_gid, "archive_entry_set_gid"),
 };
 
-static struct dynlib archive_lib = {
-    .once = PTHREAD_ONCE_INIT,
-    .sonames = (const char *const[]){"libarchive.so.13", "libarchive.so", NULL},
-    .label = "libarchive",
-    .needed_by = "building images needs libarchive",
-    .fix = "install it with apt-get install libarchive13",
-    .symbols = archive_symbols,
-    .n_symbols = ARRAY_SIZE(archive_symbols),
-    .api = &archive,
-};
+static struct dynlib archive_lib =
+    DYNLIB(archive, archive_symbols, "libarchive", "building images needs libarchive",
+           "install it with apt-get install libarchive13", "libarchive.so.13", "libarchive.so");
 
 static struct crypto_api crypto;
 static const struct dynlib_symbol crypto_symbols[] = {
@@ -70,34 +63,12 @@ static const struct dynlib_symbol crypto_symbols[] = {
     DYNLIB_SYMBOL(struct crypto_api, digest_final_ex, "EVP_DigestFinal_ex"),
 };
 
-static struct dynlib crypto_lib = {
-    .once = PTHREAD_ONCE_INIT,
-    .sonames = (const char *const[]){"libcrypto.so.3", "libcrypto.so.1.1", "libcrypto.so",
-                                     NULL},
-    .label = "libcrypto",
-    .needed_by = "building images needs libcrypto (OpenSSL) for the context's digest",
-    .fix = "install it with apt-get install libssl3",
-    .symbols = crypto_symbols,
-    .n_symbols = ARRAY_SIZE(crypto_symbols),
-    .api = &crypto,
-};
+static struct dynlib crypto_lib =
+    DYNLIB(crypto, crypto_symbols, "libcrypto",
+           "building images needs libcrypto (OpenSSL) for the context's digest",
+           "install it with apt-get install libssl3", "libcrypto.so.3", "libcrypto.so.1.1",
+           "libcrypto.so");
 
-static void load_archive(void)
-{
-    (void)dynlib_load(&archive_lib);
-}
+DYNLIB_GETTER(archive_api_load, struct archive_api, archive_lib)
 
-static void load_crypto(void)
-{
-    (void)dynlib_load(&crypto_lib);
-}
-
-const struct archive_api *archive_api_load(hutch_error *err)
-{
-    return dynlib_get(&archive_lib, load_archive, err);
-}
-
-const struct crypto_api *crypto_api_load(hutch_error *err)
-{
-    return dynlib_get(&crypto_lib, load_crypto, err);
-}
+DYNLIB_GETTER(crypto_api_load, struct crypto_api, crypto_lib)

@@ -16,16 +16,10 @@ static const struct dynlib_symbol symbols[] = {
     DYNLIB_SYMBOL(struct curl_api, slist_free_all, "curl_slist_free_all"),
 };
 
-static struct dynlib lib_state = {
-    .once = PTHREAD_ONCE_INIT,
-    .sonames = (const char *const[]){"libcurl.so.4", "libcurl-gnutls.so.4", "libcurl.so", NULL},
-    .label = "libcurl",
-    .needed_by = "the docker backend needs libcurl",
-    .fix = "install it with apt-get install libcurl4",
-    .symbols = symbols,
-    .n_symbols = ARRAY_SIZE(symbols),
-    .api = &api,
-};
+static struct dynlib lib_state =
+    DYNLIB(api, symbols, "libcurl", "the docker backend needs libcurl",
+           "install it with apt-get install libcurl4", "libcurl.so.4", "libcurl-gnutls.so.4",
+           "libcurl.so");
 
 static void load(void)
 {
