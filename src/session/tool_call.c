@@ -359,7 +359,8 @@ static json_t *through_agent(struct session *s, struct agent_conn *conn, const c
     if (agent_tool_wait(conn, monotonic_ms() + ANSWER_SLACK_MS, &text, &err) < 0)
         return failure("the session's agent did not answer the call: %s", err.message);
     json_error_t jerr;
-    json_t *result = json_loads(text, 0, &jerr);
+    /* A command's output may hold NUL, which the agent writes as \u0000. */
+    json_t *result = json_loads(text, JSON_ALLOW_NUL, &jerr);
     if (!json_is_object(result)) {
         json_decref(result);
         return failure("the session's agent sent a result that is not a JSON object");

@@ -533,7 +533,7 @@ int docker_relay_remove(struct session *s, hutch_error *err)
         exec_start(&e, id, false, &stream, &ignored) == 0) {
         char buf[4096];
         struct pollfd pfd = {.fd = stream, .events = POLLIN};
-        double until = monotonic_ms() + 10000;
+        double until = monotonic_ms() + 5000; /* the agent gets 3 s to stop */
         while (monotonic_ms() < until && TEMP_FAILURE_RETRY(poll(&pfd, 1, 500)) >= 0) {
             if (pfd.revents && TEMP_FAILURE_RETRY(read(stream, buf, sizeof buf)) <= 0)
                 break;
