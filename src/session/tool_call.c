@@ -474,6 +474,17 @@ int tool_call(const struct hutch_policy *p, const char *key, const char *name, j
         json_decref(empty);
         return -1;
     }
+    /* A container only the Engine API reaches needs the driver (the static
+     * hutch hands over to hutch-docker): its probe without it would take
+     * the agent's socket for the only witness. */
+    if (session_driver_missing(&s) && !session_uses_agent(&s)) {
+        error_set(err, HUTCH_E_NO_DRIVER,
+                  "session %s needs a driver this build of hutch does not have", s.key);
+        session_close(&s);
+        json_decref(send);
+        json_decref(empty);
+        return -1;
+    }
     struct session_use use = {.create_if_missing = p->auto_create};
     struct agent_conn conn = {.fd = -1, .cancel_fd = -1};
     int rc = session_ensure(&s, p, &use, &conn, err);

@@ -46,7 +46,7 @@ def b64(data):
 @pytest.fixture
 def adopted(hutch, tmp_path):
     """A session of an operator's container, its agent uploaded by a first
-    call; yields (sessions, container name, the relay binary's path)."""
+    call; yields (sessions, container name, (the relay binary's path, size))."""
     name = f"hutch-adopted-esc-{os.getpid()}"
     engine("DELETE", f"/containers/{name}?force=true")
     engine("POST", f"/containers/create?name={name}",
@@ -55,9 +55,11 @@ def adopted(hutch, tmp_path):
     sessions = Sessions(hutch, tmp_path)
     try:
         sessions.run("session", "create", "esc", "--sandbox", f"docker:{name}", check=0)
-        proc = sessions.run("tool", "esc", "bash", '{"command": "ls /tmp/hutch-agent-*.init"}',
+        proc = sessions.run("tool", "esc", "bash",
+                            '{"command": "ls /tmp/hutch-agent-*.init; stat -c %s /tmp/hutch-agent-*.init"}',
                             check=0)
-        binary = json.loads(proc.stdout)["text"].strip()
+        binary, size = json.loads(proc.stdout)["text"].split()
+        binary = (binary, int(size))
         started = engine("GET", f"/containers/{name}/json", expect=200)[1]["State"]["StartedAt"]
         yield sessions, name, binary
         info = engine("GET", f"/containers/{name}/json", expect=200)[1]
@@ -67,10 +69,10 @@ def adopted(hutch, tmp_path):
         engine("DELETE", f"/containers/{name}?force=true")
 
 
-def swap_relay(name, binary, script):
+def swap_relay(name, relay, script):
     """Replaces the relay with script, padded to the same size (so that hutch
     sees its own build there), as a process of the container could."""
-    size = int(engine_exec_text(name, f"stat -c %s {binary}"))
+    binary, size = relay
     data = ("#!/bin/sh\n" + script + "\nexit 0\n#").encode()
     assert len(data) < size
     data += b"x" * (size - len(data))
@@ -97,27 +99,6 @@ def engine_put(path, data):
     c.request("PUT", path, body=data, headers={"Content-Type": "application/x-tar"})
     r = c.getresponse()
     return r.status, r.read()
-
-
-def engine_exec_text(name, command):
-    """Output of sh -c command in the container, through the Engine API."""
-    _, created = engine("POST", f"/containers/{name}/exec",
-                        {"Cmd": ["sh", "-c", command], "AttachStdout": True}, expect=201)
-    from helpers import SOCKET
-    import socket as pysocket
-    s = pysocket.socket(pysocket.AF_UNIX)
-    s.connect(SOCKET)
-    body = b'{"Detach": false, "Tty": true}'
-    s.sendall(b"POST /exec/%s/start HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\n"
-              b"Content-Length: %d\r\n\r\n%s" % (created["Id"].encode(), len(body), body))
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
-    return data.split(b"\r\n\r\n", 1)[1].decode().strip()
 
 
 def call(sessions, limit_s):
