@@ -311,6 +311,7 @@ int docker_session_create(struct session *s, const struct hutch_policy *p, hutch
         .podman = e.podman,
         .workspace = workspace,
         .seccomp_file = seccomp.path[0] ? seccomp.path : NULL,
+        .user = user,
     };
     json_t *config = container_config(p, &req, err);
     if (!config) {
