@@ -75,6 +75,7 @@ if [ "$(id -u)" -eq 0 ]; then
     step "integration-podman" "$results/integration-podman.xml" \
       env HUTCH_BIN="$repo/build/hutch" DOCKER_HOST="$podman_host" "$python" -m pytest \
       "${pytest_args[@]}" --junitxml="$results/integration-podman.xml" tests/integration/test_docker.py \
+      tests/integration/test_adopted.py tests/security/test_adopted_escapes.py \
       tests/integration/test_docker_sessions.py tests/integration/test_skills.py
   else
     echo "podman-engine 1 -" >> "$steps_file"

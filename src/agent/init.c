@@ -21,6 +21,7 @@
 
 #include "agent/agent.h"
 #include "agent/oneshot.h"
+#include "agent/relay.h"
 #include "drivers/native/landlock.h"
 #include "net/bridge.h"
 #include "base/proctag.h"
@@ -86,6 +87,11 @@ static int inherited_fd = -1;
 /* --confine-commands: where /.hutch stays writable (docker), commands get a
  * Landlock layer that keeps them out of it. */
 static bool confine_commands;
+/* --inherit-env: bash's environment is the agent's own with the host's
+ * entries on top (an agent started by a relay, relay.h, has the container's). */
+static bool inherit_env;
+/* --relay DIR / --stop DIR: the modes of relay.h. */
+static const char *relay_dir, *stop_dir;
 /* Network mode allow: the proxy's socket, bridged to 127.0.0.1 (bridge.h). */
 static const char *proxy_path;
 static pid_t bridge_pid = -1;
@@ -267,9 +273,22 @@ static char *put_str(char **at, struct agent_str v)
 
 /* The tool environment of a TOOL request: its strings, NUL-terminated, in
  * one block (returned; env points into it). */
+static bool env_named(const struct agent_msg *m, const char *entry)
+{
+    size_t name = strcspn(entry, "=");
+    for (size_t i = 0; i < m->nenv; i++)
+        if (m->env[i].len > name && m->env[i].s[name] == '=' &&
+            memcmp(m->env[i].s, entry, name) == 0)
+            return true;
+    return false;
+}
+
 static char *tool_env_of(const struct agent_msg *m, struct tool_env *env)
 {
-    size_t nptr = m->nroots_read + m->nroots_write + m->nenv + 1;
+    size_t ninherit = 0;
+    for (char **e = environ; inherit_env && e && *e; e++)
+        ninherit++;
+    size_t nptr = m->nroots_read + m->nroots_write + m->nenv + ninherit + 1;
     size_t bytes = nptr * sizeof(char *) + m->output_dir.len + 1;
     for (size_t i = 0; i < m->nroots_read; i++)
         bytes += m->roots_read[i].len + 1;
@@ -291,6 +310,11 @@ static char *tool_env_of(const struct agent_msg *m, struct tool_env *env)
     char **envp = ptrs + k;
     for (size_t i = 0; i < m->nenv; i++)
         ptrs[k++] = put_str(&s, m->env[i]);
+    /* The host's entries win: they come first, and the agent's own only
+     * where the host named nothing. */
+    for (size_t i = 0; i < ninherit; i++)
+        if (strchr(environ[i], '=') && !env_named(m, environ[i]))
+            ptrs[k++] = environ[i];
     ptrs[k] = NULL;
     memset(env, 0, sizeof *env);
     env->roots.workspace = ptrs[0];
@@ -1004,7 +1028,8 @@ static void tidy_fds(void)
 static void usage(FILE *to)
 {
     fprintf(to, "Usage: hutch-init [--socket PATH | --listen-fd N] [--confine-commands]\n"
-                "                  [--proxy PATH]\n"
+                "                  [--proxy PATH] [--inherit-env]\n"
+                "       hutch-init --relay DIR [--confine-commands] | --stop DIR\n"
                 "       hutch-init [--proxy PATH] -- COMMAND [ARG...]\n"
                 "The agent of a hutch session sandbox: run as its PID 1, it reaps children and\n"
                 "serves the host's requests on a unix socket (default " AGENT_SOCKET_PATH ").\n"
@@ -1018,6 +1043,11 @@ static void usage(FILE *to)
                 "                 (refuses to start without Landlock)\n"
                 "  --proxy PATH   bridge 127.0.0.1:3128 (HTTP) and :1080 (SOCKS5) to the\n"
                 "                 allowlist's proxy at PATH (" HUTCH_DOCDIR "/docs/network.md)\n"
+                "  --inherit-env  bash gets the agent's environment, the host's entries on top\n"
+                "  --relay DIR    join stdin and stdout to the agent of DIR/agent.sock,\n"
+                "                 starting it first when none listens (containers that only\n"
+                "                 the Engine API reaches: docs/docker.md)\n"
+                "  --stop DIR     stop that agent, remove DIR and every DIR-*.init\n"
                 "  --version      print the version and the protocol version\n"
                 "  --help         print this help\n");
 }
@@ -1039,6 +1069,9 @@ static void parse_args(int argc, char **argv)
         {"listen-fd", required_argument, NULL, 'l'},
         {"confine-commands", no_argument, NULL, 'c'},
         {"proxy", required_argument, NULL, 'p'},
+        {"inherit-env", no_argument, NULL, 'i'},
+        {"relay", required_argument, NULL, 'r'},
+        {"stop", required_argument, NULL, 'S'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -1066,6 +1099,15 @@ static void parse_args(int argc, char **argv)
         case 'p':
             proxy_path = path_option(optarg, "--proxy");
             break;
+        case 'i':
+            inherit_env = true;
+            break;
+        case 'r':
+            relay_dir = path_option(optarg, "--relay");
+            break;
+        case 'S':
+            stop_dir = path_option(optarg, "--stop");
+            break;
         case 'V':
             printf("hutch-init %s (protocol %d)\n", HUTCH_VERSION_STRING, AGENT_VERSION);
             exit(0);
@@ -1073,9 +1115,12 @@ static void parse_args(int argc, char **argv)
             usage(stdout);
             exit(0);
         default:
-            if (optopt == 's' || optopt == 'p')
+            if (optopt == 's' || optopt == 'p' || optopt == 'r' || optopt == 'S')
                 fprintf(stderr, "hutch-init: --%s needs a path\n",
-                        optopt == 's' ? "socket" : "proxy");
+                        optopt == 's'   ? "socket"
+                        : optopt == 'p' ? "proxy"
+                        : optopt == 'r' ? "relay"
+                                        : "stop");
             else
                 fprintf(stderr, "hutch-init: unknown option %s (see hutch-init --help)\n",
                         argv[optind - 1]);
@@ -1123,6 +1168,10 @@ int main(int argc, char **argv)
     parse_args(argc, argv);
     if (exec_argv)
         return oneshot_run(exec_argv, proxy_path);
+    if (relay_dir)
+        return relay_main(relay_dir, confine_commands);
+    if (stop_dir)
+        return relay_stop(stop_dir);
     tidy_fds();
     if (proxy_path && (bridge_pid = bridge_start(proxy_path, false)) < 0) {
         fprintf(stderr, "hutch-init: cannot start the network bridge on 127.0.0.1:%d and :%d: %s\n",
@@ -1133,7 +1182,7 @@ int main(int argc, char **argv)
     whole_sandbox = getpid() == 1;
     /* Nothing in the sandbox may trace us, read our memory or take our
      * descriptors through /proc/1 (commands run as the same user). */
-    if (whole_sandbox && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+    if ((whole_sandbox || confine_commands) && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
         fprintf(stderr, "hutch-init: cannot make itself non-dumpable: %s\n", strerror(errno));
         return 1;
     }

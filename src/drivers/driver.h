@@ -74,6 +74,11 @@ struct driver {
     /* Running, stopped or broken, with a one-line detail for status. */
     enum session_state (*probe)(struct session *s, char *detail, size_t len);
     int (*stats)(struct session *s, struct session_stats *st, hutch_error *err);
+    /* Optional: sessions whose commands do not go through the agent's
+     * socket (docker's adopted containers, a TCP engine's): a connection
+     * to an agent in the sandbox all the same, for tool calls. */
+    int (*connect)(struct session *s, const struct hutch_policy *p, struct agent_conn *conn,
+                   hutch_error *err);
 };
 
 /* For drivers with nothing to check, make or remove (host, spawn). */

@@ -60,6 +60,8 @@ void record_free(struct session_record *r)
     free(r->engine);
     free(r->container_id);
     free(r->container_name);
+    free(r->workdir);
+    free(r->agent_dir);
     free(r);
 }
 
@@ -153,7 +155,9 @@ int record_parse(const char *text, size_t len, const char *path, struct session_
              take_string(obj, "limits_via", &r->limits_via) < 0 ||
              take_string(obj, "engine", &r->engine) < 0 ||
              take_string(obj, "container_id", &r->container_id) < 0 ||
-             take_string(obj, "container_name", &r->container_name) < 0)
+             take_string(obj, "container_name", &r->container_name) < 0 ||
+             take_string(obj, "workdir", &r->workdir) < 0 ||
+             take_string(obj, "agent_dir", &r->agent_dir) < 0)
         bad = "a field that should be text is not";
     else if (via && strcmp(via, "agent") != 0 && strcmp(via, "engine") != 0)
         bad = "no known exec_via";
@@ -247,6 +251,8 @@ json_t *record_to_json(const struct session_record *r)
     put_string(obj, "engine", r->engine);
     put_string(obj, "container_id", r->container_id);
     put_string(obj, "container_name", r->container_name);
+    put_string(obj, "workdir", r->workdir);
+    put_string(obj, "agent_dir", r->agent_dir);
     put_int(obj, "proxy_pid", r->proxy_pid);
     put_int(obj, "proxy_start", (long long)r->proxy_start);
     return obj;

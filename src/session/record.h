@@ -66,6 +66,13 @@ struct session_record {
     bool engine_exec;        /* commands go through the Engine API's exec */
     char *engine;            /* the engine's address, NULL for the default */
     char *container_id, *container_name;
+    /* Where commands start and the tools' workspace (adopted: /workspace
+     * when the container has it, else its own working directory). */
+    char *workdir;
+    /* Sessions reached through the Engine API: the directory of the agent
+     * hutch runs in the container for tool calls (docs/docker.md), removed
+     * with the session. */
+    char *agent_dir;
     /* the allowlist's proxy */
     pid_t proxy_pid;
     unsigned long long proxy_start;

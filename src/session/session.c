@@ -515,18 +515,35 @@ int session_run(struct session *s, const struct hutch_policy *p, struct agent_co
      * has no docker backend, runs commands in docker sessions this way. */
     if (session_uses_agent(s) && conn->fd >= 0)
         return session_exec(s, p, conn, cmd, r, err);
-    if (cmd->tty_fd >= 0)
+    /* Containers the Engine API reaches get a terminal of the engine's. */
+    if (cmd->tty_fd >= 0 && session_on_host(s))
         return error_set(err, HUTCH_E_UNSUPPORTED,
-                         "session %s has no agent to open a terminal with (%s): use hutch "
-                         "exec %s -- COMMAND",
-                         s->key,
-                         session_on_host(s) ? "it runs on the host"
-                                            : "an adopted container, or a TCP engine's",
-                         s->key);
+                         "session %s has no agent to open a terminal with (it runs on the "
+                         "host): use hutch exec %s -- COMMAND",
+                         s->key, s->key);
     const struct driver *b = session_driver(s->record->kind);
     if (!b)
         return unavailable(s->record->kind, err);
     return b->exec(&(struct instance){.session = s, .agent = conn}, p, cmd, r, err);
+}
+
+int session_engine_agent(struct session *s, const struct hutch_policy *p,
+                         struct agent_conn *conn, hutch_error *err)
+{
+    conn->fd = conn->cancel_fd = -1;
+    const struct driver *b = s->record ? session_driver(s->record->kind) : NULL;
+    if (!b || !b->connect)
+        return error_set(err, HUTCH_E_UNSUPPORTED,
+                         "session %s has no agent this build of hutch can reach", s->key);
+    autofree char *before = s->record->agent_dir ? strdup(s->record->agent_dir) : NULL;
+    if (b->connect(s, p, conn, err) < 0)
+        return -1;
+    /* The agent's directory is removed with the session: remembered. */
+    if ((!before || strcmp(before, s->record->agent_dir ?: "") != 0) && session_save(s, err) < 0) {
+        agent_close(conn);
+        return -1;
+    }
+    return 0;
 }
 
 int session_stats(struct session *s, struct session_stats *st, hutch_error *err)

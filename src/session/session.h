@@ -197,6 +197,12 @@ int session_wait_for_agent(struct session *s, int timeout_ms, hutch_error *err);
  * new sandbox; a failure is an error carrying the command's output. */
 int session_run_setup(struct session *s, const struct hutch_policy *p, hutch_error *err);
 
+/* With the lock held: for a session whose commands go through the Engine
+ * API, a connection to the agent its driver runs in the sandbox for tool
+ * calls (driver.connect), which the caller closes. */
+int session_engine_agent(struct session *s, const struct hutch_policy *p,
+                         struct agent_conn *conn, hutch_error *err);
+
 /* Processes, memory and CPU of the session's sandbox, as its driver
  * counts them (HUTCH_E_UNSUPPORTED: its driver is not in this build). */
 int session_stats(struct session *s, struct session_stats *st, hutch_error *err);

@@ -14,6 +14,7 @@
 #include "base/command.h"
 #include "policy/approval_rules.h"
 #include "policy/policy_resolve.h"
+#include "session/record.h"
 #include "session/session.h"
 #include "session/tool_schema.h"
 #include "base/strlist.h"
@@ -238,9 +239,24 @@ static json_t *through_agent(struct session *s, struct agent_conn *conn, const c
     autostrlist struct strlist env = {0};
     hutch_error err = {0};
     struct resolved_policy rp;
-    if (policy_resolve(p, docker ? BACKEND_DOCKER : BACKEND_NATIVE, &rp, &err) < 0 ||
-        sandbox_roots(p, &rp, &roots) < 0 ||
-        command_env(p, docker ? ENV_DOCKER : ENV_SANDBOX, &env, &err) < 0) {
+    const struct session_record *rec = s->record;
+    /* An adopted container's tools start in its workspace (record.workdir)
+     * and may use /tmp; its bash keeps the container's environment (the
+     * agent's), the policy's env on top. */
+    int env_rc = rec->adopted ? (policy_env_apply(p, false, &env) < 0 ? -1 : 0)
+                              : command_env(p, docker ? ENV_DOCKER : ENV_SANDBOX, &env, &err);
+    int roots_rc = rec->adopted ? add_root(&roots.readable, rec->workdir ?: "/") |
+                                      add_root(&roots.writable, rec->workdir ?: "/") |
+                                      add_root(&roots.readable, "/tmp") |
+                                      add_root(&roots.writable, "/tmp")
+                                : policy_resolve(p, docker ? BACKEND_DOCKER : BACKEND_NATIVE, &rp,
+                                                 &err) < 0
+                                      ? -1
+                                      : sandbox_roots(p, &rp, &roots);
+    char output_dir[PATH_MAX];
+    bool own_output = rec->agent_dir &&
+                      fmt_fits(output_dir, sizeof output_dir, "%s/output", rec->agent_dir);
+    if (roots_rc < 0 || env_rc < 0) {
         strlist_clear(&roots.readable);
         strlist_clear(&roots.writable);
         return failure("%s", err.message[0] ? err.message : "out of memory");
@@ -273,6 +289,7 @@ static json_t *through_agent(struct session *s, struct agent_conn *conn, const c
         .write_roots = (const char *const *)roots.writable.items,
         .n_write_roots = roots.writable.len,
         .content_fd = content_fd,
+        .output_dir = own_output ? output_dir : NULL,
     };
     int rc = args_text ? agent_tool_send(conn, &req, &err) : -1;
     close_fd(&pipe_read); /* the agent has its own copy */
@@ -333,7 +350,8 @@ static json_t *through_agent(struct session *s, struct agent_conn *conn, const c
     if (agent_tool_wait(conn, monotonic_ms() + ANSWER_SLACK_MS, &text, &err) < 0)
         return failure("the session's agent did not answer the call: %s", err.message);
     json_error_t jerr;
-    json_t *result = json_loads(text, 0, &jerr);
+    /* A command's output may hold NUL, which the agent writes as \u0000. */
+    json_t *result = json_loads(text, JSON_ALLOW_NUL, &jerr);
     if (!json_is_object(result)) {
         json_decref(result);
         return failure("the session's agent sent a result that is not a JSON object");
@@ -506,21 +524,35 @@ int tool_call(const struct hutch_policy *p, const char *key, const char *name, j
         json_decref(empty);
         return -1;
     }
+    /* A container only the Engine API reaches needs the driver (the static
+     * hutch hands over to hutch-docker): its probe without it would take
+     * the agent's socket for the only witness. */
+    if (session_driver_missing(&s) && !session_uses_agent(&s)) {
+        error_set(err, HUTCH_E_NO_DRIVER,
+                  "session %s needs a driver this build of hutch does not have", s.key);
+        session_close(&s);
+        json_decref(send);
+        json_decref(empty);
+        return -1;
+    }
     struct session_use use = {.create_if_missing = p->auto_create};
     struct agent_conn conn = {.fd = -1, .cancel_fd = -1};
     int rc = session_ensure(&s, p, &use, &conn, err);
+    /* Containers only the Engine API reaches: an agent of theirs, through
+     * an exec (docs/docker.md). */
+    hutch_error relay_err = {0};
+    bool relayed = rc == 0 && conn.fd < 0 && record_exec_via(s.record) == EXEC_VIA_ENGINE;
+    int relay_rc = relayed ? session_engine_agent(&s, p, &conn, &relay_err) : 0;
     session_unlock(&s);
     if (rc == 0) {
-        if (conn.fd >= 0)
+        if (relay_rc < 0)
+            *result = failure("session %s: cannot reach the agent in its container: %s", s.key,
+                              relay_err.message);
+        else if (conn.fd >= 0)
             *result = through_agent(&s, &conn, name, send, content_fd, content_fd == memfd, p,
                                     timeout, opts);
-        else if (record_exec_via(s.record) == EXEC_VIA_HOST)
-            *result = in_process(&s, name, send, content_fd, p, timeout);
         else
-            *result = failure("session %s is a container hutch reaches only through the Engine "
-                              "API (adopted, or on a TCP engine): its tools need the agent; use "
-                              "hutch exec",
-                              s.key);
+            *result = in_process(&s, name, send, content_fd, p, timeout);
         agent_close(&conn);
         double ms = monotonic_ms() - start;
         json_object_set_new(*result, "duration_ms", json_real(ms));

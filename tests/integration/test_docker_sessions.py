@@ -222,6 +222,16 @@ def test_exec_over_a_tcp_engine_uses_the_engine_api(sessions):
         result, _ = sessions.exec_json("tcp", "-c", "echo via-api; cat /proc/1/cmdline", env=env)
         assert result["stdout"].startswith("via-api\n/.hutch-init"), result
         assert result["isolated"] is True and result["backend"] == "docker"
+        # Tools too: an agent of their own, through an exec of its relay,
+        # keeping background processes between calls, the session never
+        # recreated on the way (docs/docker.md, "Tools in adopted containers").
+        proc = sessions.run("tool", "tcp", "bash", '{"command": "pwd", "background": true}',
+                            env=env, check=0)
+        started = json.loads(proc.stdout)
+        proc = sessions.run("tool", "tcp", "process", json.dumps({"action": "list"}), env=env,
+                            check=0)
+        assert [p["id"] for p in json.loads(proc.stdout)["processes"]] == [started["id"]]
+        assert b"recreat" not in proc.stderr and sessions.status("tcp")["state"] == "running"
         sessions.run("session", "rm", "tcp", env=env, check=0)
     finally:
         relay.kill()

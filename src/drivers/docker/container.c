@@ -220,6 +220,8 @@ json_t *container_config(const struct hutch_policy *p, const struct container_re
     struct resolved_policy s;
     if (policy_resolve(p, BACKEND_DOCKER, &s, err) < 0)
         return NULL;
+    if (req->user)
+        s.user = req->user; /* the tmpfs mounts become its too */
     struct mounts m = {.list = json_array(), .tmpfs = json_object(),
                        .engine_socket = req->engine_socket, .err = err};
     if (build_mounts(p, &s, req->podman, req->workspace, &m) < 0) {

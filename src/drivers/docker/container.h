@@ -24,6 +24,9 @@ struct container_request {
     /* One-shot runs and skills: hutch-init on the host, their PID 1 instead
      * of the engine's init. NULL (sessions): the caller sets the entrypoint. */
     const char *agent_binary;
+    /* The container's user when it is not the policy's (an unprivileged
+     * caller's session runs as the caller); NULL: the policy's. */
+    const char *user;
     /* An ENTRYPOINT for hutch-init to run before argv (skill.c puts a
      * skill's into argv itself). */
     char *const *image_entrypoint;

@@ -4,6 +4,7 @@
  * of this folder. */
 #include "drivers/driver.h"
 #include "drivers/docker/container.h"
+#include "drivers/docker/docker_relay.h"
 #include "drivers/docker/docker_session.h"
 #include "drivers/docker/docker_disk.h"
 #include "drivers/docker/engine.h"
@@ -123,4 +124,5 @@ const struct driver driver_docker = {
     .stop = docker_session_stop,
     .probe = docker_session_probe,
     .stats = docker_session_stats,
+    .connect = docker_relay_connect,
 };

@@ -710,14 +710,25 @@ static int inspect_adopted(struct engine *e, const char *name, hutch_result *r, 
     return rc;
 }
 
+const char *docker_adopted_workdir(struct engine *e, const char *name)
+{
+    struct engine_path_stat st;
+    hutch_error ignored;
+    return engine_path_stat(e, name, "/workspace", &st, &ignored) == 0 && st.is_dir
+               ? "/workspace"
+               : NULL;
+}
+
 int docker_run_adopted(struct engine *e, const struct hutch_policy *p, const hutch_command *cmd,
                        hutch_result *r, hutch_error *err)
 {
-    return docker_exec_in(e, p->docker.container, p, cmd, r, err);
+    const char *workdir = p->workdir ? NULL : docker_adopted_workdir(e, p->docker.container);
+    return docker_exec_in(e, p->docker.container, p, workdir, cmd, r, err);
 }
 
 int docker_exec_in(struct engine *e, const char *name, const struct hutch_policy *p,
-                   const hutch_command *cmd, hutch_result *r, hutch_error *err)
+                   const char *workdir, const hutch_command *cmd, hutch_result *r,
+                   hutch_error *err)
 {
     if (inspect_adopted(e, name, r, err) < 0)
         return -1;
@@ -743,8 +754,8 @@ int docker_exec_in(struct engine *e, const char *name, const struct hutch_policy
     json_t *body = json_pack("{s:o, s:o, s:b, s:b, s:b, s:b}", "Cmd", cmdline, "Env", env,
                              "AttachStdout", 1, "AttachStderr", 1, "AttachStdin",
                              cmd->stdin_fd >= 0, "Tty", 0);
-    if (p->workdir)
-        json_object_set_new(body, "WorkingDir", json_string(p->workdir));
+    if (p->workdir || workdir)
+        json_object_set_new(body, "WorkingDir", json_string(p->workdir ?: workdir));
     if (p->user)
         json_object_set_new(body, "User", json_string(p->user));
 

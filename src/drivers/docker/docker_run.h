@@ -26,9 +26,15 @@ int docker_run_adopted(struct engine *e, const struct hutch_policy *p, const hut
                        hutch_result *r, hutch_error *err);
 
 /* The same in the container name (an adopted one, or a session's container
- * on a TCP engine). */
+ * on a TCP engine), in workdir unless the policy names one (NULL: the
+ * container's own). */
 int docker_exec_in(struct engine *e, const char *name, const struct hutch_policy *p,
-                   const hutch_command *cmd, hutch_result *r, hutch_error *err);
+                   const char *workdir, const hutch_command *cmd, hutch_result *r,
+                   hutch_error *err);
+
+/* Where commands start in an adopted container: /workspace when it has
+ * that directory, else NULL (its own working directory). */
+const char *docker_adopted_workdir(struct engine *e, const char *name);
 
 /* Removes run containers whose hutch process on this host is gone (killed,
  * or cut off when the engine went away). */

@@ -13,6 +13,9 @@
 #include "drivers/docker/docker_session.h"
 #include "drivers/docker/engine.h"
 #include "drivers/docker/docker_run.h"
+#include "drivers/docker/docker_relay.h"
+#include "base/notice.h"
+#include "policy/policy_resolve.h"
 #include "net/bridge.h"
 #include "session/agent_binary.h"
 #include "session/session.h"
@@ -38,6 +41,7 @@ struct inspected {
     long exit_code;
     bool oom_killed;
     char status[32];
+    char workdir[256]; /* Config.WorkingDir; "" when unset or too long */
     bool ours_for; /* its hutch.state_dir label is the directory asked about */
 };
 
@@ -64,6 +68,10 @@ static int inspect_for(struct engine *e, const char *ref, const char *state_dir,
         out->ours_for = state_dir && owner && strcmp(owner, state_dir) == 0;
         fmt_trunc(out->status, sizeof out->status, "%s",
                   json_string_value(json_object_get(state, "Status")) ?: "unknown");
+        const char *wd = json_string_value(
+            json_object_get(json_object_get(reply, "Config"), "WorkingDir"));
+        if (!wd || wd[0] != '/' || !fmt_fits(out->workdir, sizeof out->workdir, "%s", wd))
+            out->workdir[0] = '\0';
     } else if (status != 404) {
         r = engine_failed(status, reply, err, "cannot inspect the container %s", ref);
     }
@@ -154,7 +162,11 @@ static int adopt(struct session *s, struct engine *e, const struct hutch_policy 
                          "there is no container %s to adopt: create it first (docker run -d "
                          "--name %s ...), or check the name with docker ps -a",
                          p->docker.container, p->docker.container);
-    if (record_set(&s->record->container_name, p->docker.container) < 0)
+    /* Commands start, and the tools' relative paths begin, in /workspace
+     * when the container has it, else where the container's own do. */
+    const char *workdir = docker_adopted_workdir(e, p->docker.container);
+    if (record_set(&s->record->container_name, p->docker.container) < 0 ||
+        record_set(&s->record->workdir, workdir ?: st.workdir[0] ? st.workdir : "/") < 0)
         return error_set(err, HUTCH_E_SYSTEM, "out of memory");
     s->record->adopted = true;
     s->record->engine_exec = true;
@@ -169,7 +181,16 @@ static int exec_via_engine(struct session *s, const struct hutch_policy *p,
     struct engine e;
     if (open_engine(s, &e, err) < 0)
         return -1;
-    int rc = docker_exec_in(&e, s->record->container_name, p, cmd, r, err);
+    /* Sessions hutch made start in the policy's directory; adopted ones
+     * where the record says (adopt()). */
+    const char *workdir = s->record->workdir;
+    struct resolved_policy rp;
+    if (!s->record->adopted && policy_resolve(p, BACKEND_DOCKER, &rp, NULL) == 0)
+        workdir = rp.workdir;
+    int rc = cmd->tty_fd >= 0 ? docker_exec_tty(&e, s->record->container_name, p, workdir, cmd,
+                                                r, err)
+                              : docker_exec_in(&e, s->record->container_name, p,
+                                               p->workdir ? NULL : workdir, cmd, r, err);
     engine_close(&e);
     if (rc == 0 && !s->record->adopted)
         fmt_bounded(r->limits_via, "docker");
@@ -290,6 +311,7 @@ int docker_session_create(struct session *s, const struct hutch_policy *p, hutch
         .podman = e.podman,
         .workspace = workspace,
         .seccomp_file = seccomp.path[0] ? seccomp.path : NULL,
+        .user = user,
     };
     json_t *config = container_config(p, &req, err);
     if (!config) {
@@ -452,8 +474,15 @@ int docker_session_stop(struct session *s, hutch_error *err)
 
 int docker_session_remove(struct session *s, hutch_error *err)
 {
-    if (s->record->adopted || !container_ref(s))
-        return 0; /* an adopted container is only forgotten */
+    if (s->record->adopted) {
+        /* Only what hutch put there goes: its agent. The container stays. */
+        hutch_error why = {0};
+        if (docker_relay_remove(s, &why) < 0)
+            notice("warning: %s", why.message);
+        return 0;
+    }
+    if (!container_ref(s))
+        return 0;
     struct engine e;
     if (open_engine(s, &e, err) < 0)
         return -1;

@@ -389,6 +389,148 @@ int engine_stream(struct engine *e, const char *method, const char *path, FILE *
     return 0;
 }
 
+/* ---- files in containers ------------------------------------------------------------ */
+
+struct stat_header {
+    char value[1024]; /* base64 of a small JSON object; longer is not a stat */
+    bool seen;
+};
+
+static size_t read_stat_header(char *line, size_t size, size_t n, void *userdata)
+{
+    struct stat_header *h = userdata;
+    size_t len = size * n;
+    static const char name[] = "x-docker-container-path-stat:";
+    if (len > sizeof name && strncasecmp(line, name, sizeof name - 1) == 0) {
+        const char *v = line + sizeof name - 1;
+        while (*v == ' ')
+            v++;
+        size_t vl = strcspn(v, "\r\n");
+        if (vl < sizeof h->value) {
+            memcpy(h->value, v, vl);
+            h->value[vl] = '\0';
+            h->seen = true;
+        }
+    }
+    return len;
+}
+
+/* Standard base64 (padding optional) into out; -1 when it is not. */
+static ssize_t base64_decode(const char *in, unsigned char *out, size_t cap)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = 0;
+    unsigned acc = 0, bits = 0;
+    for (; *in && *in != '='; in++) {
+        const char *at = strchr(alphabet, *in);
+        if (!at)
+            return -1;
+        acc = (acc << 6) | (unsigned)(at - alphabet);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (n == cap)
+                return -1;
+            out[n++] = (unsigned char)(acc >> bits);
+        }
+    }
+    return (ssize_t)n;
+}
+
+int engine_path_stat(struct engine *e, const char *container, const char *path,
+                     struct engine_path_stat *st, hutch_error *err)
+{
+    memset(st, 0, sizeof *st);
+    char name[512], where[1024], url[4096];
+    engine_escape_path(container, name, sizeof name);
+    engine_escape(path, where, sizeof where);
+    if (!name[0] || !where[0] ||
+        fmt_checked(err, url, sizeof url, "%s/containers/%s/archive?path=%s", e->base, name,
+                    where) < 0)
+        return error_set(err, HUTCH_E_INVALID, "the path %s in %s is too long", path, container);
+    struct stat_header header = {0};
+    prepare(e, "HEAD", url, 30);
+    e->curl->easy_setopt(e->handle, CURLOPT_NOBODY, 1L);
+    e->curl->easy_setopt(e->handle, CURLOPT_HEADERFUNCTION, read_stat_header);
+    e->curl->easy_setopt(e->handle, CURLOPT_HEADERDATA, &header);
+    CURLcode code = e->curl->easy_perform(e->handle);
+    if (code != CURLE_OK)
+        return transport_error(e, code, err);
+    long status = 0;
+    e->curl->easy_getinfo(e->handle, CURLINFO_RESPONSE_CODE, &status);
+    if (status == 404)
+        return 0;
+    if (status != 200)
+        return engine_failed(status, NULL, err, "cannot look at %s in the container %s", path,
+                             container);
+    unsigned char json[800];
+    ssize_t len = header.seen ? base64_decode(header.value, json, sizeof json) : -1;
+    json_t *info = len > 0 ? json_loadb((const char *)json, (size_t)len, 0, NULL) : NULL;
+    st->exists = true;
+    /* Go's FileMode: the top bit is a directory. */
+    json_int_t mode = json_integer_value(json_object_get(info, "mode"));
+    st->is_dir = (mode & ((json_int_t)1 << 31)) != 0;
+    st->size = (long long)json_integer_value(json_object_get(info, "size"));
+    json_decref(info);
+    return 0;
+}
+
+struct upload {
+    const char *data;
+    size_t len, off;
+};
+
+static size_t read_upload(char *buf, size_t size, size_t n, void *userdata)
+{
+    struct upload *u = userdata;
+    size_t take = size * n < u->len - u->off ? size * n : u->len - u->off;
+    memcpy(buf, u->data + u->off, take);
+    u->off += take;
+    return take;
+}
+
+int engine_put_archive(struct engine *e, const char *container, const char *dir,
+                       const void *tar, size_t len, hutch_error *err)
+{
+    char name[512], where[1024], url[4096];
+    engine_escape_path(container, name, sizeof name);
+    engine_escape(dir, where, sizeof where);
+    if (!name[0] || !where[0] ||
+        fmt_checked(err, url, sizeof url, "%s/containers/%s/archive?path=%s", e->base, name,
+                    where) < 0)
+        return error_set(err, HUTCH_E_INVALID, "the path %s in %s is too long", dir, container);
+    struct upload u = {.data = tar, .len = len};
+    struct buffer answer = {0};
+    prepare(e, "PUT", url, 120);
+    struct curl_slist *headers = e->curl->slist_append(NULL, "Content-Type: application/x-tar");
+    e->curl->easy_setopt(e->handle, CURLOPT_HTTPHEADER, headers);
+    e->curl->easy_setopt(e->handle, CURLOPT_UPLOAD, 1L);
+    e->curl->easy_setopt(e->handle, CURLOPT_CUSTOMREQUEST, "PUT");
+    e->curl->easy_setopt(e->handle, CURLOPT_READFUNCTION, read_upload);
+    e->curl->easy_setopt(e->handle, CURLOPT_READDATA, &u);
+    e->curl->easy_setopt(e->handle, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
+    e->curl->easy_setopt(e->handle, CURLOPT_WRITEFUNCTION, collect);
+    e->curl->easy_setopt(e->handle, CURLOPT_WRITEDATA, &answer);
+    CURLcode code = e->curl->easy_perform(e->handle);
+    e->curl->slist_free_all(headers);
+    if (code != CURLE_OK) {
+        free(answer.data);
+        return transport_error(e, code, err);
+    }
+    long status = 0;
+    e->curl->easy_getinfo(e->handle, CURLINFO_RESPONSE_CODE, &status);
+    json_t *reply = answer.len ? json_loadb(answer.data, answer.len, 0, NULL) : NULL;
+    if (!reply && answer.len)
+        reply = json_pack("{s:s#}", "message", answer.data, (int)answer.len);
+    free(answer.data);
+    int r = status == 200 ? 0
+                          : engine_failed(status, reply, err, "cannot copy into %s of the container %s",
+                                          dir, container);
+    json_decref(reply);
+    return r;
+}
+
 /* ---- hijacked connections ---------------------------------------------------------- */
 
 static int connect_engine(struct engine *e, hutch_error *err)

@@ -62,6 +62,21 @@ int engine_stream(struct engine *e, const char *method, const char *path, FILE *
                   const char *content_type, void (*on_line)(void *ctx, json_t *line),
                   void *ctx, long *status, hutch_error *err);
 
+/* What HEAD /containers/{name}/archive?path=PATH says of a path in a
+ * container (its X-Docker-Container-Path-Stat header). */
+struct engine_path_stat {
+    bool exists;
+    bool is_dir;
+    long long size;
+};
+int engine_path_stat(struct engine *e, const char *container, const char *path,
+                     struct engine_path_stat *st, hutch_error *err);
+
+/* PUT /containers/{name}/archive?path=DIR: unpacks the tar of len bytes
+ * into DIR of the container. */
+int engine_put_archive(struct engine *e, const char *container, const char *dir,
+                       const void *tar, size_t len, hutch_error *err);
+
 /* POSTs body (or nothing) to path and takes over the connection (attach,
  * exec start): *fd is the raw stream. what names the step in messages. */
 int engine_hijack(struct engine *e, const char *path, json_t *body, const char *what, int *fd,
