@@ -129,6 +129,25 @@ static int transport_error(struct engine *e, CURLcode code, hutch_error *err)
                      e->curl->easy_strerror(code));
 }
 
+/* The value of header `name` (lowercase, with its colon) when line is that
+ * header and the value fits out; else false. */
+static bool header_value(const char *line, size_t len, const char *name, char *out,
+                         size_t out_size)
+{
+    size_t name_len = strlen(name);
+    if (len <= name_len || strncasecmp(line, name, name_len) != 0)
+        return false;
+    const char *v = line + name_len;
+    while (*v == ' ')
+        v++;
+    size_t vl = strcspn(v, "\r\n");
+    if (vl >= out_size)
+        return false;
+    memcpy(out, v, vl);
+    out[vl] = '\0';
+    return true;
+}
+
 struct ping_headers {
     char version[16];
     bool libpod; /* Podman's compatible API says so in every answer */
@@ -138,20 +157,10 @@ static size_t read_header(char *line, size_t size, size_t n, void *userdata)
 {
     struct ping_headers *h = userdata;
     size_t len = size * n;
-    static const char name[] = "api-version:";
     static const char libpod[] = "libpod-api-version:";
     if (len > sizeof libpod && strncasecmp(line, libpod, sizeof libpod - 1) == 0)
         h->libpod = true;
-    if (len > sizeof name && strncasecmp(line, name, sizeof name - 1) == 0) {
-        const char *v = line + sizeof name - 1;
-        while (*v == ' ')
-            v++;
-        size_t vl = strcspn(v, "\r\n");
-        if (vl < sizeof h->version) {
-            memcpy(h->version, v, vl);
-            h->version[vl] = '\0';
-        }
-    }
+    (void)header_value(line, len, "api-version:", h->version, sizeof h->version);
     return len;
 }
 
@@ -400,18 +409,8 @@ static size_t read_stat_header(char *line, size_t size, size_t n, void *userdata
 {
     struct stat_header *h = userdata;
     size_t len = size * n;
-    static const char name[] = "x-docker-container-path-stat:";
-    if (len > sizeof name && strncasecmp(line, name, sizeof name - 1) == 0) {
-        const char *v = line + sizeof name - 1;
-        while (*v == ' ')
-            v++;
-        size_t vl = strcspn(v, "\r\n");
-        if (vl < sizeof h->value) {
-            memcpy(h->value, v, vl);
-            h->value[vl] = '\0';
-            h->seen = true;
-        }
-    }
+    if (header_value(line, len, "x-docker-container-path-stat:", h->value, sizeof h->value))
+        h->seen = true;
     return len;
 }
 
