@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import pathlib
+import select
 import socket
 import subprocess
 import time
@@ -201,3 +202,26 @@ def remove_containers(containers):
     """Force-removes the given containers (only ever own_containers' answer)."""
     for c in containers:
         engine("DELETE", f"/containers/{c['Id']}?force=true&v=true")
+
+
+# ---- terminals ----------------------------------------------------------------------------
+
+def read_pty(fd, out=b"", until=None, deadline=None, timeout=20):
+    """Reads the terminal fd onto out until until(out), the end of its
+    output or the deadline, answering the cursor position queries a real
+    terminal answers (busybox's ash waits for them). Returns out."""
+    deadline = deadline or time.monotonic() + timeout
+    while (until is None or not until(out)) and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+        if b"\x1b[6n" in chunk:
+            os.write(fd, b"\x1b[1;1R")
+    return out

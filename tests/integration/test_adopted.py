@@ -17,7 +17,8 @@ import time
 import pytest
 
 from conftest import HUTCH, Sessions
-from helpers import BUSYBOX, engine, is_podman, own_containers, remove_containers, wait_for
+from helpers import (BUSYBOX, engine, is_podman, own_containers, read_pty, remove_containers,
+                     wait_for)
 from test_mcp import Mcp
 
 pytestmark = pytest.mark.usefixtures("docker_engine")  # tests/conftest.py
@@ -150,26 +151,6 @@ def test_exec_starts_in_the_workspace(box):
         assert proc.stdout == b"/workspace\n"
 
 
-def read_pty(fd, out, until, deadline):
-    """Reads the terminal until until(out) or the deadline, answering the
-    cursor position queries a real terminal answers (busybox's ash waits
-    for them)."""
-    while not until(out) and time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.2)
-        if not ready:
-            continue
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-        if b"\x1b[6n" in chunk:
-            os.write(fd, b"\x1b[1;1R")
-    return out
-
-
 def test_session_shell_on_a_pty(box):
     pid, fd = pty.fork()
     if pid == 0:
@@ -180,7 +161,7 @@ def test_session_shell_on_a_pty(box):
     os.write(fd, b"[ -t 0 ] && echo on-a-terminal; echo shell-$((6*7)); pwd\n")
     out = read_pty(fd, out, lambda o: b"shell-42\r\n/workspace" in o, deadline)
     os.write(fd, b"exit 7\n")
-    out = read_pty(fd, out, lambda o: False, deadline)
+    out = read_pty(fd, out, deadline=deadline)
     _, status = os.waitpid(pid, 0)
     text = out.replace(b"\r", b"")
     assert b"shell-42" in out and b"\non-a-terminal" in text, out

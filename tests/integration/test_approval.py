@@ -12,6 +12,7 @@ import subprocess
 import time
 
 from conftest import HUTCH, one_line_error
+from helpers import read_pty
 
 QUESTION = b"[y/N] "
 
@@ -26,21 +27,13 @@ def on_a_terminal(hutch, *args, answer=b"y\n", timeout=60):
             os.execve(HUTCH, [HUTCH, *args], hutch.env)
         finally:
             os._exit(127)
-    out = b""
-    asked = False
     deadline = time.monotonic() + timeout
     try:
-        while time.monotonic() < deadline:
-            if answer is not None and not asked and QUESTION in out:
-                asked = True
-                os.write(fd, answer)
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
+        out = read_pty(fd, until=lambda o: answer is not None and QUESTION in o,
+                       deadline=deadline)
+        if answer is not None and QUESTION in out:
+            os.write(fd, answer)
+        out = read_pty(fd, out, deadline=deadline)
     finally:
         os.close(fd)
     _, status = os.waitpid(pid, 0)
@@ -194,20 +187,11 @@ def test_session_shell_asks_before_the_terminal_is_raw(sessions):
                               "command:*"], sessions.hutch.env)
         finally:
             os._exit(127)
-    out = b""
     deadline = time.monotonic() + 30
-    while QUESTION not in out and time.monotonic() < deadline:
-        out += os.read(fd, 4096)
+    out = read_pty(fd, until=lambda o: QUESTION in o, deadline=deadline)
     os.write(fd, b"y\n")
     os.write(fd, b"echo shell-$((6*7)); exit 3\n")
-    while time.monotonic() < deadline:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
+    out = read_pty(fd, out, deadline=deadline)
     os.close(fd)
     _, status = os.waitpid(pid, 0)
     assert b"hutch: approve the command /bin/sh -c" in out and b"in session ap4?" in out, out

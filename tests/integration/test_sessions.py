@@ -17,6 +17,7 @@ import time
 import pytest
 
 from conftest import HUTCH, ROOT, age, alive, one_line_error, wait_for
+from helpers import read_pty
 
 
 def test_exec_creates_the_session_and_it_persists(sessions):
@@ -357,23 +358,11 @@ def test_session_shell_on_a_pty(sessions):
     pid, fd = pty.fork()
     if pid == 0:
         os.execve(HUTCH, [HUTCH, "session", "shell", "sh1"], sessions.hutch.env)
-    out = b""
     os.write(fd, b"[ -t 0 ] && echo on-a-terminal; echo shell-$((6*7))\n")
     deadline = time.monotonic() + 20
-    while b"shell-42" not in out and time.monotonic() < deadline:
-        try:
-            out += os.read(fd, 4096)
-        except OSError:
-            break
+    out = read_pty(fd, until=lambda o: b"shell-42" in o, deadline=deadline)
     os.write(fd, b"exit 7\n")
-    while time.monotonic() < deadline:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
+    out = read_pty(fd, out, deadline=deadline)
     _, status = os.waitpid(pid, 0)
     assert b"shell-42" in out and b"\non-a-terminal" in out.replace(b"\r", b""), out
     assert os.WEXITSTATUS(status) == 7
@@ -386,15 +375,7 @@ def test_session_shell_needs_an_agent(sessions):
     pid, fd = pty.fork()
     if pid == 0:
         os.execve(HUTCH, [HUTCH, "session", "shell", "hostsh"], sessions.hutch.env)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
+    out = read_pty(fd)
     _, status = os.waitpid(pid, 0)
     assert os.WEXITSTATUS(status) == 125, out
     assert b"no agent to open a terminal with (it runs on the host)" in out, out
