@@ -71,6 +71,7 @@ struct run_args {
     struct policy_args policy;
     bool json;
     bool pass_stdin;
+    int result_fd; /* --result-fd N, else -1 */
     const char *shell;
     char **command; /* points into argv */
 };
@@ -135,7 +136,15 @@ void cli_command_from(hutch_command *cmd, const struct run_args *ra, const hutch
                       int *cancel_fd);
 /* After hutch run or exec: the JSON result or the notes on stderr; frees
  * the result and returns the exit status. */
-int cli_finish_run(hutch_result *result, bool json, const hutch_policy *p);
+int cli_finish_run(hutch_result *result, const struct run_args *ra, const hutch_policy *p);
+/* hutch itself could not run the command: the one line on stderr, and the
+ * same error as a result object on --result-fd when given. Returns 125. */
+int cli_run_failed(const struct run_args *ra, const char *message);
+
+/* The descriptor of --result-fd (-1 when none): close-on-exec while hutch
+ * runs so no process it starts inherits it, and kept open across the
+ * hand-over to hutch-docker. */
+extern int cli_result_fd;
 
 void cli_free_policy(hutch_policy **p);
 #define auto_policy __attribute__((cleanup(cli_free_policy)))

@@ -1,4 +1,4 @@
-/* hutch exec KEY [--json] [--stdin] [per-run options] [--] COMMAND... | -c STRING */
+/* hutch exec KEY [--json | --result-fd N] [--stdin] [per-run options] [--] COMMAND... | -c STRING */
 #include "cli/cli.h"
 #include "cli/session_common.h"
 
@@ -18,19 +18,20 @@ int cmd_exec(int argc, char **argv)
     int parsed = run_args_parse(argc - 1, argv + 1, &ra, &err);
     if (parsed <= 0) {
         policy_args_free(&ra.policy);
-        return parsed == 0 ? 0 : cli_error("%s", err.message);
+        return parsed == 0 ? 0 : cli_run_failed(&ra, err.message);
     }
     auto_policy_args struct policy_args call = ra.policy;
     auto_policy hutch_policy *policy = cli_session_policy(&key, &call, "hutch exec", &err);
     if (!policy)
-        return cli_error("%s", err.message);
+        return cli_run_failed(&ra, err.message);
 
     hutch_command cmd;
     autoclose int cancel_fd = -1;
     cli_command_from(&cmd, &ra, policy, &cancel_fd);
     hutch_result result;
     if (hutch_session_exec(policy, key, &cmd, &result, &err) < 0)
-        return cli_session_failed(&err);
+        return err.status == HUTCH_E_NO_DRIVER ? cli_session_failed(&err)
+                                               : cli_run_failed(&ra, err.message);
     maybe_prune_in_background();
-    return cli_finish_run(&result, ra.json, policy);
+    return cli_finish_run(&result, &ra, policy);
 }

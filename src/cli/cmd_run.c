@@ -1,10 +1,32 @@
-/* hutch run [POLICY] [--json] [--stdin] [--] COMMAND [ARG...] | -c STRING */
+/* hutch run [POLICY] [--json | --result-fd N] [--stdin] [--] COMMAND [ARG...] | -c STRING */
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 
 #include "cli/cli.h"
 
+int cli_result_fd = -1;
+
+/* N of --result-fd: an open descriptor above stderr, made close-on-exec so
+ * that nothing hutch starts (a sandbox, a proxy, a helper) inherits it. */
+static int result_fd_parse(const char *text, int *fd, hutch_error *err)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(text, &end, 10);
+    if (errno || end == text || *end || n <= STDERR_FILENO || n > INT_MAX)
+        return cli_fail(err, "--result-fd needs a descriptor number above 2, not '%s'", text);
+    int flags = fcntl((int)n, F_GETFD);
+    if (flags < 0 || fcntl((int)n, F_SETFD, flags | FD_CLOEXEC) < 0)
+        return cli_fail(err, "--result-fd %ld is not an open descriptor: open it for writing "
+                             "(e.g. 3>result.json)", n);
+    *fd = cli_result_fd = (int)n;
+    return 0;
+}
+
 int run_args_parse(int argc, char **argv, struct run_args *ra, hutch_error *err)
 {
+    ra->result_fd = -1;
     int i = 1;
     for (; i < argc; i++) {
         const char *arg = argv[i];
@@ -22,6 +44,13 @@ int run_args_parse(int argc, char **argv, struct run_args *ra, hutch_error *err)
         }
         if (strcmp(arg, "--stdin") == 0) {
             ra->pass_stdin = true;
+            continue;
+        }
+        if (strcmp(arg, "--result-fd") == 0) {
+            const char *value;
+            if (option_value(argc, argv, &i, "--result-fd", NULL, &value, err) < 0 ||
+                result_fd_parse(value, &ra->result_fd, err) < 0)
+                return -1;
             continue;
         }
         if (strcmp(arg, "-c") == 0) {
@@ -42,6 +71,10 @@ int run_args_parse(int argc, char **argv, struct run_args *ra, hutch_error *err)
                             "run')",
                             arg);
     }
+    if (ra->json && ra->result_fd >= 0)
+        return cli_fail(err, "--json and --result-fd do not go together: --json prints the "
+                             "result on stdout, --result-fd writes it to a descriptor while "
+                             "the output streams");
     ra->command = argv + i;
     if (!ra->shell && !ra->command[0])
         return cli_fail(err, "nothing to run: give a command, e.g. hutch run -- echo hi, or -c "
@@ -76,6 +109,25 @@ int cli_print_result(const hutch_result *r)
     return 0;
 }
 
+static int write_result_fd(int fd, const hutch_result *r)
+{
+    autofree char *text = hutch_result_to_json(r);
+    if (!text || dprintf(fd, "%s\n", text) < 0)
+        return cli_error("cannot write the JSON result to --result-fd %d: %s", fd,
+                         strerror(errno));
+    return 0;
+}
+
+int cli_run_failed(const struct run_args *ra, const char *message)
+{
+    int status = cli_error("%s", message);
+    if (ra->result_fd >= 0) {
+        hutch_result failed = {.exit_code = status, .error = (char *)message};
+        write_result_fd(ra->result_fd, &failed);
+    }
+    return status;
+}
+
 void cli_free_policy(hutch_policy **p)
 {
     hutch_policy_free(*p);
@@ -102,11 +154,11 @@ void cli_command_from(hutch_command *cmd, const struct run_args *ra, const hutch
         cmd->cancel_fd = *cancel_fd;
 }
 
-int cli_finish_run(hutch_result *result, bool json, const hutch_policy *p)
+int cli_finish_run(hutch_result *result, const struct run_args *ra, const hutch_policy *p)
 {
     int status = result->exit_code;
-    if (json) {
-        int failed = cli_print_result(result);
+    if (ra->json || ra->result_fd >= 0) {
+        int failed = ra->json ? cli_print_result(result) : write_result_fd(ra->result_fd, result);
         if (failed)
             status = failed;
     } else {
@@ -123,12 +175,12 @@ int cmd_run(int argc, char **argv)
     int parsed = run_args_parse(argc, argv, &ra, &err);
     if (parsed <= 0) {
         policy_args_free(&ra.policy);
-        return parsed == 0 ? 0 : cli_error("%s", err.message);
+        return parsed == 0 ? 0 : cli_run_failed(&ra, err.message);
     }
     auto_policy hutch_policy *policy = policy_args_build(&ra.policy, &err);
     policy_args_free(&ra.policy);
     if (!policy)
-        return cli_error("%s", err.message);
+        return cli_run_failed(&ra, err.message);
 
     if (!CLI_HAS_DOCKER && cli_policy_is(policy, "backend", "docker"))
         return cli_exec_docker_helper();
@@ -140,6 +192,6 @@ int cmd_run(int argc, char **argv)
     hutch_result result;
     /* Warnings (no isolation, a fallback) come as notices. */
     if (hutch_run(policy, &cmd, &result, &err) < 0)
-        return cli_error("%s", err.message);
-    return cli_finish_run(&result, ra.json, policy);
+        return cli_run_failed(&ra, err.message);
+    return cli_finish_run(&result, &ra, policy);
 }

@@ -4,6 +4,7 @@
  * in libexec/hutch/ relative to hutch's own directory (an installed tree,
  * also when moved or under DESTDIR), then where it was installed
  * (HUTCH_LIBEXECDIR; docs/install.md). */
+#include <fcntl.h>
 #include <limits.h>
 
 #include "cli/cli.h"
@@ -41,6 +42,9 @@ int cli_exec_docker_helper(void)
     char helper[PATH_MAX + 64];
     if (helper_path(helper, sizeof helper) < 0)
         return cli_error("cannot find hutch's own path (/proc/self/exe): %s", strerror(errno));
+    /* hutch-docker writes the result to --result-fd itself. */
+    if (cli_result_fd >= 0)
+        fcntl(cli_result_fd, F_SETFD, 0);
     execv(helper, cli_argv);
     return cli_error("the docker backend lives in %s, which cannot be run (%s): reinstall hutch "
                      "with its hutch-docker helper",
