@@ -90,6 +90,7 @@ export function getSandboxExecutor(config: SandboxExecutorConfig = {}): SandboxE
 
   const once = async (m: ExecutorMode, cmd: string, args: readonly string[], o: CallOptions): Promise<ExecuteResult> => {
     const r = await run([cmd, ...args], { ...executorPolicy(m, config), ...client, signal: o.signal });
+    for (const line of r.notices ?? []) warn(line);
     const out: ExecuteResult = { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, timedOut: r.timedOut };
     out.oomKilled = r.oomKilled;
     return out;

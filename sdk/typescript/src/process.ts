@@ -154,7 +154,7 @@ export function spawnHutch(
     child.on('close', (code, sig) => {
       io.signal?.removeEventListener('abort', onAbort);
       if (killTimer) clearTimeout(killTimer);
-      if (spawnError && code === null && sig === null) {
+      if (spawnError) {
         reject(new HutchError(`cannot start ${bin}: ${spawnError.message} (set HUTCH_BIN or the hutch option)`, {
           command: [bin, ...args],
         }));
@@ -200,7 +200,10 @@ export async function runHutch(
   const exit = await spawnHutch(client, args, { ...io, stream });
   const json = parseObject(stream ? exit.resultFd : exit.stdout);
   const command = [hutchBinary(client), ...args];
-  const failed = json === null || (json['backend'] === undefined && json['error'] != null);
+  // hutch could not run it: no result at all (--json), or a result with
+  // exit_code 125 and hutch's reason in `error` (--result-fd). A command
+  // that exits 125 itself has no `error`.
+  const failed = json === null || (json['exit_code'] === 125 && typeof json['error'] === 'string');
   if (exit.aborted) {
     const result = json && !failed ? toRunResult(json) : undefined;
     throw new AbortError('the run was aborted: hutch killed the command and tore its sandbox down', result,
@@ -208,12 +211,19 @@ export async function runHutch(
   }
   if (failed) {
     const why =
-      (json && typeof json['error'] === 'string' ? (json['error'] as string) : '') ||
+      (json && typeof json['error'] === 'string' ? `hutch: ${json['error'] as string}` : '') ||
       lastLine(exit.stderr) ||
       `hutch ended without a result (exit status ${exit.code ?? 'none'}, signal ${exit.signal ?? 'none'})`;
     throw new HutchError(why, { exitCode: exit.code, stderr: exit.stderr, command });
   }
-  return toRunResult(json);
+  const result = toRunResult(json);
+  // hutch's own lines (warnings, notices) when the command's output was
+  // captured: its stderr then carries nothing else.
+  Object.defineProperty(result, 'notices', {
+    value: stream ? [] : exit.stderr.split('\n').filter((l) => l.trim() !== ''),
+    enumerable: false,
+  });
+  return result;
 }
 
 /**

@@ -29,6 +29,12 @@ export interface RunResult {
   networkDenied?: string[];
   /** Why the command could not be started (not found, not executable), or null. */
   error: string | null;
+  /**
+   * hutch's own warnings and notices (lines of its stderr) for a captured
+   * run, e.g. the host backend's "no isolation" warning; `[]` when streamed.
+   * Not enumerable: it is not part of hutch's JSON.
+   */
+  readonly notices?: readonly string[];
   /** Any field a newer hutch adds, camelCased. */
   [field: string]: unknown;
 }
