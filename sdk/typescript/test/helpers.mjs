@@ -22,6 +22,12 @@ export function key(name) {
   return k;
 }
 
+/** Removes session KEY (as given) after the file's tests. */
+export function track(k) {
+  made.add(k);
+  return k;
+}
+
 after(() => {
   for (const k of made) {
     try {
