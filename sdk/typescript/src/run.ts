@@ -25,7 +25,7 @@ function split(options: RunOptions): { policy: Record<string, unknown>; rest: Re
  * its one-line reason; aborting kills the command and rejects with an
  * AbortError once the sandbox is gone.
  */
-export function run(cmd: Command, options: RunOptions = {}): Promise<RunResult> {
+export async function run(cmd: Command, options: RunOptions = {}): Promise<RunResult> {
   const { policy, rest } = split(options);
   return runHutch(rest as ClientOptions, ['run', ...toFlags(policy, undefined, 'run')], cmd, rest as IoOptions);
 }

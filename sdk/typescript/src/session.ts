@@ -41,6 +41,13 @@ export interface ProcessArgs {
   limit?: number;
 }
 
+/** A key is a name, never something hutch could read as an option. */
+function checkKey(key: unknown): asserts key is string {
+  if (typeof key !== 'string' || key === '') throw new TypeError('a session needs a key (a non-empty string)');
+  if (key.startsWith('-')) throw new TypeError(`session key ${JSON.stringify(key)} starts with '-': use a name`);
+  if (key.includes('\0')) throw new TypeError('session key contains a NUL character');
+}
+
 const CLIENT_KEYS = ['hutch', 'hutchEnv'] as const;
 
 function pick(o: object | undefined, keys: readonly string[]): Record<string, unknown> {
@@ -78,7 +85,7 @@ export class Session {
    * `Session.create` to give it a policy).
    */
   constructor(key: string, options: SessionOptions = {}) {
-    if (typeof key !== 'string' || key === '') throw new TypeError('a session needs a key (a non-empty string)');
+    checkKey(key);
     this.key = key;
     this.client = pick(options, CLIENT_KEYS) as ClientOptions;
     const rest = omit(options, CLIENT_KEYS);
@@ -99,6 +106,7 @@ export class Session {
    * object's defaults for its execs and tool calls.
    */
   static async create(key: string, options: CreateOptions = {}): Promise<Session> {
+    checkKey(key);
     const client = pick(options, CLIENT_KEYS) as ClientOptions;
     const policy = omit(options, [...CLIENT_KEYS, 'signal']);
     await hutchJson(client, ['session', 'create', key, ...toFlags(policy, undefined, 'session create'), '--json'], {
@@ -112,7 +120,7 @@ export class Session {
   }
 
   /** Runs a command in the session (`hutch exec KEY`), captured or streamed. */
-  exec(cmd: Command, options: ExecOptions = {}): Promise<RunResult> {
+  async exec(cmd: Command, options: ExecOptions = {}): Promise<RunResult> {
     const { signal, stdin, onStdout, onStderr, ...opts } = options;
     return runHutch(this.client, this.execHead(opts), cmd, { signal, stdin, onStdout, onStderr });
   }

@@ -81,7 +81,7 @@ test('hutch failing (exit 125) throws HutchError with its one line', async () =>
 });
 
 test('unknown options and bad binaries are refused clearly', async () => {
-  assert.throws(() => run(['true'], { memroy: '1g' }), /unknown option "memroy"/);
+  await assert.rejects(run(['true'], { memroy: '1g' }), /unknown option "memroy"/);
   await assert.rejects(run(['true'], { hutch: '/nonexistent/hutch' }), (e) => {
     assert.ok(e instanceof HutchError);
     assert.match(e.message, /cannot start \/nonexistent\/hutch/);

@@ -31,7 +31,7 @@ test('exec runs in the session: files persist, per-run defaults apply', async ()
   const c = await s.exec(['sh', '-c', 'echo "$X"; exit 5'], { env: { X: 'per call' } });
   assert.equal(c.stdout, 'per call\n');
   assert.equal(c.exitCode, 5);
-  assert.throws(() => s.exec(['true'], { memory: '1g' }), /option memory cannot be given to exec/);
+  await assert.rejects(s.exec(['true'], { memory: '1g' }), /option memory cannot be given to exec/);
 });
 
 test('exec streams, and a stream can be aborted', async () => {
