@@ -91,10 +91,14 @@ test('docker mode without an engine falls back to spawn mode with the agent\'s w
   assert.equal(r.stdout, process.getuid() === 0 ? '65534\n' : `${process.getuid()}\n`);
   await ex.execute('true');
   assert.equal(warnings.length, 1, 'warned once');
-  // other hutch failures are errors, not fallbacks
-  const bad = getSandboxExecutor({ mode: 'docker', image: 'no/such-image-hutch-sdk-test:none' });
-  await assert.rejects(bad.execute('true'), HutchError);
+});
+
+test('docker mode: other hutch failures are errors, not fallbacks', async () => {
+  const warnings = [];
+  const bad = getSandboxExecutor({ mode: 'docker', memoryLimit: 1, warn: (m) => warnings.push(m) });
+  await assert.rejects(bad.execute('true'), (e) => e instanceof HutchError && /too little memory/.test(e.message));
   assert.equal(bad.mode, 'docker');
+  assert.deepEqual(warnings, []);
 });
 
 function dockerUp() {
