@@ -79,7 +79,7 @@ if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     tar -C "$work/src" -xf - || fail "cannot copy the tree"
 else
   tar --exclude=./build --exclude=./build-asan --exclude=./build-fuzz --exclude='./obj-*' \
-    --exclude=./tests/mcp/node_modules -cf - . | tar -C "$work/src" -xf - || fail "cannot copy the tree"
+    --exclude=./tests/mcp/node_modules --exclude=./sdk/typescript/node_modules --exclude=./sdk/typescript/dist -cf - . | tar -C "$work/src" -xf - || fail "cannot copy the tree"
 fi
 say "dpkg-buildpackage -us -uc -b"
 t0=$(date +%s)

@@ -8,6 +8,8 @@
 #
 #   scripts/sdk-ts-test.sh                 # all test files
 #   scripts/sdk-ts-test.sh session tools   # only test/session.test.mjs and test/tools.test.mjs
+#
+# SDK_JUNIT=FILE also writes a JUnit report there (scripts/test.sh counts it).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 export HUTCH_BIN=${HUTCH_BIN:-$root/build/hutch}
@@ -41,7 +43,9 @@ fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
-"$node" --test --test-reporter=tap "${files[@]}" 2>&1 | tee "$log"
+reporters=(--test-reporter=tap --test-reporter-destination=stdout)
+[ -z "${SDK_JUNIT:-}" ] || reporters+=(--test-reporter=junit --test-reporter-destination="$SDK_JUNIT")
+"$node" --test "${reporters[@]}" "${files[@]}" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 pass=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$log" | tail -1)

@@ -4,8 +4,9 @@
 #      (scripts/check-rebuild.sh); starts a Docker engine and builds the test
 #      images (scripts/docker-up.sh, scripts/bootstrap-image.sh)
 #   1. unit tests (C, TAP), integration tests and the security suite of escape
-#      attempts (pytest, the real binary) as the caller; the docker backend's
-#      tests also against Podman (scripts/podman-up.sh)
+#      attempts (pytest, the real binary) as the caller; the TypeScript and
+#      Python SDKs' suites (scripts/sdk-ts-test.sh, scripts/sdk-py-test.sh); the
+#      docker backend's tests also against Podman (scripts/podman-up.sh)
 #   1b. meson install into a DESTDIR: every file of the layout, man pages,
 #      completions, the installed hutch run from there (tests/install/); the
 #      Debian packages built, checked with lintian, installed into a clean
@@ -67,6 +68,11 @@ step "integration" "$results/integration.xml" \
   env HUTCH_BIN="$repo/build/hutch" "$python" -m pytest "${pytest_args[@]}" \
   --junitxml="$results/integration.xml" tests/integration tests/security
 
+# The SDKs (docs/sdk.md) against the same binary: TypeScript with node --test,
+# Python with pytest; the examples and their security tests run there too.
+step "sdk-typescript" "$results/sdk-typescript.xml" \
+  env HUTCH_BIN="$repo/build/hutch" SDK_JUNIT="$results/sdk-typescript.xml" bash scripts/sdk-ts-test.sh
+
 # The docker backend's tests again, against Podman's Docker-compatible API.
 if [ "$(id -u)" -eq 0 ]; then
   echo "==> podman-engine" >&2
@@ -104,7 +110,7 @@ if [ "$(id -u)" -eq 0 ]; then
     usermod --add-subuids 1879048192-1879113727 --add-subgids 1879048192-1879113727 "$user"
   # A copy the user can read and write, wherever this checkout lives.
   stage=$(mktemp -d /tmp/hutch-unpriv.XXXXXX)
-  cp -a build include examples tests docs README.md "$stage/" 2>/dev/null
+  cp -a build include examples tests docs sdk scripts README.md "$stage/" 2>/dev/null
   mkdir -p "$stage/home"
   chown -R "$user:" "$stage"
   chmod 755 "$stage"
