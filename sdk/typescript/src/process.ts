@@ -70,6 +70,8 @@ export function commandArgs(cmd: Command): string[] {
 
 /** How long a killed hutch gets to tear its sandbox down before SIGKILL. */
 const KILL_GRACE_MS = 10_000;
+/** How much of hutch's stderr is kept to report its error line. */
+const STDERR_TAIL = 65536;
 
 function abortReason(signal: AbortSignal): unknown {
   return (signal as { reason?: unknown }).reason;
@@ -127,7 +129,9 @@ export function spawnHutch(
     });
     child.stderr!.on('data', (b: Buffer) => {
       const s = errDec.write(b);
-      stderr += s;
+      // Only hutch's own last line matters here; a streamed command's stderr
+      // can be endless, so keep a bounded tail.
+      stderr = (stderr + s).slice(-STDERR_TAIL);
       if (io.stream && s && io.onStderr) io.onStderr(s);
     });
     if (io.stream) {
@@ -164,7 +168,7 @@ export function spawnHutch(
       const errRest = errDec.end();
       if (!io.stream) stdout += outRest;
       else if (outRest && io.onStdout) io.onStdout(outRest);
-      stderr += errRest;
+      stderr = (stderr + errRest).slice(-STDERR_TAIL);
       if (io.stream && errRest && io.onStderr) io.onStderr(errRest);
       resolve({ code, signal: sig, stdout, stderr, resultFd, aborted });
     });
