@@ -72,10 +72,13 @@ def _streamed_result(rc: int, result: bytes, stderr_tail: bytes, cancelled: bool
         except ValueError:
             raise HutchError(f"hutch wrote a result that is not JSON: {text[:200]!r}",
                              exit_code=rc) from None
-        if "backend" in obj:  # a result; {"error": ..., "exit_code": 125} is hutch's failure
+        if obj.get("backend"):  # a result; hutch's own failure has no backend
             return RunResult.from_json(obj, cancelled=cancelled)
-        raise HutchError(obj.get("error") or _last_line(stderr_tail) or
-                         f"hutch exited with status {rc}", exit_code=rc)
+        error = obj.get("error")
+        if error and not error.startswith("hutch: "):
+            error = "hutch: " + error  # as the line on stderr says it
+        raise HutchError(error or _last_line(stderr_tail) or f"hutch exited with status {rc}",
+                         exit_code=rc)
     if cancelled:
         raise Cancelled("the run was cancelled before hutch made a result", exit_code=rc)
     raise HutchError(_last_line(stderr_tail) or f"hutch exited with status {rc} without a result",
