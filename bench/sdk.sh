@@ -9,7 +9,8 @@
 #
 #   bench/sdk.sh [ROUNDS] [RUNS_PER_ROUND]      default 3 x 300
 # HUTCH_BIN picks the hutch binary (default build/hutch); the C driver is
-# build/bench_sdk (ninja -C build builds it).
+# build/bench_sdk (ninja -C build builds it); NODE_BENCH the Node driver
+# (default bench/sdk-node.mjs, which needs sdk/typescript built beside it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
@@ -36,12 +37,13 @@ truncate -s 1024 "$out/one-kib"
 size=$("$hutch" exec "$key" -- stat -c %s /workspace/one-kib.txt)
 [ "$size" = 1024 ] || { echo "bench/sdk.sh: the file has $size bytes, not 1024" >&2; exit 1; }
 
+node_bench=${NODE_BENCH:-bench/sdk-node.mjs}
 node_ok=
-if [ ! -f bench/sdk-node.mjs ]; then
-  node_missing="node: bench/sdk-node.mjs missing"
+if [ ! -f "$node_bench" ]; then
+  node_missing="node: $node_bench missing"
 elif ! command -v node >/dev/null; then
   node_missing="node: node is not installed"
-elif [ ! -f sdk/typescript/dist/index.js ]; then
+elif [ ! -f "$(dirname "$node_bench")/../sdk/typescript/dist/index.js" ]; then
   node_missing="node: sdk/typescript is not built (cd sdk/typescript && npm ci && npm run build)"
 else
   node_ok=1
@@ -52,7 +54,7 @@ for r in $(seq "$rounds"); do
   /usr/bin/python3 bench/sdk_py.py --hutch "$hutch" --session "$key" --path one-kib.txt --runs "$runs" \
     >> "$out/results"
   if [ -n "$node_ok" ]; then
-    node bench/sdk-node.mjs --hutch "$hutch" --session "$key" --path one-kib.txt --runs "$runs" \
+    node "$node_bench" --hutch "$hutch" --session "$key" --path one-kib.txt --runs "$runs" \
       >> "$out/results"
   fi
 done
