@@ -9,6 +9,8 @@ packages=(
   libjansson-dev libseccomp-dev libcurl4-openssl-dev libarchive-dev libmicrohttpd-dev
   clang libclang-rt-14-dev musl-tools
   python3 python3-pytest python3-pytest-timeout
+  # the Python SDK's offline pip install and its venv test (sdk/python)
+  python3-setuptools python3-venv python3-pip
   passwd uidmap util-linux procps time
   curl git iproute2
   # man -l and the shell completions of the install test (tests/install/)

@@ -72,6 +72,9 @@ step "integration" "$results/integration.xml" \
 # Python with pytest; the examples and their security tests run there too.
 step "sdk-typescript" "$results/sdk-typescript.xml" \
   env HUTCH_BIN="$repo/build/hutch" SDK_JUNIT="$results/sdk-typescript.xml" bash scripts/sdk-ts-test.sh
+step "sdk-python" "$results/sdk-python.xml" \
+  env HUTCH_BIN="$repo/build/hutch" bash scripts/sdk-py-test.sh -o console_output_style=classic \
+  --junitxml="$results/sdk-python.xml"
 
 # The docker backend's tests again, against Podman's Docker-compatible API.
 if [ "$(id -u)" -eq 0 ]; then
