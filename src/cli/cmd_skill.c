@@ -23,6 +23,23 @@ static void report_older(json_t *answer, bool verbose)
                 json_string_value(json_object_get(item, "error")));
 }
 
+/* A skill always runs in a container of its image: another backend asked
+ * for on the command line is refused rather than dropped silently (a config
+ * file's backend is for hutch run and stays ignored here). */
+static bool other_backend_asked(int argc, char **argv, int i)
+{
+    const char *arg = argv[i];
+    const char *backend = strcmp(arg, "--backend") == 0 && i + 1 < argc ? argv[i + 1]
+                          : strncmp(arg, "--backend=", 10) == 0          ? arg + 10
+                                                                         : NULL;
+    if (!backend || strcmp(backend, "docker") == 0)
+        return false;
+    cli_error("a skill runs in a container of its own image, so --backend %s does not apply: "
+              "remove it (to run an action without a sandbox, use hutch run --backend host)",
+              backend);
+    return true;
+}
+
 static int skill_build(int argc, char **argv)
 {
     auto_policy_args struct policy_args pa = {0};
@@ -35,6 +52,8 @@ static int skill_build(int argc, char **argv)
         } else if (argv[i][0] != '-' && !dir) {
             dir = argv[i];
         } else {
+            if (other_backend_asked(argc, argv, i))
+                return EXIT_HUTCH_FAILED;
             int r = policy_args_parse(&pa, argc, argv, &i, &err);
             if (r <= 0)
                 return cli_error("%s", r < 0 ? err.message : "unknown option (see 'hutch help skill')");
@@ -107,6 +126,8 @@ static int skill_run(int argc, char **argv)
             else
                 return cli_error("skill run takes DIR and ACTION, then options; got %s too", arg);
         } else {
+            if (other_backend_asked(argc, argv, i))
+                return EXIT_HUTCH_FAILED;
             int r = policy_args_parse(&pa, argc, argv, &i, &err);
             if (r <= 0)
                 return cli_error("%s", r < 0 ? err.message

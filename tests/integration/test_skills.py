@@ -323,3 +323,16 @@ def test_image_prune(hutch, skills, tmp_path):
     finally:
         engine("DELETE", f"/containers/{holder}?force=true")
         remove_images([repo, image_repo, foreign_repo], ids)
+
+
+@pytest.mark.parametrize("sub", ["build", "run"])
+@pytest.mark.parametrize("flag", [["--backend", "host"], ["--backend=native"]])
+def test_another_backend_is_refused_not_ignored(hutch, tmp_path, sub, flag):
+    """A skill runs in a container of its own image: asking for another
+    backend on the command line is an error, never silently docker."""
+    (tmp_path / "Dockerfile").write_text(f"FROM {BUSYBOX}\n")
+    args = [str(tmp_path), "act"] if sub == "run" else [str(tmp_path)]
+    proc = hutch.run("skill", sub, *args, *flag)
+    assert proc.returncode == 125 and proc.stdout == b""
+    assert "does not apply: remove it" in proc.stderr.decode()
+    assert len(proc.stderr.decode().strip().splitlines()) == 1
