@@ -142,3 +142,14 @@ def test_docs_examples(code, expected, tmp_path):
 
 def test_there_are_docs_examples():
     assert len(list(doc_examples())) >= 2
+
+
+def test_readme_example(tmp_path):
+    """The README's Python example runs as written."""
+    text = (REPO / "README.md").read_text()
+    section = text.split("## Use it from TypeScript or Python", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    (tmp_path / "readme.py").write_text(code)
+    proc = python(str(tmp_path / "readme.py"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "3 notes.txt\n"
