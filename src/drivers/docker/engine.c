@@ -252,36 +252,25 @@ int engine_reachable(const char *host, hutch_error *err)
     return 0;
 }
 
-int engine_call(struct engine *e, const char *method, const char *path, json_t *body,
-                long *status, json_t **reply, hutch_error *err)
+/* Runs the prepared request and collects its answer: *status, and *reply
+ * (unless reply is NULL) the answer as JSON, a plain-text answer as
+ * {"message": text}, NULL for none. what names the request in the error
+ * when the answer is too large. */
+static int perform_collecting(struct engine *e, const char *what, long *status, json_t **reply,
+                              hutch_error *err)
 {
-    char url[4096];
-    if (fmt_checked(err, url, sizeof url, "%s%s", e->base, path) < 0)
-        return -1;
-    autofree char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    if (body && !text)
-        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
     struct buffer answer = {0};
-    struct curl_slist *headers = NULL;
-    /* Waiting for a container may take as long as the command. */
-    prepare(e, method, url, strstr(path, "/wait") ? 0 : 120);
-    if (text) {
-        headers = e->curl->slist_append(headers, "Content-Type: application/json");
-        e->curl->easy_setopt(e->handle, CURLOPT_HTTPHEADER, headers);
-        e->curl->easy_setopt(e->handle, CURLOPT_POSTFIELDS, text);
-        e->curl->easy_setopt(e->handle, CURLOPT_POSTFIELDSIZE, (long)strlen(text));
-    }
     e->curl->easy_setopt(e->handle, CURLOPT_WRITEFUNCTION, collect);
     e->curl->easy_setopt(e->handle, CURLOPT_WRITEDATA, &answer);
     CURLcode code = e->curl->easy_perform(e->handle);
-    e->curl->slist_free_all(headers);
     if (code != CURLE_OK) {
         free(answer.data);
         if (answer.too_big)
             return error_set(err, HUTCH_E_SYSTEM, "the Docker engine's answer to %s is too large",
-                             path);
+                             what);
         return transport_error(e, code, err);
     }
+    *status = 0;
     e->curl->easy_getinfo(e->handle, CURLINFO_RESPONSE_CODE, status);
     if (reply) {
         *reply = NULL;
@@ -293,6 +282,29 @@ int engine_call(struct engine *e, const char *method, const char *path, json_t *
     }
     free(answer.data);
     return 0;
+}
+
+int engine_call(struct engine *e, const char *method, const char *path, json_t *body,
+                long *status, json_t **reply, hutch_error *err)
+{
+    char url[4096];
+    if (fmt_checked(err, url, sizeof url, "%s%s", e->base, path) < 0)
+        return -1;
+    autofree char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    if (body && !text)
+        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    struct curl_slist *headers = NULL;
+    /* Waiting for a container may take as long as the command. */
+    prepare(e, method, url, strstr(path, "/wait") ? 0 : 120);
+    if (text) {
+        headers = e->curl->slist_append(headers, "Content-Type: application/json");
+        e->curl->easy_setopt(e->handle, CURLOPT_HTTPHEADER, headers);
+        e->curl->easy_setopt(e->handle, CURLOPT_POSTFIELDS, text);
+        e->curl->easy_setopt(e->handle, CURLOPT_POSTFIELDSIZE, (long)strlen(text));
+    }
+    int r = perform_collecting(e, path, status, reply, err);
+    e->curl->slist_free_all(headers);
+    return r;
 }
 
 int engine_call_on(struct engine *e, const char *method, const char *prefix, const char *name,
@@ -437,17 +449,27 @@ static ssize_t base64_decode(const char *in, unsigned char *out, size_t cap)
     return (ssize_t)n;
 }
 
+/* The URL of the archive endpoint for path in container (HEAD stats it, PUT
+ * unpacks a tar into it): 0, or -1 when a name is too long to escape. */
+static int archive_url(const struct engine *e, const char *container, const char *path,
+                       char *url, size_t size, hutch_error *err)
+{
+    char name[512], where[1024];
+    engine_escape_path(container, name, sizeof name);
+    engine_escape(path, where, sizeof where);
+    if (!name[0] || !where[0] ||
+        fmt_checked(err, url, size, "%s/containers/%s/archive?path=%s", e->base, name, where) < 0)
+        return error_set(err, HUTCH_E_INVALID, "the path %s in %s is too long", path, container);
+    return 0;
+}
+
 int engine_path_stat(struct engine *e, const char *container, const char *path,
                      struct engine_path_stat *st, hutch_error *err)
 {
     memset(st, 0, sizeof *st);
-    char name[512], where[1024], url[4096];
-    engine_escape_path(container, name, sizeof name);
-    engine_escape(path, where, sizeof where);
-    if (!name[0] || !where[0] ||
-        fmt_checked(err, url, sizeof url, "%s/containers/%s/archive?path=%s", e->base, name,
-                    where) < 0)
-        return error_set(err, HUTCH_E_INVALID, "the path %s in %s is too long", path, container);
+    char url[4096];
+    if (archive_url(e, container, path, url, sizeof url, err) < 0)
+        return -1;
     struct stat_header header = {0};
     prepare(e, "HEAD", url, 30);
     e->curl->easy_setopt(e->handle, CURLOPT_NOBODY, 1L);
@@ -492,15 +514,10 @@ static size_t read_upload(char *buf, size_t size, size_t n, void *userdata)
 int engine_put_archive(struct engine *e, const char *container, const char *dir,
                        const void *tar, size_t len, hutch_error *err)
 {
-    char name[512], where[1024], url[4096];
-    engine_escape_path(container, name, sizeof name);
-    engine_escape(dir, where, sizeof where);
-    if (!name[0] || !where[0] ||
-        fmt_checked(err, url, sizeof url, "%s/containers/%s/archive?path=%s", e->base, name,
-                    where) < 0)
-        return error_set(err, HUTCH_E_INVALID, "the path %s in %s is too long", dir, container);
+    char url[4096];
+    if (archive_url(e, container, dir, url, sizeof url, err) < 0)
+        return -1;
     struct upload u = {.data = tar, .len = len};
-    struct buffer answer = {0};
     prepare(e, "PUT", url, 120);
     struct curl_slist *headers = e->curl->slist_append(NULL, "Content-Type: application/x-tar");
     e->curl->easy_setopt(e->handle, CURLOPT_HTTPHEADER, headers);
@@ -509,23 +526,13 @@ int engine_put_archive(struct engine *e, const char *container, const char *dir,
     e->curl->easy_setopt(e->handle, CURLOPT_READFUNCTION, read_upload);
     e->curl->easy_setopt(e->handle, CURLOPT_READDATA, &u);
     e->curl->easy_setopt(e->handle, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
-    e->curl->easy_setopt(e->handle, CURLOPT_WRITEFUNCTION, collect);
-    e->curl->easy_setopt(e->handle, CURLOPT_WRITEDATA, &answer);
-    CURLcode code = e->curl->easy_perform(e->handle);
+    long status;
+    json_t *reply = NULL;
+    int r = perform_collecting(e, url + strlen(e->base), &status, &reply, err);
     e->curl->slist_free_all(headers);
-    if (code != CURLE_OK) {
-        free(answer.data);
-        return transport_error(e, code, err);
-    }
-    long status = 0;
-    e->curl->easy_getinfo(e->handle, CURLINFO_RESPONSE_CODE, &status);
-    json_t *reply = answer.len ? json_loadb(answer.data, answer.len, 0, NULL) : NULL;
-    if (!reply && answer.len)
-        reply = json_pack("{s:s#}", "message", answer.data, (int)answer.len);
-    free(answer.data);
-    int r = status == 200 ? 0
-                          : engine_failed(status, reply, err, "cannot copy into %s of the container %s",
-                                          dir, container);
+    if (r == 0 && status != 200)
+        r = engine_failed(status, reply, err, "cannot copy into %s of the container %s", dir,
+                          container);
     json_decref(reply);
     return r;
 }
