@@ -206,30 +206,8 @@ static void path_pop(struct reader *r, size_t saved)
 
 /* ---- strings and names ---------------------------------------------------- */
 
-struct buf {
-    char *data;
-    size_t len, cap;
-};
-
-static bool buf_add(struct buf *b, const char *bytes, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *grown = realloc(b->data, cap);
-        if (!grown)
-            return false;
-        b->data = grown;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, bytes, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return true;
-}
-
-static bool buf_add_cp(struct buf *b, int32_t cp)
+/* Appends the UTF-8 encoding of cp. */
+static bool buf_add_cp(struct bytebuf *b, int32_t cp)
 {
     char out[4];
     size_t n;
@@ -252,7 +230,7 @@ static bool buf_add_cp(struct buf *b, int32_t cp)
         out[3] = (char)(0x80 | (cp & 0x3f));
         n = 4;
     }
-    return buf_add(b, out, n);
+    return bytebuf_append(b, out, n);
 }
 
 static int hex_value(int32_t c)
@@ -306,7 +284,7 @@ static int32_t read_unicode_escape(struct reader *r, int line, int column)
     return cp;
 }
 
-static json_t *out_of_memory(struct reader *r, struct buf *b)
+static json_t *out_of_memory(struct reader *r, struct bytebuf *b)
 {
     free(b->data);
     return fail(r, "out of memory");
@@ -317,7 +295,7 @@ static json_t *read_string(struct reader *r, char **key_out)
     int32_t quote = peek(r);
     int line = r->line, column = r->column;
     advance(r);
-    struct buf b = {0};
+    struct bytebuf b = {0};
     for (;;) {
         size_t n;
         int32_t c = peek_at(r, r->pos, &n);
@@ -339,7 +317,7 @@ static json_t *read_string(struct reader *r, char **key_out)
                            "the line with \\ to continue the string");
         }
         if (c != '\\') {
-            if (!buf_add(&b, (const char *)r->s + r->pos, n))
+            if (!bytebuf_append(&b, (const char *)r->s + r->pos, n))
                 return out_of_memory(r, &b);
             advance(r);
             continue;
@@ -439,7 +417,7 @@ static bool ident_char(int32_t c, bool first)
 }
 
 /* An unquoted key (IdentifierName), \u escapes included. */
-static int read_name(struct reader *r, struct buf *b)
+static int read_name(struct reader *r, struct bytebuf *b)
 {
     for (bool first = true;; first = false) {
         int32_t c = peek(r);
@@ -639,7 +617,7 @@ static json_t *read_object(struct reader *r)
             if (!read_string(r, &key))
                 goto bad;
         } else {
-            struct buf b = {0};
+            struct bytebuf b = {0};
             if (read_name(r, &b) < 0) {
                 free(b.data);
                 goto bad;
@@ -760,7 +738,7 @@ static json_t *read_value(struct reader *r)
         return json_null();
     if (c >= 0 && ident_char(c, true)) {
         /* A word without quotes: name it. */
-        struct buf b = {0};
+        struct bytebuf b = {0};
         int line = r->line, column = r->column;
         if (read_name(r, &b) < 0) {
             free(b.data);

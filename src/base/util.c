@@ -1,6 +1,7 @@
 #include "base/util.h"
 
 #include <fcntl.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -85,6 +86,37 @@ bool array_reserve(void *items, size_t *cap, size_t n, size_t size, size_t initi
     *(void **)items = grown;
     *cap = ncap;
     return true;
+}
+
+bool bytebuf_append(struct bytebuf *b, const void *bytes, size_t n)
+{
+    if (n > SIZE_MAX - 1 - b->len)
+        return false;
+    size_t need = b->len + n + 1;
+    if (need > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < need) {
+            if (cap > SIZE_MAX / 2)
+                return false;
+            cap *= 2;
+        }
+        char *grown = realloc(b->data, cap);
+        if (!grown)
+            return false;
+        b->data = grown;
+        b->cap = cap;
+    }
+    if (n)
+        memcpy(b->data + b->len, bytes, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return true;
+}
+
+void bytebuf_clear(struct bytebuf *b)
+{
+    free(b->data);
+    *b = (struct bytebuf){0};
 }
 
 void utc_timestamp(char when[40])

@@ -147,6 +147,20 @@ void utc_timestamp(char when[40]);
  * False when out of memory; the array is then as it was. */
 bool array_reserve(void *items, size_t *cap, size_t n, size_t size, size_t initial) MUST_CHECK;
 
+/* A byte buffer that grows as it is appended to. Once it holds anything,
+ * data[len] is '\0', so text in it is a C string too. Start with {0}. */
+struct bytebuf {
+    char *data;
+    size_t len, cap;
+};
+
+/* Appends n bytes, doubling the room as needed (first to 64 bytes). False
+ * when out of memory or the size would overflow: b is then as it was. */
+bool bytebuf_append(struct bytebuf *b, const void *bytes, size_t n) MUST_CHECK;
+
+/* Frees what b holds and makes it empty ({0}) again. */
+void bytebuf_clear(struct bytebuf *b);
+
 /* Milliseconds on CLOCK_MONOTONIC. */
 double monotonic_ms(void);
 

@@ -61,9 +61,9 @@ static void set_base(struct engine *e)
 
 /* ---- libcurl plumbing ---------------------------------------------------------- */
 
+/* An answer being collected, up to MAX_REPLY bytes. */
 struct buffer {
-    char *data;
-    size_t len, cap;
+    struct bytebuf bytes;
     bool too_big;
 };
 
@@ -71,24 +71,11 @@ static size_t collect(char *ptr, size_t size, size_t n, void *userdata)
 {
     struct buffer *b = userdata;
     size_t add = size * n;
-    if (b->len + add > MAX_REPLY) {
+    if (b->bytes.len + add > MAX_REPLY) {
         b->too_big = true;
         return 0;
     }
-    if (b->len + add + 1 > b->cap) {
-        size_t ncap = b->cap ? b->cap * 2 : 4096;
-        while (ncap < b->len + add + 1)
-            ncap *= 2;
-        char *nd = realloc(b->data, ncap);
-        if (!nd)
-            return 0;
-        b->data = nd;
-        b->cap = ncap;
-    }
-    memcpy(b->data + b->len, ptr, add);
-    b->len += add;
-    b->data[b->len] = '\0';
-    return add;
+    return bytebuf_append(&b->bytes, ptr, add) ? add : 0;
 }
 
 static void prepare(struct engine *e, const char *method, const char *url, long timeout_s)
@@ -198,7 +185,7 @@ int engine_open(struct engine *e, const char *host, hutch_error *err)
     e->curl->easy_setopt(e->handle, CURLOPT_WRITEFUNCTION, collect);
     e->curl->easy_setopt(e->handle, CURLOPT_WRITEDATA, &body);
     CURLcode code = e->curl->easy_perform(e->handle);
-    free(body.data);
+    free(body.bytes.data);
     long status = 0;
     if (code == CURLE_OK)
         e->curl->easy_getinfo(e->handle, CURLINFO_RESPONSE_CODE, &status);
@@ -264,7 +251,7 @@ static int perform_collecting(struct engine *e, const char *what, long *status, 
     e->curl->easy_setopt(e->handle, CURLOPT_WRITEDATA, &answer);
     CURLcode code = e->curl->easy_perform(e->handle);
     if (code != CURLE_OK) {
-        free(answer.data);
+        free(answer.bytes.data);
         if (answer.too_big)
             return error_set(err, HUTCH_E_SYSTEM, "the Docker engine's answer to %s is too large",
                              what);
@@ -274,13 +261,13 @@ static int perform_collecting(struct engine *e, const char *what, long *status, 
     e->curl->easy_getinfo(e->handle, CURLINFO_RESPONSE_CODE, status);
     if (reply) {
         *reply = NULL;
-        if (answer.len) {
-            *reply = json_loadb(answer.data, answer.len, JSON_DECODE_ANY, NULL);
+        if (answer.bytes.len) {
+            *reply = json_loadb(answer.bytes.data, answer.bytes.len, JSON_DECODE_ANY, NULL);
             if (!*reply) /* a plain-text error: keep it as a message */
-                *reply = json_pack("{s:s#}", "message", answer.data, (int)answer.len);
+                *reply = json_pack("{s:s#}", "message", answer.bytes.data, (int)answer.bytes.len);
         }
     }
-    free(answer.data);
+    free(answer.bytes.data);
     return 0;
 }
 
@@ -359,11 +346,11 @@ static size_t split_lines(char *ptr, size_t size, size_t n, void *userdata)
     size_t len = size * n;
     for (size_t i = 0; i < len; i++) {
         if (ptr[i] == '\n') {
-            if (s->pending.len) {
+            if (s->pending.bytes.len) {
                 if (!collect(ptr, 1, i + 1, &s->pending))
                     return 0;
-                emit_line(s, s->pending.data, s->pending.len);
-                s->pending.len = 0;
+                emit_line(s, s->pending.bytes.data, s->pending.bytes.len);
+                s->pending.bytes.len = 0;
             } else {
                 emit_line(s, ptr, i + 1);
             }
@@ -401,9 +388,9 @@ int engine_stream(struct engine *e, const char *method, const char *path, FILE *
     e->curl->easy_setopt(e->handle, CURLOPT_WRITEDATA, &splitter);
     CURLcode code = e->curl->easy_perform(e->handle);
     e->curl->slist_free_all(headers);
-    if (code == CURLE_OK && splitter.pending.len)
-        emit_line(&splitter, splitter.pending.data, splitter.pending.len);
-    free(splitter.pending.data);
+    if (code == CURLE_OK && splitter.pending.bytes.len)
+        emit_line(&splitter, splitter.pending.bytes.data, splitter.pending.bytes.len);
+    free(splitter.pending.bytes.data);
     if (code != CURLE_OK)
         return transport_error(e, code, err);
     e->curl->easy_getinfo(e->handle, CURLINFO_RESPONSE_CODE, status);
