@@ -88,6 +88,20 @@ bool array_reserve(void *items, size_t *cap, size_t n, size_t size, size_t initi
     return true;
 }
 
+DIR *opendir_at(int dirfd, const char *name, int flags)
+{
+    int fd = TEMP_FAILURE_RETRY(openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | flags));
+    if (fd < 0)
+        return NULL;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+    }
+    return d;
+}
+
 bool bytebuf_append(struct bytebuf *b, const void *bytes, size_t n)
 {
     if (n > SIZE_MAX - 1 - b->len)

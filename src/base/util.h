@@ -3,6 +3,7 @@
 #ifndef HUTCH_UTIL_H
 #define HUTCH_UTIL_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -81,6 +82,11 @@ int write_all(int fd, const void *buf, size_t len);
 /* The same on a socket, without SIGPIPE when the peer is gone: a library
  * must not die of that, nor change the caller's signal dispositions. */
 int send_all(int fd, const void *buf, size_t len);
+
+/* The directory name under dirfd, opened to be read (O_RDONLY | O_DIRECTORY
+ * | O_CLOEXEC and flags, such as O_NOFOLLOW; "." for dirfd itself with an
+ * offset of its own). NULL with errno set when it cannot be. */
+DIR *opendir_at(int dirfd, const char *name, int flags);
 
 /* Reads a whole regular file of at most max bytes; NUL-terminated. */
 int read_file_bounded(const char *path, size_t max, char **out, size_t *out_len);
