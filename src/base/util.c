@@ -1,6 +1,7 @@
 #include "base/util.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -100,6 +101,19 @@ DIR *opendir_at(int dirfd, const char *name, int flags)
         errno = saved;
     }
     return d;
+}
+
+int thread_start_detached(void *(*fn)(void *), void *arg)
+{
+    pthread_attr_t attr;
+    int r = pthread_attr_init(&attr);
+    if (r != 0)
+        return r;
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t thread;
+    r = pthread_create(&thread, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
+    return r;
 }
 
 bool bytebuf_append(struct bytebuf *b, const void *bytes, size_t n)

@@ -167,6 +167,10 @@ bool bytebuf_append(struct bytebuf *b, const void *bytes, size_t n) MUST_CHECK;
 /* Frees what b holds and makes it empty ({0}) again. */
 void bytebuf_clear(struct bytebuf *b);
 
+/* Runs fn(arg) on a new detached thread (nobody joins it): 0, or the error
+ * number pthread_create gave. */
+int thread_start_detached(void *(*fn)(void *), void *arg) MUST_CHECK;
+
 /* Milliseconds on CLOCK_MONOTONIC. */
 double monotonic_ms(void);
 
