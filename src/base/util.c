@@ -89,6 +89,14 @@ bool array_reserve(void *items, size_t *cap, size_t n, size_t size, size_t initi
     return true;
 }
 
+int write_file_text(const char *path, const char *text)
+{
+    autoclose int fd = TEMP_FAILURE_RETRY(open(path, O_WRONLY | O_CLOEXEC));
+    if (fd < 0)
+        return -1;
+    return write_all(fd, text, strlen(text));
+}
+
 DIR *opendir_at(int dirfd, const char *name, int flags)
 {
     int fd = TEMP_FAILURE_RETRY(openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | flags));

@@ -88,6 +88,11 @@ int send_all(int fd, const void *buf, size_t len);
  * offset of its own). NULL with errno set when it cannot be. */
 DIR *opendir_at(int dirfd, const char *name, int flags);
 
+/* Writes text into the existing file at path (a kernel file: /proc, a
+ * cgroup's), opened write-only: 0, or -1 with errno set. Allocates nothing:
+ * safe in a child between fork and exec. */
+int write_file_text(const char *path, const char *text);
+
 /* Reads a whole regular file of at most max bytes; NUL-terminated. */
 int read_file_bounded(const char *path, size_t max, char **out, size_t *out_len);
 
