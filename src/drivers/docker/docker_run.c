@@ -686,18 +686,16 @@ static void kill_exec(void *ctx, int sig)
 
 static int inspect_adopted(struct engine *e, const char *name, hutch_result *r, hutch_error *err)
 {
-    long status;
-    json_t *reply = NULL;
-    if (engine_call_on(e, "GET", "/containers/", name, "/json", NULL, &status, &reply, err) < 0)
+    json_t *reply;
+    int found = engine_inspect(e, ENGINE_CONTAINER, name, &reply, err);
+    if (found < 0)
         return -1;
     int rc = 0;
-    if (status == 404)
+    if (!found)
         rc = error_set(err, HUTCH_E_INVALID,
                        "the container %s does not exist: create it first (docker run -d --name "
                        "%s IMAGE sleep infinity), or check the name given to --sandbox",
                        name, name);
-    else if (status != 200)
-        rc = engine_failed(status, reply, err, "cannot inspect the container %s", name);
     else if (!json_is_true(json_object_get(json_object_get(reply, "State"), "Running")))
         rc = error_set(err, HUTCH_E_INVALID,
                        "the container %s is stopped: start it with docker start %s (hutch never "

@@ -305,6 +305,29 @@ int engine_call_on(struct engine *e, const char *method, const char *prefix, con
     return engine_call(e, method, path, body, status, reply, err);
 }
 
+int engine_inspect(struct engine *e, enum engine_kind kind, const char *name, json_t **reply,
+                   hutch_error *err)
+{
+    static const struct {
+        const char *prefix, *noun;
+    } kinds[] = {
+        [ENGINE_CONTAINER] = {"/containers/", "container"},
+        [ENGINE_IMAGE] = {"/images/", "image"},
+    };
+    long status;
+    *reply = NULL;
+    if (engine_call_on(e, "GET", kinds[kind].prefix, name, "/json", NULL, &status, reply, err) < 0)
+        return -1;
+    if (status == 200)
+        return 1;
+    int r = status == 404 ? 0
+                          : engine_failed(status, *reply, err, "cannot inspect the %s %s",
+                                          kinds[kind].noun, name);
+    json_decref(*reply);
+    *reply = NULL;
+    return r;
+}
+
 int engine_failed(long status, json_t *reply, hutch_error *err, const char *fmt, ...)
 {
     char what[512];
