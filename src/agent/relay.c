@@ -303,18 +303,13 @@ static void remove_at(int parent, const char *name, int depth)
 {
     if (unlinkat(parent, name, 0) == 0 || errno != EISDIR || depth > 16)
         return;
-    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
+    DIR *d = opendir_at(parent, name, O_NOFOLLOW);
+    if (!d)
         return;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        close(fd);
-        return;
-    }
     struct dirent *e;
     while ((e = readdir(d)))
         if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            remove_at(fd, e->d_name, depth + 1); /* d's own descriptor */
+            remove_at(dirfd(d), e->d_name, depth + 1);
     closedir(d);
     (void)unlinkat(parent, name, AT_REMOVEDIR);
 }
@@ -356,8 +351,7 @@ int relay_stop(const char *dir)
         return 1;
     remove_at(parent_fd, slash + 1, 0);
     /* Every build of the binary put there for DIR: DIR-*.init. */
-    int scan = openat(parent_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = scan >= 0 ? fdopendir(scan) : NULL;
+    DIR *d = opendir_at(parent_fd, ".", 0);
     size_t base = strlen(slash + 1), suffix = strlen(RELAY_BINARY_SUFFIX);
     for (struct dirent *e; d && (e = readdir(d));) {
         size_t len = strlen(e->d_name);
@@ -367,7 +361,5 @@ int relay_stop(const char *dir)
     }
     if (d)
         closedir(d);
-    else if (scan >= 0)
-        close(scan);
     return faccessat(parent_fd, slash + 1, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ? 1 : 0;
 }

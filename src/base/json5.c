@@ -206,30 +206,8 @@ static void path_pop(struct reader *r, size_t saved)
 
 /* ---- strings and names ---------------------------------------------------- */
 
-struct buf {
-    char *data;
-    size_t len, cap;
-};
-
-static bool buf_add(struct buf *b, const char *bytes, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *grown = realloc(b->data, cap);
-        if (!grown)
-            return false;
-        b->data = grown;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, bytes, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return true;
-}
-
-static bool buf_add_cp(struct buf *b, int32_t cp)
+/* Appends the UTF-8 encoding of cp. */
+static bool buf_add_cp(struct bytebuf *b, int32_t cp)
 {
     char out[4];
     size_t n;
@@ -252,7 +230,7 @@ static bool buf_add_cp(struct buf *b, int32_t cp)
         out[3] = (char)(0x80 | (cp & 0x3f));
         n = 4;
     }
-    return buf_add(b, out, n);
+    return bytebuf_append(b, out, n);
 }
 
 static int hex_value(int32_t c)
@@ -306,7 +284,7 @@ static int32_t read_unicode_escape(struct reader *r, int line, int column)
     return cp;
 }
 
-static json_t *out_of_memory(struct reader *r, struct buf *b)
+static json_t *out_of_memory(struct reader *r, struct bytebuf *b)
 {
     free(b->data);
     return fail(r, "out of memory");
@@ -317,7 +295,7 @@ static json_t *read_string(struct reader *r, char **key_out)
     int32_t quote = peek(r);
     int line = r->line, column = r->column;
     advance(r);
-    struct buf b = {0};
+    struct bytebuf b = {0};
     for (;;) {
         size_t n;
         int32_t c = peek_at(r, r->pos, &n);
@@ -339,7 +317,7 @@ static json_t *read_string(struct reader *r, char **key_out)
                            "the line with \\ to continue the string");
         }
         if (c != '\\') {
-            if (!buf_add(&b, (const char *)r->s + r->pos, n))
+            if (!bytebuf_append(&b, (const char *)r->s + r->pos, n))
                 return out_of_memory(r, &b);
             advance(r);
             continue;
@@ -439,7 +417,7 @@ static bool ident_char(int32_t c, bool first)
 }
 
 /* An unquoted key (IdentifierName), \u escapes included. */
-static int read_name(struct reader *r, struct buf *b)
+static int read_name(struct reader *r, struct bytebuf *b)
 {
     for (bool first = true;; first = false) {
         int32_t c = peek(r);
@@ -504,6 +482,23 @@ static bool match_word(struct reader *r, const char *word)
     return true;
 }
 
+/* Appends the decimal digits at the reader to text[size] at *used, leaving
+ * room for reserve more bytes: true, *digits the number taken; false when
+ * they do not fit (the number is too long). */
+static bool take_digits(struct reader *r, char *text, size_t size, size_t *used, size_t reserve,
+                        bool *digits)
+{
+    int32_t c;
+    while (is_digit(c = peek(r))) {
+        if (*used + reserve >= size)
+            return false;
+        text[(*used)++] = (char)c;
+        advance(r);
+        *digits = true;
+    }
+    return true;
+}
+
 static json_t *read_number(struct reader *r)
 {
     int line = r->line, column = r->column;
@@ -559,14 +554,8 @@ static json_t *read_number(struct reader *r)
         int_digits = true;
         if (is_digit(peek(r)))
             return fail(r, "a number cannot have a leading zero (write 10, or 0x10 for hex)");
-    } else {
-        while (is_digit(c = peek(r))) {
-            if (used + 8 >= sizeof text)
-                return fail_at(r, line, column, "this number is too long");
-            text[used++] = (char)c;
-            advance(r);
-            int_digits = true;
-        }
+    } else if (!take_digits(r, text, sizeof text, &used, 8, &int_digits)) {
+        return fail_at(r, line, column, "this number is too long");
     }
     c = peek(r);
     if (c == '.') {
@@ -574,13 +563,8 @@ static json_t *read_number(struct reader *r)
         if (!int_digits)
             text[used++] = '0';
         text[used++] = '.';
-        while (is_digit(c = peek(r))) {
-            if (used + 8 >= sizeof text)
-                return fail_at(r, line, column, "this number is too long");
-            text[used++] = (char)c;
-            advance(r);
-            frac_digits = true;
-        }
+        if (!take_digits(r, text, sizeof text, &used, 8, &frac_digits))
+            return fail_at(r, line, column, "this number is too long");
         if (!frac_digits)
             text[used++] = '0';
     }
@@ -595,14 +579,11 @@ static json_t *read_number(struct reader *r)
             text[used++] = (char)c;
             advance(r);
         }
-        if (!is_digit(peek(r)))
+        bool exp_digits = false;
+        if (!take_digits(r, text, sizeof text, &used, 2, &exp_digits))
+            return fail_at(r, line, column, "this number is too long");
+        if (!exp_digits)
             return fail_found(r, "the digits of an exponent");
-        while (is_digit(c = peek(r))) {
-            if (used + 2 >= sizeof text)
-                return fail_at(r, line, column, "this number is too long");
-            text[used++] = (char)c;
-            advance(r);
-        }
     }
     c = peek(r);
     if (c >= 0 && (ident_char(c, false) || c == '.'))
@@ -619,116 +600,100 @@ static json_t *read_number(struct reader *r)
 
 static json_t *read_value(struct reader *r);
 
-static json_t *read_object(struct reader *r)
+/* After a member of an object or list: ',' (another may follow, or close
+ * after a trailing comma) or close. 0 after ',', 1 after close, -1 with the
+ * reader failed on anything else (expected says what was wanted). */
+static int after_member(struct reader *r, int32_t close, const char *expected)
 {
-    advance(r); /* { */
-    json_t *obj = json_object();
-    if (!obj)
-        return fail(r, "out of memory");
-    for (;;) {
-        if (skip_space(r) < 0)
-            goto bad;
-        int32_t c = peek(r);
-        if (c == '}') {
-            advance(r);
-            return obj;
-        }
-        int line = r->line, column = r->column;
-        autofree char *key = NULL;
-        if (c == '"' || c == '\'') {
-            if (!read_string(r, &key))
-                goto bad;
-        } else {
-            struct buf b = {0};
-            if (read_name(r, &b) < 0) {
-                free(b.data);
-                goto bad;
-            }
-            key = b.data;
-            if (!key) {
-                fail_found(r, json_object_size(obj) ? "a key or '}' after ','" : "a key or '}'");
-                goto bad;
-            }
-        }
-        if (json_object_get(obj, key)) {
-            char shown[80];
-            fmt_trunc(shown, sizeof shown, "%s", key); /* for messages */
-            fail_at(r, line, column, "the key \"%s\" appears twice in this object", shown);
-            goto bad;
-        }
-        if (skip_space(r) < 0)
-            goto bad;
-        if (peek(r) != ':') {
-            fail_found(r, "':' after the key");
-            goto bad;
-        }
-        advance(r);
-        size_t saved = path_push(r, "%s%s", r->path_len ? "." : "", key);
-        json_t *value = read_value(r);
-        if (!value)
-            goto bad;
-        path_pop(r, saved);
-        if (json_object_set_new_nocheck(obj, key, value) < 0) {
-            fail(r, "out of memory");
-            goto bad;
-        }
-        if (skip_space(r) < 0)
-            goto bad;
-        c = peek(r);
-        if (c == ',') {
-            advance(r);
-            continue;
-        }
-        if (c == '}') {
-            advance(r);
-            return obj;
-        }
-        fail_found(r, "',' or '}' after a value in this object");
-        goto bad;
+    if (skip_space(r) < 0)
+        return -1;
+    int32_t c = peek(r);
+    if (c != ',' && c != close) {
+        fail_found(r, expected);
+        return -1;
     }
-bad:
-    json_decref(obj);
-    return NULL;
+    advance(r);
+    return c == close;
 }
 
-static json_t *read_array(struct reader *r)
+/* An object's key, up to and past its ':': 0 with *key set, -1 with the
+ * reader failed (no key, a key seen before in obj, no ':'). */
+static int read_key(struct reader *r, const json_t *obj, char **key)
 {
-    advance(r); /* [ */
-    json_t *arr = json_array();
-    if (!arr)
+    int line = r->line, column = r->column;
+    int32_t c = peek(r);
+    if (c == '"' || c == '\'') {
+        if (!read_string(r, key))
+            return -1;
+    } else {
+        struct bytebuf b = {0};
+        if (read_name(r, &b) < 0) {
+            free(b.data);
+            return -1;
+        }
+        *key = b.data;
+        if (!*key) {
+            fail_found(r, json_object_size(obj) ? "a key or '}' after ','" : "a key or '}'");
+            return -1;
+        }
+    }
+    if (json_object_get(obj, *key)) {
+        char shown[80];
+        fmt_trunc(shown, sizeof shown, "%s", *key); /* for messages */
+        fail_at(r, line, column, "the key \"%s\" appears twice in this object", shown);
+        return -1;
+    }
+    if (skip_space(r) < 0)
+        return -1;
+    if (peek(r) != ':') {
+        fail_found(r, "':' after the key");
+        return -1;
+    }
+    advance(r);
+    return 0;
+}
+
+/* An object ({ key: value, ... }) or a list ([ value, ... ]), a trailing
+ * comma allowed; each value's path (.key or [i]) is the reader's while it
+ * is read, for messages. */
+static json_t *read_container(struct reader *r, bool object)
+{
+    advance(r); /* { or [ */
+    int32_t close = object ? '}' : ']';
+    json_t *out = object ? json_object() : json_array();
+    if (!out)
         return fail(r, "out of memory");
     for (size_t i = 0;; i++) {
         if (skip_space(r) < 0)
             goto bad;
-        if (peek(r) == ']') {
+        if (peek(r) == close) {
             advance(r);
-            return arr;
+            return out;
         }
-        size_t saved = path_push(r, "[%zu]", i);
+        autofree char *key = NULL;
+        if (object && read_key(r, out, &key) < 0)
+            goto bad;
+        size_t saved = object ? path_push(r, "%s%s", r->path_len ? "." : "", key)
+                              : path_push(r, "[%zu]", i);
         json_t *value = read_value(r);
         if (!value)
             goto bad;
         path_pop(r, saved);
-        if (json_array_append_new(arr, value) < 0) {
+        if ((object ? json_object_set_new_nocheck(out, key, value)
+                    : json_array_append_new(out, value)) < 0) {
             fail(r, "out of memory");
             goto bad;
         }
-        if (skip_space(r) < 0)
+        int end = after_member(r, close,
+                               object ? "',' or '}' after a value in this object"
+                                      : "',' or ']' after a value in this list");
+        if (end < 0)
             goto bad;
-        int32_t c = peek(r);
-        if (c == ',') {
-            advance(r);
-            continue;
-        }
-        if (c == ']') {
-            advance(r);
-            return arr;
-        }
-        fail_found(r, "',' or ']' after a value in this list");
-        goto bad;
+        if (end)
+            return out;
     }
 bad:
-    json_decref(arr);
+    json_decref(out);
     return NULL;
 }
 
@@ -741,7 +706,7 @@ static json_t *read_value(struct reader *r)
         if (r->depth >= JSON5_MAX_DEPTH)
             return fail(r, "nested deeper than %d levels", JSON5_MAX_DEPTH);
         r->depth++;
-        json_t *v = c == '{' ? read_object(r) : read_array(r);
+        json_t *v = read_container(r, c == '{');
         r->depth--;
         return v;
     }
@@ -760,7 +725,7 @@ static json_t *read_value(struct reader *r)
         return json_null();
     if (c >= 0 && ident_char(c, true)) {
         /* A word without quotes: name it. */
-        struct buf b = {0};
+        struct bytebuf b = {0};
         int line = r->line, column = r->column;
         if (read_name(r, &b) < 0) {
             free(b.data);

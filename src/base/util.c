@@ -1,6 +1,8 @@
 #include "base/util.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -85,6 +87,72 @@ bool array_reserve(void *items, size_t *cap, size_t n, size_t size, size_t initi
     *(void **)items = grown;
     *cap = ncap;
     return true;
+}
+
+int write_file_text(const char *path, const char *text)
+{
+    autoclose int fd = TEMP_FAILURE_RETRY(open(path, O_WRONLY | O_CLOEXEC));
+    if (fd < 0)
+        return -1;
+    return write_all(fd, text, strlen(text));
+}
+
+DIR *opendir_at(int dirfd, const char *name, int flags)
+{
+    int fd = TEMP_FAILURE_RETRY(openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | flags));
+    if (fd < 0)
+        return NULL;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+    }
+    return d;
+}
+
+int thread_start_detached(void *(*fn)(void *), void *arg)
+{
+    pthread_attr_t attr;
+    int r = pthread_attr_init(&attr);
+    if (r != 0)
+        return r;
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t thread;
+    r = pthread_create(&thread, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
+    return r;
+}
+
+bool bytebuf_append(struct bytebuf *b, const void *bytes, size_t n)
+{
+    if (n > SIZE_MAX - 1 - b->len)
+        return false;
+    size_t need = b->len + n + 1;
+    if (need > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < need) {
+            if (cap > SIZE_MAX / 2)
+                return false;
+            cap *= 2;
+        }
+        char *grown = realloc(b->data, cap);
+        if (!grown)
+            return false;
+        b->data = grown;
+        b->cap = cap;
+    }
+    if (n)
+        memcpy(b->data + b->len, bytes, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return true;
+}
+
+void bytebuf_clear(struct bytebuf *b)
+{
+    free(b->data);
+    *b = (struct bytebuf){0};
 }
 
 void utc_timestamp(char when[40])

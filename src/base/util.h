@@ -3,6 +3,7 @@
 #ifndef HUTCH_UTIL_H
 #define HUTCH_UTIL_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -82,6 +83,16 @@ int write_all(int fd, const void *buf, size_t len);
  * must not die of that, nor change the caller's signal dispositions. */
 int send_all(int fd, const void *buf, size_t len);
 
+/* The directory name under dirfd, opened to be read (O_RDONLY | O_DIRECTORY
+ * | O_CLOEXEC and flags, such as O_NOFOLLOW; "." for dirfd itself with an
+ * offset of its own). NULL with errno set when it cannot be. */
+DIR *opendir_at(int dirfd, const char *name, int flags);
+
+/* Writes text into the existing file at path (a kernel file: /proc, a
+ * cgroup's), opened write-only: 0, or -1 with errno set. Allocates nothing:
+ * safe in a child between fork and exec. */
+int write_file_text(const char *path, const char *text);
+
 /* Reads a whole regular file of at most max bytes; NUL-terminated. */
 int read_file_bounded(const char *path, size_t max, char **out, size_t *out_len);
 
@@ -146,6 +157,24 @@ void utc_timestamp(char when[40]);
  * *cap elements of size bytes: when full, doubles it (first to initial).
  * False when out of memory; the array is then as it was. */
 bool array_reserve(void *items, size_t *cap, size_t n, size_t size, size_t initial) MUST_CHECK;
+
+/* A byte buffer that grows as it is appended to. Once it holds anything,
+ * data[len] is '\0', so text in it is a C string too. Start with {0}. */
+struct bytebuf {
+    char *data;
+    size_t len, cap;
+};
+
+/* Appends n bytes, doubling the room as needed (first to 64 bytes). False
+ * when out of memory or the size would overflow: b is then as it was. */
+bool bytebuf_append(struct bytebuf *b, const void *bytes, size_t n) MUST_CHECK;
+
+/* Frees what b holds and makes it empty ({0}) again. */
+void bytebuf_clear(struct bytebuf *b);
+
+/* Runs fn(arg) on a new detached thread (nobody joins it): 0, or the error
+ * number pthread_create gave. */
+int thread_start_detached(void *(*fn)(void *), void *arg) MUST_CHECK;
 
 /* Milliseconds on CLOCK_MONOTONIC. */
 double monotonic_ms(void);

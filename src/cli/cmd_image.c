@@ -115,70 +115,66 @@ static int image_ls(int argc, char **argv)
     return 0;
 }
 
-static int image_rm(int argc, char **argv)
+/* The arguments of rm and prune: image NAMEs, the policy the common options
+ * make, and prune's own options. */
+struct names_args {
+    struct policy_args pa;
+    hutch_policy *policy;
+    const char **names; /* NULL-terminated */
+    size_t n;
+    int flags; /* prune: HUTCH_PRUNE_DRY_RUN */
+    bool json; /* prune */
+};
+
+static void names_args_free(struct names_args *a)
 {
-    auto_policy_args struct policy_args pa = {0};
-    hutch_error err = {0};
-    autofree const char **names = calloc((size_t)argc + 1, sizeof *names);
-    if (!names)
-        return cli_error("out of memory");
-    size_t n = 0;
-    int status;
-    for (int i = 0; i < argc; i++) {
-        if (argv[i][0] != '-')
-            names[n++] = argv[i];
-        else if ((status = take_common(&pa, argc, argv, &i)) != 0)
-            return status;
-    }
-    if (!n)
-        return cli_error("image rm needs the NAME of an image (see hutch image ls)");
-    auto_policy hutch_policy *p = policy_args_build(&pa, &err);
-    autofree char *text = NULL;
-    if (!p || hutch_image_remove(p, names, &text, &err) < 0)
-        return cli_error("%s", err.message);
-    /* Each name's outcome, in order: removed, or why not. */
-    json_t *outcomes = json_loads(text, 0, NULL);
-    size_t i;
-    json_t *o;
-    status = 0;
-    json_array_foreach(outcomes, i, o) {
-        const char *error = json_string_value(json_object_get(o, "error"));
-        if (error)
-            status = cli_error("%s", error);
-        else
-            printf("removed %s\n", json_string_value(json_object_get(o, "name")));
-    }
-    json_decref(outcomes);
-    return status;
+    cli_free_policy(&a->policy);
+    policy_args_free(&a->pa);
+    free(a->names);
 }
 
-/* Old skill images and dangling ones: one line each on stdout; those a
- * container still uses are kept, said on stderr (not a failure). */
-static int image_prune(int argc, char **argv)
+/* Fills a from argv and builds its policy. prune: --dry-run and --json are
+ * options and NAMEs are optional; rm needs a NAME and has neither option.
+ * 0, or the exit status with the reason printed. */
+static int names_args_parse(struct names_args *a, int argc, char **argv, bool prune)
 {
-    auto_policy_args struct policy_args pa = {0};
-    hutch_error err = {0};
-    autofree const char **names = calloc((size_t)argc + 1, sizeof *names);
-    if (!names)
+    a->names = calloc((size_t)argc + 1, sizeof *a->names);
+    if (!a->names)
         return cli_error("out of memory");
-    size_t n = 0;
-    int flags = 0, status;
-    bool json = false;
     for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--dry-run") == 0 || strcmp(argv[i], "-n") == 0)
-            flags |= HUTCH_PRUNE_DRY_RUN;
-        else if (strcmp(argv[i], "--json") == 0)
-            json = true;
+        int status;
+        if (prune && (strcmp(argv[i], "--dry-run") == 0 || strcmp(argv[i], "-n") == 0))
+            a->flags |= HUTCH_PRUNE_DRY_RUN;
+        else if (prune && strcmp(argv[i], "--json") == 0)
+            a->json = true;
         else if (argv[i][0] != '-')
-            names[n++] = argv[i];
-        else if ((status = take_common(&pa, argc, argv, &i)) != 0)
+            a->names[a->n++] = argv[i];
+        else if ((status = take_common(&a->pa, argc, argv, &i)) != 0)
             return status;
     }
-    auto_policy hutch_policy *p = policy_args_build(&pa, &err);
+    if (!prune && !a->n)
+        return cli_error("image rm needs the NAME of an image (see hutch image ls)");
+    hutch_error err;
+    a->policy = policy_args_build(&a->pa, &err);
+    return a->policy ? 0 : cli_error("%s", err.message);
+}
+
+/* image rm NAME... and image prune [NAME...]: the library's outcome for each
+ * name, one line each. rm: "removed NAME", and an image it could not remove
+ * is a failure. prune: removed or would remove, with the reason; an image a
+ * container still uses is kept, said on stderr (not a failure). */
+static int remove_images(int argc, char **argv, bool prune)
+{
+    __attribute__((cleanup(names_args_free))) struct names_args a = {0};
+    int status = names_args_parse(&a, argc, argv, prune);
+    if (status != 0)
+        return status;
+    hutch_error err = {0};
     autofree char *text = NULL;
-    if (!p || hutch_image_prune(p, n ? names : NULL, flags, &text, &err) < 0)
+    if ((prune ? hutch_image_prune(a.policy, a.n ? a.names : NULL, a.flags, &text, &err)
+               : hutch_image_remove(a.policy, a.names, &text, &err)) < 0)
         return cli_error("%s", err.message);
-    if (json) {
+    if (a.json) {
         printf("%s\n", text);
         return 0;
     }
@@ -189,15 +185,29 @@ static int image_prune(int argc, char **argv)
         const char *name = json_string_value(json_object_get(o, "name"));
         const char *reason = json_string_value(json_object_get(o, "reason"));
         const char *error = json_string_value(json_object_get(o, "error"));
-        if (error)
+        if (error && prune)
             fprintf(stderr, "hutch: %s\n", error);
-        else
+        else if (error)
+            status = cli_error("%s", error);
+        else if (prune)
             printf("%s %s (%s)\n", json_is_true(json_object_get(o, "removed")) ? "removed"
                                                                              : "would remove",
                    name ? name : "?", reason ? reason : "?");
+        else
+            printf("removed %s\n", name);
     }
     json_decref(outcomes);
-    return 0;
+    return status;
+}
+
+static int image_rm(int argc, char **argv)
+{
+    return remove_images(argc, argv, false);
+}
+
+static int image_prune(int argc, char **argv)
+{
+    return remove_images(argc, argv, true);
 }
 
 int cmd_image(int argc, char **argv)

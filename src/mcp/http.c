@@ -113,8 +113,7 @@ struct exchange {
 
 /* A connection's request: its body as it arrives. */
 struct request {
-    char *body;
-    size_t len, cap;
+    struct bytebuf body;
     bool too_large;
     bool large;      /* holds one of the MAX_LARGE_UPLOADS */
     double deadline; /* the body must have arrived by then */
@@ -481,16 +480,14 @@ static enum MHD_Result handle_post(struct http_server *h, struct MHD_Connection 
     bool sse_ok = has_token(accept, "text/event-stream");
 
     struct jsonrpc_msg m;
-    bool big = req->len > SMALL_REQUEST;
+    bool big = req->body.len > SMALL_REQUEST;
     if (big)
         pthread_mutex_lock(&h->parse_lock);
-    jsonrpc_parse(req->body ? req->body : "", req->len, &m);
+    jsonrpc_parse(req->body.data ? req->body.data : "", req->body.len, &m);
     if (big)
         pthread_mutex_unlock(&h->parse_lock);
     /* The message is in m now: the body goes back at once. */
-    free(req->body);
-    req->body = NULL;
-    req->len = req->cap = 0;
+    bytebuf_clear(&req->body);
     enum MHD_Result r;
     if (m.kind == JSONRPC_BAD) {
         /* A request whose id can be read is answered as requests are, so
@@ -649,27 +646,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* A body that trickles in is cut off: the connection is closed. */
         if (monotonic_ms() > req->deadline)
             return MHD_NO;
-        if (req->too_large || req->len + n > MCP_MAX_MESSAGE) {
+        if (req->too_large || req->body.len + n > MCP_MAX_MESSAGE) {
             /* Read and dropped: memory stays bounded whatever is sent. */
-            free(req->body);
-            req->body = NULL;
-            req->len = req->cap = 0;
+            bytebuf_clear(&req->body);
             req->too_large = true;
             return MHD_YES;
         }
-        if (req->len + n + 1 > req->cap) {
-            size_t cap = req->cap ? req->cap : 4096;
-            while (cap < req->len + n + 1)
-                cap *= 2;
-            char *p = realloc(req->body, cap);
-            if (!p)
-                return MHD_NO;
-            req->body = p;
-            req->cap = cap;
-        }
-        memcpy(req->body + req->len, upload_data, n);
-        req->len += n;
-        return MHD_YES;
+        return bytebuf_append(&req->body, upload_data, n) ? MHD_YES : MHD_NO;
     }
     if (strcmp(method, "POST") != 0)
         return MHD_YES; /* DELETE was answered on the first call */
@@ -687,7 +670,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct request *req = *con_cls;
     if (req) {
         give_back_large(cls, req);
-        free(req->body);
+        bytebuf_clear(&req->body);
     }
     free(req);
     *con_cls = NULL;

@@ -437,13 +437,7 @@ static void start_call(struct mcp_session *s, const struct jsonrpc_msg *m, struc
         return;
     }
 
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_t thread;
-    int rc = pthread_create(&thread, &attr, call_main, c);
-    pthread_attr_destroy(&attr);
-    if (rc != 0) {
+    if (thread_start_detached(call_main, c) != 0) {
         pthread_mutex_lock(&s->lock);
         unlink_call(s, c);
         s->active--;

@@ -65,8 +65,7 @@ static void refuse_too_large(struct stdio_sink *out)
 
 /* A line being read: grows up to MCP_MAX_MESSAGE, then is dropped. */
 struct line_buf {
-    char *data;
-    size_t len, cap;
+    struct bytebuf text;
     bool discarding; /* inside a line that was too long */
 };
 
@@ -74,24 +73,12 @@ static int line_append(struct line_buf *b, const char *p, size_t n)
 {
     if (b->discarding)
         return 0;
-    if (b->len + n > MCP_MAX_MESSAGE) {
-        free(b->data);
-        *b = (struct line_buf){.discarding = true};
+    if (b->text.len + n > MCP_MAX_MESSAGE) {
+        bytebuf_clear(&b->text);
+        b->discarding = true;
         return 0;
     }
-    if (b->len + n + 1 > b->cap) { /* +1: jsonrpc text may be NUL-terminated later */
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *data = realloc(b->data, cap);
-        if (!data)
-            return -1;
-        b->data = data;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-    return 0;
+    return bytebuf_append(&b->text, p, n) ? 0 : -1;
 }
 
 /* Splits what was read into lines and handles each complete one. */
@@ -108,15 +95,11 @@ static int feed(struct mcp_session *s, struct stdio_sink *out, struct line_buf *
         if (b->discarding)
             refuse_too_large(out);
         else
-            handle_line(s, out, b->data ? b->data : (char *)"", b->len);
-        b->len = 0;
+            handle_line(s, out, b->text.data ? b->text.data : (char *)"", b->text.len);
+        b->text.len = 0;
         b->discarding = false;
-        if (b->cap > ((size_t)1 << 20)) {
-            /* Not kept at the size of the largest message ever seen. */
-            free(b->data);
-            b->data = NULL;
-            b->cap = 0;
-        }
+        if (b->text.cap > ((size_t)1 << 20))
+            bytebuf_clear(&b->text); /* not kept at the size of the largest message */
         p = nl + 1;
         n -= part + 1;
     }
@@ -173,8 +156,8 @@ int mcp_serve_stdio(const struct mcp_server *srv, int stop_fd, hutch_error *err)
             /* A last message without its newline still counts. */
             if (line.discarding)
                 refuse_too_large(&out);
-            else if (line.len > 0)
-                handle_line(s, &out, line.data, line.len);
+            else if (line.text.len > 0)
+                handle_line(s, &out, line.text.data, line.text.len);
             break;
         }
         if (feed(s, &out, &line, chunk, (size_t)n) < 0) {
@@ -182,7 +165,7 @@ int mcp_serve_stdio(const struct mcp_server *srv, int stop_fd, hutch_error *err)
             break;
         }
     }
-    free(line.data);
+    bytebuf_clear(&line.text);
     mcp_session_input_closed(s); /* no answer to an approval can come now */
 
     /* At EOF, running calls finish and are answered (a client that will

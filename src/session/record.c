@@ -4,6 +4,8 @@
  * not know are dropped on the next write. */
 #include "session/record.h"
 
+#include <stddef.h>
+
 #include "base/util.h"
 
 #define RECORD_VERSION 1
@@ -43,25 +45,42 @@ struct session_record *record_new(void)
     return calloc(1, sizeof(struct session_record));
 }
 
+/* The record's optional text fields, freed, read and written by one list
+ * (key, which every record has, is read apart). */
+static const struct {
+    const char *name;
+    size_t offset; /* of the char * in struct session_record */
+} text_fields[] = {
+#define TEXT_FIELD(field) {#field, offsetof(struct session_record, field)}
+    TEXT_FIELD(name),
+    TEXT_FIELD(workspace),
+    TEXT_FIELD(workspace_image),
+    TEXT_FIELD(config),
+    TEXT_FIELD(failure),
+    TEXT_FIELD(setup_output),
+    TEXT_FIELD(limits_via),
+    TEXT_FIELD(engine),
+    TEXT_FIELD(container_id),
+    TEXT_FIELD(container_name),
+    TEXT_FIELD(workdir),
+    TEXT_FIELD(agent_dir),
+#undef TEXT_FIELD
+};
+
+static char **text_field(const struct session_record *r, size_t i)
+{
+    return (char **)((char *)r + text_fields[i].offset);
+}
+
 void record_free(struct session_record *r)
 {
     if (!r)
         return;
     free(r->key);
-    free(r->name);
-    free(r->workspace);
-    free(r->workspace_image);
-    free(r->config);
+    for (size_t i = 0; i < ARRAY_SIZE(text_fields); i++)
+        free(*text_field(r, i));
     json_decref(r->create_args);
-    free(r->failure);
-    free(r->setup_output);
-    free(r->limits_via);
     strlist_clear(&r->cgroup_dirs);
-    free(r->engine);
-    free(r->container_id);
-    free(r->container_name);
-    free(r->workdir);
-    free(r->agent_dir);
     free(r);
 }
 
@@ -109,6 +128,14 @@ static int take_string(json_t *obj, const char *name, char **field)
     return record_set(field, json_string_value(v));
 }
 
+static int take_text_fields(json_t *obj, struct session_record *r)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(text_fields); i++)
+        if (take_string(obj, text_fields[i].name, text_field(r, i)) < 0)
+            return -1;
+    return 0;
+}
+
 static bool damaged(hutch_error *err, const char *path, const char *what)
 {
     error_set(err, HUTCH_E_INVALID,
@@ -147,17 +174,7 @@ int record_parse(const char *text, size_t len, const char *path, struct session_
         bad = "no known state";
     else if (take_string(obj, "key", &r->key) < 0 || !r->key)
         bad = "no key";
-    else if (take_string(obj, "name", &r->name) < 0 || take_string(obj, "workspace", &r->workspace) < 0 ||
-             take_string(obj, "workspace_image", &r->workspace_image) < 0 ||
-             take_string(obj, "config", &r->config) < 0 ||
-             take_string(obj, "failure", &r->failure) < 0 ||
-             take_string(obj, "setup_output", &r->setup_output) < 0 ||
-             take_string(obj, "limits_via", &r->limits_via) < 0 ||
-             take_string(obj, "engine", &r->engine) < 0 ||
-             take_string(obj, "container_id", &r->container_id) < 0 ||
-             take_string(obj, "container_name", &r->container_name) < 0 ||
-             take_string(obj, "workdir", &r->workdir) < 0 ||
-             take_string(obj, "agent_dir", &r->agent_dir) < 0)
+    else if (take_text_fields(obj, r) < 0)
         bad = "a field that should be text is not";
     else if (via && strcmp(via, "agent") != 0 && strcmp(via, "engine") != 0)
         bad = "no known exec_via";
@@ -221,20 +238,13 @@ json_t *record_to_json(const struct session_record *r)
         return NULL;
     json_object_set_new(obj, "version", json_integer(RECORD_VERSION));
     put_string(obj, "key", r->key);
-    put_string(obj, "name", r->name);
     put_string(obj, "backend", session_kind_name(r->kind));
     put_string(obj, "state", record_state_name(r->state));
     json_object_set_new(obj, "created_at", json_real(r->created_at));
     json_object_set_new(obj, "last_used_at", json_real(r->last_used_at));
     json_object_set_new(obj, "exec_count", json_integer(r->exec_count));
     put_string(obj, "config_hash", r->config_hash);
-    put_string(obj, "workspace", r->workspace);
     json_object_set_new(obj, "workspace_owned", json_boolean(r->workspace_owned));
-    put_string(obj, "workspace_image", r->workspace_image);
-    put_string(obj, "config", r->config);
-    put_string(obj, "failure", r->failure);
-    put_string(obj, "setup_output", r->setup_output);
-    put_string(obj, "limits_via", r->limits_via);
     put_int(obj, "init_pid", r->init_pid);
     put_int(obj, "init_start", (long long)r->init_start);
     put_int(obj, "agent_pid", r->agent_pid);
@@ -248,11 +258,8 @@ json_t *record_to_json(const struct session_record *r)
         json_object_set_new(obj, "adopted", json_true());
     if (r->kind == SESSION_KIND_DOCKER)
         put_string(obj, "exec_via", r->engine_exec || r->adopted ? "engine" : "agent");
-    put_string(obj, "engine", r->engine);
-    put_string(obj, "container_id", r->container_id);
-    put_string(obj, "container_name", r->container_name);
-    put_string(obj, "workdir", r->workdir);
-    put_string(obj, "agent_dir", r->agent_dir);
+    for (size_t i = 0; i < ARRAY_SIZE(text_fields); i++)
+        put_string(obj, text_fields[i].name, *text_field(r, i));
     put_int(obj, "proxy_pid", r->proxy_pid);
     put_int(obj, "proxy_start", (long long)r->proxy_start);
     return obj;

@@ -39,6 +39,8 @@ enum exec_via {
     EXEC_VIA_HOST,
 };
 
+/* Its text fields (char *) but key are listed once in record.c's
+ * text_fields, which frees, reads and writes them: a new one goes there. */
 struct session_record {
     char *key, *name;
     enum session_kind kind;

@@ -299,15 +299,9 @@ static int remove_at(int at, const char *name, const char *shown, int depth, hut
         return error_sys(err, errno, "cannot remove %s", shown);
     if (depth > 256)
         return error_set(err, HUTCH_E_SYSTEM, "cannot remove %s: nested too deeply", shown);
-    int fd = TEMP_FAILURE_RETRY(
-        openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (fd < 0)
+    DIR *d = opendir_at(at, name, O_NOFOLLOW);
+    if (!d)
         return error_sys(err, errno, "cannot remove %s", shown);
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        close(fd);
-        return error_sys(err, errno, "cannot remove %s", shown);
-    }
     struct dirent *e;
     int r = 0;
     while (r == 0 && (e = readdir(d))) {

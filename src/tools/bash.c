@@ -255,14 +255,9 @@ static int newest_first(const void *a, const void *b)
 /* Foreground logs are kept for a while, not for ever: the oldest go. */
 static void prune_logs(int dirfd)
 {
-    int fd = TEMP_FAILURE_RETRY(openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (fd < 0)
+    DIR *d = opendir_at(dirfd, ".", 0);
+    if (!d)
         return;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        close(fd);
-        return;
-    }
     struct old_log *logs = NULL;
     size_t n = 0, cap = 0;
     time_t now = time(NULL);

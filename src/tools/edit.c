@@ -18,36 +18,16 @@
 
 /* ---- a growable string --------------------------------------------------------------- */
 
+/* Stops at the first failure to grow, which sb_finish reports. */
 struct sbuf {
-    char *s;
-    size_t len, cap;
+    struct bytebuf text;
     bool failed;
 };
 
 static void sb_add(struct sbuf *b, const char *s, size_t n)
 {
-    if (b->failed)
-        return;
-    if (b->cap - b->len <= n) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap - b->len <= n) {
-            if (cap > SIZE_MAX / 2) {
-                b->failed = true;
-                return;
-            }
-            cap *= 2;
-        }
-        char *s2 = realloc(b->s, cap);
-        if (!s2) {
-            b->failed = true;
-            return;
-        }
-        b->s = s2;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
+    if (!b->failed && !bytebuf_append(&b->text, s, n))
+        b->failed = true;
 }
 
 static void sb_str(struct sbuf *b, const char *s)
@@ -69,12 +49,12 @@ static PRINTF_LIKE(2, 3) void sb_printf(struct sbuf *b, const char *fmt, ...)
 static char *sb_finish(struct sbuf *b)
 {
     if (b->failed) {
-        free(b->s);
+        free(b->text.data);
         return NULL;
     }
-    if (!b->s)
+    if (!b->text.data)
         return strdup("");
-    return b->s;
+    return b->text.data;
 }
 
 /* ---- edit_apply ------------------------------------------------------------------------ */

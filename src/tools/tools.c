@@ -72,18 +72,46 @@ json_t *tool_fail_error(const hutch_error *err)
 
 /* ---- arguments ------------------------------------------------------------------- */
 
+static bool is_string(const json_t *j)
+{
+    return json_is_string(j);
+}
+
+static bool is_boolean(const json_t *j)
+{
+    return json_is_boolean(j);
+}
+
+/* An integer, or a real with no fraction that a double holds exactly (2.0 is 2). */
+static bool is_whole_number(const json_t *j)
+{
+    return json_is_integer(j) ||
+           (json_is_real(j) && json_real_value(j) >= -9e15 && json_real_value(j) <= 9e15 &&
+            (double)(int64_t)json_real_value(j) == json_real_value(j));
+}
+
+/* The argument key into *v: 1; 0 when absent or null; -1 with err ("KEY
+ * must be MUST") when it is not of the kind fits accepts. */
+static int arg_get(const json_t *args, const char *key, bool (*fits)(const json_t *),
+                   const char *must, const json_t **v, hutch_error *err)
+{
+    *v = json_object_get(args, key);
+    if (!*v || json_is_null(*v))
+        return 0;
+    if (!fits(*v))
+        return error_set(err, HUTCH_E_INVALID, "%s must be %s", key, must);
+    return 1;
+}
+
 int arg_bytes(const json_t *args, const char *key, const char **s, size_t *len, hutch_error *err)
 {
-    json_t *v = json_object_get(args, key);
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_string(v)) {
-        error_set(err, HUTCH_E_INVALID, "%s must be a string", key);
-        return -1;
+    const json_t *v;
+    int r = arg_get(args, key, is_string, "a string", &v, err);
+    if (r == 1) {
+        *s = json_string_value(v);
+        *len = json_string_length(v);
     }
-    *s = json_string_value(v);
-    *len = json_string_length(v);
-    return 1;
+    return r;
 }
 
 int arg_string(const json_t *args, const char *key, const char **s, size_t *len, hutch_error *err)
@@ -99,18 +127,11 @@ int arg_string(const json_t *args, const char *key, const char **s, size_t *len,
 int arg_int(const json_t *args, const char *key, int64_t min, int64_t max, int64_t *v,
             hutch_error *err)
 {
-    json_t *j = json_object_get(args, key);
-    if (!j || json_is_null(j))
-        return 0;
-    if (json_is_integer(j)) {
-        *v = (int64_t)json_integer_value(j);
-    } else if (json_is_real(j) && json_real_value(j) >= -9e15 && json_real_value(j) <= 9e15 &&
-               (double)(int64_t)json_real_value(j) == json_real_value(j)) {
-        *v = (int64_t)json_real_value(j); /* 2.0 is 2 */
-    } else {
-        error_set(err, HUTCH_E_INVALID, "%s must be a whole number", key);
-        return -1;
-    }
+    const json_t *j;
+    int r = arg_get(args, key, is_whole_number, "a whole number", &j, err);
+    if (r != 1)
+        return r;
+    *v = json_is_integer(j) ? (int64_t)json_integer_value(j) : (int64_t)json_real_value(j);
     if (*v < min || *v > max) {
         error_set(err, HUTCH_E_INVALID, "%s must be from %" PRId64 " to %" PRId64 ", not %" PRId64,
                   key, min, max, *v);
@@ -121,15 +142,11 @@ int arg_int(const json_t *args, const char *key, int64_t min, int64_t max, int64
 
 int arg_bool(const json_t *args, const char *key, bool *v, hutch_error *err)
 {
-    json_t *j = json_object_get(args, key);
-    if (!j || json_is_null(j))
-        return 0;
-    if (!json_is_boolean(j)) {
-        error_set(err, HUTCH_E_INVALID, "%s must be true or false", key);
-        return -1;
-    }
-    *v = json_is_true(j);
-    return 1;
+    const json_t *j;
+    int r = arg_get(args, key, is_boolean, "true or false", &j, err);
+    if (r == 1)
+        *v = json_is_true(j);
+    return r;
 }
 
 /* ---- small things ---------------------------------------------------------------- */

@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 
+from conftest import BUILD_DIR
 
 
 CANARY = "hutch-canary-" + uuid.uuid4().hex
@@ -54,6 +55,29 @@ def test_rm_workspaces_does_not_follow_links_out(sessions, tmp_path):
     sessions.run("session", "rm", "w", "--workspaces", check=0)
     assert (outside / "keep.txt").read_text() == CANARY
     assert not any(p.name.startswith("w-") for p in (sessions.state / "workspaces").iterdir())
+
+
+def test_the_relay_stop_does_not_follow_links_out(tmp_path):
+    """hutch-init --stop DIR, run as root in an adopted container, removes
+    DIR and the DIR-*.init binaries: what the container's processes plant
+    there (links to elsewhere, a link as a DIR-*.init) goes, what the links
+    point to stays."""
+    outside = tmp_path / "outside"
+    (outside / "sub").mkdir(parents=True)
+    (outside / "keep.txt").write_text(CANARY)
+    (outside / "sub" / "deep.txt").write_text(CANARY)
+    relay = tmp_path / "relay"
+    (relay / "d").mkdir(parents=True)
+    (relay / "link").symlink_to(outside)
+    (relay / "d" / "file").symlink_to(outside / "keep.txt")
+    (relay / "d" / "dir").symlink_to(outside / "sub")
+    (tmp_path / "relay-1.init").symlink_to(outside / "keep.txt")
+    proc = subprocess.run([str(BUILD_DIR / "hutch-init"), "--stop", str(relay)],
+                          capture_output=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert not os.path.lexists(relay) and not os.path.lexists(tmp_path / "relay-1.init")
+    assert (outside / "keep.txt").read_text() == CANARY
+    assert (outside / "sub" / "deep.txt").read_text() == CANARY
 
 
 def test_the_state_directory_is_private(sessions):

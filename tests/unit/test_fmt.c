@@ -1,8 +1,9 @@
 /* Formatting into fixed buffers (src/base/util.h: fmt_fits, fmt_append,
  * fmt_trunc, fmt_bounded, fmt_mark_cut; src/base/error.h: fmt_checked) and how
  * hutch_error messages behave when they do not fit (error_set, error_sys,
- * error_prefix). */
+ * error_prefix); the growing buffer (bytebuf_append). */
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "base/error.h"
@@ -194,6 +195,33 @@ static void test_error_prefix(void)
     CHECK_STR(err.message, "line one: x", "a context is one line too");
 }
 
+static void test_bytebuf(void)
+{
+    struct bytebuf b = {0};
+    CHECK(bytebuf_append(&b, "", 0) && b.len == 0 && b.data && b.data[0] == '\0',
+          "appending nothing to an empty buffer leaves an empty string");
+    CHECK(bytebuf_append(&b, "ab\0cd", 5) && b.len == 5 && memcmp(b.data, "ab\0cd", 6) == 0,
+          "bytes are kept as they are, a NUL included, and terminated");
+    size_t total = 5;
+    bool ok = true;
+    for (int i = 0; i < 1000; i++) {
+        ok = ok && bytebuf_append(&b, repeat('x', 100), 100);
+        total += 100;
+    }
+    CHECK(ok && b.len == total && b.cap > b.len && b.data[b.len] == '\0',
+          "it grows past many doublings, still terminated");
+    CHECK(b.data[5] == 'x' && b.data[b.len - 1] == 'x' && memcmp(b.data, "ab", 2) == 0,
+          "and what came first is still there");
+    char *before = b.data;
+    size_t len = b.len, cap = b.cap;
+    CHECK(!bytebuf_append(&b, "x", SIZE_MAX - len), "a size that would overflow is refused");
+    CHECK(b.data == before && b.len == len && b.cap == cap, "and the buffer is as it was");
+    bytebuf_clear(&b);
+    CHECK(!b.data && b.len == 0 && b.cap == 0, "clear frees it and makes it empty");
+    bytebuf_clear(&b);
+    CHECK(!b.data, "clearing an empty buffer is harmless");
+}
+
 int main(void)
 {
     test_fits();
@@ -205,5 +233,6 @@ int main(void)
     test_error_set();
     test_error_sys();
     test_error_prefix();
+    test_bytebuf();
     return tap_done();
 }

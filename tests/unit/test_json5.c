@@ -117,6 +117,20 @@ static void test_errors(void)
           "integer overflow");
     fails("{'a\\u0000': 1}", 1, 2, "a key cannot contain U+0000", "NUL in a key");
     fails("{\r\n\r\n  a 1}", 3, 5, "expected ':' after the key, found '1'", "CRLF counts one line");
+    fails("[1 2]", 1, 4, "expected ',' or ']' after a value in this list, found '2'",
+          "missing comma in a list");
+    fails("{a: [{b: 1,}, [],], c: 1 d}", 1, 26,
+          "expected ',' or '}' after a value in this object, found 'd'",
+          "nested objects and lists with trailing commas, then a missing comma");
+    char longnum[600] = "{a: ";
+    memset(longnum + 4, '7', 500);
+    strcpy(longnum + 504, "}");
+    fails(longnum, 1, 5, "this number is too long", "too many digits");
+    memcpy(longnum + 4, "1.", 2);
+    fails(longnum, 1, 5, "this number is too long", "too many digits after the point");
+    memcpy(longnum + 4, "1e", 2);
+    fails(longnum, 1, 5, "this number is too long", "too many digits in the exponent");
+    same("[1.5e+2, 0.25, 10]", "[150.0, 0.25, 10]", "fraction and exponent digits");
     char deep[600];
     memset(deep, '[', 300);
     deep[300] = '\0';

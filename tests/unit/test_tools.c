@@ -101,6 +101,23 @@ static void test_files(void)
     r = call("read", "{\"path\": 3}");
     CHECK(!is_ok(r) && strstr(str(r, "error"), "path must be a string"), "bad types are results");
     json_decref(r);
+    r = call("read", "{\"path\": \"a/b.txt\", \"offset\": 1.5}");
+    CHECK(!is_ok(r) && strstr(str(r, "error"), "offset must be a whole number"),
+          "a fraction is not a whole number");
+    json_decref(r);
+    r = call("read", "{\"path\": \"a/b.txt\", \"offset\": 0}");
+    CHECK(!is_ok(r) && strstr(str(r, "error"), "offset must be from 1 to"),
+          "a number out of range names the range");
+    json_decref(r);
+    r = call("read", "{\"path\": \"a/b.txt\", \"offset\": 2.0, \"limit\": null}");
+    CHECK(is_ok(r) && strcmp(str(r, "text"), "2\n") == 0,
+          "2.0 is a whole number and null is no argument");
+    json_decref(r);
+    r = call("edit", "{\"path\": \"a/b.txt\", \"oldText\": \"2\", \"newText\": \"3\", "
+                     "\"dryRun\": \"yes\"}");
+    CHECK(!is_ok(r) && strstr(str(r, "error"), "dryRun must be true or false"),
+          "a flag must be a boolean");
+    json_decref(r);
     r = call("frobnicate", "{}");
     CHECK(!is_ok(r) && strstr(str(r, "error"), "unknown tool"), "unknown tools are results");
     json_decref(r);

@@ -92,15 +92,8 @@ int docker_build(struct engine *e, const struct build_request *req, struct build
 
 int docker_image_exists(struct engine *e, const char *name, hutch_error *err)
 {
-    long status;
-    json_t *reply = NULL;
-    if (engine_call_on(e, "GET", "/images/", name, "/json", NULL, &status, &reply, err) < 0)
-        return -1;
+    json_t *reply;
+    int found = engine_inspect(e, ENGINE_IMAGE, name, &reply, err);
     json_decref(reply);
-    if (status == 200)
-        return 1;
-    if (status == 404)
-        return 0;
-    return error_set(err, HUTCH_E_SYSTEM, "cannot look up the image %s (status %ld)", name,
-                     status);
+    return found;
 }

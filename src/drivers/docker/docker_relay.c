@@ -335,12 +335,7 @@ static int join_stream(int stream, struct agent_conn *conn, hutch_error *err)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_t thread;
-    int r = pthread_create(&thread, &attr, pump_main, p);
-    pthread_attr_destroy(&attr);
+    int r = thread_start_detached(pump_main, p);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (r != 0) {
         close(stream);

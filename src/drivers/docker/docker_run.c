@@ -165,18 +165,6 @@ static void report_engine_text(struct pump *p, const struct engine *e)
                e->address, p->input_text);
 }
 
-static void pump_sinks(struct pump *p, const hutch_policy *policy, const hutch_command *cmd)
-{
-    uint64_t limit = policy->limits.output_bytes;
-    /* Output here arrives through the socket: "pass" means relaying it all. */
-    sink_init(&p->out, cmd->stdout_mode == HUTCH_OUTPUT_CAPTURE ? HUTCH_OUTPUT_CAPTURE
-                                                                : HUTCH_OUTPUT_RELAY,
-              cmd->stdout_fd, cmd->stdout_mode == HUTCH_OUTPUT_PASS ? UINT64_MAX : limit);
-    sink_init(&p->err, cmd->stderr_mode == HUTCH_OUTPUT_CAPTURE ? HUTCH_OUTPUT_CAPTURE
-                                                                : HUTCH_OUTPUT_RELAY,
-              cmd->stderr_fd, cmd->stderr_mode == HUTCH_OUTPUT_PASS ? UINT64_MAX : limit);
-}
-
 static int ms_until(double deadline, double now)
 {
     return deadline <= now ? 0 : (int)(deadline - now) + 1;
@@ -264,6 +252,28 @@ static void run_pump(struct pump *p)
         }
     }
     end_held(p);
+}
+
+/* Relays the command's streams until it ends, is cancelled or times out;
+ * p's stream, input, signal and ctx are the caller's, the rest comes from
+ * the policy and the command. */
+static void pump_command(struct pump *p, const struct engine *e, const hutch_policy *policy,
+                         const hutch_command *cmd)
+{
+    p->stdin_fd = cmd->stdin_fd;
+    p->cancel_fd = cmd->cancel_fd;
+    p->timeout_ms = policy->limits.timeout_ms;
+    p->podman = e->podman;
+    uint64_t limit = policy->limits.output_bytes;
+    /* Output here arrives through the socket: "pass" means relaying it all. */
+    sink_init(&p->out, cmd->stdout_mode == HUTCH_OUTPUT_CAPTURE ? HUTCH_OUTPUT_CAPTURE
+                                                                : HUTCH_OUTPUT_RELAY,
+              cmd->stdout_fd, cmd->stdout_mode == HUTCH_OUTPUT_PASS ? UINT64_MAX : limit);
+    sink_init(&p->err, cmd->stderr_mode == HUTCH_OUTPUT_CAPTURE ? HUTCH_OUTPUT_CAPTURE
+                                                                : HUTCH_OUTPUT_RELAY,
+              cmd->stderr_fd, cmd->stderr_mode == HUTCH_OUTPUT_PASS ? UINT64_MAX : limit);
+    run_pump(p);
+    report_engine_text(p, e);
 }
 
 static void finish_output(struct pump *p, hutch_result *r)
@@ -602,16 +612,10 @@ static int run_container(struct engine *e, const struct hutch_policy *p,
     struct pump pump = {
         .stream = stream,
         .input = own_input ? input : stream,
-        .stdin_fd = cmd->stdin_fd,
-        .cancel_fd = cmd->cancel_fd,
-        .timeout_ms = p->limits.timeout_ms,
-        .podman = e->podman,
         .signal = kill_container,
         .ctx = &c,
     };
-    pump_sinks(&pump, p, cmd);
-    run_pump(&pump);
-    report_engine_text(&pump, e);
+    pump_command(&pump, e, p, cmd);
     r->duration_ms = monotonic_ms() - start;
     int rc = container_outcome(&c, pump.timed_out, r, err);
     if (rc < 0)
@@ -686,18 +690,16 @@ static void kill_exec(void *ctx, int sig)
 
 static int inspect_adopted(struct engine *e, const char *name, hutch_result *r, hutch_error *err)
 {
-    long status;
-    json_t *reply = NULL;
-    if (engine_call_on(e, "GET", "/containers/", name, "/json", NULL, &status, &reply, err) < 0)
+    json_t *reply;
+    int found = engine_inspect(e, ENGINE_CONTAINER, name, &reply, err);
+    if (found < 0)
         return -1;
     int rc = 0;
-    if (status == 404)
+    if (!found)
         rc = error_set(err, HUTCH_E_INVALID,
                        "the container %s does not exist: create it first (docker run -d --name "
                        "%s IMAGE sleep infinity), or check the name given to --sandbox",
                        name, name);
-    else if (status != 200)
-        rc = engine_failed(status, reply, err, "cannot inspect the container %s", name);
     else if (!json_is_true(json_object_get(json_object_get(reply, "State"), "Running")))
         rc = error_set(err, HUTCH_E_INVALID,
                        "the container %s is stopped: start it with docker start %s (hutch never "
@@ -785,19 +787,8 @@ int docker_exec_in(struct engine *e, const char *name, const struct hutch_policy
         return failed_after_start(e, true, false, err);
     /* An exec has one connection, input included: with Podman, input the
      * command leaves unread may still cost output, which is then warned of. */
-    struct pump pump = {
-        .stream = stream,
-        .input = stream,
-        .stdin_fd = cmd->stdin_fd,
-        .cancel_fd = cmd->cancel_fd,
-        .timeout_ms = p->limits.timeout_ms,
-        .podman = e->podman,
-        .signal = kill_exec,
-        .ctx = &killer,
-    };
-    pump_sinks(&pump, p, cmd);
-    run_pump(&pump);
-    report_engine_text(&pump, e);
+    struct pump pump = {.stream = stream, .input = stream, .signal = kill_exec, .ctx = &killer};
+    pump_command(&pump, e, p, cmd);
     r->duration_ms = monotonic_ms() - began;
 
     fmt_bounded(path, "/exec/%s/json", exec_id);

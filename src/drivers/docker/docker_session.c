@@ -51,12 +51,11 @@ static int inspect_for(struct engine *e, const char *ref, const char *state_dir,
                        struct inspected *out, hutch_error *err)
 {
     memset(out, 0, sizeof *out);
-    long status;
-    json_t *reply = NULL;
-    if (engine_call_on(e, "GET", "/containers/", ref, "/json", NULL, &status, &reply, err) < 0)
+    json_t *reply;
+    int found = engine_inspect(e, ENGINE_CONTAINER, ref, &reply, err);
+    if (found < 0)
         return -1;
-    int r = 0;
-    if (status == 200) {
+    if (found) {
         json_t *state = json_object_get(reply, "State");
         out->exists = true;
         out->running = json_is_true(json_object_get(state, "Running"));
@@ -72,11 +71,9 @@ static int inspect_for(struct engine *e, const char *ref, const char *state_dir,
             json_object_get(json_object_get(reply, "Config"), "WorkingDir"));
         if (!wd || wd[0] != '/' || !fmt_fits(out->workdir, sizeof out->workdir, "%s", wd))
             out->workdir[0] = '\0';
-    } else if (status != 404) {
-        r = engine_failed(status, reply, err, "cannot inspect the container %s", ref);
     }
     json_decref(reply);
-    return r;
+    return 0;
 }
 
 static int inspect(struct engine *e, const char *ref, struct inspected *out, hutch_error *err)
@@ -456,20 +453,28 @@ int docker_session_start(struct session *s, const struct hutch_policy *p, hutch_
     return r;
 }
 
+/* container_action on the session's container over a connection of its
+ * own; a container that was never made or is gone already is fine. */
+static int act_on_own_container(struct session *s, const char *method, const char *suffix,
+                                const char *what, hutch_error *err)
+{
+    if (!container_ref(s))
+        return 0;
+    struct engine e;
+    if (open_engine(s, &e, err) < 0)
+        return -1;
+    int r = container_action(&e, container_ref(s), method, suffix, what, true, err);
+    engine_close(&e);
+    return r;
+}
+
 int docker_session_stop(struct session *s, hutch_error *err)
 {
     if (s->record->adopted)
         return error_set(err, HUTCH_E_INVALID,
                          "session %s is the adopted container %s: hutch never stops it", s->key,
                          container_ref(s));
-    if (!container_ref(s))
-        return 0;
-    struct engine e;
-    if (open_engine(s, &e, err) < 0)
-        return -1;
-    int r = container_action(&e, container_ref(s), "POST", "/stop?t=5", "stop", true, err);
-    engine_close(&e);
-    return r;
+    return act_on_own_container(s, "POST", "/stop?t=5", "stop", err);
 }
 
 int docker_session_remove(struct session *s, hutch_error *err)
@@ -483,11 +488,7 @@ int docker_session_remove(struct session *s, hutch_error *err)
     }
     if (!container_ref(s))
         return 0;
-    struct engine e;
-    if (open_engine(s, &e, err) < 0)
-        return -1;
-    int r = container_action(&e, container_ref(s), "DELETE", "?force=true", "remove", true, err);
-    engine_close(&e);
+    int r = act_on_own_container(s, "DELETE", "?force=true", "remove", err);
     char sock[PATH_MAX + 32];
     fmt_bounded(sock, "%s/%s", s->runtime_dir, AGENT_SOCKET_NAME);
     (void)unlink(sock);

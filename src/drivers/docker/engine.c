@@ -61,9 +61,9 @@ static void set_base(struct engine *e)
 
 /* ---- libcurl plumbing ---------------------------------------------------------- */
 
+/* An answer being collected, up to MAX_REPLY bytes. */
 struct buffer {
-    char *data;
-    size_t len, cap;
+    struct bytebuf bytes;
     bool too_big;
 };
 
@@ -71,24 +71,11 @@ static size_t collect(char *ptr, size_t size, size_t n, void *userdata)
 {
     struct buffer *b = userdata;
     size_t add = size * n;
-    if (b->len + add > MAX_REPLY) {
+    if (b->bytes.len + add > MAX_REPLY) {
         b->too_big = true;
         return 0;
     }
-    if (b->len + add + 1 > b->cap) {
-        size_t ncap = b->cap ? b->cap * 2 : 4096;
-        while (ncap < b->len + add + 1)
-            ncap *= 2;
-        char *nd = realloc(b->data, ncap);
-        if (!nd)
-            return 0;
-        b->data = nd;
-        b->cap = ncap;
-    }
-    memcpy(b->data + b->len, ptr, add);
-    b->len += add;
-    b->data[b->len] = '\0';
-    return add;
+    return bytebuf_append(&b->bytes, ptr, add) ? add : 0;
 }
 
 static void prepare(struct engine *e, const char *method, const char *url, long timeout_s)
@@ -198,7 +185,7 @@ int engine_open(struct engine *e, const char *host, hutch_error *err)
     e->curl->easy_setopt(e->handle, CURLOPT_WRITEFUNCTION, collect);
     e->curl->easy_setopt(e->handle, CURLOPT_WRITEDATA, &body);
     CURLcode code = e->curl->easy_perform(e->handle);
-    free(body.data);
+    free(body.bytes.data);
     long status = 0;
     if (code == CURLE_OK)
         e->curl->easy_getinfo(e->handle, CURLINFO_RESPONSE_CODE, &status);
@@ -252,6 +239,38 @@ int engine_reachable(const char *host, hutch_error *err)
     return 0;
 }
 
+/* Runs the prepared request and collects its answer: *status, and *reply
+ * (unless reply is NULL) the answer as JSON, a plain-text answer as
+ * {"message": text}, NULL for none. what names the request in the error
+ * when the answer is too large. */
+static int perform_collecting(struct engine *e, const char *what, long *status, json_t **reply,
+                              hutch_error *err)
+{
+    struct buffer answer = {0};
+    e->curl->easy_setopt(e->handle, CURLOPT_WRITEFUNCTION, collect);
+    e->curl->easy_setopt(e->handle, CURLOPT_WRITEDATA, &answer);
+    CURLcode code = e->curl->easy_perform(e->handle);
+    if (code != CURLE_OK) {
+        free(answer.bytes.data);
+        if (answer.too_big)
+            return error_set(err, HUTCH_E_SYSTEM, "the Docker engine's answer to %s is too large",
+                             what);
+        return transport_error(e, code, err);
+    }
+    *status = 0;
+    e->curl->easy_getinfo(e->handle, CURLINFO_RESPONSE_CODE, status);
+    if (reply) {
+        *reply = NULL;
+        if (answer.bytes.len) {
+            *reply = json_loadb(answer.bytes.data, answer.bytes.len, JSON_DECODE_ANY, NULL);
+            if (!*reply) /* a plain-text error: keep it as a message */
+                *reply = json_pack("{s:s#}", "message", answer.bytes.data, (int)answer.bytes.len);
+        }
+    }
+    free(answer.bytes.data);
+    return 0;
+}
+
 int engine_call(struct engine *e, const char *method, const char *path, json_t *body,
                 long *status, json_t **reply, hutch_error *err)
 {
@@ -261,7 +280,6 @@ int engine_call(struct engine *e, const char *method, const char *path, json_t *
     autofree char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     if (body && !text)
         return error_set(err, HUTCH_E_SYSTEM, "out of memory");
-    struct buffer answer = {0};
     struct curl_slist *headers = NULL;
     /* Waiting for a container may take as long as the command. */
     prepare(e, method, url, strstr(path, "/wait") ? 0 : 120);
@@ -271,28 +289,9 @@ int engine_call(struct engine *e, const char *method, const char *path, json_t *
         e->curl->easy_setopt(e->handle, CURLOPT_POSTFIELDS, text);
         e->curl->easy_setopt(e->handle, CURLOPT_POSTFIELDSIZE, (long)strlen(text));
     }
-    e->curl->easy_setopt(e->handle, CURLOPT_WRITEFUNCTION, collect);
-    e->curl->easy_setopt(e->handle, CURLOPT_WRITEDATA, &answer);
-    CURLcode code = e->curl->easy_perform(e->handle);
+    int r = perform_collecting(e, path, status, reply, err);
     e->curl->slist_free_all(headers);
-    if (code != CURLE_OK) {
-        free(answer.data);
-        if (answer.too_big)
-            return error_set(err, HUTCH_E_SYSTEM, "the Docker engine's answer to %s is too large",
-                             path);
-        return transport_error(e, code, err);
-    }
-    e->curl->easy_getinfo(e->handle, CURLINFO_RESPONSE_CODE, status);
-    if (reply) {
-        *reply = NULL;
-        if (answer.len) {
-            *reply = json_loadb(answer.data, answer.len, JSON_DECODE_ANY, NULL);
-            if (!*reply) /* a plain-text error: keep it as a message */
-                *reply = json_pack("{s:s#}", "message", answer.data, (int)answer.len);
-        }
-    }
-    free(answer.data);
-    return 0;
+    return r;
 }
 
 int engine_call_on(struct engine *e, const char *method, const char *prefix, const char *name,
@@ -304,6 +303,29 @@ int engine_call_on(struct engine *e, const char *method, const char *prefix, con
     if (fmt_checked(err, path, sizeof path, "%s%s%s", prefix, escaped, suffix) < 0)
         return -1;
     return engine_call(e, method, path, body, status, reply, err);
+}
+
+int engine_inspect(struct engine *e, enum engine_kind kind, const char *name, json_t **reply,
+                   hutch_error *err)
+{
+    static const struct {
+        const char *prefix, *noun;
+    } kinds[] = {
+        [ENGINE_CONTAINER] = {"/containers/", "container"},
+        [ENGINE_IMAGE] = {"/images/", "image"},
+    };
+    long status;
+    *reply = NULL;
+    if (engine_call_on(e, "GET", kinds[kind].prefix, name, "/json", NULL, &status, reply, err) < 0)
+        return -1;
+    if (status == 200)
+        return 1;
+    int r = status == 404 ? 0
+                          : engine_failed(status, *reply, err, "cannot inspect the %s %s",
+                                          kinds[kind].noun, name);
+    json_decref(*reply);
+    *reply = NULL;
+    return r;
 }
 
 int engine_failed(long status, json_t *reply, hutch_error *err, const char *fmt, ...)
@@ -347,11 +369,11 @@ static size_t split_lines(char *ptr, size_t size, size_t n, void *userdata)
     size_t len = size * n;
     for (size_t i = 0; i < len; i++) {
         if (ptr[i] == '\n') {
-            if (s->pending.len) {
+            if (s->pending.bytes.len) {
                 if (!collect(ptr, 1, i + 1, &s->pending))
                     return 0;
-                emit_line(s, s->pending.data, s->pending.len);
-                s->pending.len = 0;
+                emit_line(s, s->pending.bytes.data, s->pending.bytes.len);
+                s->pending.bytes.len = 0;
             } else {
                 emit_line(s, ptr, i + 1);
             }
@@ -389,9 +411,9 @@ int engine_stream(struct engine *e, const char *method, const char *path, FILE *
     e->curl->easy_setopt(e->handle, CURLOPT_WRITEDATA, &splitter);
     CURLcode code = e->curl->easy_perform(e->handle);
     e->curl->slist_free_all(headers);
-    if (code == CURLE_OK && splitter.pending.len)
-        emit_line(&splitter, splitter.pending.data, splitter.pending.len);
-    free(splitter.pending.data);
+    if (code == CURLE_OK && splitter.pending.bytes.len)
+        emit_line(&splitter, splitter.pending.bytes.data, splitter.pending.bytes.len);
+    free(splitter.pending.bytes.data);
     if (code != CURLE_OK)
         return transport_error(e, code, err);
     e->curl->easy_getinfo(e->handle, CURLINFO_RESPONSE_CODE, status);
@@ -437,17 +459,27 @@ static ssize_t base64_decode(const char *in, unsigned char *out, size_t cap)
     return (ssize_t)n;
 }
 
+/* The URL of the archive endpoint for path in container (HEAD stats it, PUT
+ * unpacks a tar into it): 0, or -1 when a name is too long to escape. */
+static int archive_url(const struct engine *e, const char *container, const char *path,
+                       char *url, size_t size, hutch_error *err)
+{
+    char name[512], where[1024];
+    engine_escape_path(container, name, sizeof name);
+    engine_escape(path, where, sizeof where);
+    if (!name[0] || !where[0] ||
+        fmt_checked(err, url, size, "%s/containers/%s/archive?path=%s", e->base, name, where) < 0)
+        return error_set(err, HUTCH_E_INVALID, "the path %s in %s is too long", path, container);
+    return 0;
+}
+
 int engine_path_stat(struct engine *e, const char *container, const char *path,
                      struct engine_path_stat *st, hutch_error *err)
 {
     memset(st, 0, sizeof *st);
-    char name[512], where[1024], url[4096];
-    engine_escape_path(container, name, sizeof name);
-    engine_escape(path, where, sizeof where);
-    if (!name[0] || !where[0] ||
-        fmt_checked(err, url, sizeof url, "%s/containers/%s/archive?path=%s", e->base, name,
-                    where) < 0)
-        return error_set(err, HUTCH_E_INVALID, "the path %s in %s is too long", path, container);
+    char url[4096];
+    if (archive_url(e, container, path, url, sizeof url, err) < 0)
+        return -1;
     struct stat_header header = {0};
     prepare(e, "HEAD", url, 30);
     e->curl->easy_setopt(e->handle, CURLOPT_NOBODY, 1L);
@@ -492,15 +524,10 @@ static size_t read_upload(char *buf, size_t size, size_t n, void *userdata)
 int engine_put_archive(struct engine *e, const char *container, const char *dir,
                        const void *tar, size_t len, hutch_error *err)
 {
-    char name[512], where[1024], url[4096];
-    engine_escape_path(container, name, sizeof name);
-    engine_escape(dir, where, sizeof where);
-    if (!name[0] || !where[0] ||
-        fmt_checked(err, url, sizeof url, "%s/containers/%s/archive?path=%s", e->base, name,
-                    where) < 0)
-        return error_set(err, HUTCH_E_INVALID, "the path %s in %s is too long", dir, container);
+    char url[4096];
+    if (archive_url(e, container, dir, url, sizeof url, err) < 0)
+        return -1;
     struct upload u = {.data = tar, .len = len};
-    struct buffer answer = {0};
     prepare(e, "PUT", url, 120);
     struct curl_slist *headers = e->curl->slist_append(NULL, "Content-Type: application/x-tar");
     e->curl->easy_setopt(e->handle, CURLOPT_HTTPHEADER, headers);
@@ -509,23 +536,13 @@ int engine_put_archive(struct engine *e, const char *container, const char *dir,
     e->curl->easy_setopt(e->handle, CURLOPT_READFUNCTION, read_upload);
     e->curl->easy_setopt(e->handle, CURLOPT_READDATA, &u);
     e->curl->easy_setopt(e->handle, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
-    e->curl->easy_setopt(e->handle, CURLOPT_WRITEFUNCTION, collect);
-    e->curl->easy_setopt(e->handle, CURLOPT_WRITEDATA, &answer);
-    CURLcode code = e->curl->easy_perform(e->handle);
+    long status;
+    json_t *reply = NULL;
+    int r = perform_collecting(e, url + strlen(e->base), &status, &reply, err);
     e->curl->slist_free_all(headers);
-    if (code != CURLE_OK) {
-        free(answer.data);
-        return transport_error(e, code, err);
-    }
-    long status = 0;
-    e->curl->easy_getinfo(e->handle, CURLINFO_RESPONSE_CODE, &status);
-    json_t *reply = answer.len ? json_loadb(answer.data, answer.len, 0, NULL) : NULL;
-    if (!reply && answer.len)
-        reply = json_pack("{s:s#}", "message", answer.data, (int)answer.len);
-    free(answer.data);
-    int r = status == 200 ? 0
-                          : engine_failed(status, reply, err, "cannot copy into %s of the container %s",
-                                          dir, container);
+    if (r == 0 && status != 200)
+        r = engine_failed(status, reply, err, "cannot copy into %s of the container %s", dir,
+                          container);
     json_decref(reply);
     return r;
 }

@@ -52,6 +52,14 @@ int engine_call_on(struct engine *e, const char *method, const char *prefix, con
                    const char *suffix, json_t *body, long *status, json_t **reply,
                    hutch_error *err);
 
+enum engine_kind { ENGINE_CONTAINER, ENGINE_IMAGE };
+
+/* Inspects the container or image name (GET .../NAME/json): 1 with *reply
+ * its description (the caller's to decref), 0 when there is none (404, *reply
+ * NULL), -1 with err ("cannot inspect the container NAME: ...") otherwise. */
+int engine_inspect(struct engine *e, enum engine_kind kind, const char *name, json_t **reply,
+                   hutch_error *err);
+
 /* For status >= 400: fills err with the engine's own message, prefixed. */
 int engine_failed(long status, json_t *reply, hutch_error *err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -87,12 +87,9 @@ static void make_precise(struct engine *e, struct image *img)
 {
     if (img->precise)
         return;
-    long status;
-    json_t *reply = NULL;
+    json_t *reply;
     hutch_error ignored;
-    if (engine_call_on(e, "GET", "/images/", img->id, "/json", NULL, &status, &reply,
-                       &ignored) == 0 &&
-        status == 200 &&
+    if (engine_inspect(e, ENGINE_IMAGE, img->id, &reply, &ignored) == 1 &&
         parse_time(json_string_value(json_object_get(reply, "Created")), &img->created))
         img->precise = true;
     json_decref(reply);

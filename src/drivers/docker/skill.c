@@ -58,16 +58,11 @@ static int skill_names(const char *dir, const char *digest, struct skill_names *
  * (missing, or made by an older hutch, without the labels skill runs read). */
 static int image_current(struct engine *e, const char *tag, hutch_error *err)
 {
-    long status;
-    json_t *reply = NULL;
-    if (engine_call_on(e, "GET", "/images/", tag, "/json", NULL, &status, &reply, err) < 0)
-        return -1;
-    int r = 0;
-    if (status == 200)
+    json_t *reply;
+    int r = engine_inspect(e, ENGINE_IMAGE, tag, &reply, err);
+    if (r == 1)
         r = json_object_get(json_object_get(json_object_get(reply, "Config"), "Labels"),
                             LABEL_OWN) != NULL;
-    else if (status != 404)
-        r = engine_failed(status, reply, err, "cannot look up the image %s", tag);
     json_decref(reply);
     return r;
 }
@@ -236,17 +231,13 @@ static int skill_command(json_t *config, const char *action, const char *args,
 /* The image's config ("Entrypoint", "Cmd", "WorkingDir", "Labels"). */
 static json_t *image_config(struct engine *e, const char *image, hutch_error *err)
 {
-    long status;
-    json_t *reply = NULL;
-    if (engine_call_on(e, "GET", "/images/", image, "/json", NULL, &status, &reply, err) < 0)
-        return NULL;
-    json_t *config = status == 200 ? json_object_get(reply, "Config") : NULL;
-    if (status == 404)
+    json_t *reply;
+    int found = engine_inspect(e, ENGINE_IMAGE, image, &reply, err);
+    json_t *config = json_object_get(reply, "Config");
+    if (found == 0)
         error_set(err, HUTCH_E_INVALID,
                   "the skill's image %s is not there: build it with hutch skill build DIR", image);
-    else if (status != 200)
-        engine_failed(status, reply, err, "cannot inspect the image %s", image);
-    else if (!json_is_object(config))
+    else if (found == 1 && !json_is_object(config))
         error_set(err, HUTCH_E_SYSTEM, "the image %s has no config to run it by", image);
     config = json_is_object(config) ? json_incref(config) : NULL;
     json_decref(reply);

@@ -151,10 +151,7 @@ static int write_text(const char *dir, const char *file, const char *value)
         errno = ENAMETOOLONG;
         return -1;
     }
-    autoclose int fd = TEMP_FAILURE_RETRY(open(path, O_WRONLY | O_CLOEXEC));
-    if (fd < 0)
-        return -1;
-    return write_all(fd, value, strlen(value));
+    return write_file_text(path, value);
 }
 
 static bool file_exists(const char *dir, const char *file)

@@ -122,18 +122,6 @@ static int become_setup_user(const struct sandbox_spec *spec, bool drop_groups)
     return prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
 }
 
-static int write_self(const char *file, const char *text)
-{
-    int fd = open(file, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = write(fd, text, strlen(text));
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return n == (ssize_t)strlen(text) ? 0 : -1;
-}
-
 /* As root, after setup: become the sandbox's user, then enter a nested user
  * namespace that maps that user alone. Host root and every other id are
  * unrepresentable there, whatever the command later manages to do. */
@@ -147,10 +135,11 @@ static int nest_user_namespace(const struct sandbox_spec *spec)
         prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
         return -1;
     fmt_bounded(map, "%u %u 1\n", (unsigned)spec->uid, (unsigned)spec->uid);
-    if (write_self("/proc/self/uid_map", map) < 0 || write_self("/proc/self/setgroups", "deny") < 0)
+    if (write_file_text("/proc/self/uid_map", map) < 0 ||
+        write_file_text("/proc/self/setgroups", "deny") < 0)
         return -1;
     fmt_bounded(map, "%u %u 1\n", (unsigned)spec->gid, (unsigned)spec->gid);
-    return write_self("/proc/self/gid_map", map);
+    return write_file_text("/proc/self/gid_map", map);
 }
 
 /* A session's agent socket, made while its directory is still writable,
@@ -394,10 +383,7 @@ static int write_proc_file(pid_t pid, const char *file, const char *text)
         errno = ENAMETOOLONG;
         return -1;
     }
-    autoclose int fd = TEMP_FAILURE_RETRY(open(path, O_WRONLY | O_CLOEXEC));
-    if (fd < 0)
-        return -1;
-    return write_all(fd, text, strlen(text));
+    return write_file_text(path, text);
 }
 
 /* Writes the id maps; *dropping tells whether the caller's supplementary
