@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import REPO, ROOT, one_line_error
+from conftest import ROOT, one_line_error
 from helpers import (BUSYBOX, SOCKET, engine, hutch_containers, is_podman, own_containers,
                      owned_by, remove_containers, wait_for)
 
@@ -634,25 +634,33 @@ def test_doctor_reports_the_engine(hutch):
     assert "API 1." in docker["detail"] and "runsc" in docker["detail"]
 
 
-@pytest.mark.skipif(not ROOT, reason="stopping dockerd needs root")
-def test_engine_stopped_mid_run(hutch):
+def test_engine_stopped_mid_run(hutch, private_dockerd):
     """dockerd dies while a command runs: a clean error, and the container
-    left behind is removed by the next run once the engine is back."""
-    docker_only("this test stops dockerd")
+    left behind is removed by the next run once the engine is back. The
+    dockerd killed is the test's own (conftest.private_dockerd): the
+    machine's keeps running for everyone else."""
+    d = private_dockerd
+    hutch.env["DOCKER_HOST"] = d.host
     proc = hutch.popen("run", "--backend", "docker", "--image", BUSYBOX, "--", "sleep", "300",
                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        assert wait_for(lambda: [c for c in owned_by(proc.pid) if c["State"] == "running"], 20)
-        subprocess.run(["pkill", "-KILL", "-x", "dockerd"], check=True)
+        assert wait_for(lambda: [c for c in owned_by(proc.pid, sock=d.socket)
+                                 if c["State"] == "running"], 20), d.log_tail()
+        d.signal(signal.SIGKILL)
+        assert d.stopped()
         out, err = proc.communicate(timeout=60)
+        d.shared_untouched()
     finally:
         proc.kill()
-        subprocess.run(["bash", str(REPO / "scripts" / "docker-up.sh")], check=True,
-                       stdin=subprocess.DEVNULL)
+        proc.wait()
+        if d.proc.poll() is not None:
+            d.start()
     assert proc.returncode == 125, (proc.returncode, out, err)
     assert out == b""
     message = err.decode().strip().splitlines()[-1]
     assert "went away" in message and "removes it on its next docker run" in message, message
     result, _ = run_busybox(hutch, "--", "true")
     assert result["exit_code"] == 0
-    assert wait_for(lambda: owned_by(proc.pid) == [], 20), owned_by(proc.pid)
+    assert wait_for(lambda: owned_by(proc.pid, sock=d.socket) == [], 20), \
+        owned_by(proc.pid, sock=d.socket)
+    d.shared_untouched()
