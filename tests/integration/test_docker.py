@@ -81,8 +81,12 @@ def test_exit_codes_and_signals(hutch, no_leftovers):
 def test_pid_1_passes_signals_on_and_reaps_orphans(hutch, no_leftovers):
     """hutch-init, PID 1 of the container: the timeout's SIGTERM reaches the
     command, and an orphan that exits does not stay a zombie."""
-    result, _ = run_busybox(hutch, "--timeout", "2s", "--", "sh", "-c",
-                            "trap 'echo got TERM; exit 5' TERM; sh -c 'sleep 0.2 &'; sleep 1; "
+    # The orphan's pid is gone once PID 1 has reaped it (waited for up to 4 s).
+    result, _ = run_busybox(hutch, "--timeout", "5s", "--", "sh", "-c",
+                            "trap 'echo got TERM; exit 5' TERM; "
+                            "orphan=$(sh -c 'sleep 0.2 >/dev/null & echo $!'); n=0; "
+                            "while [ -e /proc/$orphan ] && [ $n -lt 40 ]; do "
+                            "sleep 0.1; n=$((n + 1)); done; "
                             "echo zombies $(grep -c '^[0-9]* ([^)]*) Z' /proc/[0-9]*/stat | "
                             "grep -vc ':0$'); sleep 30 & wait")
     assert result["stdout"] == "zombies 0\ngot TERM\n", result
