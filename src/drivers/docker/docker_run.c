@@ -646,6 +646,7 @@ struct exec_kill {
     const char *container;
     const char *user;   /* the command's, so that the killer may signal it */
     char token[32];     /* in the environment of the command and its children */
+    const char *fifo;   /* removed too, when set (exec_input) */
 };
 
 /* An exec'd process cannot be signalled through the API: a second exec
@@ -658,8 +659,9 @@ static void kill_exec(void *ctx, int sig)
     if (!fmt_fits(script, sizeof script,
                   "for p in /proc/[0-9]*; do "
                   "tr '\\0' '\\n' < $p/environ 2>/dev/null | grep -qx 'HUTCH_EXEC=%s' && "
-                  "kill -%d ${p#/proc/} 2>/dev/null; done; exit 0",
-                  k->token, sig))
+                  "kill -%d ${p#/proc/} 2>/dev/null; done; %s%s%sexit 0",
+                  k->token, sig, k->fifo ? "rm -f '" : "", k->fifo ? k->fifo : "",
+                  k->fifo ? "'; " : ""))
         return; /* a cut token would match other runs' processes */
     json_t *body = json_pack("{s:[s,s,s], s:b, s:b}", "Cmd", "/bin/sh", "-c", script,
                              "AttachStdout", 0, "AttachStderr", 0);
@@ -763,7 +765,8 @@ static int start_exec(struct engine *e, const char *name, const struct hutch_pol
     return rc < 0 ? -2 : 0;
 }
 
-/* Reads exactly len bytes from fd within ms milliseconds. */
+/* Reads exactly len bytes from fd within ms milliseconds: 0, -1 when the
+ * stream ended or broke first, -2 when the time ran out. */
 static int read_exact_within(int fd, unsigned char *buf, size_t len, int ms)
 {
     double deadline = monotonic_ms() + ms;
@@ -774,7 +777,7 @@ static int read_exact_within(int fd, unsigned char *buf, size_t len, int ms)
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
-            return -1;
+            return r == 0 ? -2 : -1;
         ssize_t got = TEMP_FAILURE_RETRY(read(fd, buf + have, len - have));
         if (got <= 0)
             return -1;
@@ -805,9 +808,11 @@ static void exec_input_start(struct engine *e, const char *name, const struct hu
     in->stream = -1;
     in->killer = (struct exec_kill){.e = e, .container = name, .user = p->user};
     random_suffix(in->killer.token, sizeof in->killer.token);
+    /* The name is hex: it needs no quoting in kill_exec's script. */
     if (!in->killer.token[0] ||
         !fmt_fits(in->fifo, sizeof in->fifo, "/tmp/.hutch-stdin-%s", in->killer.token))
         return;
+    in->killer.fifo = in->fifo;
     /* One empty line once the FIFO is there; cat's own complaints (a
      * broken pipe when the command ends with input unread) are not news.
      * The command's exec removes the FIFO once it has opened it. */
@@ -828,10 +833,13 @@ static void exec_input_start(struct engine *e, const char *name, const struct hu
     /* The ready line: one stdout frame of one newline. */
     static const unsigned char ready[9] = {1, 0, 0, 0, 0, 0, 0, 1, '\n'};
     unsigned char got[sizeof ready];
-    if (read_exact_within(stream, got, sizeof got, EXEC_INPUT_READY_MS) < 0 ||
-        memcmp(got, ready, sizeof ready) != 0) {
+    int ready_rc = read_exact_within(stream, got, sizeof got, EXEC_INPUT_READY_MS);
+    if (ready_rc < 0 || memcmp(got, ready, sizeof ready) != 0) {
+        /* Anything else is the helper failing (mkfifo's complaint), or
+         * Podman's: it ends by itself. Silence may be a helper stuck. */
         close(stream);
-        kill_exec(&in->killer, SIGKILL);
+        if (ready_rc == -2)
+            kill_exec(&in->killer, SIGKILL);
         return;
     }
     in->stream = stream;
@@ -851,8 +859,8 @@ static void exec_input_finish(struct exec_input *in)
         int r = poll(&pfd, 1, ms_until(deadline, monotonic_ms()));
         if (r < 0 && errno == EINTR)
             continue;
-        if (r <= 0) {
-            kill_exec(&in->killer, SIGKILL); /* and the FIFO stays, in /tmp */
+        if (r <= 0) { /* blocked: opening the FIFO the command never opened */
+            kill_exec(&in->killer, SIGKILL);
             break;
         }
         if (TEMP_FAILURE_RETRY(read(in->stream, buf, sizeof buf)) <= 0)
