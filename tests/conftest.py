@@ -175,7 +175,8 @@ def private_dockerd(docker_engine):
     which they do to this one only, never to the machine's, which other test
     runs and hutch users share. Point hutch at it with DOCKER_HOST=.host.
     .shared_untouched() asserts that the machine's dockerd is still the same
-    process and still answers (docker ps); the fixture asserts it again at
+    process, still has its docker0 and still answers (docker ps); the
+    fixture asserts it again at
     the end, after removing everything of the private one, failed test or
     not."""
     if not ROOT:
@@ -184,10 +185,13 @@ def private_dockerd(docker_engine):
         pytest.skip("stops and restarts a Docker engine: run against the machine's Docker")
     shared_pid = shared_dockerd_pid()
     assert shared_pid, "no dockerd pid in /var/run/docker.pid: run scripts/docker-up.sh"
+    bridge = pathlib.Path("/sys/class/net/docker0")  # the machine's dockerd's default bridge
+    had_bridge = bridge.exists()
     d = PrivateDockerd()
 
     def shared_untouched():
         assert shared_dockerd_pid() == shared_pid, "the machine's dockerd is not the same process"
+        assert bridge.exists() == had_bridge, "docker0 of the machine's dockerd is gone"
         ps = subprocess.run(["docker", "-H", "unix:///var/run/docker.sock", "ps", "-q"],
                             capture_output=True, timeout=60)
         assert ps.returncode == 0, ps.stderr

@@ -230,10 +230,13 @@ def shared_dockerd_pid():
 class PrivateDockerd:
     """A dockerd of its own, as root: its own data and exec roots, pid file,
     socket and containerd (with namespaces of its own), its containers'
-    cgroups under a parent of its own, and no bridge, iptables or
-    masquerading, so that it never touches docker0 or the firewall rules of
-    the machine's dockerd. Everything lives under one short directory in
-    /tmp (unix socket paths are short). containerd is started here, not by
+    cgroups under a parent of its own, and its own network namespace
+    (unshare --net: the socket is a file, so it is still reached) with no
+    bridge, iptables or masquerading. In the machine's network namespace a
+    dockerd with --bridge=none deletes docker0 as it starts, which cuts off
+    every container of the machine's dockerd on the default bridge.
+    Everything lives under one short directory in /tmp (unix socket paths
+    are short). containerd is started here, not by
     dockerd, and outlives a dockerd killed or stopped, as a system's does:
     a containerd started by dockerd dies with it, and where PID 1 does not
     reap orphans (as on this VM) its zombie's pid in the pid file makes the
@@ -278,7 +281,7 @@ class PrivateDockerd:
             self._start_containerd(deadline)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                ["dockerd", "--config-file", str(self.dir / "daemon.json"),
+                ["unshare", "--net", "--", "dockerd", "--config-file", str(self.dir / "daemon.json"),
                  "--containerd", self.containerd_socket,
                  "--data-root", str(self.dir / "data"), "--exec-root", str(self.dir / "exec"),
                  "--pidfile", str(self.pidfile), "-H", self.host,
