@@ -175,11 +175,14 @@ def test_a_result_that_is_not_json(adopted):
     assert "not a JSON object" in error, error
 
 
-def test_terminal_escapes_from_the_container_are_not_printed(adopted):
+def test_terminal_escapes_from_the_container_are_not_printed(adopted, docker_engine):
     sessions, name, binary = adopted
     swap_relay(name, binary, "printf '\\033]0;pwned\\007\\033[2J' >&2; exit 1")
     error, _ = refused(sessions)
-    assert "pwned" in error  # said, but as text
+    # Said, but as text. A relay that exits leaving hutch's HELLO unread may
+    # lose what it wrote on Podman, which then reports its own attach error
+    # instead (docs/docker.md, "Podman"): never the escapes either way.
+    assert "pwned" in error or (docker_engine and "unixpacket" in error), error
 
 
 def test_the_host_environment_does_not_enter(adopted):
