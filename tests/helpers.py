@@ -18,7 +18,6 @@ import select
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 import urllib.parse
 
@@ -243,8 +242,11 @@ class PrivateDockerd:
     next dockerd wait for it in vain."""
 
     def __init__(self):
-        self.dir = pathlib.Path(tempfile.mkdtemp(prefix="hutch-privd-", dir="/tmp"))
-        self.name = self.dir.name
+        # Also the containerd namespace, which takes letters, digits and
+        # single separators only (mkdtemp's names may end in "_").
+        self.name = f"hutch-privd-{os.urandom(4).hex()}"
+        self.dir = pathlib.Path("/tmp") / self.name
+        self.dir.mkdir(mode=0o700)
         self.socket = str(self.dir / "docker.sock")
         self.host = f"unix://{self.socket}"
         self.pidfile = self.dir / "dockerd.pid"
