@@ -104,7 +104,7 @@ if [ "$(id -u)" -eq 0 ]; then
     usermod --add-subuids 1879048192-1879113727 --add-subgids 1879048192-1879113727 "$user"
   # A copy the user can read and write, wherever this checkout lives.
   stage=$(mktemp -d /tmp/hutch-unpriv.XXXXXX)
-  cp -a build include examples tests docs README.md "$stage/" 2>/dev/null
+  cp -a build include examples scripts tests docs README.md "$stage/" 2>/dev/null
   mkdir -p "$stage/home"
   chown -R "$user:" "$stage"
   chmod 755 "$stage"
