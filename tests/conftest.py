@@ -15,7 +15,8 @@ import time
 import pytest
 
 from helpers import (  # noqa: F401  (re-exported for the test modules)
-    BUILD_DIR, DEGRADED_KEYS, HUTCH, REPO, RESULT_KEYS, ROOT, SANITIZED, ensure_engine, is_podman, wait_for,
+    BUILD_DIR, DEGRADED_KEYS, HUTCH, REPO, RESULT_KEYS, ROOT, SANITIZED, PrivateDockerd,
+    ensure_engine, is_podman, shared_dockerd_pid, wait_for,
 )
 
 
@@ -165,6 +166,44 @@ def docker_engine():
     need it throughout say pytestmark = pytest.mark.usefixtures("docker_engine")."""
     ensure_engine()
     yield is_podman()
+
+
+@pytest.fixture
+def private_dockerd(docker_engine):
+    """A dockerd of the test's own (helpers.PrivateDockerd), running, with
+    the busybox test image: for tests that stop, kill or restart dockerd,
+    which they do to this one only, never to the machine's, which other test
+    runs and hutch users share. Point hutch at it with DOCKER_HOST=.host.
+    .shared_untouched() asserts that the machine's dockerd is still the same
+    process, still has its docker0 and still answers (docker ps); the
+    fixture asserts it again at
+    the end, after removing everything of the private one, failed test or
+    not."""
+    if not ROOT:
+        pytest.skip("a dockerd of the test's own needs root")
+    if docker_engine or "DOCKER_HOST" in os.environ:
+        pytest.skip("stops and restarts a Docker engine: run against the machine's Docker")
+    shared_pid = shared_dockerd_pid()
+    assert shared_pid, "no dockerd pid in /var/run/docker.pid: run scripts/docker-up.sh"
+    bridge = pathlib.Path("/sys/class/net/docker0")  # the machine's dockerd's default bridge
+    had_bridge = bridge.exists()
+    d = PrivateDockerd()
+
+    def shared_untouched():
+        assert shared_dockerd_pid() == shared_pid, "the machine's dockerd is not the same process"
+        assert bridge.exists() == had_bridge, "docker0 of the machine's dockerd is gone"
+        ps = subprocess.run(["docker", "-H", "unix:///var/run/docker.sock", "ps", "-q"],
+                            capture_output=True, timeout=60)
+        assert ps.returncode == 0, ps.stderr
+    d.shared_untouched = shared_untouched
+    try:
+        d.start()
+        d.load("hutch-test-busybox:latest")
+        yield d
+    finally:
+        left = d.cleanup()
+    assert left == [], f"the private dockerd left {left}"
+    shared_untouched()
 
 
 @pytest.fixture

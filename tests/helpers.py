@@ -15,6 +15,7 @@ import json
 import os
 import pathlib
 import select
+import shutil
 import socket
 import subprocess
 import time
@@ -89,9 +90,10 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock.connect(self.path)
 
 
-def engine(method, path, body=None, expect=None):
-    """One Engine API call: (status, parsed JSON or None)."""
-    conn = UnixHTTPConnection(SOCKET)
+def engine(method, path, body=None, expect=None, sock=None):
+    """One Engine API call (to the engine at the socket path sock, by default
+    the tests' engine): (status, parsed JSON or None)."""
+    conn = UnixHTTPConnection(sock or SOCKET)
     headers = {"Content-Type": "application/json"} if body is not None else {}
     conn.request(method, path, body=json.dumps(body) if body is not None else None,
                  headers=headers)
@@ -117,9 +119,9 @@ def is_podman():
     return podman
 
 
-def engine_ok():
+def engine_ok(sock=None):
     try:
-        return engine("GET", "/_ping")[0] == 200
+        return engine("GET", "/_ping", sock=sock)[0] == 200
     except OSError:
         return False
 
@@ -136,12 +138,12 @@ def ensure_engine():
     assert engine_ok(), f"no Docker engine at {SOCKET}: run scripts/docker-up.sh as root"
 
 
-def hutch_containers(kind=None, labels=()):
+def hutch_containers(kind=None, labels=(), sock=None):
     """Every container hutch made on this engine (of any user or test run),
     with hutch.kind=kind and the extra labels ("name=value") if given."""
     wanted = ["hutch.managed=true"] + ([f"hutch.kind={kind}"] if kind else []) + list(labels)
     query = urllib.parse.quote(json.dumps({"label": wanted}))
-    _, items = engine("GET", f"/containers/json?all=1&filters={query}", expect=200)
+    _, items = engine("GET", f"/containers/json?all=1&filters={query}", expect=200, sock=sock)
     return items
 
 
@@ -150,9 +152,10 @@ def owner_label(pid):
     return f"{socket.gethostname()}:{pid}"
 
 
-def owned_by(pid):
+def owned_by(pid, sock=None):
     """The containers a hutch process (by pid) created."""
-    return [c for c in hutch_containers() if c["Labels"].get("hutch.owner") == owner_label(pid)]
+    return [c for c in hutch_containers(sock=sock)
+            if c["Labels"].get("hutch.owner") == owner_label(pid)]
 
 
 def mount_sources(container):
@@ -202,6 +205,198 @@ def remove_containers(containers):
     """Force-removes the given containers (only ever own_containers' answer)."""
     for c in containers:
         engine("DELETE", f"/containers/{c['Id']}?force=true&v=true")
+
+
+# ---- a private Docker engine --------------------------------------------------------------
+#
+# Tests that stop or restart dockerd do it to a dockerd of their own, never
+# to the machine's: other test runs and other hutch users share that one.
+
+SHARED_DOCKERD_PIDFILE = "/var/run/docker.pid"
+
+
+def shared_dockerd_pid():
+    """The pid of the machine's dockerd (its pid file, checked against
+    /proc), or None."""
+    try:
+        pid = int(pathlib.Path(SHARED_DOCKERD_PIDFILE).read_text().strip())
+        comm = pathlib.Path(f"/proc/{pid}/comm").read_text().strip()
+    except (OSError, ValueError):
+        return None
+    return pid if comm == "dockerd" else None
+
+
+class PrivateDockerd:
+    """A dockerd of its own, as root: its own data and exec roots, pid file,
+    socket and containerd (with namespaces of its own), its containers'
+    cgroups under a parent of its own, and its own network namespace
+    (unshare --net: the socket is a file, so it is still reached) with no
+    bridge, iptables or masquerading. In the machine's network namespace a
+    dockerd with --bridge=none deletes docker0 as it starts, which cuts off
+    every container of the machine's dockerd on the default bridge.
+    Everything lives under one short directory in /tmp (unix socket paths
+    are short). containerd is started here, not by
+    dockerd, and outlives a dockerd killed or stopped, as a system's does:
+    a containerd started by dockerd dies with it, and where PID 1 does not
+    reap orphans (as on this VM) its zombie's pid in the pid file makes the
+    next dockerd wait for it in vain."""
+
+    def __init__(self):
+        # Also the containerd namespace, which takes letters, digits and
+        # single separators only (mkdtemp's names may end in "_").
+        self.name = f"hutch-privd-{os.urandom(4).hex()}"
+        self.dir = pathlib.Path("/tmp") / self.name
+        self.dir.mkdir(mode=0o700)
+        self.socket = str(self.dir / "docker.sock")
+        self.host = f"unix://{self.socket}"
+        self.pidfile = self.dir / "dockerd.pid"
+        self.log = self.dir / "dockerd.log"
+        self.proc = None
+        self.containerd = None
+        self.containerd_socket = str(self.dir / "containerd.sock")
+        (self.dir / "daemon.json").write_text("{}")  # not the machine's /etc/docker/daemon.json
+        (self.dir / "containerd.toml").write_text(
+            "version = 2\n"
+            f'root = "{self.dir}/containerd/root"\n'
+            f'state = "{self.dir}/containerd/state"\n'
+            'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
+            f'[grpc]\n  address = "{self.containerd_socket}"\n'
+            f'[ttrpc]\n  address = "{self.dir}/containerd.sock.ttrpc"\n')
+
+    def _start_containerd(self, deadline):
+        with open(self.dir / "containerd.log", "ab") as log:
+            self.containerd = subprocess.Popen(
+                ["containerd", "--config", str(self.dir / "containerd.toml")],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        while not os.path.exists(self.containerd_socket):
+            assert self.containerd.poll() is None and time.monotonic() < deadline, (
+                "the private containerd did not come up: "
+                + (self.dir / "containerd.log").read_text(errors="replace")[-2000:])
+            time.sleep(0.05)
+
+    def start(self, timeout=60):
+        """Starts dockerd (again, after a kill or stop: the same roots and
+        containerd) and waits until it answers."""
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        deadline = time.monotonic() + timeout
+        if self.containerd is None or self.containerd.poll() is not None:
+            self._start_containerd(deadline)
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                ["unshare", "--net", "--", "dockerd", "--config-file", str(self.dir / "daemon.json"),
+                 "--containerd", self.containerd_socket,
+                 "--data-root", str(self.dir / "data"), "--exec-root", str(self.dir / "exec"),
+                 "--pidfile", str(self.pidfile), "-H", self.host,
+                 "--containerd-namespace", self.name, "--containerd-plugins-namespace",
+                 self.name + "-plugins", "--cgroup-parent", f"/{self.name}",
+                 "--bridge=none", "--iptables=false", "--ip-masq=false", "--ip-forward=false"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        while not engine_ok(self.socket):
+            assert self.proc.poll() is None and time.monotonic() < deadline, (
+                f"the private dockerd did not come up: {self.log_tail()}")
+            time.sleep(0.1)
+
+    def log_tail(self):
+        try:
+            return self.log.read_text(errors="replace")[-2000:]
+        except OSError:
+            return ""
+
+    def signal(self, sig):
+        """Sends sig to this dockerd (only ever this one: by its own pid)."""
+        self.proc.send_signal(sig)
+
+    def stopped(self, timeout=30):
+        """Waits until this dockerd has exited: whether it has."""
+        try:
+            self.proc.wait(timeout=timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+
+    def load(self, *images):
+        """Copies images from the tests' engine: docker save | docker load."""
+        save = subprocess.Popen(["docker", "-H", f"unix://{SOCKET}", "save", *images],
+                                stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        load = subprocess.run(["docker", "-H", self.host, "load", "-q"], stdin=save.stdout,
+                              capture_output=True)
+        save.stdout.close()
+        assert save.wait() == 0 and load.returncode == 0, (images, load.stderr)
+
+    def _own_pids(self):
+        """Processes of this engine: its containerd and shims (they name its
+        directory or namespace) and everything in its containers' cgroups."""
+        pids = set()
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                cmdline = pathlib.Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if str(self.dir).encode() in cmdline or f"-namespace\0{self.name}\0".encode() in cmdline:
+                pids.add(int(entry))
+        for procs in pathlib.Path("/sys/fs/cgroup").glob(f"*/{self.name}/**/cgroup.procs"):
+            try:
+                pids.update(int(p) for p in procs.read_text().split())
+            except (OSError, ValueError):
+                pass
+        pids.discard(os.getpid())
+        return pids
+
+    def _mounts(self):
+        mounts = []
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                point = line.split()[4].replace("\\040", " ")
+                if point == str(self.dir) or point.startswith(str(self.dir) + "/"):
+                    mounts.append(point)
+        return mounts
+
+    def cleanup(self):
+        """Removes everything of this engine, even after a failed test: its
+        containers, dockerd, containerd and shims, the mounts under its
+        directory, the directory and its cgroups. Returns what could not be
+        removed (empty when all went)."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                for c in engine("GET", "/containers/json?all=1", sock=self.socket)[1] or []:
+                    engine("DELETE", f"/containers/{c['Id']}?force=true&v=true", sock=self.socket)
+            except OSError:
+                pass
+            self.proc.terminate()
+            if not self.stopped(30):
+                self.proc.kill()
+                self.proc.wait()
+        if self.containerd is not None and self.containerd.poll() is None:
+            self.containerd.terminate()
+            try:
+                self.containerd.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.containerd.kill()
+                self.containerd.wait()
+        for _ in range(50):
+            pids = self._own_pids()
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, 9)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.1)
+        for point in sorted(self._mounts(), key=len, reverse=True):
+            subprocess.run(["umount", "-l", point], stderr=subprocess.DEVNULL)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        for group in sorted(pathlib.Path("/sys/fs/cgroup").glob(f"*/{self.name}/**/"),
+                            key=lambda p: len(str(p)), reverse=True):
+            try:
+                group.rmdir()
+            except OSError:
+                pass
+        left = [str(p) for p in self._own_pids()] + self._mounts()
+        left += [str(p) for p in pathlib.Path("/sys/fs/cgroup").glob(f"*/{self.name}")]
+        return left + ([str(self.dir)] if self.dir.exists() else [])
 
 
 # ---- terminals ----------------------------------------------------------------------------

@@ -197,3 +197,39 @@ def test_a_tool_call_in_an_adopted_container_costs_about_what_a_session_call_doe
     for _ in range(5):
         box.ok("bash", {"command": "true"})
     assert (time.monotonic() - start) / 5 < 2.0
+
+
+def test_unread_input_never_costs_output(hutch, tmp_path):
+    """200 short commands in an adopted container, each given input that it
+    never reads: exit status, stdout and stderr (binary, both streams) byte
+    for byte every time, with no warning; and nothing left in /tmp. Podman
+    lost output this way when the input shared the command's connection
+    (docs/docker.md, "Podman"). Runs through hutch run --sandbox and, one in
+    four, hutch exec in an adopted session (both make an exec)."""
+    name = f"hutch-unread-{os.getpid()}"
+    data = tmp_path / "data"
+    data.mkdir()
+    sessions = Sessions(hutch, tmp_path)
+    script = "printf 'out %s\\0\\377\\n' \"$0\"; printf 'err %s\\001\\n' \"$0\" >&2; exit 3"
+    wrong = []
+    try:
+        operator_container(name, data)
+        sessions.run("session", "create", "ad", "--sandbox", f"docker:{name}", check=0)
+        for i in range(200):
+            given = bytes([i]) * (1 + (i % 8) * 40000)  # up to 280 KB, none of it read
+            if i % 4 == 3:
+                proc = sessions.run("exec", "ad", "--stdin", "--", "sh", "-c", script, str(i),
+                                    input=given)
+            else:
+                proc = hutch.run("run", "--sandbox", f"docker:{name}", "--stdin", "--", "sh", "-c",
+                                 script, str(i), input=given)
+            want = (3, f"out {i}\0\377\n".encode("latin-1"), f"err {i}\1\n".encode())
+            if (proc.returncode, proc.stdout, proc.stderr) != want:
+                wrong.append((i, proc.returncode, proc.stdout[-300:], proc.stderr[-300:]))
+        left = hutch.run("run", "--sandbox", f"docker:{name}", "--", "ls", "-a", "/tmp",
+                         check=0).stdout.decode().split()
+        assert [f for f in left if f not in (".", "..")] == [], left
+    finally:
+        sessions.cleanup()
+        engine("DELETE", f"/containers/{name}?force=true")
+    assert wrong == [], f"{len(wrong)} of 200 wrong: {wrong[:3]}"

@@ -956,7 +956,8 @@ def test_as_pid_1(tmp_path):
         # SIGTERM: every process gets it (kill -1), the stubborn get SIGKILL
         # 3 s later, and the agent exits 0.
         r = run(a, ["sh", "-c", "setsid sleep 7007.1 </dev/null >/dev/null 2>&1 & sleep 0.2"])
-        assert r["code"] == 0 and len(alive("7007.1")) == 1  # an orphan, of no run
+        assert r["code"] == 0
+        assert wait_for(lambda: len(alive("7007.1")) == 1)  # an orphan, of no run
         run_sock, first, out_r, err_r = start(a, ["sh", "-c", "trap '' TERM; sleep 7007.2"])
         assert first.type == AT_STARTED
         assert wait_for(lambda: len(alive("7007.")) == 2)

@@ -650,6 +650,7 @@ struct exec_kill {
     const char *container;
     const char *user;   /* the command's, so that the killer may signal it */
     char token[32];     /* in the environment of the command and its children */
+    const char *fifo;   /* removed too, when set (exec_input) */
 };
 
 /* An exec'd process cannot be signalled through the API: a second exec
@@ -662,8 +663,9 @@ static void kill_exec(void *ctx, int sig)
     if (!fmt_fits(script, sizeof script,
                   "for p in /proc/[0-9]*; do "
                   "tr '\\0' '\\n' < $p/environ 2>/dev/null | grep -qx 'HUTCH_EXEC=%s' && "
-                  "kill -%d ${p#/proc/} 2>/dev/null; done; exit 0",
-                  k->token, sig))
+                  "kill -%d ${p#/proc/} 2>/dev/null; done; %s%s%sexit 0",
+                  k->token, sig, k->fifo ? "rm -f '" : "", k->fifo ? k->fifo : "",
+                  k->fifo ? "'; " : ""))
         return; /* a cut token would match other runs' processes */
     json_t *body = json_pack("{s:[s,s,s], s:b, s:b}", "Cmd", "/bin/sh", "-c", script,
                              "AttachStdout", 0, "AttachStderr", 0);
@@ -728,6 +730,148 @@ int docker_run_adopted(struct engine *e, const struct hutch_policy *p, const hut
     return docker_exec_in(e, p->docker.container, p, workdir, cmd, r, err);
 }
 
+/* Creates an exec in the container and starts it, hijacked (its
+ * connection in *stream). Takes cmdline and env. -1: the exec was not
+ * created; -2: it may have started (the engine did not answer). */
+static int start_exec(struct engine *e, const char *name, const struct hutch_policy *p,
+                      const char *workdir, json_t *cmdline, json_t *env, bool attach_stdin,
+                      char exec_id[static 128], int *stream, hutch_error *err)
+{
+    json_t *body = json_pack("{s:o, s:o, s:b, s:b, s:b, s:b}", "Cmd", cmdline, "Env", env,
+                             "AttachStdout", 1, "AttachStderr", 1, "AttachStdin", attach_stdin,
+                             "Tty", 0);
+    if (!body)
+        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    if (workdir)
+        json_object_set_new(body, "WorkingDir", json_string(workdir));
+    if (p->user)
+        json_object_set_new(body, "User", json_string(p->user));
+    long status;
+    json_t *reply = NULL;
+    int rc = engine_call_on(e, "POST", "/containers/", name, "/exec", body, &status, &reply, err);
+    json_decref(body);
+    if (rc == 0 && status != 201)
+        rc = engine_failed(status, reply, err, "cannot run in the container %s", name);
+    exec_id[0] = '\0';
+    if (rc == 0) /* an id is never cut */
+        rc = fmt_checked(err, exec_id, 128, "%s",
+                         json_string_value(json_object_get(reply, "Id")) ?: "");
+    json_decref(reply);
+    if (rc < 0)
+        return -1;
+    char path[640];
+    fmt_bounded(path, "/exec/%s/start", exec_id);
+    json_t *start = json_pack("{s:b, s:b}", "Detach", 0, "Tty", 0);
+    rc = engine_hijack(e, path, start, "cannot start the command in the container", stream, err);
+    json_decref(start);
+    return rc < 0 ? -2 : 0;
+}
+
+/* Reads exactly len bytes from fd within ms milliseconds: 0, -1 when the
+ * stream ended or broke first, -2 when the time ran out. */
+static int read_exact_within(int fd, unsigned char *buf, size_t len, int ms)
+{
+    double deadline = monotonic_ms() + ms;
+    size_t have = 0;
+    while (have < len) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int r = poll(&pfd, 1, ms_until(deadline, monotonic_ms()));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return r == 0 ? -2 : -1;
+        ssize_t got = TEMP_FAILURE_RETRY(read(fd, buf + have, len - have));
+        if (got <= 0)
+            return -1;
+        have += (size_t)got;
+    }
+    return 0;
+}
+
+/* Podman: the command's input on a connection of its own, as a run's
+ * (run_container). An exec has one connection, and input the command left
+ * unread in it costs output on Podman (podman_attach_error); a second exec
+ * cannot attach to the first. So a helper exec takes the input, `cat` into
+ * a FIFO that the command's exec opens as its stdin: input left unread then
+ * breaks only the helper's connection. Needs /bin/sh, mkfifo and cat and a
+ * writable /tmp in the container; without them, the command gets its input
+ * on its own connection as on Docker. */
+struct exec_input {
+    int stream;            /* the helper's connection: -1 when there is none */
+    char fifo[64];         /* in the container */
+    struct exec_kill killer;
+};
+
+#define EXEC_INPUT_READY_MS 10000
+
+static void exec_input_start(struct engine *e, const char *name, const struct hutch_policy *p,
+                             struct exec_input *in)
+{
+    in->stream = -1;
+    in->killer = (struct exec_kill){.e = e, .container = name, .user = p->user};
+    random_suffix(in->killer.token, sizeof in->killer.token);
+    /* The name is hex: it needs no quoting in kill_exec's script. */
+    if (!in->killer.token[0] ||
+        !fmt_fits(in->fifo, sizeof in->fifo, "/tmp/.hutch-stdin-%s", in->killer.token))
+        return;
+    in->killer.fifo = in->fifo;
+    /* One empty line once the FIFO is there; cat's own complaints (a
+     * broken pipe when the command ends with input unread) are not news.
+     * The command's exec removes the FIFO once it has opened it. */
+    json_t *cmdline = json_pack("[s,s,s,s]", "/bin/sh", "-c",
+                                "umask 077 && mkfifo \"$0\" && echo && "
+                                "exec cat >\"$0\" 2>/dev/null",
+                                in->fifo);
+    json_t *env = json_array();
+    json_array_append_new(env, json_sprintf("HUTCH_EXEC=%s", in->killer.token));
+    hutch_error ignored;
+    int stream = -1;
+    char exec_id[128];
+    int rc = start_exec(e, name, p, NULL, cmdline, env, true, exec_id, &stream, &ignored);
+    if (rc == -2)
+        kill_exec(&in->killer, SIGKILL);
+    if (rc < 0)
+        return;
+    /* The ready line: one stdout frame of one newline. */
+    static const unsigned char ready[9] = {1, 0, 0, 0, 0, 0, 0, 1, '\n'};
+    unsigned char got[sizeof ready];
+    int ready_rc = read_exact_within(stream, got, sizeof got, EXEC_INPUT_READY_MS);
+    if (ready_rc < 0 || memcmp(got, ready, sizeof ready) != 0) {
+        /* Anything else is the helper failing (mkfifo's complaint), or
+         * Podman's: it ends by itself. Silence may be a helper stuck. */
+        close(stream);
+        if (ready_rc == -2)
+            kill_exec(&in->killer, SIGKILL);
+        return;
+    }
+    in->stream = stream;
+}
+
+/* The command has ended: the helper ends with the end of its input, or
+ * when it writes into the FIFO no one reads any more. */
+static void exec_input_finish(struct exec_input *in)
+{
+    if (in->stream < 0)
+        return;
+    shutdown(in->stream, SHUT_WR);
+    double deadline = monotonic_ms() + KILL_GRACE_MS;
+    char buf[4096];
+    for (;;) {
+        struct pollfd pfd = {.fd = in->stream, .events = POLLIN};
+        int r = poll(&pfd, 1, ms_until(deadline, monotonic_ms()));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) { /* blocked: opening the FIFO the command never opened */
+            kill_exec(&in->killer, SIGKILL);
+            break;
+        }
+        if (TEMP_FAILURE_RETRY(read(in->stream, buf, sizeof buf)) <= 0)
+            break;
+    }
+    close(in->stream);
+    in->stream = -1;
+}
+
 int docker_exec_in(struct engine *e, const char *name, const struct hutch_policy *p,
                    const char *workdir, const hutch_command *cmd, hutch_result *r,
                    hutch_error *err)
@@ -741,56 +885,57 @@ int docker_exec_in(struct engine *e, const char *name, const struct hutch_policy
         return -1;
     struct exec_kill killer = {.e = e, .container = name, .user = p->user};
     random_suffix(killer.token, sizeof killer.token);
+    __attribute__((cleanup(exec_input_finish))) struct exec_input input = {.stream = -1};
+    if (e->podman && cmd->stdin_fd >= 0)
+        exec_input_start(e, name, p, &input);
     json_t *cmdline = json_array();
+    if (input.stream >= 0) { /* the FIFO becomes the command's stdin */
+        json_array_append_new(cmdline, json_string("/bin/sh"));
+        json_array_append_new(cmdline, json_string("-c"));
+        json_array_append_new(cmdline,
+                              json_string("exec <\"$1\" || exit 125; "
+                                          "rm -f \"$1\" 2>/dev/null; shift; exec \"$@\""));
+        json_array_append_new(cmdline, json_string("sh"));
+        json_array_append_new(cmdline, json_string(input.fifo));
+    }
     for (size_t i = 0; i < argv.len; i++)
         json_array_append_new(cmdline, json_string(argv.items[i]));
     /* The container's own environment (with docker.env when hutch made it),
      * and the policy's env on top. */
     autostrlist struct strlist vars = {0};
-    if (policy_env_apply(p, false, &vars) < 0)
+    if (policy_env_apply(p, false, &vars) < 0) {
+        json_decref(cmdline);
         return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    }
     json_t *env = json_array();
     for (size_t i = 0; i < vars.len; i++)
         json_array_append_new(env, json_string(vars.items[i]));
     json_array_append_new(env, json_sprintf("HUTCH_EXEC=%s", killer.token));
-    json_t *body = json_pack("{s:o, s:o, s:b, s:b, s:b, s:b}", "Cmd", cmdline, "Env", env,
-                             "AttachStdout", 1, "AttachStderr", 1, "AttachStdin",
-                             cmd->stdin_fd >= 0, "Tty", 0);
-    if (p->workdir || workdir)
-        json_object_set_new(body, "WorkingDir", json_string(p->workdir ?: workdir));
-    if (p->user)
-        json_object_set_new(body, "User", json_string(p->user));
 
-    long status;
-    json_t *reply = NULL;
-    int rc = engine_call_on(e, "POST", "/containers/", name, "/exec", body, &status, &reply, err);
-    json_decref(body);
-    if (rc == 0 && status != 201)
-        rc = engine_failed(status, reply, err, "cannot run in the container %s", name);
-    char exec_id[128] = "";
-    if (rc == 0) /* an id is never cut */
-        rc = fmt_checked(err, exec_id, sizeof exec_id, "%s",
-                         json_string_value(json_object_get(reply, "Id")) ?: "");
-    json_decref(reply);
-    if (rc < 0)
-        return -1;
-
-    char path[640];
-    fmt_bounded(path, "/exec/%s/start", exec_id);
-    json_t *start = json_pack("{s:b, s:b}", "Detach", 0, "Tty", 0);
     autoclose int stream = -1;
+    char exec_id[128];
     double began = monotonic_ms();
-    rc = engine_hijack(e, path, start, "cannot start the command in the container", &stream,
-                       err);
-    json_decref(start);
+    int rc = start_exec(e, name, p, p->workdir ?: workdir, cmdline, env,
+                        cmd->stdin_fd >= 0 && input.stream < 0, exec_id, &stream, err);
+    if (rc == -1)
+        return -1;
     if (rc < 0)
         return failed_after_start(e, true, false, err);
-    /* An exec has one connection, input included: with Podman, input the
-     * command leaves unread may still cost output, which is then warned of. */
-    struct pump pump = {.stream = stream, .input = stream, .signal = kill_exec, .ctx = &killer};
+    /* With Podman and input, the input has a helper exec of its own
+     * (input.stream): input the command leaves unread then never costs output. */
+    struct pump pump = {
+        .stream = stream,
+        .input = input.stream >= 0 ? input.stream : stream,
+        .signal = kill_exec,
+        .ctx = &killer,
+    };
     pump_command(&pump, e, p, cmd);
+    exec_input_finish(&input);
     r->duration_ms = monotonic_ms() - began;
 
+    char path[640];
+    long status;
+    json_t *reply = NULL;
     fmt_bounded(path, "/exec/%s/json", exec_id);
     /* The exec's state settles shortly after its streams close. */
     for (int tries = 0; tries < 100; tries++) {
