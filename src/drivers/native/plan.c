@@ -158,10 +158,8 @@ static int add_system(struct builder *b)
             if (op(b, OP_SYMLINK, target, dir, false, false, NULL) < 0)
                 return -1;
         } else if (S_ISDIR(st.st_mode)) {
-            char real[PATH_MAX];
-            if (!realpath(dir, real))
-                continue;
-            if (bind(b, real, dir, true, false) < 0)
+            /* One component below /, no symlink: its own real path. */
+            if (bind(b, dir, dir, true, false) < 0)
                 return -1;
         }
     }
