@@ -96,6 +96,9 @@ static bool permits(const struct stat *st, uid_t uid, gid_t gid, mode_t user_bit
 bool native_reachable_by(const struct plan *plan, uid_t uid, gid_t gid)
 {
     const size_t strip = strlen(STAGE_OLD_ROOT);
+    /* The directories on the way of the previous source, all searchable
+     * ("/dev/" for six devices in a row): not checked again. */
+    char checked[PATH_MAX] = "";
     for (size_t i = 0; i < plan->len; i++) {
         const struct mount_op *op = &plan->ops[i];
         if (op->kind != OP_BIND && op->kind != OP_DEVICE)
@@ -107,8 +110,13 @@ bool native_reachable_by(const struct plan *plan, uid_t uid, gid_t gid)
         for (char *slash = path; slash; slash = strchr(slash + 1, '/')) {
             char saved = slash[1];
             slash[1] = '\0';
+            size_t len = (size_t)(slash + 1 - path);
+            bool known = saved != '\0' && strncmp(checked, path, len) == 0;
             struct stat st;
-            bool ok = stat(path, &st) == 0 && (!S_ISDIR(st.st_mode) || permits(&st, uid, gid, S_IXUSR));
+            bool ok = known || (stat(path, &st) == 0 &&
+                                (!S_ISDIR(st.st_mode) || permits(&st, uid, gid, S_IXUSR)));
+            if (ok && !known && saved != '\0')
+                memcpy(checked, path, len + 1);
             slash[1] = saved;
             if (!ok)
                 return false;
