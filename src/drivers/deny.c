@@ -105,10 +105,10 @@ static int add_place(struct resolver *r, const char *inside, const char *host, b
             pl->places[i].hide |= hide; /* hidden wins over read-only */
             return 0;
         }
-    struct deny_place *n = realloc(pl->places, (pl->n_places + 1) * sizeof *n);
-    if (!n)
+    /* Room for the host's secrets at once: growing by one moved the array
+     * through every size class of the allocator. */
+    if (!array_reserve(&pl->places, &pl->cap_places, pl->n_places, sizeof *pl->places, 32))
         return oom(r->err);
-    pl->places = n;
     pl->places[pl->n_places] =
         (struct deny_place){.inside = strdup(inside), .host = strdup(host), .dir = dir,
                             .hide = hide};
