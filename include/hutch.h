@@ -210,6 +210,14 @@ typedef struct hutch_command {
      * interactive shells. Session commands run by the agent only; the
      * output modes are then unused and nothing is captured. */
     int tty_fd;
+    /* Since 0.4.0: the caller exits right after the run (the hutch command
+     * does). A one-shot run then leaves what it allocated for the sandbox
+     * (its mount plan) to the exit instead of freeing it piece by piece:
+     * after the sandbox's clone, every page freed into is written, and
+     * copied, once more. The result is the caller's to free as always.
+     * Ignored in builds with AddressSanitizer, whose leak check would
+     * report it. */
+    bool exit_after;
 } hutch_command;
 
 /* Sets the defaults: no argv, stdin /dev/null, both streams captured. */
