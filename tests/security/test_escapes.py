@@ -263,6 +263,26 @@ def test_setup_leaves_nothing_of_itself_or_the_host_tmp(hutch, tmp_path, setup):
     assert result["stderr"].count("Read-only file system") >= 2, result["stderr"]
 
 
+def test_network_helper_is_gone_and_its_namespace_is_the_sandboxs(hutch):
+    """init has a helper make the network namespace beside its own setup
+    (sandbox.c, net_helper): the helper, which runs as the caller's user
+    outside, must be gone before the command starts, and the command must be
+    in the new namespace, with loopback up."""
+    host_net = os.readlink("/proc/self/ns/net")
+    result, _ = run_native(hutch, "--", "sh", "-c",
+                           "readlink /proc/self/ns/net; "
+                           "for d in /proc/[0-9]*; do echo \"${d#/proc/} $(cat $d/comm)\"; done; "
+                           "cat /proc/net/dev")
+    lines = result["stdout"].splitlines()
+    assert lines[0].startswith("net:[") and lines[0] != host_net, lines
+    procs = [l.split() for l in lines[1:] if l[:1].isdigit()]
+    # init (1) and the shell (the glob is expanded before any cat runs).
+    assert [p[1] for p in procs if p[0] != "1"] == ["sh"], procs
+    assert [p for p in procs if p[0] == "1"], procs
+    devices = [l.split(":")[0].strip() for l in lines[1:] if ":" in l and "|" not in l]
+    assert devices == ["lo"], lines
+
+
 class TcpServer:
     """A listener on 127.0.0.1 whose thread accepts (and closes) connections
     until the end of the with block, which stops the thread, joins it and
