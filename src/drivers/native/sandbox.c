@@ -38,7 +38,7 @@ struct clone_args_v2 {
         set_tid, set_tid_size, cgroup;
 };
 
-/* ---- the command (PID 2 inside), child of init ---------------------------- */
+/* ---- the command (PID 3 inside: 2 was the network helper), child of init -- */
 
 static int set_limit(int resource, uint64_t value)
 {
