@@ -282,26 +282,44 @@ static int net_helper_join(struct net_helper *nh)
     return e ? -1 : 0;
 }
 
-/* Puts the command's stdio at 0, 1, 2 and the status and report pipes at 3
- * and 4 (close-on-exec); closes every other fd inherited from the caller. */
-static int arrange_fds(const struct sandbox_spec *spec, int status, int report)
+/* Puts the command's stdio at 0, 1, 2, the status and report pipes at 3
+ * and 4 and the network helper's pidfd and pipe (when there is one) at 5
+ * and 6 (close-on-exec); closes every other fd inherited from the caller. */
+static int arrange_fds(const struct sandbox_spec *spec, int status, int report,
+                       struct net_helper *net)
 {
     int in = fcntl(spec->stdin_fd, F_DUPFD_CLOEXEC, 10);
     int out = fcntl(spec->stdout_fd, F_DUPFD_CLOEXEC, 10);
     int errfd = fcntl(spec->stderr_fd, F_DUPFD_CLOEXEC, 10);
     int st = fcntl(status, F_DUPFD_CLOEXEC, 10);
     int rep = fcntl(report, F_DUPFD_CLOEXEC, 10);
-    if (in < 0 || out < 0 || errfd < 0 || st < 0 || rep < 0)
+    int pidfd = net->pid > 0 ? fcntl(net->pidfd, F_DUPFD_CLOEXEC, 10) : 0;
+    int ready = net->pid > 0 ? fcntl(net->ready, F_DUPFD_CLOEXEC, 10) : 0;
+    if (in < 0 || out < 0 || errfd < 0 || st < 0 || rep < 0 || pidfd < 0 || ready < 0)
         return -1;
     if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(errfd, 2) < 0 ||
         dup3(st, STATUS_FD, O_CLOEXEC) < 0 || dup3(rep, REPORT_FD, O_CLOEXEC) < 0)
         return -1;
-    return (int)syscall(SYS_close_range, REPORT_FD + 1, ~0U, 0);
+    int last = REPORT_FD;
+    if (net->pid > 0) {
+        if (dup3(pidfd, REPORT_FD + 1, O_CLOEXEC) < 0 || dup3(ready, REPORT_FD + 2, O_CLOEXEC) < 0)
+            return -1;
+        net->pidfd = REPORT_FD + 1;
+        net->ready = REPORT_FD + 2;
+        last = REPORT_FD + 2;
+    }
+    return (int)syscall(SYS_close_range, (unsigned)last + 1, ~0U, 0);
 }
 
 static void __attribute__((noreturn)) init_main(const struct sandbox_spec *spec, int sync_fd,
                                                 int status_fd, int report_fd)
 {
+    /* First thing, so that it runs beside everything below. */
+    struct net_helper net = {.pid = -1, .pidfd = -1, .ready = -1};
+    if (spec->new_net && net_helper_start(&net) < 0) {
+        setup_fail(status_fd, STAGE_INIT_FAILED, errno, "start making the network namespace");
+        _exit(1);
+    }
     /* The caller's signal handlers and ignored signals mean nothing here. */
     for (int sig = 1; sig < 64; sig++)
         if (spec->changed_signals & (1ULL << (sig - 1)))
@@ -321,17 +339,11 @@ static void __attribute__((noreturn)) init_main(const struct sandbox_spec *spec,
     if (TEMP_FAILURE_RETRY(read(sync_fd, &go, 1)) != 1)
         _exit(1); /* the parent gave up */
     close(sync_fd);
-    if (arrange_fds(spec, status_fd, report_fd) < 0) {
+    if (arrange_fds(spec, status_fd, report_fd, &net) < 0) {
         setup_fail(status_fd, STAGE_INIT_FAILED, errno, "arrange file descriptors");
         _exit(1);
     }
-    /* Now (arrange_fds closed every other fd), so that it runs beside
-     * everything below. */
-    struct net_helper net = {.pid = -1, .pidfd = -1, .ready = -1};
-    if (spec->new_net && net_helper_start(&net) < 0) {
-        setup_fail(STATUS_FD, STAGE_INIT_FAILED, errno, "start making the network namespace");
-        _exit(1);
-    }
+
     /* If hutch dies, so does the sandbox (a session's outlives it). */
     if (!spec->command_is_init)
         prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
