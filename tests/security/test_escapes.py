@@ -263,11 +263,10 @@ def test_setup_leaves_nothing_of_itself_or_the_host_tmp(hutch, tmp_path, setup):
     assert result["stderr"].count("Read-only file system") >= 2, result["stderr"]
 
 
-def test_network_helper_is_gone_and_its_namespace_is_the_sandboxs(hutch):
-    """init has a helper make the network namespace beside its own setup
-    (sandbox.c, net_helper): the helper, which runs as the caller's user
-    outside, must be gone before the command starts, and the command must be
-    in the new namespace, with loopback up."""
+def test_command_is_alone_in_a_network_namespace_of_its_own(hutch):
+    """The command's network namespace is not the host's and has only
+    loopback; nothing but init and the command lives in its pid namespace
+    (no helper of setup is left behind)."""
     host_net = os.readlink("/proc/self/ns/net")
     result, _ = run_native(hutch, "--", "sh", "-c",
                            "readlink /proc/self/ns/net; "

@@ -38,7 +38,7 @@ struct clone_args_v2 {
         set_tid, set_tid_size, cgroup;
 };
 
-/* ---- the command (PID 3 inside: 2 was the network helper), child of init -- */
+/* ---- the command (PID 2 inside), child of init ---------------------------- */
 
 static int set_limit(int resource, uint64_t value)
 {
@@ -207,119 +207,26 @@ static int loopback_up(void)
     return r;
 }
 
-/* The sandbox's network namespace is made by a helper process that init
- * starts first thing, while init itself sets up the rest: creating a
- * network namespace (~0.45 ms here: every protocol's per-namespace state,
- * sysctl tables, the loopback device) and bringing its loopback up (IPv6
- * address configuration) took as long as all the mounts together, and
- * they were done one after the other, in clone3 and then by init. The
- * helper is init's child in the sandbox's user and pid namespaces: it
- * unshares a network namespace of the sandbox's user namespace (as clone3
- * did), brings loopback up, reports, and waits to be killed; init enters
- * that namespace through the helper's pidfd before anything runs. */
-struct net_helper {
-    pid_t pid;
-    int pidfd;
-    int ready; /* the helper writes 0 or its errno here */
-};
-
-static void __attribute__((noreturn)) net_helper_main(int ready)
-{
-    /* Nothing of init's but the report pipe. */
-    if (ready > 0)
-        (void)syscall(SYS_close_range, 0, (unsigned)ready - 1, 0);
-    (void)syscall(SYS_close_range, (unsigned)ready + 1, ~0U, 0);
-    int e = 0;
-    if (unshare(CLONE_NEWNET) < 0 || loopback_up() < 0)
-        e = errno ? errno : EIO;
-    (void)!write(ready, &e, sizeof e);
-    for (;;)
-        pause(); /* until init kills it, or init's end takes the pid namespace */
-}
-
-static int net_helper_start(struct net_helper *nh)
-{
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0)
-        return -1;
-    nh->pidfd = -1;
-    struct clone_args_v2 args = {
-        .flags = CLONE_PIDFD,
-        .pidfd = (uint64_t)(uintptr_t)&nh->pidfd,
-        .exit_signal = SIGCHLD,
-    };
-    pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
-    if (pid == 0) {
-        close(p[0]);
-        net_helper_main(p[1]);
-    }
-    int saved = errno;
-    close(p[1]);
-    if (pid < 0) {
-        close(p[0]);
-        errno = saved;
-        return -1;
-    }
-    nh->pid = pid;
-    nh->ready = p[0];
-    return 0;
-}
-
-/* Waits for the helper's namespace, enters it, and ends the helper. */
-static int net_helper_join(struct net_helper *nh)
-{
-    int e = EPIPE;
-    ssize_t n = TEMP_FAILURE_RETRY(read(nh->ready, &e, sizeof e));
-    close(nh->ready);
-    if (n == (ssize_t)sizeof e && e == 0 && setns(nh->pidfd, CLONE_NEWNET) < 0)
-        e = errno;
-    else if (n != (ssize_t)sizeof e)
-        e = EPIPE;
-    (void)kill(nh->pid, SIGKILL); /* our child, not reaped yet: the pid is its */
-    (void)TEMP_FAILURE_RETRY(waitpid(nh->pid, NULL, 0));
-    close(nh->pidfd);
-    errno = e;
-    return e ? -1 : 0;
-}
-
-/* Puts the command's stdio at 0, 1, 2, the status and report pipes at 3
- * and 4 and the network helper's pidfd and pipe (when there is one) at 5
- * and 6 (close-on-exec); closes every other fd inherited from the caller. */
-static int arrange_fds(const struct sandbox_spec *spec, int status, int report,
-                       struct net_helper *net)
+/* Puts the command's stdio at 0, 1, 2 and the status and report pipes at 3
+ * and 4 (close-on-exec); closes every other fd inherited from the caller. */
+static int arrange_fds(const struct sandbox_spec *spec, int status, int report)
 {
     int in = fcntl(spec->stdin_fd, F_DUPFD_CLOEXEC, 10);
     int out = fcntl(spec->stdout_fd, F_DUPFD_CLOEXEC, 10);
     int errfd = fcntl(spec->stderr_fd, F_DUPFD_CLOEXEC, 10);
     int st = fcntl(status, F_DUPFD_CLOEXEC, 10);
     int rep = fcntl(report, F_DUPFD_CLOEXEC, 10);
-    int pidfd = net->pid > 0 ? fcntl(net->pidfd, F_DUPFD_CLOEXEC, 10) : 0;
-    int ready = net->pid > 0 ? fcntl(net->ready, F_DUPFD_CLOEXEC, 10) : 0;
-    if (in < 0 || out < 0 || errfd < 0 || st < 0 || rep < 0 || pidfd < 0 || ready < 0)
+    if (in < 0 || out < 0 || errfd < 0 || st < 0 || rep < 0)
         return -1;
     if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(errfd, 2) < 0 ||
         dup3(st, STATUS_FD, O_CLOEXEC) < 0 || dup3(rep, REPORT_FD, O_CLOEXEC) < 0)
         return -1;
-    int last = REPORT_FD;
-    if (net->pid > 0) {
-        if (dup3(pidfd, REPORT_FD + 1, O_CLOEXEC) < 0 || dup3(ready, REPORT_FD + 2, O_CLOEXEC) < 0)
-            return -1;
-        net->pidfd = REPORT_FD + 1;
-        net->ready = REPORT_FD + 2;
-        last = REPORT_FD + 2;
-    }
-    return (int)syscall(SYS_close_range, (unsigned)last + 1, ~0U, 0);
+    return (int)syscall(SYS_close_range, REPORT_FD + 1, ~0U, 0);
 }
 
 static void __attribute__((noreturn)) init_main(const struct sandbox_spec *spec, int sync_fd,
                                                 int status_fd, int report_fd)
 {
-    /* First thing, so that it runs beside everything below. */
-    struct net_helper net = {.pid = -1, .pidfd = -1, .ready = -1};
-    if (spec->new_net && net_helper_start(&net) < 0) {
-        setup_fail(status_fd, STAGE_INIT_FAILED, errno, "start making the network namespace");
-        _exit(1);
-    }
     /* The caller's signal handlers and ignored signals mean nothing here. */
     for (int sig = 1; sig < 64; sig++)
         if (spec->changed_signals & (1ULL << (sig - 1)))
@@ -339,11 +246,10 @@ static void __attribute__((noreturn)) init_main(const struct sandbox_spec *spec,
     if (TEMP_FAILURE_RETRY(read(sync_fd, &go, 1)) != 1)
         _exit(1); /* the parent gave up */
     close(sync_fd);
-    if (arrange_fds(spec, status_fd, report_fd, &net) < 0) {
+    if (arrange_fds(spec, status_fd, report_fd) < 0) {
         setup_fail(status_fd, STAGE_INIT_FAILED, errno, "arrange file descriptors");
         _exit(1);
     }
-
     /* If hutch dies, so does the sandbox (a session's outlives it). */
     if (!spec->command_is_init)
         prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -364,15 +270,12 @@ static void __attribute__((noreturn)) init_main(const struct sandbox_spec *spec,
         setup_fail(STATUS_FD, STAGE_INIT_FAILED, errno, "set the hostname");
         _exit(1);
     }
-    if (mounts_apply(spec->plan, STATUS_FD) < 0)
-        _exit(1);
-    /* Before the agent's socket, the bridge, a nested user namespace (whose
-     * init could no longer enter it) and the command. */
-    if (spec->new_net && net_helper_join(&net) < 0) {
-        setup_fail(STATUS_FD, STAGE_INIT_FAILED, errno,
-                   "create the network namespace with loopback up");
+    if (spec->new_net && loopback_up() < 0) {
+        setup_fail(STATUS_FD, STAGE_INIT_FAILED, errno, "bring up loopback");
         _exit(1);
     }
+    if (mounts_apply(spec->plan, STATUS_FD) < 0)
+        _exit(1);
     if (spec->agent_socket && bind_agent_socket(spec->agent_socket) < 0) {
         setup_fail(STATUS_FD, STAGE_INIT_FAILED, errno, "make the agent's socket %s",
                    spec->agent_socket);
@@ -611,9 +514,8 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, hutch_err
 
     int pidfd = -1;
     struct clone_args_v2 args = {
-        /* The network namespace comes later, from init (net_helper). */
         .flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
-                 CLONE_PIDFD,
+                 CLONE_PIDFD | (spec->new_net ? CLONE_NEWNET : 0),
         .pidfd = (uint64_t)(uintptr_t)&pidfd,
         .exit_signal = SIGCHLD,
     };
