@@ -199,7 +199,10 @@ typedef struct hutch_command {
      * soon as every process of the sandbox is gone, and let the kernel finish
      * tearing the sandbox's namespaces down afterwards. The sandbox's init is
      * then reaped by a later hutch_run() or when the caller exits. Ignored
-     * when the run has a cgroup, which can only be removed once empty. */
+     * when the run has a cgroup, which can only be removed once empty. What
+     * a one-shot run allocated for the sandbox (its mount plan) is then left
+     * to the exit too: freeing it would write, and copy, pages the sandbox's
+     * clone made copy-on-write. The result is still the caller's to free. */
     bool detach_teardown;
     /* The end of the first version (0.2.0), whose size was 48 bytes on
      * 64-bit systems: later fields start after it, so a caller's size tells

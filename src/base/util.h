@@ -24,6 +24,18 @@
 #endif
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* 1 in builds whose leak checker reports memory left to the process's exit
+ * (AddressSanitizer, LeakSanitizer: meson.build defines it for b_sanitize):
+ * code that leaves memory to an imminent exit frees it there, so that the
+ * check stays meaningful. */
+#ifndef HUTCH_LEAK_CHECKED
+#ifdef __SANITIZE_ADDRESS__
+#define HUTCH_LEAK_CHECKED 1
+#else
+#define HUTCH_LEAK_CHECKED 0
+#endif
+#endif
 #define UNUSED __attribute__((unused))
 #define PRINTF_LIKE(fmt, args) __attribute__((format(printf, fmt, args)))
 #define MUST_CHECK __attribute__((warn_unused_result))

@@ -168,17 +168,21 @@ int cli_finish_run(hutch_result *result, const struct run_args *ra, const hutch_
     return status;
 }
 
+static void run_args_cleanup(struct run_args *ra)
+{
+    policy_args_free(&ra->policy);
+}
+
 int cmd_run(int argc, char **argv)
 {
-    struct run_args ra = {0};
+    /* Kept to the end: freed before the run, its block was given back to
+     * the kernel and another one mapped for the next allocations. */
+    __attribute__((cleanup(run_args_cleanup))) struct run_args ra = {0};
     hutch_error err = {0};
     int parsed = run_args_parse(argc, argv, &ra, &err);
-    if (parsed <= 0) {
-        policy_args_free(&ra.policy);
+    if (parsed <= 0)
         return parsed == 0 ? 0 : cli_run_failed(&ra, err.message);
-    }
     auto_policy hutch_policy *policy = policy_args_build(&ra.policy, &err);
-    policy_args_free(&ra.policy);
     if (!policy)
         return cli_run_failed(&ra, err.message);
 
@@ -193,5 +197,10 @@ int cmd_run(int argc, char **argv)
     /* Warnings (no isolation, a fallback) come as notices. */
     if (hutch_run(policy, &cmd, &result, &err) < 0)
         return cli_run_failed(&ra, err.message);
-    return cli_finish_run(&result, &ra, policy);
+    int status = cli_finish_run(&result, &ra, policy);
+    /* The process ends here: its policy goes with it too, rather than freed
+     * piece by piece into pages the sandbox's clone made copy-on-write. */
+    if (!HUTCH_LEAK_CHECKED)
+        exit(status);
+    return status;
 }

@@ -39,7 +39,7 @@ struct deny_place {
 
 struct deny_plan {
     struct deny_place *places;
-    size_t n_places;
+    size_t n_places, cap_places;
     struct strlist pins;      /* inside directories to pin, shallowest first */
     struct strlist pin_hosts; /* the host directory behind each pin */
 };

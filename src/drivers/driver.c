@@ -29,7 +29,7 @@ const char *session_state_name(enum session_state s)
 int driver_run_once(const struct driver *d, const struct hutch_policy *p, const hutch_command *cmd,
                     hutch_result *r, hutch_error *err)
 {
-    struct instance in = {0};
+    struct instance in = {.exiting = cmd->detach_teardown && !HUTCH_LEAK_CHECKED};
     int rc = d->create(&in, p, err);
     if (rc == 0)
         rc = d->exec(&in, p, cmd, r, err);

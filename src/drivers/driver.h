@@ -26,6 +26,10 @@ struct instance {
     struct agent_conn *agent;
     /* A one-shot run's: what create made, for exec and destroy. */
     void *state;
+    /* A one-shot run whose caller exits right after it (hutch_command's
+     * detach_teardown): destroy undoes what outlives the process (a cgroup, a
+     * proxy) but leaves memory to the exit. */
+    bool exiting;
 };
 
 /* The state of a session's sandbox, as probe finds it. */

@@ -219,6 +219,69 @@ def test_mounts_cannot_be_undone(hutch):
     assert "root:" not in result["stdout"]
 
 
+@pytest.mark.parametrize("setup", ["direct", "staged"])
+def test_setup_leaves_nothing_of_itself_or_the_host_tmp(hutch, tmp_path, setup):
+    """Setup builds the root either on a tmpfs over the host's /tmp (one
+    pivot_root; mounts.c) or, when a bind source is below /tmp (here the
+    workspace), in a staging root: neither may leave the masks' empty
+    sources, the host's /tmp or the staging directories within reach."""
+    planted = pathlib.Path("/tmp") / f"hutch-host-tmp-{uuid.uuid4().hex}"
+    planted.write_text(CANARY)
+    args = []
+    if setup == "staged":
+        ws = tmp_path / "ws"
+        ws.mkdir()
+        os.chmod(ws, 0o777)
+        os.chmod(tmp_path, 0o755)
+        args = ["--workspace", str(ws)]
+    try:
+        result, _ = run_native(hutch, *args, "--", "sh", "-c",
+                               "ls -a / /tmp /workspace /dev; "
+                               f"cat /tmp/{planted.name} /oldroot/tmp/{planted.name}; "
+                               "chmod 644 /etc/shadow; echo x > /etc/shadow; "
+                               "mkdir /etc/ssl/private/x; "
+                               "rm -rf /.hutch-empty-dir /.hutch-empty-file /empty-file; "
+                               "echo MOUNTS; "
+                               "grep -E ' /etc/(shadow|ssl/private) ' /proc/self/mountinfo; "
+                               "echo end")
+    finally:
+        planted.unlink()
+    out = result["stdout"]
+    assert out.endswith("end\n"), result
+    assert CANARY not in out + result["stderr"] and planted.name not in out
+    listing, mounts = out.split("MOUNTS\n")
+    for name in (".hutch-empty", "empty-file", "empty-dir", "oldroot", "newroot"):
+        assert name not in listing, listing
+    masks = mounts.splitlines()[:-1]
+    assert len(masks) == 2, out
+    for line in masks:
+        assert " ro," in line and "noexec" in line, line
+    # The mode this case is about was the one taken.
+    source = masks[0].split()[3]
+    assert source.startswith("/.hutch-empty-" if setup == "direct" else "/empty-"), source
+    # Nothing of /etc/shadow's mask could be changed, nor made.
+    assert result["stderr"].count("Read-only file system") >= 2, result["stderr"]
+
+
+def test_command_is_alone_in_a_network_namespace_of_its_own(hutch):
+    """The command's network namespace is not the host's and has only
+    loopback; nothing but init and the command lives in its pid namespace
+    (no helper of setup is left behind)."""
+    host_net = os.readlink("/proc/self/ns/net")
+    result, _ = run_native(hutch, "--", "sh", "-c",
+                           "readlink /proc/self/ns/net; "
+                           "for d in /proc/[0-9]*; do echo \"${d#/proc/} $(cat $d/comm)\"; done; "
+                           "cat /proc/net/dev")
+    lines = result["stdout"].splitlines()
+    assert lines[0].startswith("net:[") and lines[0] != host_net, lines
+    procs = [l.split() for l in lines[1:] if l[:1].isdigit()]
+    # init (1) and the shell (the glob is expanded before any cat runs).
+    assert [p[1] for p in procs if p[0] != "1"] == ["sh"], procs
+    assert [p for p in procs if p[0] == "1"], procs
+    devices = [l.split(":")[0].strip() for l in lines[1:] if ":" in l and "|" not in l]
+    assert devices == ["lo"], lines
+
+
 class TcpServer:
     """A listener on 127.0.0.1 whose thread accepts (and closes) connections
     until the end of the with block, which stops the thread, joins it and

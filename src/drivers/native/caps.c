@@ -29,16 +29,27 @@ int caps_raise_effective(void)
     return capset_v3(data);
 }
 
+int caps_drop_bounding(void)
+{
+    /* Each drop replaces the process's credentials (and runs whatever the
+     * kernel hooks on that): a capability already gone is only read. */
+    for (int cap = 0; cap < 64; cap++) {
+        int held = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
+        if (held < 0 && errno == EINVAL)
+            break; /* past the kernel's last capability */
+        if (held == 0)
+            continue;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int caps_drop_all(void)
 {
     /* The bounding set first: dropping needs CAP_SETPCAP, which goes below. */
-    for (int cap = 0; cap < 64; cap++) {
-        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0)
-            continue;
-        if (errno == EINVAL)
-            break; /* past the kernel's last capability */
+    if (caps_drop_bounding() < 0)
         return -1;
-    }
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
         return -1;
     /* uid 0 inside gets no capabilities from exec, and nothing can undo it. */

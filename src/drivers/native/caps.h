@@ -7,6 +7,11 @@
  * bounding) and locks the securebits so that no exec can regain any. */
 int caps_drop_all(void);
 
+/* Empties the bounding set, which no exec can then exceed; only what is
+ * still in it costs a credential change, so calling it again is cheap.
+ * Needs CAP_SETPCAP in the process's user namespace. */
+int caps_drop_bounding(void);
+
 /* Makes the effective set equal to the permitted set (after a uid change
  * with PR_SET_KEEPCAPS). */
 int caps_raise_effective(void);

@@ -96,6 +96,9 @@ static bool permits(const struct stat *st, uid_t uid, gid_t gid, mode_t user_bit
 bool native_reachable_by(const struct plan *plan, uid_t uid, gid_t gid)
 {
     const size_t strip = strlen(STAGE_OLD_ROOT);
+    /* The directories on the way of the previous source, all searchable
+     * ("/dev/" for six devices in a row): not checked again. */
+    char checked[PATH_MAX] = "";
     for (size_t i = 0; i < plan->len; i++) {
         const struct mount_op *op = &plan->ops[i];
         if (op->kind != OP_BIND && op->kind != OP_DEVICE)
@@ -107,8 +110,13 @@ bool native_reachable_by(const struct plan *plan, uid_t uid, gid_t gid)
         for (char *slash = path; slash; slash = strchr(slash + 1, '/')) {
             char saved = slash[1];
             slash[1] = '\0';
+            size_t len = (size_t)(slash + 1 - path);
+            bool known = saved != '\0' && strncmp(checked, path, len) == 0;
             struct stat st;
-            bool ok = stat(path, &st) == 0 && (!S_ISDIR(st.st_mode) || permits(&st, uid, gid, S_IXUSR));
+            bool ok = known || (stat(path, &st) == 0 &&
+                                (!S_ISDIR(st.st_mode) || permits(&st, uid, gid, S_IXUSR)));
+            if (ok && !known && saved != '\0')
+                memcpy(checked, path, len + 1);
             slash[1] = saved;
             if (!ok)
                 return false;
@@ -254,6 +262,7 @@ struct native_run {
     struct net_run_proxy proxy;
     struct plan plan;
     struct native_limits limits;
+    struct strlist argv, env; /* the command's, made by exec */
 };
 
 static int oneshot_create(struct instance *in, const struct hutch_policy *p, hutch_error *err)
@@ -286,9 +295,13 @@ static int oneshot_destroy(struct instance *in, hutch_error *err)
     struct native_run *run = in->state;
     if (!run)
         return 0;
-    plan_free(&run->plan);
     cgroup_run_destroy(&run->limits.cgroup);
     net_run_proxy_finish(&run->proxy, NULL);
+    if (in->exiting)
+        return 0; /* the plan's hundred-odd strings go with the process */
+    plan_free(&run->plan);
+    strlist_clear(&run->argv);
+    strlist_clear(&run->env);
     free(run->workspace);
     free(run);
     in->state = NULL;
@@ -302,9 +315,8 @@ static int oneshot_exec(struct instance *in, const struct hutch_policy *p, const
     struct resolved_policy rp;
     if (policy_resolve(p, BACKEND_NATIVE, &rp, err) < 0)
         return -1;
-    autostrlist struct strlist argv = {0};
-    autostrlist struct strlist env = {0};
-    if (command_argv(cmd, &argv, err) < 0 || command_env(p, ENV_SANDBOX, &env, err) < 0)
+    struct strlist *argv = &run->argv, *env = &run->env; /* freed by destroy */
+    if (command_argv(cmd, argv, err) < 0 || command_env(p, ENV_SANDBOX, env, err) < 0)
         return -1;
     auto_command_io struct command_io io = {0};
     if (command_io_open(&io, cmd, p->limits.output_bytes, err) < 0)
@@ -313,8 +325,8 @@ static int oneshot_exec(struct instance *in, const struct hutch_policy *p, const
     const struct native_identity *id = &run->id;
     struct sandbox_spec spec = {
         .plan = &run->plan,
-        .argv = argv.items,
-        .envp = env.items,
+        .argv = argv->items,
+        .envp = env->items,
         .workdir = rp.workdir,
         .uid = id->uid,
         .gid = id->gid,
@@ -342,7 +354,7 @@ static int oneshot_exec(struct instance *in, const struct hutch_policy *p, const
         return -1;
     command_io_close_child_ends(&io);
     if (sb.failed_stage) {
-        if (setup_failed(&sb, r, argv.items[0], err) < 0)
+        if (setup_failed(&sb, r, argv->items[0], err) < 0)
             return -1;
         r->duration_ms = monotonic_ms() - start;
         result_take_output(r, &io);

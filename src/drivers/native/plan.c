@@ -158,10 +158,8 @@ static int add_system(struct builder *b)
             if (op(b, OP_SYMLINK, target, dir, false, false, NULL) < 0)
                 return -1;
         } else if (S_ISDIR(st.st_mode)) {
-            char real[PATH_MAX];
-            if (!realpath(dir, real))
-                continue;
-            if (bind(b, real, dir, true, false) < 0)
+            /* One component below /, no symlink: its own real path. */
+            if (bind(b, dir, dir, true, false) < 0)
                 return -1;
         }
     }
@@ -361,6 +359,26 @@ static int build_ops(struct builder *b, const struct hutch_policy *p, const char
     return 0;
 }
 
+/* Whether setup can build the root on a tmpfs over the host's /tmp
+ * (mounts.c): the tmpfs must hide no bind source, and the two empty entries
+ * the masks are cloned from, made in the root while it is built, must not
+ * count against an inode limit (limits.files). */
+static bool can_build_directly(const struct plan *pl)
+{
+    const size_t strip = strlen(STAGE_OLD_ROOT);
+    for (size_t i = 0; i < pl->len; i++) {
+        const struct mount_op *op = &pl->ops[i];
+        if (op->kind != OP_BIND && op->kind != OP_DEVICE)
+            continue;
+        const char *host = op->src + strip;
+        if (strcmp(host, "/") == 0 || path_under(host, "/tmp", NULL))
+            return false;
+    }
+    struct stat st;
+    return !strstr(pl->root_options, "nr_inodes=") && lstat("/tmp", &st) == 0 &&
+           S_ISDIR(st.st_mode);
+}
+
 int plan_build(const struct hutch_policy *p, const char *workspace, uid_t uid, gid_t gid,
                struct plan *pl, hutch_error *err)
 {
@@ -381,6 +399,8 @@ int plan_build_session(const struct hutch_policy *p, const char *workspace,
     /* limits.disk and limits.files on every tmpfs (native/disk.h). */
     if (r == 0)
         r = native_disk_plan(pl, p, err);
+    if (r == 0)
+        pl->direct = can_build_directly(pl);
     for (size_t i = 0; i < b.n_binds; i++) {
         free(b.binds[i].host);
         free(b.binds[i].inside);

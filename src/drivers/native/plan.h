@@ -45,6 +45,10 @@ struct plan {
     struct mount_op *ops;
     size_t len, cap;
     bool read_only_root;
+    /* Setup may build the root right where the host's /tmp is, with one
+     * pivot_root instead of two (mounts.c): no bind source is / or below
+     * /tmp, and the root's tmpfs has no inode limit. */
+    bool direct;
     char root_options[160]; /* mount options of the root tmpfs (with the disk limits) */
     /* Inside paths where Landlock lets the command write. */
     struct strlist writable_dirs;

@@ -220,6 +220,17 @@ static void __attribute__((noreturn)) init_main(const struct sandbox_spec *spec,
     for (int sig = 1; sig < 64; sig++)
         if (spec->changed_signals & (1ULL << (sig - 1)))
             signal(sig, SIG_DFL);
+    /* Nothing run in the sandbox ever needs the bounding set: emptied now,
+     * while the parent writes the id maps (the namespace's capabilities
+     * are ours already), rather than once by the command and once more by
+     * init after the command started. The capabilities setup uses are in
+     * the permitted and effective sets, which this leaves alone. A nested
+     * user namespace starts with a full set again: caps_drop_all() below
+     * empties that one. */
+    if (caps_drop_bounding() < 0) {
+        setup_fail(status_fd, STAGE_INIT_FAILED, errno, "empty the capability bounding set");
+        _exit(1);
+    }
     char go; /* 'g', or 'G': the gid map lets us drop the caller's groups */
     if (TEMP_FAILURE_RETRY(read(sync_fd, &go, 1)) != 1)
         _exit(1); /* the parent gave up */

@@ -17,13 +17,10 @@ static int load(const struct sock_filter *program, unsigned short len)
 
 int seccomp_lock_down(void)
 {
-    /* Stacked filters: every one must allow a call. */
-    if (load(hutch_seccomp_arguments, LEN(hutch_seccomp_arguments)) < 0)
-        return -1;
-    return load(hutch_seccomp_calls, LEN(hutch_seccomp_calls));
+    return load(hutch_seccomp_filter, LEN(hutch_seccomp_filter));
 }
 
 unsigned seccomp_filter_length(void)
 {
-    return LEN(hutch_seccomp_calls) + LEN(hutch_seccomp_arguments);
+    return LEN(hutch_seccomp_filter);
 }

@@ -1,6 +1,7 @@
 /* Build-time tool: builds hutch's seccomp filter with libseccomp and writes
- * it as a C array, so starting a sandbox neither links libseccomp nor
- * compiles a filter. The filter is an allowlist, like Docker's default
+ * it as a C array (a compact program of the same verdicts, see "the filter
+ * the sandbox loads" below), so starting a sandbox neither links libseccomp
+ * nor compiles a filter. The filter is an allowlist, like Docker's default
  * profile, and at least as strict:
  *   - the architecture is checked: anything but the native one (i386 via
  *     int 0x80, x32 on x86_64) kills the process;
@@ -18,6 +19,7 @@
  * Usage: seccomp_gen OUTPUT.h
  *        seccomp_gen --docker-profile OUTPUT.h (the same policy for docker, below) */
 #include <errno.h>
+#include <linux/filter.h>
 #include <linux/sched.h>
 #include <seccomp.h>
 #include <stdbool.h>
@@ -114,6 +116,13 @@ static const char *const refused[] = {
     "move_pages", "set_mempolicy_home_node",
 };
 
+/* The argument rules' values, for the filters and the docker profile alike. */
+static const uint32_t personalities[] = {0x0, 0x8, 0x20000, 0x20008, 0xffffffff};
+static const uint32_t tty_injection[] = {TIOCSTI, TIOCLINUX};
+#define NAMESPACE_FLAGS                                                                     \
+    ((uint64_t)(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | \
+                CLONE_NEWNET | CLONE_NEWCGROUP))
+
 /* Adds rule(s) for a syscall; a name this libseccomp or architecture does
  * not know is skipped. */
 static int syscall_number(const char *name)
@@ -165,12 +174,11 @@ static int build(scmp_filter_ctx ctx)
     if (!r)
         r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 0);
 
-    static const uint32_t personalities[] = {0x0, 0x8, 0x20000, 0x20008, 0xffffffff};
     if (!r)
-        r = gen_allow_values(ctx, SCMP_SYS(personality), 0, personalities, 5);
+        r = gen_allow_values(ctx, SCMP_SYS(personality), 0, personalities,
+                             GEN_ARRAY_SIZE(personalities));
 
-    const uint64_t namespaces = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
-                                CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP;
+    const uint64_t namespaces = NAMESPACE_FLAGS;
     if (!r)
         r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
                              SCMP_A0(SCMP_CMP_MASKED_EQ, namespaces, 0));
@@ -182,16 +190,16 @@ static int build(scmp_filter_ctx ctx)
     return r;
 }
 
-/* The second filter: allow by default, refuse a few argument values. An
+/* The second program: allow by default, refuse a few argument values. An
  * allowlist cannot say "every ioctl but these" without dozens of rules, a
- * small denylist stacked on it can; the kernel applies the stricter verdict.
+ * small denylist stacked on it can; the stricter verdict applies (the
+ * compact program below merges the two as the kernel stacks filters).
  * The kernel reads these arguments as 32-bit ints, so only the low 32 bits
  * are compared (a zero high mask): high bits cannot slip a value through. */
 static int build_arguments(scmp_filter_ctx ctx)
 {
     int r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-    static const uint32_t tty_injection[] = {TIOCSTI, TIOCLINUX};
-    for (size_t i = 0; !r && i < 2; i++) {
+    for (size_t i = 0; !r && i < GEN_ARRAY_SIZE(tty_injection); i++) {
         struct scmp_arg_cmp cmp = {1, SCMP_CMP_MASKED_EQ, 0xffffffffu, tty_injection[i]};
         r = seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1, &cmp);
     }
@@ -341,18 +349,16 @@ static int profile_build(struct profile *pr)
                           0) < 0 ||
         profile_add_names(pr, refused, sizeof refused / sizeof refused[0], EPERM) < 0)
         return -1;
-    static const uint32_t personalities[] = {0x0, 0x8, 0x20000, 0x20008, 0xffffffff};
-    for (size_t i = 0; i < sizeof personalities / sizeof personalities[0]; i++)
+    for (size_t i = 0; i < GEN_ARRAY_SIZE(personalities); i++)
         if (profile_add(pr, "personality", 0, 0, 0xffffffffu, personalities[i]) < 0)
             return -1;
-    const uint64_t namespaces = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
-                                CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP;
+    const uint64_t namespaces = NAMESPACE_FLAGS;
     if (profile_add(pr, "clone", 0, 0, namespaces, 0) < 0 ||
         profile_add(pr, "clone", EPERM, 0, namespaces, namespaces) < 0)
         return -1;
-    static const uint32_t tty_injection[] = {TIOCSTI, TIOCLINUX};
     static const uint32_t vsock[] = {AF_VSOCK};
-    if (profile_refuse_values(pr, "ioctl", 1, tty_injection, 2) < 0 ||
+    if (profile_refuse_values(pr, "ioctl", 1, tty_injection,
+                              GEN_ARRAY_SIZE(tty_injection)) < 0 ||
         profile_refuse_values(pr, "socket", 0, vsock, 1) < 0)
         return -1;
 
@@ -762,6 +768,369 @@ static int write_docker_profile(const char *path)
     return ok ? 0 : 1;
 }
 
+/* ---- the filter the sandbox loads ------------------------------------------------------
+ * The two programs libseccomp makes of build() and build_arguments() are the reference:
+ * an allowlist, a binary tree of syscall numbers (480 instructions on x86_64), and the
+ * argument denylist stacked on it. Loading a filter costs the kernel time per
+ * instruction: it converts and JIT-compiles the program, and runs it for every syscall
+ * number to learn which it may always allow. So the sandbox loads one program with the
+ * same verdicts, a fifth of the size: the syscall numbers fall into ranges of one verdict
+ * each (about 70 on x86_64), which a binary search of the number finds; the few syscalls
+ * whose verdict depends on an argument get the checks of arg_syscalls. Before it is
+ * written, the program is run against the two reference programs stacked as the kernel
+ * stacks them, at every boundary of the ranges, for several architectures, and for those
+ * syscalls with the argument values the programs compare with: any difference fails the
+ * build. */
+
+#define COMPACT_MAX 1024
+
+struct arg_check {
+    unsigned arg;    /* its low 32 bits, masked, */
+    uint32_t mask;
+    uint32_t value;  /* equal to this: */
+    uint32_t action;
+};
+
+/* The syscalls whose verdict depends on an argument, in build() and build_arguments():
+ * the first matching check decides, else otherwise. */
+static const struct arg_syscall {
+    const char *name;
+    uint32_t otherwise;
+    struct arg_check checks[8];
+} arg_syscalls[] = {
+    {"personality", SCMP_ACT_ERRNO(ENOSYS),
+     {{0, 0xffffffffu, 0x0, SCMP_ACT_ALLOW},
+      {0, 0xffffffffu, 0x8, SCMP_ACT_ALLOW},
+      {0, 0xffffffffu, 0x20000, SCMP_ACT_ALLOW},
+      {0, 0xffffffffu, 0x20008, SCMP_ACT_ALLOW},
+      {0, 0xffffffffu, 0xffffffff, SCMP_ACT_ALLOW}}},
+    {"clone", SCMP_ACT_ERRNO(ENOSYS),
+     {{0, (uint32_t)NAMESPACE_FLAGS, 0, SCMP_ACT_ALLOW},
+      {0, (uint32_t)NAMESPACE_FLAGS, (uint32_t)NAMESPACE_FLAGS, SCMP_ACT_ERRNO(EPERM)}}},
+    {"ioctl", SCMP_ACT_ALLOW,
+     {{1, 0xffffffffu, TIOCSTI, SCMP_ACT_ERRNO(EPERM)},
+      {1, 0xffffffffu, TIOCLINUX, SCMP_ACT_ERRNO(EPERM)}}},
+    {"socket", SCMP_ACT_ALLOW, {{0, 0xffffffffu, AF_VSOCK, SCMP_ACT_ERRNO(EPERM)}}},
+};
+
+/* A range of syscall numbers [start, next range's start) and its verdict, or the
+ * argument checks of one syscall. */
+struct nr_range {
+    uint32_t start;
+    uint32_t verdict;
+    const struct arg_syscall *checks; /* non-NULL: the verdict depends on arguments */
+};
+
+struct compact {
+    struct bpf_program_copy prog;
+    struct nr_range ranges[COMPACT_MAX];
+    size_t n_ranges;
+    uint32_t verdicts[16]; /* one return instruction each, at the end */
+    size_t n_verdicts;
+};
+
+static void emit(struct bpf_program_copy *prog, uint16_t code, uint8_t jt, uint8_t jf, uint32_t k)
+{
+    unsigned char *b = prog->code + prog->len * 8;
+    b[0] = (unsigned char)code;
+    b[1] = (unsigned char)(code >> 8);
+    b[2] = jt;
+    b[3] = jf;
+    for (int i = 0; i < 4; i++)
+        b[4 + i] = (unsigned char)(k >> (8 * i));
+    prog->len++;
+}
+
+/* The stacked verdict of the reference programs for one input. */
+static uint32_t reference_verdict(const struct bpf_program_copy ref[2], const struct probe *in,
+                                  bool *read_args)
+{
+    return stacked_verdict(run_program(&ref[0], in, read_args),
+                           run_program(&ref[1], in, read_args));
+}
+
+/* Every value some comparison of either program makes the syscall number cross: between
+ * two of them, every number takes the same path through both. */
+static size_t number_boundaries(const struct bpf_program_copy ref[2], uint32_t *out, size_t max)
+{
+    size_t n = 0;
+    out[n++] = 0;
+    for (int p = 0; p < 2; p++)
+        for (size_t pc = 0; pc < ref[p].len; pc++) {
+            struct insn i = insn_at(&ref[p], pc);
+            unsigned op = i.code & 0xf0;
+            if ((i.code & 0x07) != 0x05 || (i.code & 0x08) || (op != 0x10 && op != 0x20 &&
+                                                                op != 0x30))
+                continue;
+            uint32_t candidates[2] = {i.k, i.k + 1}; /* JEQ: k and k+1; JGT: k+1; JGE: k */
+            for (int c = 0; c < 2; c++) {
+                if (c == 1 && i.k == 0xffffffffu)
+                    continue;
+                size_t j = 0;
+                while (j < n && out[j] != candidates[c])
+                    j++;
+                if (j == n) {
+                    if (n == max)
+                        return 0;
+                    out[n++] = candidates[c];
+                }
+            }
+        }
+    qsort(out, n, sizeof *out, compare_u32);
+    return n;
+}
+
+static const struct arg_syscall *arg_syscall_for(uint32_t nr)
+{
+    for (size_t i = 0; i < GEN_ARRAY_SIZE(arg_syscalls); i++)
+        if (syscall_number(arg_syscalls[i].name) == (int)nr)
+            return &arg_syscalls[i];
+    return NULL;
+}
+
+static struct probe probe_of(uint32_t arch, uint32_t nr)
+{
+    return (struct probe){{nr, arch}};
+}
+
+/* The ranges of one verdict, from the reference programs. */
+static int compact_ranges(struct compact *c, const struct bpf_program_copy ref[2])
+{
+    static uint32_t bounds[COMPACT_MAX];
+    size_t n = number_boundaries(ref, bounds, COMPACT_MAX);
+    if (n == 0)
+        return fprintf(stderr, "seccomp_gen: more than %d syscall number boundaries\n",
+                       COMPACT_MAX), -1;
+    for (size_t i = 0; i < n; i++) {
+        bool read_args = false;
+        struct probe in = probe_of(seccomp_arch_native(), bounds[i]);
+        uint32_t verdict = reference_verdict(ref, &in, &read_args);
+        const struct arg_syscall *checks = NULL;
+        if (read_args) {
+            checks = arg_syscall_for(bounds[i]);
+            if (!checks || i + 1 == n || bounds[i + 1] != bounds[i] + 1)
+                return fprintf(stderr, "seccomp_gen: the verdict for syscall %u depends on its "
+                                       "arguments: add its checks to arg_syscalls\n",
+                               bounds[i]), -1;
+        }
+        struct nr_range *last = c->n_ranges ? &c->ranges[c->n_ranges - 1] : NULL;
+        if (last && !checks && !last->checks && last->verdict == verdict)
+            continue;
+        c->ranges[c->n_ranges++] = (struct nr_range){bounds[i], verdict, checks};
+    }
+    return 0;
+}
+
+/* The index of a verdict's return instruction among the ones at the end. */
+static size_t verdict_slot(struct compact *c, uint32_t verdict)
+{
+    size_t i = 0;
+    while (i < c->n_verdicts && c->verdicts[i] != verdict)
+        i++;
+    if (i == c->n_verdicts)
+        c->verdicts[c->n_verdicts++] = verdict;
+    return i;
+}
+
+/* Instructions of the binary search over ranges[lo, hi): one per inner node. */
+static size_t tree_size(size_t lo, size_t hi)
+{
+    return hi - lo - 1;
+}
+
+/* Instructions of a syscall's argument checks. */
+static size_t checks_size(const struct arg_syscall *a)
+{
+    size_t n = 1; /* otherwise */
+    for (size_t i = 0; i < GEN_ARRAY_SIZE(a->checks) && a->checks[i].action; i++)
+        n += a->checks[i].mask == 0xffffffffu ? 2 : 3;
+    return n;
+}
+
+/* The offset of an argument's low 32 bits in struct seccomp_data. */
+static uint32_t arg_low_offset(unsigned arg)
+{
+    uint32_t off = 16 + 8 * arg;
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    off += 4;
+#endif
+    return off;
+}
+
+struct layout {
+    size_t tree_start;   /* the first node */
+    size_t checks_start; /* the first argument check block */
+    size_t returns;      /* the first return instruction */
+    size_t block[COMPACT_MAX]; /* per range with checks: its block's first instruction */
+};
+
+/* A jump from pc to target, or -1 when a classic BPF jump cannot reach it. */
+static int jump(size_t pc, size_t target)
+{
+    return target > pc && target - pc - 1 <= 255 ? (int)(target - pc - 1) : -1;
+}
+
+/* Where a range leads: its return instruction, or its argument checks. */
+static size_t range_target(struct compact *c, const struct layout *l, size_t r)
+{
+    return c->ranges[r].checks ? l->block[r] : l->returns + verdict_slot(c, c->ranges[r].verdict);
+}
+
+/* Emits the search over ranges[lo, hi) in preorder; returns its first instruction, or
+ * the target of its only range. */
+static int emit_tree(struct compact *c, const struct layout *l, size_t lo, size_t hi,
+                     size_t *target)
+{
+    if (hi - lo == 1) {
+        *target = range_target(c, l, lo);
+        return 0;
+    }
+    size_t mid = lo + (hi - lo) / 2, pc = c->prog.len;
+    *target = pc;
+    emit(&c->prog, 0, 0, 0, 0); /* the node, filled in below */
+    size_t below, above;
+    if (emit_tree(c, l, lo, mid, &below) < 0 || emit_tree(c, l, mid, hi, &above) < 0)
+        return -1;
+    int jt = jump(pc, above), jf = jump(pc, below);
+    if (jt < 0 || jf < 0)
+        return -1;
+    size_t saved = c->prog.len;
+    c->prog.len = pc;
+    emit(&c->prog, BPF_JMP | BPF_JGE | BPF_K, (uint8_t)jt, (uint8_t)jf, c->ranges[mid].start);
+    c->prog.len = saved;
+    return 0;
+}
+
+static int compact_emit(struct compact *c, uint32_t bad_arch)
+{
+    struct layout l;
+    l.tree_start = 4;
+    l.checks_start = l.tree_start + tree_size(0, c->n_ranges);
+    size_t pc = l.checks_start;
+    for (size_t r = 0; r < c->n_ranges; r++) {
+        (void)verdict_slot(c, c->ranges[r].verdict);
+        if (c->ranges[r].checks) {
+            l.block[r] = pc;
+            pc += checks_size(c->ranges[r].checks);
+            const struct arg_syscall *a = c->ranges[r].checks;
+            (void)verdict_slot(c, a->otherwise);
+            for (size_t i = 0; i < GEN_ARRAY_SIZE(a->checks) && a->checks[i].action; i++)
+                (void)verdict_slot(c, a->checks[i].action);
+        }
+    }
+    l.returns = pc;
+    if (l.returns + c->n_verdicts > COMPACT_MAX)
+        return -1;
+
+    /* The architecture, then the number. */
+    emit(&c->prog, BPF_LD | BPF_W | BPF_ABS, 0, 0, 4);
+    emit(&c->prog, BPF_JMP | BPF_JEQ | BPF_K, 1, 0, seccomp_arch_native());
+    emit(&c->prog, BPF_RET | BPF_K, 0, 0, bad_arch);
+    emit(&c->prog, BPF_LD | BPF_W | BPF_ABS, 0, 0, 0);
+    size_t first;
+    if (emit_tree(c, &l, 0, c->n_ranges, &first) < 0 || c->prog.len != l.checks_start)
+        return -1;
+    if (c->n_ranges == 1) /* no node: the only range's target follows */
+        return -1;
+    for (size_t r = 0; r < c->n_ranges; r++) {
+        const struct arg_syscall *a = c->ranges[r].checks;
+        if (!a)
+            continue;
+        for (size_t i = 0; i < GEN_ARRAY_SIZE(a->checks) && a->checks[i].action; i++) {
+            const struct arg_check *k = &a->checks[i];
+            emit(&c->prog, BPF_LD | BPF_W | BPF_ABS, 0, 0, arg_low_offset(k->arg));
+            if (k->mask != 0xffffffffu)
+                emit(&c->prog, BPF_ALU | BPF_AND | BPF_K, 0, 0, k->mask);
+            int jt = jump(c->prog.len, l.returns + verdict_slot(c, k->action));
+            if (jt < 0)
+                return -1;
+            emit(&c->prog, BPF_JMP | BPF_JEQ | BPF_K, (uint8_t)jt, 0, k->value);
+        }
+        emit(&c->prog, BPF_RET | BPF_K, 0, 0, a->otherwise);
+    }
+    if (c->prog.len != l.returns)
+        return -1;
+    for (size_t i = 0; i < c->n_verdicts; i++)
+        emit(&c->prog, BPF_RET | BPF_K, 0, 0, c->verdicts[i]);
+    return 0;
+}
+
+/* The compact program against the reference: every range boundary and the number
+ * before it, every number up to 1024, several architectures, and for the syscalls
+ * whose verdict depends on arguments each argument at each compared value (and its
+ * neighbours and mask bits) with each high half. */
+static int compact_check(const struct bpf_program_copy *compact,
+                         const struct bpf_program_copy ref[2])
+{
+    static uint32_t bounds[COMPACT_MAX], values[PROBE_MAX_VALUES];
+    size_t n_bounds = number_boundaries(ref, bounds, COMPACT_MAX), n_values = 0;
+    collect_values(&ref[0], values, &n_values);
+    collect_values(&ref[1], values, &n_values);
+    static const uint32_t highs[] = {0, 1, 0xffffffffu};
+    const uint32_t arches[] = {seccomp_arch_native(), 0, 0xffffffffu, SCMP_ARCH_X86,
+                               SCMP_ARCH_X32, SCMP_ARCH_X86_64, SCMP_ARCH_AARCH64, SCMP_ARCH_ARM};
+    unsigned probes = 0, differences = 0;
+    for (size_t a = 0; a < GEN_ARRAY_SIZE(arches); a++)
+        for (size_t b = 0; b < n_bounds * 2 + 1024; b++) {
+            uint32_t nr = b < n_bounds * 2 ? bounds[b / 2] - (uint32_t)(b % 2)
+                                           : (uint32_t)(b - n_bounds * 2);
+            bool read_args = false;
+            for (size_t p = 0; p <= (read_args ? 6 * n_values * 3 : 0); p++) {
+                struct probe in = probe_of(arches[a], nr);
+                size_t arg = 0;
+                if (p > 0) {
+                    size_t q = p - 1, v = q % (n_values * 3) / 3;
+                    arg = q / (n_values * 3);
+                    in.words[4 + 2 * arg] = values[v];
+                    in.words[5 + 2 * arg] = highs[q % 3];
+                }
+                bool ignored = false;
+                uint32_t want = reference_verdict(ref, &in, &read_args);
+                uint32_t got = run_program(compact, &in, &ignored);
+                probes++;
+                if (got != want && differences++ < 10)
+                    fprintf(stderr,
+                            "seccomp_gen: the compact filter answers 0x%08x where the "
+                            "reference answers 0x%08x (arch 0x%08x, syscall %u, argument %zu "
+                            "= 0x%08x%08x)\n",
+                            got, want, arches[a], nr, arg, in.words[5 + 2 * arg],
+                            in.words[4 + 2 * arg]);
+            }
+        }
+    if (differences)
+        return fprintf(stderr, "seccomp_gen: %u of %u probes differ\n", differences, probes), -1;
+    return 0;
+}
+
+static int write_compact(FILE *out, const struct bpf_program_copy *prog, const char *name)
+{
+    fprintf(out, "static const struct sock_filter %s[] = {\n", name);
+    for (size_t pc = 0; pc < prog->len; pc++) {
+        struct insn i = insn_at(prog, pc);
+        fprintf(out, "    {0x%04x, %u, %u, 0x%08x},\n", i.code, i.jt, i.jf, i.k);
+    }
+    return fprintf(out, "};\n") < 0 ? -1 : 0;
+}
+
+/* The sandbox's filter: the compact program of the two reference programs. */
+static int build_compact(struct compact *c, scmp_filter_ctx calls, scmp_filter_ctx arguments)
+{
+    static struct bpf_program_copy ref[2]; /* calls, arguments */
+    if (export_program(calls, &ref[0]) < 0 || export_program(arguments, &ref[1]) < 0)
+        return fprintf(stderr, "seccomp_gen: exporting the reference programs failed\n"), -1;
+    /* What a foreign architecture gets. */
+    bool read_args = false;
+    struct probe foreign = probe_of(0, 0);
+    uint32_t bad_arch = reference_verdict(ref, &foreign, &read_args);
+    if (compact_ranges(c, ref) < 0)
+        return -1;
+    if (compact_emit(c, bad_arch) < 0)
+        return fprintf(stderr, "seccomp_gen: the compact filter does not fit classic BPF's "
+                               "jumps (%zu ranges)\n",
+                       c->n_ranges), -1;
+    return compact_check(&c->prog, ref);
+}
+
 /* The network proxy's filter, in a header of its own (hutch_proxy_seccomp). */
 static int write_proxy_filter(const char *path)
 {
@@ -805,10 +1174,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "seccomp_gen: building the filter failed: %s\n", strerror(-r));
         return 1;
     }
+    static struct compact compact;
+    if (build_compact(&compact, calls, arguments) < 0)
+        return 1;
     FILE *out = fopen(argv[1], "w");
     if (!out || fprintf(out, "/* Generated by src/drivers/native/seccomp_gen.c at build time. */\n") < 0 ||
-        write_program(out, calls, "hutch_seccomp_calls") < 0 ||
-        write_program(out, arguments, "hutch_seccomp_arguments") < 0 || fclose(out) != 0) {
+        write_compact(out, &compact.prog, "hutch_seccomp_filter") < 0 || fclose(out) != 0) {
         perror("seccomp_gen: writing the filter");
         return 1;
     }
