@@ -4,8 +4,10 @@ import errno
 import json
 import os
 import pathlib
+import signal
 import selectors
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -405,3 +407,32 @@ def test_no_extra_file_descriptors(hutch, tmp_path):
     result = json.loads(proc.stdout)
     assert result["stdout"].split() == ["0", "1", "2", "3"]  # 3: ls's own directory
     assert CANARY not in result["stdout"]
+
+
+@pytest.mark.parametrize("flags", [[], ["--user", "1000:1000"], ["--net", "host"]])
+def test_a_command_does_not_outlive_a_killed_hutch(hutch, flags):
+    """hutch is killed with SIGKILL mid-run (it cannot clean up): the sandbox
+    and its command must die with it, or they would run on with no timeout
+    and no one to stop them. The kernel's parent-death signal does that, and
+    a change of uid during setup clears it: init sets it after the last one."""
+    marker = f"outlive-{uuid.uuid4().hex[:12]}"
+    proc = hutch.popen("run", *flags, "--timeout", "600", "--", "sh", "-c",
+                       f"echo ready; sleep 300; : {marker}",
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline() == b"ready\n", proc.stderr.read()
+        # The sandbox's shell (its command line has the marker; hutch's too).
+        assert [p for p in processes_matching(marker) if p != proc.pid]
+        proc.kill()
+        proc.wait(10)
+        assert wait_for(lambda: not [p for p in processes_matching(marker) if p != proc.pid], 10), \
+            "the command outlived hutch"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in processes_matching(marker):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

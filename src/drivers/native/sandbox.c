@@ -7,6 +7,7 @@
 #include <linux/close_range.h>
 #include <linux/sched.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -120,6 +121,19 @@ static int become_setup_user(const struct sandbox_spec *spec, bool drop_groups)
         setresuid(spec->uid, spec->uid, spec->uid) < 0 || caps_raise_effective() < 0)
         return -1;
     return prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+}
+
+/* A change of uid clears the parent-death signal set at the start, so a
+ * hutch killed after it would leave the sandbox running with no timeout and
+ * no one to stop it. Set it again after the last change, then look whether
+ * hutch died in between: nobody reads the status pipe then. */
+static void stay_tied_to_hutch(void)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+        _exit(1);
+    struct pollfd pfd = {.fd = STATUS_FD, .events = POLLOUT};
+    if (TEMP_FAILURE_RETRY(poll(&pfd, 1, 0)) > 0 && (pfd.revents & (POLLERR | POLLHUP)))
+        _exit(1);
 }
 
 /* As root, after setup: become the sandbox's user, then enter a nested user
@@ -276,6 +290,9 @@ static void __attribute__((noreturn)) init_main(const struct sandbox_spec *spec,
                    (unsigned)spec->gid);
         _exit(1);
     }
+
+    if (!spec->command_is_init)
+        stay_tied_to_hutch();
 
     /* A session's agent is PID 1 itself: it reaps and serves from then on. */
     if (spec->command_is_init)
