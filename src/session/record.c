@@ -69,7 +69,7 @@ static const struct {
 
 static char **text_field(const struct session_record *r, size_t i)
 {
-    return (char **)((char *)r + text_fields[i].offset);
+    return (char **)(void *)((char *)r + text_fields[i].offset); /* aligned: offsetof a char * */
 }
 
 void record_free(struct session_record *r)
