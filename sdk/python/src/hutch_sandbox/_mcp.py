@@ -47,22 +47,19 @@ def _unwrap(message: dict[str, Any]) -> Any:
     return message.get("result")
 
 
-class McpClient:
-    """A synchronous client; thread-safe (calls from several threads run at
-    once in hutch). A reader thread hands responses to the waiting callers."""
+class _ClientState:
+    """What both clients keep: the command, the child, the calls waiting for
+    an answer (by id), the last lines hutch wrote on stderr, and why the
+    child died when it did."""
 
-    def __init__(self, argv: Sequence[str], env: dict | None, *, forward_stderr: bool = True):
+    def __init__(self, argv: Sequence[str], env: dict | None, forward_stderr: bool):
         self._argv = list(argv)
         self._env = env
         self._forward = forward_stderr
-        self._proc: subprocess.Popen | None = None
-        self._start_lock = threading.Lock()
-        self._write_lock = threading.Lock()
-        self._lock = threading.Lock()
-        self._pending: dict[int, concurrent.futures.Future] = {}
+        self._proc: Any = None
+        self._pending: dict[int, Any] = {}
         self._next_id = 0
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
-        self._threads: list[threading.Thread] = []
         self._dead: str | None = None
         self._started = False
         self.server_info: dict[str, Any] = {}
@@ -71,6 +68,37 @@ class McpClient:
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
+
+    def _response_in(self, line: bytes) -> dict | None:
+        """A line from hutch: the response to one of our calls, or None for
+        anything else (noise, a notification kept in messages, or a request
+        of hutch's, such as elicitation, refused: we declared no capability)."""
+        try:
+            message = json.loads(line)
+        except ValueError:
+            return None
+        if not isinstance(message, dict):
+            return None
+        if "method" in message:
+            if "id" in message:
+                self._send({"jsonrpc": "2.0", "id": message["id"],
+                            "error": {"code": -32601, "message": "not supported by this client"}})
+            else:
+                self.messages.append(message)
+            return None
+        return message
+
+
+class McpClient(_ClientState):
+    """A synchronous client; thread-safe (calls from several threads run at
+    once in hutch). A reader thread hands responses to the waiting callers."""
+
+    def __init__(self, argv: Sequence[str], env: dict | None, *, forward_stderr: bool = True):
+        super().__init__(argv, env, forward_stderr)
+        self._start_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
 
     def _ensure_started(self) -> None:
         if self._started:
@@ -108,18 +136,8 @@ class McpClient:
 
     def _read_stdout(self) -> None:
         for line in self._proc.stdout:
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(message, dict):
-                continue
-            if "method" in message:
-                if "id" in message:  # a request of hutch's (elicitation): we declared no capability
-                    self._send({"jsonrpc": "2.0", "id": message["id"],
-                                "error": {"code": -32601, "message": "not supported by this client"}})
-                else:
-                    self.messages.append(message)
+            message = self._response_in(line)
+            if message is None:
                 continue
             with self._lock:
                 fut = self._pending.pop(message.get("id"), None)
@@ -208,28 +226,14 @@ class McpClient:
         self._started = False
 
 
-class AsyncMcpClient:
+class AsyncMcpClient(_ClientState):
     """The asyncio client: bound to the event loop it is first used on.
     Cancelling the task of a call cancels the call in hutch."""
 
     def __init__(self, argv: Sequence[str], env: dict | None, *, forward_stderr: bool = True):
-        self._argv = list(argv)
-        self._env = env
-        self._forward = forward_stderr
-        self._proc: asyncio.subprocess.Process | None = None
+        super().__init__(argv, env, forward_stderr)
         self._start_lock: asyncio.Lock | None = None
-        self._pending: dict[int, asyncio.Future] = {}
-        self._next_id = 0
-        self._stderr: collections.deque[str] = collections.deque(maxlen=20)
         self._tasks: list[asyncio.Task] = []
-        self._dead: str | None = None
-        self._started = False
-        self.server_info: dict[str, Any] = {}
-        self.messages: collections.deque[dict] = collections.deque(maxlen=100)
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
 
     async def _ensure_started(self) -> None:
         if self._started:
@@ -268,18 +272,8 @@ class AsyncMcpClient:
             line = await self._proc.stdout.readline()
             if not line:
                 break
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(message, dict):
-                continue
-            if "method" in message:
-                if "id" in message:
-                    self._send({"jsonrpc": "2.0", "id": message["id"],
-                                "error": {"code": -32601, "message": "not supported by this client"}})
-                else:
-                    self.messages.append(message)
+            message = self._response_in(line)
+            if message is None:
                 continue
             fut = self._pending.pop(message.get("id"), None)
             if fut is not None and not fut.done():
