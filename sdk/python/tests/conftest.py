@@ -47,6 +47,19 @@ def processes_with(marker):
     return found
 
 
+def command_running(prefix):
+    """A process whose command line starts with prefix (the command itself,
+    not a hutch whose arguments name it)."""
+    for p in pathlib.Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                if (p / "cmdline").read_bytes().replace(b"\0", b" ").startswith(prefix.encode()):
+                    return True
+            except OSError:
+                pass
+    return False
+
+
 def gone(marker, timeout=10.0):
     """True once no process carries marker (within timeout)."""
     deadline = time.monotonic() + timeout

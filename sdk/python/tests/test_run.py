@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 import hutch_sandbox as hs
-from conftest import gone, processes_with
+from conftest import command_running, gone, processes_with
 
 
 def marker():
@@ -99,7 +99,14 @@ def test_async_run_with_async_callback():
 def test_cancel_event_kills_the_run_and_its_processes():
     m = marker()
     ev = threading.Event()
-    threading.Timer(1.0, ev.set).start()
+
+    def cancel_once_it_runs():
+        # the command itself, not hutch (whose arguments name it during setup)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not command_running(f"sleep {m}"):
+            time.sleep(0.02)
+        ev.set()
+    threading.Thread(target=cancel_once_it_runs, daemon=True).start()
     start = time.monotonic()
     r = hs.run(["sleep", m], cancel=ev)
     assert time.monotonic() - start < 10

@@ -40,6 +40,22 @@ after(() => {
 });
 
 /** PIDs of processes (anywhere on the machine) whose command line contains MARKER. */
+/** Pids of the command itself: its command line starts with prefix (not a
+ *  hutch whose arguments name it, which exists before the command runs). */
+export function procsStartingWith(prefix) {
+  const out = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${d}/cmdline`, 'latin1').split('\0').join(' ');
+      if (cmd.startsWith(prefix)) out.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
 export function procsWith(marker) {
   const out = [];
   for (const d of readdirSync('/proc')) {

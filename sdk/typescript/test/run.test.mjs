@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HUTCH, procsWith, uniqueSleep } from './helpers.mjs';
+import { HUTCH, procsStartingWith, procsWith, uniqueSleep } from './helpers.mjs';
 import { run, stream, HutchError, AbortError } from '../dist/index.js';
 
 test('run captures stdout, stderr and the exit code, camelCased', async () => {
@@ -128,8 +128,9 @@ test('abort kills sleep 30 fast and leaves no process', async () => {
   const ac = new AbortController();
   const t0 = Date.now();
   const p = run(['sleep', dur], { signal: ac.signal });
-  // wait until it really runs
-  while (procsWith(dur).length === 0) {
+  // wait until the command itself runs (hutch's own arguments name it
+  // earlier; an abort during setup ends the run before any SIGTERM could)
+  while (procsStartingWith(`sleep ${dur}`).length === 0) {
     assert.ok(Date.now() - t0 < 5000, 'sleep did not start');
     await new Promise((r) => setTimeout(r, 20));
   }

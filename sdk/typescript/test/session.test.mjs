@@ -2,7 +2,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { key, procsWith, uniqueSleep, waitFor } from './helpers.mjs';
+import { key, procsStartingWith, procsWith, uniqueSleep, waitFor } from './helpers.mjs';
 import { Session, listSessions, HutchError, AbortError } from '../dist/index.js';
 
 const K = key('sess');
@@ -48,7 +48,7 @@ test('exec streams, and a stream can be aborted', async () => {
   const ac = new AbortController();
   const t0 = Date.now();
   const p = s.exec(['sleep', dur], { signal: ac.signal });
-  assert.ok(await waitFor(() => procsWith(dur).length > 0), 'sleep started');
+  assert.ok(await waitFor(() => procsStartingWith(`sleep ${dur}`).length > 0), 'sleep started');
   ac.abort();
   await assert.rejects(p, AbortError);
   assert.ok(Date.now() - t0 < 5000);
