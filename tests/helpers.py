@@ -16,6 +16,7 @@ import os
 import pathlib
 import select
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -49,6 +50,56 @@ def wait_for(predicate, timeout=10, interval=0.05):
             return value
         time.sleep(interval)
     return predicate()
+
+
+# ---- processes ----------------------------------------------------------------------------
+
+def catches(pid, sig):
+    """Whether process pid has a handler for signal sig (SigCgt in its status)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return False
+
+
+def stop_process(pid):
+    """SIGSTOP to pid, returning once it is stopped (False if it ended first)."""
+    os.kill(pid, signal.SIGSTOP)
+
+    def state():
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return "gone"
+    return wait_for(lambda: state() in ("T", "Z", "gone"), interval=0.001) and state() == "T"
+
+
+def cancel_while_stopped(proc, started, sig=signal.SIGTERM):
+    """Cancels the hutch process proc with sig as soon as it catches sig,
+    holding it stopped meanwhile so that started() -- looked at then -- tells
+    for certain whether the command could have started before the cancel.
+    Returns (certainly_before, exit status, stdout, stderr)."""
+    assert wait_for(lambda: catches(proc.pid, sig) or proc.poll() is not None, interval=0.0002)
+    before = proc.poll() is None and stop_process(proc.pid) and not started()
+    if proc.poll() is None:
+        os.kill(proc.pid, sig)
+        os.kill(proc.pid, signal.SIGCONT)
+    out, err = proc.communicate(timeout=60)
+    return before, proc.returncode, out, err
+
+
+def child_pids(pid):
+    """The children of every thread of process pid."""
+    found = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            found += f.read().split()
+    return found
 
 
 # ---- results ------------------------------------------------------------------------------

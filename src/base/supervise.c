@@ -93,6 +93,18 @@ static void relay_write(struct stdin_relay *in)
     in->len = in->off = 0;
 }
 
+int cancel_pending(int cancel_fd)
+{
+    if (cancel_fd < 0)
+        return 0;
+    struct pollfd pfd = {.fd = cancel_fd, .events = POLLIN};
+    unsigned char sig;
+    if (TEMP_FAILURE_RETRY(poll(&pfd, 1, 0)) == 1 && (pfd.revents & POLLIN) &&
+        TEMP_FAILURE_RETRY(read(cancel_fd, &sig, 1)) == 1 && sig > 0 && sig < NSIG)
+        return sig;
+    return 0;
+}
+
 int supervise(const struct supervise_spec *spec, struct supervise_outcome *outcome,
               hutch_error *err)
 {
@@ -113,6 +125,11 @@ int supervise(const struct supervise_spec *spec, struct supervise_outcome *outco
         return error_set(err, HUTCH_E_SYSTEM, "out of memory");
     }
     in.buf = in_buf;
+    if (spec->forwarded) {
+        spec->signal_all(spec->ctx, spec->forwarded);
+        outcome->forwarded = spec->forwarded;
+        kill_at = start + (double)spec->grace_ms;
+    }
 
     for (;;) {
         struct pollfd pfd[6];

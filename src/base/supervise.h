@@ -40,6 +40,9 @@ struct supervise_spec {
      * gives up on it (outcome.abandoned): for a command whose end only an
      * untrusted party reports (a session's agent). */
     uint64_t give_up_ms;
+    /* 0, or a signal from cancel_fd that arrived before the command started
+     * and is forwarded as supervise begins, its grace counted from then. */
+    int forwarded;
 };
 
 struct supervise_outcome {
@@ -50,6 +53,10 @@ struct supervise_outcome {
     int forwarded;   /* last signal forwarded from cancel_fd, 0 if none */
     bool abandoned;  /* give_up_ms passed without the end being reported */
 };
+
+/* A signal byte already waiting on cancel_fd (-1: none), taken; else 0.
+ * Checked before a command starts: a cancelled run does not start it. */
+int cancel_pending(int cancel_fd);
 
 int supervise(const struct supervise_spec *spec, struct supervise_outcome *outcome,
               hutch_error *err);

@@ -19,8 +19,8 @@ import time
 import pytest
 
 from conftest import ROOT, one_line_error
-from helpers import (BUSYBOX, SOCKET, engine, hutch_containers, is_podman, own_containers,
-                     owned_by, remove_containers, wait_for)
+from helpers import (BUSYBOX, SOCKET, cancel_while_stopped, engine, hutch_containers, is_podman,
+                     own_containers, owned_by, remove_containers, wait_for)
 
 # The engine (tests/conftest.py): DOCKER_HOST=unix://... runs the same tests
 # against another engine, such as Podman's Docker-compatible socket.
@@ -306,6 +306,26 @@ def test_ctrl_c_removes_the_container(hutch, no_leftovers):
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=20) == 130
     assert owned_by(proc.pid) == []
+
+
+def test_a_run_cancelled_while_its_container_is_made_never_starts_it(hutch, no_leftovers):
+    """SIGTERM while hutch makes the container (held stopped meanwhile, with
+    no container of its own at the engine yet, so that it is certain nothing
+    had started): the container is removed unstarted, and the run ends as
+    SIGTERM would have ended it."""
+    certain = 0
+    for i in range(12):
+        proc = hutch.popen("run", "--backend", "docker", "--image", BUSYBOX, "--", "sh", "-c",
+                           "echo ran; sleep 300", stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        before, status, out, err = cancel_while_stopped(proc, lambda: owned_by(proc.pid))
+        assert status == 128 + signal.SIGTERM, (status, err)
+        if before:
+            certain += 1
+            assert out == b"", f"run {i}: the cancelled run started its container: {out}"
+        if certain == 4:
+            break
+    assert certain >= 3, f"only {certain} of {i + 1} cancels came certainly before the start"
 
 
 def test_runsc_runtime(hutch, no_leftovers):

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from conftest import HUTCH, SANITIZED, one_line_error, processes_matching, wait_for
+from helpers import cancel_while_stopped, child_pids
 
 
 def mark(seconds):
@@ -135,6 +136,30 @@ def test_sigint_to_hutch_reaches_the_command(hutch, backend):
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=10) == 130
     assert processes_matching(f"sleep {marker}") == []
+
+
+def test_a_run_cancelled_during_setup_never_starts_its_command(hutch, tmp_path):
+    """SIGTERM while hutch sets up the sandbox (held stopped meanwhile, so that
+    it is certain nothing had started): the command never runs, and the run
+    ends as SIGTERM would have ended it. A later SIGTERM reaches the command:
+    it was lost at times (exit 137 after the grace). Native only: spawn starts
+    its command within microseconds of catching signals, too soon to stop it
+    before (it looks for a cancel right before the start too)."""
+    certain = 0
+    for i in range(40):
+        ran = tmp_path / f"ran-{i}"
+        proc = hutch.popen("run", "--backend", "native", "--rw", str(tmp_path), "--", "sh", "-c",
+                           f"touch {ran}; exec sleep {mark('918.25')}", stdin=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, start_new_session=True)
+        before, status, _, err = cancel_while_stopped(proc, lambda: child_pids(proc.pid))
+        assert status == 128 + signal.SIGTERM, (status, err)
+        if before:
+            certain += 1
+            assert not ran.exists(), f"run {i}: the cancelled run started its command"
+        if certain == 10:
+            break
+    assert certain >= 5, f"only {certain} of {i + 1} cancels came certainly before the start"
+    assert processes_matching(f"sleep {mark('918.25')}") == []
 
 
 # ---- output ----------------------------------------------------------------

@@ -595,6 +595,13 @@ static int run_container(struct engine *e, const struct hutch_policy *p,
         remove_container(e, c.id);
         return -1;
     }
+    int cancelled = cancel_pending(cmd->cancel_fd);
+    if (cancelled) {
+        /* The run was cancelled while the container was made: it never starts. */
+        remove_container(e, c.id);
+        apply_exit(r, 128 + cancelled, false);
+        return 0;
+    }
     long status;
     json_t *reply = NULL;
     fmt_bounded(path, "/containers/%s/start", c.id);

@@ -58,6 +58,12 @@ int hostproc_run(const struct hutch_policy *p, const char *workspace, const hutc
         .child_setup = child_setup,
         .ctx = ctx,
     };
+    int cancelled = cancel_pending(cmd->cancel_fd);
+    if (cancelled) {
+        struct supervise_outcome never = {.signal = cancelled}; /* as if it had ended it */
+        result_apply_outcome(r, &never);
+        return 0;
+    }
     double start = monotonic_ms();
     pid_t pid;
     autoclose int pidfd = -1;

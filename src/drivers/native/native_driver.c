@@ -347,6 +347,7 @@ static int oneshot_exec(struct instance *in, const struct hutch_policy *p, const
         .changed_signals = sandbox_changed_signals(),
         .cmdline_len = sandbox_cmdline_len(),
         .proxy_socket = run->filtered ? BRIDGE_PROXY_SOCKET : NULL,
+        .cancel_fd = cmd->cancel_fd,
     };
     double start = monotonic_ms();
     __attribute__((cleanup(cleanup_sandbox))) struct sandbox sb = {.pidfd = -1, .report_fd = -1};
@@ -354,8 +355,13 @@ static int oneshot_exec(struct instance *in, const struct hutch_policy *p, const
         return -1;
     command_io_close_child_ends(&io);
     if (sb.failed_stage) {
-        if (setup_failed(&sb, r, argv->items[0], err) < 0)
+        if (sb.failed_stage == STAGE_CANCELLED) {
+            /* As if the signal had ended the command, which never started. */
+            struct supervise_outcome never = {.signal = sb.failed_errno};
+            result_apply_outcome(r, &never);
+        } else if (setup_failed(&sb, r, argv->items[0], err) < 0) {
             return -1;
+        }
         r->duration_ms = monotonic_ms() - start;
         result_take_output(r, &io);
         if (run->filtered)
@@ -374,6 +380,7 @@ static int oneshot_exec(struct instance *in, const struct hutch_policy *p, const
     sup.ctx = &watch;
     sup.exit_fd = sb.report_fd;
     sup.on_exit_fd = on_report;
+    sup.forwarded = sb.cancelled;
     struct supervise_outcome outcome;
     if (supervise(&sup, &outcome, err) < 0) {
         signal_sandbox(&watch, SIGKILL);

@@ -159,6 +159,7 @@ int native_session_create(struct session *s, const struct hutch_policy *p, hutch
         .changed_signals = sandbox_changed_signals(),
         .command_is_init = true,
         .agent_socket = AGENT_SOCKET_PATH,
+        .cancel_fd = -1,
     };
 
     /* An intermediate process starts the init and exits: the init is then

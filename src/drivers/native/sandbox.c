@@ -25,10 +25,12 @@
 #include "drivers/native/mounts.h"
 #include "drivers/native/seccomp.h"
 #include "drivers/native/setup.h"
+#include "base/supervise.h"
 
 /* The fds the sandbox's processes keep while setting up. */
 #define STATUS_FD 3
 #define REPORT_FD 4
+#define CANCEL_FD 5 /* one-shot runs: the sync socket, where later bytes are cancels */
 
 #ifndef CLONE_INTO_CGROUP
 #define CLONE_INTO_CGROUP 0x200000000ULL
@@ -210,9 +212,10 @@ static int loopback_up(void)
     return r;
 }
 
-/* Puts the command's stdio at 0, 1, 2 and the status and report pipes at 3
- * and 4 (close-on-exec); closes every other fd inherited from the caller. */
-static int arrange_fds(const struct sandbox_spec *spec, int status, int report)
+/* Puts the command's stdio at 0, 1, 2, the status and report pipes at 3
+ * and 4 and (when not -1) the cancel socket at 5, all close-on-exec; closes
+ * every other fd inherited from the caller. */
+static int arrange_fds(const struct sandbox_spec *spec, int status, int report, int cancel)
 {
     int in = fcntl(spec->stdin_fd, F_DUPFD_CLOEXEC, 10);
     int out = fcntl(spec->stdout_fd, F_DUPFD_CLOEXEC, 10);
@@ -224,7 +227,24 @@ static int arrange_fds(const struct sandbox_spec *spec, int status, int report)
     if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(errfd, 2) < 0 ||
         dup3(st, STATUS_FD, O_CLOEXEC) < 0 || dup3(rep, REPORT_FD, O_CLOEXEC) < 0)
         return -1;
-    return (int)syscall(SYS_close_range, REPORT_FD + 1, ~0U, 0);
+    if (cancel < 0)
+        return (int)syscall(SYS_close_range, REPORT_FD + 1, ~0U, 0);
+    int can = fcntl(cancel, F_DUPFD_CLOEXEC, 10);
+    if (can < 0 || dup3(can, CANCEL_FD, O_CLOEXEC) < 0)
+        return -1;
+    return (int)syscall(SYS_close_range, CANCEL_FD + 1, ~0U, 0);
+}
+
+/* The signal hutch was cancelled with while the sandbox was being set up,
+ * or 0. */
+static int cancel_requested(void)
+{
+    struct pollfd pfd = {.fd = CANCEL_FD, .events = POLLIN};
+    unsigned char sig;
+    if (TEMP_FAILURE_RETRY(poll(&pfd, 1, 0)) == 1 && (pfd.revents & POLLIN) &&
+        TEMP_FAILURE_RETRY(read(CANCEL_FD, &sig, 1)) == 1)
+        return sig;
+    return 0;
 }
 
 static void __attribute__((noreturn)) init_main(const struct sandbox_spec *spec, int sync_fd,
@@ -248,8 +268,10 @@ static void __attribute__((noreturn)) init_main(const struct sandbox_spec *spec,
     char go; /* 'g', or 'G': the gid map lets us drop the caller's groups */
     if (TEMP_FAILURE_RETRY(read(sync_fd, &go, 1)) != 1)
         _exit(1); /* the parent gave up */
-    close(sync_fd);
-    if (arrange_fds(spec, status_fd, report_fd) < 0) {
+    /* A one-shot run's sync socket stays: hutch sends a cancel on it. */
+    if (spec->command_is_init)
+        close(sync_fd);
+    if (arrange_fds(spec, status_fd, report_fd, spec->command_is_init ? -1 : sync_fd) < 0) {
         setup_fail(status_fd, STAGE_INIT_FAILED, errno, "arrange file descriptors");
         _exit(1);
     }
@@ -308,6 +330,23 @@ static void __attribute__((noreturn)) init_main(const struct sandbox_spec *spec,
         _exit(1);
     }
 
+    /* From here on signals to init are the command's: forwarded. Before,
+     * hutch sends none (a namespace's init would not get them, having no
+     * handler): it cancels through CANCEL_FD, read last thing before the
+     * command starts, and forwards the signal itself when it came too late
+     * for that. */
+    struct sigaction sa = {.sa_handler = forward_to_all, .sa_flags = SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+    for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
+        sigaction(forwarded[i], &sa, NULL);
+    int cancelled = cancel_requested();
+    if (cancelled) {
+        struct setup_message m = {.stage = STAGE_CANCELLED, .err = cancelled};
+        (void)!write(STATUS_FD, &m, sizeof m);
+        _exit(0);
+    }
+
     /* vfork: the command shares init's memory until it execs, so nothing is
      * copied; init waits meanwhile, which it would do anyway. */
     pid_t command = vfork();
@@ -321,6 +360,7 @@ static void __attribute__((noreturn)) init_main(const struct sandbox_spec *spec,
     struct setup_message forked = {.stage = STAGE_FORKED};
     (void)!write(STATUS_FD, &forked, sizeof forked);
     close(STATUS_FD);
+    close(CANCEL_FD);
     /* The output pipes reach end of file when the command's side closes. */
     close(0);
     close(1);
@@ -330,12 +370,6 @@ static void __attribute__((noreturn)) init_main(const struct sandbox_spec *spec,
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
     caps_drop_all();
-
-    struct sigaction sa = {.sa_handler = forward_to_all};
-    sigemptyset(&sa.sa_mask);
-    static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-    for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
-        sigaction(forwarded[i], &sa, NULL);
 
     for (;;) {
         int status;
@@ -467,18 +501,50 @@ static int namespaces_unavailable(int e, hutch_error *err)
                      strerror(e), fix);
 }
 
-static void read_messages(struct sandbox *sb, int status_fd, bool command_is_init)
+/* A cancel (a signal byte on cancel_fd) during setup goes to init over the
+ * sync socket: init reads it last thing before it starts the command. */
+static void pass_cancel(struct sandbox *sb, int *cancel_fd, int sync_fd)
+{
+    unsigned char sig;
+    ssize_t got = TEMP_FAILURE_RETRY(read(*cancel_fd, &sig, 1));
+    if (got == 1 && sig > 0 && sig < NSIG) {
+        sb->cancelled = sig;
+        (void)TEMP_FAILURE_RETRY(send(sync_fd, &sig, 1, MSG_NOSIGNAL | MSG_DONTWAIT));
+        *cancel_fd = -1; /* one is enough; the rest wait for the command */
+    } else if (got == 0 || (got < 0 && errno != EAGAIN)) {
+        *cancel_fd = -1;
+    }
+}
+
+static void read_messages(struct sandbox *sb, int status_fd, int sync_fd, int cancel_fd,
+                          bool command_is_init)
 {
     struct setup_message m;
     /* An init that became the command closed the pipe by executing it. */
     bool forked = command_is_init;
     for (;;) {
+        if (cancel_fd >= 0) {
+            struct pollfd pfd[2] = {{.fd = status_fd, .events = POLLIN},
+                                    {.fd = cancel_fd, .events = POLLIN}};
+            if (TEMP_FAILURE_RETRY(poll(pfd, 2, -1)) < 0)
+                cancel_fd = -1;
+            else if (pfd[1].revents)
+                pass_cancel(sb, &cancel_fd, sync_fd);
+            if (!pfd[0].revents)
+                continue;
+        }
         ssize_t n = TEMP_FAILURE_RETRY(read(status_fd, &m, sizeof m));
         if (n != (ssize_t)sizeof m)
             break;
         if (m.stage == STAGE_FORKED) {
             forked = true;
             continue;
+        }
+        if (m.stage == STAGE_CANCELLED) {
+            sb->failed_stage = STAGE_CANCELLED;
+            sb->failed_errno = m.err;
+            sb->cancelled = 0; /* nothing to forward: there is no command */
+            return;
         }
         sb->failed_stage = m.stage;
         sb->failed_errno = m.err;
@@ -498,8 +564,10 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, hutch_err
     memset(sb, 0, sizeof *sb);
     sb->pidfd = sb->report_fd = -1;
     int sync[2], status[2], report[2];
-    if (pipe2(sync, O_CLOEXEC) < 0)
-        return error_sys(err, errno, "cannot create a pipe");
+    /* A socket, not a pipe: a cancel sent after init closed it must not
+     * raise SIGPIPE in the caller. */
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync) < 0)
+        return error_sys(err, errno, "cannot create a socket pair");
     if (pipe2(status, O_CLOEXEC) < 0) {
         int e = errno;
         close(sync[0]);
@@ -554,10 +622,14 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, hutch_err
     int r = map_ids(spec, pid, &dropping, err);
     if (r == 0 && spec->cgroup)
         r = cgroup_run_attach(spec->cgroup, pid, err);
-    if (r == 0 && write_all(sync[1], dropping ? "G" : "g", 1) < 0)
+    /* A cancel that came before goes along with the go-ahead. */
+    sb->cancelled = cancel_pending(spec->cancel_fd);
+    char go[2] = {dropping ? 'G' : 'g', (char)sb->cancelled};
+    ssize_t go_len = sb->cancelled ? 2 : 1;
+    if (r == 0 && TEMP_FAILURE_RETRY(send(sync[1], go, (size_t)go_len, MSG_NOSIGNAL)) != go_len)
         r = error_sys(err, errno, "cannot start the sandbox");
-    close(sync[1]);
     if (r < 0) {
+        close(sync[1]);
         close(status[0]);
         (void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
         siginfo_t si;
@@ -565,7 +637,9 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, hutch_err
         sandbox_close(sb);
         return -1;
     }
-    read_messages(sb, status[0], spec->command_is_init);
+    read_messages(sb, status[0], sync[1], sb->cancelled ? -1 : spec->cancel_fd,
+                  spec->command_is_init);
+    close(sync[1]);
     close(status[0]);
     if (sb->failed_stage) {
         /* The command never ran: collect what is left. */

@@ -48,6 +48,10 @@ struct sandbox_spec {
      * and passes it on as SANDBOX_AGENT_FD, then makes its directory
      * read-only for good: no process of the sandbox can replace it. */
     const char *agent_socket;
+    /* One-shot runs: -1, or the caller's cancel_fd (a readable byte is a
+     * signal). A cancel that arrives before the command's process starts
+     * stops the run there: the command never runs. */
+    int cancel_fd;
 };
 
 /* Where the command (hutch-init) finds the agent's listening socket. */
@@ -73,9 +77,12 @@ struct sandbox {
     pid_t pid;       /* the init, in hutch's pid namespace */
     int pidfd;
     int report_fd;   /* init writes a sandbox_report here */
-    int failed_stage; /* 0, or the setup_stage that failed */
+    int failed_stage; /* 0, or the setup_stage that failed; STAGE_CANCELLED:
+                         the command never started, failed_errno is the signal */
     int failed_errno;
     char failed_what[240];
+    int cancelled;   /* a signal cancelled the run during setup, after which the
+                        command started anyway: forward it now */
 };
 
 /* Starts the sandbox and returns once the command was executed (or failed

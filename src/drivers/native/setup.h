@@ -11,6 +11,7 @@ enum setup_stage {
     STAGE_COMMAND_FAILED,  /* the command's process could not lock itself down */
     STAGE_WORKDIR,         /* the working directory could not be entered */
     STAGE_EXEC,            /* exec failed */
+    STAGE_CANCELLED,       /* the run was cancelled before the command started */
 };
 
 struct setup_message {
