@@ -386,14 +386,17 @@ static int exec_start(struct engine *e, const char *id, bool tty, int *stream, h
     return r;
 }
 
-/* The exit code of a finished exec, -1 when the engine does not tell. */
-static long exec_exit_code(struct engine *e, const char *id)
+/* The exit code of a finished exec, -1 when the engine does not tell;
+ * *still_running when it had not finished within 3 s (no code then). */
+static long exec_exit_code(struct engine *e, const char *id, bool *still_running)
 {
     char path[320];
     if (!fmt_fits(path, sizeof path, "/exec/%s/json", id))
         return -1;
     long code = -1;
-    for (int tries = 0; tries < 100; tries++) {
+    *still_running = false;
+    double until = monotonic_ms() + 3000;
+    for (int tries = 0; tries < 100 && monotonic_ms() < until; tries++) {
         long status;
         json_t *reply = NULL;
         hutch_error ignored;
@@ -404,6 +407,7 @@ static long exec_exit_code(struct engine *e, const char *id)
         bool running = json_is_true(json_object_get(reply, "Running"));
         code = (long)json_integer_value(json_object_get(reply, "ExitCode"));
         json_decref(reply);
+        *still_running = running;
         if (!running)
             return code;
         usleep(10000); /* the exec's state settles shortly after its stream ends */
@@ -497,6 +501,9 @@ int docker_relay_remove(struct session *s, hutch_error *err)
     struct engine e;
     if (engine_open(&e, s->record->engine, err) < 0)
         return -1;
+    /* Removing a session ends, whatever the container (or an engine busy
+     * with it) does: no call here waits long. */
+    e.call_limit_s = 10;
     char binary[160], local[PATH_MAX];
     struct stat st;
     int r = 0;
@@ -534,8 +541,14 @@ int docker_relay_remove(struct session *s, hutch_error *err)
                 break;
         }
         close(stream);
-        long code = exec_exit_code(&e, id);
-        if (code != 0)
+        bool running;
+        long code = exec_exit_code(&e, id, &running);
+        if (running)
+            r = error_set(err, HUTCH_E_SYSTEM,
+                          "hutch's agent in the container %s did not stop within 5 s: remove "
+                          "%s and %s-*.init in it",
+                          container, dir, dir);
+        else if (code != 0)
             r = error_set(err, HUTCH_E_SYSTEM,
                           "hutch's agent in the container %s was not removed (exit code %ld): "
                           "remove %s and %s-*.init in it",
@@ -646,7 +659,8 @@ int docker_exec_tty(struct engine *e, const char *container, const struct hutch_
         (void)tcsetattr(cmd->tty_fd, TCSANOW, &saved);
     close_fd(&stream);
     r->duration_ms = monotonic_ms() - start;
-    long code = exec_exit_code(e, id);
+    bool running;
+    long code = exec_exit_code(e, id, &running);
     r->exit_code = r->timed_out ? 124 : code >= 0 ? (int)code : 129;
     if (code > 128 && code < 160)
         r->signal = (int)code - 128;

@@ -85,6 +85,8 @@ static void prepare(struct engine *e, const char *method, const char *url, long 
     c->easy_setopt(e->handle, CURLOPT_URL, url);
     c->easy_setopt(e->handle, CURLOPT_CUSTOMREQUEST, method);
     c->easy_setopt(e->handle, CURLOPT_NOSIGNAL, 1L);
+    if (e->call_limit_s > 0 && (timeout_s == 0 || timeout_s > e->call_limit_s))
+        timeout_s = e->call_limit_s;
     c->easy_setopt(e->handle, CURLOPT_CONNECTTIMEOUT, 5L);
     c->easy_setopt(e->handle, CURLOPT_TIMEOUT, timeout_s);
     if (e->unix_path[0])
@@ -595,12 +597,12 @@ static int connect_engine(struct engine *e, hutch_error *err)
 
 /* Reads the answer's head without reading past it: what follows belongs to
  * the raw stream. */
-static int read_head(int fd, char *head, size_t cap, size_t *len)
+static int read_head(int fd, char *head, size_t cap, size_t *len, int timeout_ms)
 {
     *len = 0;
     for (;;) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (TEMP_FAILURE_RETRY(poll(&p, 1, 30000)) <= 0)
+        if (TEMP_FAILURE_RETRY(poll(&p, 1, timeout_ms)) <= 0)
             return -1;
         ssize_t n = TEMP_FAILURE_RETRY(recv(fd, head + *len, cap - 1 - *len, MSG_PEEK));
         if (n <= 0)
@@ -645,7 +647,8 @@ int engine_hijack(struct engine *e, const char *path, json_t *body, const char *
     }
     char head[16384];
     size_t head_len;
-    if (read_head(fd, head, sizeof head, &head_len) < 0) {
+    int wait_ms = e->call_limit_s > 0 && e->call_limit_s < 30 ? (int)e->call_limit_s * 1000 : 30000;
+    if (read_head(fd, head, sizeof head, &head_len, wait_ms) < 0) {
         close(fd);
         return error_set(err, HUTCH_E_SYSTEM, "%s: no answer from the Docker engine", what);
     }

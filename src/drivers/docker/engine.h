@@ -26,6 +26,10 @@ struct engine {
     bool broken;          /* a call failed to reach the engine or to read its answer */
     char address[300];    /* for messages: the socket path or tcp://host:port */
     char base[320];       /* "http://docker/v1.41" */
+    /* 0, or the most any one call may take, in seconds (also one that
+     * would wait for ever): for work that must end whatever a container
+     * or the engine does, such as removing a session. */
+    long call_limit_s;
 };
 
 /* Where the engine is: docker.host, else $DOCKER_HOST, else the default
