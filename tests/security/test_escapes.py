@@ -436,3 +436,26 @@ def test_a_command_does_not_outlive_a_killed_hutch(hutch, flags):
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+@pytest.mark.parametrize("flags", [[], ["--user", "1000:1000"]])
+def test_the_command_cannot_reach_inits_setup_descriptors(hutch, flags):
+    """init holds the status and report pipes and the cancel socket (fds 3-5)
+    while the command starts: the command, at once, tries them through
+    /proc/1/fd (to forge a report or a cancel, or to steal one) and finds
+    none, and the run's result is still its own."""
+    code = ("import os\n"
+            "got = []\n"
+            "for fd in (3, 4, 5):\n"
+            "    for mode in (os.O_WRONLY, os.O_RDONLY):\n"
+            "        try:\n"
+            "            f = os.open(f'/proc/1/fd/{fd}', mode | os.O_NONBLOCK)\n"
+            "            got.append(f'{fd}:{mode}')\n"
+            "            os.close(f)\n"
+            "        except OSError:\n"
+            "            pass\n"
+            "print(' '.join(got) or 'none')\n"
+            "raise SystemExit(7)\n")
+    result, _ = sandbox_python(hutch, code, *flags)
+    assert result["stdout"] == "none\n", result
+    assert result["exit_code"] == 7 and result["signal"] is None, result
