@@ -94,6 +94,31 @@ void error_prefix(hutch_error *err, const char *fmt, ...)
     memcpy(err->message, joined, sizeof joined);
 }
 
+int str_join_checked(hutch_error *err, char *buf, size_t size, ...)
+{
+    va_list ap;
+    va_start(ap, size);
+    bool fits = vstr_join_fits(buf, size, ap);
+    va_end(ap);
+    if (fits)
+        return 0;
+    /* As fmt_checked says it: the length, the limit and the start. */
+    char start[81];
+    size_t total = 0, kept = 0;
+    va_start(ap, size);
+    for (const char *part; (part = va_arg(ap, const char *));) {
+        size_t len = strlen(part), room = sizeof start - 1 - kept;
+        size_t take = len < room ? len : room;
+        memcpy(start + kept, part, take);
+        kept += take;
+        total += len;
+    }
+    va_end(ap);
+    start[kept] = '\0';
+    return error_set(err, HUTCH_E_INVALID, "too long (%zu bytes, the limit is %zu): %s...", total,
+                     size ? size - 1 : 0, start);
+}
+
 int fmt_checked(hutch_error *err, char *buf, size_t size, const char *fmt, ...)
 {
     if (size == 0)

@@ -31,4 +31,8 @@ void error_prefix(hutch_error *err, const char *fmt, ...) PRINTF_LIKE(2, 3);
  * add what it was with error_prefix(). */
 int fmt_checked(hutch_error *err, char *buf, size_t size, const char *fmt, ...) PRINTF_LIKE(4, 5);
 
+/* str_join_fits() (util.h) that fails with err: 0, or -1 with
+ * HUTCH_E_INVALID naming the start of what did not fit. */
+int str_join_checked(hutch_error *err, char *buf, size_t size, ...) __attribute__((sentinel));
+
 #endif

@@ -248,6 +248,56 @@ bool fmt_fits(char *buf, size_t size, const char *fmt, ...)
     return ok;
 }
 
+bool vstr_join_fits(char *buf, size_t size, va_list parts)
+{
+    if (size == 0)
+        return false;
+    size_t used = 0;
+    bool fits = true;
+    for (const char *part; fits && (part = va_arg(parts, const char *));) {
+        size_t len = strlen(part);
+        fits = len < size - used;
+        if (fits) {
+            memcpy(buf + used, part, len);
+            used += len;
+        }
+    }
+    buf[fits ? used : 0] = '\0';
+    return fits;
+}
+
+bool str_join_fits(char *buf, size_t size, ...)
+{
+    va_list ap;
+    va_start(ap, size);
+    bool fits = vstr_join_fits(buf, size, ap);
+    va_end(ap);
+    return fits;
+}
+
+char *str_join(const char *first, ...)
+{
+    va_list ap;
+    va_start(ap, first);
+    size_t total = 1;
+    for (const char *part = first; part; part = va_arg(ap, const char *))
+        total += strlen(part);
+    va_end(ap);
+    char *joined = malloc(total);
+    if (!joined)
+        return NULL;
+    size_t used = 0;
+    va_start(ap, first);
+    for (const char *part = first; part; part = va_arg(ap, const char *)) {
+        size_t len = strlen(part);
+        memcpy(joined + used, part, len);
+        used += len;
+    }
+    va_end(ap);
+    joined[used] = '\0';
+    return joined;
+}
+
 bool fmt_append(char *buf, size_t size, size_t *used, const char *fmt, ...)
 {
     if (*used >= size)

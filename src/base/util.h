@@ -145,6 +145,17 @@ bool path_under(const char *path, const char *prefix, const char **rest);
 bool fmt_fits(char *buf, size_t size, const char *fmt, ...) PRINTF_LIKE(3, 4) MUST_CHECK;
 bool vfmt_fits(char *buf, size_t size, const char *fmt, va_list ap) PRINTF_LIKE(3, 0) MUST_CHECK;
 
+/* The strings up to the NULL, joined into buf[size]: fmt_fits(buf, size,
+ * "%s%s...", ...) without printf, for paths built on every start (printf
+ * costs about 0.7 us a call in musl). True when all of it fit; false (buf is
+ * "" when size > 0) when it did not. */
+bool str_join_fits(char *buf, size_t size, ...) __attribute__((sentinel)) MUST_CHECK;
+bool vstr_join_fits(char *buf, size_t size, va_list parts) MUST_CHECK;
+
+/* The strings up to the NULL, joined into a new string; NULL when out of
+ * memory. */
+char *str_join(const char *first, ...) __attribute__((sentinel, malloc)) MUST_CHECK;
+
 /* Appends to buf[size] at *used (the length of what is there), moving *used
  * to the new end. False when the part did not fit (or *used >= size): the
  * part is then dropped whole, buf and *used stay as they were. */

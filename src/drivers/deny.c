@@ -39,7 +39,7 @@ static enum walk_result walk_host_path(const struct resolver *r, const char *pat
                                        char cur[PATH_MAX])
 {
     char todo[PATH_MAX * 2];
-    if (!fmt_fits(todo, sizeof todo, "%s", path))
+    if (!str_join_fits(todo, sizeof todo, path, NULL))
         return WALK_TOO_LONG;
     memcpy(cur, "/", 2);
     const char *p = todo;
@@ -65,7 +65,7 @@ static enum walk_result walk_host_path(const struct resolver *r, const char *pat
         }
         /* next fits in cur (PATH_MAX) whenever it is kept. */
         char next[PATH_MAX];
-        if (!fmt_fits(next, sizeof next, "%s%s%s", cur, strcmp(cur, "/") == 0 ? "" : "/", comp))
+        if (!str_join_fits(next, sizeof next, cur, strcmp(cur, "/") == 0 ? "" : "/", comp, NULL))
             return WALK_TOO_LONG;
         struct stat st;
         if (lstat(next, &st) < 0) {
@@ -86,7 +86,7 @@ static enum walk_result walk_host_path(const struct resolver *r, const char *pat
         target[len] = '\0';
         /* The link's target, then what was left after the link. */
         char rest[sizeof todo];
-        if (!fmt_fits(rest, sizeof rest, "%s%s", target, p))
+        if (!str_join_fits(rest, sizeof rest, target, p, NULL))
             return WALK_TOO_LONG;
         memcpy(todo, rest, strlen(rest) + 1);
         p = todo;
@@ -123,7 +123,7 @@ static int add_pins(struct resolver *r, const struct deny_view *v, const char *i
 {
     char dir[PATH_MAX];
     size_t from = strcmp(v->inside, "/") == 0 ? 0 : strlen(v->inside);
-    if (fmt_checked(r->err, dir, sizeof dir, "%s", inside) < 0)
+    if (str_join_checked(r->err, dir, sizeof dir, inside, NULL) < 0)
         return -1;
     if (strlen(dir) <= from)
         return 0;
@@ -131,7 +131,7 @@ static int add_pins(struct resolver *r, const struct deny_view *v, const char *i
         *slash = '\0';
         if (!strlist_contains(&r->plan->pins, dir)) {
             char host[PATH_MAX * 2];
-            if (fmt_checked(r->err, host, sizeof host, "%s%s", v->host, dir + from) < 0)
+            if (str_join_checked(r->err, host, sizeof host, v->host, dir + from, NULL) < 0)
                 return -1;
             if (strlist_push(&r->plan->pins, dir) < 0 ||
                 strlist_push(&r->plan->pin_hosts, host) < 0)
@@ -152,8 +152,8 @@ static int place_everywhere(struct resolver *r, const char *real, const struct s
         if (!path_under(real, v->host, &rest))
             continue;
         char inside[PATH_MAX * 2];
-        if (fmt_checked(r->err, inside, sizeof inside, "%s%s",
-                        strcmp(v->inside, "/") == 0 ? "" : v->inside, rest) < 0)
+        if (str_join_checked(r->err, inside, sizeof inside,
+                             strcmp(v->inside, "/") == 0 ? "" : v->inside, rest, NULL) < 0)
             return -1;
         if (add_place(r, *inside ? inside : "/", real, S_ISDIR(st->st_mode), hide) < 0 ||
             (v->writable && add_pins(r, v, inside) < 0))
@@ -175,7 +175,7 @@ static int apply_rule(struct resolver *r, const char *path, bool hide, const str
             if (strcmp(r->views[i].inside, "/") == 0 ||
                 !path_under(path, r->views[i].inside, &rest))
                 continue;
-            w = fmt_fits(host, sizeof host, "%s%s", r->views[i].host, rest)
+            w = str_join_fits(host, sizeof host, r->views[i].host, rest, NULL)
                     ? walk_host_path(r, host, real)
                     : WALK_TOO_LONG;
             break;

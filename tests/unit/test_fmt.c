@@ -1,9 +1,10 @@
-/* Formatting into fixed buffers (src/base/util.h: fmt_fits, fmt_append,
+/* Formatting into fixed buffers (src/base/util.h: fmt_fits, str_join_fits, fmt_append,
  * fmt_trunc, fmt_bounded, fmt_mark_cut; src/base/error.h: fmt_checked) and how
  * hutch_error messages behave when they do not fit (error_set, error_sys,
  * error_prefix); the growing buffer (bytebuf_append). */
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/error.h"
@@ -34,6 +35,38 @@ static void test_fits(void)
     CHECK(fmt_fits(one, sizeof one, "%s", ""), "\"\" fits in 1");
     CHECK(!fmt_fits(one, sizeof one, "x"), "\"x\" does not");
     CHECK(!fmt_fits(NULL, 0, "x"), "nothing fits in 0 bytes");
+}
+
+static void test_join(void)
+{
+    char buf[8];
+    CHECK(str_join_fits(buf, sizeof buf, "/a", "/bc", "", "d", NULL), "\"/a/bcd\" fits in 8");
+    CHECK_STR(buf, "/a/bcd", "joined in order");
+    CHECK(str_join_fits(buf, sizeof buf, "1234", "567", NULL), "7 bytes and the NUL fit in 8");
+    CHECK_STR(buf, "1234567", "exactly");
+    CHECK(!str_join_fits(buf, sizeof buf, "1234", "5678", NULL), "8 bytes do not fit in 8");
+    CHECK_STR(buf, "", "and nothing cut is left behind");
+    CHECK(str_join_fits(buf, sizeof buf, NULL), "no parts: the empty string");
+    CHECK_STR(buf, "", "empty");
+    CHECK(!str_join_fits(NULL, 0, "x", NULL), "nothing fits in 0 bytes");
+    char *joined = str_join("/newroot", "", "/etc/ssl/private", NULL);
+    CHECK(joined && strcmp(joined, "/newroot/etc/ssl/private") == 0, "str_join allocates the join");
+    free(joined);
+    joined = str_join(repeat('y', 3000), repeat('y', 3000), NULL);
+    CHECK(joined && strlen(joined) == 6000, "of any length");
+    free(joined);
+
+    hutch_error err = {0};
+    char path[16];
+    CHECK(str_join_checked(&err, path, sizeof path, "/tmp/", "a", NULL) == 0 &&
+              err.status == HUTCH_OK,
+          "str_join_checked: 0 when it fits, err untouched");
+    CHECK(str_join_checked(&err, path, sizeof path, "/tmp/", "a-long-name-x", NULL) == -1 &&
+              err.status == HUTCH_E_INVALID,
+          "-1 and HUTCH_E_INVALID when not");
+    CHECK_STR(err.message, "too long (18 bytes, the limit is 15): /tmp/a-long-name-x...",
+              "the message says how long, the limit and the start, as fmt_checked does");
+    CHECK(path[0] == '\0', "the buffer holds nothing cut");
 }
 
 static void test_append(void)
@@ -225,6 +258,7 @@ static void test_bytebuf(void)
 int main(void)
 {
     test_fits();
+    test_join();
     test_append();
     test_trunc();
     test_bounded();

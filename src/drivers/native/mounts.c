@@ -177,7 +177,8 @@ static int paths_of(const struct plan *plan, const struct mount_op *op, struct s
         sp->src = op->src;
         return 0;
     }
-    if (!fmt_fits(sp->buf, sizeof sp->buf, DIRECT_ROOT "%s", op->dst + strlen(STAGE_NEW_ROOT))) {
+    if (!str_join_fits(sp->buf, sizeof sp->buf, DIRECT_ROOT, op->dst + strlen(STAGE_NEW_ROOT),
+                       NULL)) {
         errno = ENAMETOOLONG;
         return -1;
     }

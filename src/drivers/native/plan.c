@@ -42,14 +42,14 @@ static int add_op(struct plan *pl, enum op_kind kind, const char *src, const cha
     op->kind = kind;
     op->dir = dir;
     op->writable = writable;
-    int r = asprintf(&op->dst, "%s%s", STAGE_NEW_ROOT, strcmp(inside, "/") == 0 ? "" : inside);
-    if (r >= 0 && src)
-        r = kind == OP_SYMLINK ? ((op->src = strdup(src)) ? 0 : -1)
-                               : asprintf(&op->src, "%s%s", STAGE_OLD_ROOT, src);
-    if (r >= 0 && data)
-        r = (op->data = strdup(data)) ? 0 : -1;
+    bool ok = (op->dst = str_join(STAGE_NEW_ROOT, strcmp(inside, "/") == 0 ? "" : inside,
+                                  NULL)) != NULL;
+    if (ok && src)
+        ok = (op->src = kind == OP_SYMLINK ? strdup(src) : str_join(STAGE_OLD_ROOT, src, NULL));
+    if (ok && data)
+        ok = (op->data = strdup(data)) != NULL;
     pl->len++; /* even when incomplete, so plan_free releases it */
-    return r < 0 ? oom(err) : 0;
+    return ok ? 0 : oom(err);
 }
 
 /* The host path of a bind and where the sandbox sees it. */
@@ -81,7 +81,7 @@ static bool known_dir(struct builder *b, const char *inside)
             continue;
         char host[PATH_MAX * 2];
         struct stat st;
-        return fmt_fits(host, sizeof host, "%s%s", b->binds[i].host, rest) &&
+        return str_join_fits(host, sizeof host, b->binds[i].host, rest, NULL) &&
                lstat(host, &st) == 0 && S_ISDIR(st.st_mode);
     }
     return false;
@@ -92,7 +92,7 @@ static bool known_dir(struct builder *b, const char *inside)
 static int make_parents(struct builder *b, const char *inside)
 {
     char path[PATH_MAX];
-    if (!fmt_fits(path, sizeof path, "%s", inside))
+    if (!str_join_fits(path, sizeof path, inside, NULL))
         return error_set(b->err, HUTCH_E_INVALID, "%.200s... is too long for a path in the sandbox",
                          inside);
     for (char *slash = strchr(path + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
@@ -175,8 +175,9 @@ static int add_dev(struct builder *b)
     for (size_t i = 0; i < ARRAY_SIZE(devices); i++) {
         char host[32], inside[32];
         struct stat st;
-        if (!fmt_fits(host, sizeof host, "/dev/%s", devices[i]) ||
-            !fmt_fits(inside, sizeof inside, "/dev/%s", devices[i]) || stat(host, &st) < 0 ||
+        if (!str_join_fits(host, sizeof host, "/dev/", devices[i], NULL) ||
+            !str_join_fits(inside, sizeof inside, "/dev/", devices[i], NULL) ||
+            stat(host, &st) < 0 ||
             !S_ISCHR(st.st_mode))
             continue;
         if (op(b, OP_DEVICE, host, inside, false, true, NULL) < 0 ||

@@ -265,6 +265,12 @@ static void __attribute__((noreturn)) init_main(const struct sandbox_spec *spec,
         setup_fail(status_fd, STAGE_INIT_FAILED, errno, "empty the capability bounding set");
         _exit(1);
     }
+    /* Loopback comes up here too, while the parent writes the id maps: it
+     * needs no mapped id, only the namespace's capabilities. */
+    if (spec->new_net && loopback_up() < 0) {
+        setup_fail(status_fd, STAGE_INIT_FAILED, errno, "bring up loopback");
+        _exit(1);
+    }
     char go; /* 'g', or 'G': the gid map lets us drop the caller's groups */
     if (TEMP_FAILURE_RETRY(read(sync_fd, &go, 1)) != 1)
         _exit(1); /* the parent gave up */
@@ -293,10 +299,6 @@ static void __attribute__((noreturn)) init_main(const struct sandbox_spec *spec,
     }
     if (sethostname("hutch", 5) < 0) {
         setup_fail(STATUS_FD, STAGE_INIT_FAILED, errno, "set the hostname");
-        _exit(1);
-    }
-    if (spec->new_net && loopback_up() < 0) {
-        setup_fail(STATUS_FD, STAGE_INIT_FAILED, errno, "bring up loopback");
         _exit(1);
     }
     if (mounts_apply(spec->plan, STATUS_FD) < 0)
