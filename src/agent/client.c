@@ -163,8 +163,8 @@ static int agent_refused(const struct agent_msg *m, const char *what, hutch_erro
 }
 
 /* Reads one message. *body must be freed by the caller; msg with agent_msg_free(). */
-static int read_message(struct agent_conn *c, double deadline, const char *what,
-                        struct agent_msg *msg, uint8_t **body, hutch_error *err)
+static int read_message_of(struct agent_conn *c, double deadline, const char *what,
+                           struct agent_msg *msg, uint8_t **body, hutch_error *err)
 {
     *body = NULL;
     memset(msg, 0, sizeof *msg);
@@ -200,6 +200,15 @@ static int read_message(struct agent_conn *c, double deadline, const char *what,
         return error_set(err, HUTCH_E_SYSTEM, "hutch-init sent a bad reply (%s) to %s",
                          agent_error_name(kind), what);
     return 0;
+}
+
+static int read_message(struct agent_conn *c, double deadline, const char *what,
+                        struct agent_msg *msg, uint8_t **body, hutch_error *err)
+{
+    int r = read_message_of(c, deadline, what, msg, body, err);
+    if (r < 0)
+        c->broken = true; /* no answer, or not one: the stream is not to be trusted */
+    return r;
 }
 
 /* Sends a request with no fields and reads the reply of the wanted type. */
@@ -250,8 +259,7 @@ static int simple_request(struct agent_conn *c, enum agent_type type, enum agent
 int agent_connect(const char *socket_path, uid_t expected_uid, struct agent_conn *c,
                   hutch_error *err)
 {
-    c->fd = -1;
-    c->cancel_fd = -1;
+    *c = (struct agent_conn){.fd = -1, .cancel_fd = -1};
     /* The sandbox can write the runtime directory: never follow what it put there. */
     autoclose int path_fd = TEMP_FAILURE_RETRY(open(socket_path, O_PATH | O_NOFOLLOW | O_CLOEXEC));
     if (path_fd < 0) {
@@ -302,6 +310,12 @@ int agent_connect(const char *socket_path, uid_t expected_uid, struct agent_conn
 void agent_close(struct agent_conn *c)
 {
     close_fd(&c->fd);
+    if (c->broken && c->on_broken)
+        c->on_broken(c->on_broken_ctx);
+    free(c->on_broken_ctx);
+    c->on_broken_ctx = NULL;
+    c->on_broken = NULL;
+    c->broken = false;
 }
 
 int agent_check_peer(const struct agent_conn *c, pid_t expected, hutch_error *err)
@@ -573,6 +587,7 @@ int agent_tool_wait(struct agent_conn *c, double deadline, char **result_json,
         if (m.result.len > AGENT_MAX_RESULT - len) {
             agent_msg_free(&m);
             free(text);
+            c->broken = true; /* it may go on sending */
             return error_set(err, HUTCH_E_SYSTEM, "the tool's result is over %u MiB",
                              AGENT_MAX_RESULT >> 20);
         }

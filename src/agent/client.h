@@ -22,6 +22,14 @@ struct agent_conn {
      * readable (hutch_command.cancel_fd): every wait for the agent then
      * ends with an error instead of waiting out its deadline. */
     int cancel_fd;
+    /* The other end broke the protocol or did not answer in time: whatever
+     * serves the connection may still be running (and sending). */
+    bool broken;
+    /* NULL, or what agent_close() does about a broken connection once it
+     * closed it (a relay in a container: stop its exec); agent_close()
+     * frees on_broken_ctx either way. */
+    void (*on_broken)(void *ctx);
+    void *on_broken_ctx;
 };
 
 /* Connects to the agent's socket at host path socket_path. The last path

@@ -231,6 +231,9 @@ static bool take_chunks(struct relay *r)
 int relay_main(const char *dir, bool confine)
 {
     signal(SIGPIPE, SIG_IGN);
+    /* The exec's token (docker_exec_kill) marks this relay alone: the agent
+     * it may start, and the agent's commands, outlive it. */
+    unsetenv("HUTCH_EXEC");
     own_dir(dir);
     static struct relay r;
     r.sock = agent_connection(dir, confine);

@@ -441,8 +441,7 @@ static int record_use(struct session *s, struct agent_conn *conn, hutch_error *e
 int session_ensure(struct session *s, const struct hutch_policy *p, const struct session_use *use,
                    struct agent_conn *conn, hutch_error *err)
 {
-    conn->fd = -1;
-    conn->cancel_fd = -1;
+    *conn = (struct agent_conn){.fd = -1, .cancel_fd = -1};
     struct lifecycle_facts facts = {
         .has_record = s->record != NULL,
         .create_if_missing = use->create_if_missing,
@@ -530,7 +529,7 @@ int session_run(struct session *s, const struct hutch_policy *p, struct agent_co
 int session_engine_agent(struct session *s, const struct hutch_policy *p,
                          struct agent_conn *conn, hutch_error *err)
 {
-    conn->fd = conn->cancel_fd = -1;
+    *conn = (struct agent_conn){.fd = -1, .cancel_fd = -1};
     const struct driver *b = s->record ? session_driver(s->record->kind) : NULL;
     if (!b || !b->connect)
         return error_set(err, HUTCH_E_UNSUPPORTED,

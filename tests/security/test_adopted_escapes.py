@@ -10,6 +10,7 @@ import base64
 import io
 import json
 import os
+import re
 import struct
 import subprocess
 import tarfile
@@ -18,7 +19,7 @@ import time
 import pytest
 
 from conftest import HUTCH, Sessions
-from helpers import BUSYBOX, engine
+from helpers import BUSYBOX, engine, wait_for
 
 pytestmark = pytest.mark.usefixtures("docker_engine")  # tests/conftest.py
 
@@ -65,8 +66,10 @@ def adopted(hutch, tmp_path):
         info = engine("GET", f"/containers/{name}/json", expect=200)[1]
         assert info["State"]["Running"] and info["State"]["StartedAt"] == started
     finally:
-        sessions.cleanup()
+        # The container first: removing the session would run the lying
+        # relay once more (to stop the agent), for seconds.
         engine("DELETE", f"/containers/{name}?force=true")
+        sessions.cleanup()
 
 
 def swap_relay(name, relay, script):
@@ -115,32 +118,46 @@ def call(sessions, limit_s):
     return json.loads(proc.stdout), proc.stdout + proc.stderr, rss, took
 
 
-def refused(sessions, limit_s=60):
+def relay_leftovers(name):
+    """The container's live processes but its own (tail) and hutch's agent:
+    what is left of relay execs. (Podman's rows are one string; a process
+    shown as [name] is a zombie, which the container's tail does not reap.)"""
+    _, top = engine("GET", f"/containers/{name}/top", expect=200)
+    rows = [" ".join(p) for p in top["Processes"] or []]
+    return [r for r in rows if "tail -f /dev/null" not in r and "--socket" not in r and
+            not re.search(r"\[[^\]]+\]( <defunct>)?$", r)]
+
+
+def refused(sessions, name, limit_s=60):
     result, output, rss, took = call(sessions, limit_s)
     assert result["ok"] is False, result
     assert b"\x1b" not in output and b"\x07" not in output, output
     assert rss < 200 * 1024, rss  # KiB: nothing the container sends is held unbounded
+    # A relay given up on is stopped: one left sending would keep the
+    # engine (Podman's conmon) busy on a CPU of the host's.
+    assert wait_for(lambda: not relay_leftovers(name), timeout=20, interval=0.5), \
+        relay_leftovers(name)
     return result["error"], took
 
 
 def test_a_relay_that_never_answers_times_out(adopted):
     sessions, name, binary = adopted
     swap_relay(name, binary, "sleep 3600")
-    error, took = refused(sessions)
+    error, took = refused(sessions, name)
     assert "did not answer" in error and took < 40, (error, took)
 
 
 def test_a_relay_that_floods_stderr_is_bounded(adopted):
     sessions, name, binary = adopted
     swap_relay(name, binary, "head -c 50000000 /dev/zero | tr '\\0' 'e' >&2")
-    error, _ = refused(sessions)
+    error, _ = refused(sessions, name)
     assert len(error) < 2000
 
 
 def test_garbage_instead_of_the_protocol(adopted):
     sessions, name, binary = adopted
     swap_relay(name, binary, "cat /dev/zero")
-    error, took = refused(sessions)
+    error, took = refused(sessions, name)
     assert "bad reply" in error and took < 20, error
     # Removing the session runs the (swapped) binary to stop the agent: it
     # floods and never ends, and the engine may be slow with it. The removal
@@ -151,13 +168,15 @@ def test_garbage_instead_of_the_protocol(adopted):
     assert proc.returncode == 0 and took < 90, (proc.returncode, took, proc.stderr)
     assert b"hutch: warning: hutch's agent in the container" in proc.stderr, proc.stderr
     assert sessions.ls() == []
+    assert wait_for(lambda: not relay_leftovers(name), timeout=20, interval=0.5), \
+        relay_leftovers(name)
 
 
 def test_an_oversized_message_is_refused_unread(adopted):
     sessions, name, binary = adopted
     head = struct.pack("=IHHI", MAGIC, VERSION, HELLO_OK, 0xFFFFFFF0)
     swap_relay(name, binary, f"printf %s {b64(head)} | base64 -d; cat /dev/zero")
-    error, took = refused(sessions)
+    error, took = refused(sessions, name)
     assert "bad reply" in error and took < 20, error
 
 
@@ -172,7 +191,7 @@ printf %s {b64(HELLO)} | base64 -d
 {{ printf %s {b64(head)} | base64 -d; head -c {piece} /dev/zero | tr '\\0' a;
    printf %s {b64(more)} | base64 -d; }} > /tmp/hutch-fake-piece
 while cat /tmp/hutch-fake-piece; do :; done""")
-    error, took = refused(sessions)
+    error, took = refused(sessions, name)
     assert "over 16 MiB" in error, error
 
 
@@ -180,14 +199,14 @@ def test_a_result_that_is_not_json(adopted):
     sessions, name, binary = adopted
     result = message(TOOL_RESULT, field(AF_RESULT, b'{"ok": true, "text": '))
     swap_relay(name, binary, f"printf %s {b64(HELLO + result)} | base64 -d; sleep 1")
-    error, _ = refused(sessions)
+    error, _ = refused(sessions, name)
     assert "not a JSON object" in error, error
 
 
 def test_terminal_escapes_from_the_container_are_not_printed(adopted, docker_engine):
     sessions, name, binary = adopted
     swap_relay(name, binary, "printf '\\033]0;pwned\\007\\033[2J' >&2; exit 1")
-    error, _ = refused(sessions)
+    error, _ = refused(sessions, name)
     # Said, but as text. A relay that exits leaving hutch's HELLO unread may
     # lose what it wrote on Podman, which then reports its own attach error
     # instead (docs/docker.md, "Podman"): never the escapes either way.

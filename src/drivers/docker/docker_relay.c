@@ -386,6 +386,36 @@ static int exec_start(struct engine *e, const char *id, bool tty, int *stream, h
     return r;
 }
 
+void docker_exec_kill(struct engine *e, const char *container, const char *user,
+                      const char *token, int sig, const char *also_remove)
+{
+    char script[512];
+    if (!token[0] ||
+        !fmt_fits(script, sizeof script,
+                  "for p in /proc/[0-9]*; do "
+                  "tr '\\0' '\\n' < $p/environ 2>/dev/null | grep -qx 'HUTCH_EXEC=%s' && "
+                  "kill -%d ${p#/proc/} 2>/dev/null; done; %s%s%sexit 0",
+                  token, sig, also_remove ? "rm -f '" : "", also_remove ? also_remove : "",
+                  also_remove ? "'; " : ""))
+        return; /* a cut token would match other runs' processes */
+    json_t *body = json_pack("{s:[s,s,s], s:b, s:b}", "Cmd", "/bin/sh", "-c", script,
+                             "AttachStdout", 0, "AttachStderr", 0);
+    if (user)
+        json_object_set_new(body, "User", json_string(user));
+    char id[128];
+    hutch_error ignored;
+    if (exec_create(e, container, body, id, sizeof id, &ignored) < 0)
+        return;
+    json_t *start = json_pack("{s:b, s:b}", "Detach", 1, "Tty", 0);
+    json_t *reply = NULL;
+    long status;
+    char path[320];
+    if (fmt_fits(path, sizeof path, "/exec/%s/start", id))
+        (void)engine_call(e, "POST", path, start, &status, &reply, &ignored);
+    json_decref(reply);
+    json_decref(start);
+}
+
 /* The exit code of a finished exec, -1 when the engine does not tell;
  * *still_running when it had not finished within 3 s (no code then). */
 static long exec_exit_code(struct engine *e, const char *id, bool *still_running)
@@ -417,22 +447,69 @@ static long exec_exit_code(struct engine *e, const char *id, bool *still_running
 
 /* ---- connecting ------------------------------------------------------------------------ */
 
-static int relay_once(struct engine *e, const char *container, const char *binary,
-                      const char *dir, bool confine, const char *user, struct agent_conn *conn,
-                      hutch_error *err)
+/* A relay exec, to stop when hutch gives up on it: a relay that breaks the
+ * protocol may run on and send for ever, and Podman's conmon then spins on
+ * a CPU of the host's until the container goes. */
+struct relay_exec {
+    char engine[300]; /* "": the default */
+    char container[256];
+    char user[128];   /* "": the container's */
+    char token[32];
+};
+
+static void stop_relay_exec(void *ctx)
 {
+    const struct relay_exec *x = ctx;
+    struct engine e;
+    hutch_error ignored;
+    if (engine_open(&e, x->engine[0] ? x->engine : NULL, &ignored) < 0)
+        return;
+    e.call_limit_s = 10;
+    docker_exec_kill(&e, x->container, x->user[0] ? x->user : NULL, x->token, SIGKILL, NULL);
+    engine_close(&e);
+}
+
+/* The token of a relay exec, and what agent_close() needs to stop it. */
+static struct relay_exec *relay_exec_new(const char *engine, const char *container,
+                                         const char *user)
+{
+    struct relay_exec *x = calloc(1, sizeof *x);
+    if (!x)
+        return NULL;
+    engine_random_hex(x->token, sizeof x->token);
+    if (!x->token[0] || !str_join_fits(x->engine, sizeof x->engine, engine ? engine : "", NULL) ||
+        !str_join_fits(x->container, sizeof x->container, container, NULL) ||
+        !str_join_fits(x->user, sizeof x->user, user ? user : "", NULL)) {
+        free(x);
+        return NULL;
+    }
+    return x;
+}
+
+static int relay_once(struct engine *e, const char *engine, const char *container,
+                      const char *binary, const char *dir, bool confine, const char *user,
+                      struct agent_conn *conn, hutch_error *err)
+{
+    struct relay_exec *x = relay_exec_new(engine, container, user);
+    if (!x)
+        return error_set(err, HUTCH_E_SYSTEM, "out of memory, or no random token");
     json_t *cmd = json_pack("[s, s, s]", binary, "--relay", dir);
     if (confine)
         json_array_append_new(cmd, json_string("--confine-commands"));
-    json_t *body = json_pack("{s:o, s:b, s:b, s:b, s:b}", "Cmd", cmd, "AttachStdin", 1,
-                             "AttachStdout", 1, "AttachStderr", 1, "Tty", 0);
+    json_t *body = json_pack("{s:o, s:b, s:b, s:b, s:b, s:[s+]}", "Cmd", cmd, "AttachStdin", 1,
+                             "AttachStdout", 1, "AttachStderr", 1, "Tty", 0, "Env",
+                             "HUTCH_EXEC=", x->token);
     if (user)
         json_object_set_new(body, "User", json_string(user));
     char id[128];
     int stream = -1;
     if (exec_create(e, container, body, id, sizeof id, err) < 0 ||
-        exec_start(e, id, false, &stream, err) < 0 || join_stream(stream, conn, err) < 0)
+        exec_start(e, id, false, &stream, err) < 0 || join_stream(stream, conn, err) < 0) {
+        free(x);
         return -1;
+    }
+    conn->on_broken = stop_relay_exec;
+    conn->on_broken_ctx = x;
     struct agent_hello hello;
     if (agent_hello(conn, HELLO_MS, &hello, err) < 0) {
         agent_close(conn);
@@ -452,7 +529,7 @@ static int relay_once(struct engine *e, const char *container, const char *binar
 int docker_relay_connect(struct session *s, const struct hutch_policy *p, struct agent_conn *conn,
                          hutch_error *err)
 {
-    conn->fd = conn->cancel_fd = -1;
+    *conn = (struct agent_conn){.fd = -1, .cancel_fd = -1};
     const char *container = container_of(s);
     if (!container)
         return error_set(err, HUTCH_E_INVALID, "session %s has no container", s->key);
@@ -487,7 +564,8 @@ int docker_relay_connect(struct session *s, const struct hutch_policy *p, struct
      * container (Landlock, as for its PID 1); an adopted one's are the
      * container's own, as trusted as the agent. */
     if (r == 0)
-        r = relay_once(&e, container, binary, dir, !adopted, adopted ? p->user : NULL, conn, err);
+        r = relay_once(&e, s->record->engine, container, binary, dir, !adopted,
+                       adopted ? p->user : NULL, conn, err);
     engine_close(&e);
     return r;
 }
@@ -526,8 +604,11 @@ int docker_relay_remove(struct session *s, hutch_error *err)
         }
     }
     /* As root: the binary is root's, the agent may not be. */
-    json_t *body = json_pack("{s:[s, s, s], s:b, s:b, s:b, s:s}", "Cmd", binary, "--stop", dir,
-                             "AttachStdout", 1, "AttachStderr", 1, "Tty", 0, "User", "0:0");
+    char token[32];
+    engine_random_hex(token, sizeof token);
+    json_t *body = json_pack("{s:[s, s, s], s:b, s:b, s:b, s:s, s:[s+]}", "Cmd", binary, "--stop",
+                             dir, "AttachStdout", 1, "AttachStderr", 1, "Tty", 0, "User", "0:0",
+                             "Env", "HUTCH_EXEC=", token);
     char id[128];
     int stream = -1;
     hutch_error ignored;
@@ -543,6 +624,8 @@ int docker_relay_remove(struct session *s, hutch_error *err)
         close(stream);
         bool running;
         long code = exec_exit_code(&e, id, &running);
+        if (running) /* not left to run (and send) for ever */
+            docker_exec_kill(&e, container, "0:0", token, SIGKILL, NULL);
         if (running)
             r = error_set(err, HUTCH_E_SYSTEM,
                           "hutch's agent in the container %s did not stop within 5 s: remove "

@@ -25,6 +25,15 @@ int docker_relay_connect(struct session *s, const struct hutch_policy *p, struct
  * binary, its directory), if the container still runs; never the container. */
 int docker_relay_remove(struct session *s, hutch_error *err);
 
+/* An exec's process cannot be signalled through the API. Execs that may
+ * need it carry HUTCH_EXEC=token (engine_random_hex) in their environment;
+ * this signals, in a second exec (as user, NULL: the container's), every
+ * process of the container whose environment carries it: the exec's
+ * command and whatever it started. And removes also_remove (NULL: nothing),
+ * a path made of the token. Best effort: nothing is reported. */
+void docker_exec_kill(struct engine *e, const char *container, const char *user,
+                      const char *token, int sig, const char *also_remove);
+
 /* cmd->tty_fd: runs cmd with an exec that has a terminal, relaying it to
  * tty_fd (put in raw mode meanwhile; its window size is passed on), in
  * workdir when it is not NULL. */

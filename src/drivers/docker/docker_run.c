@@ -9,6 +9,7 @@
 #include "base/capture.h"
 #include "base/command.h"
 #include "drivers/docker/container.h"
+#include "drivers/docker/docker_relay.h"
 #include "policy/policy_resolve.h"
 #include "drivers/docker/frames.h"
 #include "base/notice.h"
@@ -332,16 +333,6 @@ static int missing_image(const char *image, hutch_error *err)
                      image, image);
 }
 
-static void random_suffix(char *buf, size_t len)
-{
-    unsigned char bytes[6] = {0};
-    autoclose int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0)
-        (void)!read(fd, bytes, sizeof bytes);
-    (void)!fmt_fits(buf, len, "%02x%02x%02x%02x%02x%02x", bytes[0], bytes[1], bytes[2], bytes[3],
-                    bytes[4], bytes[5]); /* "" rather than cut */
-}
-
 /* docker.setupCommand runs in a subshell of each new container before its
  * command, with its output on stderr so that the command's stdout stays its
  * own. A failed setup does not run the command. */
@@ -467,7 +458,7 @@ static int create_container(struct engine *e, const struct hutch_policy *p,
     if (!config)
         return -1;
     char suffix[16], path[256];
-    random_suffix(suffix, sizeof suffix);
+    engine_random_hex(suffix, sizeof suffix);
     if (fmt_checked(err, path, sizeof path, "/containers/create?name=%s%s-%s",
                     p->docker.container_prefix, kind, suffix) < 0) {
         json_decref(config);
@@ -660,41 +651,10 @@ struct exec_kill {
     const char *fifo;   /* removed too, when set (exec_input) */
 };
 
-/* An exec'd process cannot be signalled through the API: a second exec
- * signals every process whose environment carries the run's token (the
- * command and whatever it started), and leaves nothing behind. */
 static void kill_exec(void *ctx, int sig)
 {
     struct exec_kill *k = ctx;
-    char script[512];
-    if (!fmt_fits(script, sizeof script,
-                  "for p in /proc/[0-9]*; do "
-                  "tr '\\0' '\\n' < $p/environ 2>/dev/null | grep -qx 'HUTCH_EXEC=%s' && "
-                  "kill -%d ${p#/proc/} 2>/dev/null; done; %s%s%sexit 0",
-                  k->token, sig, k->fifo ? "rm -f '" : "", k->fifo ? k->fifo : "",
-                  k->fifo ? "'; " : ""))
-        return; /* a cut token would match other runs' processes */
-    json_t *body = json_pack("{s:[s,s,s], s:b, s:b}", "Cmd", "/bin/sh", "-c", script,
-                             "AttachStdout", 0, "AttachStderr", 0);
-    if (k->user)
-        json_object_set_new(body, "User", json_string(k->user));
-    long status;
-    json_t *reply = NULL;
-    hutch_error ignored;
-    if (engine_call_on(k->e, "POST", "/containers/", k->container, "/exec", body, &status, &reply,
-                       &ignored) == 0 &&
-        status == 201) {
-        const char *id = json_string_value(json_object_get(reply, "Id"));
-        json_t *start = json_pack("{s:b, s:b}", "Detach", 1, "Tty", 0);
-        json_t *r2 = NULL;
-        char path[640];
-        if (fmt_fits(path, sizeof path, "/exec/%s/start", id ? id : ""))
-            (void)engine_call(k->e, "POST", path, start, &status, &r2, &ignored);
-        json_decref(r2);
-        json_decref(start);
-    }
-    json_decref(reply);
-    json_decref(body);
+    docker_exec_kill(k->e, k->container, k->user, k->token, sig, k->fifo);
 }
 
 static int inspect_adopted(struct engine *e, const char *name, hutch_result *r, hutch_error *err)
@@ -816,7 +776,7 @@ static void exec_input_start(struct engine *e, const char *name, const struct hu
 {
     in->stream = -1;
     in->killer = (struct exec_kill){.e = e, .container = name, .user = p->user};
-    random_suffix(in->killer.token, sizeof in->killer.token);
+    engine_random_hex(in->killer.token, sizeof in->killer.token);
     /* The name is hex: it needs no quoting in kill_exec's script. */
     if (!in->killer.token[0] ||
         !fmt_fits(in->fifo, sizeof in->fifo, "/tmp/.hutch-stdin-%s", in->killer.token))
@@ -891,7 +851,7 @@ int docker_exec_in(struct engine *e, const char *name, const struct hutch_policy
     if (command_argv(cmd, &argv, err) < 0)
         return -1;
     struct exec_kill killer = {.e = e, .container = name, .user = p->user};
-    random_suffix(killer.token, sizeof killer.token);
+    engine_random_hex(killer.token, sizeof killer.token);
     __attribute__((cleanup(exec_input_finish))) struct exec_input input = {.stream = -1};
     if (e->podman && cmd->stdin_fd >= 0)
         exec_input_start(e, name, p, &input);

@@ -1,6 +1,7 @@
 #include "drivers/docker/engine.h"
 
 #include <ctype.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -708,4 +709,14 @@ void engine_escape(const char *text, char *out, size_t len)
 void engine_escape_path(const char *text, char *out, size_t len)
 {
     escape(text, "-._~/:@", out, len);
+}
+
+void engine_random_hex(char *buf, size_t len)
+{
+    unsigned char bytes[6] = {0};
+    autoclose int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0)
+        (void)!read(fd, bytes, sizeof bytes);
+    (void)!fmt_fits(buf, len, "%02x%02x%02x%02x%02x%02x", bytes[0], bytes[1], bytes[2], bytes[3],
+                    bytes[4], bytes[5]); /* "" rather than cut */
 }

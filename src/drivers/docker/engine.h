@@ -44,6 +44,10 @@ void engine_close(struct engine *e);
  * engine_open. */
 int engine_reachable(const char *host, hutch_error *err);
 
+/* 12 random hex digits for the names of containers and the tokens of
+ * execs ("" when none can be made: never a cut one). */
+void engine_random_hex(char *buf, size_t len);
+
 /* One request with an optional JSON body; *reply gets the parsed JSON answer
  * (NULL when empty). Returns 0 with the HTTP status in *status, whatever it
  * is; -1 when the engine could not be reached. */
