@@ -21,6 +21,7 @@
 
 #include "agent/agent.h"
 #include "agent/oneshot.h"
+#include "agent/reap.h"
 #include "agent/relay.h"
 #include "drivers/native/landlock.h"
 #include "net/bridge.h"
@@ -1031,6 +1032,7 @@ static void usage(FILE *to)
                 "                  [--proxy PATH] [--inherit-env]\n"
                 "       hutch-init --relay DIR [--confine-commands] | --stop DIR\n"
                 "       hutch-init [--proxy PATH] -- COMMAND [ARG...]\n"
+                "       hutch-init --reap COMMAND_PID [PROXY_SOCKET]\n"
                 "The agent of a hutch session sandbox: run as its PID 1, it reaps children and\n"
                 "serves the host's requests on a unix socket (default " AGENT_SOCKET_PATH ").\n"
                 "With a COMMAND, it is the init of a one-shot container instead: it starts\n"
@@ -1048,6 +1050,11 @@ static void usage(FILE *to)
                 "                 starting it first when none listens (containers that only\n"
                 "                 the Engine API reaches: docs/docker.md)\n"
                 "  --stop DIR     stop that agent, remove DIR and every DIR-*.init\n"
+                "  --reap COMMAND_PID [PROXY_SOCKET]\n"
+                "                 PID 1 of a native one-shot run, executed by its init while\n"
+                "                 the sandbox is set up: starts the bridge (with the proxy's\n"
+                "                 socket), reaps, passes signals on, reports the command's\n"
+                "                 status to hutch\n"
                 "  --version      print the version and the protocol version\n"
                 "  --help         print this help\n");
 }
@@ -1165,6 +1172,10 @@ static int ms_until(double at, double now)
 
 int main(int argc, char **argv)
 {
+    /* First, before anything touches more of the program: the sandbox's
+     * command is already running meanwhile. */
+    if ((argc == 3 || argc == 4) && strcmp(argv[1], "--reap") == 0)
+        return reap_main(argv[2], argc == 4 ? argv[3] : NULL);
     parse_args(argc, argv);
     if (exec_argv)
         return oneshot_run(exec_argv, proxy_path);

@@ -143,7 +143,9 @@ pid_t bridge_start(const char *proxy_socket, bool die_with_parent)
         return -1;
     }
     pid_t parent = getpid();
-    pid_t pid = fork();
+    /* _Fork: a native sandbox's init runs in its caller's memory, whose
+     * fork handlers are not its to run. */
+    pid_t pid = _Fork();
     if (pid != 0) {
         int e = errno;
         close(http);

@@ -1,6 +1,7 @@
 #include "session/agent_binary.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <limits.h>
 
 #ifndef HUTCH_LIBEXECDIR
@@ -53,7 +54,17 @@ int agent_binary_path(char *out, size_t len, hutch_error *err)
     if (try_dir(HUTCH_LIBEXECDIR, out, len))
         return 0;
     return error_set(err, HUTCH_E_UNSUPPORTED,
-                     "sessions and docker containers need hutch-init, which is neither next to "
-                     "this program nor in %s: reinstall hutch with it, or point HUTCH_INIT at it",
+                     "native runs, sessions and docker containers need hutch-init, which is "
+                     "neither next to this program nor in %s: reinstall hutch with it, or point "
+                     "HUTCH_INIT at it",
                      HUTCH_LIBEXECDIR);
+}
+
+int agent_binary_open(hutch_error *err)
+{
+    char path[PATH_MAX];
+    if (agent_binary_path(path, sizeof path, err) < 0)
+        return -1;
+    int fd = TEMP_FAILURE_RETRY(open(path, O_PATH | O_CLOEXEC));
+    return fd >= 0 ? fd : error_sys(err, errno, "cannot open hutch-init at %s", path);
 }

@@ -9,4 +9,8 @@
 
 int agent_binary_path(char *out, size_t len, hutch_error *err);
 
+/* The same, opened O_PATH and close-on-exec: what a native one-shot run's
+ * init executes (execveat) to become its PID 1. */
+int agent_binary_open(hutch_error *err);
+
 #endif

@@ -249,13 +249,13 @@ def test_fails_closed_without_user_namespaces(hutch):
     """Inside a native sandbox, seccomp forbids new namespaces: a nested
     hutch must refuse to run its command, and --fallback spawn must run it
     unisolated and say so."""
-    inner = f"{hutch_binary()}:/hutch"
+    # hutch-init next to it: PID 1 of a native run.
+    inner = [f"{hutch_binary()}:/hutch", "--ro",
+             f"{os.path.join(os.path.dirname(hutch_binary()), 'hutch-init')}:/hutch-init"]
     # LeakSanitizer stops the world with ptrace, which the sandbox forbids.
     if SANITIZED:
-        inner = [inner, "--ro", f"{os.path.dirname(hutch_binary())}", "--env",
-                 "ASAN_OPTIONS=detect_leaks=0"]
-    else:
-        inner = [inner]
+        inner += ["--ro", f"{os.path.dirname(hutch_binary())}", "--env",
+                  "ASAN_OPTIONS=detect_leaks=0"]
     result, _ = run_native(hutch, "--ro", *inner, "--", "/hutch", "run", "--", "echo", "ran")
     assert result["exit_code"] == 125, result
     assert result["stdout"] == ""

@@ -183,9 +183,30 @@ def test_setuid_binaries_do_not_raise_privileges(hutch):
 def test_init_cannot_be_inspected_or_used(hutch):
     result, _ = run_native(hutch, "--", "sh", "-c",
                            "cat /proc/1/environ; ls /proc/1/root/; cat /proc/1/exe > /dev/null; "
-                           "tr -d '\\0' < /proc/1/cmdline | wc -c; kill -9 1; echo alive")
+                           "tr '\\0' ' ' < /proc/1/cmdline; echo; kill -9 1; echo alive")
     assert result["stderr"].count("Permission denied") >= 3
-    assert result["stdout"].split() == ["0", "alive"]
+    # PID 1 is hutch-init's own process: nothing of hutch's command line.
+    assert result["stdout"] == "hutch-init --reap 2 \nalive\n"
+
+
+def test_pid_1_never_shows_hutchs_memory(hutch, tmp_path):
+    """init sets the sandbox up inside hutch's own memory (CLONE_VM) and then
+    becomes hutch-init. A command that looks at PID 1 the moment it starts
+    must never find hutch's arguments or environment there: whatever it
+    reads is hutch-init's."""
+    marker = "argv-marker-" + uuid.uuid4().hex
+    (tmp_path / marker).mkdir()
+    os.chmod(tmp_path, 0o755)
+    # The first thing the command does is read PID 1; a static reader would
+    # be faster, but cat's start is what any command's start looks like.
+    env = dict(os.environ, HUTCH_ENV_CANARY=CANARY)
+    for _ in range(20):
+        result, _ = run_native(hutch, "--ro", f"{tmp_path / marker}:/m", "--",
+                               "cat", "/proc/1/cmdline", "/proc/1/environ", env=env)
+        seen = result["stdout"] + result["stderr"]
+        assert marker not in seen and CANARY not in seen, seen
+        assert result["stdout"].split("\0")[:2] == ["hutch-init", "--reap"], seen
+        assert "Permission denied" in result["stderr"]
 
 
 def test_host_processes_are_invisible(hutch):

@@ -399,10 +399,22 @@ int cgroup_run_create(const struct cgroup_system *sys, const struct cgroup_want 
 
 int cgroup_run_attach(const struct cgroup_run *run, pid_t pid, hutch_error *err)
 {
-    if (run->version != CGROUP_V1)
+    if (run->version == CGROUP_NONE)
         return 0;
     char value[32];
     fmt_bounded(value, "%d", (int)pid);
+    if (run->version == CGROUP_V2) {
+        /* Through the directory opened when the cgroup was made: the
+         * kernel applies the same delegation checks as CLONE_INTO_CGROUP. */
+        int fd = TEMP_FAILURE_RETRY(openat(run->dir_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC));
+        ssize_t n = fd < 0 ? -1 : TEMP_FAILURE_RETRY(write(fd, value, strlen(value)));
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return n == (ssize_t)strlen(value) ? 0
+                                           : error_sys(err, e, "cannot move the sandbox into %s",
+                                                       run->dirs[0]);
+    }
     for (int c = 0; c < CG_COUNT; c++)
         if (run->dirs[c][0] && write_text(run->dirs[c], "cgroup.procs", value) < 0)
             return error_sys(err, errno, "cannot move the sandbox into %s", run->dirs[c]);

@@ -34,7 +34,7 @@ struct cgroup_want {
 
 struct cgroup_run {
     enum cgroup_version version;
-    int dir_fd;                       /* v2: the run's cgroup, for CLONE_INTO_CGROUP */
+    int dir_fd;                       /* v2: the run's cgroup, to move the sandbox into */
     char dirs[CG_COUNT][PATH_MAX];    /* v2: [0] only; v1: one per controller used */
     char reason[512];                 /* version NONE: why no cgroup could be had */
 };
@@ -52,7 +52,8 @@ void cgroup_parse_self(struct cgroup_system *sys, const char *proc_self_cgroup);
 int cgroup_run_create(const struct cgroup_system *sys, const struct cgroup_want *want,
                       struct cgroup_run *run, hutch_error *err);
 
-/* cgroup v1: moves pid into the run's cgroups (v2 uses CLONE_INTO_CGROUP). */
+/* Moves pid into the run's cgroups: the sandbox's init, before it does
+ * anything (the parent holds it back until then). */
 int cgroup_run_attach(const struct cgroup_run *run, pid_t pid, hutch_error *err);
 
 /* True when the kernel's OOM killer killed a process of the run. */

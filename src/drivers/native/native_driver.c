@@ -10,6 +10,7 @@
 
 #include "drivers/driver.h"
 #include "policy/policy_resolve.h"
+#include "session/agent_binary.h"
 #include "session/session.h"
 #include "drivers/native/native_driver.h"
 #include "base/command.h"
@@ -263,6 +264,7 @@ struct native_run {
     struct plan plan;
     struct native_limits limits;
     struct strlist argv, env; /* the command's, made by exec */
+    int init_binary_fd;       /* hutch-init, PID 1 once the command started */
 };
 
 static int oneshot_create(struct instance *in, const struct hutch_policy *p, hutch_error *err)
@@ -273,8 +275,10 @@ static int oneshot_create(struct instance *in, const struct hutch_policy *p, hut
         return error_set(err, HUTCH_E_SYSTEM, "out of memory");
     run->proxy = (struct net_run_proxy){.pid = -1, .events_fd = -1};
     run->limits.cgroup.dir_fd = -1;
+    run->init_binary_fd = -1;
     in->state = run;
-    if (native_choose_identity(p, &run->id, err) < 0 ||
+    if ((run->init_binary_fd = agent_binary_open(err)) < 0 ||
+        native_choose_identity(p, &run->id, err) < 0 ||
         resolve_workspace(p, &run->id, &run->workspace, err) < 0 ||
         native_disk_binds(p, run->workspace, run->id.privileged, err) < 0)
         return -1;
@@ -297,6 +301,7 @@ static int oneshot_destroy(struct instance *in, hutch_error *err)
         return 0;
     cgroup_run_destroy(&run->limits.cgroup);
     net_run_proxy_finish(&run->proxy, NULL);
+    close_fd(&run->init_binary_fd);
     if (in->exiting)
         return 0; /* the plan's hundred-odd strings go with the process */
     plan_free(&run->plan);
@@ -345,9 +350,9 @@ static int oneshot_exec(struct instance *in, const struct hutch_policy *p, const
         .rlimit_fsize = p->limits.file_size,
         .cgroup = &run->limits.cgroup,
         .changed_signals = sandbox_changed_signals(),
-        .cmdline_len = sandbox_cmdline_len(),
         .proxy_socket = run->filtered ? BRIDGE_PROXY_SOCKET : NULL,
         .cancel_fd = cmd->cancel_fd,
+        .init_binary_fd = run->init_binary_fd,
     };
     double start = monotonic_ms();
     __attribute__((cleanup(cleanup_sandbox))) struct sandbox sb = {.pidfd = -1, .report_fd = -1};

@@ -160,6 +160,7 @@ int native_session_create(struct session *s, const struct hutch_policy *p, hutch
         .command_is_init = true,
         .agent_socket = AGENT_SOCKET_PATH,
         .cancel_fd = -1,
+        .init_binary_fd = -1, /* the command is hutch-init */
     };
 
     /* An intermediate process starts the init and exits: the init is then

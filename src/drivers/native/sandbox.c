@@ -1,5 +1,4 @@
 #include "drivers/native/sandbox.h"
-#include "net/bridge.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -11,6 +10,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -28,25 +28,62 @@
 #include "base/supervise.h"
 
 /* The fds the sandbox's processes keep while setting up. */
-#define STATUS_FD 3
-#define REPORT_FD 4
+#define STATUS_FD SETUP_STATUS_FD
+#define REPORT_FD SETUP_REPORT_FD
 #define CANCEL_FD 5 /* one-shot runs: the sync socket, where later bytes are cancels */
+#define INIT_BINARY_FD 6 /* one-shot runs: hutch-init, which init becomes */
 
-#ifndef CLONE_INTO_CGROUP
-#define CLONE_INTO_CGROUP 0x200000000ULL
-#endif
+/* init and the command's process each run on one of these, in the caller's
+ * memory, until they exec. Setup's deepest path (the command's exec with a
+ * PATH search, Landlock's path walk) needs a few pages; what is not touched
+ * costs nothing. */
+#define CHILD_STACK_SIZE (256 * 1024)
 
-struct clone_args_v2 {
-    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
-        set_tid, set_tid_size, cgroup;
-};
-
-/* ---- the command (PID 2 inside), child of init ---------------------------- */
+/* ---- the command (PID 2 inside) ------------------------------------------- */
 
 static int set_limit(int resource, uint64_t value)
 {
     struct rlimit rl = {.rlim_cur = value, .rlim_max = value};
     return setrlimit(resource, &rl);
+}
+
+/* execvp with the command's environment: the PATH searched is envp's, as
+ * if environ were envp. environ itself is the caller's, shared with this
+ * process until exec, and stays as it is. Same search as musl's execvp:
+ * EACCES is kept when a later entry is missing, any other error stops. */
+static int exec_in_env(char *const argv[], char *const envp[])
+{
+    const char *file = argv[0];
+    if (strchr(file, '/'))
+        return execve(file, argv, envp);
+    const char *path = "/usr/local/bin:/bin:/usr/bin";
+    for (char *const *e = envp; *e; e++)
+        if (strncmp(*e, "PATH=", 5) == 0)
+            path = *e + 5;
+    bool seen_eacces = false;
+    char candidate[PATH_MAX];
+    for (const char *p = path;;) {
+        const char *end = strchrnul(p, ':');
+        size_t dir_len = (size_t)(end - p);
+        if (dir_len + 1 + strlen(file) < sizeof candidate) {
+            memcpy(candidate, p, dir_len);
+            /* An empty entry is the current directory. */
+            char *name = candidate + dir_len;
+            if (dir_len)
+                *name++ = '/';
+            memcpy(name, file, strlen(file) + 1);
+            execve(candidate, argv, envp);
+            if (errno == EACCES)
+                seen_eacces = true;
+            else if (errno != ENOENT && errno != ENOTDIR)
+                return -1;
+        }
+        if (!*end)
+            break;
+        p = end + 1;
+    }
+    errno = seen_eacces ? EACCES : ENOENT;
+    return -1;
 }
 
 static void __attribute__((noreturn)) command_main(const struct sandbox_spec *spec)
@@ -91,19 +128,27 @@ static void __attribute__((noreturn)) command_main(const struct sandbox_spec *sp
         setup_fail(STATUS_FD, STAGE_COMMAND_FAILED, errno, "load the seccomp filter");
         _exit(127);
     }
-    environ = (char **)spec->envp;
-    execvp(spec->argv[0], spec->argv);
+    exec_in_env(spec->argv, spec->envp);
     setup_fail(STATUS_FD, STAGE_EXEC, errno, "%s", spec->argv[0]);
     _exit(127);
 }
 
+
 /* ---- init (PID 1 inside) --------------------------------------------------- */
 
-static void forward_to_all(int sig)
+/* Credentials change through the raw system calls: libc's wrappers would
+ * apply the change to every thread of the caller, whose memory (and, to
+ * libc, whose thread list) init shares. */
+static int set_no_groups(void)
 {
-    int saved = errno;
-    (void)kill(-1, sig); /* every process of the namespace but init */
-    errno = saved;
+    return (int)syscall(SYS_setgroups, 0, NULL);
+}
+
+static int set_ids(uid_t uid, gid_t gid)
+{
+    if (syscall(SYS_setresgid, gid, gid, gid) < 0)
+        return -1;
+    return (int)syscall(SYS_setresuid, uid, uid, uid);
 }
 
 /* The namespace maps only the sandbox's user: switch to it, keeping the
@@ -111,18 +156,23 @@ static void forward_to_all(int sig)
  * namespace maps every id onto itself, so that setup reads the host with
  * root's reach (bind sources in 0700 directories); init stays uid 0 there
  * until nest_user_namespace(). */
+static int switch_user_keeping_caps(uid_t uid, gid_t gid)
+{
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || set_ids(uid, gid) < 0 ||
+        caps_raise_effective() < 0)
+        return -1;
+    return prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+}
+
 static int become_setup_user(const struct sandbox_spec *spec, bool drop_groups)
 {
     /* root's groups, or the caller's where newgidmap left setgroups allowed
      * (groups.h): none of them reach the sandbox. */
-    if ((spec->userns != USERNS_CALLER || drop_groups) && setgroups(0, NULL) < 0)
+    if ((spec->userns != USERNS_CALLER || drop_groups) && set_no_groups() < 0)
         return -1;
     if (spec->userns == USERNS_ROOT_NESTED)
         return 0;
-    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || setresgid(spec->gid, spec->gid, spec->gid) < 0 ||
-        setresuid(spec->uid, spec->uid, spec->uid) < 0 || caps_raise_effective() < 0)
-        return -1;
-    return prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+    return switch_user_keeping_caps(spec->uid, spec->gid);
 }
 
 /* A change of uid clears the parent-death signal set at the start, so a
@@ -146,8 +196,7 @@ static int nest_user_namespace(const struct sandbox_spec *spec)
     char map[32];
     /* The uid change made us undumpable, which would leave the id maps in /proc/self
      * owned by root; the maps are ours to write. */
-    if (setresgid(spec->gid, spec->gid, spec->gid) < 0 ||
-        setresuid(spec->uid, spec->uid, spec->uid) < 0 || unshare(CLONE_NEWUSER) < 0 ||
+    if (set_ids(spec->uid, spec->gid) < 0 || unshare(CLONE_NEWUSER) < 0 ||
         prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
         return -1;
     fmt_bounded(map, "%u %u 1\n", (unsigned)spec->uid, (unsigned)spec->uid);
@@ -213,26 +262,31 @@ static int loopback_up(void)
 }
 
 /* Puts the command's stdio at 0, 1, 2, the status and report pipes at 3
- * and 4 and (when not -1) the cancel socket at 5, all close-on-exec; closes
- * every other fd inherited from the caller. */
+ * and 4 and, in a one-shot run (cancel not -1), the cancel socket at 5 and
+ * hutch-init at 6, all close-on-exec; closes every other fd inherited from
+ * the caller. */
 static int arrange_fds(const struct sandbox_spec *spec, int status, int report, int cancel)
 {
+    /* Every source out of the way first: any of them may sit where another
+     * one goes. */
     int in = fcntl(spec->stdin_fd, F_DUPFD_CLOEXEC, 10);
     int out = fcntl(spec->stdout_fd, F_DUPFD_CLOEXEC, 10);
     int errfd = fcntl(spec->stderr_fd, F_DUPFD_CLOEXEC, 10);
     int st = fcntl(status, F_DUPFD_CLOEXEC, 10);
     int rep = fcntl(report, F_DUPFD_CLOEXEC, 10);
-    if (in < 0 || out < 0 || errfd < 0 || st < 0 || rep < 0)
+    int can = cancel < 0 ? -1 : fcntl(cancel, F_DUPFD_CLOEXEC, 10);
+    int binary = cancel < 0 ? -1 : fcntl(spec->init_binary_fd, F_DUPFD_CLOEXEC, 10);
+    if (in < 0 || out < 0 || errfd < 0 || st < 0 || rep < 0 ||
+        (cancel >= 0 && (can < 0 || binary < 0)))
         return -1;
     if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(errfd, 2) < 0 ||
         dup3(st, STATUS_FD, O_CLOEXEC) < 0 || dup3(rep, REPORT_FD, O_CLOEXEC) < 0)
         return -1;
     if (cancel < 0)
         return (int)syscall(SYS_close_range, REPORT_FD + 1, ~0U, 0);
-    int can = fcntl(cancel, F_DUPFD_CLOEXEC, 10);
-    if (can < 0 || dup3(can, CANCEL_FD, O_CLOEXEC) < 0)
+    if (dup3(can, CANCEL_FD, O_CLOEXEC) < 0 || dup3(binary, INIT_BINARY_FD, O_CLOEXEC) < 0)
         return -1;
-    return (int)syscall(SYS_close_range, CANCEL_FD + 1, ~0U, 0);
+    return (int)syscall(SYS_close_range, INIT_BINARY_FD + 1, ~0U, 0);
 }
 
 /* The signal hutch was cancelled with while the sandbox was being set up,
@@ -247,47 +301,52 @@ static int cancel_requested(void)
     return 0;
 }
 
-static void __attribute__((noreturn)) init_main(const struct sandbox_spec *spec, int sync_fd,
-                                                int status_fd, int report_fd)
+/* What init is started with; it lives in sandbox_start()'s frame, which
+ * outlasts every use of the caller's memory by the sandbox's processes. */
+struct init_start {
+    const struct sandbox_spec *spec;
+    int sync_fd, status_fd, report_fd;
+    int parent_ends[3]; /* the parent's ends, in init's copy of the fd table */
+    char *setup_stack;  /* top of the stack of a one-shot run's PID 2 */
+};
+
+/* What PID 1 does first, in both kinds of sandbox: from the go-ahead to
+ * the sandbox's user, fds, cgroup namespace and hostname. */
+static void init_prepare(const struct sandbox_spec *spec, const struct init_start *start)
 {
+    int sync_fd = start->sync_fd, status_fd = start->status_fd;
+    for (size_t i = 0; i < ARRAY_SIZE(start->parent_ends); i++)
+        close(start->parent_ends[i]);
+    /* Nothing before the go-ahead: the parent writes the id maps meanwhile,
+     * and the two share memory (errno included). */
+    char go; /* 'g', or 'G': the gid map lets us drop the caller's groups */
+    if (TEMP_FAILURE_RETRY(read(sync_fd, &go, 1)) != 1)
+        _exit(1); /* the parent gave up */
     /* The caller's signal handlers and ignored signals mean nothing here. */
     for (int sig = 1; sig < 64; sig++)
         if (spec->changed_signals & (1ULL << (sig - 1)))
             signal(sig, SIG_DFL);
-    /* Nothing run in the sandbox ever needs the bounding set: emptied now,
-     * while the parent writes the id maps (the namespace's capabilities
-     * are ours already), rather than once by the command and once more by
-     * init after the command started. The capabilities setup uses are in
-     * the permitted and effective sets, which this leaves alone. A nested
-     * user namespace starts with a full set again: caps_drop_all() below
+    /* Nothing run in the sandbox ever needs the bounding set: emptied once
+     * here, for every process of the sandbox. The capabilities setup uses
+     * are in the permitted and effective sets, which this leaves alone. A
+     * nested user namespace starts with a full set again: caps_drop_all()
      * empties that one. */
     if (caps_drop_bounding() < 0) {
         setup_fail(status_fd, STAGE_INIT_FAILED, errno, "empty the capability bounding set");
         _exit(1);
     }
-    /* Loopback comes up here too, while the parent writes the id maps: it
-     * needs no mapped id, only the namespace's capabilities. */
     if (spec->new_net && loopback_up() < 0) {
         setup_fail(status_fd, STAGE_INIT_FAILED, errno, "bring up loopback");
         _exit(1);
     }
-    char go; /* 'g', or 'G': the gid map lets us drop the caller's groups */
-    if (TEMP_FAILURE_RETRY(read(sync_fd, &go, 1)) != 1)
-        _exit(1); /* the parent gave up */
     /* A one-shot run's sync socket stays: hutch sends a cancel on it. */
     if (spec->command_is_init)
         close(sync_fd);
-    if (arrange_fds(spec, status_fd, report_fd, spec->command_is_init ? -1 : sync_fd) < 0) {
+    if (arrange_fds(spec, status_fd, start->report_fd, spec->command_is_init ? -1 : sync_fd) < 0) {
         setup_fail(status_fd, STAGE_INIT_FAILED, errno, "arrange file descriptors");
         _exit(1);
     }
-    /* If hutch dies, so does the sandbox (a session's outlives it). */
-    if (!spec->command_is_init)
-        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    if (spec->cmdline_len)
-        memset(program_invocation_name, 0, spec->cmdline_len);
     prctl(PR_SET_NAME, "hutch-init", 0, 0, 0);
-
     if (become_setup_user(spec, go == 'G') < 0) {
         setup_fail(STATUS_FD, STAGE_INIT_FAILED, errno, "switch to uid %u gid %u",
                    (unsigned)spec->uid, (unsigned)spec->gid);
@@ -301,6 +360,12 @@ static void __attribute__((noreturn)) init_main(const struct sandbox_spec *spec,
         setup_fail(STATUS_FD, STAGE_INIT_FAILED, errno, "set the hostname");
         _exit(1);
     }
+}
+
+/* The filesystem, a session's agent socket and, for root, the nested user
+ * namespace: what the command needs around it. */
+static void build_sandbox(const struct sandbox_spec *spec)
+{
     if (mounts_apply(spec->plan, STATUS_FD) < 0)
         _exit(1);
     if (spec->agent_socket && bind_agent_socket(spec->agent_socket) < 0) {
@@ -314,117 +379,112 @@ static void __attribute__((noreturn)) init_main(const struct sandbox_spec *spec,
                    (unsigned)spec->gid);
         _exit(1);
     }
+}
 
-    if (!spec->command_is_init)
-        stay_tied_to_hutch();
+/* PID 2 of a one-shot run: builds the sandbox, then becomes the command.
+ * PID 1 meanwhile becomes hutch-init. With a proxy it waits for end of file
+ * on RELEASE_FD, which comes once hutch-init's bridge listens: the
+ * command's first connection must not find the ports closed. */
+#define RELEASE_FD 7
 
-    /* A session's agent is PID 1 itself: it reaps and serves from then on. */
-    if (spec->command_is_init)
-        command_main(spec);
-
-    /* Listening before the command starts: its first connection must not
-     * find the ports closed. */
-    pid_t bridge = -1;
-    if (spec->proxy_socket && (bridge = bridge_start(spec->proxy_socket, false)) < 0) {
-        setup_fail(STATUS_FD, STAGE_INIT_FAILED, errno,
-                   "start the network bridge on 127.0.0.1:%d and :%d", BRIDGE_HTTP_PORT,
-                   BRIDGE_SOCKS_PORT);
-        _exit(1);
+static int setup_entry(void *arg)
+{
+    const struct sandbox_spec *spec = arg;
+    /* This process's copy of the release pipe's write end. */
+    (void)syscall(SYS_close_range, RELEASE_FD + 1, ~0U, 0);
+    build_sandbox(spec);
+    if (spec->proxy_socket) {
+        char byte;
+        while (read(RELEASE_FD, &byte, 1) < 0 && errno == EINTR)
+            ;
+        close(RELEASE_FD);
     }
-
-    /* From here on signals to init are the command's: forwarded. Before,
-     * hutch sends none (a namespace's init would not get them, having no
-     * handler): it cancels through CANCEL_FD, read last thing before the
-     * command starts, and forwards the signal itself when it came too late
-     * for that. */
-    struct sigaction sa = {.sa_handler = forward_to_all, .sa_flags = SA_RESTART};
-    sigemptyset(&sa.sa_mask);
-    static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
-    for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
-        sigaction(forwarded[i], &sa, NULL);
+    /* hutch sends no signal before hutch-init reported (a namespace's
+     * init would not get it, having no handler): it cancels through
+     * CANCEL_FD, read last thing before the command starts, and forwards
+     * the signal itself when it came too late for that. */
     int cancelled = cancel_requested();
     if (cancelled) {
         struct setup_message m = {.stage = STAGE_CANCELLED, .err = cancelled};
         (void)!write(STATUS_FD, &m, sizeof m);
         _exit(0);
     }
+    command_main(spec);
+}
 
-    /* vfork: the command shares init's memory until it execs, so nothing is
-     * copied; init waits meanwhile, which it would do anyway. */
-    pid_t command = vfork();
+/* PID 1 of a one-shot run, once PID 2 exists: execs hutch-init --reap
+ * (src/agent/reap.c), which starts the network bridge, forwards signals,
+ * reaps, and reports the command's status on REPORT_FD. It does so in
+ * parallel with PID 2's setup, and holds nothing of the caller's memory:
+ * by the time the command runs, PID 1 is no process in hutch's memory. */
+static void __attribute__((noreturn)) become_reaper(const struct sandbox_spec *spec,
+                                                    pid_t command, int release_write)
+{
+    char command_pid[16], name[] = "hutch-init", mode[] = "--reap";
+    fmt_bounded(command_pid, "%d", (int)command);
+    char *argv[] = {name, mode, command_pid, (char *)spec->proxy_socket, NULL};
+    char *envp[] = {NULL};
+    /* Not host root, not the caller's groups, no capability, and no
+     * privilege any exec could give; the status, report and (with a proxy)
+     * release pipes, nothing else. */
+    if ((spec->userns != USERNS_ROOT_NESTED ||
+         switch_user_keeping_caps(spec->uid, spec->gid) == 0) &&
+        (release_write < 0 || dup2(release_write, CANCEL_FD) == CANCEL_FD) &&
+        (release_write >= 0 || close(CANCEL_FD) == 0) && fcntl(STATUS_FD, F_SETFD, 0) == 0 &&
+        fcntl(REPORT_FD, F_SETFD, 0) == 0 && close(0) == 0 && close(1) == 0 && close(2) == 0 &&
+        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 && caps_drop_all() == 0 &&
+        syscall(SYS_close_range, INIT_BINARY_FD + 1, ~0U, 0) == 0) {
+        /* The uid change cleared it. */
+        stay_tied_to_hutch();
+        syscall(SYS_execveat, INIT_BINARY_FD, "", argv, envp, AT_EMPTY_PATH);
+    }
+    int e = errno;
+    (void)kill(-1, SIGKILL); /* the command must not run without its PID 1 */
+    setup_fail(STATUS_FD, STAGE_INIT_FAILED, e, "become hutch-init, the sandbox's PID 1");
+    _exit(1);
+}
+
+static void __attribute__((noreturn)) init_main(const struct init_start *start)
+{
+    const struct sandbox_spec *spec = start->spec;
+    init_prepare(spec, start);
+    /* If hutch dies, so does the sandbox (a session's outlives it). */
+    if (!spec->command_is_init)
+        stay_tied_to_hutch();
+
+    /* A session's agent is PID 1 itself: it reaps and serves from then on. */
+    if (spec->command_is_init) {
+        build_sandbox(spec);
+        command_main(spec);
+    }
+
+    /* pivot_root moves whoever is at the old root along into the new one:
+     * PID 1 too, from here. */
+    if (chdir("/") < 0) {
+        setup_fail(STATUS_FD, STAGE_INIT_FAILED, errno, "enter /");
+        _exit(1);
+    }
+    /* Above the fds arrange_fds() keeps, all of them in use: the pipe's
+     * ends come right above, the read end at RELEASE_FD. */
+    int release[2] = {-1, -1};
+    if (spec->proxy_socket) {
+        int e = pipe2(release, O_CLOEXEC) < 0 ? errno : release[0] != RELEASE_FD ? EBADF : 0;
+        if (e) {
+            setup_fail(STATUS_FD, STAGE_INIT_FAILED, e, "start the command's process");
+            _exit(1);
+        }
+    }
+    pid_t command = clone(setup_entry, start->setup_stack, CLONE_VM | SIGCHLD, (void *)spec);
     if (command < 0) {
         setup_fail(STATUS_FD, STAGE_INIT_FAILED, errno, "start the command's process");
         _exit(1);
     }
-    if (command == 0)
-        command_main(spec);
-
-    struct setup_message forked = {.stage = STAGE_FORKED};
-    (void)!write(STATUS_FD, &forked, sizeof forked);
-    close(STATUS_FD);
-    close(CANCEL_FD);
-    /* The output pipes reach end of file when the command's side closes. */
-    close(0);
-    close(1);
-    close(2);
-
-    /* init keeps nothing it could be abused for. */
-    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-    caps_drop_all();
-
-    for (;;) {
-        int status;
-        pid_t done = waitpid(-1, &status, 0);
-        if (done == bridge)
-            bridge = -1; /* gone early: the command just cannot reach the proxy */
-        if (done == command) {
-            struct sandbox_report report = {
-                .exited = WIFEXITED(status),
-                .code = WIFEXITED(status) ? WEXITSTATUS(status) : 0,
-                .signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0,
-            };
-            /* The bridge serves the command only. */
-            if (bridge > 0) {
-                (void)kill(bridge, SIGKILL);
-                (void)TEMP_FAILURE_RETRY(waitpid(bridge, NULL, 0));
-            }
-            /* Reap what already ended; anything still running or a child of
-             * ours makes the sandbox non-empty. */
-            int other;
-            pid_t r;
-            while ((r = waitpid(-1, &other, WNOHANG)) > 0)
-                ;
-            report.empty = r < 0 && errno == ECHILD;
-            (void)!write(REPORT_FD, &report, sizeof report);
-            /* Leaving kills every other process of the namespace. */
-            _exit(0);
-        }
-        if (done < 0 && errno == ECHILD)
-            _exit(0);
-    }
+    become_reaper(spec, command, release[1]);
 }
 
-/* ---- the parent ------------------------------------------------------------ */
-
-size_t sandbox_cmdline_len(void)
+static int init_entry(void *arg)
 {
-    /* The kernel lays the argument strings out right before the environment
-     * strings: while environ[0] is still the first of those, the distance
-     * is the length, and /proc need not be read. */
-    if (program_invocation_name && environ && environ[0] &&
-        environ[0] > program_invocation_name &&
-        environ[0] - program_invocation_name < (1 << 20))
-        return (size_t)(environ[0] - program_invocation_name);
-    autofree char *cmdline = NULL;
-    size_t len = 0;
-    if (read_file_bounded("/proc/self/cmdline", 1 << 20, &cmdline, &len) < 0)
-        return 0;
-    /* Only when argv[0] is where glibc says it is. */
-    if (!program_invocation_name || len == 0 ||
-        strncmp(program_invocation_name, cmdline, strnlen(cmdline, len)) != 0)
-        return 0;
-    return len;
+    init_main(arg);
 }
 
 uint64_t sandbox_changed_signals(void)
@@ -536,8 +596,14 @@ static void read_messages(struct sandbox *sb, int status_fd, int sync_fd, int ca
                 continue;
         }
         ssize_t n = TEMP_FAILURE_RETRY(read(status_fd, &m, sizeof m));
-        if (n != (ssize_t)sizeof m)
+        if (n == 0)
             break;
+        if (n != (ssize_t)sizeof m) {
+            /* Records are written whole: anything else means the pipe is
+             * not what it should be; stop the sandbox rather than guess. */
+            forked = false;
+            break;
+        }
         if (m.stage == STAGE_FORKED) {
             forked = true;
             continue;
@@ -561,10 +627,56 @@ static void read_messages(struct sandbox *sb, int status_fd, int sync_fd, int ca
     }
 }
 
+/* init's stack above the command's, each with an inaccessible page below
+ * it: an overflow faults rather than writing into the caller's memory. */
+struct child_stacks {
+    char *base;
+    size_t len;
+};
+
+static int child_stacks_map(struct child_stacks *st)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    st->len = 2 * (page + CHILD_STACK_SIZE);
+    st->base = mmap(NULL, st->len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (st->base == MAP_FAILED) {
+        st->base = NULL;
+        return -1;
+    }
+    for (int i = 0; i < 2; i++)
+        if (mprotect(st->base + i * (page + CHILD_STACK_SIZE) + page, CHILD_STACK_SIZE,
+                     PROT_READ | PROT_WRITE) < 0)
+            return -1;
+    return 0;
+}
+
+static char *child_stack_top(const struct child_stacks *st, int which)
+{
+    return st->base + (size_t)(which + 1) * (st->len / 2);
+}
+
+static void child_stacks_unmap(struct child_stacks *st)
+{
+    if (st->base)
+        munmap(st->base, st->len);
+    st->base = NULL;
+}
+
+static void kill_and_collect(int pidfd)
+{
+    (void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+    siginfo_t si;
+    /* init's exit waits for every other process of its namespace: once it
+     * is collected, nothing runs on the stacks any more. */
+    (void)TEMP_FAILURE_RETRY(waitid((idtype_t)3 /* P_PIDFD */, (id_t)pidfd, &si, WEXITED));
+}
+
 int sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, hutch_error *err)
 {
     memset(sb, 0, sizeof *sb);
     sb->pidfd = sb->report_fd = -1;
+    if (!spec->command_is_init && spec->init_binary_fd < 0)
+        return error_set(err, HUTCH_E_INVALID, "a one-shot sandbox needs hutch-init");
     int sync[2], status[2], report[2];
     /* A socket, not a pipe: a cancel sent after init closed it must not
      * raise SIGPIPE in the caller. */
@@ -584,30 +696,40 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, hutch_err
         close(status[1]);
         return error_sys(err, e, "cannot create a pipe");
     }
-
-    int pidfd = -1;
-    struct clone_args_v2 args = {
-        .flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
-                 CLONE_PIDFD | (spec->new_net ? CLONE_NEWNET : 0),
-        .pidfd = (uint64_t)(uintptr_t)&pidfd,
-        .exit_signal = SIGCHLD,
-    };
-    if (spec->cgroup && spec->cgroup->version == CGROUP_V2) {
-        args.flags |= CLONE_INTO_CGROUP;
-        args.cgroup = (uint64_t)spec->cgroup->dir_fd;
-    }
-    pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
-    if (pid == 0) {
+    struct child_stacks stacks = {0};
+    if (child_stacks_map(&stacks) < 0) {
+        int e = errno;
+        child_stacks_unmap(&stacks);
+        close(sync[0]);
         close(sync[1]);
         close(status[0]);
+        close(status[1]);
         close(report[0]);
-        init_main(spec, sync[0], status[1], report[1]);
+        close(report[1]);
+        return error_sys(err, e, "cannot map the sandbox's setup stacks");
     }
+    /* init's changes of uid change the dumpable flag of the memory it
+     * shares with us; ours is put back once init has exec'd. */
+    int dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+
+    struct init_start start = {
+        .spec = spec,
+        .sync_fd = sync[0],
+        .status_fd = status[1],
+        .report_fd = report[1],
+        .parent_ends = {sync[1], status[0], report[0]},
+        .setup_stack = child_stack_top(&stacks, 0),
+    };
+    int pidfd = -1;
+    int flags = CLONE_VM | CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC |
+                CLONE_NEWUTS | CLONE_PIDFD | (spec->new_net ? CLONE_NEWNET : 0) | SIGCHLD;
+    pid_t pid = clone(init_entry, child_stack_top(&stacks, 1), flags, &start, &pidfd);
     int clone_errno = errno;
     close(sync[0]);
     close(status[1]);
     close(report[1]);
     if (pid < 0) {
+        child_stacks_unmap(&stacks);
         close(sync[1]);
         close(status[0]);
         close(report[0]);
@@ -633,9 +755,8 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, hutch_err
     if (r < 0) {
         close(sync[1]);
         close(status[0]);
-        (void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-        siginfo_t si;
-        (void)TEMP_FAILURE_RETRY(waitid((idtype_t)3 /* P_PIDFD */, (id_t)pidfd, &si, WEXITED));
+        kill_and_collect(pidfd);
+        child_stacks_unmap(&stacks);
         sandbox_close(sb);
         return -1;
     }
@@ -643,12 +764,14 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, hutch_err
                   spec->command_is_init);
     close(sync[1]);
     close(status[0]);
-    if (sb->failed_stage) {
-        /* The command never ran: collect what is left. */
-        (void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-        siginfo_t si;
-        (void)TEMP_FAILURE_RETRY(waitid((idtype_t)3 /* P_PIDFD */, (id_t)pidfd, &si, WEXITED));
-    }
+    /* The command never ran: collect what is left. */
+    if (sb->failed_stage)
+        kill_and_collect(pidfd);
+    /* End of file (or init collected): every process that ran on the stacks
+     * has exec'd or is gone. */
+    child_stacks_unmap(&stacks);
+    if (dumpable >= 0 && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != dumpable)
+        (void)prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
     return 0;
 }
 

@@ -1,8 +1,18 @@
-/* Starting a command in fresh namespaces: clone3 into new user, mount, pid,
+/* Starting a command in fresh namespaces: clone into new user, mount, pid,
  * ipc, uts (and net) namespaces; the parent maps the user ids and places the
  * child in its cgroup; the child becomes the sandbox's init (PID 1), builds
- * the filesystem, starts the command locked down (setsid, no_new_privs,
- * Landlock, no capabilities, rlimits, seccomp) and reaps until it exits. */
+ * the filesystem and starts the command locked down (setsid, no_new_privs,
+ * Landlock, no capabilities, rlimits, seccomp). In a one-shot run init then
+ * becomes hutch-init --reap, which reaps until the command exits; in a
+ * session the command is hutch-init itself.
+ *
+ * init and the command's process run in the caller's own memory (CLONE_VM,
+ * each on a stack of its own) until they exec: no copy of the caller's
+ * address space is made, which is most of what a sandbox start costs where
+ * page faults are dear. Meanwhile the caller only waits (sandbox_start()
+ * returns once both have exec'd), and child-side code allocates nothing,
+ * sets no libc state (environ, credentials through libc) and touches only
+ * its own stack, the spec and the fds it was given. */
 #ifndef HUTCH_NATIVE_SANDBOX_H
 #define HUTCH_NATIVE_SANDBOX_H
 
@@ -13,6 +23,7 @@
 #include "base/error.h"
 #include "drivers/native/cgroup.h"
 #include "drivers/native/plan.h"
+#include "drivers/native/setup.h"
 
 struct sandbox_spec {
     const struct plan *plan;
@@ -36,7 +47,6 @@ struct sandbox_spec {
     uint64_t rlimit_fsize; /* 0: none */
     const struct cgroup_run *cgroup;
     uint64_t changed_signals; /* bit N-1: signal N is caught or ignored by the caller */
-    size_t cmdline_len;       /* bytes of the caller's argv area (see sandbox_cmdline_len) */
     /* Sessions: the command (hutch-init) replaces init as PID 1 and outlives
      * the caller; nothing reports on it. sandbox_start() returns once it was
      * executed. */
@@ -52,31 +62,22 @@ struct sandbox_spec {
      * signal). A cancel that arrives before the command's process starts
      * stops the run there: the command never runs. */
     int cancel_fd;
+    /* One-shot runs: hutch-init, opened O_PATH, which init becomes once the
+     * command started (PID 1 then holds nothing of the caller's memory). */
+    int init_binary_fd;
 };
 
 /* Where the command (hutch-init) finds the agent's listening socket. */
 #define SANDBOX_AGENT_FD 5
 
-/* Length of the caller's command line, which init wipes from its copy of
- * the caller's memory so that /proc/1/cmdline shows nothing of hutch's own
- * arguments (host paths, options) to the sandbox. */
-size_t sandbox_cmdline_len(void);
-
 /* The caller's signals that are not at their default disposition. */
 uint64_t sandbox_changed_signals(void);
 
-/* What the sandbox's init reports when the command ends. */
-struct sandbox_report {
-    int exited; /* 1: exit code in code; 0: killed by signal */
-    int code;
-    int signal;
-    int empty;  /* 1: no other process was left in the sandbox */
-};
 
 struct sandbox {
-    pid_t pid;       /* the init, in hutch's pid namespace */
+    pid_t pid;       /* the init (PID 1), in hutch's pid namespace */
     int pidfd;
-    int report_fd;   /* init writes a sandbox_report here */
+    int report_fd;   /* PID 1 writes a sandbox_report here */
     int failed_stage; /* 0, or the setup_stage that failed; STAGE_CANCELLED:
                          the command never started, failed_errno is the signal */
     int failed_errno;
