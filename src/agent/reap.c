@@ -7,8 +7,9 @@
  * arguments. It makes itself non-dumpable before anything else (the
  * command runs as the same user: ptrace, /proc/1/mem and /proc/1/environ
  * must not reach it). With PROXY (the allowlist proxy's socket inside) it
- * starts the network bridge (bridge.h) and then closes the release pipe
- * (fd 5), which the command waits on. It passes the signals hutch forwards
+ * starts the network bridge (bridge.h) once the sandbox is built (end of
+ * file on fd 7), and then closes the release pipe (fd 5), which the command
+ * waits on. It passes the signals hutch forwards
  * on to every process of the sandbox, reaps every orphan, and when the
  * command ends reports its status (drivers/native/setup.h) and leaves,
  * which ends the sandbox. */
@@ -26,7 +27,11 @@
 #include "drivers/native/setup.h"
 #include "net/bridge.h"
 
+/* With a proxy (sandbox.c): the sandbox's PID 2 closes the other end of
+ * BUILT_FD once the sandbox is built, and waits for end of file on the
+ * other end of RELEASE_FD before its command runs. */
 #define RELEASE_FD 5
+#define BUILT_FD 7
 
 static void forward_to_all(int sig)
 {
@@ -69,6 +74,12 @@ int reap_main(const char *command_text, const char *proxy_socket)
             return 1;
     pid_t bridge = 0;
     if (proxy_socket) {
+        /* Forked before the sandbox's pivot_root is done, the bridge could
+         * keep the host's root. */
+        char byte;
+        while (read(BUILT_FD, &byte, 1) < 0 && errno == EINTR)
+            ;
+        close(BUILT_FD);
         if ((bridge = bridge_start(proxy_socket, false)) < 0) {
             report_bridge_failure(errno);
             return 1;

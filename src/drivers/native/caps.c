@@ -50,6 +50,11 @@ int caps_drop_all(void)
     /* The bounding set first: dropping needs CAP_SETPCAP, which goes below. */
     if (caps_drop_bounding() < 0)
         return -1;
+    return caps_drop_all_but_bounding();
+}
+
+int caps_drop_all_but_bounding(void)
+{
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
         return -1;
     /* uid 0 inside gets no capabilities from exec, and nothing can undo it. */

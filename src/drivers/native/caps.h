@@ -7,6 +7,11 @@
  * bounding) and locks the securebits so that no exec can regain any. */
 int caps_drop_all(void);
 
+/* caps_drop_all() for a process whose bounding set is already empty: the
+ * same without reading the bounding set, whose last read fails by design
+ * (EINVAL past the kernel's last capability) and so writes errno. */
+int caps_drop_all_but_bounding(void);
+
 /* Empties the bounding set, which no exec can then exceed; only what is
  * still in it costs a credential change, so calling it again is cheap.
  * Needs CAP_SETPCAP in the process's user namespace. */

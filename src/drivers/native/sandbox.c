@@ -32,6 +32,24 @@
 #define REPORT_FD SETUP_REPORT_FD
 #define CANCEL_FD 5 /* one-shot runs: the sync socket, where later bytes are cancels */
 #define INIT_BINARY_FD 6 /* one-shot runs: hutch-init, which init becomes */
+#define BUILT_FD 7       /* hutch-init with a proxy: the built pipe (reap.c) */
+
+/* The sandbox's processes run on stacks AddressSanitizer does not know of:
+ * its bookkeeping before every noreturn call (exit, exec's failure path,
+ * the functions below that never return) would take them for an overflow
+ * of the caller's stack and print a warning into the command's stderr.
+ * The functions of this file that run there are left uninstrumented;
+ * whatever they call is checked as usual. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANDBOX_SIDE __attribute__((no_sanitize_address))
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANDBOX_SIDE __attribute__((no_sanitize_address))
+#endif
+#endif
+#ifndef SANDBOX_SIDE
+#define SANDBOX_SIDE
+#endif
 
 /* init and the command's process each run on one of these, in the caller's
  * memory, until they exec. Setup's deepest path (the command's exec with a
@@ -86,7 +104,7 @@ static int exec_in_env(char *const argv[], char *const envp[])
     return -1;
 }
 
-static void __attribute__((noreturn)) command_main(const struct sandbox_spec *spec)
+SANDBOX_SIDE static void __attribute__((noreturn)) command_main(const struct sandbox_spec *spec)
 {
     /* A session of its own: no controlling terminal to inject input into. */
     if (setsid() < 0) {
@@ -179,7 +197,7 @@ static int become_setup_user(const struct sandbox_spec *spec, bool drop_groups)
  * hutch killed after it would leave the sandbox running with no timeout and
  * no one to stop it. Set it again after the last change, then look whether
  * hutch died in between: nobody reads the status pipe then. */
-static void stay_tied_to_hutch(void)
+SANDBOX_SIDE static void stay_tied_to_hutch(void)
 {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
         _exit(1);
@@ -312,7 +330,8 @@ struct init_start {
 
 /* What PID 1 does first, in both kinds of sandbox: from the go-ahead to
  * the sandbox's user, fds, cgroup namespace and hostname. */
-static void init_prepare(const struct sandbox_spec *spec, const struct init_start *start)
+SANDBOX_SIDE static void init_prepare(const struct sandbox_spec *spec,
+                                      const struct init_start *start)
 {
     int sync_fd = start->sync_fd, status_fd = start->status_fd;
     for (size_t i = 0; i < ARRAY_SIZE(start->parent_ends); i++)
@@ -364,7 +383,7 @@ static void init_prepare(const struct sandbox_spec *spec, const struct init_star
 
 /* The filesystem, a session's agent socket and, for root, the nested user
  * namespace: what the command needs around it. */
-static void build_sandbox(const struct sandbox_spec *spec)
+SANDBOX_SIDE static void build_sandbox(const struct sandbox_spec *spec)
 {
     if (mounts_apply(spec->plan, STATUS_FD) < 0)
         _exit(1);
@@ -382,23 +401,37 @@ static void build_sandbox(const struct sandbox_spec *spec)
 }
 
 /* PID 2 of a one-shot run: builds the sandbox, then becomes the command.
- * PID 1 meanwhile becomes hutch-init. With a proxy it waits for end of file
- * on RELEASE_FD, which comes once hutch-init's bridge listens: the
- * command's first connection must not find the ports closed. */
-#define RELEASE_FD 7
+ * PID 1 meanwhile becomes hutch-init. Two pipes order them:
+ *  - built: with a proxy, PID 2 closes its write end once the sandbox is
+ *    built; hutch-init starts the bridge only then, so that the bridge's
+ *    root is the sandbox's (a process forked while pivot_root runs may
+ *    keep the old one).
+ *  - release: PID 2 waits for end of file on it before the command runs.
+ *    It comes once PID 1 is hutch-init (its exec closes the write end: PID
+ *    1 no longer shows hutch's memory, command line included, to anyone)
+ *    and, with a proxy, once the bridge listens (the command's first
+ *    connection must not find the ports closed). */
+struct setup_start {
+    const struct sandbox_spec *spec;
+    int release_read, release_write, built_read, built_write; /* built: -1 without a proxy */
+};
 
-static int setup_entry(void *arg)
+SANDBOX_SIDE static int setup_entry(void *arg)
 {
-    const struct sandbox_spec *spec = arg;
-    /* This process's copy of the release pipe's write end. */
-    (void)syscall(SYS_close_range, RELEASE_FD + 1, ~0U, 0);
+    const struct setup_start *start = arg;
+    const struct sandbox_spec *spec = start->spec;
+    int release = start->release_read, built = start->built_write;
+    /* This process's copies of PID 1's ends. */
+    close(start->release_write);
+    if (start->built_read >= 0)
+        close(start->built_read);
     build_sandbox(spec);
-    if (spec->proxy_socket) {
-        char byte;
-        while (read(RELEASE_FD, &byte, 1) < 0 && errno == EINTR)
-            ;
-        close(RELEASE_FD);
-    }
+    if (built >= 0)
+        close(built);
+    char byte;
+    while (read(release, &byte, 1) < 0 && errno == EINTR)
+        ;
+    close(release);
     /* hutch sends no signal before hutch-init reported (a namespace's
      * init would not get it, having no handler): it cancels through
      * CANCEL_FD, read last thing before the command starts, and forwards
@@ -416,24 +449,30 @@ static int setup_entry(void *arg)
  * (src/agent/reap.c), which starts the network bridge, forwards signals,
  * reaps, and reports the command's status on REPORT_FD. It does so in
  * parallel with PID 2's setup, and holds nothing of the caller's memory:
- * by the time the command runs, PID 1 is no process in hutch's memory. */
-static void __attribute__((noreturn)) become_reaper(const struct sandbox_spec *spec,
-                                                    pid_t command, int release_write)
+ * by the time the command runs, PID 1 is no process in hutch's memory.
+ * PID 2 checks errno (EEXIST and the like) as it goes, and the two share
+ * it: nothing here fails by design (the bounding set, whose reading ends
+ * in EINVAL, was emptied before PID 2 existed). */
+SANDBOX_SIDE static void __attribute__((noreturn)) become_reaper(const struct sandbox_spec *spec,
+                                                    pid_t command, const struct setup_start *fds)
 {
     char command_pid[16], name[] = "hutch-init", mode[] = "--reap";
     fmt_bounded(command_pid, "%d", (int)command);
     char *argv[] = {name, mode, command_pid, (char *)spec->proxy_socket, NULL};
     char *envp[] = {NULL};
     /* Not host root, not the caller's groups, no capability, and no
-     * privilege any exec could give; the status, report and (with a proxy)
-     * release pipes, nothing else. */
+     * privilege any exec could give; the status and report pipes and, with
+     * a proxy, the release pipe's write end at 5 and the built pipe's read
+     * end at 7 (reap.c), nothing else. */
+    bool proxy = spec->proxy_socket;
     if ((spec->userns != USERNS_ROOT_NESTED ||
          switch_user_keeping_caps(spec->uid, spec->gid) == 0) &&
-        (release_write < 0 || dup2(release_write, CANCEL_FD) == CANCEL_FD) &&
-        (release_write >= 0 || close(CANCEL_FD) == 0) && fcntl(STATUS_FD, F_SETFD, 0) == 0 &&
+        dup3(fds->release_write, CANCEL_FD, proxy ? 0 : O_CLOEXEC) == CANCEL_FD &&
+        (!proxy || dup3(fds->built_read, BUILT_FD, 0) == BUILT_FD) &&
+        fcntl(STATUS_FD, F_SETFD, 0) == 0 &&
         fcntl(REPORT_FD, F_SETFD, 0) == 0 && close(0) == 0 && close(1) == 0 && close(2) == 0 &&
-        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 && caps_drop_all() == 0 &&
-        syscall(SYS_close_range, INIT_BINARY_FD + 1, ~0U, 0) == 0) {
+        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 && caps_drop_all_but_bounding() == 0 &&
+        syscall(SYS_close_range, proxy ? BUILT_FD + 1 : INIT_BINARY_FD + 1, ~0U, 0) == 0) {
         /* The uid change cleared it. */
         stay_tied_to_hutch();
         syscall(SYS_execveat, INIT_BINARY_FD, "", argv, envp, AT_EMPTY_PATH);
@@ -444,7 +483,7 @@ static void __attribute__((noreturn)) become_reaper(const struct sandbox_spec *s
     _exit(1);
 }
 
-static void __attribute__((noreturn)) init_main(const struct init_start *start)
+SANDBOX_SIDE static void __attribute__((noreturn)) init_main(const struct init_start *start)
 {
     const struct sandbox_spec *spec = start->spec;
     init_prepare(spec, start);
@@ -464,25 +503,23 @@ static void __attribute__((noreturn)) init_main(const struct init_start *start)
         setup_fail(STATUS_FD, STAGE_INIT_FAILED, errno, "enter /");
         _exit(1);
     }
-    /* Above the fds arrange_fds() keeps, all of them in use: the pipe's
-     * ends come right above, the read end at RELEASE_FD. */
-    int release[2] = {-1, -1};
-    if (spec->proxy_socket) {
-        int e = pipe2(release, O_CLOEXEC) < 0 ? errno : release[0] != RELEASE_FD ? EBADF : 0;
-        if (e) {
-            setup_fail(STATUS_FD, STAGE_INIT_FAILED, e, "start the command's process");
-            _exit(1);
-        }
+    /* Both pipes above the fds arrange_fds() keeps: 7 and up, which the
+     * dups of become_reaper() below 8 cannot clobber. */
+    int release[2], built[2] = {-1, -1};
+    if (pipe2(release, O_CLOEXEC) < 0 || (spec->proxy_socket && pipe2(built, O_CLOEXEC) < 0)) {
+        setup_fail(STATUS_FD, STAGE_INIT_FAILED, errno, "start the command's process");
+        _exit(1);
     }
-    pid_t command = clone(setup_entry, start->setup_stack, CLONE_VM | SIGCHLD, (void *)spec);
+    struct setup_start setup = {spec, release[0], release[1], built[0], built[1]};
+    pid_t command = clone(setup_entry, start->setup_stack, CLONE_VM | SIGCHLD, &setup);
     if (command < 0) {
         setup_fail(STATUS_FD, STAGE_INIT_FAILED, errno, "start the command's process");
         _exit(1);
     }
-    become_reaper(spec, command, release[1]);
+    become_reaper(spec, command, &setup);
 }
 
-static int init_entry(void *arg)
+SANDBOX_SIDE static int init_entry(void *arg)
 {
     init_main(arg);
 }
