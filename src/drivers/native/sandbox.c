@@ -151,7 +151,6 @@ SANDBOX_SIDE static void __attribute__((noreturn)) command_main(const struct san
     _exit(127);
 }
 
-
 /* ---- init (PID 1 inside) --------------------------------------------------- */
 
 /* Credentials change through the raw system calls: libc's wrappers would
@@ -453,8 +452,8 @@ SANDBOX_SIDE static int setup_entry(void *arg)
  * PID 2 checks errno (EEXIST and the like) as it goes, and the two share
  * it: nothing here fails by design (the bounding set, whose reading ends
  * in EINVAL, was emptied before PID 2 existed). */
-SANDBOX_SIDE static void __attribute__((noreturn)) become_reaper(const struct sandbox_spec *spec,
-                                                    pid_t command, const struct setup_start *fds)
+SANDBOX_SIDE static void __attribute__((noreturn))
+become_reaper(const struct sandbox_spec *spec, pid_t command, const struct setup_start *fds)
 {
     char command_pid[16], name[] = "hutch-init", mode[] = "--reap";
     fmt_bounded(command_pid, "%d", (int)command);
