@@ -225,9 +225,17 @@ def alive(pid):
 
 
 def age(sessions, key, **fields):
+    """Moves the session's times (hours ago) back. The latest use is kept
+    in its lock file too (src/session/store.c): that copy goes, and the
+    record's count with it."""
     path = sessions.record_path(key)
     record = json.loads(path.read_text())
     now = time.time()
     for name, hours in fields.items():
         record[name] = now - hours * 3600
+    lock = path.parent / "lock"
+    usage = lock.read_text().split()
+    if usage:
+        record["exec_count"] = max(record.get("exec_count", 0), int(usage[0]))
+        lock.write_text("")
     path.write_text(json.dumps(record))

@@ -261,7 +261,7 @@ int agent_connect(const char *socket_path, uid_t expected_uid, struct agent_conn
 {
     *c = (struct agent_conn){.fd = -1, .cancel_fd = -1};
     /* The sandbox can write the runtime directory: never follow what it put there. */
-    autoclose int path_fd = TEMP_FAILURE_RETRY(open(socket_path, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    autoclose int path_fd = TEMP_FAILURE_RETRY(open_cloexec(socket_path, O_PATH | O_NOFOLLOW));
     if (path_fd < 0) {
         if (errno == ENOENT)
             return error_set(err, HUTCH_E_UNSUPPORTED, "nothing listens on %s", socket_path);

@@ -5,6 +5,10 @@
 #include "base/util.h"
 
 #define CHUNK (64 * 1024)
+/* What passes through (or is thrown away) goes through the stack, in
+ * pieces small enough to stay among the pages the call already used: a
+ * deep frame is a page to fault in on every command. */
+#define SCRATCH (16 * 1024)
 
 void sink_init(struct sink *s, hutch_output_mode mode, int fd, uint64_t limit)
 {
@@ -14,17 +18,37 @@ void sink_init(struct sink *s, hutch_output_mode mode, int fd, uint64_t limit)
     s->limit = limit;
 }
 
-static long discard(int pipe_fd, int devnull_fd)
+static __attribute__((noinline)) long read_away(int pipe_fd)
 {
-    if (devnull_fd >= 0) {
+    char scratch[SCRATCH];
+    return TEMP_FAILURE_RETRY(read(pipe_fd, scratch, sizeof scratch));
+}
+
+static __attribute__((noinline)) long pass_on(struct sink *s, int pipe_fd, uint64_t room)
+{
+    char scratch[SCRATCH];
+    size_t want = room < sizeof scratch ? (size_t)room : sizeof scratch;
+    long n = TEMP_FAILURE_RETRY(read(pipe_fd, scratch, want));
+    if (n > 0 && !s->target_closed && write_all(s->fd, scratch, (size_t)n) < 0)
+        s->target_closed = true; /* the reader went away; keep counting */
+    return n;
+}
+
+static long discard(int pipe_fd, int *devnull_fd)
+{
+    /* Opened the first time output goes past the limit (-1: not yet; -2:
+     * it could not be, and reading does). */
+    if (*devnull_fd == -1 &&
+        (*devnull_fd = TEMP_FAILURE_RETRY(open_cloexec("/dev/null", O_WRONLY))) < 0)
+        *devnull_fd = -2;
+    if (*devnull_fd >= 0) {
         ssize_t n = TEMP_FAILURE_RETRY(
-            splice(pipe_fd, NULL, devnull_fd, NULL, 1 << 20, SPLICE_F_NONBLOCK | SPLICE_F_MOVE));
+            splice(pipe_fd, NULL, *devnull_fd, NULL, 1 << 20, SPLICE_F_NONBLOCK | SPLICE_F_MOVE));
         if (n >= 0 || errno == EAGAIN)
             return n;
         /* Not spliceable (e.g. a pty): fall back to reading. */
     }
-    char scratch[CHUNK];
-    return TEMP_FAILURE_RETRY(read(pipe_fd, scratch, sizeof scratch));
+    return read_away(pipe_fd);
 }
 
 static int grow(struct sink *s, size_t want)
@@ -44,7 +68,7 @@ static int grow(struct sink *s, size_t want)
     return 0;
 }
 
-long sink_pull(struct sink *s, int pipe_fd, int devnull_fd)
+long sink_pull(struct sink *s, int pipe_fd, int *devnull_fd)
 {
     long n;
     uint64_t kept = s->mode == HUTCH_OUTPUT_CAPTURE ? s->len : s->total;
@@ -61,11 +85,7 @@ long sink_pull(struct sink *s, int pipe_fd, int devnull_fd)
         if (n > 0)
             s->len += (size_t)n;
     } else {
-        char scratch[CHUNK];
-        size_t want = room < sizeof scratch ? (size_t)room : sizeof scratch;
-        n = TEMP_FAILURE_RETRY(read(pipe_fd, scratch, want));
-        if (n > 0 && !s->target_closed && write_all(s->fd, scratch, (size_t)n) < 0)
-            s->target_closed = true; /* the reader went away; keep counting */
+        n = pass_on(s, pipe_fd, room);
     }
     if (n > 0)
         s->total += (uint64_t)n;

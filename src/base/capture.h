@@ -23,8 +23,10 @@ struct sink {
 void sink_init(struct sink *s, hutch_output_mode mode, int fd, uint64_t limit);
 
 /* Moves what pipe_fd has now into the sink. Returns >0 for bytes moved, 0 at
- * end of file, -1 with errno EAGAIN when nothing is ready, -1 on error. */
-long sink_pull(struct sink *s, int pipe_fd, int devnull_fd);
+ * end of file, -1 with errno EAGAIN when nothing is ready, -1 on error.
+ * Output past the limit is thrown away into *devnull_fd, opened on /dev/null
+ * the first time (start it at -1; the caller closes it). */
+long sink_pull(struct sink *s, int pipe_fd, int *devnull_fd);
 
 /* Moves bytes that arrived some other way (a demultiplexed stream) into the
  * sink, under the same limit. */

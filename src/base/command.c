@@ -89,8 +89,8 @@ static int output_pipe(int *read_end, int *write_end, hutch_error *err)
     if (pipe2(fds, O_CLOEXEC) < 0)
         return error_sys(err, errno, "cannot create an output pipe");
     (void)fcntl(fds[0], F_SETPIPE_SZ, 1024 * 1024);
-    int flags = fcntl(fds[0], F_GETFL);
-    if (flags < 0 || fcntl(fds[0], F_SETFL, flags | O_NONBLOCK) < 0) {
+    /* A new pipe's read end has no other status flag to keep. */
+    if (fcntl(fds[0], F_SETFL, O_NONBLOCK) < 0) {
         int e = errno;
         close(fds[0]);
         close(fds[1]);
@@ -131,7 +131,7 @@ int command_io_open(struct command_io *io, const hutch_command *cmd, uint64_t li
     if (cmd->stdin_fd >= 0) {
         io->child_in = cmd->stdin_fd;
     } else {
-        io->owned[0] = TEMP_FAILURE_RETRY(open("/dev/null", O_RDONLY | O_CLOEXEC));
+        io->owned[0] = TEMP_FAILURE_RETRY(open_cloexec("/dev/null", O_RDONLY));
         if (io->owned[0] < 0)
             return error_sys(err, errno, "cannot open /dev/null");
         io->child_in = io->owned[0];

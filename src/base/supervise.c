@@ -22,7 +22,7 @@ static int ms_until(double deadline, double now)
     return d > 1e9 ? 1000000000 : (int)d + 1;
 }
 
-static void pull_stream(int *fd, struct sink *sink, int devnull)
+static void pull_stream(int *fd, struct sink *sink, int *devnull)
 {
     for (int i = 0; i < PULLS_PER_WAKEUP && *fd >= 0; i++) {
         long n = sink_pull(sink, *fd, devnull);
@@ -34,9 +34,20 @@ static void pull_stream(int *fd, struct sink *sink, int devnull)
     }
 }
 
+/* A pipe that hung up with nothing in it (no POLLIN: Linux sets it while
+ * anything is left) is at its end: closed without a read. A command that
+ * writes nothing ends its run without two reads. */
+static void stream_ready(int *fd, short revents, struct sink *sink, int *devnull)
+{
+    if ((revents & (POLLIN | POLLHUP)) == POLLHUP)
+        close_fd(fd);
+    else
+        pull_stream(fd, sink, devnull);
+}
+
 /* What a pipe holds now, read out; nothing that arrives meanwhile: once
  * the command is gone, its own output is all in the pipe already. */
-static void drain_now(int *fd, struct sink *sink, int devnull)
+static void drain_now(int *fd, struct sink *sink, int *devnull)
 {
     int left = 0;
     if (*fd < 0 || ioctl(*fd, FIONREAD, &left) < 0)
@@ -109,7 +120,7 @@ int supervise(const struct supervise_spec *spec, struct supervise_outcome *outco
               hutch_error *err)
 {
     memset(outcome, 0, sizeof *outcome);
-    autoclose int devnull = TEMP_FAILURE_RETRY(open("/dev/null", O_WRONLY | O_CLOEXEC));
+    autoclose int devnull = -1; /* see sink_pull */
     int out_fd = spec->out_fd, err_fd = spec->err_fd, cancel_fd = spec->cancel_fd;
     int exit_fd = spec->on_exit_fd ? spec->exit_fd : -1;
     bool reaped = false;
@@ -172,8 +183,8 @@ int supervise(const struct supervise_spec *spec, struct supervise_outcome *outco
              * may hold the pipes open forever: stop waiting for EOF, and
              * take only what is there now. */
             if (now >= drain_until) {
-                drain_now(&out_fd, spec->out, devnull);
-                drain_now(&err_fd, spec->err, devnull);
+                drain_now(&out_fd, spec->out, &devnull);
+                drain_now(&err_fd, spec->err, &devnull);
                 break;
             }
             int d = ms_until(drain_until, now);
@@ -197,9 +208,9 @@ int supervise(const struct supervise_spec *spec, struct supervise_outcome *outco
                     relay_read(&in);
             }
             if (i_out >= 0 && pfd[i_out].revents)
-                pull_stream(&out_fd, spec->out, devnull);
+                stream_ready(&out_fd, pfd[i_out].revents, spec->out, &devnull);
             if (i_err >= 0 && pfd[i_err].revents)
-                pull_stream(&err_fd, spec->err, devnull);
+                stream_ready(&err_fd, pfd[i_err].revents, spec->err, &devnull);
             if (i_cancel >= 0 && pfd[i_cancel].revents) {
                 unsigned char sig;
                 ssize_t got = TEMP_FAILURE_RETRY(read(cancel_fd, &sig, 1));

@@ -22,7 +22,7 @@ int write_all(int fd, const void *buf, size_t len)
 
 int read_file_bounded(const char *path, size_t max, char **out, size_t *out_len)
 {
-    autoclose int fd = TEMP_FAILURE_RETRY(open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    autoclose int fd = TEMP_FAILURE_RETRY(open_cloexec(path, O_RDONLY | O_NOCTTY));
     if (fd < 0)
         return -1;
     struct stat st;
@@ -32,7 +32,13 @@ int read_file_bounded(const char *path, size_t max, char **out, size_t *out_len)
         errno = EISDIR;
         return -1;
     }
+    /* A regular file's size is known: one buffer that fits it, not a
+     * series of bigger ones (each a new mapping of the allocator's). Files
+     * of /proc and /sys say 0 and are read in pages. */
     size_t cap = 4096, len = 0;
+    bool sized = S_ISREG(st.st_mode) && st.st_size > 0;
+    if (sized)
+        cap = (size_t)st.st_size < max ? (size_t)st.st_size + 1 : max + 1;
     autofree char *buf = malloc(cap + 1);
     if (!buf)
         return -1;
@@ -55,6 +61,9 @@ int read_file_bounded(const char *path, size_t max, char **out, size_t *out_len)
         if (n == 0)
             break;
         len += (size_t)n;
+        /* A regular file reads short only at its end: no read to hear it. */
+        if (sized && len < cap)
+            break;
     }
     if (len > max) {
         errno = EFBIG;

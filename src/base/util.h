@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -24,6 +25,11 @@
 #endif
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* open(path, flags | O_CLOEXEC, mode) in one system call: musl's open()
+ * follows O_CLOEXEC with an fcntl (for kernels older than 2.6.23), one
+ * call more for every file a command's path opens; openat does not. */
+#define open_cloexec(path, flags, ...) openat(AT_FDCWD, (path), (flags) | O_CLOEXEC, ##__VA_ARGS__)
 
 /* 1 in builds whose leak checker reports memory left to the process's exit
  * (AddressSanitizer, LeakSanitizer: meson.build defines it for b_sanitize):

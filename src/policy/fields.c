@@ -1008,6 +1008,68 @@ int field_set_json(struct hutch_policy *p, const struct field *f, json_t *value,
     return 0;
 }
 
+/* Text jansson would write as it is, between quotes. */
+static bool plain_ascii(const char *s)
+{
+    for (; *s; s++)
+        if (*s < 0x20 || *s > 0x7e || *s == '"' || *s == '\\')
+            return false;
+    return true;
+}
+
+static const char *quoted(const char *s, char *buf, size_t len)
+{
+    return plain_ascii(s) && str_join_fits(buf, len, "\"", s, "\"", NULL) ? buf : NULL;
+}
+
+static const char *integer_text(long long v, char *buf, size_t len)
+{
+    char *end = buf + len - 1, *at = end;
+    unsigned long long u = v < 0 ? 0 - (unsigned long long)v : (unsigned long long)v;
+    *end = '\0';
+    do
+        *--at = (char)('0' + u % 10);
+    while ((u /= 10) && at > buf + 1);
+    if (v < 0)
+        *--at = '-';
+    return at;
+}
+
+const char *field_plain_json(const struct hutch_policy *p, const struct field *f, char *buf,
+                              size_t len)
+{
+    switch (f->storage) {
+    case S_BOOL:
+        return *FIELD_CPTR(p, f, bool) ? "true" : "false";
+    case S_COUNT:
+        return integer_text((long long)*FIELD_CPTR(p, f, uint64_t), buf, len);
+    case S_DURATION: {
+        uint64_t ms = *FIELD_CPTR(p, f, uint64_t);
+        return ms % 1000 ? NULL : integer_text((long long)(ms / 1000), buf, len);
+    }
+    case S_ENUM:
+        return quoted(f->choices[*FIELD_CPTR(p, f, int)], buf, len);
+    case S_STRING: {
+        const char *s = *FIELD_CPTR(p, f, char *);
+        return quoted(s ? s : "", buf, len);
+    }
+    case S_SIZE: {
+        char size[UNITS_TEXT_MAX];
+        return format_size(*FIELD_CPTR(p, f, uint64_t), size, sizeof size)
+                   ? quoted(size, buf, len)
+                   : NULL;
+    }
+    case S_LIST:
+        return FIELD_CPTR(p, f, struct strlist)->len ? NULL : "[]";
+    case S_ENV:
+        return FIELD_CPTR(p, f, struct strlist)->len ? NULL : "{}";
+    case S_CPUS:
+    case S_NUMBER:
+        return NULL;
+    }
+    return NULL;
+}
+
 json_t *field_to_json(const struct hutch_policy *p, const struct field *f)
 {
     switch (f->storage) {

@@ -65,6 +65,13 @@ int field_set_json(struct hutch_policy *p, const struct field *f, json_t *value,
 
 /* The field's current value in config-file form. */
 json_t *field_to_json(const struct hutch_policy *p, const struct field *f);
+/* The JSON text of field_to_json's value as jansson writes it (compact),
+ * into buf[len] or a literal, where the value has one obvious form (true
+ * and false, whole numbers, plain ASCII text, empty lists): asking jansson
+ * for these costs more than all the rest on every command (the session's
+ * fingerprint). NULL: the value needs jansson (reals, escapes, items). */
+const char *field_plain_json(const struct hutch_policy *p, const struct field *f, char *buf,
+                             size_t len);
 
 /* A value shown in an error message: quoted, escaped and shortened. */
 void quote_for_message(const char *text, size_t len, char *buf, size_t buflen);

@@ -368,7 +368,7 @@ HUTCH_API int hutch_session_origin(const char *key, char **config_path, char **s
                          "hutch_session_origin: a key and places for the answers are required");
     *config_path = *settings_json = NULL;
     auto_session struct session s = {.lock_fd = -1};
-    if (session_open(&s, key, err) < 0 || session_load(&s, err) < 0)
+    if (session_open(&s, key, err) < 0 || session_load_record(&s, err) < 0)
         return -1;
     const char *config = session_config_path(&s);
     const json_t *settings = session_create_args(&s);

@@ -3,15 +3,19 @@
 #include <stdio.h>
 #include <string.h>
 
-uint64_t hash64(const void *data, size_t len)
+uint64_t hash64_more(uint64_t h, const void *data, size_t len)
 {
     const unsigned char *p = data;
-    uint64_t h = 0xcbf29ce484222325ULL;
     for (size_t i = 0; i < len; i++) {
         h ^= p[i];
         h *= 0x100000001b3ULL;
     }
     return h;
+}
+
+uint64_t hash64(const void *data, size_t len)
+{
+    return hash64_more(0xcbf29ce484222325ULL, data, len);
 }
 
 int session_key_check(const char *key, hutch_error *err)

@@ -18,6 +18,9 @@
 
 /* 64-bit FNV-1a: names and config fingerprints, not security. */
 uint64_t hash64(const void *data, size_t len);
+/* hash64 of a text given in pieces: h is hash64(NULL, 0) or what the
+ * previous piece gave. */
+uint64_t hash64_more(uint64_t h, const void *data, size_t len);
 
 /* A key is 1..SESSION_KEY_MAX bytes of printable text (UTF-8 allowed), no
  * control characters. */

@@ -4,6 +4,7 @@
  * not know are dropped on the next write. */
 #include "session/record.h"
 
+#include <pthread.h>
 #include <stddef.h>
 
 #include "base/util.h"
@@ -145,8 +146,76 @@ static bool damaged(hutch_error *err, const char *path, const char *what)
     return true;
 }
 
+/* A copy that shares nothing with r. */
+static struct session_record *record_copy(const struct session_record *r)
+{
+    struct session_record *c = record_new();
+    if (!c)
+        return NULL;
+    struct session_record plain = *r;
+    plain.key = NULL;
+    for (size_t i = 0; i < ARRAY_SIZE(text_fields); i++)
+        *text_field(&plain, i) = NULL;
+    plain.create_args = NULL;
+    plain.cgroup_dirs = (struct strlist){0};
+    *c = plain;
+    bool ok = record_set(&c->key, r->key) == 0 &&
+              strlist_copy(&c->cgroup_dirs, &r->cgroup_dirs) == 0 &&
+              (!r->create_args || (c->create_args = json_deep_copy(r->create_args)));
+    for (size_t i = 0; ok && i < ARRAY_SIZE(text_fields); i++)
+        ok = record_set(text_field(c, i), *text_field(r, i)) == 0;
+    if (!ok) {
+        record_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static int parse_text(const char *text, size_t len, const char *path,
+                      struct session_record **out, hutch_error *err);
+
+/* The last text parsed and its record: a command reads the record twice
+ * (for what the session was made from, then under its lock), and the same
+ * text is copied rather than parsed again. One for the process, shared by
+ * the library's callers' threads. */
+static struct {
+    pthread_mutex_t lock;
+    char *text;
+    size_t len;
+    struct session_record *record;
+} last_parsed = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
 int record_parse(const char *text, size_t len, const char *path, struct session_record **out,
                  hutch_error *err)
+{
+    pthread_mutex_lock(&last_parsed.lock);
+    if (last_parsed.text && last_parsed.len == len && memcmp(last_parsed.text, text, len) == 0) {
+        *out = record_copy(last_parsed.record);
+        pthread_mutex_unlock(&last_parsed.lock);
+        return *out ? 0 : error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    }
+    pthread_mutex_unlock(&last_parsed.lock);
+    if (parse_text(text, len, path, out, err) < 0)
+        return -1;
+    struct session_record *kept = record_copy(*out);
+    char *kept_text = kept ? malloc(len) : NULL;
+    if (!kept_text) {
+        record_free(kept);
+        return 0; /* nothing kept: the next read parses */
+    }
+    memcpy(kept_text, text, len);
+    pthread_mutex_lock(&last_parsed.lock);
+    free(last_parsed.text);
+    record_free(last_parsed.record);
+    last_parsed.text = kept_text;
+    last_parsed.len = len;
+    last_parsed.record = kept;
+    pthread_mutex_unlock(&last_parsed.lock);
+    return 0;
+}
+
+static int parse_text(const char *text, size_t len, const char *path,
+                      struct session_record **out, hutch_error *err)
 {
     *out = NULL;
     json_error_t jerr;
@@ -217,6 +286,52 @@ int record_parse(const char *text, size_t len, const char *path, struct session_
     return 0;
 }
 
+/* ---- what changed ---------------------------------------------------------------- */
+
+static void digest_bytes(uint64_t *h, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < len; i++) {
+        *h ^= p[i];
+        *h *= 0x100000001b3ULL;
+    }
+}
+
+static void digest_text(uint64_t *h, const char *s)
+{
+    /* NULL and "" differ; the NUL ends each string, so none runs into the next. */
+    digest_bytes(h, s ? "t" : "n", 1);
+    if (s)
+        digest_bytes(h, s, strlen(s) + 1);
+}
+
+static int digest_chunk(const char *chunk, size_t len, void *data)
+{
+    digest_bytes(data, chunk, len);
+    return 0;
+}
+
+uint64_t record_digest(const struct session_record *r)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    long long numbers[] = {r->kind,       r->state,      r->workspace_owned, r->adopted,
+                           r->engine_exec, r->init_pid,   (long long)r->init_start,
+                           r->agent_pid,  r->proxy_pid,  (long long)r->proxy_start};
+    digest_bytes(&h, numbers, sizeof numbers);
+    digest_bytes(&h, &r->created_at, sizeof r->created_at);
+    digest_text(&h, r->key);
+    digest_text(&h, r->config_hash);
+    for (size_t i = 0; i < ARRAY_SIZE(text_fields); i++)
+        digest_text(&h, *text_field(r, i));
+    for (size_t i = 0; i < r->cgroup_dirs.len; i++)
+        digest_text(&h, r->cgroup_dirs.items[i]);
+    digest_text(&h, NULL);
+    if (r->create_args)
+        (void)json_dump_callback(r->create_args, digest_chunk, &h,
+                                 JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    return h;
+}
+
 /* ---- writing ------------------------------------------------------------------- */
 
 static void put_string(json_t *obj, const char *name, const char *value)
@@ -265,24 +380,54 @@ json_t *record_to_json(const struct session_record *r)
     return obj;
 }
 
-char *record_format(const struct session_record *r)
+/* The text goes to the file through one page: a record is written on
+ * every command, and a buffer grown to its size cost more (a new mapping
+ * of the allocator's at each doubling) than writing it. */
+struct record_out {
+    int fd;
+    size_t used, total;
+    char buf[4096];
+};
+
+static int flush_out(struct record_out *o)
+{
+    if (write_all(o->fd, o->buf, o->used) < 0)
+        return -1;
+    o->used = 0;
+    return 0;
+}
+
+static int put_chunk(const char *chunk, size_t len, void *data)
+{
+    struct record_out *o = data;
+    o->total += len;
+    while (len) {
+        if (o->used == sizeof o->buf && flush_out(o) < 0)
+            return -1;
+        size_t n = len < sizeof o->buf - o->used ? len : sizeof o->buf - o->used;
+        memcpy(o->buf + o->used, chunk, n);
+        o->used += n;
+        chunk += n;
+        len -= n;
+    }
+    return 0;
+}
+
+int record_write(const struct session_record *r, int fd, size_t *len)
 {
     json_t *obj = record_to_json(r);
-    if (!obj)
-        return NULL;
+    if (!obj) {
+        errno = ENOMEM;
+        return -1;
+    }
     if (r->create_args)
         json_object_set(obj, "create_args", r->create_args);
-    char *text = json_dumps(obj, JSON_INDENT(2) | JSON_SORT_KEYS);
+    struct record_out o = {.fd = fd};
+    errno = ENOMEM; /* unless a write says otherwise */
+    int rc = json_dump_callback(obj, put_chunk, &o, JSON_INDENT(2) | JSON_SORT_KEYS);
     json_decref(obj);
-    if (!text)
-        return NULL;
-    size_t len = strlen(text);
-    char *with_newline = realloc(text, len + 2);
-    if (!with_newline) {
-        free(text);
-        return NULL;
-    }
-    with_newline[len] = '\n';
-    with_newline[len + 1] = '\0';
-    return with_newline;
+    if (rc < 0 || put_chunk("\n", 1, &o) < 0 || flush_out(&o) < 0)
+        return -1;
+    *len = o.total;
+    return 0;
 }

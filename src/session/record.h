@@ -85,10 +85,15 @@ enum exec_via record_exec_via(const struct session_record *r);
 /* Parses record.json's text; path names the file in errors. */
 int record_parse(const char *text, size_t len, const char *path, struct session_record **out,
                  hutch_error *err);
-/* The on-disk form: indented JSON with sorted keys and a final newline. */
-char *record_format(const struct session_record *r);
+/* Writes the on-disk form to fd: indented JSON with sorted keys and a
+ * final newline, len bytes. -1 with errno on a failed write or no memory. */
+int record_write(const struct session_record *r, int fd, size_t *len);
 /* The record as a JSON object (status output), without create_args. */
 json_t *record_to_json(const struct session_record *r);
+
+/* A fingerprint of everything in r but the usage counters (exec_count,
+ * last_used_at): equal when nothing else changed. */
+uint64_t record_digest(const struct session_record *r);
 
 struct session_record *record_new(void);
 void record_free(struct session_record *r);

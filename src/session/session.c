@@ -1,6 +1,7 @@
 /* The session lifecycle: which backend a session gets, when its sandbox is
  * created, recreated or restarted, and how a use is recorded. */
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 
 #include "policy/fields.h"
@@ -55,17 +56,68 @@ bool session_per_run_field(enum field_id id)
     return fields[id].per_run;
 }
 
+/* FNV-1a over the text as it is written: the hash of the whole text,
+ * without the text (its growing buffer cost more than the hashing). */
+static int hash_chunk(const char *chunk, size_t len, void *data)
+{
+    *(uint64_t *)data = hash64_more(*(uint64_t *)data, chunk, len);
+    return 0;
+}
+
+static void hash_text(uint64_t *h, const char *text)
+{
+    *h = hash64_more(*h, text, strlen(text));
+}
+
+/* The fields a session is made from, by key: the order of the text. */
+static size_t session_fields[FIELD_COUNT], session_field_count;
+static pthread_once_t session_fields_once = PTHREAD_ONCE_INIT;
+
+static void sort_session_fields(void)
+{
+    /* An insertion sort: a few dozen keys, once (musl's qsort costs more). */
+    for (size_t i = 0; i < FIELD_COUNT; i++) {
+        if (session_per_run_field(fields[i].id))
+            continue;
+        size_t at = session_field_count++;
+        for (; at > 0 && strcmp(fields[session_fields[at - 1]].key, fields[i].key) > 0; at--)
+            session_fields[at] = session_fields[at - 1];
+        session_fields[at] = i;
+    }
+}
+
+/* The hash of the session's settings as one compact JSON object with
+ * sorted keys, the text earlier versions hashed, written field by field
+ * (no object to build and sort on every command). Keys are plain names:
+ * nothing in them to escape. A field with no JSON form is left out, as
+ * the object left it out. */
 void session_config_hash(const struct hutch_policy *p, char out[17])
 {
-    json_t *obj = json_object();
-    for (size_t i = 0; i < FIELD_COUNT; i++)
-        if (!session_per_run_field(fields[i].id))
-            json_object_set_new(obj, fields[i].key, field_to_json(p, &fields[i]));
-    char *text = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(obj);
-    (void)!fmt_fits(out, 17, "%016llx", /* 16 digits: always fits */
-                    (unsigned long long)(text ? hash64(text, strlen(text)) : 0));
-    free(text);
+    pthread_once(&session_fields_once, sort_session_fields);
+    uint64_t h = hash64(NULL, 0);
+    const char *sep = "{";
+    for (size_t i = 0; i < session_field_count && h; i++) {
+        const struct field *f = &fields[session_fields[i]];
+        char buf[256];
+        const char *plain = field_plain_json(p, f, buf, sizeof buf);
+        json_t *value = plain ? NULL : field_to_json(p, f);
+        if (!plain && !value)
+            continue;
+        hash_text(&h, sep);
+        hash_text(&h, "\"");
+        hash_text(&h, f->key);
+        hash_text(&h, "\":");
+        if (plain)
+            hash_text(&h, plain);
+        else if (json_dump_callback(value, hash_chunk, &h,
+                                    JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) < 0)
+            h = 0;
+        json_decref(value);
+        sep = ",";
+    }
+    if (h)
+        hash_text(&h, *sep == '{' ? "{}" : "}");
+    (void)!fmt_fits(out, 17, "%016llx", (unsigned long long)h); /* 16 digits: always fits */
 }
 
 int workspace_resolve(const char *workspace, char real[PATH_MAX], struct stat *st,
@@ -106,7 +158,7 @@ int session_workspace(const struct session *s, const struct hutch_policy *p, cha
 
 static void broken_path(const struct session *s, char *out, size_t len)
 {
-    (void)!fmt_fits(out, len, "%s/broken", s->dir); /* "" (names nothing) if too long */
+    (void)!str_join_fits(out, len, s->dir, "/broken", NULL); /* "" (names nothing) if too long */
 }
 
 void session_mark_broken(struct session *s, const char *reason)
@@ -365,8 +417,10 @@ static int bring_up(struct session *s, const struct hutch_policy *p, const struc
             else
                 facts->probed = probe_sandbox(s, detail, sizeof detail);
             /* Something other than the agent on its socket marks the
-             * session broken: then nothing of that sandbox is kept. */
-            facts->marked_broken = broken_reason(s, detail, sizeof detail);
+             * session broken: then nothing of that sandbox is kept. (The
+             * agent answering marked nothing: no second look.) */
+            if (a == LIFE_NEED_PROBE || facts->agent_answers != FACT_YES)
+                facts->marked_broken = broken_reason(s, detail, sizeof detail);
             continue;
         case LIFE_REFUSE_EXISTS:
         case LIFE_REFUSE_MISSING:
@@ -431,7 +485,7 @@ static int record_use(struct session *s, struct agent_conn *conn, hutch_error *e
 {
     s->record->last_used_at = session_now();
     s->record->exec_count++;
-    if (session_save(s, err) < 0) {
+    if (session_save_usage(s, err) < 0) {
         agent_close(conn);
         return -1;
     }

@@ -26,11 +26,14 @@
 struct session {
     char *key;
     char name[SESSION_NAME_MAX + 1];
-    char dir[PATH_MAX];         /* <state>/sessions/<name>: record, lock, logs */
-    char runtime_dir[PATH_MAX]; /* <dir>/run: mounted at /.hutch in the sandbox */
-    char socket_path[PATH_MAX + 32];
+    /* Allocated (a session is on the stack of every call, and three
+     * PATH_MAX buffers there were pages to fault in on every command). */
+    char *dir;                  /* <state>/sessions/<name>: record, lock, logs */
+    char *runtime_dir;          /* <dir>/run: mounted at /.hutch in the sandbox */
+    char *socket_path;          /* <runtime_dir>/agent.sock */
     int lock_fd;                /* -1 when not locked */
     struct session_record *record; /* NULL: no record */
+    uint64_t loaded_digest;     /* record_digest of the record as read */
     bool created_now;           /* this call created or recreated the sandbox */
 };
 
@@ -79,8 +82,15 @@ void session_unlock(struct session *s);
 
 /* Reads the record without locking (records are replaced atomically). */
 int session_load(struct session *s, hutch_error *err);
+/* The record alone, without its usage counters: for a read that changes
+ * nothing and needs neither (what the session was made from). */
+int session_load_record(struct session *s, hutch_error *err);
 /* Writes the record atomically (temp file + rename); needs the lock. */
 int session_save(struct session *s, hutch_error *err);
+/* Writes its exec_count and last_used_at (in the lock file, which
+ * session_load reads too) when nothing else changed since it was read;
+ * else, or without the lock, the whole record. */
+int session_save_usage(struct session *s, hutch_error *err);
 /* Deletes the record and the session's state directory (not the workspace). */
 int session_forget(struct session *s, hutch_error *err);
 

@@ -32,8 +32,8 @@ void session_proxy_stop(struct session *s)
         (void)kill(pid, SIGKILL); /* its connections die with it (PDEATHSIG) */
     record_forget_proxy(s->record);
     char sock[PATH_MAX + 32];
-    fmt_bounded(sock, "%s/%s", s->runtime_dir, PROXY_SOCKET_NAME);
-    (void)unlink(sock);
+    if (str_join_fits(sock, sizeof sock, s->runtime_dir, "/" PROXY_SOCKET_NAME, NULL))
+        (void)unlink(sock);
 }
 
 int session_proxy_ensure(struct session *s, const struct hutch_policy *p, hutch_error *err)

@@ -66,10 +66,14 @@ int session_open(struct session *s, const char *key, hutch_error *err)
     char root[PATH_MAX - 128];
     if (session_state_root(root, sizeof root, err) < 0)
         return -1;
-    fmt_bounded(s->dir, "%s/sessions/%s", root, s->name);
-    if (fmt_checked(err, s->runtime_dir, sizeof s->runtime_dir, "%s/run", s->dir) < 0)
-        return -1;
-    fmt_bounded(s->socket_path, "%s/%s", s->runtime_dir, AGENT_SOCKET_NAME);
+    if (!(s->dir = str_join(root, "/sessions/", s->name, NULL)) ||
+        !(s->runtime_dir = str_join(s->dir, "/run", NULL)) ||
+        !(s->socket_path = str_join(s->runtime_dir, "/" AGENT_SOCKET_NAME, NULL)))
+        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
+    if (strlen(s->socket_path) >= PATH_MAX)
+        return error_set(err, HUTCH_E_INVALID,
+                         "the session's directory %s is too long: set HUTCH_STATE_DIR to a "
+                         "shorter path", s->dir);
     return 0;
 }
 
@@ -79,15 +83,79 @@ void session_close(struct session *s)
     record_free(s->record);
     s->record = NULL;
     free(s->key);
-    s->key = NULL;
+    free(s->dir);
+    free(s->runtime_dir);
+    free(s->socket_path);
+    s->key = s->dir = s->runtime_dir = s->socket_path = NULL;
 }
 
-int session_load(struct session *s, hutch_error *err)
+/* ---- usage: the counters every command changes --------------------------------- */
+
+/* They live in the lock file, written in place under the lock: a command
+ * does not rewrite the record for them. The record keeps what they were
+ * at its last write (and all an older hutch wrote): the larger of the
+ * two counts. Fixed width, so a write never leaves an older tail. */
+#define USAGE_WIDTH 20
+#define USAGE_LEN (2 * USAGE_WIDTH + 2)
+
+/* text: len bytes and a NUL. */
+static void usage_merge(struct session_record *r, const char *text, size_t len)
+{
+    long long count, used_us;
+    char end;
+    if (len != USAGE_LEN || strlen(text) != len || text[USAGE_LEN - 1] != '\n' ||
+        sscanf(text, "%lld %lld%c", &count, &used_us, &end) != 3 || end != '\n' || count < 0 ||
+        used_us < 0)
+        return; /* none yet, or not ours: the record's */
+    if (count > r->exec_count)
+        r->exec_count = count;
+    if ((double)used_us / 1e6 > r->last_used_at)
+        r->last_used_at = (double)used_us / 1e6;
+}
+
+static void usage_load(struct session *s)
+{
+    char text[USAGE_LEN + 2]; /* one byte more than a usage line: longer is not one */
+    ssize_t n;
+    if (s->lock_fd >= 0) {
+        n = TEMP_FAILURE_RETRY(pread(s->lock_fd, text, sizeof text - 1, 0));
+    } else {
+        char path[PATH_MAX + 16];
+        autoclose int fd = str_join_fits(path, sizeof path, s->dir, "/lock", NULL)
+                               ? TEMP_FAILURE_RETRY(open_cloexec(path, O_RDONLY | O_NOFOLLOW))
+                               : -1;
+        n = fd < 0 ? -1 : TEMP_FAILURE_RETRY(pread(fd, text, sizeof text - 1, 0));
+    }
+    if (n > 0) {
+        text[n] = '\0';
+        usage_merge(s->record, text, (size_t)n);
+    }
+}
+
+int session_save_usage(struct session *s, hutch_error *err)
+{
+    if (!s->record)
+        return 0;
+    if (s->lock_fd < 0 || record_digest(s->record) != s->loaded_digest)
+        return session_save(s, err);
+    char text[USAGE_LEN + 1];
+    long long used_us = (long long)(s->record->last_used_at * 1e6);
+    if (!fmt_fits(text, sizeof text, "%*lld %*lld\n", USAGE_WIDTH, s->record->exec_count,
+                  USAGE_WIDTH, used_us))
+        return session_save(s, err); /* numbers that wide: the record has room */
+    if (TEMP_FAILURE_RETRY(pwrite(s->lock_fd, text, USAGE_LEN, 0)) != USAGE_LEN)
+        return error_sys(err, errno, "cannot write the use of session %s to %s/lock", s->key,
+                         s->dir);
+    return 0;
+}
+
+int session_load_record(struct session *s, hutch_error *err)
 {
     record_free(s->record);
     s->record = NULL;
     char path[PATH_MAX + 16];
-    fmt_bounded(path, "%s/record.json", s->dir);
+    if (!str_join_fits(path, sizeof path, s->dir, "/record.json", NULL))
+        return error_set(err, HUTCH_E_INVALID, "the session's directory %s is too long", s->dir);
     autofree char *text = NULL;
     size_t len = 0;
     if (read_file_bounded(path, 1 << 20, &text, &len) < 0) {
@@ -98,18 +166,30 @@ int session_load(struct session *s, hutch_error *err)
     return record_parse(text, len, path, &s->record, err);
 }
 
+int session_load(struct session *s, hutch_error *err)
+{
+    if (session_load_record(s, err) < 0)
+        return -1;
+    if (s->record) {
+        s->loaded_digest = record_digest(s->record);
+        usage_load(s);
+    }
+    return 0;
+}
+
 int session_lock(struct session *s, hutch_error *err)
 {
     if (s->lock_fd >= 0)
         return session_load(s, err);
     char path[PATH_MAX + 16];
-    fmt_bounded(path, "%s/lock", s->dir);
+    if (!str_join_fits(path, sizeof path, s->dir, "/lock", NULL))
+        return error_set(err, HUTCH_E_INVALID, "the session's directory %s is too long", s->dir);
     for (;;) {
-        int fd = TEMP_FAILURE_RETRY(open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+        int fd = TEMP_FAILURE_RETRY(open_cloexec(path, O_RDWR | O_CREAT | O_NOFOLLOW, 0600));
         if (fd < 0 && errno == ENOENT) { /* a new session: its directory first */
             if (mkdir_p(s->dir, 0700, err) < 0)
                 return -1;
-            fd = TEMP_FAILURE_RETRY(open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+            fd = TEMP_FAILURE_RETRY(open_cloexec(path, O_RDWR | O_CREAT | O_NOFOLLOW, 0600));
         }
         if (fd < 0)
             return error_sys(err, errno, "cannot open the session lock %s", path);
@@ -153,31 +233,30 @@ int session_save(struct session *s, hutch_error *err)
     if (!s->record)
         return 0;
     char path[PATH_MAX + 16], next[PATH_MAX + 16];
-    fmt_bounded(path, "%s/record.json", s->dir);
-    fmt_bounded(next, "%s/record.next", s->dir);
-    autofree char *text = record_format(s->record);
-    if (!text)
-        return error_set(err, HUTCH_E_SYSTEM, "out of memory");
-    size_t len = strlen(text) - 1; /* the final newline is written with it */
+    if (!str_join_fits(path, sizeof path, s->dir, "/record.json", NULL) ||
+        !str_join_fits(next, sizeof next, s->dir, "/record.next", NULL))
+        return error_set(err, HUTCH_E_INVALID, "the session's directory %s is too long", s->dir);
     autoclose int fd =
         TEMP_FAILURE_RETRY(open(next, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (fd < 0)
         return error_sys(err, errno, "cannot write the session record %s", next);
     /* Overwritten, then cut to length: truncating to zero first would free
      * and reallocate its blocks every time. */
-    if (write_all(fd, text, len + 1) < 0 || ftruncate(fd, (off_t)(len + 1)) < 0) {
+    size_t len;
+    if (record_write(s->record, fd, &len) < 0 || ftruncate(fd, (off_t)len) < 0) {
         int e = errno;
         unlink(next);
         return error_sys(err, e, "cannot write the session record %s", next);
     }
-    if (syscall(SYS_renameat2, AT_FDCWD, next, AT_FDCWD, path, RENAME_EXCHANGE) == 0)
-        return 0;
-    /* No record yet (nothing to exchange with), or no support for it. */
-    if (rename(next, path) < 0) {
+    /* No record yet (nothing to exchange with), or no support for it:
+     * a plain rename. */
+    if (syscall(SYS_renameat2, AT_FDCWD, next, AT_FDCWD, path, RENAME_EXCHANGE) < 0 &&
+        rename(next, path) < 0) {
         int e = errno;
         unlink(next);
         return error_sys(err, e, "cannot replace the session record %s", path);
     }
+    s->loaded_digest = record_digest(s->record);
     return 0;
 }
 
@@ -205,7 +284,8 @@ int session_forget(struct session *s, hutch_error *err)
     record_free(s->record);
     s->record = NULL;
     char path[PATH_MAX + 16];
-    fmt_bounded(path, "%s/record.json", s->dir);
+    if (!str_join_fits(path, sizeof path, s->dir, "/record.json", NULL))
+        return error_set(err, HUTCH_E_INVALID, "the session's directory %s is too long", s->dir);
     if (unlink(path) < 0 && errno != ENOENT)
         return error_sys(err, errno, "cannot remove the session record %s", path);
     /* Everything else but the lock first. */
@@ -220,9 +300,12 @@ int session_forget(struct session *s, hutch_error *err)
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
             strcmp(e->d_name, "lock") == 0)
             continue;
-        char child[PATH_MAX * 2];
-        fmt_bounded(child, "%s/%s", s->dir, e->d_name);
-        if (remove_tree(child, err) < 0) {
+        char child[PATH_MAX * 2]; /* a name is at most NAME_MAX: always fits */
+        int r = str_join_fits(child, sizeof child, s->dir, "/", e->d_name, NULL)
+                    ? remove_tree(child, err)
+                    : error_set(err, HUTCH_E_INVALID, "%s/%s: the path is too long", s->dir,
+                                e->d_name);
+        if (r < 0) {
             closedir(d);
             return -1;
         }
@@ -233,8 +316,7 @@ int session_forget(struct session *s, hutch_error *err)
      * (session_lock), so no empty directory is left per key. */
     if (s->lock_fd >= 0) {
         char lock[PATH_MAX + 16];
-        fmt_bounded(lock, "%s/lock", s->dir);
-        if (unlink(lock) == 0)
+        if (str_join_fits(lock, sizeof lock, s->dir, "/lock", NULL) && unlink(lock) == 0)
             (void)rmdir(s->dir);
     }
     return 0;

@@ -38,6 +38,29 @@ def test_exec_creates_the_session_and_it_persists(sessions):
     assert sessions.status("chat-1")["init_pid"] == status["init_pid"]
 
 
+def test_use_is_counted_without_rewriting_the_record(sessions):
+    """A command writes its use to the session's lock file, not record.json;
+    the record takes what it says, and ignores it when it is not a use."""
+    sessions.run("exec", "u", "--", "true", check=0)
+    record = sessions.record_path("u")
+    before = record.stat().st_ino, record.read_bytes()
+    for _ in range(3):
+        sessions.run("exec", "u", "--", "true", check=0)
+    status = sessions.status("u")
+    assert status["exec_count"] == 4 and time.time() - status["last_used_at"] < 60, status
+    assert (record.stat().st_ino, record.read_bytes()) == before
+    lock = record.parent / "lock"
+    assert lock.stat().st_size == 42 and lock.read_text().split()[0] == "4"
+    for junk in ("", "garbage", " " * 41 + "\n", "9" * 100, "-5 -5".rjust(41) + "\n"):
+        lock.write_text(junk)
+        assert sessions.status("u")["exec_count"] == json.loads(record.read_text())["exec_count"]
+    # A changed record (here: a stopped sandbox) is written whole again.
+    sessions.run("session", "stop", "u", check=0)
+    sessions.run("exec", "u", "--", "true", check=0)
+    assert json.loads(record.read_text())["state"] == "running"
+    assert sessions.status("u")["exec_count"] >= 1
+
+
 def test_stop_start_and_rm(sessions):
     sessions.run("session", "create", "k", check=0)
     sessions.run("exec", "k", "--", "sh", "-c", "echo t > /tmp/t; echo w > /workspace/w", check=0)

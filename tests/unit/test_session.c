@@ -12,6 +12,42 @@ static bool name_chars_ok(const char *s)
     return true;
 }
 
+/* Every field's plain text is what jansson writes for its value. */
+static void plain_json_matches(const hutch_policy *p, const char *which)
+{
+    int plain = 0, wrong = 0;
+    for (size_t i = 0; i < FIELD_COUNT; i++) {
+        char buf[256];
+        const char *text = field_plain_json(p, &fields[i], buf, sizeof buf);
+        if (!text)
+            continue;
+        plain++;
+        json_t *v = field_to_json(p, &fields[i]);
+        char *want = v ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+        if (!want || strcmp(want, text) != 0) {
+            wrong++;
+            printf("#   %s: plain %s, jansson %s\n", fields[i].key, text, want ? want : "(none)");
+        }
+        free(want);
+        json_decref(v);
+    }
+    CHECK(plain > 10 && wrong == 0, "%s: %d fields written plainly, as jansson would", which,
+          plain);
+}
+
+/* How earlier versions computed the fingerprint: the text of one object. */
+static void earlier_hash(const hutch_policy *p, char out[17])
+{
+    json_t *obj = json_object();
+    for (size_t i = 0; i < FIELD_COUNT; i++)
+        if (!session_per_run_field(fields[i].id))
+            json_object_set_new(obj, fields[i].key, field_to_json(p, &fields[i]));
+    char *text = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+    snprintf(out, 17, "%016llx", (unsigned long long)(text ? hash64(text, strlen(text)) : 0));
+    free(text);
+    json_decref(obj);
+}
+
 static void names(void)
 {
     char a[SESSION_NAME_MAX + 1], b[SESSION_NAME_MAX + 1];
@@ -75,6 +111,25 @@ static void fingerprints(void)
     hutch_policy_set(q, "limits.memory", "64m", &err);
     session_config_hash(q, b);
     CHECK(strcmp(a, b) != 0, "a session setting changes it");
+    /* The fingerprint earlier versions wrote (else an upgrade would
+     * recreate every session), with text to escape and lists too. */
+    char old[17];
+    earlier_hash(p, old);
+    CHECK(strcmp(old, a) == 0, "defaults: the fingerprint earlier versions wrote");
+    earlier_hash(q, old);
+    CHECK(strcmp(old, b) == 0, "changed settings: the fingerprint earlier versions wrote");
+    CHECK(hutch_policy_set(q, "filesystem.denyRead", "[\"/a/x\", \"/b\\\"q\\u00e9\"]", &err) == 0 &&
+              hutch_policy_set(q, "setupCommand", "echo \"\u00e9\\t\"", &err) == 0,
+          "lists and text to escape: %s", err.message);
+    session_config_hash(q, b);
+    earlier_hash(q, old);
+    CHECK(strcmp(old, b) == 0, "escaped text and lists: the fingerprint earlier versions wrote");
+    plain_json_matches(p, "defaults");
+    plain_json_matches(q, "changed settings");
+    CHECK(hutch_policy_set(q, "limits.timeoutSeconds", "1.5", &err) == 0 &&
+              hutch_policy_set(q, "limits.pids", "18446744073709551615", &err) == 0,
+          "a fractional duration and the largest count: %s", err.message);
+    plain_json_matches(q, "edge numbers");
     CHECK(session_per_run_field(F_LIMIT_TIMEOUT) && !session_per_run_field(F_FS_READ_ONLY),
           "timeout is per run, mounts are not");
     hutch_policy_free(p);

@@ -283,9 +283,7 @@ int docker_session_create(struct session *s, const struct hutch_policy *p, hutch
         engine_close(&e);
         return error_sys(err, errno, "cannot create %s", s->runtime_dir);
     }
-    char sock[PATH_MAX + 32];
-    fmt_bounded(sock, "%s/%s", s->runtime_dir, AGENT_SOCKET_NAME);
-    (void)unlink(sock);
+    (void)unlink(s->socket_path);
     if (hand_over(s->runtime_dir, user, err) < 0 ||
         (s->record->workspace_owned && geteuid() == 0 &&
          hand_over(workspace, user, err) < 0)) {
@@ -489,9 +487,7 @@ int docker_session_remove(struct session *s, hutch_error *err)
     if (!container_ref(s))
         return 0;
     int r = act_on_own_container(s, "DELETE", "?force=true", "remove", err);
-    char sock[PATH_MAX + 32];
-    fmt_bounded(sock, "%s/%s", s->runtime_dir, AGENT_SOCKET_NAME);
-    (void)unlink(sock);
+    (void)unlink(s->socket_path);
     return r;
 }
 

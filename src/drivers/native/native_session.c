@@ -83,9 +83,7 @@ static int runtime_dir_for(struct session *s, const struct native_identity *id, 
         return error_sys(err, errno, "cannot hand %s to uid %u", s->runtime_dir,
                          (unsigned)id->outside_uid);
     /* A socket left by an init that is gone would be taken for a live one. */
-    char sock[PATH_MAX + 32];
-    fmt_bounded(sock, "%s/%s", s->runtime_dir, AGENT_SOCKET_NAME);
-    (void)unlink(sock);
+    (void)unlink(s->socket_path);
     return 0;
 }
 
@@ -118,7 +116,8 @@ int native_session_create(struct session *s, const struct hutch_policy *p, hutch
         return -1;
 
     char log_path[PATH_MAX + 16];
-    fmt_bounded(log_path, "%s/agent.log", s->dir);
+    if (!str_join_fits(log_path, sizeof log_path, s->dir, "/agent.log", NULL))
+        return error_set(err, HUTCH_E_INVALID, "the session's directory %s is too long", s->dir);
     autoclose int log_fd =
         TEMP_FAILURE_RETRY(open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
     autoclose int null_fd = TEMP_FAILURE_RETRY(open("/dev/null", O_RDONLY | O_CLOEXEC));
@@ -258,9 +257,7 @@ int native_session_stop(struct session *s, hutch_error *err)
         }
     }
     record_forget_native(s->record);
-    char sock[PATH_MAX + 32];
-    fmt_bounded(sock, "%s/%s", s->runtime_dir, AGENT_SOCKET_NAME);
-    (void)unlink(sock);
+    (void)unlink(s->socket_path);
     return 0;
 }
 
