@@ -61,8 +61,9 @@ int read_file_bounded(const char *path, size_t max, char **out, size_t *out_len)
         if (n == 0)
             break;
         len += (size_t)n;
-        /* A regular file reads short only at its end: no read to hear it. */
-        if (sized && len < cap)
+        /* All that fstat said is there: no read to hear the end (a file
+         * that grew since is read as it was). */
+        if (sized && len == (size_t)st.st_size)
             break;
     }
     if (len > max) {

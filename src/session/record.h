@@ -40,7 +40,9 @@ enum exec_via {
 };
 
 /* Its text fields (char *) but key are listed once in record.c's
- * text_fields, which frees, reads and writes them: a new one goes there. */
+ * text_fields, which frees, reads and writes them: a new one goes there.
+ * Any other new field goes into record_digest too (else a command that
+ * changes only it would not write the record). */
 struct session_record {
     char *key, *name;
     enum session_kind kind;

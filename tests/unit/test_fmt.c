@@ -255,6 +255,46 @@ static void test_bytebuf(void)
     CHECK(!b.data, "clearing an empty buffer is harmless");
 }
 
+/* read_file_bounded: whole files of any size up to the bound, and /proc
+ * files (which say they are empty). */
+static void test_read_file(void)
+{
+    char dir[] = "/tmp/hutch-test-read-XXXXXX";
+    if (!mkdtemp(dir))
+        return;
+    static const size_t sizes[] = {0, 1, 511, 4095, 4096, 4097, 70000, 100000};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "%s/f", dir);
+        FILE *f = fopen(path, "w");
+        for (size_t k = 0; f && k < sizes[i]; k++)
+            fputc('a' + (int)(k % 26), f);
+        if (f)
+            fclose(f);
+        char *text = NULL;
+        size_t len = 0;
+        int r = read_file_bounded(path, 100000, &text, &len);
+        bool same = r == 0 && len == sizes[i] && strlen(text) == len;
+        for (size_t k = 0; same && k < len; k++)
+            same = text[k] == 'a' + (int)(k % 26);
+        CHECK(same, "a file of %zu bytes is read whole", sizes[i]);
+        free(text);
+        text = NULL;
+        if (sizes[i])
+            CHECK(read_file_bounded(path, sizes[i] - 1, &text, &len) == -1 && errno == EFBIG &&
+                      !text,
+                  "%zu bytes against a bound one smaller: EFBIG", sizes[i]);
+        unlink(path);
+    }
+    char *status = NULL;
+    size_t len = 0;
+    CHECK(read_file_bounded("/proc/self/status", 1 << 20, &status, &len) == 0 && len > 100 &&
+              strstr(status, "VmRSS") != NULL,
+          "a /proc file (size 0) is read whole: %zu bytes", len);
+    free(status);
+    rmdir(dir);
+}
+
 int main(void)
 {
     test_fits();
@@ -268,5 +308,6 @@ int main(void)
     test_error_sys();
     test_error_prefix();
     test_bytebuf();
+    test_read_file();
     return tap_done();
 }
