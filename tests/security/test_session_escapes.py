@@ -88,3 +88,26 @@ def test_the_state_directory_is_private(sessions):
     assert oct((state_dir / "record.json").stat().st_mode & 0o777) == "0o600"
     workspace = pathlib.Path(status["workspace"])
     assert workspace.stat().st_mode & 0o077 == 0, oct(workspace.stat().st_mode)
+
+
+def test_the_use_count_is_out_of_the_sandbox_reach(sessions):
+    """The count and time of a session's use live in its lock file, next to
+    the record, and are read back on every command: a command inside must
+    not find that file through its runtime directory (/.hutch is the
+    session's run/, not the session's directory) nor anywhere else."""
+    sessions.run("exec", "n", "--", "true", check=0)
+    state_dir = pathlib.Path(sessions.status("n")["state_dir"])
+    lock = state_dir / "lock"
+    before = lock.read_bytes()
+    inside = sessions.run(
+        "exec", "n", "-c",
+        "for p in /.hutch/../lock /.hutch/../../lock /.hutch/lock "
+        f"'{lock}' '{state_dir}/record.json'; do "
+        "  printf '%41s\\n' '999999 0' > \"$p\" 2>/dev/null && echo WROTE $p; done; "
+        f"ls -a /.hutch; test -e '{state_dir}' && echo SEES-STATE; true")
+    out = inside.stdout.decode()
+    assert "WROTE" not in out and "SEES-STATE" not in out, out
+    assert "lock" not in out.split() and "record.json" not in out.split(), out
+    assert lock.stat().st_size == len(before)
+    status = sessions.status("n")
+    assert status["exec_count"] == 2, status
