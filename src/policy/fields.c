@@ -1011,8 +1011,8 @@ int field_set_json(struct hutch_policy *p, const struct field *f, json_t *value,
 /* Text jansson would write as it is, between quotes. */
 static bool plain_ascii(const char *s)
 {
-    for (; *s; s++)
-        if (*s < 0x20 || *s > 0x7e || *s == '"' || *s == '\\')
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+        if (*c < 0x20 || *c > 0x7e || *c == '"' || *c == '\\')
             return false;
     return true;
 }

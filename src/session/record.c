@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "base/util.h"
+#include "session/naming.h"
 
 #define RECORD_VERSION 1
 
@@ -290,11 +291,7 @@ static int parse_text(const char *text, size_t len, const char *path,
 
 static void digest_bytes(uint64_t *h, const void *data, size_t len)
 {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < len; i++) {
-        *h ^= p[i];
-        *h *= 0x100000001b3ULL;
-    }
+    *h = hash64_more(*h, data, len);
 }
 
 static void digest_text(uint64_t *h, const char *s)
@@ -313,7 +310,7 @@ static int digest_chunk(const char *chunk, size_t len, void *data)
 
 uint64_t record_digest(const struct session_record *r)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
+    uint64_t h = hash64(NULL, 0);
     long long numbers[] = {r->kind,       r->state,      r->workspace_owned, r->adopted,
                            r->engine_exec, r->init_pid,   (long long)r->init_start,
                            r->agent_pid,  r->proxy_pid,  (long long)r->proxy_start};
