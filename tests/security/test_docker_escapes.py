@@ -315,3 +315,15 @@ def test_a_runsc_run_still_works(hutch):
     assert lines[0] == "pid-1 /.hutch-init", lines
     refused([l for l in lines[1:] if not l.startswith("/proc/1/environ ")],
             ["/proc/1/mem", "/proc/1/mem", "ptrace-seize", "ptrace-attach"])
+
+
+def test_a_command_that_floods_and_never_reads_its_input_cannot_hang_hutch(hutch):
+    """The input relay waits on the engine's connection, which the command
+    controls: one that never reads its input while writing more output than
+    the connection holds must not stop hutch (a blocking send of the input
+    left hutch unable to read the output the command was blocked on)."""
+    given = b"i" * (4 << 20)
+    proc = hutch.run("run", "--backend", "docker", "--image", DEBIAN, "--stdin", "--", "sh", "-c",
+                     "head -c 3000000 /dev/zero; echo done >&2", input=given, timeout=60)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-500:])
+    assert len(proc.stdout) == 3000000 and proc.stderr.endswith(b"done\n"), proc.stderr[-500:]

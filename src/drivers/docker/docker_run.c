@@ -181,11 +181,26 @@ static void run_pump(struct pump *p)
     double deadline = p->timeout_ms ? monotonic_ms() + (double)p->timeout_ms : 0;
     double kill_at = 0;
     char buf[65536];
+    /* Input read from the caller and not yet taken by the engine. It is sent
+     * only when the connection takes it (POLLOUT, MSG_DONTWAIT): a command
+     * that does not read its input, or an engine that stops reading it when
+     * the command ends without closing, must not stop the output from being
+     * read and the end from being seen (a blocking send waited for ever). */
+    enum { PENDING_MAX = 65536 };
+    autofree char *pending = p->stdin_fd >= 0 ? malloc(PENDING_MAX) : NULL;
+    size_t pending_len = 0, pending_off = 0;
+    if (p->stdin_fd >= 0 && !pending) {
+        p->lost = true; /* no memory to relay the input with: said as a broken run */
+        end_held(p);
+        return;
+    }
     for (;;) {
-        struct pollfd pfd[4];
-        int n = 0, i_in = -1, i_cancel = -1, i_input = -1;
+        struct pollfd pfd[5];
+        int n = 0, i_in = -1, i_cancel = -1, i_input = -1, i_send = -1;
         pfd[n++] = (struct pollfd){.fd = p->stream, .events = POLLIN};
-        if (p->stdin_fd >= 0)
+        if (p->stdin_fd >= 0 && pending_off < pending_len)
+            pfd[i_send = n++] = (struct pollfd){.fd = p->input, .events = POLLOUT};
+        else if (p->stdin_fd >= 0)
             pfd[i_in = n++] = (struct pollfd){.fd = p->stdin_fd, .events = POLLIN};
         if (p->cancel_fd >= 0)
             pfd[i_cancel = n++] = (struct pollfd){.fd = p->cancel_fd, .events = POLLIN};
@@ -226,9 +241,23 @@ static void run_pump(struct pump *p)
             }
         }
         if (r > 0 && i_in >= 0 && p->stdin_fd >= 0 && pfd[i_in].revents) {
-            ssize_t got = TEMP_FAILURE_RETRY(read(p->stdin_fd, buf, sizeof buf));
-            if (got <= 0 || send_all(p->input, buf, (size_t)got) < 0) {
+            ssize_t got = TEMP_FAILURE_RETRY(read(p->stdin_fd, pending, PENDING_MAX));
+            if (got <= 0) {
                 shutdown(p->input, SHUT_WR); /* end of input for the command */
+                p->stdin_fd = -1;
+            } else {
+                pending_len = (size_t)got;
+                pending_off = 0;
+            }
+        }
+        if (r > 0 && i_send >= 0 && p->stdin_fd >= 0 && pfd[i_send].revents) {
+            ssize_t sent = TEMP_FAILURE_RETRY(send(p->input, pending + pending_off,
+                                                   pending_len - pending_off,
+                                                   MSG_NOSIGNAL | MSG_DONTWAIT));
+            if (sent > 0) {
+                pending_off += (size_t)sent;
+            } else if (sent < 0 && errno != EAGAIN) {
+                shutdown(p->input, SHUT_WR); /* the engine took no more: input ends */
                 p->stdin_fd = -1;
             }
         }
