@@ -38,6 +38,20 @@ DEGRADED_KEYS = {"degraded_reason", "unenforced"}
 NETWORK_KEYS = RESULT_KEYS | {"network_denied"}
 
 
+# ---- programs on the public API ------------------------------------------------------------
+
+def build_library_program(source, program):
+    """Compiles the C text `source` against include/hutch.h and the libhutch
+    next to the binary under test (sanitized as it is) into `program`."""
+    program = pathlib.Path(program)
+    program.with_suffix(".c").write_text(source)
+    sanitize = ["-fsanitize=address,undefined"] if SANITIZED else []
+    subprocess.run(["cc", "-std=c11", "-Wall", "-Werror", *sanitize, "-o", str(program),
+                    str(program.with_suffix(".c")), f"-I{REPO / 'include'}", f"-L{BUILD_DIR}",
+                    "-lhutch", f"-Wl,-rpath,{BUILD_DIR}"], check=True)
+    return str(program)
+
+
 # ---- waiting ------------------------------------------------------------------------------
 
 def wait_for(predicate, timeout=10, interval=0.05):

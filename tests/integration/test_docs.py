@@ -14,7 +14,8 @@ import subprocess
 
 import pytest
 
-from conftest import HUTCH, REPO, SANITIZED
+from conftest import HUTCH, REPO
+from helpers import build_library_program
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 
@@ -137,13 +138,7 @@ def build_library_example(tmp_path, index, name):
     header and libhutch of the build under test; its path."""
     text = (REPO / "docs" / "library.md").read_text()
     source = text.split("```c\n")[index].split("```", 1)[0]
-    (tmp_path / f"{name}.c").write_text(source)
-    build = pathlib.Path(HUTCH).parent
-    sanitize = ["-fsanitize=address,undefined"] if SANITIZED else []
-    subprocess.run(["cc", "-std=c11", "-Wall", "-Werror", *sanitize, "-o", str(tmp_path / name),
-                    str(tmp_path / f"{name}.c"), f"-I{REPO / 'include'}", f"-L{build}", "-lhutch",
-                    f"-Wl,-rpath,{build}"], check=True)
-    return str(tmp_path / name)
+    return build_library_program(source, tmp_path / name)
 
 
 def session_env(tmp_path):

@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from conftest import HUTCH, ROOT, one_line_error, run_native
-from helpers import ensure_engine
+from helpers import build_library_program, ensure_engine
 
 
 NO_SUBIDS_USER = "hutch-test-nosub"
@@ -119,3 +119,106 @@ def test_root_user_0_needs_an_explicit_opt_in(hutch):
 def test_root_user_0_is_refused_for_sessions_too(sessions):
     proc = sessions.run("session", "create", "r0", "--user", "0")
     assert proc.returncode == 125 and b"--allow-root-user" in proc.stderr, proc
+
+
+CALLER_PROGRAM = r"""
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <hutch.h>
+
+/* What makes this process who it is: ids, groups, capabilities, and
+ * whether processes of its uid may read its memory. */
+static void identity(const char *when)
+{
+    uid_t ru, eu, su;
+    gid_t rg, eg, sg;
+    getresuid(&ru, &eu, &su);
+    getresgid(&rg, &eg, &sg);
+    char caps[64] = "?", line[256];
+    FILE *status = fopen("/proc/self/status", "r");
+    while (status && fgets(line, sizeof line, status))
+        if (strncmp(line, "CapEff:", 7) == 0)
+            sscanf(line + 7, "%63s", caps);
+    if (status)
+        fclose(status);
+    printf("%s dumpable=%d uids=%u,%u,%u gids=%u,%u,%u groups=%d caps=%s\n", when,
+           prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), ru, eu, su, rg, eg, sg, getgroups(0, NULL), caps);
+}
+
+static int run(hutch_policy *policy, const char *session)
+{
+    const char *argv[] = {"id", "-u", NULL};
+    hutch_command cmd;
+    hutch_command_init(&cmd);
+    cmd.argv = argv;
+    hutch_result result;
+    hutch_error err;
+    int r = session ? hutch_session_exec(policy, session, &cmd, &result, &err)
+                    : hutch_run(policy, &cmd, &result, &err);
+    if (r < 0) {
+        printf("refused %s\n", err.message);
+        return -1;
+    }
+    printf("inside %s", result.out.data);
+    hutch_result_free(&result);
+    return 0;
+}
+
+int main(void)
+{
+    hutch_error err;
+    hutch_policy *policy = hutch_policy_new();
+    if (hutch_policy_set(policy, "backend", "native", &err) < 0)
+        return 1;
+    identity("start");
+    if (run(policy, NULL) < 0)
+        return 1;
+    identity("after-run");
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    run(policy, NULL); /* refused without root: see below */
+    identity("after-undumpable-run");
+    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+    if (run(policy, "caller-identity") < 0)
+        return 1;
+    identity("after-session");
+    if (hutch_session_remove("caller-identity", 1, &err) < 0)
+        fprintf(stderr, "%s\n", err.message);
+    hutch_policy_free(policy);
+    return 0;
+}
+"""
+
+
+def test_a_library_caller_keeps_its_identity_and_its_memory_closed(tmp_path):
+    """The native sandbox is set up by children that share the caller's
+    memory (CLONE_VM) and change their ids, which changes whether that
+    shared memory may be read by processes of the same uid. A program on
+    libhutch must come out of a run or a session with its own ids, groups
+    and capabilities, and with the dumpable flag it had: a caller that
+    made itself undumpable (to keep its keys from other processes of its
+    uid) must not be left readable, and one that was not must not be left
+    unable to write its own /proc files. Without root, an undumpable
+    caller is refused with a reason: its id maps cannot be written then,
+    and opening its memory to write them is not hutch's choice to make."""
+    program = build_library_program(CALLER_PROGRAM, tmp_path / "caller")
+    env = dict(os.environ, HUTCH_STATE_DIR=str(tmp_path / "state"), HUTCH_NO_AUTO_PRUNE="1")
+    proc = subprocess.run([program], capture_output=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr.decode()
+    lines = proc.stdout.decode().splitlines()
+    inside = [l for l in lines if l.startswith("inside ")]
+    assert inside == [f"inside {65534 if ROOT else os.geteuid()}"] * (3 if ROOT else 2), lines
+    refused = [l for l in lines if l.startswith("refused ")]
+    assert len(refused) == (0 if ROOT else 1), lines
+    assert all(l.startswith(
+        "refused the native sandbox cannot be set up by a process that made itself undumpable "
+        "(prctl PR_SET_DUMPABLE 0) without root: the kernel then hands the /proc files that set "
+        "the sandbox's id maps to root; keep the process dumpable while it calls hutch, run it "
+        "as root, or use --backend docker") for l in refused), refused
+    who = {l.split(" ", 1)[0]: l.split(" ", 1)[1] for l in lines
+           if not l.startswith(("inside ", "refused "))}
+    assert who["start"].startswith("dumpable=1 "), who
+    assert who["after-run"] == who["start"] and who["after-session"] == who["start"], who
+    assert who["after-undumpable-run"] == who["start"].replace("dumpable=1", "dumpable=0", 1), who

@@ -713,6 +713,17 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, hutch_err
     sb->pidfd = sb->report_fd = -1;
     if (!spec->command_is_init && spec->init_binary_fd < 0)
         return error_set(err, HUTCH_E_INVALID, "a one-shot sandbox needs hutch-init");
+    /* The id maps are written through /proc/<child>, and the child shares
+     * our memory: while that memory is undumpable the kernel gives those
+     * files to root. Making it dumpable would open the caller's memory to
+     * every process of its uid, which it chose to close: refuse, and say so
+     * (the kernel's own answer is a bare "Permission denied" on the map). */
+    if (spec->userns == USERNS_CALLER && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0)
+        return error_set(err, HUTCH_E_UNSUPPORTED,
+                         "the native sandbox cannot be set up by a process that made itself "
+                         "undumpable (prctl PR_SET_DUMPABLE 0) without root: the kernel then "
+                         "hands the /proc files that set the sandbox's id maps to root; keep the "
+                         "process dumpable while it calls hutch, run it as root, or use --backend docker");
     int sync[2], status[2], report[2];
     /* A socket, not a pipe: a cancel sent after init closed it must not
      * raise SIGPIPE in the caller. */
