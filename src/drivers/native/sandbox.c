@@ -723,7 +723,8 @@ int sandbox_start(const struct sandbox_spec *spec, struct sandbox *sb, hutch_err
                          "the native sandbox cannot be set up by a process that made itself "
                          "undumpable (prctl PR_SET_DUMPABLE 0) without root: the kernel then "
                          "hands the /proc files that set the sandbox's id maps to root; keep the "
-                         "process dumpable while it calls hutch, run it as root, or use --backend docker");
+                         "process dumpable while it calls hutch, run it as root, or use "
+                         "--backend docker");
     int sync[2], status[2], report[2];
     /* A socket, not a pipe: a cancel sent after init closed it must not
      * raise SIGPIPE in the caller. */
