@@ -41,14 +41,25 @@
  * The functions of this file that run there are left uninstrumented;
  * whatever they call is checked as usual. */
 #if defined(__SANITIZE_ADDRESS__)
-#define SANDBOX_SIDE __attribute__((no_sanitize_address))
+#define SANDBOX_UNDER_ASAN 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
+#define SANDBOX_UNDER_ASAN 1
+#endif
+#endif
+#ifdef SANDBOX_UNDER_ASAN
+#include <sanitizer/asan_interface.h>
 #define SANDBOX_SIDE __attribute__((no_sanitize_address))
-#endif
-#endif
-#ifndef SANDBOX_SIDE
+/* The checked functions those processes call mark their frames' red zones
+ * in the caller's shadow memory, and a process that execs never unwinds
+ * to clear them: the next stacks mapped at the same address would start
+ * with stale marks and the first large local there would be reported as
+ * an underflow (it was, in CI). The stacks' shadow is cleared whenever
+ * they are mapped or unmapped. */
+#define STACKS_FORGET_FRAMES(base, len) __asan_unpoison_memory_region((base), (len))
+#else
 #define SANDBOX_SIDE
+#define STACKS_FORGET_FRAMES(base, len) ((void)(base), (void)(len))
 #endif
 
 /* init and the command's process each run on one of these, in the caller's
@@ -679,6 +690,7 @@ static int child_stacks_map(struct child_stacks *st)
         st->base = NULL;
         return -1;
     }
+    STACKS_FORGET_FRAMES(st->base, st->len);
     for (int i = 0; i < 2; i++)
         if (mprotect(st->base + i * (page + CHILD_STACK_SIZE) + page, CHILD_STACK_SIZE,
                      PROT_READ | PROT_WRITE) < 0)
@@ -693,8 +705,10 @@ static char *child_stack_top(const struct child_stacks *st, int which)
 
 static void child_stacks_unmap(struct child_stacks *st)
 {
-    if (st->base)
+    if (st->base) {
+        STACKS_FORGET_FRAMES(st->base, st->len);
         munmap(st->base, st->len);
+    }
     st->base = NULL;
 }
 
