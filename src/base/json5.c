@@ -482,21 +482,28 @@ static bool match_word(struct reader *r, const char *word)
     return true;
 }
 
-/* Appends the decimal digits at the reader to text[size] at *used, leaving
- * room for reserve more bytes: true, *digits the number taken; false when
- * they do not fit (the number is too long). */
-static bool take_digits(struct reader *r, char *text, size_t size, size_t *used, size_t reserve,
-                        bool *digits)
+/* The bytes from the reader on that a decimal number could take: digits,
+ * '.', exponent letters and signs. What read_number copies is a prefix. */
+static size_t number_extent(const struct reader *r)
+{
+    size_t n = 0;
+    while (r->pos + n < r->len && (is_digit(r->s[r->pos + n]) || r->s[r->pos + n] == '.' ||
+                                   r->s[r->pos + n] == 'e' || r->s[r->pos + n] == 'E' ||
+                                   r->s[r->pos + n] == '+' || r->s[r->pos + n] == '-'))
+        n++;
+    return n;
+}
+
+/* Appends the decimal digits at the reader to text at *used (sized by
+ * number_extent): *digits when there was one. */
+static void take_digits(struct reader *r, char *text, size_t *used, bool *digits)
 {
     int32_t c;
     while (is_digit(c = peek(r))) {
-        if (*used + reserve >= size)
-            return false;
         text[(*used)++] = (char)c;
         advance(r);
         *digits = true;
     }
-    return true;
 }
 
 static json_t *read_number(struct reader *r)
@@ -517,12 +524,6 @@ static json_t *read_number(struct reader *r)
         return fail_found(r, "a number");
     }
 
-    /* JSON number text for jansson: no '+', a 0 before a leading '.', none
-     * after a trailing one. */
-    char text[400];
-    size_t used = 0;
-    if (negative)
-        text[used++] = '-';
     size_t m;
     if (c == '0' && (peek_at(r, r->pos + 1, &m) == 'x' || peek_at(r, r->pos + 1, &m) == 'X')) {
         advance(r);
@@ -547,6 +548,20 @@ static json_t *read_number(struct reader *r)
         return out ? out : fail(r, "out of memory");
     }
 
+    /* JSON number text for jansson: no '+', a 0 before a leading '.', one
+     * after a trailing one. Plain JSON sets no limit on a number's length,
+     * so neither does this reader: a number longer than any written by hand
+     * is copied on the heap. The copy takes at most the extent and three
+     * bytes more (the '-' and the two 0s). */
+    char small[64];
+    autofree char *big = NULL;
+    size_t extent = number_extent(r);
+    char *text = small;
+    if (extent + 3 > sizeof small && !(text = big = malloc(extent + 3)))
+        return fail(r, "out of memory");
+    size_t used = 0;
+    if (negative)
+        text[used++] = '-';
     bool int_digits = false, frac_digits = false;
     if (c == '0') {
         text[used++] = '0';
@@ -554,8 +569,8 @@ static json_t *read_number(struct reader *r)
         int_digits = true;
         if (is_digit(peek(r)))
             return fail(r, "a number cannot have a leading zero (write 10, or 0x10 for hex)");
-    } else if (!take_digits(r, text, sizeof text, &used, 8, &int_digits)) {
-        return fail_at(r, line, column, "this number is too long");
+    } else {
+        take_digits(r, text, &used, &int_digits);
     }
     c = peek(r);
     if (c == '.') {
@@ -563,8 +578,7 @@ static json_t *read_number(struct reader *r)
         if (!int_digits)
             text[used++] = '0';
         text[used++] = '.';
-        if (!take_digits(r, text, sizeof text, &used, 8, &frac_digits))
-            return fail_at(r, line, column, "this number is too long");
+        take_digits(r, text, &used, &frac_digits);
         if (!frac_digits)
             text[used++] = '0';
     }
@@ -580,8 +594,7 @@ static json_t *read_number(struct reader *r)
             advance(r);
         }
         bool exp_digits = false;
-        if (!take_digits(r, text, sizeof text, &used, 2, &exp_digits))
-            return fail_at(r, line, column, "this number is too long");
+        take_digits(r, text, &used, &exp_digits);
         if (!exp_digits)
             return fail_found(r, "the digits of an exponent");
     }

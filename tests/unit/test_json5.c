@@ -122,14 +122,25 @@ static void test_errors(void)
     fails("{a: [{b: 1,}, [],], c: 1 d}", 1, 26,
           "expected ',' or '}' after a value in this object, found 'd'",
           "nested objects and lists with trailing commas, then a missing comma");
-    char longnum[600] = "{a: ";
+    /* Plain JSON sets no limit on a number's length: read as jansson
+     * reads it (the fuzzer found the old 390-byte limit refusing JSON). */
+    char longnum[600] = "{a: ", json[600] = "{\"a\": ";
     memset(longnum + 4, '7', 500);
     strcpy(longnum + 504, "}");
-    fails(longnum, 1, 5, "this number is too long", "too many digits");
+    fails(longnum, 1, 5, "7777777777777777777777777777777777777777 is out of range",
+          "500 digits: too big for an integer, as jansson says");
     memcpy(longnum + 4, "1.", 2);
-    fails(longnum, 1, 5, "this number is too long", "too many digits after the point");
-    memcpy(longnum + 4, "1e", 2);
-    fails(longnum, 1, 5, "this number is too long", "too many digits in the exponent");
+    memcpy(json + 6, longnum + 4, 501);
+    same(longnum, json, "500 digits with a point, as jansson reads them");
+    memcpy(longnum + 4, " .", 2);
+    memcpy(json + 6, "0.", 2);
+    memcpy(json + 8, longnum + 6, 499);
+    same(longnum, json, "a leading point before 498 digits");
+    memcpy(longnum + 4, "-1e", 3);
+    fails(longnum, 1, 5, "-1e7777777777777777777777777777777777777 is out of range",
+          "an exponent of 497 digits");
+    memcpy(longnum + 4, "1e-", 3);
+    same(longnum, "{\"a\": 0.0}", "a negative exponent of 497 digits");
     same("[1.5e+2, 0.25, 10]", "[150.0, 0.25, 10]", "fraction and exponent digits");
     char deep[600];
     memset(deep, '[', 300);
