@@ -9,6 +9,7 @@
 #include "agent/agent.h"
 #include "drivers/native/landlock.h"
 #include "tools/tools.h"
+#include "base/cpu_stay.h"
 #include "base/proctag.h"
 #include "base/util.h"
 
@@ -26,6 +27,7 @@ struct exec_plan {
     const int *fds;
     uint64_t file_size;
     bool tty;
+    const struct cpu_stay *cpus; /* the agent's CPUs, given back before the exec */
 };
 
 enum stage {
@@ -146,6 +148,9 @@ static void __attribute__((noreturn)) child_exec(const struct exec_plan *p)
     }
     if (p->cwd && chdir(p->cwd) < 0)
         child_fail(STAGE_CWD);
+    /* Before the exec: the command never runs, forks or reads its affinity
+     * with the agent's pin (base/cpu_stay.h). */
+    cpu_stay_release(p->cpus);
     exec_search(p);
     child_fail(STAGE_EXEC);
 }
@@ -232,11 +237,17 @@ int run_start(struct run *r, const struct agent_msg *msg, int fds[3], struct run
 
     child_failure.stage = STAGE_NONE;
     child_failure.err = 0;
+    /* The child starts on this CPU, where hutch waits for it, instead of
+     * waking an idle one (base/cpu_stay.h). */
+    struct cpu_stay stay;
+    cpu_stay_here(&stay);
+    plan.cpus = &stay;
     /* vfork: the agent waits only for the exec, and copies no page tables. */
     pid_t pid = vfork();
     if (pid == 0)
         child_exec(&plan);
     int fork_errno = errno;
+    cpu_stay_release(&stay);
     for (int i = 0; i < 3; i++)
         close_fd(&fds[i]);
     if (pid < 0) {

@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include "base/command.h"
+#include "base/cpu_stay.h"
 #include "drivers/native/cgroup.h"
 #include "policy/policy_resolve.h"
 #include "base/result.h"
@@ -142,6 +143,10 @@ int session_exec(struct session *s, const struct hutch_policy *p, struct agent_c
     if (command_argv(cmd, &argv, err) < 0 ||
         command_env(p, docker ? ENV_DOCKER : ENV_SANDBOX, &env, err) < 0)
         return -1;
+    /* This thread waits on this CPU while the agent runs the command on it
+     * (base/cpu_stay.h); its CPUs come back when the call returns. */
+    auto_cpu_stay struct cpu_stay stay;
+    cpu_stay_here(&stay);
     if (cmd->tty_fd >= 0)
         return session_exec_tty(s, p, conn, cmd, &rp, argv.items, env.items, r, err);
     /* Pipes only: a process the command leaves behind keeps what it was

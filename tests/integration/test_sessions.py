@@ -17,7 +17,7 @@ import time
 import pytest
 
 from conftest import HUTCH, ROOT, age, alive, one_line_error, wait_for
-from helpers import read_pty
+from helpers import build_library_program, read_pty
 
 
 def test_exec_creates_the_session_and_it_persists(sessions):
@@ -59,6 +59,85 @@ def test_use_is_counted_without_rewriting_the_record(sessions):
     sessions.run("exec", "u", "--", "true", check=0)
     assert json.loads(record.read_text())["state"] == "running"
     assert sessions.status("u")["exec_count"] >= 1
+
+
+def cpus_of(pid="self"):
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Cpus_allowed_list:"):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError(f"no Cpus_allowed_list for {pid}")
+
+
+MANY_CPUS = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2,
+                               reason="the CPU pin is skipped with one CPU")
+
+
+@MANY_CPUS
+def test_commands_get_every_cpu_of_the_session(sessions):
+    """hutch and the agent keep a command's start on one CPU (docs/sessions.md,
+    "Where commands run"), but the command gets back the agent's CPUs before
+    its exec: never a pinned command, nor a pinned `nproc`. What a command
+    asks for itself (taskset) stands: nothing re-widens it afterwards."""
+    mine = cpus_of()
+    first = sorted(os.sched_getaffinity(0))[0]
+    for _ in range(40):
+        result, _ = sessions.exec_json("cpus", "--", "grep", "Cpus_allowed_list",
+                                       "/proc/self/status")
+        assert result["stdout"].split(":", 1)[1].strip() == mine, result
+        result, _ = sessions.exec_json("cpus", "--", "taskset", "-c", str(first), "grep",
+                                       "Cpus_allowed_list", "/proc/self/status")
+        assert result["stdout"].split(":", 1)[1].strip() == str(first), result
+    result, _ = sessions.exec_json("cpus", "--", "nproc")
+    assert int(result["stdout"]) == len(os.sched_getaffinity(0)), result
+    # The agent itself is back on all of them between commands.
+    assert cpus_of(sessions.status("cpus")["init_pid"]) == mine
+
+
+CPU_CALLER = r"""
+#define _GNU_SOURCE
+#include <sched.h>
+#include <stdio.h>
+#include <hutch.h>
+
+int main(void)
+{
+    hutch_error err;
+    hutch_policy *policy = hutch_policy_new();
+    if (hutch_policy_set(policy, "backend", "native", &err) < 0)
+        return 1;
+    cpu_set_t before, after;
+    sched_getaffinity(0, sizeof before, &before);
+    const char *argv[] = {"grep", "Cpus_allowed_list", "/proc/self/status", NULL};
+    hutch_command cmd;
+    hutch_command_init(&cmd);
+    cmd.argv = argv;
+    hutch_result result;
+    for (int i = 0; i < 5; i++) {
+        if (hutch_session_exec(policy, "cpu-caller", &cmd, &result, &err) < 0) {
+            fprintf(stderr, "%s\n", err.message);
+            return 1;
+        }
+        printf("inside %s", result.out.data);
+        hutch_result_free(&result);
+        sched_getaffinity(0, sizeof after, &after);
+        printf("caller %s\n", CPU_EQUAL(&before, &after) ? "same" : "changed");
+    }
+    hutch_session_remove("cpu-caller", 1, &err);
+    hutch_policy_free(policy);
+    return 0;
+}
+"""
+
+
+@MANY_CPUS
+def test_a_library_caller_gets_its_cpus_back(sessions, tmp_path):
+    """hutch_session_exec keeps the calling thread on its CPU while the
+    command runs, and gives it back the CPUs it had when it returns."""
+    program = build_library_program(CPU_CALLER, tmp_path / "cpu-caller")
+    proc = subprocess.run([program], capture_output=True, timeout=120, env=sessions.hutch.env)
+    assert proc.returncode == 0, proc.stderr.decode()
+    lines = proc.stdout.decode().splitlines()
+    assert lines == [f"inside Cpus_allowed_list:\t{cpus_of()}", "caller same"] * 5, lines
 
 
 def test_stop_start_and_rm(sessions):
