@@ -110,6 +110,20 @@ def test_docker_exec_results(sessions):
     assert proc.stdout == b"in\n" and proc.returncode == 0
 
 
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="the CPU pin is skipped with one CPU")
+def test_docker_commands_get_every_cpu_of_the_agent(sessions):
+    """The agent in the container forks a command on its own CPU and gives
+    it back all of its CPUs before the exec (docs/sessions.md, "Where
+    commands run"): the command's set is the agent's (PID 1's) set."""
+    sessions.run("session", "create", "cpus", "--config", sessions.config, check=0)
+    for _ in range(10):
+        result, _ = sessions.exec_json("cpus", "-c", "grep Cpus_allowed_list /proc/self/status "
+                                       "/proc/1/status")
+        mine, agent = (line.split(":")[-1].strip() for line in result["stdout"].splitlines())
+        assert mine == agent and result["exit_code"] == 0, result
+        assert "-" in mine or "," in mine, f"one CPU only: {result}"
+
+
 def test_docker_setup_command_runs_once(sessions, tmp_path):
     config = tmp_path / "setup.json"
     config.write_text(docker_config(setupCommand="echo once >> /workspace/setup.log"))
