@@ -276,7 +276,10 @@ HUTCH_API char *hutch_result_to_json_v1(const hutch_result *result, size_t resul
  * once. Returns like hutch_run(). The session's sandbox outlives the call,
  * so its command never gets cmd's descriptors themselves: HUTCH_OUTPUT_PASS
  * is relayed (without a limit) and stdin_fd is copied into a pipe while the
- * command runs; nothing is read or written through them after the call. */
+ * command runs; nothing is read or written through them after the call.
+ * While it waits, the calling thread stays on the CPU it runs on; its CPU
+ * affinity is as it was when the call returns (docs/sessions.md, "Where
+ * commands run"). */
 HUTCH_API int hutch_session_exec_v1(const hutch_policy *policy, const char *key,
                                     const hutch_command *cmd, size_t cmd_size,
                                     hutch_result *result, size_t result_size, hutch_error *err);

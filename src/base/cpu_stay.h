@@ -4,8 +4,8 @@
  * the agent forks, the command runs and exits, the agent reports, hutch
  * wakes. Left alone, the scheduler puts every woken or new process on an
  * idle CPU, so each step crosses CPUs, and waking an idle CPU is what costs
- * most on virtual machines (the session benchmark: 2.27x a plain fork/exec
- * left alone, 1.96x with hutch and the agent staying put). Only hutch's own
+ * most on virtual machines (docs/bench.md, run 6: 12-16% of a session
+ * command's time). Only hutch's own
  * processes stay: the command gets back the agent's CPUs before its exec,
  * so nothing of the pin reaches the command, its children, or what it reads
  * of its affinity (docs/sessions.md, "Where commands run"). */
