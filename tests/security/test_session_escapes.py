@@ -111,3 +111,31 @@ def test_the_use_count_is_out_of_the_sandbox_reach(sessions):
     assert lock.stat().st_size == len(before)
     status = sessions.status("n")
     assert status["exec_count"] == 2, status
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="the CPU pin is skipped with one CPU")
+def test_a_command_cannot_pin_hutch_or_another_session(sessions):
+    """hutch and the agent stay on one CPU while a command starts, and give
+    the command the agent's CPUs (docs/sessions.md, "Where commands run").
+    A command that pins every process it can see (the agent included) to
+    one CPU narrows its own session only: hutch's own CPUs come from
+    hutch, another session's from its own agent, and a pin hutch made
+    reaches nothing inside."""
+    every = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
+    one = str(sorted(os.sched_getaffinity(0))[0])
+    proc = sessions.run("exec", "narrowed", "-c",
+                        "for p in /proc/[0-9]*; do taskset -a -p -c " + one +
+                        " ${p#/proc/} >/dev/null 2>&1; done; "
+                        "grep Cpus_allowed_list /proc/1/status", check=0)
+    assert proc.stdout.decode().split(":")[-1].strip() == one, proc.stdout
+    # Its later commands get what its agent has now: its own business.
+    result, _ = sessions.exec_json("narrowed", "--", "nproc")
+    assert result["stdout"] == "1\n", result
+    # Another session, and hutch itself, are not narrowed.
+    result, _ = sessions.exec_json("other", "--", "nproc")
+    assert int(result["stdout"]) == len(os.sched_getaffinity(0)), result
+    inside = sessions.run("exec", "other", "-c", "cat /proc/[0-9]*/status", check=0)
+    lists = [line.split(":")[1].strip() for line in inside.stdout.decode().splitlines()
+             if line.startswith("Cpus_allowed_list")]
+    assert lists and all(len(l) > len(one) for l in lists), (every, lists)
+    assert sorted(os.sched_getaffinity(0)) == sorted(int(c) for c in every.split(","))
