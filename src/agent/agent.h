@@ -20,6 +20,10 @@ struct run {
     double kill_at; /* monotonic ms: SIGKILL after the grace; 0 = none */
     uint64_t grace_ms;
     bool timed_out;
+    /* The output pipes' write ends (-1: none), held until the exit is
+     * reported: hutch then wakes once, for the report, not first for the
+     * pipes' end of file (docs/bench.md, run 6). */
+    int held[2];
 };
 
 /* Why a run did not start: an AE_* kind, an errno, and for AE_SYSTEM the

@@ -187,6 +187,9 @@ static void conn_close(struct conn *c)
         c->worker = 0;
         nworkers--;
     }
+    /* After the report (reap) or the cancel: the pipes end for hutch now. */
+    close_fd(&c->run.held[0]);
+    close_fd(&c->run.held[1]);
     free(c->pending);
     c->pending = NULL;
     c->pending_len = c->pending_off = 0;
@@ -742,6 +745,7 @@ static void accept_all(void)
             continue;
         }
         memset(c, 0, sizeof *c);
+        c->run.held[0] = c->run.held[1] = -1;
         c->fd = fd;
         c->idle_at = monotonic_ms() + IDLE_MS;
         nconns++;

@@ -221,6 +221,7 @@ int run_start(struct run *r, const struct agent_msg *msg, int fds[3], struct run
 {
     static unsigned long long counter;
     memset(r, 0, sizeof *r);
+    r->held[0] = r->held[1] = -1;
     /* Both fit whatever the numbers: the compiler checks (fmt_bounded). */
     fmt_bounded(r->id, "%u.%llu", (unsigned)getpid(), ++counter);
     char tag[sizeof RUN_TAG + sizeof r->id];
@@ -248,8 +249,14 @@ int run_start(struct run *r, const struct agent_msg *msg, int fds[3], struct run
         child_exec(&plan);
     int fork_errno = errno;
     cpu_stay_release(&stay);
-    for (int i = 0; i < 3; i++)
-        close_fd(&fds[i]);
+    close_fd(&fds[0]);
+    bool started = pid > 0 && child_failure.stage == STAGE_NONE;
+    for (int i = 1; i < 3; i++) {
+        if (started)
+            r->held[i - 1] = steal_fd(&fds[i]);
+        else
+            close_fd(&fds[i]);
+    }
     if (pid < 0) {
         *f = (struct run_failure){.kind = AE_SYSTEM, .err = fork_errno, .step = "vfork"};
         return -1;

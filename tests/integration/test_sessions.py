@@ -93,6 +93,26 @@ def test_commands_get_every_cpu_of_the_session(sessions):
     assert cpus_of(sessions.status("cpus")["init_pid"]) == mine
 
 
+def test_output_is_whole_and_the_agent_keeps_no_descriptor(sessions):
+    """The agent holds a run's output pipes until it reports the exit, so
+    that hutch wakes once: all a command wrote before it exited is still
+    read, however much, and the agent closes them with the report (its
+    descriptors are as many after 30 commands as before)."""
+    sessions.run("exec", "fds", "--", "true", check=0)
+    fd_dir = pathlib.Path(f"/proc/{sessions.status('fds')['init_pid']}/fd")
+    # The agent is not dumpable: only root reads its descriptors from outside.
+    before = len(list(fd_dir.iterdir())) if ROOT else None
+    for size in (0, 1, 65536, 300000):
+        result, _ = sessions.exec_json("fds", "-c", f"head -c {size} /dev/zero | tr '\\0' x; "
+                                       f"head -c {size} /dev/zero | tr '\\0' y >&2")
+        assert result["stdout"] == "x" * size and result["stderr"] == "y" * size, (
+            size, len(result["stdout"]), len(result["stderr"]))
+    for _ in range(26):
+        sessions.run("exec", "fds", "--", "true", check=0)
+    if ROOT:
+        assert len(list(fd_dir.iterdir())) == before
+
+
 CPU_CALLER = r"""
 #define _GNU_SOURCE
 #include <sched.h>

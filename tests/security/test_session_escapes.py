@@ -139,3 +139,24 @@ def test_a_command_cannot_pin_hutch_or_another_session(sessions):
              if line.startswith("Cpus_allowed_list")]
     assert lists and all(len(l) > len(one) for l in lists), (every, lists)
     assert sorted(os.sched_getaffinity(0)) == sorted(int(c) for c in every.split(","))
+
+
+def test_the_output_pipes_the_agent_holds_are_out_of_reach(sessions):
+    """The agent keeps a run's output pipes open until it reports the exit
+    (so that hutch wakes once). Another command of the session must not
+    reach them through the agent's /proc/1/fd to write into that run's
+    output, which is another caller's result."""
+    sessions.run("exec", "held", "--", "true", check=0)
+    victim = sessions.hutch.popen("exec", "held", "--json", "--", "sh", "-c",
+                                  "sleep 1.5; echo mine", stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+    time.sleep(0.5)
+    attack = sessions.run("exec", "held", "-c",
+                          "ls /proc/1/fd >/dev/null 2>&1 && echo listed; "
+                          "for n in $(seq 0 64); do "
+                          "  (echo INJECTED > /proc/1/fd/$n) 2>/dev/null && echo wrote $n; "
+                          "done; true", check=0)
+    out, err = victim.communicate(timeout=60)
+    result = json.loads(out)
+    assert result["stdout"] == "mine\n" and result["stderr"] == "", result
+    assert attack.stdout == b"", attack.stdout
