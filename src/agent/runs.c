@@ -238,8 +238,8 @@ int run_start(struct run *r, const struct agent_msg *msg, int fds[3], struct run
 
     child_failure.stage = STAGE_NONE;
     child_failure.err = 0;
-    /* The child starts on this CPU, where hutch waits for it, instead of
-     * waking an idle one (base/cpu_stay.h). */
+    /* The child starts on the agent's CPU instead of waking an idle one,
+     * and so does the agent's wake-up at its exit (base/cpu_stay.h). */
     struct cpu_stay stay;
     cpu_stay_here(&stay);
     plan.cpus = &stay;

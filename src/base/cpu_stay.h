@@ -5,10 +5,10 @@
  * wakes. Left alone, the scheduler puts every woken or new process on an
  * idle CPU, so each step crosses CPUs, and waking an idle CPU is what costs
  * most on virtual machines (docs/bench.md, run 6: 12-16% of a session
- * command's time). Only hutch's own
- * processes stay: the command gets back the agent's CPUs before its exec,
- * so nothing of the pin reaches the command, its children, or what it reads
- * of its affinity (docs/sessions.md, "Where commands run"). */
+ * command's time). Only hutch's own processes stay: the command gets back
+ * the agent's CPUs before its exec, so nothing of the pin reaches the
+ * command, its children, or what it reads of its affinity
+ * (docs/sessions.md, "Where commands run"). */
 #ifndef HUTCH_CPU_STAY_H
 #define HUTCH_CPU_STAY_H
 

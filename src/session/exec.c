@@ -143,8 +143,9 @@ int session_exec(struct session *s, const struct hutch_policy *p, struct agent_c
     if (command_argv(cmd, &argv, err) < 0 ||
         command_env(p, docker ? ENV_DOCKER : ENV_SANDBOX, &env, err) < 0)
         return -1;
-    /* This thread waits on this CPU while the agent runs the command on it
-     * (base/cpu_stay.h); its CPUs come back when the call returns. */
+    /* This thread waits for the command on the CPU it runs on, so that the
+     * agent's report does not wake an idle one (base/cpu_stay.h); its CPUs
+     * come back when the call returns. */
     auto_cpu_stay struct cpu_stay stay;
     cpu_stay_here(&stay);
     if (cmd->tty_fd >= 0)
