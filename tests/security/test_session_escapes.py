@@ -118,10 +118,8 @@ def test_a_command_cannot_pin_hutch_or_another_session(sessions):
     """hutch and the agent stay on one CPU while a command starts, and give
     the command the agent's CPUs (docs/sessions.md, "Where commands run").
     A command that pins every process it can see (the agent included) to
-    one CPU narrows its own session only: hutch's own CPUs come from
-    hutch, another session's from its own agent, and a pin hutch made
-    reaches nothing inside."""
-    every = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
+    one CPU narrows its own session only: another session's commands get
+    their own agent's CPUs, and no process of that session is pinned."""
     one = str(sorted(os.sched_getaffinity(0))[0])
     proc = sessions.run("exec", "narrowed", "-c",
                         "for p in /proc/[0-9]*; do taskset -a -p -c " + one +
@@ -131,14 +129,13 @@ def test_a_command_cannot_pin_hutch_or_another_session(sessions):
     # Its later commands get what its agent has now: its own business.
     result, _ = sessions.exec_json("narrowed", "--", "nproc")
     assert result["stdout"] == "1\n", result
-    # Another session, and hutch itself, are not narrowed.
+    # Another session is not narrowed, nor is any of its processes.
     result, _ = sessions.exec_json("other", "--", "nproc")
     assert int(result["stdout"]) == len(os.sched_getaffinity(0)), result
     inside = sessions.run("exec", "other", "-c", "cat /proc/[0-9]*/status", check=0)
     lists = [line.split(":")[1].strip() for line in inside.stdout.decode().splitlines()
              if line.startswith("Cpus_allowed_list")]
-    assert lists and all(len(l) > len(one) for l in lists), (every, lists)
-    assert sorted(os.sched_getaffinity(0)) == sorted(int(c) for c in every.split(","))
+    assert lists and all("-" in l or "," in l for l in lists), lists
 
 
 def test_the_output_pipes_the_agent_holds_are_out_of_reach(sessions):
