@@ -1,6 +1,8 @@
 #include "base/cpu_stay.h"
 
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 void cpu_stay_here(struct cpu_stay *stay)
 {
@@ -9,7 +11,10 @@ void cpu_stay_here(struct cpu_stay *stay)
     if (sched_getaffinity(0, sizeof stay->allowed, &stay->allowed) < 0 ||
         CPU_COUNT(&stay->allowed) < 2)
         return;
-    int cpu = sched_getcpu();
+    /* By its system call: sched_getcpu() would look the vDSO up (base/util.h,
+     * clock_read). */
+    unsigned cpu_id;
+    int cpu = syscall(SYS_getcpu, &cpu_id, NULL, NULL) == 0 ? (int)cpu_id : -1;
     if (cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &stay->allowed))
         return;
     cpu_set_t here;

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 
 int write_all(int fd, const void *buf, size_t len)
@@ -165,10 +166,23 @@ void bytebuf_clear(struct bytebuf *b)
     *b = (struct bytebuf){0};
 }
 
+void clock_read(clockid_t clock, struct timespec *ts)
+{
+    if (syscall(SYS_clock_gettime, clock, ts) < 0)
+        *ts = (struct timespec){0}; /* no such clock: the callers pass ones every kernel has */
+}
+
+time_t wall_seconds(void)
+{
+    struct timespec ts;
+    clock_read(CLOCK_REALTIME, &ts);
+    return ts.tv_sec;
+}
+
 void utc_timestamp(char when[40])
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_read(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
     size_t len = strftime(when, 40, "%Y-%m-%dT%H:%M:%S", &tm);
@@ -178,7 +192,7 @@ void utc_timestamp(char when[40])
 double monotonic_ms(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_read(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef TEMP_FAILURE_RETRY
@@ -178,6 +179,14 @@ size_t vfmt_trunc(char *buf, size_t size, const char *fmt, va_list ap) PRINTF_LI
  * ends with mark ("..."), where a cut shows: at a UTF-8 character boundary,
  * keeping mark inside buf. For text known to have been cut. */
 void fmt_mark_cut(char *buf, size_t size, const char *mark);
+
+/* clock_gettime by its system call, never the vDSO. hutch is a short-lived
+ * process that reads a clock a few times; the vDSO's first use (finding its
+ * symbols, faulting in its pages) cost 30-400 us on a VM, a system call
+ * about 1 us (docs/bench.md, run 7). */
+void clock_read(clockid_t clock, struct timespec *ts);
+/* time(NULL), through clock_read. */
+time_t wall_seconds(void);
 
 /* The time now in UTC, for logs: "2024-05-01T12:00:00.123Z". */
 void utc_timestamp(char when[40]);

@@ -918,7 +918,7 @@ static void remove_stale_dirs(const char *base)
             close(list_fd);
         return;
     }
-    time_t now = time(NULL);
+    time_t now = wall_seconds();
     struct dirent *de;
     while ((de = readdir(d))) {
         if (strncmp(de->d_name, RUN_DIR_PREFIX, strlen(RUN_DIR_PREFIX)) != 0 ||

@@ -260,7 +260,7 @@ static void prune_logs(int dirfd)
         return;
     struct old_log *logs = NULL;
     size_t n = 0, cap = 0;
-    time_t now = time(NULL);
+    time_t now = wall_seconds();
     struct dirent *e;
     while ((e = readdir(d)) && n < 4096) {
         size_t len = strlen(e->d_name);

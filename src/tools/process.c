@@ -322,7 +322,7 @@ json_t *process_start(const json_t *args, const struct tool_env *env)
     _Static_assert(sizeof b->tag == sizeof tag, "a process keeps its whole tag");
     memcpy(b->tag, tag, sizeof tag);
     b->log_path = steal_pointer(&log_path);
-    b->started_wall = time(NULL);
+    b->started_wall = wall_seconds();
     b->started = monotonic_ms();
     b->running = true;
     b->out_fd = steal_fd(&out_r);

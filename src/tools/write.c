@@ -16,7 +16,7 @@ static bool temp_name(char *buf, size_t size)
     if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
         /* Without entropy yet: O_EXCL still makes the name ours. */
         struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
+        clock_read(CLOCK_MONOTONIC, &ts);
         uint64_t v = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 20);
         memcpy(r, &v, sizeof r);
     }

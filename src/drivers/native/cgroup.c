@@ -169,7 +169,7 @@ static bool run_name(const struct cgroup_want *w, char *buf, size_t len, struct 
     } else {
         static atomic_uint counter;
         struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
+        clock_read(CLOCK_MONOTONIC, &ts);
         ok = fmt_fits(buf, len, "hutch-%d-%u-%lx", (int)getpid(), atomic_fetch_add(&counter, 1),
                       (unsigned long)ts.tv_nsec);
     }
