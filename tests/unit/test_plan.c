@@ -1,5 +1,6 @@
 /* The native sandbox's mount plan and cgroup parsing: pure logic, no
  * namespaces needed. */
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -7,6 +8,7 @@
 #include "hutch.h"
 #include "drivers/native/cgroup.h"
 #include "drivers/native/plan.h"
+#include "drivers/native/sandbox.h"
 #include "policy/policy.h"
 #include "tap.h"
 
@@ -199,8 +201,40 @@ static void test_cgroup_parse(void)
     CHECK(sys.v1_own[CG_MEMORY][0] == '\0', "no v1 on a unified system");
 }
 
+static void on_signal(int sig)
+{
+    (void)sig;
+}
+
+/* What the sandbox's init resets: the caller's caught and ignored signals,
+ * read from /proc/self/status, the same as asking sigaction() each. */
+static void test_changed_signals(void)
+{
+    signal(SIGUSR1, on_signal);
+    signal(SIGUSR2, SIG_IGN);
+    signal(SIGRTMIN + 3, on_signal);
+    uint64_t mask = sandbox_changed_signals();
+    CHECK(mask & (1ULL << (SIGUSR1 - 1)), "a caught signal is changed");
+    CHECK(mask & (1ULL << (SIGUSR2 - 1)), "so is an ignored one");
+    CHECK(mask & (1ULL << (SIGRTMIN + 3 - 1)), "and a caught real-time one");
+    CHECK(!(mask & (1ULL << (SIGTERM - 1))), "a default one is not");
+    uint64_t asked = 0;
+    for (int sig = 1; sig < 64; sig++) {
+        struct sigaction sa;
+        if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL)
+            asked |= 1ULL << (sig - 1);
+    }
+    CHECK(mask == asked, "the mask is what sigaction says of every signal (%llx, %llx)",
+          (unsigned long long)mask, (unsigned long long)asked);
+    signal(SIGUSR1, SIG_DFL);
+    signal(SIGUSR2, SIG_DFL);
+    signal(SIGRTMIN + 3, SIG_DFL);
+    CHECK(!(sandbox_changed_signals() & (1ULL << (SIGUSR1 - 1))), "and a reset one is not");
+}
+
 int main(void)
 {
+    test_changed_signals();
     make_tree();
     test_default_plan();
     test_user_mounts_and_masks();
