@@ -10,6 +10,7 @@
  * kept from reuse, in a process of any length. Like musl's heap it keeps
  * block sizes out of the blocks' way and stops on a double or stray free
  * (base/arena.h); unlike it, a freed block is never reused but the newest. */
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -41,8 +42,12 @@ void *__wrap_malloc(size_t n)
 void *__wrap_calloc(size_t count, size_t size)
 {
     size_t n;
-    if (__builtin_mul_overflow(count, size, &n) || n > ARENA_BLOCK_MAX)
-        return __real_calloc(count, size); /* musl's calloc then asks malloc for more than the arena serves */
+    if (__builtin_mul_overflow(count, size, &n)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (n > ARENA_BLOCK_MAX)
+        return __real_calloc(count, size); /* it asks malloc for more than the arena serves */
     void *p = __wrap_malloc(n);
     /* A freed newest block comes back with its old bytes. */
     return p ? memset(p, 0, n) : NULL;
