@@ -89,6 +89,24 @@ void session_close(struct session *s)
     s->key = s->dir = s->runtime_dir = s->socket_path = NULL;
 }
 
+/* path = the session's file name: its directory and name, which fit. */
+#define SESSION_FILE_MAX (PATH_MAX + 16)
+static int session_file(const struct session *s, const char *name, char path[SESSION_FILE_MAX],
+                        hutch_error *err)
+{
+    if (!str_join_fits(path, SESSION_FILE_MAX, s->dir, "/", name, NULL))
+        return error_set(err, HUTCH_E_INVALID, "the session's directory %s is too long", s->dir);
+    return 0;
+}
+
+/* Forgets the record read into memory; path = its file's. */
+static int drop_record(struct session *s, char path[SESSION_FILE_MAX], hutch_error *err)
+{
+    record_free(s->record);
+    s->record = NULL;
+    return session_file(s, "record.json", path, err);
+}
+
 /* ---- usage: the counters every command changes --------------------------------- */
 
 /* They live in the lock file, written in place under the lock: a command
@@ -151,11 +169,9 @@ int session_save_usage(struct session *s, hutch_error *err)
 
 int session_load_record(struct session *s, hutch_error *err)
 {
-    record_free(s->record);
-    s->record = NULL;
-    char path[PATH_MAX + 16];
-    if (!str_join_fits(path, sizeof path, s->dir, "/record.json", NULL))
-        return error_set(err, HUTCH_E_INVALID, "the session's directory %s is too long", s->dir);
+    char path[SESSION_FILE_MAX];
+    if (drop_record(s, path, err) < 0)
+        return -1;
     autofree char *text = NULL;
     size_t len = 0;
     if (read_file_bounded(path, 1 << 20, &text, &len) < 0) {
@@ -181,9 +197,9 @@ int session_lock(struct session *s, hutch_error *err)
 {
     if (s->lock_fd >= 0)
         return session_load(s, err);
-    char path[PATH_MAX + 16];
-    if (!str_join_fits(path, sizeof path, s->dir, "/lock", NULL))
-        return error_set(err, HUTCH_E_INVALID, "the session's directory %s is too long", s->dir);
+    char path[SESSION_FILE_MAX];
+    if (session_file(s, "lock", path, err) < 0)
+        return -1;
     for (;;) {
         int fd = TEMP_FAILURE_RETRY(open_cloexec(path, O_RDWR | O_CREAT | O_NOFOLLOW, 0600));
         if (fd < 0 && errno == ENOENT) { /* a new session: its directory first */
@@ -232,10 +248,10 @@ int session_save(struct session *s, hutch_error *err)
 {
     if (!s->record)
         return 0;
-    char path[PATH_MAX + 16], next[PATH_MAX + 16];
-    if (!str_join_fits(path, sizeof path, s->dir, "/record.json", NULL) ||
-        !str_join_fits(next, sizeof next, s->dir, "/record.next", NULL))
-        return error_set(err, HUTCH_E_INVALID, "the session's directory %s is too long", s->dir);
+    char path[SESSION_FILE_MAX], next[SESSION_FILE_MAX];
+    if (session_file(s, "record.json", path, err) < 0 ||
+        session_file(s, "record.next", next, err) < 0)
+        return -1;
     autoclose int fd =
         TEMP_FAILURE_RETRY(open(next, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (fd < 0)
@@ -281,11 +297,9 @@ void session_audit_append(const struct session *s, const json_t *line)
 
 int session_forget(struct session *s, hutch_error *err)
 {
-    record_free(s->record);
-    s->record = NULL;
-    char path[PATH_MAX + 16];
-    if (!str_join_fits(path, sizeof path, s->dir, "/record.json", NULL))
-        return error_set(err, HUTCH_E_INVALID, "the session's directory %s is too long", s->dir);
+    char path[SESSION_FILE_MAX];
+    if (drop_record(s, path, err) < 0)
+        return -1;
     if (unlink(path) < 0 && errno != ENOENT)
         return error_sys(err, errno, "cannot remove the session record %s", path);
     /* Everything else but the lock first. */
