@@ -1,8 +1,9 @@
 """Attacks from inside a session on what joins it to the host: the caller's
 terminal, files and stdin, which must never be handed into the sandbox; the
 agent's socket, which no sandboxed process may replace, bind or be served
-on; PID 1, which may not be traced or read; and an agent that stops
-answering, which must not hang the caller. Native and docker sessions;
+on; PID 1, which may not be traced or read; an agent that stops
+answering, which must not hang the caller; and output shaped against
+hutch's own heap, which must come back whole. Native and docker sessions;
 scripts/test.sh runs this as root and as an unprivileged user."""
 import json
 import os
@@ -291,3 +292,36 @@ def test_a_fake_agent_gets_nothing_and_the_session_is_recreated(sessions, backen
     assert agent_pid(sessions, "fake") != old_pid
     proc = sessions.run("exec", "fake", "--", "echo", "served", check=0)
     assert proc.stdout == b"served\n"
+
+
+HEAP_SHAPED_OUTPUT = (
+    "import os, random\n"
+    "r = random.Random(7)\n"
+    "for i in range(120):\n"
+    "    n = r.choice([1, 15, 16, 17, 4095, 16383, 16384, 16385, 20000])\n"
+    "    os.write(1 + i % 2, bytes([65 + i % 26]) * n)\n")
+
+
+def heap_shaped_expected():
+    import random
+    r = random.Random(7)
+    streams = {1: [], 2: []}
+    for i in range(120):
+        n = r.choice([1, 15, 16, 17, 4095, 16383, 16384, 16385, 20000])
+        streams[1 + i % 2].append(chr(65 + i % 26) * n)
+    return "".join(streams[1]), "".join(streams[2])
+
+
+def test_output_shaped_against_hutchs_heap_comes_back_whole(sessions, backend):
+    """The static hutch takes its first small blocks from a startup arena
+    (blocks up to 16 KiB, 256 KiB in all; src/base/arena_malloc.c), then
+    from musl's heap. Output from inside in pieces around those sizes,
+    alternating between the streams and past the arena's size on each, does
+    not crash hutch or mix the streams: each comes back byte for byte."""
+    sessions.run("session", "create", "heap", *backend, check=0)
+    result, proc = sessions.exec_json("heap", "--", "python3", "-c", HEAP_SHAPED_OUTPUT)
+    out, err = heap_shaped_expected()
+    assert len(out) > 256 * 1024 and len(err) > 256 * 1024
+    assert proc.returncode == 0 and result["exit_code"] == 0, result
+    assert result["stdout"] == out and result["stderr"] == err, (
+        len(result["stdout"]), len(out), len(result["stderr"]), len(err))
