@@ -552,10 +552,29 @@ static bool status_mask(const char *text, const char *name, uint64_t *mask)
     return true;
 }
 
+/* Of the signals in candidates (bit N-1: signal N), those the C library
+ * says are caught or ignored. It refuses to answer for the ones it keeps
+ * for itself (glibc's and musl's thread signals, 32-34): those are left
+ * out, as they are out of reach of signal() too. */
+static uint64_t changed_among(uint64_t candidates)
+{
+    uint64_t mask = 0;
+    for (int sig = 1; sig < 64; sig++) {
+        struct sigaction sa;
+        if (!(candidates & (1ULL << (sig - 1))) || sig == SIGKILL || sig == SIGSTOP ||
+            sigaction(sig, NULL, &sa) < 0)
+            continue;
+        if (sa.sa_handler != SIG_DFL)
+            mask |= 1ULL << (sig - 1);
+    }
+    return mask;
+}
+
 /* Caught or ignored is what the kernel lists as SigCgt and SigIgn: one
- * read, where asking sigaction() about each signal is 61 system calls (about
- * 50 us on the benchmark VM, docs/bench.md run 7). Those calls when /proc
- * cannot say (not mounted, another pid namespace's). */
+ * read, then sigaction() for those few only, where asking it about each
+ * signal is 61 system calls (about 50 us on the benchmark VM, docs/bench.md
+ * run 7). All 61 when /proc cannot say (not mounted, another pid
+ * namespace's). */
 uint64_t sandbox_changed_signals(void)
 {
     char text[4096];
@@ -566,22 +585,12 @@ uint64_t sandbox_changed_signals(void)
         close(fd);
     }
     uint64_t caught, ignored;
-    /* Bits 0..62: signals 1 to 63, as below. */
-    uint64_t signals_1_to_63 = (1ULL << 63) - 1;
     if (n > 0) {
         text[n] = '\0';
         if (status_mask(text, "SigCgt", &caught) && status_mask(text, "SigIgn", &ignored))
-            return (caught | ignored) & signals_1_to_63;
+            return changed_among(caught | ignored);
     }
-    uint64_t mask = 0;
-    for (int sig = 1; sig < 64; sig++) {
-        struct sigaction sa;
-        if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) < 0)
-            continue;
-        if (sa.sa_handler != SIG_DFL)
-            mask |= 1ULL << (sig - 1);
-    }
-    return mask;
+    return changed_among(UINT64_MAX);
 }
 
 static int write_proc_file(pid_t pid, const char *file, const char *text)
