@@ -144,11 +144,16 @@ def test_a_run_cancelled_during_setup_never_starts_its_command(hutch, tmp_path):
     ends as SIGTERM would have ended it. A later SIGTERM reaches the command:
     it was lost at times (exit 137 after the grace). Native only: spawn starts
     its command within microseconds of catching signals, too soon to stop it
-    before (it looks for a cancel right before the start too)."""
+    before (it looks for a cancel right before the start too). 200 denyRead
+    paths that do not exist, each looked up on the host before the sandbox
+    is made, keep that stretch long enough to be caught in: a faster hutch
+    left it to 3 of 40 tries."""
+    missing = [arg for n in range(200) for arg in ("--deny-read", f"/nonexistent-hutch-{n}/key")]
     certain = 0
     for i in range(40):
         ran = tmp_path / f"ran-{i}"
-        proc = hutch.popen("run", "--backend", "native", "--rw", str(tmp_path), "--", "sh", "-c",
+        proc = hutch.popen("run", "--backend", "native", "--rw", str(tmp_path), *missing, "--",
+                           "sh", "-c",
                            f"touch {ran}; exec sleep {mark('918.25')}", stdin=subprocess.DEVNULL,
                            stderr=subprocess.PIPE, start_new_session=True)
         before, status, _, err = cancel_while_stopped(proc, lambda: child_pids(proc.pid))
